@@ -1,0 +1,18 @@
+//! Kubernetes API machinery shared by every kcp-rs process.
+//!
+//! The bottom layers (status, validation, selectors, patching, schemas, tables) are pure and
+//! do no I/O; storage, auth and the REST server build on them. This crate knows nothing of
+//! workspaces or shards: those live in the binaries' crates.
+
+pub mod auth;
+pub mod openapi;
+pub mod patch;
+pub mod pki;
+pub mod protobuf;
+pub mod registry;
+pub mod schema;
+pub mod selector;
+pub mod status;
+pub mod storage;
+pub mod table;
+pub mod validation;

@@ -1,0 +1,117 @@
+//! Storage of serialized objects, keyed so that logical clusters never overlap.
+//!
+//! A key is `<group>/<resource>/<cluster>/<namespace>/<name>` (see [`key`]); values are the
+//! object's JSON bytes. Every write gets a shard-wide, strictly increasing revision, assigned in
+//! the same atomic step as the write, and is acknowledged only after it is durable on disk.
+//! Watches replay from an in-memory window of recent events and answer `Expired` past it.
+
+pub mod key;
+pub mod sled;
+pub mod window;
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::Stream;
+
+pub use key::Key;
+
+/// A stored value together with the revision of the write that produced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub key: String,
+    pub value: Bytes,
+    pub revision: u64,
+}
+
+/// What happened to a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Added,
+    Modified,
+    Deleted,
+}
+
+/// One committed change, as watchers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub kind: EventKind,
+    pub key: String,
+    /// The new value; for `Deleted`, the last value before deletion.
+    pub value: Bytes,
+    /// The revision of this change (for `Deleted`, the revision of the delete itself).
+    pub revision: u64,
+    /// The value before this change (`None` for `Added`).
+    pub prev: Option<Bytes>,
+}
+
+/// One page of a prefix listing.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub items: Vec<Stored>,
+    /// The store's revision when the list was taken.
+    pub revision: u64,
+    /// The last key returned when more items follow; pass it back as `start_after`.
+    pub more_after: Option<String>,
+}
+
+/// Where a watch starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchFrom {
+    /// Only changes after the current revision.
+    Now,
+    /// Changes with a revision strictly greater than this one.
+    After(u64),
+}
+
+/// A stream of committed events in revision order.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<Event, StorageError>> + Send>>;
+
+/// Errors of the storage layer; the REST layer maps them to Status once.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StorageError {
+    #[error("key {key} not found")]
+    NotFound { key: String },
+    #[error("key {key} already exists")]
+    AlreadyExists { key: String },
+    #[error("key {key} is at revision {current}, not the expected one")]
+    Conflict { key: String, current: u64 },
+    #[error("too old resource version: {requested} ({oldest})")]
+    Expired { requested: u64, oldest: u64 },
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The operations every backend (sled now, etcd later) provides.
+///
+/// Every method that returns after a write returns only once that write is durable.
+pub trait Storage: Send + Sync + 'static {
+    /// Reads one key.
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Stored, StorageError>>;
+    /// Lists keys under `prefix` in key order, starting after `start_after`, at most `limit`
+    /// items (0 = no limit).
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        start_after: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Page, StorageError>>;
+    /// Creates a key that must not exist; returns the new revision.
+    fn create<'a>(&'a self, key: &'a str, value: Bytes) -> BoxFuture<'a, Result<u64, StorageError>>;
+    /// Replaces a key whose current revision is `expect`; returns the new revision.
+    fn update<'a>(&'a self, key: &'a str, expect: u64, value: Bytes) -> BoxFuture<'a, Result<u64, StorageError>>;
+    /// Deletes a key, if `expect` is given only at that revision; returns the deleted value and
+    /// the revision of the delete.
+    fn delete<'a>(&'a self, key: &'a str, expect: Option<u64>) -> BoxFuture<'a, Result<Stored, StorageError>>;
+    /// Watches every key under `prefix`.
+    fn watch(&self, prefix: &str, from: WatchFrom) -> Result<EventStream, StorageError>;
+    /// The revision of the newest durable write.
+    fn current_revision(&self) -> u64;
+    /// Bytes the store occupies on disk.
+    fn size_on_disk(&self) -> u64;
+}
+
+/// A shared handle to whichever backend the process uses.
+pub type SharedStorage = Arc<dyn Storage>;

@@ -1,0 +1,1 @@
+//! Sled backend (in progress).

@@ -1,0 +1,1 @@
+//! Event window (in progress).
