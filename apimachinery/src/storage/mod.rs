@@ -5,6 +5,8 @@
 //! the same atomic step as the write, and is acknowledged only after it is durable on disk.
 //! Watches replay from an in-memory window of recent events and answer `Expired` past it.
 
+#[cfg(test)]
+mod conformance;
 pub mod key;
 pub mod sled;
 pub mod window;
