@@ -1,1 +1,329 @@
-//! (in progress)
+//! `/openapi/v3`: the index and one document per group-version, for kubectl's server-side field
+//! validation and `kubectl explain`.
+//!
+//! Built-in schemas are generated from k8s-openapi (its schemars output, named like upstream's
+//! definitions); CRD schemas come from their `openAPIV3Schema`. PATCH operations carry the GVK
+//! and the `fieldValidation` parameter, which is what tells kubectl to let the server validate.
+//! Strategic merge patch is deliberately not advertised (kubectl then uses its compiled-in types).
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{LazyLock, Mutex};
+
+use k8s_openapi::api::{authentication::v1 as authn, authorization::v1 as authz, coordination::v1 as coord, core::v1 as core, events::v1 as events, rbac::v1 as rbac};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiext;
+use schemars::JsonSchema;
+use serde_json::{json, Map, Value};
+
+use crate::registry::ResourceInfo;
+
+const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+const REF_PREFIX: &str = "#/components/schemas/";
+/// How deep `builtin_schema` inlines references before treating the rest as free-form.
+const INLINE_DEPTH: usize = 10;
+
+struct Builtins {
+    defs: Map<String, Value>,
+    /// (group, version, kind) → definition name.
+    kinds: HashMap<(String, String, String), String>,
+}
+
+fn add<T: JsonSchema>(gen: &mut schemars::SchemaGenerator, kinds: &mut HashMap<(String, String, String), String>, g: &str, v: &str, k: &str) {
+    gen.subschema_for::<T>();
+    kinds.insert((g.into(), v.into(), k.into()), T::schema_name().into_owned());
+}
+
+/// Reshapes generated schemas the way upstream documents look.
+fn tidy(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if m.contains_key("$ref") && m.len() > 1 {
+                let r = m.remove("$ref").unwrap_or_default();
+                m.insert("allOf".into(), json!([{"$ref": r}]));
+            }
+            let free_form = m.get("type") == Some(&json!("object")) && !m.contains_key("properties") && !m.contains_key("additionalProperties");
+            if free_form {
+                m.insert("x-kubernetes-preserve-unknown-fields".into(), json!(true));
+            }
+            m.values_mut().for_each(tidy);
+        }
+        Value::Array(a) => a.iter_mut().for_each(tidy),
+        _ => {}
+    }
+}
+
+static BUILTINS: LazyLock<Builtins> = LazyLock::new(|| {
+    let mut gen = schemars::generate::SchemaSettings::openapi3().into_generator();
+    let mut kinds = HashMap::new();
+    let k = &mut kinds;
+    add::<core::Namespace>(&mut gen, k, "", "v1", "Namespace");
+    add::<core::ConfigMap>(&mut gen, k, "", "v1", "ConfigMap");
+    add::<core::Secret>(&mut gen, k, "", "v1", "Secret");
+    add::<core::ServiceAccount>(&mut gen, k, "", "v1", "ServiceAccount");
+    add::<core::Event>(&mut gen, k, "", "v1", "Event");
+    add::<core::ResourceQuota>(&mut gen, k, "", "v1", "ResourceQuota");
+    add::<core::LimitRange>(&mut gen, k, "", "v1", "LimitRange");
+    add::<rbac::Role>(&mut gen, k, "rbac.authorization.k8s.io", "v1", "Role");
+    add::<rbac::ClusterRole>(&mut gen, k, "rbac.authorization.k8s.io", "v1", "ClusterRole");
+    add::<rbac::RoleBinding>(&mut gen, k, "rbac.authorization.k8s.io", "v1", "RoleBinding");
+    add::<rbac::ClusterRoleBinding>(&mut gen, k, "rbac.authorization.k8s.io", "v1", "ClusterRoleBinding");
+    add::<apiext::CustomResourceDefinition>(&mut gen, k, "apiextensions.k8s.io", "v1", "CustomResourceDefinition");
+    add::<coord::Lease>(&mut gen, k, "coordination.k8s.io", "v1", "Lease");
+    add::<events::Event>(&mut gen, k, "events.k8s.io", "v1", "Event");
+    add::<authz::SelfSubjectAccessReview>(&mut gen, k, "authorization.k8s.io", "v1", "SelfSubjectAccessReview");
+    add::<authz::SubjectAccessReview>(&mut gen, k, "authorization.k8s.io", "v1", "SubjectAccessReview");
+    add::<authz::LocalSubjectAccessReview>(&mut gen, k, "authorization.k8s.io", "v1", "LocalSubjectAccessReview");
+    add::<authz::SelfSubjectRulesReview>(&mut gen, k, "authorization.k8s.io", "v1", "SelfSubjectRulesReview");
+    add::<authn::SelfSubjectReview>(&mut gen, k, "authentication.k8s.io", "v1", "SelfSubjectReview");
+    add::<authn::TokenReview>(&mut gen, k, "authentication.k8s.io", "v1", "TokenReview");
+    let mut defs = gen.take_definitions(true);
+    let lc = "io.kcp.core.v1alpha1.LogicalCluster".to_string();
+    defs.insert(lc.clone(), json!({
+        "description": "LogicalCluster describes a logical cluster: the singleton named \"cluster\" that makes a logical cluster exist.",
+        "type": "object",
+        "properties": {
+            "apiVersion": {"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."},
+            "kind": {"type": "string", "description": "Kind is a string value representing the REST resource this object represents."},
+            "metadata": {"$ref": format!("{REF_PREFIX}{OBJECT_META}"), "description": "Standard object's metadata."},
+            "spec": {"type": "object", "description": "Spec holds the desired state: owner, initializers and terminators.", "x-kubernetes-preserve-unknown-fields": true},
+            "status": {"type": "object", "description": "Status holds the observed state: phase, URL, conditions.", "x-kubernetes-preserve-unknown-fields": true}
+        }
+    }));
+    kinds.insert(("core.kcp.io".into(), "v1alpha1".into(), "LogicalCluster".into()), lc);
+    for v in defs.values_mut() {
+        tidy(v);
+    }
+    for ((g, v, k), name) in &kinds {
+        if let Some(Value::Object(d)) = defs.get_mut(name) {
+            d.insert("x-kubernetes-group-version-kind".into(), json!([{"group": g, "kind": k, "version": v}]));
+            if let Some(Value::Array(req)) = d.get_mut("required") {
+                req.retain(|r| r != "metadata");
+            }
+        }
+    }
+    Builtins { defs, kinds }
+});
+
+fn ref_name(v: &Value) -> Option<&str> {
+    v.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix(REF_PREFIX))
+}
+
+fn inline(v: &Value, depth: usize) -> Value {
+    match v {
+        Value::Object(m) => {
+            let target = ref_name(v).map(String::from).or_else(|| {
+                m.get("allOf").and_then(Value::as_array).filter(|a| a.len() == 1).and_then(|a| ref_name(&a[0]).map(String::from))
+            });
+            if let Some(name) = target {
+                if depth >= INLINE_DEPTH {
+                    return json!({"x-kubernetes-preserve-unknown-fields": true});
+                }
+                let mut base = BUILTINS.defs.get(&name).map(|d| inline(d, depth + 1)).unwrap_or_else(|| json!({}));
+                for (k, val) in m.iter().filter(|(k, _)| *k != "$ref" && *k != "allOf") {
+                    base[k.as_str()] = inline(val, depth);
+                }
+                return base;
+            }
+            Value::Object(m.iter().map(|(k, val)| (k.clone(), inline(val, depth))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|x| inline(x, depth)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The self-contained schema of a built-in kind (references inlined), for pruning unknown
+/// fields.
+pub fn builtin_schema(group: &str, version: &str, kind: &str) -> Option<Value> {
+    static CACHE: LazyLock<Mutex<HashMap<(String, String, String), Option<Value>>>> = LazyLock::new(Default::default);
+    let key = (group.to_string(), version.to_string(), kind.to_string());
+    if let Some(hit) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return hit.clone();
+    }
+    let schema = BUILTINS.kinds.get(&key).and_then(|n| BUILTINS.defs.get(n)).map(|d| inline(d, 0));
+    CACHE.lock().unwrap_or_else(|e| e.into_inner()).insert(key, schema.clone());
+    schema
+}
+
+/// Collects every definition reachable from `roots`.
+fn closure(roots: impl IntoIterator<Item = String>, defs: &Map<String, Value>) -> BTreeSet<String> {
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(n) = ref_name(v) {
+                    out.push(n.to_string());
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut seen = BTreeSet::new();
+    let mut todo: Vec<String> = roots.into_iter().collect();
+    while let Some(n) = todo.pop() {
+        if seen.insert(n.clone()) {
+            if let Some(d) = defs.get(&n) {
+                refs(d, &mut todo);
+            }
+        }
+    }
+    seen
+}
+
+fn crd_def_name(r: &ResourceInfo) -> String {
+    let reversed: Vec<&str> = r.group.split('.').rev().collect();
+    format!("{}.{}.{}", reversed.join("."), r.version, r.kind)
+}
+
+fn crd_schema(r: &ResourceInfo) -> Value {
+    let mut s = r.schema.clone().unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
+    if !s["properties"].is_object() {
+        s["properties"] = json!({});
+    }
+    s["properties"]["apiVersion"] = json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."});
+    s["properties"]["kind"] = json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."});
+    s["properties"]["metadata"] = json!({"allOf": [{"$ref": format!("{REF_PREFIX}{OBJECT_META}")}], "description": "Standard object's metadata."});
+    s["x-kubernetes-group-version-kind"] = json!([{"group": r.group, "kind": r.kind, "version": r.version}]);
+    s
+}
+
+fn gv_prefix(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        format!("/api/{version}")
+    } else {
+        format!("/apis/{group}/{version}")
+    }
+}
+
+fn operations(r: &ResourceInfo, def: &str) -> (String, Value, String, Value) {
+    let gvk = json!({"group": r.group, "version": r.version, "kind": r.kind});
+    let schema_ref = json!({"$ref": format!("{REF_PREFIX}{def}")});
+    let ok = json!({"200": {"description": "OK", "content": {"application/json": {"schema": schema_ref}}}});
+    let q = |name: &str, desc: &str| json!({"name": name, "in": "query", "description": desc, "schema": {"type": "string", "uniqueItems": true}});
+    let write_params = vec![
+        q("dryRun", "When present, indicates that modifications should not be persisted."),
+        q("fieldManager", "fieldManager is a name associated with the actor or entity that is making these changes."),
+        q("fieldValidation", "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields. Valid values are: Ignore, Warn (default), Strict."),
+    ];
+    let mut patch_params = write_params.clone();
+    patch_params.push(json!({"name": "force", "in": "query", "description": "Force is going to \"force\" Apply requests.", "schema": {"type": "boolean", "uniqueItems": true}}));
+    let body = |types: &[&str]| {
+        let content: Map<String, Value> = types.iter().map(|t| (t.to_string(), json!({"schema": {"type": "object"}}))).collect();
+        json!({"content": content, "required": true})
+    };
+    let base = gv_prefix(&r.group, &r.version);
+    let coll = if r.namespaced { format!("{base}/namespaces/{{namespace}}/{}", r.plural) } else { format!("{base}/{}", r.plural) };
+    let item = format!("{coll}/{{name}}");
+    let op = |verb: &str, id: &str, extra: Value| {
+        let mut o = json!({"operationId": format!("{id}{}", r.kind), "x-kubernetes-action": verb, "x-kubernetes-group-version-kind": gvk, "responses": ok});
+        if let Value::Object(e) = extra {
+            for (k, v) in e {
+                o[k] = v;
+            }
+        }
+        o
+    };
+    let collection = json!({
+        "get": op("list", "list", json!({})),
+        "post": op("post", "create", json!({"parameters": write_params, "requestBody": body(&["application/json", "application/yaml"])})),
+    });
+    let single = json!({
+        "get": op("get", "read", json!({})),
+        "put": op("put", "replace", json!({"parameters": write_params, "requestBody": body(&["application/json", "application/yaml"])})),
+        "patch": op("patch", "patch", json!({"parameters": patch_params, "requestBody": body(&["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"])})),
+        "delete": op("delete", "delete", json!({})),
+    });
+    (coll, collection, item, single)
+}
+
+/// The OpenAPI v3 document of one group-version as served in a cluster.
+pub fn group_version_document(group: &str, version: &str, served: &[ResourceInfo]) -> Value {
+    let mut paths = Map::new();
+    let mut schemas = Map::new();
+    let mut roots = vec![OBJECT_META.to_string()];
+    for r in served.iter().filter(|r| r.group == group && r.version == version) {
+        let def = if r.custom {
+            let name = crd_def_name(r);
+            schemas.insert(name.clone(), crd_schema(r));
+            name
+        } else {
+            match BUILTINS.kinds.get(&(r.group.clone(), r.version.clone(), r.kind.clone())) {
+                Some(n) => {
+                    roots.push(n.clone());
+                    n.clone()
+                }
+                None => continue,
+            }
+        };
+        let (coll, c, item, i) = operations(r, &def);
+        paths.insert(coll, c);
+        paths.insert(item, i);
+    }
+    for name in closure(roots, &BUILTINS.defs) {
+        if let Some(d) = BUILTINS.defs.get(&name) {
+            schemas.insert(name, d.clone());
+        }
+    }
+    let title = if group.is_empty() { format!("Kubernetes {version}") } else { format!("{group} {version}") };
+    json!({"openapi": "3.0.0", "info": {"title": title, "version": "v1.32.0"}, "paths": paths, "components": {"schemas": schemas}})
+}
+
+/// The `/openapi/v3` index: one entry per served group-version, with a content hash for caching.
+pub fn index(served: &[ResourceInfo], prefix: &str) -> Value {
+    let mut gvs: Vec<(String, String)> = served.iter().map(|r| (r.group.clone(), r.version.clone())).collect();
+    gvs.sort();
+    gvs.dedup();
+    let mut paths = Map::new();
+    for (g, v) in gvs {
+        let key = gv_prefix(&g, &v).trim_start_matches('/').to_string();
+        let doc = group_version_document(&g, &v, served);
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        doc.to_string().hash(&mut h);
+        let url = format!("{prefix}/openapi/v3/{key}?hash={:016X}", h.finish());
+        paths.insert(key, json!({"serverRelativeURL": url}));
+    }
+    json!({"paths": paths})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::builtin::builtins;
+
+    fn served() -> Vec<ResourceInfo> {
+        builtins().iter().map(|b| b.info.clone()).collect()
+    }
+
+    #[test]
+    fn builtin_kinds_have_schemas() {
+        for b in builtins() {
+            let s = builtin_schema(&b.info.group, &b.info.version, &b.info.kind);
+            assert!(s.is_some(), "{}", b.info.kind);
+        }
+        let cm = builtin_schema("", "v1", "ConfigMap").expect("configmap");
+        assert!(cm["properties"]["metadata"]["properties"]["labels"].is_object());
+        assert!(cm["description"].as_str().is_some_and(|d| d.contains("ConfigMap")));
+    }
+
+    #[test]
+    fn gv_document_declares_field_validation() {
+        let doc = group_version_document("", "v1", &served());
+        let patch = &doc["paths"]["/api/v1/namespaces/{namespace}/configmaps/{name}"]["patch"];
+        assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "ConfigMap");
+        assert!(patch["parameters"].as_array().expect("params").iter().any(|p| p["name"] == "fieldValidation"));
+        assert!(patch["requestBody"]["content"].get("application/strategic-merge-patch+json").is_none());
+        let cm = &doc["components"]["schemas"]["io.k8s.api.core.v1.ConfigMap"];
+        assert_eq!(cm["x-kubernetes-group-version-kind"][0]["kind"], "ConfigMap");
+        assert!(doc["components"]["schemas"][OBJECT_META].is_object());
+        assert!(doc["paths"]["/api/v1/namespaces/{name}"]["patch"].is_object());
+    }
+
+    #[test]
+    fn index_is_stable() {
+        let a = index(&served(), "/clusters/root");
+        assert_eq!(a, index(&served(), "/clusters/root"));
+        let url = a["paths"]["api/v1"]["serverRelativeURL"].as_str().expect("url");
+        assert!(url.starts_with("/clusters/root/openapi/v3/api/v1?hash="));
+        assert!(a["paths"]["apis/rbac.authorization.k8s.io/v1"].is_object());
+    }
+}

@@ -1,1 +1,222 @@
-//! placeholder
+//! Fixtures for black-box tests: a real `kcp start` in a temporary directory, driven with the
+//! installed `kubectl` over TLS.
+//!
+//! Binaries are found next to the test executable's target directory (`cargo build --bins`
+//! first, as `.ci/run` does), or through `KCP_BIN`.
+
+pub mod bench;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the workspace's binaries were built.
+pub fn bin_dir() -> PathBuf {
+    if let Ok(p) = std::env::var("KCP_BIN_DIR") {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/<test binary> → target/<profile>
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent().and_then(Path::parent).expect("target profile directory").to_path_buf()
+}
+
+/// Polls `check` until it returns Some or the deadline passes.
+pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A running `kcp start` with its own root directory.
+pub struct Install {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    cache: tempfile::TempDir,
+}
+
+/// The result of one kubectl run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts success and returns stdout.
+    #[track_caller]
+    pub fn ok(&self) -> &str {
+        assert_eq!(self.code, 0, "command failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        &self.stdout
+    }
+
+    /// Asserts failure and returns stderr.
+    #[track_caller]
+    pub fn fails(&self) -> &str {
+        assert_ne!(self.code, 0, "command unexpectedly succeeded:\nstdout: {}", self.stdout);
+        &self.stderr
+    }
+
+    /// Parses stdout as JSON.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.ok()).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+}
+
+impl Install {
+    /// Starts `kcp start` on a free loopback port and waits until it is ready.
+    pub fn start() -> Install {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir)
+    }
+
+    /// Starts `kcp start` with an existing root directory (restarts keep state).
+    pub fn start_in(dir: tempfile::TempDir) -> Install {
+        Self::start_with(dir, &[])
+    }
+
+    /// Starts `kcp start` with extra flags.
+    pub fn start_with(dir: tempfile::TempDir, extra: &[&str]) -> Install {
+        let root = dir.path().join("kcp");
+        let kubeconfig = root.join("admin.kubeconfig");
+        let _ = std::fs::remove_file(&kubeconfig);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.path().join("kcp.log")).expect("log file");
+        let child = Command::new(bin_dir().join("kcp"))
+            .arg("start")
+            .arg("--root-directory")
+            .arg(&root)
+            .args(["--secure-port", "0", "--bind-address", "127.0.0.1"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start kcp (build the binaries first: cargo build --bins)");
+        let install = Install { child: Some(child), dir, kubeconfig, cache: tempfile::tempdir().expect("cache dir") };
+        eventually("the admin kubeconfig", Duration::from_secs(60), || install.kubeconfig.exists().then_some(()));
+        eventually("/readyz", Duration::from_secs(30), || (install.kubectl(&["get", "--raw", "/readyz"]).code == 0).then_some(()));
+        install
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// The root directory of this install.
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("kcp")
+    }
+
+    /// The server log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("kcp.log")).unwrap_or_default()
+    }
+
+    /// Runs kubectl with the admin kubeconfig (context `root` unless overridden in `args`).
+    pub fn kubectl(&self, args: &[&str]) -> Run {
+        self.kubectl_stdin(args, None)
+    }
+
+    /// Runs kubectl with `stdin` piped in (for `-f -`).
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        let mut cmd = Command::new("kubectl");
+        cmd.arg("--kubeconfig").arg(&self.kubeconfig).arg("--cache-dir").arg(self.cache.path()).args(args);
+        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("kubectl on PATH");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        }
+        Run::from(child.wait_with_output().expect("kubectl runs"))
+    }
+
+    /// Runs kubectl against another logical cluster by server URL path.
+    pub fn kubectl_in(&self, cluster: &str, args: &[&str]) -> Run {
+        let server = self.server(cluster);
+        let mut full = vec!["--server", server.as_str()];
+        full.extend_from_slice(args);
+        self.kubectl(&full)
+    }
+
+    /// `https://host:port/clusters/<cluster>`.
+    pub fn server(&self, cluster: &str) -> String {
+        let text = std::fs::read_to_string(&self.kubeconfig).expect("kubeconfig");
+        let line = text.lines().find(|l| l.contains("server:") && l.contains("/clusters/root")).expect("root server line");
+        let url = line.split("server:").nth(1).expect("url").trim().trim_matches('"');
+        url.replace("/clusters/root", &format!("/clusters/{cluster}"))
+    }
+
+    /// Creates a logical cluster (as system:masters) and waits until it is ready.
+    pub fn logical_cluster(&self, name: &str) {
+        let lc = format!("{{\"apiVersion\":\"core.kcp.io/v1alpha1\",\"kind\":\"LogicalCluster\",\"metadata\":{{\"name\":\"cluster\"}}}}");
+        let server = self.server(name);
+        self.kubectl_stdin(&["--context", "system:admin", "--server", &server, "create", "-f", "-"], Some(&lc)).ok();
+        eventually("namespace default in the new logical cluster", Duration::from_secs(10), || {
+            (self.kubectl_in(name, &["get", "ns", "default"]).code == 0).then_some(())
+        });
+    }
+
+    /// Sends a signal to the server process.
+    pub fn signal(&self, sig: &str) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill").args([&format!("-{sig}"), &c.id().to_string()]).status();
+        }
+    }
+
+    /// Kills the server with SIGKILL and returns the directory to restart from.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+        dir
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit; returns its exit code.
+    pub fn stop(mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        None
+    }
+}
+
+impl Drop for Install {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

@@ -1,1 +1,114 @@
-//! placeholder
+//! kcp-shard: the API server of one shard. It serves `/clusters/<logical cluster>/...` for
+//! every logical cluster it hosts and runs the controllers that keep them consistent.
+
+pub mod bootstrap;
+pub mod config;
+pub mod controllers;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use apimachinery::registry::crd::CrdIndex;
+use apimachinery::rest::{Api, Limits};
+use apimachinery::server::authn::Authenticator;
+use apimachinery::server::authz::Authorizer;
+use apimachinery::server::metrics::Metrics;
+use apimachinery::server::Handler;
+use apimachinery::storage::sled::SledStorage;
+use apimachinery::storage::SharedStorage;
+
+pub use config::{ConfigError, ShardConfig, ShardFile, ShardFlags};
+
+/// Why a shard could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("storage: {0}")]
+    Storage(#[from] apimachinery::storage::StorageError),
+    #[error("TLS: {0}")]
+    Tls(#[from] apimachinery::pki::PkiError),
+    #[error("reading {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("token file: {0}")]
+    Tokens(#[from] apimachinery::auth::AuthError),
+    #[error("listening on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+fn read(path: &std::path::Path) -> Result<String, ShardError> {
+    std::fs::read_to_string(path).map_err(|source| ShardError::Io { path: path.display().to_string(), source })
+}
+
+/// Runs a shard until `shutdown` turns true. `on_listening` is told the bound address once the
+/// shard accepts connections (useful with port 0).
+pub async fn run(
+    config: ShardConfig,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<(), ShardError> {
+    let data = config.root_directory.join("data");
+    std::fs::create_dir_all(&data).map_err(|source| ShardError::Io { path: data.display().to_string(), source })?;
+    let store: SharedStorage = Arc::new(SledStorage::open(&data, config.watch_cache_size)?);
+    bootstrap::run(&store).await?;
+
+    let crds = Arc::new(CrdIndex::default());
+    tokio::spawn(controllers::crd::run(store.clone(), crds.clone()));
+    tokio::spawn(controllers::namespace::run(store.clone(), crds.clone()));
+    tokio::spawn(controllers::gc::run(store.clone()));
+    tokio::spawn(controllers::logicalcluster::run(store.clone()));
+
+    let tokens = match &config.token_auth_file {
+        Some(p) => Some(apimachinery::auth::TokenFile::load(p)?),
+        None => None,
+    };
+    let api = Arc::new(Api {
+        store: store.clone(),
+        crds,
+        authz: Authorizer::new(store.clone())?,
+        authn: Arc::new(Authenticator { tokens }),
+        limits: Limits::default(),
+        shutdown: shutdown.clone(),
+    });
+    let handler = Arc::new(Handler::new(api, Arc::new(Metrics::default()), config.max_requests_inflight));
+    let serving = apimachinery::pki::CertPair {
+        cert_pem: read(&config.tls_cert_file)?,
+        key_pem: read(&config.tls_private_key_file)?,
+    };
+    let tls = Arc::new(apimachinery::pki::server_config(&serving, &[read(&config.client_ca_file)?])?);
+    let addr = SocketAddr::new(config.bind_address, config.secure_port);
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ShardError::Bind { addr, source })?;
+    let bound = listener.local_addr().map_err(|source| ShardError::Bind { addr, source })?;
+    tracing::info!(%bound, "serving");
+    on_listening(bound);
+    apimachinery::server::serve(listener, tls, handler, shutdown).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Turns SIGTERM/SIGINT into a shutdown signal.
+pub fn shutdown_on_signals() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = tokio::signal::ctrl_c() => {},
+        }
+        tracing::info!("shutting down: draining in-flight requests");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// Installs the tracing subscriber (RUST_LOG, default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

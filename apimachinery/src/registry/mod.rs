@@ -52,3 +52,6 @@ impl ResourceInfo {
         }
     }
 }
+
+pub mod builtin;
+pub mod crd;

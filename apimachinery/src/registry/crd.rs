@@ -1,0 +1,183 @@
+//! Resources served from CustomResourceDefinitions, per logical cluster.
+//!
+//! A CRD becomes servable once its `Established` condition is true; the index is fed from the
+//! store's CRD watch, so every request sees CRDs of its own logical cluster only.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+
+use super::{Column, ResourceInfo};
+
+/// Finalizer that holds a CRD until all its objects are deleted.
+pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
+
+/// True when the CRD's status has condition `type` set to `True`.
+pub fn has_condition(crd: &Value, type_: &str) -> bool {
+    crd.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| cs.iter().any(|c| c["type"] == type_ && c["status"] == "True"))
+}
+
+/// The resources one CRD serves, one per served version, in the CRD's version order.
+pub fn resources_of(crd: &Value) -> Vec<ResourceInfo> {
+    let spec = &crd["spec"];
+    let names = &spec["names"];
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
+    };
+    let kind = s(&names["kind"]);
+    let plural = s(&names["plural"]);
+    let singular = match names["singular"].as_str() {
+        Some(x) if !x.is_empty() => x.to_string(),
+        _ => kind.to_ascii_lowercase(),
+    };
+    let list_kind = match names["listKind"].as_str() {
+        Some(x) if !x.is_empty() => x.to_string(),
+        _ => format!("{kind}List"),
+    };
+    let versions = spec["versions"].as_array().cloned().unwrap_or_default();
+    versions
+        .iter()
+        .filter(|v| v["served"].as_bool().unwrap_or(false))
+        .map(|v| ResourceInfo {
+            group: s(&spec["group"]),
+            version: s(&v["name"]),
+            kind: kind.clone(),
+            list_kind: list_kind.clone(),
+            plural: plural.clone(),
+            singular: singular.clone(),
+            namespaced: spec["scope"] == "Namespaced",
+            short_names: strings(&names["shortNames"]),
+            categories: strings(&names["categories"]),
+            verbs: ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+                .iter()
+                .map(|x| x.to_string())
+                .collect(),
+            subresources: if v.pointer("/subresources/status").is_some() { vec!["status".into()] } else { vec![] },
+            columns: columns_of(v),
+            schema: v.pointer("/schema/openAPIV3Schema").cloned(),
+            custom: true,
+        })
+        .collect()
+}
+
+fn columns_of(version: &Value) -> Vec<Column> {
+    let cols = version["additionalPrinterColumns"].as_array().cloned().unwrap_or_default();
+    let mut out: Vec<Column> = cols
+        .iter()
+        .map(|c| Column {
+            name: c["name"].as_str().unwrap_or_default().to_string(),
+            type_: c["type"].as_str().unwrap_or("string").to_string(),
+            format: c["format"].as_str().unwrap_or_default().to_string(),
+            description: c["description"].as_str().unwrap_or_default().to_string(),
+            priority: c["priority"].as_i64().unwrap_or(0) as i32,
+            json_path: c["jsonPath"].as_str().unwrap_or_default().to_string(),
+        })
+        .collect();
+    // Like kube-apiserver: without explicit columns a CRD prints its age.
+    if out.is_empty() {
+        out.push(Column {
+            name: "Age".into(),
+            type_: "date".into(),
+            format: String::new(),
+            description: "CreationTimestamp is a timestamp representing the server time when this object was created.".into(),
+            priority: 0,
+            json_path: ".metadata.creationTimestamp".into(),
+        });
+    }
+    out
+}
+
+/// Established CRDs per logical cluster, keyed by CRD name.
+#[derive(Default)]
+pub struct CrdIndex {
+    by_cluster: RwLock<HashMap<String, HashMap<String, Arc<Value>>>>,
+}
+
+impl CrdIndex {
+    /// Records the current state of a CRD (servable or not).
+    pub fn upsert(&self, cluster: &str, crd: Value) {
+        let name = crd.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let mut map = self.by_cluster.write().unwrap_or_else(|e| e.into_inner());
+        map.entry(cluster.to_string()).or_default().insert(name, Arc::new(crd));
+    }
+
+    /// Forgets a deleted CRD.
+    pub fn remove(&self, cluster: &str, name: &str) {
+        let mut map = self.by_cluster.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = map.get_mut(cluster) {
+            m.remove(name);
+            if m.is_empty() {
+                map.remove(cluster);
+            }
+        }
+    }
+
+    /// All CRDs known in a cluster (servable or not).
+    pub fn crds(&self, cluster: &str) -> Vec<Arc<Value>> {
+        let map = self.by_cluster.read().unwrap_or_else(|e| e.into_inner());
+        map.get(cluster).map(|m| m.values().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Resources served by established CRDs in a cluster.
+    pub fn served(&self, cluster: &str) -> Vec<ResourceInfo> {
+        let mut out: Vec<ResourceInfo> = self
+            .crds(cluster)
+            .iter()
+            .filter(|c| has_condition(c, "Established") && c.pointer("/metadata/deletionTimestamp").is_none())
+            .flat_map(|c| resources_of(c))
+            .collect();
+        out.sort_by(|a, b| (&a.group, &a.plural).cmp(&(&b.group, &b.plural)));
+        out
+    }
+
+    /// The served CRD resource at `group/version/plural` in a cluster.
+    pub fn find(&self, cluster: &str, group: &str, version: &str, plural: &str) -> Option<ResourceInfo> {
+        self.served(cluster).into_iter().find(|r| r.group == group && r.version == version && r.plural == plural)
+    }
+
+    /// Every CRD in every cluster, for wildcard requests.
+    pub fn all_served(&self) -> Vec<ResourceInfo> {
+        let clusters: Vec<String> = {
+            let map = self.by_cluster.read().unwrap_or_else(|e| e.into_inner());
+            map.keys().cloned().collect()
+        };
+        clusters.iter().flat_map(|c| self.served(c)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn widget_crd() -> Value {
+        json!({"metadata":{"name":"widgets.example.com"},
+            "spec":{"group":"example.com","scope":"Namespaced",
+              "names":{"kind":"Widget","plural":"widgets","shortNames":["wd"]},
+              "versions":[{"name":"v1","served":true,"storage":true,
+                 "schema":{"openAPIV3Schema":{"type":"object"}},
+                 "subresources":{"status":{}},
+                 "additionalPrinterColumns":[{"name":"Size","type":"string","jsonPath":".spec.size"}]},
+                 {"name":"v2","served":false,"storage":false}]},
+            "status":{"conditions":[{"type":"Established","status":"True"}]}})
+    }
+
+    #[test]
+    fn served_versions_only_and_per_cluster() {
+        let idx = CrdIndex::default();
+        idx.upsert("a", widget_crd());
+        let served = idx.served("a");
+        assert_eq!(served.len(), 1);
+        assert_eq!(served[0].list_kind, "WidgetList");
+        assert_eq!(served[0].subresources, vec!["status".to_string()]);
+        assert_eq!(served[0].columns[0].json_path, ".spec.size");
+        assert!(idx.served("b").is_empty());
+        assert!(idx.find("a", "example.com", "v1", "widgets").is_some());
+        idx.remove("a", "widgets.example.com");
+        assert!(idx.served("a").is_empty());
+    }
+}

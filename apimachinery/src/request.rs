@@ -1,0 +1,275 @@
+//! Parses a request path once into [`RequestInfo`]: which logical cluster, which API, which verb.
+//!
+//! Everything downstream (authorization, routing, storage keys) reads this value and never the
+//! raw path again. The cluster segment is validated here, so a path can never smuggle `/` or
+//! other separators into a storage key.
+
+use std::collections::HashMap;
+
+use http::Method;
+
+use crate::status::ApiError;
+
+/// Which logical clusters a request addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterTarget {
+    /// No `/clusters/` prefix.
+    None,
+    /// `/clusters/*`: every logical cluster of this shard.
+    Wildcard,
+    /// One logical cluster by name.
+    Name(String),
+}
+
+/// Where a request is going, parsed from method, path and query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestInfo {
+    pub cluster: ClusterTarget,
+    /// Path with the `/clusters/<c>` prefix removed.
+    pub path: String,
+    pub is_resource_request: bool,
+    /// Kubernetes verb: get, list, watch, create, update, patch, delete, deletecollection, or
+    /// for non-resource requests the lower-cased HTTP method.
+    pub verb: String,
+    pub api_prefix: String,
+    pub api_group: String,
+    pub api_version: String,
+    pub namespace: String,
+    pub resource: String,
+    pub subresource: String,
+    pub name: String,
+    pub query: HashMap<String, String>,
+}
+
+/// Regex-equivalent check of a logical cluster name or path segment: `[a-z0-9]([a-z0-9-]*[a-z0-9])?`
+/// joined by `:`, at most 63 characters a segment.
+pub fn valid_cluster_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.split(':').all(|seg| {
+            let b = seg.as_bytes();
+            !b.is_empty()
+                && b.len() <= 63
+                && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                && b[0] != b'-'
+                && b[b.len() - 1] != b'-'
+        })
+}
+
+/// Decodes the query string into a map; repeated keys keep the last value.
+pub fn parse_query(query: Option<&str>) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        out.insert(percent_decode(k), percent_decode(v));
+    }
+    out
+}
+
+/// Decodes `%XX` escapes and `+` (as space) in a query component.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl RequestInfo {
+    /// Parses method, path and query. Fails with 400 for malformed cluster names.
+    pub fn parse(method: &Method, path: &str, query: Option<&str>) -> Result<RequestInfo, ApiError> {
+        let query = parse_query(query);
+        let (cluster, rest) = match path.strip_prefix("/clusters/") {
+            Some(after) => {
+                let (c, rest) = match after.find('/') {
+                    Some(i) => (&after[..i], &after[i..]),
+                    None => (after, "/"),
+                };
+                let c = percent_decode(c);
+                let target = if c == "*" {
+                    ClusterTarget::Wildcard
+                } else if valid_cluster_name(&c) {
+                    ClusterTarget::Name(c)
+                } else {
+                    return Err(ApiError::bad_request(format!(
+                        "invalid cluster: {c:?} does not match the regex [a-z0-9]([a-z0-9-]{{0,61}}[a-z0-9])?(:[a-z0-9]([a-z0-9-]{{0,61}}[a-z0-9])?)*"
+                    )));
+                };
+                (target, rest.to_string())
+            }
+            None => (ClusterTarget::None, path.to_string()),
+        };
+        let mut info = RequestInfo {
+            cluster,
+            path: rest.clone(),
+            is_resource_request: false,
+            verb: method.as_str().to_ascii_lowercase(),
+            api_prefix: String::new(),
+            api_group: String::new(),
+            api_version: String::new(),
+            namespace: String::new(),
+            resource: String::new(),
+            subresource: String::new(),
+            name: String::new(),
+            query,
+        };
+        let segs: Vec<&str> = rest.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+        let mut parts: &[&str] = &segs;
+        match parts.first() {
+            Some(&"api") => {
+                info.api_prefix = "api".into();
+                parts = &parts[1..];
+            }
+            Some(&"apis") => {
+                info.api_prefix = "apis".into();
+                parts = &parts[1..];
+                match parts.first() {
+                    Some(g) => {
+                        info.api_group = (*g).to_string();
+                        parts = &parts[1..];
+                    }
+                    None => return Ok(info),
+                }
+            }
+            _ => return Ok(info),
+        }
+        match parts.first() {
+            Some(v) => {
+                info.api_version = (*v).to_string();
+                parts = &parts[1..];
+            }
+            None => return Ok(info),
+        }
+        if parts.is_empty() {
+            return Ok(info);
+        }
+        info.is_resource_request = true;
+        let mut legacy_watch = false;
+        if parts[0] == "watch" {
+            legacy_watch = true;
+            parts = &parts[1..];
+        }
+        // `namespaces/<ns>/<resource>...` addresses a namespaced resource, except the namespace
+        // object itself and its subresources (`namespaces/<ns>/status`, `finalize`).
+        if parts.first() == Some(&"namespaces") && parts.len() >= 3 && !matches!(parts[2], "status" | "finalize") {
+            info.namespace = parts[1].to_string();
+            parts = &parts[2..];
+        }
+        info.resource = parts.first().map(|s| s.to_string()).unwrap_or_default();
+        info.name = parts.get(1).map(|s| s.to_string()).unwrap_or_default();
+        info.subresource = parts.get(2).map(|s| s.to_string()).unwrap_or_default();
+        if parts.len() > 3 || [&info.resource, &info.name, &info.subresource].iter().any(|s| !safe_segment(s)) {
+            return Err(ApiError::path_not_found());
+        }
+        let watch = legacy_watch || matches!(info.query.get("watch").map(String::as_str), Some("true" | "1"));
+        info.verb = match *method {
+            Method::GET | Method::HEAD if watch => "watch",
+            Method::GET | Method::HEAD if info.name.is_empty() => "list",
+            Method::GET | Method::HEAD => "get",
+            Method::POST => "create",
+            Method::PUT => "update",
+            Method::PATCH => "patch",
+            Method::DELETE if info.name.is_empty() => "deletecollection",
+            Method::DELETE => "delete",
+            _ => "",
+        }
+        .to_string();
+        Ok(info)
+    }
+
+    /// The logical cluster name, if exactly one is addressed.
+    pub fn cluster_name(&self) -> Option<&str> {
+        match &self.cluster {
+            ClusterTarget::Name(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// A query parameter, if present.
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.query.get(key).map(String::as_str)
+    }
+}
+
+/// Path segments that can safely become part of a storage key.
+fn safe_segment(s: &str) -> bool {
+    !s.contains(['/', '\0']) && s != "." && s != ".."
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(m: Method, p: &str, q: Option<&str>) -> RequestInfo {
+        RequestInfo::parse(&m, p, q).expect("parses")
+    }
+
+    #[test]
+    fn resource_paths() {
+        let i = parse(Method::GET, "/clusters/root/api/v1/namespaces/default/configmaps/x", None);
+        assert_eq!(i.cluster, ClusterTarget::Name("root".into()));
+        assert_eq!((i.verb.as_str(), i.namespace.as_str(), i.resource.as_str(), i.name.as_str()), ("get", "default", "configmaps", "x"));
+        let i = parse(Method::GET, "/clusters/root/api/v1/namespaces/default", None);
+        assert_eq!((i.resource.as_str(), i.name.as_str(), i.namespace.as_str()), ("namespaces", "default", ""));
+        let i = parse(Method::PUT, "/clusters/a:b/api/v1/namespaces/x/status", None);
+        assert_eq!((i.resource.as_str(), i.name.as_str(), i.subresource.as_str()), ("namespaces", "x", "status"));
+        let i = parse(Method::GET, "/clusters/*/apis/rbac.authorization.k8s.io/v1/roles", Some("watch=true"));
+        assert_eq!(i.cluster, ClusterTarget::Wildcard);
+        assert_eq!((i.verb.as_str(), i.api_group.as_str()), ("watch", "rbac.authorization.k8s.io"));
+        let i = parse(Method::GET, "/clusters/root/api/v1/watch/namespaces/d/configmaps", None);
+        assert_eq!((i.verb.as_str(), i.namespace.as_str()), ("watch", "d"));
+        let i = parse(Method::DELETE, "/api/v1/namespaces/d/configmaps", None);
+        assert_eq!(i.verb, "deletecollection");
+        let i = parse(Method::PATCH, "/clusters/root/apis/example.com/v1/namespaces/d/widgets/w/status", None);
+        assert_eq!(i.subresource, "status");
+    }
+
+    #[test]
+    fn non_resource_paths() {
+        let i = parse(Method::GET, "/clusters/root/apis", None);
+        assert!(!i.is_resource_request);
+        assert_eq!(i.path, "/apis");
+        let i = parse(Method::GET, "/version", Some("timeout=32s"));
+        assert!(!i.is_resource_request);
+        assert_eq!(i.cluster, ClusterTarget::None);
+    }
+
+    #[test]
+    fn bad_cluster_names_are_rejected() {
+        for bad in ["/clusters/Root/api", "/clusters/root::x/api", "/clusters/a%2Fb/api", &format!("/clusters/{}/api", "a".repeat(64))] {
+            assert!(RequestInfo::parse(&Method::GET, bad, None).is_err(), "{bad}");
+        }
+        assert!(RequestInfo::parse(&Method::GET, "/clusters/root/api/v1/namespaces/a/configmaps/x/y/z", None).is_err());
+    }
+
+    #[test]
+    fn query_decoding() {
+        let q = parse_query(Some("labelSelector=app%3Dx%2Ctier+in+(a)&limit=5&flag"));
+        assert_eq!(q["labelSelector"], "app=x,tier in (a)");
+        assert_eq!(q["limit"], "5");
+        assert_eq!(q["flag"], "");
+    }
+}

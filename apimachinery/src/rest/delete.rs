@@ -1,0 +1,148 @@
+//! delete and deletecollection: immediate deletion, or marking for finalizers to finish.
+
+use serde_json::{json, Value};
+
+use super::body::{self, Response};
+use super::read::{collect, load, respond_object, storage_error, Filter};
+use super::{cluster_of, decode, dry_run, object, Api, ApiRequest, Resolved};
+use crate::status::{ApiError, Reason};
+
+/// Finalizer the garbage collector honours for `propagationPolicy: Foreground`.
+pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+/// Finalizer the garbage collector honours for `propagationPolicy: Orphan`.
+pub const ORPHAN_FINALIZER: &str = "orphan";
+/// Namespaces that may never be deleted.
+const UNDELETABLE_NAMESPACES: &[&str] = &["default"];
+
+/// The parts of DeleteOptions the server acts on.
+#[derive(Debug, Default, Clone)]
+pub struct DeleteOptions {
+    pub propagation: Option<String>,
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
+}
+
+impl DeleteOptions {
+    /// Reads DeleteOptions from the body (JSON) and query parameters.
+    pub fn from_request(req: &ApiRequest) -> Result<DeleteOptions, ApiError> {
+        let body = if req.body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { decode::json(&req.body)? };
+        let s = |v: &Value| v.as_str().map(String::from);
+        let mut opts = DeleteOptions {
+            propagation: s(&body["propagationPolicy"]).or_else(|| req.info.param("propagationPolicy").map(String::from)),
+            uid: s(&body["preconditions"]["uid"]),
+            resource_version: s(&body["preconditions"]["resourceVersion"]),
+        };
+        if body["orphanDependents"] == json!(true) && opts.propagation.is_none() {
+            opts.propagation = Some("Orphan".into());
+        }
+        match opts.propagation.as_deref() {
+            None | Some("Background" | "Foreground" | "Orphan") => Ok(opts),
+            Some(other) => Err(ApiError::invalid("meta.k8s.io", "DeleteOptions", "", &[crate::status::FieldError::not_supported(
+                "propagationPolicy",
+                other,
+                &["Foreground", "Background", "Orphan"],
+            )])),
+        }
+    }
+}
+
+/// DELETE of one object.
+pub async fn delete(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response, ApiError> {
+    let opts = DeleteOptions::from_request(req)?;
+    let obj = delete_one(api, req, r, &req.info.namespace, &req.info.name, &opts).await?;
+    Ok(respond_object(req, r, 200, obj))
+}
+
+/// Deletes (or marks for deletion) one object and returns what the client should see.
+pub async fn delete_one(
+    api: &Api,
+    req: &ApiRequest,
+    r: &Resolved,
+    ns: &str,
+    name: &str,
+    opts: &DeleteOptions,
+) -> Result<Value, ApiError> {
+    let cluster = cluster_of(req)?;
+    let (mut obj, rev) = load(api, r, cluster, ns, name).await?;
+    if let Some(uid) = &opts.uid {
+        let have = object::meta_str(&obj, "uid");
+        if uid != have {
+            return Err(ApiError::conflict_msg(&r.info.group, &r.info.plural, name, &format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"
+            )));
+        }
+    }
+    if let Some(want) = &opts.resource_version {
+        if *want != rev.to_string() {
+            return Err(ApiError::conflict_msg(&r.info.group, &r.info.plural, name, &format!(
+                "Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {rev}"
+            )));
+        }
+    }
+    let is_namespace = r.info.group.is_empty() && r.info.plural == "namespaces";
+    if is_namespace && UNDELETABLE_NAMESPACES.contains(&name) {
+        return Err(ApiError::new(Reason::Forbidden, format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted")));
+    }
+    let mut finalizers = object::finalizers(&obj);
+    match opts.propagation.as_deref() {
+        Some("Foreground") if !finalizers.iter().any(|f| f == FOREGROUND_FINALIZER) => finalizers.push(FOREGROUND_FINALIZER.into()),
+        Some("Orphan") if !finalizers.iter().any(|f| f == ORPHAN_FINALIZER) => finalizers.push(ORPHAN_FINALIZER.into()),
+        _ => {}
+    }
+    let key = r.key(cluster, ns, name);
+    let dry = dry_run(req)?;
+    // Namespaces always pass through Terminating so their content is removed first.
+    if finalizers.is_empty() && !is_namespace {
+        if dry {
+            return Ok(obj);
+        }
+        let gone = api.store.delete(&key, Some(rev)).await.map_err(|e| storage_error(e, r, name))?;
+        object::meta_mut(&mut obj).insert("resourceVersion".into(), json!(gone.revision.to_string()));
+        return Ok(obj);
+    }
+    if object::is_deleting(&obj) && object::finalizers(&obj) == finalizers {
+        return Ok(obj);
+    }
+    object::set_finalizers(&mut obj, finalizers);
+    {
+        let meta = object::meta_mut(&mut obj);
+        if !meta.contains_key("deletionTimestamp") {
+            meta.insert("deletionTimestamp".into(), json!(object::now_rfc3339()));
+            meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+        }
+    }
+    if is_namespace {
+        obj["status"]["phase"] = json!("Terminating");
+    }
+    if dry {
+        return Ok(obj);
+    }
+    let new_rev = api.store.update(&key, rev, object::to_stored(&obj)).await.map_err(|e| storage_error(e, r, name))?;
+    object::meta_mut(&mut obj).insert("resourceVersion".into(), json!(new_rev.to_string()));
+    Ok(obj)
+}
+
+/// DELETE of a collection: every object matching the selectors.
+pub async fn delete_collection(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response, ApiError> {
+    cluster_of(req)?;
+    let opts = DeleteOptions::from_request(req)?;
+    let filter = Filter::from_request(req, &r.info)?;
+    let listed = collect(api, req, r, &filter).await?;
+    let mut items = Vec::with_capacity(listed.items.len());
+    for obj in listed.items {
+        let ns = object::meta_str(&obj, "namespace").to_string();
+        let name = object::meta_str(&obj, "name").to_string();
+        match delete_one(api, req, r, &ns, &name, &opts).await {
+            Ok(o) => items.push(o),
+            Err(e) if e.reason == Reason::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let list = json!({
+        "kind": r.info.list_kind,
+        "apiVersion": r.info.api_version(),
+        "metadata": {"resourceVersion": api.store.current_revision().to_string()},
+        "items": items,
+    });
+    Ok(body::json(200, &list))
+}

@@ -1,0 +1,151 @@
+//! Object metadata rules shared by every write path: names, uids, timestamps, generation,
+//! resourceVersion and finalizers live here once, never in a per-type strategy.
+
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+
+use crate::status::ApiError;
+use crate::storage::Stored;
+
+/// Current time in the RFC 3339 form Kubernetes uses (`2026-11-24T16:00:00Z`).
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A metadata string field, or "".
+pub fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
+    obj.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// Mutable access to `metadata`, creating it when missing.
+pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj.is_object() {
+        *obj = json!({});
+    }
+    let map = obj.as_object_mut().expect("object ensured above");
+    let meta = map.entry("metadata").or_insert_with(|| json!({}));
+    if !meta.is_object() {
+        *meta = json!({});
+    }
+    meta.as_object_mut().expect("metadata object ensured above")
+}
+
+/// The object's finalizers.
+pub fn finalizers(obj: &Value) -> Vec<String> {
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|f| f.as_str().map(String::from)).collect())
+        .unwrap_or_default()
+}
+
+/// Replaces the object's finalizers (dropping the field when empty).
+pub fn set_finalizers(obj: &mut Value, list: Vec<String>) {
+    let meta = meta_mut(obj);
+    if list.is_empty() {
+        meta.remove("finalizers");
+    } else {
+        meta.insert("finalizers".into(), json!(list));
+    }
+}
+
+/// True when the object is being deleted and waits for finalizers.
+pub fn is_deleting(obj: &Value) -> bool {
+    obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null())
+}
+
+/// True when a deleted object has no finalizers left (for namespaces: neither list) and may go.
+pub fn finalized(obj: &Value) -> bool {
+    let spec_fins = obj.get("kind").and_then(Value::as_str) == Some("Namespace")
+        && obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+    is_deleting(obj) && finalizers(obj).is_empty() && !spec_fins
+}
+
+/// Parses a stored value and stamps its resourceVersion.
+pub fn from_stored(stored: &Stored) -> Result<Value, ApiError> {
+    decode_stored(&stored.value, stored.revision)
+}
+
+/// Parses stored bytes and stamps a resourceVersion.
+pub fn decode_stored(bytes: &Bytes, revision: u64) -> Result<Value, ApiError> {
+    let mut obj: Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::internal(format!("corrupt stored object: {e}")))?;
+    meta_mut(&mut obj).insert("resourceVersion".into(), json!(revision.to_string()));
+    Ok(obj)
+}
+
+/// Serializes an object for storage, without its resourceVersion (the store owns revisions).
+pub fn to_stored(obj: &Value) -> Bytes {
+    let mut copy = obj.clone();
+    meta_mut(&mut copy).remove("resourceVersion");
+    Bytes::from(serde_json::to_vec(&copy).unwrap_or_default())
+}
+
+/// The resourceVersion an object carries, if any; a malformed one is a 400.
+pub fn resource_version(obj: &Value) -> Result<Option<u64>, ApiError> {
+    match obj.pointer("/metadata/resourceVersion") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {s:?}: must be a decimal number"))),
+        Some(other) => Err(ApiError::bad_request(format!("invalid resourceVersion {other}: must be a string"))),
+    }
+}
+
+const NAME_SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// `generateName` plus five random characters, as the apiserver's name generator does.
+pub fn generate_name(prefix: &str) -> String {
+    let prefix = if prefix.len() > 58 { &prefix[..58] } else { prefix };
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let suffix: String =
+        bytes.iter().take(5).map(|b| NAME_SUFFIX_ALPHABET[*b as usize % NAME_SUFFIX_ALPHABET.len()] as char).collect();
+    format!("{prefix}{suffix}")
+}
+
+/// Everything except `metadata` and `status`: what bumps `generation` when it changes.
+pub fn spec_part(obj: &Value) -> Value {
+    let mut copy = obj.clone();
+    if let Some(map) = copy.as_object_mut() {
+        for k in ["metadata", "status", "apiVersion", "kind"] {
+            map.remove(k);
+        }
+    }
+    copy
+}
+
+/// System-owned metadata of `old` carried over onto an updated object.
+pub fn preserve_system_meta(new: &mut Value, old: &Value) {
+    let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    let meta = meta_mut(new);
+    for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+        match old_meta.get(k) {
+            Some(v) => meta.insert(k.into(), v.clone()),
+            None => meta.remove(k),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_names_keep_prefix() {
+        let n = generate_name("web-");
+        assert!(n.starts_with("web-") && n.len() == 9);
+        assert!(n[4..].bytes().all(|b| NAME_SUFFIX_ALPHABET.contains(&b)));
+    }
+
+    #[test]
+    fn stored_round_trip_stamps_revision() {
+        let obj = json!({"metadata":{"name":"a","resourceVersion":"5"},"data":{"k":"v"}});
+        let bytes = to_stored(&obj);
+        assert!(!String::from_utf8_lossy(&bytes).contains("resourceVersion"));
+        let back = decode_stored(&bytes, 9).expect("decodes");
+        assert_eq!(back["metadata"]["resourceVersion"], "9");
+        assert_eq!(resource_version(&back).expect("valid"), Some(9));
+        assert!(resource_version(&json!({"metadata":{"resourceVersion":"x"}})).is_err());
+    }
+}

@@ -1,0 +1,75 @@
+//! Review resources answered from the request itself: access reviews, rules reviews, whoami and
+//! token reviews. Nothing is stored; the response is the request with `status` filled in.
+
+use serde_json::{json, Value};
+
+use super::body::{self, Response};
+use super::{cluster_of, decode, ApiRequest, Api, Resolved};
+use crate::auth::{self, UserInfo};
+use crate::status::ApiError;
+
+/// POST of a review kind.
+pub async fn create(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response, ApiError> {
+    let cluster = cluster_of(req)?;
+    let mut obj = decode::body_value(req)?;
+    decode::check_object(&obj, r, &req.info.namespace, "")?;
+    let spec = obj.get("spec").cloned().unwrap_or_else(|| json!({}));
+    let status = match r.info.kind.as_str() {
+        "SelfSubjectAccessReview" => access(api, cluster, &spec, req.user.clone()).await?,
+        "SubjectAccessReview" | "LocalSubjectAccessReview" => {
+            let user = UserInfo {
+                name: spec["user"].as_str().unwrap_or_default().to_string(),
+                uid: spec["uid"].as_str().unwrap_or_default().to_string(),
+                groups: strings(&spec["groups"]),
+                extra: serde_json::from_value(spec["extra"].clone()).unwrap_or_default(),
+            };
+            if user.name.is_empty() && user.groups.is_empty() {
+                return Err(ApiError::invalid(&r.info.group, &r.info.kind, "", &[crate::status::FieldError::invalid(
+                    "spec.user",
+                    "",
+                    "at least one of user or group must be specified",
+                )]));
+            }
+            let ns_in_spec = spec.pointer("/resourceAttributes/namespace").and_then(Value::as_str).unwrap_or_default();
+            if r.info.kind == "LocalSubjectAccessReview" && ns_in_spec != req.info.namespace {
+                return Err(ApiError::bad_request(format!(
+                    "spec.resourceAttributes.namespace must match namespace: {}",
+                    req.info.namespace
+                )));
+            }
+            access(api, cluster, &spec, user).await?
+        }
+        "SelfSubjectRulesReview" => {
+            let ns = spec["namespace"].as_str().unwrap_or_default();
+            let (resource_rules, non_resource_rules) = api.authz.rules_review(cluster, &req.user, ns).await?;
+            json!({"resourceRules": resource_rules, "nonResourceRules": non_resource_rules, "incomplete": false})
+        }
+        "SelfSubjectReview" => json!({"userInfo": req.user}),
+        "TokenReview" => {
+            let token = spec["token"].as_str().unwrap_or_default();
+            match api.authn.authenticate_token(token) {
+                Some(user) => json!({"authenticated": true, "user": user, "audiences": spec["audiences"].clone()}),
+                None => json!({"authenticated": false, "error": "invalid bearer token"}),
+            }
+        }
+        other => return Err(ApiError::internal(format!("no review handler for {other}"))),
+    };
+    obj["status"] = status;
+    if obj.get("metadata").is_none() {
+        obj["metadata"] = json!({});
+    }
+    Ok(body::json(201, &obj))
+}
+
+async fn access(api: &Api, cluster: &str, spec: &Value, user: UserInfo) -> Result<Value, ApiError> {
+    let attrs = auth::attributes_from_review(spec, user).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let decision = api.authz.decide(cluster, &attrs).await?;
+    Ok(match decision {
+        auth::Decision::Allow(reason) => json!({"allowed": true, "reason": reason}),
+        auth::Decision::NoOpinion => json!({"allowed": false}),
+    })
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
+}

@@ -1,0 +1,179 @@
+//! watch: a chunked stream of `{"type","object"}` events, JSON or one-row Tables.
+//!
+//! A task per watch reads committed storage events, applies the request's selectors (an object
+//! leaving the selection is reported DELETED, one entering it ADDED, as kube does), and writes
+//! frames into a bounded channel that the response body drains. A client that goes away drops
+//! the body, which ends the task.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::header::CONTENT_TYPE;
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+use serde_json::{json, Value};
+
+use super::body::{self, Response, TABLE_CONTENT_TYPE};
+use super::read::{collect, render_table, storage_error, Filter};
+use super::{object, Api, ApiRequest, Resolved};
+use crate::registry::ResourceInfo;
+use crate::request::ClusterTarget;
+use crate::status::ApiError;
+use crate::storage::{Event, EventKind, StorageError, WatchFrom};
+use crate::table::IncludeObject;
+
+/// How often a watch that asked for bookmarks gets one.
+const BOOKMARK_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How one watch renders its events.
+struct Encoder {
+    info: ResourceInfo,
+    table: Option<IncludeObject>,
+}
+
+impl Encoder {
+    fn event(&self, type_: &str, obj: Value) -> Bytes {
+        let object = match self.table {
+            Some(include) => {
+                let rv = object::meta_str(&obj, "resourceVersion").to_string();
+                render_table(&self.info, std::slice::from_ref(&obj), include, &rv, None, false)
+            }
+            None => obj,
+        };
+        let mut line = serde_json::to_vec(&json!({"type": type_, "object": object})).unwrap_or_default();
+        line.push(b'\n');
+        Bytes::from(line)
+    }
+
+    fn bookmark(&self, revision: u64) -> Bytes {
+        let obj = json!({"kind": self.info.kind, "apiVersion": self.info.api_version(),
+                         "metadata": {"resourceVersion": revision.to_string()}});
+        let mut line = serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
+        line.push(b'\n');
+        Bytes::from(line)
+    }
+}
+
+fn error_event(err: &ApiError) -> Bytes {
+    let mut line = serde_json::to_vec(&json!({"type": "ERROR", "object": err.to_status()})).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+/// Decides what a committed event looks like to a watcher with this filter.
+fn translate(ev: &Event, filter: &Filter) -> Result<Option<(&'static str, Value)>, ApiError> {
+    let cur = object::decode_stored(&ev.value, ev.revision)?;
+    let now = filter.matches(&cur);
+    let before = match (&ev.prev, ev.kind) {
+        (Some(p), EventKind::Modified) => filter.matches(&object::decode_stored(p, ev.revision)?),
+        _ => false,
+    };
+    Ok(match ev.kind {
+        EventKind::Added if now => Some(("ADDED", cur)),
+        EventKind::Modified if now && before => Some(("MODIFIED", cur)),
+        EventKind::Modified if now => Some(("ADDED", cur)),
+        EventKind::Modified if before => Some(("DELETED", cur)),
+        EventKind::Deleted if now => Some(("DELETED", cur)),
+        _ => None,
+    })
+}
+
+/// GET with `watch=true`.
+pub async fn watch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response, ApiError> {
+    let filter = Filter::from_request(req, &r.info)?;
+    let cluster = match &req.info.cluster {
+        ClusterTarget::Name(c) => Some(c.as_str()),
+        ClusterTarget::Wildcard => None,
+        ClusterTarget::None => return Err(ApiError::path_not_found()),
+    };
+    let prefix = r.prefix(cluster, &req.info.namespace);
+    let table = body::wants_table(req.header("accept")).then(|| IncludeObject::parse(req.info.param("includeObject")));
+    let encoder = Encoder { info: r.info.clone(), table };
+    let bookmarks = req.info.param("allowWatchBookmarks") == Some("true");
+    let timeout = match req.info.param("timeoutSeconds") {
+        Some(t) if !t.is_empty() => {
+            Some(Duration::from_secs(t.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {t:?}")))?))
+        }
+        _ => None,
+    };
+
+    let mut initial = Vec::new();
+    let from = match req.info.param("resourceVersion") {
+        None | Some("") | Some("0") => {
+            // Unset or 0: the current state as ADDED events, then changes after it.
+            let mut list_req_info = req.info.clone();
+            list_req_info.query.remove("limit");
+            list_req_info.query.remove("continue");
+            let list_req = ApiRequest { info: list_req_info, user: req.user.clone(), method: req.method.clone(), headers: req.headers.clone(), body: Bytes::new() };
+            let listed = collect(api, &list_req, r, &filter).await?;
+            initial = listed.items.into_iter().map(|o| encoder.event("ADDED", o)).collect();
+            WatchFrom::After(listed.revision)
+        }
+        Some(rv) => WatchFrom::After(rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version {rv:?}")))?),
+    };
+    let start_rev = match from {
+        WatchFrom::After(n) => n,
+        WatchFrom::Now => api.store.current_revision(),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    match api.store.watch(&prefix, from) {
+        Ok(mut events) => {
+            let mut shutdown = api.shutdown.clone();
+            tokio::spawn(async move {
+                for frame in initial {
+                    if tx.send(frame).await.is_err() {
+                        return;
+                    }
+                }
+                let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+                let mut last_rev = start_rev;
+                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_INTERVAL, BOOKMARK_INTERVAL);
+                loop {
+                    let sleep = async {
+                        match deadline {
+                            Some(d) => tokio::time::sleep_until(d).await,
+                            None => futures::future::pending().await,
+                        }
+                    };
+                    let frame = tokio::select! {
+                        _ = sleep => return,
+                        _ = shutdown.changed() => return,
+                        _ = tick.tick(), if bookmarks => encoder.bookmark(last_rev),
+                        next = events.next() => match next {
+                            None => return,
+                            Some(Err(StorageError::Expired { requested, oldest })) => error_event(&ApiError::expired(requested, oldest)),
+                            Some(Err(e)) => error_event(&ApiError::internal(e)),
+                            Some(Ok(ev)) => {
+                                last_rev = ev.revision;
+                                match translate(&ev, &filter) {
+                                    Ok(Some((t, obj))) => encoder.event(t, obj),
+                                    Ok(None) => continue,
+                                    Err(e) => error_event(&e),
+                                }
+                            }
+                        },
+                    };
+                    if tx.send(frame).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Err(StorageError::Expired { requested, oldest }) => {
+            // Like kube: the watch opens, reports 410 Expired as an ERROR event, and ends.
+            let _ = tx.try_send(error_event(&ApiError::expired(requested, oldest)));
+        }
+        Err(e) => return Err(storage_error(e, r, "")),
+    }
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
+        .map(|b| Ok::<_, Infallible>(Frame::data(b)));
+    let content_type = if table.is_some() { TABLE_CONTENT_TYPE } else { "application/json" };
+    Ok(http::Response::builder()
+        .status(200)
+        .header(CONTENT_TYPE, content_type)
+        .header("cache-control", "no-cache, private")
+        .body(StreamBody::new(stream).boxed_unsync())
+        .unwrap_or_else(|_| http::Response::new(body::full(Bytes::new()))))
+}

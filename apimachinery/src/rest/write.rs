@@ -1,0 +1,293 @@
+//! create, update and patch: the one write path every stored resource goes through.
+
+use serde_json::{json, Value};
+
+use super::body::Response;
+use super::read::{load, respond_object, storage_error};
+use super::{admission, cluster_of, decode, dry_run, object, Api, ApiRequest, Resolved};
+use crate::patch::{self, PatchType};
+use crate::status::{ApiError, Reason};
+
+/// How many times a patch without a resourceVersion precondition is retried on a conflict.
+const PATCH_RETRIES: usize = 5;
+
+/// POST: creates an object.
+pub async fn create(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response, ApiError> {
+    let obj = decode::body_value(req)?;
+    let (obj, warnings) = create_object(api, req, r, obj, Fields::Track).await?;
+    Ok(with_warnings(respond_object(req, r, 201, obj), &warnings))
+}
+
+/// Who maintains `metadata.managedFields` on a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fields {
+    /// A non-apply write: record an `Update` entry for the field manager.
+    Track,
+    /// Server-side apply already computed them.
+    Applied,
+}
+
+/// Prepares, admits and stores a new object; returns it with its resourceVersion.
+async fn create_object(api: &Api, req: &ApiRequest, r: &Resolved, mut obj: Value, fields: Fields) -> Result<(Value, Vec<String>), ApiError> {
+    let cluster = cluster_of(req)?;
+    let ns = req.info.namespace.as_str();
+    decode::check_object(&obj, r, ns, "")?;
+    let dry = dry_run(req)?;
+    {
+        let meta = object::meta_mut(&mut obj);
+        if r.info.namespaced {
+            meta.insert("namespace".into(), json!(ns));
+        } else {
+            meta.remove("namespace");
+        }
+        let name = meta.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let generate = meta.get("generateName").and_then(Value::as_str).unwrap_or_default().to_string();
+        if name.is_empty() && !generate.is_empty() {
+            meta.insert("name".into(), json!(object::generate_name(&generate)));
+        }
+        meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+        meta.insert("creationTimestamp".into(), json!(object::now_rfc3339()));
+        if fields == Fields::Track {
+            meta.remove("managedFields");
+        }
+        for k in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+            meta.remove(k);
+        }
+        if admission::tracks_generation(&r.info) {
+            meta.insert("generation".into(), json!(1));
+        } else {
+            meta.remove("generation");
+        }
+    }
+    if r.info.subresources.iter().any(|s| s == "status") && r.info.custom {
+        if let Some(m) = obj.as_object_mut() {
+            m.remove("status");
+        }
+    }
+    let name = object::meta_str(&obj, "name").to_string();
+    if name.is_empty() {
+        return Err(ApiError::invalid(&r.info.group, &r.info.kind, "", &[crate::status::FieldError::required(
+            "metadata.name",
+            "name or generateName is required",
+        )]));
+    }
+    let warnings = admission::normalize(req, r, &mut obj, None)?;
+    admission::admit(api, req, r, cluster, &mut obj, None).await?;
+    if fields == Fields::Track {
+        crate::patch::track_update(None, &mut obj, field_manager(req), &object::now_rfc3339());
+    }
+    if dry {
+        return Ok((obj, warnings));
+    }
+    let key = r.key(cluster, ns, &name);
+    let rev = api.store.create(&key, object::to_stored(&obj)).await.map_err(|e| storage_error(e, r, &name))?;
+    object::meta_mut(&mut obj).insert("resourceVersion".into(), json!(rev.to_string()));
+    Ok((obj, warnings))
+}
+
+/// The field manager of a write: the `fieldManager` parameter or one derived from the user agent.
+fn field_manager(req: &ApiRequest) -> &str {
+    match req.info.param("fieldManager") {
+        Some(m) if !m.is_empty() => m,
+        _ => {
+            let ua = req.header("user-agent");
+            let prefix = ua.split('/').next().unwrap_or_default();
+            if prefix.is_empty() {
+                "unknown"
+            } else {
+                prefix
+            }
+        }
+    }
+}
+
+/// PUT: replaces an object (or its status).
+pub async fn update(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response, ApiError> {
+    let cluster = cluster_of(req)?;
+    let new = decode::body_value(req)?;
+    decode::check_object(&new, r, &req.info.namespace, &req.info.name)?;
+    let expect = object::resource_version(&new)?;
+    let (old, old_rv) = load(api, r, cluster, &req.info.namespace, &req.info.name).await?;
+    let (obj, warnings) = commit_update(api, req, r, old, old_rv, new, expect, Fields::Track).await?;
+    Ok(with_warnings(respond_object(req, r, 200, obj), &warnings))
+}
+
+/// Applies the update rules to `new` against `old` and stores it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn commit_update(
+    api: &Api,
+    req: &ApiRequest,
+    r: &Resolved,
+    old: Value,
+    old_rv: u64,
+    mut new: Value,
+    expect: Option<u64>,
+    fields: Fields,
+) -> Result<(Value, Vec<String>), ApiError> {
+    let cluster = cluster_of(req)?;
+    let name = req.info.name.clone();
+    if let Some(e) = expect {
+        if e != old_rv {
+            return Err(ApiError::conflict(&r.info.group, &r.info.plural, &name));
+        }
+    }
+    let has_status = r.info.subresources.iter().any(|s| s == "status");
+    if req.info.subresource == "status" {
+        // The status subresource changes status only; everything else stays as stored.
+        let status = new.get("status").cloned();
+        new = old.clone();
+        match (new.as_object_mut(), status) {
+            (Some(m), Some(s)) => {
+                m.insert("status".into(), s);
+            }
+            (Some(m), None) => {
+                m.remove("status");
+            }
+            _ => {}
+        }
+    } else if has_status {
+        let status = old.get("status").cloned();
+        if let Some(m) = new.as_object_mut() {
+            match status {
+                Some(s) => m.insert("status".into(), s),
+                None => m.remove("status"),
+            };
+        }
+    }
+    object::preserve_system_meta(&mut new, &old);
+    {
+        let meta = object::meta_mut(&mut new);
+        meta.insert("name".into(), json!(name));
+        if r.info.namespaced {
+            meta.insert("namespace".into(), json!(req.info.namespace));
+        }
+        if fields == Fields::Track {
+            meta.remove("managedFields");
+            if let Some(mf) = old.pointer("/metadata/managedFields") {
+                meta.insert("managedFields".into(), mf.clone());
+            }
+        }
+    }
+    if object::is_deleting(&old) {
+        let before = object::finalizers(&old);
+        if object::finalizers(&new).iter().any(|f| !before.contains(f)) {
+            return Err(ApiError::invalid(&r.info.group, &r.info.kind, &name, &[crate::status::FieldError::forbidden(
+                "metadata.finalizers",
+                "no new finalizers can be added if the object is being deleted",
+            )]));
+        }
+    }
+    if admission::tracks_generation(&r.info) && object::spec_part(&new) != object::spec_part(&old) {
+        let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+        object::meta_mut(&mut new).insert("generation".into(), json!(g + 1));
+    }
+    let warnings = admission::normalize(req, r, &mut new, Some(&old))?;
+    admission::admit(api, req, r, cluster, &mut new, Some(&old)).await?;
+    if fields == Fields::Track {
+        crate::patch::track_update(Some(&old), &mut new, field_manager(req), &object::now_rfc3339());
+    }
+    let mut old_cmp = old.clone();
+    object::meta_mut(&mut old_cmp).insert("resourceVersion".into(), json!(old_rv.to_string()));
+    object::meta_mut(&mut new).insert("resourceVersion".into(), json!(old_rv.to_string()));
+    if new == old_cmp || dry_run(req)? {
+        return Ok((new, warnings));
+    }
+    let key = r.key(cluster, &req.info.namespace, &name);
+    if object::finalized(&new) {
+        let gone = api.store.delete(&key, Some(old_rv)).await.map_err(|e| storage_error(e, r, &name))?;
+        object::meta_mut(&mut new).insert("resourceVersion".into(), json!(gone.revision.to_string()));
+        return Ok((new, warnings));
+    }
+    let rev = api.store.update(&key, old_rv, object::to_stored(&new)).await.map_err(|e| storage_error(e, r, &name))?;
+    object::meta_mut(&mut new).insert("resourceVersion".into(), json!(rev.to_string()));
+    Ok((new, warnings))
+}
+
+/// PATCH: JSON patch, merge patch, strategic merge patch (built-ins) or server-side apply.
+pub async fn patch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response, ApiError> {
+    let cluster = cluster_of(req)?;
+    let ct = req.header("content-type");
+    let media = ct.split(';').next().unwrap_or_default().trim();
+    let kind = PatchType::from_content_type(media).ok_or_else(|| unsupported_patch(media))?;
+    if kind == PatchType::Strategic && r.info.custom {
+        return Err(unsupported_patch(media));
+    }
+    let body = match kind {
+        PatchType::Apply => decode::yaml(&req.body)?,
+        _ => decode::json(&req.body)?,
+    };
+    let force = matches!(req.info.param("force"), Some("true"));
+    if kind != PatchType::Apply && req.info.param("force").is_some() {
+        return Err(ApiError::bad_request("force is only allowed for apply patches"));
+    }
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let loaded = load(api, r, cluster, &req.info.namespace, &req.info.name).await;
+        let (old, old_rv) = match loaded {
+            Ok(found) => found,
+            Err(e) if e.reason == Reason::NotFound && kind == PatchType::Apply && req.info.subresource.is_empty() => {
+                decode::check_object(&body, r, &req.info.namespace, &req.info.name)?;
+                let manager = req.info.param("fieldManager").unwrap_or_default();
+                if manager.is_empty() {
+                    return Err(ApiError::bad_request("PATCH with apply requires a fieldManager"));
+                }
+                let applied = patch::apply(None, &body, manager, force, &object::now_rfc3339())
+                    .map_err(|c| apply_conflict(c))?;
+                let (obj, warnings) = create_object(api, req, r, applied, Fields::Applied).await?;
+                return Ok(with_warnings(respond_object(req, r, 201, obj), &warnings));
+            }
+            Err(e) => return Err(e),
+        };
+        let invalid = |e: patch::PatchError| ApiError::new(Reason::Invalid, e.to_string());
+        let new = match kind {
+            PatchType::Json => patch::json_patch(&old, &body).map_err(invalid)?,
+            PatchType::Merge => patch::merge_patch(&old, &body),
+            PatchType::Strategic => patch::strategic_merge_patch(&old, &body, &r.info.group, &r.info.kind).map_err(invalid)?,
+            PatchType::Apply => {
+                decode::check_object(&body, r, &req.info.namespace, &req.info.name)?;
+                let manager = req.info.param("fieldManager").unwrap_or_default();
+                if manager.is_empty() {
+                    return Err(ApiError::bad_request("PATCH with apply requires a fieldManager"));
+                }
+                patch::apply(Some(&old), &body, manager, force, &object::now_rfc3339()).map_err(|c| apply_conflict(c))?
+            }
+        };
+        // A resourceVersion inside a merge-style patch is a precondition, as in kube.
+        let expect = match kind {
+            PatchType::Apply | PatchType::Json => None,
+            _ => body.pointer("/metadata/resourceVersion").and_then(Value::as_str).and_then(|s| s.parse().ok()),
+        };
+        let fields = if kind == PatchType::Apply { Fields::Applied } else { Fields::Track };
+        match commit_update(api, req, r, old, old_rv, new, expect, fields).await {
+            Err(e) if e.reason == Reason::Conflict && expect.is_none() && attempt < PATCH_RETRIES => continue,
+            Err(e) => return Err(e),
+            Ok((obj, warnings)) => return Ok(with_warnings(respond_object(req, r, 200, obj), &warnings)),
+        }
+    }
+}
+
+fn unsupported_patch(media: &str) -> ApiError {
+    ApiError::new(
+        Reason::UnsupportedMediaType,
+        format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {media:?})"),
+    )
+}
+
+fn apply_conflict(c: patch::ApplyConflicts) -> ApiError {
+    let mut e = ApiError::new(Reason::Conflict, c.to_string());
+    e.details = Some(json!({"causes": c.causes()}));
+    e
+}
+
+/// Adds `Warning: 299` headers, as kube-apiserver does for non-fatal problems.
+pub fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let text = format!("299 - {:?}", w);
+        if let Ok(v) = http::HeaderValue::from_str(&text) {
+            resp.headers_mut().append("warning", v);
+        }
+    }
+    resp
+}
+

@@ -1,0 +1,170 @@
+//! Load generation over TLS with the admin client certificate, for `kcp-bench`.
+//!
+//! Each worker keeps one HTTP/1.1 keep-alive connection, so the numbers measure the server's
+//! request path, not TLS handshakes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde_json::Value;
+
+/// Connection details read from an admin kubeconfig.
+#[derive(Clone)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub tls: Arc<rustls::ClientConfig>,
+}
+
+fn b64(v: &Value) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or_default()).unwrap_or_default()
+}
+
+impl Target {
+    /// Reads the server URL, CA and a user's client certificate from a kubeconfig.
+    pub fn from_kubeconfig(path: &std::path::Path, user: &str) -> Target {
+        let text = std::fs::read_to_string(path).expect("kubeconfig");
+        let doc: Value = serde_saphyr::from_str(&text).expect("kubeconfig YAML");
+        let cluster = doc["clusters"].as_array().and_then(|c| c.iter().find(|c| c["name"] == "base")).expect("base cluster");
+        let server = cluster["cluster"]["server"].as_str().expect("server");
+        let hostport = server.trim_start_matches("https://");
+        let (host, port) = hostport.rsplit_once(':').expect("host:port");
+        let u = doc["users"].as_array().and_then(|u| u.iter().find(|u| u["name"] == user)).expect("user");
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(&b64(&cluster["cluster"]["certificate-authority-data"])) {
+            roots.add(c.expect("CA cert")).expect("CA added");
+        }
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&b64(&u["user"]["client-certificate-data"]))
+            .map(|c| c.expect("client cert"))
+            .collect();
+        let key = PrivateKeyDer::from_pem_slice(&b64(&u["user"]["client-key-data"])).expect("client key");
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_root_certificates(roots)
+            .with_client_auth_cert(certs, key)
+            .expect("client auth");
+        Target { host: host.to_string(), port: port.parse().expect("port"), tls: Arc::new(tls) }
+    }
+
+    /// Opens one keep-alive HTTP/1.1 connection.
+    pub async fn connect(&self) -> SendRequest<Full<Bytes>> {
+        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port)).await.expect("connect");
+        tcp.set_nodelay(true).expect("nodelay");
+        let name = ServerName::try_from(self.host.clone()).expect("server name");
+        let tls = tokio_rustls::TlsConnector::from(self.tls.clone()).connect(name, tcp).await.expect("TLS");
+        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.expect("HTTP handshake");
+        tokio::spawn(conn);
+        send
+    }
+}
+
+/// Sends one request and returns (status, body).
+pub async fn call(conn: &mut SendRequest<Full<Bytes>>, method: &str, path: &str, body: Option<&Value>) -> (u16, Bytes) {
+    let mut req = http::Request::builder().method(method).uri(path).header("host", "localhost");
+    let data = match body {
+        Some(b) => {
+            req = req.header("content-type", "application/json");
+            Bytes::from(serde_json::to_vec(b).expect("json"))
+        }
+        None => Bytes::new(),
+    };
+    conn.ready().await.expect("connection ready");
+    let resp = conn.send_request(req.body(Full::new(data)).expect("request")).await.expect("response");
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    (status, bytes)
+}
+
+/// Latency samples of one workload.
+#[derive(Default)]
+pub struct Samples {
+    pub latencies: Vec<Duration>,
+    pub elapsed: Duration,
+    pub errors: usize,
+}
+
+impl Samples {
+    /// Requests per second over the run.
+    pub fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The q-quantile latency in milliseconds.
+    pub fn quantile_ms(&mut self, q: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return 0.0;
+        }
+        self.latencies.sort();
+        let i = ((self.latencies.len() as f64 - 1.0) * q).round() as usize;
+        self.latencies[i].as_secs_f64() * 1e3
+    }
+}
+
+/// Runs `per_worker` requests on each of `workers` connections; `make` builds request i of a
+/// worker as (method, path, body).
+pub async fn run<F>(target: &Target, workers: usize, per_worker: usize, make: F) -> Samples
+where
+    F: Fn(usize, usize) -> (String, String, Option<Value>) + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let (target, make) = (target.clone(), make.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = target.connect().await;
+            let mut lat = Vec::with_capacity(per_worker);
+            let mut errors = 0;
+            for i in 0..per_worker {
+                let (m, p, b) = make(w, i);
+                let t = Instant::now();
+                let (status, _) = call(&mut conn, &m, &p, b.as_ref()).await;
+                lat.push(t.elapsed());
+                if status >= 300 {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut s = Samples::default();
+    for t in tasks {
+        let (lat, errors) = t.await.expect("worker");
+        s.latencies.extend(lat);
+        s.errors += errors;
+    }
+    s.elapsed = started.elapsed();
+    s
+}
+
+/// Resident set size of a process in bytes, from /proc.
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Total size of the files under a directory.
+pub fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}

@@ -1,0 +1,107 @@
+//! First-start content of a shard: the `system:admin` logical cluster holding the bootstrap
+//! policy that applies in every logical cluster, and the `root` logical cluster.
+//!
+//! Objects are created only when missing, so restarts never overwrite what users changed.
+
+use apimachinery::rest::object;
+use apimachinery::server::authz::BOOTSTRAP_CLUSTER;
+use apimachinery::storage::{Key, SharedStorage, StorageError};
+use serde_json::{json, Value};
+
+/// The logical cluster kubeconfig contexts point at by default.
+pub const ROOT_CLUSTER: &str = "root";
+/// Group of the kcp administrators (`kcp-admin` in the admin kubeconfig).
+pub const KCP_ADMIN_GROUP: &str = "system:kcp:admin";
+
+/// A new object with the metadata the REST layer would have given it.
+fn new_object(api_version: &str, kind: &str, name: &str, namespace: &str, body: Value) -> Value {
+    let mut obj = json!({"apiVersion": api_version, "kind": kind,
+        "metadata": {"name": name, "uid": uuid::Uuid::new_v4().to_string(), "creationTimestamp": object::now_rfc3339()}});
+    if !namespace.is_empty() {
+        obj["metadata"]["namespace"] = json!(namespace);
+    }
+    if let (Some(o), Some(b)) = (obj.as_object_mut(), body.as_object()) {
+        for (k, v) in b {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    obj
+}
+
+/// Creates an object unless it exists.
+async fn ensure(store: &SharedStorage, key: Key<'_>, obj: Value) -> Result<(), StorageError> {
+    match store.create(&key.encode(), object::to_stored(&obj)).await {
+        Ok(_) | Err(StorageError::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates a namespace in a cluster unless it exists.
+pub async fn ensure_namespace(store: &SharedStorage, cluster: &str, name: &str) -> Result<(), StorageError> {
+    let ns = new_object("v1", "Namespace", name, "", json!({"spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}));
+    ensure(store, Key { group: "", resource: "namespaces", cluster, namespace: "", name }, ns).await
+}
+
+/// Creates a logical cluster's `LogicalCluster` object unless it exists.
+pub async fn ensure_logical_cluster(store: &SharedStorage, cluster: &str) -> Result<(), StorageError> {
+    let lc = new_object("core.kcp.io/v1alpha1", "LogicalCluster", "cluster", "", json!({"spec": {}, "status": {"phase": "Initializing"}}));
+    let lc = {
+        let mut lc = lc;
+        lc["metadata"]["annotations"] = json!({"kcp.io/path": cluster});
+        lc
+    };
+    ensure(store, Key { group: "core.kcp.io", resource: "logicalclusters", cluster, namespace: "", name: "cluster" }, lc).await
+}
+
+fn cluster_role(name: &str, rules: Value) -> (String, Value) {
+    (name.to_string(), new_object("rbac.authorization.k8s.io/v1", "ClusterRole", name, "", json!({"rules": rules})))
+}
+
+fn cluster_role_binding(name: &str, role: &str, group: &str) -> (String, Value) {
+    let body = json!({
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}],
+    });
+    (name.to_string(), new_object("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", name, "", body))
+}
+
+/// The bootstrap policy: roles every logical cluster may bind, and grants that hold everywhere.
+fn policy() -> (Vec<(String, Value)>, Vec<(String, Value)>) {
+    let roles = vec![
+        cluster_role("cluster-admin", json!([
+            {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+            {"nonResourceURLs": ["*"], "verbs": ["*"]}])),
+        cluster_role("admin", json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}])),
+        cluster_role("edit", json!([{"apiGroups": ["", "coordination.k8s.io", "events.k8s.io"],
+            "resources": ["configmaps", "secrets", "serviceaccounts", "events", "leases"],
+            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]}])),
+        cluster_role("view", json!([{"apiGroups": ["", "coordination.k8s.io", "events.k8s.io"],
+            "resources": ["configmaps", "serviceaccounts", "events", "leases", "namespaces", "resourcequotas", "limitranges"],
+            "verbs": ["get", "list", "watch"]}])),
+        cluster_role("system:basic-user", json!([
+            {"apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"], "verbs": ["create"]},
+            {"apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"], "verbs": ["create"]}])),
+        cluster_role("system:discovery", json!([{"nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/openapi", "/openapi/*", "/version", "/version/"], "verbs": ["get"]}])),
+    ];
+    let bindings = vec![
+        cluster_role_binding("system:kcp:admin:cluster-admin", "cluster-admin", KCP_ADMIN_GROUP),
+        cluster_role_binding("system:basic-user", "system:basic-user", "system:authenticated"),
+        cluster_role_binding("system:discovery", "system:discovery", "system:authenticated"),
+    ];
+    (roles, bindings)
+}
+
+/// Creates whatever of the first-start content is missing.
+pub async fn run(store: &SharedStorage) -> Result<(), StorageError> {
+    ensure_logical_cluster(store, BOOTSTRAP_CLUSTER).await?;
+    let (roles, bindings) = policy();
+    for (name, obj) in roles {
+        let key = Key { group: "rbac.authorization.k8s.io", resource: "clusterroles", cluster: BOOTSTRAP_CLUSTER, namespace: "", name: &name };
+        ensure(store, key, obj).await?;
+    }
+    for (name, obj) in bindings {
+        let key = Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: BOOTSTRAP_CLUSTER, namespace: "", name: &name };
+        ensure(store, key, obj).await?;
+    }
+    ensure_logical_cluster(store, ROOT_CLUSTER).await
+}

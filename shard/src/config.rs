@@ -1,0 +1,124 @@
+//! Shard configuration: a YAML file and flags, flags winning, resolved into one validated value.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Errors in configuration; the binary exits with status 64 on these.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("parsing config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("missing required setting {0}")]
+    Missing(&'static str),
+}
+
+/// The YAML config file (camelCase keys, unknown keys rejected).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ShardFile {
+    pub root_directory: Option<PathBuf>,
+    pub bind_address: Option<IpAddr>,
+    pub secure_port: Option<u16>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_private_key_file: Option<PathBuf>,
+    pub client_ca_file: Option<PathBuf>,
+    pub token_auth_file: Option<PathBuf>,
+    pub max_requests_inflight: Option<usize>,
+    pub watch_cache_size: Option<usize>,
+}
+
+impl ShardFile {
+    /// Reads a config file.
+    pub fn load(path: &PathBuf) -> Result<ShardFile, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        serde_saphyr::from_str(&text).map_err(|e| ConfigError::Parse { path: path.clone(), message: e.to_string() })
+    }
+}
+
+/// Command-line flags of a shard, named as kcp's.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ShardFlags {
+    /// YAML config file; flags override its settings.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Directory for state (storage) and generated files.
+    #[arg(long)]
+    pub root_directory: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long)]
+    pub bind_address: Option<IpAddr>,
+    /// HTTPS port (0 picks a free port).
+    #[arg(long)]
+    pub secure_port: Option<u16>,
+    /// Serving certificate (PEM).
+    #[arg(long)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Serving private key (PEM).
+    #[arg(long)]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// CA bundle that client certificates must chain to.
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
+    /// Static token file: CSV lines `token,user,uid,"group1,group2"`.
+    #[arg(long)]
+    pub token_auth_file: Option<PathBuf>,
+    /// Concurrent non-watch requests before answering 429.
+    #[arg(long)]
+    pub max_requests_inflight: Option<usize>,
+    /// Recent events kept for watches to resume from.
+    #[arg(long)]
+    pub watch_cache_size: Option<usize>,
+}
+
+/// The resolved configuration of one shard.
+#[derive(Debug, Clone)]
+pub struct ShardConfig {
+    pub root_directory: PathBuf,
+    pub bind_address: IpAddr,
+    pub secure_port: u16,
+    pub tls_cert_file: PathBuf,
+    pub tls_private_key_file: PathBuf,
+    pub client_ca_file: PathBuf,
+    pub token_auth_file: Option<PathBuf>,
+    pub max_requests_inflight: usize,
+    pub watch_cache_size: usize,
+}
+
+impl ShardConfig {
+    /// Merges file and flags (flags win) and applies defaults.
+    pub fn resolve(file: ShardFile, flags: ShardFlags) -> Result<ShardConfig, ConfigError> {
+        Ok(ShardConfig {
+            root_directory: flags.root_directory.or(file.root_directory).unwrap_or_else(|| PathBuf::from(".kcp")),
+            bind_address: flags.bind_address.or(file.bind_address).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            secure_port: flags.secure_port.or(file.secure_port).unwrap_or(6443),
+            tls_cert_file: flags.tls_cert_file.or(file.tls_cert_file).ok_or(ConfigError::Missing("--tls-cert-file"))?,
+            tls_private_key_file: flags
+                .tls_private_key_file
+                .or(file.tls_private_key_file)
+                .ok_or(ConfigError::Missing("--tls-private-key-file"))?,
+            client_ca_file: flags.client_ca_file.or(file.client_ca_file).ok_or(ConfigError::Missing("--client-ca-file"))?,
+            token_auth_file: flags.token_auth_file.or(file.token_auth_file),
+            max_requests_inflight: flags.max_requests_inflight.or(file.max_requests_inflight).unwrap_or(400),
+            watch_cache_size: flags.watch_cache_size.or(file.watch_cache_size).unwrap_or(10_000),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_file() {
+        let file: ShardFile = serde_saphyr::from_str("securePort: 7000\nrootDirectory: /a\ntlsCertFile: c\ntlsPrivateKeyFile: k\nclientCaFile: ca\n").expect("parses");
+        let flags = ShardFlags { secure_port: Some(8000), ..Default::default() };
+        let cfg = ShardConfig::resolve(file, flags).expect("resolves");
+        assert_eq!(cfg.secure_port, 8000);
+        assert_eq!(cfg.root_directory, PathBuf::from("/a"));
+        assert!(serde_saphyr::from_str::<ShardFile>("bogus: 1\n").is_err());
+    }
+}

@@ -1,0 +1,36 @@
+//! `kcp-shard`: one shard's API server.
+
+use clap::Parser;
+use shard::{ShardConfig, ShardFile, ShardFlags};
+
+/// The API server of one kcp-rs shard.
+#[derive(Parser)]
+#[command(name = "kcp-shard", version)]
+struct Cli {
+    #[command(flatten)]
+    flags: ShardFlags,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    shard::init_logging();
+    let cli = Cli::parse();
+    let file = match &cli.flags.config {
+        Some(p) => ShardFile::load(p),
+        None => Ok(ShardFile::default()),
+    };
+    let config = match file.and_then(|f| ShardConfig::resolve(f, cli.flags.clone())) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kcp-shard: {e}");
+            return std::process::ExitCode::from(64);
+        }
+    };
+    match shard::run(config, shard::shutdown_on_signals(), |_| {}).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kcp-shard: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
