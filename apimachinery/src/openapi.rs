@@ -37,6 +37,11 @@ fn add<T: JsonSchema>(gen: &mut schemars::SchemaGenerator, kinds: &mut HashMap<(
 fn tidy(v: &mut Value) {
     match v {
         Value::Object(m) => {
+            // A `properties` map holds field names, not schema keywords (JSONSchemaProps has a
+            // field called `$ref`): only its values are schemas.
+            if let Some(Value::Object(props)) = m.get_mut("properties") {
+                props.values_mut().for_each(tidy);
+            }
             if m.contains_key("$ref") && m.len() > 1 {
                 let r = m.remove("$ref").unwrap_or_default();
                 m.insert("allOf".into(), json!([{"$ref": r}]));
@@ -45,7 +50,7 @@ fn tidy(v: &mut Value) {
             if free_form {
                 m.insert("x-kubernetes-preserve-unknown-fields".into(), json!(true));
             }
-            m.values_mut().for_each(tidy);
+            m.iter_mut().filter(|(k, _)| *k != "properties").for_each(|(_, v)| tidy(v));
         }
         Value::Array(a) => a.iter_mut().for_each(tidy),
         _ => {}
@@ -108,25 +113,41 @@ fn ref_name(v: &Value) -> Option<&str> {
     v.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix(REF_PREFIX))
 }
 
-fn inline(v: &Value, depth: usize) -> Value {
+/// Inlines `$ref`s; `chain` holds the definitions being inlined, so a recursive type (such as
+/// JSONSchemaProps) becomes free-form at its first repetition instead of growing without bound.
+fn inline(v: &Value, chain: &mut Vec<String>) -> Value {
     match v {
         Value::Object(m) => {
             let target = ref_name(v).map(String::from).or_else(|| {
                 m.get("allOf").and_then(Value::as_array).filter(|a| a.len() == 1).and_then(|a| ref_name(&a[0]).map(String::from))
             });
             if let Some(name) = target {
-                if depth >= INLINE_DEPTH {
+                if chain.len() >= INLINE_DEPTH || chain.contains(&name) {
                     return json!({"x-kubernetes-preserve-unknown-fields": true});
                 }
-                let mut base = BUILTINS.defs.get(&name).map(|d| inline(d, depth + 1)).unwrap_or_else(|| json!({}));
+                chain.push(name.clone());
+                let mut base = BUILTINS.defs.get(&name).map(|d| inline(d, chain)).unwrap_or_else(|| json!({}));
+                chain.pop();
                 for (k, val) in m.iter().filter(|(k, _)| *k != "$ref" && *k != "allOf") {
-                    base[k.as_str()] = inline(val, depth);
+                    base[k.as_str()] = inline(val, chain);
                 }
                 return base;
             }
-            Value::Object(m.iter().map(|(k, val)| (k.clone(), inline(val, depth))).collect())
+            Value::Object(
+                m.iter()
+                    .map(|(k, val)| {
+                        let inlined = match (k.as_str(), val) {
+                            ("properties", Value::Object(props)) => {
+                                Value::Object(props.iter().map(|(pk, pv)| (pk.clone(), inline(pv, chain))).collect())
+                            }
+                            _ => inline(val, chain),
+                        };
+                        (k.clone(), inlined)
+                    })
+                    .collect(),
+            )
         }
-        Value::Array(a) => Value::Array(a.iter().map(|x| inline(x, depth)).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(|x| inline(x, chain)).collect()),
         other => other.clone(),
     }
 }
@@ -139,7 +160,7 @@ pub fn builtin_schema(group: &str, version: &str, kind: &str) -> Option<Value> {
     if let Some(hit) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return hit.clone();
     }
-    let schema = BUILTINS.kinds.get(&key).and_then(|n| BUILTINS.defs.get(n)).map(|d| inline(d, 0));
+    let schema = BUILTINS.kinds.get(&key).and_then(|n| BUILTINS.defs.get(n)).map(|d| inline(d, &mut Vec::new()));
     CACHE.lock().unwrap_or_else(|e| e.into_inner()).insert(key, schema.clone());
     schema
 }
