@@ -153,6 +153,32 @@ impl Install {
         self.kubectl(&full)
     }
 
+    /// Runs kubectl as another identity: `user` holds kubeconfig user fields (`token`,
+    /// `client-certificate`, `client-key`), against `cluster`.
+    pub fn kubectl_as(&self, user: serde_json::Value, cluster: &str, args: &[&str]) -> Run {
+        let text = std::fs::read_to_string(&self.kubeconfig).expect("kubeconfig");
+        let admin: serde_json::Value = serde_saphyr::from_str(&text).expect("kubeconfig YAML");
+        let ca = admin["clusters"][0]["cluster"]["certificate-authority-data"].clone();
+        let doc = serde_json::json!({
+            "apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "c", "cluster": {"server": self.server(cluster), "certificate-authority-data": ca}}],
+            "users": [{"name": "u", "user": user}],
+            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        });
+        let file = tempfile::NamedTempFile::new().expect("kubeconfig file");
+        std::fs::write(file.path(), doc.to_string()).expect("write kubeconfig");
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(file.path())
+            .arg("--cache-dir")
+            .arg(self.cache.path())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("kubectl runs");
+        Run::from(out)
+    }
+
     /// `https://host:port/clusters/<cluster>`.
     pub fn server(&self, cluster: &str) -> String {
         let text = std::fs::read_to_string(&self.kubeconfig).expect("kubeconfig");

@@ -1,4 +1,11 @@
 //! The e2e suite: one binary, a module per area. Each test starts the real `kcp` binary and
 //! drives it with the installed kubectl over TLS.
 
+mod bad_input;
+mod crd;
+mod durability;
+mod isolation;
+mod objects;
+mod ops;
 mod smoke;
+mod watch;

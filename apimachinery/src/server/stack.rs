@@ -133,6 +133,8 @@ impl Handler {
     {
         let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let user = self.api.authn.authenticate(authorization, peer.as_ref()).ok_or_else(ApiError::unauthorized)?;
+        let authz_cluster = info.cluster_name().unwrap_or(super::authz::BOOTSTRAP_CLUSTER).to_string();
+        let user = self.impersonate(user, req.headers(), &authz_cluster).await?;
         tracing::Span::current().record("user", user.name.as_str());
         let (parts, body) = req.into_parts();
         let limit = self.api.limits.max_body_bytes;
@@ -173,6 +175,42 @@ impl Handler {
         }
         let req = ApiRequest { info, user, method: parts.method, headers: parts.headers, body };
         self.api.handle(req).await
+    }
+
+    /// Applies `Impersonate-User`/`Impersonate-Group` headers when RBAC grants `impersonate` on
+    /// every requested identity; the request then runs as the impersonated user.
+    async fn impersonate(&self, user: UserInfo, headers: &http::HeaderMap, cluster: &str) -> Result<UserInfo, ApiError> {
+        let Some(target) = headers.get("impersonate-user").and_then(|v| v.to_str().ok()) else {
+            if headers.contains_key("impersonate-group") {
+                return Err(ApiError::new(crate::status::Reason::BadRequest, "requested Impersonate-Group without Impersonate-User"));
+            }
+            return Ok(user);
+        };
+        let groups: Vec<String> = headers.get_all("impersonate-group").iter().filter_map(|v| v.to_str().ok().map(String::from)).collect();
+        let mut checks: Vec<(String, String, String)> = Vec::new();
+        match target.strip_prefix("system:serviceaccount:").and_then(|r| r.split_once(':')) {
+            Some((ns, name)) => checks.push(("serviceaccounts".into(), ns.into(), name.into())),
+            None => checks.push(("users".into(), String::new(), target.into())),
+        }
+        checks.extend(groups.iter().map(|g| ("groups".to_string(), String::new(), g.clone())));
+        for (resource, namespace, name) in checks {
+            let attrs = Attributes {
+                user: user.clone(),
+                verb: "impersonate".into(),
+                resource_request: true,
+                resource: resource.clone(),
+                namespace,
+                name: name.clone(),
+                ..Default::default()
+            };
+            if !self.api.authz.allows(cluster, &attrs).await? {
+                return Err(ApiError::new(
+                    crate::status::Reason::Forbidden,
+                    format!("{resource} \"{name}\" is forbidden: User \"{}\" cannot impersonate resource \"{resource}\" in API group \"\" at the cluster scope", user.name),
+                ));
+            }
+        }
+        Ok(UserInfo { name: target.to_string(), uid: String::new(), groups, extra: Default::default() }.authenticated())
     }
 
     /// 404 for logical clusters that do not exist, except creating their LogicalCluster.

@@ -1,0 +1,33 @@
+//! A shard killed with SIGKILL during a stream of creates keeps every acknowledged write.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use e2e::{eventually, Install};
+
+#[test]
+fn sigkill_loses_no_acknowledged_write() {
+    let kcp = Install::start();
+    // Creates run in a background shell; each success is recorded only after kubectl returned.
+    let acked = tempfile::NamedTempFile::new().expect("ack file");
+    let script = format!(
+        "i=0; while true; do i=$((i+1)); kubectl --kubeconfig {kc} create configmap c$i --request-timeout=5s >/dev/null 2>&1 && echo c$i >> {ack}; done",
+        kc = kcp.kubeconfig.display(),
+        ack = acked.path().display()
+    );
+    let mut writer = Command::new("sh").args(["-c", &script]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("writer");
+    eventually("some acknowledged creates", Duration::from_secs(60), || {
+        let n = std::fs::read_to_string(acked.path()).unwrap_or_default().lines().count();
+        (n >= 20).then_some(())
+    });
+    let dir = kcp.kill();
+    let _ = writer.kill();
+    let _ = writer.wait();
+    let acknowledged: Vec<String> = std::fs::read_to_string(acked.path()).expect("acks").lines().map(String::from).collect();
+    let kcp = Install::start_in(dir);
+    let stored = kcp.kubectl(&["get", "configmaps", "-o", "name"]);
+    let names: Vec<&str> = stored.ok().lines().map(|l| l.trim_start_matches("configmap/")).collect();
+    for name in &acknowledged {
+        assert!(names.contains(&name.as_str()), "acknowledged {name} was lost after SIGKILL");
+    }
+}
