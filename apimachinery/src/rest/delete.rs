@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 
 use super::body::{self, Response};
 use super::read::{collect, load, respond_object, storage_error, Filter};
+use super::object::Deletion;
 use super::{cluster_of, decode, dry_run, object, Api, ApiRequest, Resolved};
 use crate::status::{ApiError, Reason};
 
@@ -83,39 +84,22 @@ pub async fn delete_one(
     if is_namespace && UNDELETABLE_NAMESPACES.contains(&name) {
         return Err(ApiError::new(Reason::Forbidden, format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted")));
     }
-    let mut finalizers = object::finalizers(&obj);
-    match opts.propagation.as_deref() {
-        Some("Foreground") if !finalizers.iter().any(|f| f == FOREGROUND_FINALIZER) => finalizers.push(FOREGROUND_FINALIZER.into()),
-        Some("Orphan") if !finalizers.iter().any(|f| f == ORPHAN_FINALIZER) => finalizers.push(ORPHAN_FINALIZER.into()),
-        _ => {}
-    }
+    let extra = match opts.propagation.as_deref() {
+        Some("Foreground") => Some(FOREGROUND_FINALIZER),
+        Some("Orphan") => Some(ORPHAN_FINALIZER),
+        _ => None,
+    };
     let key = r.key(cluster, ns, name);
     let dry = dry_run(req)?;
-    // Namespaces always pass through Terminating so their content is removed first.
-    if finalizers.is_empty() && !is_namespace {
-        if dry {
+    match object::plan_deletion(&mut obj, extra) {
+        Deletion::Unchanged => return Ok(obj),
+        _ if dry => return Ok(obj),
+        Deletion::Now => {
+            let gone = api.store.delete(&key, Some(rev)).await.map_err(|e| storage_error(e, r, name))?;
+            object::meta_mut(&mut obj).insert("resourceVersion".into(), json!(gone.revision.to_string()));
             return Ok(obj);
         }
-        let gone = api.store.delete(&key, Some(rev)).await.map_err(|e| storage_error(e, r, name))?;
-        object::meta_mut(&mut obj).insert("resourceVersion".into(), json!(gone.revision.to_string()));
-        return Ok(obj);
-    }
-    if object::is_deleting(&obj) && object::finalizers(&obj) == finalizers {
-        return Ok(obj);
-    }
-    object::set_finalizers(&mut obj, finalizers);
-    {
-        let meta = object::meta_mut(&mut obj);
-        if !meta.contains_key("deletionTimestamp") {
-            meta.insert("deletionTimestamp".into(), json!(object::now_rfc3339()));
-            meta.insert("deletionGracePeriodSeconds".into(), json!(0));
-        }
-    }
-    if is_namespace {
-        obj["status"]["phase"] = json!("Terminating");
-    }
-    if dry {
-        return Ok(obj);
+        Deletion::Marked => {}
     }
     let new_rev = api.store.update(&key, rev, object::to_stored(&obj)).await.map_err(|e| storage_error(e, r, name))?;
     object::meta_mut(&mut obj).insert("resourceVersion".into(), json!(new_rev.to_string()));

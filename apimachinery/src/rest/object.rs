@@ -60,6 +60,49 @@ pub fn finalized(obj: &Value) -> bool {
     is_deleting(obj) && finalizers(obj).is_empty() && !spec_fins
 }
 
+/// How a delete proceeds for one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// No finalizers: remove it from storage now.
+    Now,
+    /// Marked (deletionTimestamp, finalizers, Terminating): store the change and wait.
+    Marked,
+    /// Already marked the same way: nothing to write.
+    Unchanged,
+}
+
+fn is_namespace(obj: &Value) -> bool {
+    obj.get("kind").and_then(Value::as_str) == Some("Namespace") && obj.get("apiVersion").and_then(Value::as_str) == Some("v1")
+}
+
+/// Decides how `obj` is deleted given its finalizers plus `extra` (`foregroundDeletion`,
+/// `orphan`), marking it when it has to wait. Namespaces always wait: their content goes first.
+pub fn plan_deletion(obj: &mut Value, extra: Option<&str>) -> Deletion {
+    let mut fins = finalizers(obj);
+    if let Some(f) = extra {
+        if !fins.iter().any(|x| x == f) {
+            fins.push(f.to_string());
+        }
+    }
+    let namespace = is_namespace(obj);
+    if fins.is_empty() && !namespace {
+        return Deletion::Now;
+    }
+    if is_deleting(obj) && finalizers(obj) == fins {
+        return Deletion::Unchanged;
+    }
+    set_finalizers(obj, fins);
+    let meta = meta_mut(obj);
+    if !meta.contains_key("deletionTimestamp") {
+        meta.insert("deletionTimestamp".into(), json!(now_rfc3339()));
+        meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+    }
+    if namespace {
+        obj["status"]["phase"] = json!("Terminating");
+    }
+    Deletion::Marked
+}
+
 /// Parses a stored value and stamps its resourceVersion.
 pub fn from_stored(stored: &Stored) -> Result<Value, ApiError> {
     decode_stored(&stored.value, stored.revision)

@@ -12,10 +12,10 @@ pub mod namespace;
 use std::future::Future;
 use std::time::Duration;
 
-use apimachinery::rest::object;
+use apimachinery::rest::object::{self, Deletion};
 use apimachinery::storage::{Event, SharedStorage, Stored, StorageError, WatchFrom};
 use futures::StreamExt;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// How long a controller waits before retrying a failed step.
 pub const RETRY: Duration = Duration::from_millis(500);
@@ -77,6 +77,24 @@ impl Change {
     }
 }
 
+/// Reads one object and its revision; None when it is gone.
+async fn read(store: &SharedStorage, key: &str) -> Result<Option<(Value, u64)>, StorageError> {
+    match store.get(key).await {
+        Ok(s) => serde_json::from_slice(&s.value).map(|v| Some((v, s.revision))).map_err(|e| StorageError::Unavailable(e.to_string())),
+        Err(StorageError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Settles the outcome of one compare-and-swap attempt: Some(result) to stop, None to retry.
+fn settle(result: Result<(), StorageError>) -> Option<Result<(), StorageError>> {
+    match result {
+        Err(StorageError::Conflict { .. }) => None,
+        Err(StorageError::NotFound { .. }) => Some(Ok(())),
+        other => Some(other),
+    }
+}
+
 /// Reads, changes and writes back one object with compare-and-swap, retrying on conflicts.
 /// `change` returns false when nothing needs writing. Deletes the object instead when it is
 /// being deleted and no finalizers remain.
@@ -85,65 +103,33 @@ where
     F: FnMut(&mut Value) -> bool,
 {
     loop {
-        let stored = match store.get(key).await {
-            Ok(s) => s,
-            Err(StorageError::NotFound { .. }) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        let mut obj: Value = serde_json::from_slice(&stored.value).map_err(|e| StorageError::Unavailable(e.to_string()))?;
+        let Some((mut obj, rev)) = read(store, key).await? else { return Ok(()) };
         if !change(&mut obj) {
             return Ok(());
         }
         let result = if object::finalized(&obj) {
-            store.delete(key, Some(stored.revision)).await.map(|_| ())
+            store.delete(key, Some(rev)).await.map(|_| ())
         } else {
-            store.update(key, stored.revision, object::to_stored(&obj)).await.map(|_| ())
+            store.update(key, rev, object::to_stored(&obj)).await.map(|_| ())
         };
-        match result {
-            Err(StorageError::Conflict { .. }) => continue,
-            Err(StorageError::NotFound { .. }) => return Ok(()),
-            other => return other,
+        if let Some(done) = settle(result) {
+            return done;
         }
     }
 }
 
 /// Deletes an object the way a user's DELETE would: at once without finalizers, otherwise by
-/// setting its deletionTimestamp (plus an extra finalizer such as `foregroundDeletion`).
+/// marking it (plus an extra finalizer such as `foregroundDeletion`).
 pub async fn delete(store: &SharedStorage, key: &str, extra_finalizer: Option<&str>) -> Result<(), StorageError> {
     loop {
-        let stored = match store.get(key).await {
-            Ok(s) => s,
-            Err(StorageError::NotFound { .. }) => return Ok(()),
-            Err(e) => return Err(e),
+        let Some((mut obj, rev)) = read(store, key).await? else { return Ok(()) };
+        let result = match object::plan_deletion(&mut obj, extra_finalizer) {
+            Deletion::Now => store.delete(key, Some(rev)).await.map(|_| ()),
+            Deletion::Unchanged => return Ok(()),
+            Deletion::Marked => store.update(key, rev, object::to_stored(&obj)).await.map(|_| ()),
         };
-        let mut obj: Value = serde_json::from_slice(&stored.value).map_err(|e| StorageError::Unavailable(e.to_string()))?;
-        let mut fins = object::finalizers(&obj);
-        if let Some(f) = extra_finalizer {
-            if !fins.iter().any(|x| x == f) {
-                fins.push(f.to_string());
-            }
-        }
-        let is_namespace = key.starts_with("core/namespaces/");
-        let result = if fins.is_empty() && !is_namespace {
-            store.delete(key, Some(stored.revision)).await.map(|_| ())
-        } else if object::is_deleting(&obj) && object::finalizers(&obj) == fins {
-            return Ok(());
-        } else {
-            object::set_finalizers(&mut obj, fins);
-            let meta = object::meta_mut(&mut obj);
-            if !meta.contains_key("deletionTimestamp") {
-                meta.insert("deletionTimestamp".into(), json!(object::now_rfc3339()));
-                meta.insert("deletionGracePeriodSeconds".into(), json!(0));
-            }
-            if is_namespace {
-                obj["status"]["phase"] = json!("Terminating");
-            }
-            store.update(key, stored.revision, object::to_stored(&obj)).await.map(|_| ())
-        };
-        match result {
-            Err(StorageError::Conflict { .. }) => continue,
-            Err(StorageError::NotFound { .. }) => return Ok(()),
-            other => return other,
+        if let Some(done) = settle(result) {
+            return done;
         }
     }
 }
