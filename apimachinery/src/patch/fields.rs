@@ -224,7 +224,7 @@ fn upsert<'a>(list: &'a mut Vec<Entry>, manager: &str, operation: &str, api_vers
 /// Server-side apply of `applied` by `manager` onto `live` (None: the object is created).
 pub fn apply(live: Option<&Value>, applied: &Value, manager: &str, force: bool, now: &str) -> Result<Value, ApplyConflicts> {
     let api_version = applied["apiVersion"].as_str().unwrap_or_default().to_string();
-    let mut out = live.cloned().unwrap_or_else(|| json!({"metadata": {}}));
+    let mut out = live.cloned().unwrap_or_else(|| json!({"apiVersion": applied["apiVersion"], "kind": applied["kind"], "metadata": {}}));
     let mut list = entries(&out);
     let wanted = leaves(applied);
     let mut conflicts = Vec::new();
