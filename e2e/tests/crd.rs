@@ -78,3 +78,17 @@ fn explain_builtins_and_api_resources() {
         assert!(versions.ok().lines().any(|l| l == gv), "{gv} missing: {}", versions.stdout);
     }
 }
+
+#[test]
+fn several_versions_share_objects() {
+    let kcp = Install::start();
+    let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gadgets.example.com\nspec:\n  group: example.com\n  scope: Cluster\n  names:\n    kind: Gadget\n    plural: gadgets\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        x-kubernetes-preserve-unknown-fields: true\n  - name: v2\n    served: true\n    storage: false\n    schema:\n      openAPIV3Schema:\n        type: object\n        x-kubernetes-preserve-unknown-fields: true\n";
+    kcp.kubectl_stdin(&["apply", "-f", "-"], Some(crd)).ok();
+    kcp.kubectl(&["wait", "--for=condition=Established", "crd/gadgets.example.com", "--timeout=30s"]).ok();
+    kcp.kubectl_stdin(&["create", "-f", "-"], Some("apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g1\nspec:\n  anything: [1, 2]\n"))
+        .ok();
+    let v2 = kcp.kubectl(&["get", "--raw", "/clusters/root/apis/example.com/v2/gadgets/g1"]);
+    let obj: serde_json::Value = serde_json::from_str(v2.ok()).expect("json");
+    assert_eq!(obj["apiVersion"], "example.com/v2");
+    assert_eq!(obj["spec"]["anything"], serde_json::json!([1, 2]));
+}

@@ -5,7 +5,6 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use crate::status::ApiError;
-use crate::storage::Stored;
 
 /// Current time in the RFC 3339 form Kubernetes uses (`2026-11-24T16:00:00Z`).
 pub fn now_rfc3339() -> String {
@@ -101,11 +100,6 @@ pub fn plan_deletion(obj: &mut Value, extra: Option<&str>) -> Deletion {
         obj["status"]["phase"] = json!("Terminating");
     }
     Deletion::Marked
-}
-
-/// Parses a stored value and stamps its resourceVersion.
-pub fn from_stored(stored: &Stored) -> Result<Value, ApiError> {
-    decode_stored(&stored.value, stored.revision)
 }
 
 /// Parses stored bytes and stamps a resourceVersion.

@@ -63,11 +63,11 @@ fn error_event(err: &ApiError) -> Bytes {
 }
 
 /// Decides what a committed event looks like to a watcher with this filter.
-fn translate(ev: &Event, filter: &Filter) -> Result<Option<(&'static str, Value)>, ApiError> {
-    let cur = object::decode_stored(&ev.value, ev.revision)?;
+fn translate(ev: &Event, r: &Resolved, filter: &Filter) -> Result<Option<(&'static str, Value)>, ApiError> {
+    let cur = r.present(&ev.value, ev.revision)?;
     let now = filter.matches(&cur);
     let before = match (&ev.prev, ev.kind) {
-        (Some(p), EventKind::Modified) => filter.matches(&object::decode_stored(p, ev.revision)?),
+        (Some(p), EventKind::Modified) => filter.matches(&r.present(p, ev.revision)?),
         _ => false,
     };
     Ok(match ev.kind {
@@ -121,6 +121,7 @@ pub async fn watch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
     match api.store.watch(&prefix, from) {
         Ok(mut events) => {
             let mut shutdown = api.shutdown.clone();
+            let resolved = r.clone();
             tokio::spawn(async move {
                 for frame in initial {
                     if tx.send(frame).await.is_err() {
@@ -147,7 +148,7 @@ pub async fn watch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
                             Some(Err(e)) => error_event(&ApiError::internal(e)),
                             Some(Ok(ev)) => {
                                 last_rev = ev.revision;
-                                match translate(&ev, &filter) {
+                                match translate(&ev, &resolved, &filter) {
                                     Ok(Some((t, obj))) => encoder.event(t, obj),
                                     Ok(None) => continue,
                                     Err(e) => error_event(&e),
