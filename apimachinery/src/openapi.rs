@@ -22,13 +22,16 @@ const REF_PREFIX: &str = "#/components/schemas/";
 /// How deep `builtin_schema` inlines references before treating the rest as free-form.
 const INLINE_DEPTH: usize = 10;
 
+/// (group, version, kind).
+type Gvk = (String, String, String);
+
 struct Builtins {
     defs: Map<String, Value>,
-    /// (group, version, kind) → definition name.
-    kinds: HashMap<(String, String, String), String>,
+    /// GVK → definition name.
+    kinds: HashMap<Gvk, String>,
 }
 
-fn add<T: JsonSchema>(gen: &mut schemars::SchemaGenerator, kinds: &mut HashMap<(String, String, String), String>, g: &str, v: &str, k: &str) {
+fn add<T: JsonSchema>(gen: &mut schemars::SchemaGenerator, kinds: &mut HashMap<Gvk, String>, g: &str, v: &str, k: &str) {
     gen.subschema_for::<T>();
     kinds.insert((g.into(), v.into(), k.into()), T::schema_name().into_owned());
 }
@@ -155,7 +158,7 @@ fn inline(v: &Value, chain: &mut Vec<String>) -> Value {
 /// The self-contained schema of a built-in kind (references inlined), for pruning unknown
 /// fields.
 pub fn builtin_schema(group: &str, version: &str, kind: &str) -> Option<Value> {
-    static CACHE: LazyLock<Mutex<HashMap<(String, String, String), Option<Value>>>> = LazyLock::new(Default::default);
+    static CACHE: LazyLock<Mutex<HashMap<Gvk, Option<Value>>>> = LazyLock::new(Default::default);
     let key = (group.to_string(), version.to_string(), kind.to_string());
     if let Some(hit) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return hit.clone();

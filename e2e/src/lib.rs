@@ -189,7 +189,7 @@ impl Install {
 
     /// Creates a logical cluster (as system:masters) and waits until it is ready.
     pub fn logical_cluster(&self, name: &str) {
-        let lc = format!("{{\"apiVersion\":\"core.kcp.io/v1alpha1\",\"kind\":\"LogicalCluster\",\"metadata\":{{\"name\":\"cluster\"}}}}");
+        let lc = "{\"apiVersion\":\"core.kcp.io/v1alpha1\",\"kind\":\"LogicalCluster\",\"metadata\":{\"name\":\"cluster\"}}".to_string();
         let server = self.server(name);
         self.kubectl_stdin(&["--context", "system:admin", "--server", &server, "create", "-f", "-"], Some(&lc)).ok();
         eventually("namespace default in the new logical cluster", Duration::from_secs(10), || {
@@ -210,8 +210,8 @@ impl Install {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
-        dir
+        
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"))
     }
 
     /// Stops the server with SIGTERM and waits for it to exit; returns its exit code.

@@ -65,8 +65,11 @@ fn cluster_role_binding(name: &str, role: &str, group: &str) -> (String, Value) 
     (name.to_string(), new_object("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", name, "", body))
 }
 
+/// Objects to create, by name.
+type Named = Vec<(String, Value)>;
+
 /// The bootstrap policy: roles every logical cluster may bind, and grants that hold everywhere.
-fn policy() -> (Vec<(String, Value)>, Vec<(String, Value)>) {
+fn policy() -> (Named, Named) {
     let roles = vec![
         cluster_role("cluster-admin", json!([
             {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},

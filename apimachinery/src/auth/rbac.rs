@@ -160,7 +160,7 @@ fn rule_allows(rule: &Value, a: &Attributes) -> bool {
         return false;
     }
     let names = strings(&rule["resourceNames"]);
-    names.is_empty() || names.iter().any(|n| *n == a.name)
+    names.is_empty() || names.contains(&a.name)
 }
 
 fn subject_desc(binding: &Value, user: &UserInfo) -> String {

@@ -285,7 +285,7 @@ pub fn track_update(old: Option<&Value>, new: &mut Value, manager: &str, now: &s
         return;
     }
     for e in list.iter_mut() {
-        e.fields.retain(|p| !removed.contains(p) && !(changed.contains(p) && e.manager != manager));
+        e.fields.retain(|p| !removed.contains(p) && (!changed.contains(p) || e.manager == manager));
     }
     let api_version = new["apiVersion"].as_str().unwrap_or_default().to_string();
     upsert(&mut list, manager, "Update", &api_version, now).fields.extend(changed);

@@ -233,7 +233,7 @@ pub async fn patch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
                     return Err(ApiError::bad_request("PATCH with apply requires a fieldManager"));
                 }
                 let applied = patch::apply(None, &body, manager, force, &object::now_rfc3339())
-                    .map_err(|c| apply_conflict(c))?;
+                    .map_err(apply_conflict)?;
                 let (obj, warnings) = create_object(api, req, r, applied, Fields::Applied).await?;
                 return Ok(with_warnings(respond_object(req, r, 201, obj), &warnings));
             }
@@ -250,7 +250,7 @@ pub async fn patch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
                 if manager.is_empty() {
                     return Err(ApiError::bad_request("PATCH with apply requires a fieldManager"));
                 }
-                patch::apply(Some(&old), &body, manager, force, &object::now_rfc3339()).map_err(|c| apply_conflict(c))?
+                patch::apply(Some(&old), &body, manager, force, &object::now_rfc3339()).map_err(apply_conflict)?
             }
         };
         // A resourceVersion inside a merge-style patch is a precondition, as in kube.

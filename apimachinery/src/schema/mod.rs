@@ -317,7 +317,7 @@ fn prune_value(s: &Value, v: &mut Value, path: &str, dropped: &mut Vec<String>) 
     match v {
         Value::Object(o) => {
             let free_form = s.get("type").is_none() && s.get("properties").is_none() && s.get("additionalProperties").is_none();
-            if free_form && !s.get("items").is_some() {
+            if free_form && s.get("items").is_none() {
                 return;
             }
             let keys: Vec<String> = o.keys().cloned().collect();
