@@ -6,7 +6,7 @@
 
 pub mod bench;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,9 +15,13 @@ pub fn bin_dir() -> PathBuf {
     if let Ok(p) = std::env::var("KCP_BIN_DIR") {
         return PathBuf::from(p);
     }
-    // target/<profile>/deps/<test binary> → target/<profile>
-    let exe = std::env::current_exe().expect("test executable path");
-    exe.parent().and_then(Path::parent).expect("target profile directory").to_path_buf()
+    // Tests run from target/<profile>/deps/, binaries such as kcp-bench from target/<profile>/.
+    let exe = std::env::current_exe().expect("executable path");
+    let dir = exe.parent().expect("executable directory");
+    match dir.file_name() {
+        Some(name) if name == "deps" => dir.parent().unwrap_or(dir).to_path_buf(),
+        _ => dir.to_path_buf(),
+    }
 }
 
 /// Polls `check` until it returns Some or the deadline passes.
