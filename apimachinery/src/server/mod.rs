@@ -2,10 +2,15 @@
 //!
 //! `serve` owns connections only; what happens to a request is decided in [`stack`].
 
+pub mod access;
 pub mod authn;
 pub mod authz;
 pub mod discovery;
+pub mod endpoint;
+pub mod limit;
 pub mod metrics;
+pub mod phase;
+pub mod probes;
 pub mod stack;
 
 use std::sync::Arc;
@@ -17,10 +22,17 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use authn::PeerSubject;
+use http_body_util::BodyExt;
 pub use stack::Handler;
 
 /// How long shutdown waits for in-flight requests before closing connections.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Boxes hyper's body into the stack's request body type.
+fn into_stack_request(req: http::Request<hyper::body::Incoming>) -> phase::Req {
+    req.map(BodyExt::boxed_unsync)
+}
 
 /// Accepts TLS connections until `shutdown` turns true, then drains in-flight requests.
 pub async fn serve(
@@ -60,11 +72,18 @@ pub async fn serve(
                 .1
                 .peer_certificates()
                 .and_then(|certs| certs.first())
-                .and_then(|c| crate::pki::subject_of(c.as_ref()).ok());
-            let service = service_fn(move |req| {
+                .and_then(|c| crate::pki::subject_of(c.as_ref()).ok())
+                .map(|(cn, orgs)| PeerSubject(cn, orgs));
+            let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let handler = handler.clone();
                 let peer = peer.clone();
-                async move { Ok::<_, std::convert::Infallible>(handler.call(req, peer).await) }
+                async move {
+                    let mut req = into_stack_request(req);
+                    if let Some(p) = peer {
+                        req.extensions_mut().insert(p);
+                    }
+                    Ok::<_, std::convert::Infallible>(handler.call(req).await)
+                }
             });
             let builder = auto::Builder::new(TokioExecutor::new());
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);

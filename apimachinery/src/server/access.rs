@@ -1,0 +1,111 @@
+//! Authorization of every request: the logical cluster must exist (or be the one being
+//! created by `system:masters`), wildcards are for `system:masters` only, and the authorizer
+//! chain must allow the verb. Unknown clusters and denied ones look the same to the caller.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use super::phase::{Outcome, Phase, Req};
+use crate::auth::{Attributes, UserInfo};
+use crate::request::{ClusterTarget, RequestInfo};
+use crate::rest::admission::MASTERS_GROUP;
+use crate::rest::Api;
+use crate::status::{ApiError, Reason};
+use crate::storage::key::Key;
+
+/// The authorization phase.
+pub struct Authorize {
+    pub api: Arc<Api>,
+}
+
+impl Phase for Authorize {
+    fn run<'a>(&'a self, req: &'a mut Req) -> BoxFuture<'a, Result<Outcome, ApiError>> {
+        Box::pin(async move {
+            let (Some(info), Some(user)) = (req.extensions().get::<RequestInfo>(), req.extensions().get::<UserInfo>()) else {
+                return Err(ApiError::internal("authorization ran before request parsing and authentication"));
+            };
+            let masters = user.groups.iter().any(|g| g == MASTERS_GROUP);
+            let cluster = match &info.cluster {
+                ClusterTarget::Name(c) => {
+                    check_cluster(&self.api, c, user, info).await?;
+                    c.as_str()
+                }
+                ClusterTarget::Wildcard if masters => return Ok(Outcome::Next),
+                ClusterTarget::Wildcard => {
+                    return Err(forbidden(user, info, "wildcard requests across logical clusters are restricted to system:masters"))
+                }
+                ClusterTarget::None if info.is_resource_request => {
+                    return Err(ApiError::new(
+                        Reason::NotFound,
+                        "the server could not find the requested resource: resource requests need a /clusters/<logical cluster> prefix",
+                    ))
+                }
+                // Shard-level paths (/version, /metrics, discovery) follow the bootstrap policy.
+                ClusterTarget::None => super::authz::BOOTSTRAP_CLUSTER,
+            };
+            if !self.api.authz.allows(cluster, &attributes(user, info)).await? {
+                return Err(forbidden(user, info, ""));
+            }
+            Ok(Outcome::Next)
+        })
+    }
+}
+
+async fn check_cluster(api: &Api, cluster: &str, user: &UserInfo, info: &RequestInfo) -> Result<(), ApiError> {
+    let key = Key { group: "core.kcp.io", resource: "logicalclusters", cluster, namespace: "", name: "cluster" }.encode();
+    if api.store.get(&key).await.is_ok() {
+        return Ok(());
+    }
+    let masters = user.groups.iter().any(|g| g == MASTERS_GROUP);
+    let creating_cluster = info.verb == "create" && info.api_group == "core.kcp.io" && info.resource == "logicalclusters";
+    // Discovery and OpenAPI let kubectl validate the LogicalCluster it is about to create.
+    if masters && (creating_cluster || !info.is_resource_request) {
+        return Ok(());
+    }
+    if masters {
+        return Err(ApiError::new(Reason::NotFound, format!("logical cluster {cluster:?} not found")));
+    }
+    // Without privileges, a missing cluster looks exactly like one you may not access.
+    Err(forbidden(user, info, ""))
+}
+
+
+/// Authorization attributes of a request.
+pub fn attributes(user: &UserInfo, info: &RequestInfo) -> Attributes {
+    Attributes {
+        user: user.clone(),
+        verb: info.verb.clone(),
+        resource_request: info.is_resource_request,
+        api_group: info.api_group.clone(),
+        api_version: info.api_version.clone(),
+        resource: info.resource.clone(),
+        subresource: info.subresource.clone(),
+        namespace: info.namespace.clone(),
+        name: info.name.clone(),
+        path: info.path.clone(),
+    }
+}
+
+fn forbidden(user: &UserInfo, info: &RequestInfo, why: &str) -> ApiError {
+    if !info.is_resource_request {
+        let verb = info.verb.clone();
+        let mut msg = format!("forbidden: User \"{}\" cannot {verb} path \"{}\"", user.name, info.path);
+        if !why.is_empty() {
+            msg.push_str(": ");
+            msg.push_str(why);
+        }
+        return ApiError::new(Reason::Forbidden, msg);
+    }
+    let scope = if info.namespace.is_empty() {
+        match info.cluster_name() {
+            Some(c) => format!("at the cluster scope of logical cluster \"{c}\""),
+            None => "at the cluster scope".to_string(),
+        }
+    } else {
+        format!("in the namespace \"{}\"", info.namespace)
+    };
+    let resource = if info.subresource.is_empty() { info.resource.clone() } else { format!("{}/{}", info.resource, info.subresource) };
+    ApiError::forbidden(&user.name, &info.verb, &resource, &info.api_group, &info.name, &scope, why)
+}
+

@@ -1,0 +1,114 @@
+//! The innermost service: reads the body within its limit (413) and routes to discovery,
+//! OpenAPI, `/version`, `/metrics`, or the REST handlers.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http_body_util::{BodyExt, Limited};
+use serde_json::json;
+
+use super::discovery;
+use super::metrics::Metrics;
+use super::phase::Req;
+use crate::auth::UserInfo;
+use crate::registry::builtin;
+use crate::request::RequestInfo;
+use crate::rest::body::{self, Response};
+use crate::rest::{Api, ApiRequest};
+use crate::status::ApiError;
+
+/// The Kubernetes version reported at `/version`; kubectl's dispatcher picks its client by it.
+pub const KUBE_MINOR: &str = "32";
+
+/// The endpoint service.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub api: Arc<Api>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl tower::Service<Req> for Endpoint {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.serve(req).await.unwrap_or_else(|e| body::error(&e))) })
+    }
+}
+
+impl Endpoint {
+    async fn serve(&self, req: Req) -> Result<Response, ApiError> {
+        let (mut parts, body) = req.into_parts();
+        let info = parts.extensions.remove::<RequestInfo>().ok_or_else(|| ApiError::internal("request was not parsed"))?;
+        let user = parts.extensions.remove::<UserInfo>().ok_or_else(|| ApiError::internal("request was not authenticated"))?;
+        if !info.is_resource_request {
+            return non_resource(&self.api, &self.metrics, &info, &parts.headers);
+        }
+        let limit = self.api.limits.max_body_bytes;
+        let declared = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Err(ApiError::too_large(limit));
+        }
+        let body = Limited::new(body, limit).collect().await.map_err(|_| ApiError::too_large(limit))?.to_bytes();
+        self.api.handle(ApiRequest { info, user, method: parts.method, headers: parts.headers, body }).await
+    }
+}
+
+fn non_resource(api: &Api, metrics: &Metrics, info: &RequestInfo, headers: &http::HeaderMap) -> Result<Response, ApiError> {
+    let cluster = info.cluster_name().unwrap_or_default();
+    let accept = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let served = if cluster.is_empty() {
+        builtin::builtins().iter().map(|b| b.info.clone()).collect()
+    } else {
+        api.served(cluster)
+    };
+    let segs: Vec<&str> = info.path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let prefix = if cluster.is_empty() { String::new() } else { format!("/clusters/{cluster}") };
+    let doc = match segs.as_slice() {
+        ["version"] => json!({"major": "1", "minor": KUBE_MINOR, "gitVersion": format!("v1.{KUBE_MINOR}.0+kcp-rs-{}", env!("CARGO_PKG_VERSION")),
+            "gitCommit": "", "gitTreeState": "clean", "buildDate": "", "goVersion": "", "compiler": "rustc",
+            "platform": format!("{}/{}", std::env::consts::OS, if cfg!(target_arch = "x86_64") { "amd64" } else { std::env::consts::ARCH })}),
+        ["api"] if discovery::wants_aggregated(accept) => {
+            return Ok(body::json_typed(200, &discovery::aggregated(&served, true), discovery::AGGREGATED_CONTENT_TYPE))
+        }
+        ["apis"] if discovery::wants_aggregated(accept) => {
+            return Ok(body::json_typed(200, &discovery::aggregated(&served, false), discovery::AGGREGATED_CONTENT_TYPE))
+        }
+        ["api"] => discovery::api_versions(),
+        ["apis"] => discovery::api_group_list(&served),
+        ["api", v] => discovery::resource_list(&served, "", v).ok_or_else(ApiError::path_not_found)?,
+        ["apis", g] => discovery::api_group(&served, g).ok_or_else(ApiError::path_not_found)?,
+        ["apis", g, v] => discovery::resource_list(&served, g, v).ok_or_else(ApiError::path_not_found)?,
+        ["openapi", "v3"] => crate::openapi::index(&served, &prefix),
+        ["openapi", "v3", "api", v] => gv_doc(&served, "", v)?,
+        ["openapi", "v3", "apis", g, v] => gv_doc(&served, g, v)?,
+        ["metrics"] if cluster.is_empty() => {
+            metrics.storage_bytes.set(api.store.size_on_disk() as i64);
+            metrics.storage_revision.set(api.store.current_revision() as i64);
+            return Ok(http::Response::builder()
+                .status(200)
+                .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                .body(body::full(metrics.render()))
+                .unwrap_or_else(|_| http::Response::new(body::full(Bytes::new()))));
+        }
+        _ => return Err(ApiError::path_not_found()),
+    };
+    Ok(body::json(200, &doc))
+}
+
+fn gv_doc(served: &[crate::registry::ResourceInfo], group: &str, version: &str) -> Result<serde_json::Value, ApiError> {
+    if !served.iter().any(|r| r.group == group && r.version == version) {
+        return Err(ApiError::path_not_found());
+    }
+    Ok(crate::openapi::group_version_document(group, version, served))
+}
+
