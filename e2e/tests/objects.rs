@@ -135,3 +135,21 @@ fn namespace_deletion_and_garbage_collection() {
         assert_eq!(found.is_some(), survives, "{policy}");
     }
 }
+
+#[test]
+fn finalizers_hold_deletion_until_removed() {
+    let kcp = Install::start();
+    let m = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  namespace: default\n  finalizers:\n  - example.com/hold\n";
+    kcp.kubectl_stdin(&["create", "-f", "-"], Some(m)).ok();
+    kcp.kubectl(&["delete", "configmap", "held", "--wait=false"]).ok();
+    let obj = kcp.kubectl(&["get", "configmap", "held", "-o", "json"]).json();
+    assert!(obj["metadata"]["deletionTimestamp"].is_string(), "{obj}");
+    // No new finalizers while deleting; removing the last one lets the object go.
+    let add = kcp.kubectl(&["patch", "configmap", "held", "--type", "json", "-p", r#"[{"op":"add","path":"/metadata/finalizers/-","value":"example.com/more"}]"#]);
+    assert!(add.fails().contains("no new finalizers can be added if the object is being deleted"), "{}", add.stderr);
+    kcp.kubectl(&["patch", "configmap", "held", "--type", "json", "-p", r#"[{"op":"remove","path":"/metadata/finalizers/0"}]"#]).ok();
+    assert!(kcp.kubectl(&["get", "configmap", "held"]).fails().contains("NotFound"));
+    // dryRun=All changes nothing.
+    kcp.kubectl(&["create", "configmap", "dry", "--dry-run=server"]).ok();
+    assert!(kcp.kubectl(&["get", "configmap", "dry"]).fails().contains("NotFound"));
+}

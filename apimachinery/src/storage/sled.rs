@@ -32,6 +32,9 @@ use super::{Event, EventKind, EventStream, Page, Storage, StorageError, Stored, 
 /// Where the shard's revision counter is kept; sorts before every object key.
 const REVISION_KEY: &[u8] = b"\0revision";
 
+/// sled's page cache size.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Bytes of revision prefix in front of every stored value.
 const REVISION_LEN: usize = 8;
 
@@ -102,7 +105,9 @@ impl SledStorage {
     /// watch replay.
     pub fn open(dir: &Path, window_capacity: usize) -> Result<SledStorage, StorageError> {
         // We flush ourselves after every group of writes; sled's timer would only add fsyncs.
-        let db = sled::Config::new().path(dir).flush_every_ms(None).open().map_err(unavailable)?;
+        // sled caches up to 1 GiB by default; a control plane keeps many small objects and
+        // should not grow its resident set with the database.
+        let db = sled::Config::new().path(dir).flush_every_ms(None).cache_capacity(CACHE_BYTES).open().map_err(unavailable)?;
         let revision = match db.get(REVISION_KEY).map_err(unavailable)? {
             None => 0,
             Some(raw) => <[u8; REVISION_LEN]>::try_from(raw.as_ref())
