@@ -11,12 +11,7 @@ pub fn body_value(req: &ApiRequest) -> Result<Value, ApiError> {
     let ct = req.header("content-type");
     let media = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     if crate::protobuf::is_protobuf(&media) {
-        return crate::protobuf::decode(&req.body).map_err(|e| match e {
-            crate::protobuf::ProtoError::UnsupportedKind { .. } => {
-                ApiError::new(crate::status::Reason::UnsupportedMediaType, e.to_string())
-            }
-            other => ApiError::bad_request(other.to_string()),
-        });
+        return crate::protobuf::decode(&req.body).map_err(ApiError::from);
     }
     match media.as_str() {
         "" | "application/json" => json(&req.body),
