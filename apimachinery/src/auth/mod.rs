@@ -1,72 +1,110 @@
-//! Who is calling (identity from certificates and tokens) and what RBAC lets them do.
+//! Authentication and RBAC authorization, as pure functions over identities and the RBAC
+//! objects of one logical cluster.
 //!
-//! Pure logic: the caller supplies the RBAC objects of the logical cluster being addressed, so
-//! nothing here can read across clusters.
+//! Nothing here touches the network or storage: the server authenticates with the helpers in
+//! [`user`] and [`token_file`], loads the Roles/ClusterRoles/bindings of the logical cluster a
+//! request addresses, and asks [`rbac`] for a decision. `system:masters` and the other
+//! authorizers of the chain (workspace access, bootstrap policy, APIExport maximal permissions)
+//! live with the caller, which is why RBAC only ever allows or has no opinion.
+//!
+//! Files: [`user`] (identity, bearer header, client certificate), [`token_file`] (static
+//! tokens), [`rule`] (one PolicyRule and request matching), [`labels`] (aggregation selectors),
+//! [`rbac`] (bindings → decision, rules listing), [`escalation`] (no-escalation checks for
+//! writes of roles and bindings), [`review`] (SubjectAccessReview specs).
 
-mod rbac;
-mod token_file;
+pub mod escalation;
+pub mod labels;
+pub mod rbac;
+pub mod review;
+pub mod rule;
+pub mod token_file;
+pub mod user;
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
-pub use rbac::{attributes_from_review, authorize, covers, escalation_message, rules_for, Attributes, Decision, RbacObjects};
+pub use escalation::{
+    check_binding_write, check_role_write, confirm_no_escalation, covers, covers_rules, escalation_message,
+};
+pub use rbac::{authorize, rules_for, Attributes, CompiledRbac, Decision, RbacObjects};
+pub use review::{attributes_from_review, user_from_review_spec};
+pub use rule::Rule;
 pub use token_file::TokenFile;
+pub use user::{bearer_token, service_account_username, user_from_certificate, UserInfo, AUTHENTICATED_GROUP};
 
-/// Group every authenticated identity carries.
-pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
+use crate::status::FieldError;
 
-/// Errors of authentication setup and review parsing.
+/// Failures of authentication setup, review parsing and escalation checks.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
-    #[error("token file line {line}: {message}")]
-    TokenFile { line: usize, message: String },
+    /// The token file could not be read.
+    #[error("reading token file {path}: {source}")]
+    TokenFileRead {
+        /// File path.
+        path: String,
+        /// Underlying I/O error.
+        source: std::io::Error,
+    },
+    /// A line of the token file is malformed.
+    #[error("token file {path}: line {line}: {detail}")]
+    TokenFile {
+        /// File path (`<inline>` for parsed text).
+        path: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// A (Self)SubjectAccessReview spec failed validation; render as 422 Invalid.
+    #[error("{}", render_field_errors(.0))]
+    InvalidReview(Vec<FieldError>),
+    /// A roleRef names a role that does not exist (kube's NotFound text).
+    #[error("{resource}.rbac.authorization.k8s.io {} not found", go_quote(.name))]
+    RoleNotFound {
+        /// `roles` or `clusterroles`.
+        resource: &'static str,
+        /// Role name.
+        name: String,
+    },
+    /// A roleRef kind other than Role or ClusterRole.
+    #[error("unsupported role reference kind: {}", go_quote(.kind))]
+    UnsupportedRoleRef {
+        /// The kind found.
+        kind: String,
+    },
+    /// The user tried to grant permissions they lack; the text is kube's. Render as 403:
+    /// `<resource>.rbac.authorization.k8s.io "<name>" is forbidden: <text>`.
     #[error("{0}")]
-    Review(String),
+    Escalation(String),
 }
 
-/// An authenticated identity, in the shape of `authentication.k8s.io/v1` UserInfo.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserInfo {
-    #[serde(rename = "username", default)]
-    pub name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub uid: String,
-    #[serde(default)]
-    pub groups: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub extra: BTreeMap<String, Vec<String>>,
+fn render_field_errors(errors: &[FieldError]) -> String {
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
-impl UserInfo {
-    /// Adds `system:authenticated` unless present.
-    pub fn authenticated(mut self) -> UserInfo {
-        if !self.groups.iter().any(|g| g == AUTHENTICATED_GROUP) {
-            self.groups.push(AUTHENTICATED_GROUP.to_string());
+/// A string quoted as Go's `%q` does, so user-visible messages match kube byte for byte.
+pub(crate) fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
         }
-        self
     }
+    out.push('"');
+    out
 }
 
-/// The token of an `Authorization: Bearer <token>` header.
-pub fn bearer_token(header: Option<&str>) -> Option<&str> {
-    let h = header?.trim();
-    let (scheme, token) = h.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-/// The identity of a verified client certificate: CN is the user, O values are groups.
-pub fn user_from_certificate(cn: String, orgs: Vec<String>) -> UserInfo {
-    UserInfo { name: cn, uid: String::new(), groups: orgs, extra: BTreeMap::new() }.authenticated()
-}
-
-/// Strings of a JSON array.
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
+/// A string list as Go's `%q` prints a `[]string`: `["a" "b"]`.
+pub(crate) fn go_quote_list(items: &[String]) -> String {
+    format!("[{}]", items.iter().map(|s| go_quote(s)).collect::<Vec<_>>().join(" "))
 }
 
 #[cfg(test)]
@@ -74,18 +112,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bearer_tokens() {
-        assert_eq!(bearer_token(Some("Bearer abc")), Some("abc"));
-        assert_eq!(bearer_token(Some("bearer  abc ")), Some("abc"));
-        assert_eq!(bearer_token(Some("Basic abc")), None);
-        assert_eq!(bearer_token(Some("Bearer ")), None);
-        assert_eq!(bearer_token(None), None);
+    fn go_quoting() {
+        assert_eq!(go_quote("plain"), "\"plain\"");
+        assert_eq!(go_quote("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\x01\"");
+        assert_eq!(go_quote("ü"), "\"ü\"");
+        assert_eq!(go_quote_list(&["g".into(), "system:authenticated".into()]), "[\"g\" \"system:authenticated\"]");
+        assert_eq!(go_quote_list(&[]), "[]");
     }
 
     #[test]
-    fn certificate_users_are_authenticated() {
-        let u = user_from_certificate("alice".into(), vec!["dev".into()]);
-        assert_eq!(u.groups, vec!["dev".to_string(), AUTHENTICATED_GROUP.to_string()]);
-        assert_eq!(serde_json::to_value(&u).expect("json")["username"], "alice");
+    fn role_not_found_text() {
+        let err = AuthError::RoleNotFound { resource: "clusterroles", name: "edit".into() };
+        assert_eq!(err.to_string(), "clusterroles.rbac.authorization.k8s.io \"edit\" not found");
     }
 }

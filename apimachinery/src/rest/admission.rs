@@ -195,7 +195,7 @@ async fn check_escalation(api: &Api, req: &ApiRequest, cluster: &str, kind: &str
             if api.authz.allows(cluster, &allowed("bind", plural, ref_name)).await? {
                 return Ok(());
             }
-            api.authz.role_rules(cluster, ns, ref_kind, ref_name).await?
+            api.authz.role_rules(cluster, ns, &obj["roleRef"]).await?
         }
         _ => return Ok(()),
     };

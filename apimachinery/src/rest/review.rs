@@ -15,21 +15,9 @@ pub async fn create(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Respons
     decode::check_object(&obj, r, &req.info.namespace, "")?;
     let spec = obj.get("spec").cloned().unwrap_or_else(|| json!({}));
     let status = match r.info.kind.as_str() {
-        "SelfSubjectAccessReview" => access(api, cluster, &spec, req.user.clone()).await?,
+        "SelfSubjectAccessReview" => access(api, r, cluster, &spec, req.user.clone()).await?,
         "SubjectAccessReview" | "LocalSubjectAccessReview" => {
-            let user = UserInfo {
-                name: spec["user"].as_str().unwrap_or_default().to_string(),
-                uid: spec["uid"].as_str().unwrap_or_default().to_string(),
-                groups: strings(&spec["groups"]),
-                extra: serde_json::from_value(spec["extra"].clone()).unwrap_or_default(),
-            };
-            if user.name.is_empty() && user.groups.is_empty() {
-                return Err(ApiError::invalid(&r.info.group, &r.info.kind, "", &[crate::status::FieldError::invalid(
-                    "spec.user",
-                    "",
-                    "at least one of user or group must be specified",
-                )]));
-            }
+            let user = auth::user_from_review_spec(&spec).map_err(|e| review_error(r, e))?;
             let ns_in_spec = spec.pointer("/resourceAttributes/namespace").and_then(Value::as_str).unwrap_or_default();
             if r.info.kind == "LocalSubjectAccessReview" && ns_in_spec != req.info.namespace {
                 return Err(ApiError::bad_request(format!(
@@ -37,7 +25,7 @@ pub async fn create(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Respons
                     req.info.namespace
                 )));
             }
-            access(api, cluster, &spec, user).await?
+            access(api, r, cluster, &spec, user).await?
         }
         "SelfSubjectRulesReview" => {
             let ns = spec["namespace"].as_str().unwrap_or_default();
@@ -61,15 +49,19 @@ pub async fn create(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Respons
     Ok(body::json(201, &obj))
 }
 
-async fn access(api: &Api, cluster: &str, spec: &Value, user: UserInfo) -> Result<Value, ApiError> {
-    let attrs = auth::attributes_from_review(spec, user).map_err(|e| ApiError::bad_request(e.to_string()))?;
+/// A review spec that fails validation is a 422 naming the fields.
+fn review_error(r: &Resolved, e: auth::AuthError) -> ApiError {
+    match e {
+        auth::AuthError::InvalidReview(errs) => ApiError::invalid(&r.info.group, &r.info.kind, "", &errs),
+        other => ApiError::bad_request(other.to_string()),
+    }
+}
+
+async fn access(api: &Api, r: &Resolved, cluster: &str, spec: &Value, user: UserInfo) -> Result<Value, ApiError> {
+    let attrs = auth::attributes_from_review(spec, user).map_err(|e| review_error(r, e))?;
     let decision = api.authz.decide(cluster, &attrs).await?;
     Ok(match decision {
         auth::Decision::Allow(reason) => json!({"allowed": true, "reason": reason}),
         auth::Decision::NoOpinion => json!({"allowed": false}),
     })
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
 }

@@ -90,6 +90,6 @@ async fn impersonate(api: &Api, user: UserInfo, headers: &http::HeaderMap, clust
             ));
         }
     }
-    Ok(UserInfo { name: target.to_string(), uid: String::new(), groups, extra: Default::default() }.authenticated())
+    Ok(UserInfo { name: target.to_string(), uid: String::new(), groups, extra: Default::default() }.with_authenticated_group())
 }
 

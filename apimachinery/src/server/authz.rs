@@ -1,10 +1,11 @@
 //! The authorization chain: `system:masters`, then the shard's bootstrap policy, then the RBAC
 //! of the logical cluster the request addresses.
 //!
-//! RBAC objects are read from storage per logical cluster and cached; a watch on the RBAC
-//! prefix drops a cluster's entry whenever one of its roles or bindings changes. A ClusterRole
-//! in one logical cluster never grants anything in another: only the bootstrap cluster's policy
-//! applies everywhere, as kcp's bootstrap policy authorizer does.
+//! Each logical cluster's RBAC is read from storage once and compiled; a watch on the RBAC
+//! prefix drops a cluster's compiled view whenever one of its roles or bindings changes (and
+//! every view when the bootstrap policy changes, since bindings everywhere may name its
+//! ClusterRoles). A ClusterRole in one logical cluster never grants anything in another: only
+//! the bootstrap cluster's policy applies everywhere, as kcp's bootstrap policy authorizer does.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use crate::auth::{self, Attributes, Decision, RbacObjects, UserInfo};
+use crate::auth::{Attributes, CompiledRbac, Decision, RbacObjects, UserInfo};
 use crate::rest::admission::MASTERS_GROUP;
 use crate::status::ApiError;
 use crate::storage::{key, SharedStorage, StorageError, WatchFrom};
@@ -22,27 +23,31 @@ pub const BOOTSTRAP_CLUSTER: &str = "system:admin";
 
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
-/// Authorizes requests against cached per-cluster RBAC.
+/// Authorizes requests against cached, compiled per-cluster RBAC.
 pub struct Authorizer {
     store: SharedStorage,
-    cache: Mutex<HashMap<String, Arc<RbacObjects>>>,
+    /// Compiled views by cluster: the cluster's own RBAC, with the bootstrap ClusterRoles
+    /// available to its bindings (for the bootstrap cluster: its policy alone).
+    views: Mutex<HashMap<String, Arc<CompiledRbac>>>,
 }
 
 impl Authorizer {
     /// Creates the authorizer and starts the task that keeps its cache fresh.
     pub fn new(store: SharedStorage) -> Result<Arc<Authorizer>, StorageError> {
-        let this = Arc::new(Authorizer { store: store.clone(), cache: Mutex::new(HashMap::new()) });
+        let this = Arc::new(Authorizer { store: store.clone(), views: Mutex::new(HashMap::new()) });
         let mut events = store.watch(&format!("{RBAC_GROUP}/"), WatchFrom::Now)?;
         let weak = Arc::downgrade(&this);
         tokio::spawn(async move {
             while let Some(ev) = events.next().await {
                 let Some(this) = weak.upgrade() else { return };
                 match ev {
-                    Ok(ev) => {
-                        if let Some((cluster, _, _)) = key::decode(&ev.key) {
+                    Ok(ev) => match key::decode(&ev.key) {
+                        Some((BOOTSTRAP_CLUSTER, _, _)) => this.lock().clear(),
+                        Some((cluster, _, _)) => {
                             this.lock().remove(cluster);
                         }
-                    }
+                        None => {}
+                    },
                     // Missed events: forget everything and re-subscribe.
                     Err(_) => {
                         this.lock().clear();
@@ -57,14 +62,11 @@ impl Authorizer {
         Ok(this)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<RbacObjects>>> {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<CompiledRbac>>> {
+        self.views.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn objects(&self, cluster: &str) -> Result<Arc<RbacObjects>, ApiError> {
-        if let Some(o) = self.lock().get(cluster) {
-            return Ok(o.clone());
-        }
+    async fn objects(&self, cluster: &str) -> Result<RbacObjects, ApiError> {
         let mut lists = Vec::with_capacity(4);
         for resource in ["roles", "clusterroles", "rolebindings", "clusterrolebindings"] {
             let page = self
@@ -72,31 +74,32 @@ impl Authorizer {
                 .list(&key::cluster_prefix(RBAC_GROUP, resource, cluster), None, 0)
                 .await
                 .map_err(ApiError::internal)?;
-            let items: Vec<Value> = page.items.iter().filter_map(|s| serde_json::from_slice(&s.value).ok()).collect();
-            lists.push(items);
+            lists.push(page.items.iter().filter_map(|s| serde_json::from_slice(&s.value).ok()).collect::<Vec<Value>>());
         }
         let mut it = lists.into_iter();
-        let objs = Arc::new(RbacObjects {
+        Ok(RbacObjects {
             roles: it.next().unwrap_or_default(),
             cluster_roles: it.next().unwrap_or_default(),
             role_bindings: it.next().unwrap_or_default(),
             cluster_role_bindings: it.next().unwrap_or_default(),
-        });
-        self.lock().insert(cluster.to_string(), objs.clone());
-        Ok(objs)
+        })
     }
 
-    /// The local RBAC of a cluster, where role references may also name bootstrap ClusterRoles.
-    async fn local_with_bootstrap_roles(&self, cluster: &str) -> Result<RbacObjects, ApiError> {
-        let local = self.objects(cluster).await?;
-        let boot = self.objects(BOOTSTRAP_CLUSTER).await?;
-        let mut merged = (*local).clone();
-        let local_names: Vec<String> =
-            local.cluster_roles.iter().map(|r| r["metadata"]["name"].as_str().unwrap_or_default().to_string()).collect();
-        merged.cluster_roles.extend(
-            boot.cluster_roles.iter().filter(|r| !local_names.iter().any(|n| r["metadata"]["name"] == json!(n))).cloned(),
-        );
-        Ok(merged)
+    /// The compiled view of a cluster.
+    async fn view(&self, cluster: &str) -> Result<Arc<CompiledRbac>, ApiError> {
+        if let Some(v) = self.lock().get(cluster) {
+            return Ok(v.clone());
+        }
+        let mut objs = self.objects(cluster).await?;
+        if cluster != BOOTSTRAP_CLUSTER {
+            // Bindings here may reference bootstrap ClusterRoles; local ones of the same name win.
+            let boot = self.objects(BOOTSTRAP_CLUSTER).await?;
+            let local: Vec<Value> = objs.cluster_roles.iter().map(|r| r["metadata"]["name"].clone()).collect();
+            objs.cluster_roles.extend(boot.cluster_roles.into_iter().filter(|r| !local.contains(&r["metadata"]["name"])));
+        }
+        let compiled = Arc::new(CompiledRbac::new(&objs));
+        self.lock().insert(cluster.to_string(), compiled.clone());
+        Ok(compiled)
     }
 
     /// The full decision, with the reason when allowed.
@@ -104,14 +107,13 @@ impl Authorizer {
         if attrs.user.groups.iter().any(|g| g == MASTERS_GROUP) {
             return Ok(Decision::Allow("allowed by system:masters".into()));
         }
-        let boot = self.objects(BOOTSTRAP_CLUSTER).await?;
-        if let Decision::Allow(r) = auth::authorize(attrs, &boot) {
+        if let Decision::Allow(r) = self.view(BOOTSTRAP_CLUSTER).await?.authorize(attrs) {
             return Ok(Decision::Allow(format!("bootstrap policy: {r}")));
         }
         if cluster == BOOTSTRAP_CLUSTER {
             return Ok(Decision::NoOpinion);
         }
-        Ok(auth::authorize(attrs, &self.local_with_bootstrap_roles(cluster).await?))
+        Ok(self.view(cluster).await?.authorize(attrs))
     }
 
     /// True when the chain allows the request.
@@ -127,9 +129,9 @@ impl Authorizer {
                 vec![json!({"verbs":["*"],"nonResourceURLs":["*"]})],
             ));
         }
-        let (mut res, mut non) = auth::rules_for(user, namespace, &*self.objects(BOOTSTRAP_CLUSTER).await?);
+        let (mut res, mut non) = self.view(BOOTSTRAP_CLUSTER).await?.rules_for(user, namespace);
         if cluster != BOOTSTRAP_CLUSTER {
-            let (r2, n2) = auth::rules_for(user, namespace, &self.local_with_bootstrap_roles(cluster).await?);
+            let (r2, n2) = self.view(cluster).await?.rules_for(user, namespace);
             res.extend(r2);
             non.extend(n2);
         }
@@ -141,14 +143,13 @@ impl Authorizer {
         Ok(self.rules_review(cluster, user, namespace).await?.0)
     }
 
-    /// The rules of the role a binding references.
-    pub async fn role_rules(&self, cluster: &str, namespace: &str, kind: &str, name: &str) -> Result<Vec<Value>, ApiError> {
-        let objs = self.local_with_bootstrap_roles(cluster).await?;
-        let list = if kind == "Role" { &objs.roles } else { &objs.cluster_roles };
-        Ok(list
-            .iter()
-            .find(|r| r["metadata"]["name"] == json!(name) && (kind != "Role" || r["metadata"]["namespace"] == json!(namespace)))
-            .and_then(|r| r["rules"].as_array().cloned())
-            .unwrap_or_default())
+    /// The rules of the role a binding references; a missing role is a 403, as in kube.
+    pub async fn role_rules(&self, cluster: &str, namespace: &str, role_ref: &Value) -> Result<Vec<Value>, ApiError> {
+        let rules = self
+            .view(cluster)
+            .await?
+            .role_ref_rules(role_ref, namespace)
+            .map_err(|e| ApiError::new(crate::status::Reason::Forbidden, e.to_string()))?;
+        Ok(rules.iter().map(crate::auth::Rule::to_value).collect())
     }
 }

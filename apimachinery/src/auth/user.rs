@@ -1,0 +1,114 @@
+//! Who is making a request: the `UserInfo` every authenticator produces, and the small
+//! extractors (bearer header, client certificate) that feed authenticators.
+//!
+//! The struct mirrors kube's `user.Info` and serialises as the `userInfo` object of
+//! TokenReview / SelfSubjectReview, so the REST layer can echo it without a second type.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Group every successfully authenticated request belongs to.
+pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
+
+/// Username prefix kube gives service accounts: `system:serviceaccount:<ns>:<name>`.
+pub const SERVICE_ACCOUNT_PREFIX: &str = "system:serviceaccount:";
+
+/// An authenticated identity, in the `userInfo` JSON shape of the authentication.k8s.io API.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// User name (`username` on the wire).
+    #[serde(rename = "username", default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Stable unique id of the user, when the authenticator knows one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub uid: String,
+    /// Groups the user belongs to, in the order the authenticator reported them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// Authenticator-specific extra attributes (scopes, warrants, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+impl UserInfo {
+    /// Appends `system:authenticated` unless already present, as kube's group adder does
+    /// after any authenticator succeeds.
+    pub fn with_authenticated_group(mut self) -> Self {
+        if !self.groups.iter().any(|g| g == AUTHENTICATED_GROUP) {
+            self.groups.push(AUTHENTICATED_GROUP.to_string());
+        }
+        self
+    }
+}
+
+/// The `system:serviceaccount:<namespace>:<name>` user name of a service account.
+pub fn service_account_username(namespace: &str, name: &str) -> String {
+    format!("{SERVICE_ACCOUNT_PREFIX}{namespace}:{name}")
+}
+
+/// Extracts the token from an `Authorization` header value the way kube's bearer-token
+/// authenticator does: trimmed, scheme matched case-insensitively, token is the second
+/// space-separated word and must be non-empty.
+pub fn bearer_token(header: Option<&str>) -> Option<&str> {
+    let value = header?.trim();
+    let mut parts = value.splitn(3, ' ');
+    let scheme = parts.next()?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    // A double space yields an empty second word: kube rejects that rather than skipping it.
+    parts.next().filter(|t| !t.is_empty())
+}
+
+/// Identity of an x509 client certificate: CommonName is the user, Organizations the groups.
+pub fn user_from_certificate(cn: String, orgs: Vec<String>) -> UserInfo {
+    UserInfo { name: cn, uid: String::new(), groups: orgs, extra: BTreeMap::new() }.with_authenticated_group()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bearer_token_cases() {
+        let cases: &[(Option<&str>, Option<&str>)] = &[
+            (None, None),
+            (Some(""), None),
+            (Some("Bearer abc"), Some("abc")),
+            (Some("  bearer abc  "), Some("abc")),
+            (Some("BEARER abc"), Some("abc")),
+            (Some("Bearer abc extra"), Some("abc")),
+            (Some("Bearer  abc"), None),
+            (Some("Bearer"), None),
+            (Some("Basic abc"), None),
+            (Some("Bearerabc"), None),
+        ];
+        for (header, want) in cases {
+            assert_eq!(bearer_token(*header), *want, "header {header:?}");
+        }
+    }
+
+    #[test]
+    fn certificate_user_gets_authenticated_group_once() {
+        let u = user_from_certificate("alice".into(), vec!["dev".into()]);
+        assert_eq!(u.name, "alice");
+        assert_eq!(u.groups, vec!["dev", AUTHENTICATED_GROUP]);
+        let again = u.clone().with_authenticated_group();
+        assert_eq!(again.groups, u.groups);
+    }
+
+    #[test]
+    fn serde_uses_user_info_wire_shape() {
+        let mut u = user_from_certificate("bob".into(), vec![]);
+        u.extra.insert("scopes".into(), vec!["cluster:abc".into()]);
+        let v = serde_json::to_value(&u).unwrap_or_default();
+        assert_eq!(
+            v,
+            json!({"username": "bob", "groups": ["system:authenticated"], "extra": {"scopes": ["cluster:abc"]}})
+        );
+        let back: UserInfo = serde_json::from_value(v).unwrap_or_default();
+        assert_eq!(back, u);
+    }
+}
