@@ -1,8 +1,9 @@
 //! Kubernetes API machinery shared by every kcp-rs process.
 //!
 //! The bottom layers (status, validation, selectors, patching, schemas, tables) are pure and
-//! do no I/O; storage, auth and the REST server build on them. This crate knows nothing of
-//! workspaces or shards: those live in the binaries' crates.
+//! do no I/O; storage, auth and the REST server build on them. Of workspaces it knows only how
+//! a path (`root:org:team`) resolves to a logical cluster; their lifecycle, like everything
+//! about shards, lives in the binaries' crates.
 
 pub mod auth;
 pub mod openapi;

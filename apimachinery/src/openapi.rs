@@ -60,6 +60,22 @@ fn tidy(v: &mut Value) {
     }
 }
 
+/// Schema of a kcp kind: typed metadata, free-form spec and status (admission and the
+/// controllers own the detailed rules).
+fn kcp_kind_schema(description: &str) -> Value {
+    json!({
+        "description": description,
+        "type": "object",
+        "properties": {
+            "apiVersion": {"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."},
+            "kind": {"type": "string", "description": "Kind is a string value representing the REST resource this object represents."},
+            "metadata": {"$ref": format!("{REF_PREFIX}{OBJECT_META}"), "description": "Standard object's metadata."},
+            "spec": {"type": "object", "description": "Spec holds the desired state.", "x-kubernetes-preserve-unknown-fields": true},
+            "status": {"type": "object", "description": "Status holds the observed state.", "x-kubernetes-preserve-unknown-fields": true}
+        }
+    })
+}
+
 static BUILTINS: LazyLock<Builtins> = LazyLock::new(|| {
     let mut gen = schemars::generate::SchemaSettings::openapi3().into_generator();
     let mut kinds = HashMap::new();
@@ -85,19 +101,16 @@ static BUILTINS: LazyLock<Builtins> = LazyLock::new(|| {
     add::<authn::SelfSubjectReview>(&mut gen, k, "authentication.k8s.io", "v1", "SelfSubjectReview");
     add::<authn::TokenReview>(&mut gen, k, "authentication.k8s.io", "v1", "TokenReview");
     let mut defs = gen.take_definitions(true);
-    let lc = "io.kcp.core.v1alpha1.LogicalCluster".to_string();
-    defs.insert(lc.clone(), json!({
-        "description": "LogicalCluster describes a logical cluster: the singleton named \"cluster\" that makes a logical cluster exist.",
-        "type": "object",
-        "properties": {
-            "apiVersion": {"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."},
-            "kind": {"type": "string", "description": "Kind is a string value representing the REST resource this object represents."},
-            "metadata": {"$ref": format!("{REF_PREFIX}{OBJECT_META}"), "description": "Standard object's metadata."},
-            "spec": {"type": "object", "description": "Spec holds the desired state: owner, initializers and terminators.", "x-kubernetes-preserve-unknown-fields": true},
-            "status": {"type": "object", "description": "Status holds the observed state: phase, URL, conditions.", "x-kubernetes-preserve-unknown-fields": true}
-        }
-    }));
-    kinds.insert(("core.kcp.io".into(), "v1alpha1".into(), "LogicalCluster".into()), lc);
+    for (group, kind, description) in [
+        ("core.kcp.io", "LogicalCluster", "LogicalCluster describes a logical cluster: the singleton named \"cluster\" that makes a logical cluster exist."),
+        ("tenancy.kcp.io", "Workspace", "Workspace defines a generic Kubernetes-cluster-like endpoint, with standard Kubernetes discovery, OpenAPI and resource API endpoints, backed by a logical cluster."),
+        ("tenancy.kcp.io", "WorkspaceType", "WorkspaceType specifies behaviour of workspaces of this type: allowed parents and children and the default child type."),
+    ] {
+        let reversed: Vec<&str> = group.split('.').rev().collect();
+        let name = format!("{}.v1alpha1.{kind}", reversed.join("."));
+        defs.insert(name.clone(), kcp_kind_schema(description));
+        kinds.insert((group.into(), "v1alpha1".into(), kind.into()), name);
+    }
     for v in defs.values_mut() {
         tidy(v);
     }

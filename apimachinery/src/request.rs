@@ -208,6 +208,12 @@ impl RequestInfo {
         }
     }
 
+    /// True when the addressed cluster is a workspace path (`root:org`), which must be resolved
+    /// to a logical cluster name before anything reads storage. `system:` names are names.
+    pub fn cluster_is_path(&self) -> bool {
+        self.cluster_name().is_some_and(|c| c.contains(':') && !c.starts_with("system:"))
+    }
+
     /// A query parameter, if present.
     pub fn param(&self, key: &str) -> Option<&str> {
         self.query.get(key).map(String::as_str)

@@ -80,6 +80,14 @@ pub fn builtin_columns(group: &str, kind: &str) -> Vec<Column> {
         ],
         ("coordination.k8s.io", "Lease") => vec![name, col("Holder", "string", 0, "HolderIdentity contains the identity of the holder of a current lease."), age],
         ("core.kcp.io", "LogicalCluster") => vec![name, col("Phase", "string", 0, "The current phase of the logical cluster"), col("URL", "string", 0, "The URL of the logical cluster"), age],
+        ("tenancy.kcp.io", "Workspace") => vec![
+            name,
+            col("Type", "string", 0, "Type of the workspace"),
+            col("Region", "string", 1, "The region this workspace is in"),
+            col("Phase", "string", 0, "The current phase (e.g. Scheduling, Initializing, Ready)"),
+            col("URL", "string", 0, "URL to access the workspace"),
+            age,
+        ],
         _ => vec![name, Column { name: "Created At".into(), type_: "date".into(), format: String::new(), description: AGE_DESC.into(), priority: 0, json_path: String::new() }],
     }
 }
@@ -262,6 +270,14 @@ pub fn cells(group: &str, kind: &str, columns: &[Column], obj: &Value, now: jiff
         ],
         ("coordination.k8s.io", "Lease") => vec![name, or_none(s(obj, "/spec/holderIdentity").to_string()), age],
         ("core.kcp.io", "LogicalCluster") => vec![name, json!(s(obj, "/status/phase")), json!(s(obj, "/status/URL")), age],
+        ("tenancy.kcp.io", "Workspace") => vec![
+            name,
+            json!(s(obj, "/spec/type/name")),
+            json!(s(obj, "/metadata/labels/region")),
+            json!(s(obj, "/status/phase")),
+            json!(s(obj, "/spec/URL")),
+            age,
+        ],
         _ => vec![name, json!(s(obj, "/metadata/creationTimestamp"))],
     }
 }
@@ -324,7 +340,7 @@ mod tests {
         let cols = builtin_columns("", "ConfigMap");
         let cells = cells("", "ConfigMap", &cols, &cm, now);
         assert_eq!(cells, vec![json!("c"), json!(2), json!("5m")]);
-        for (g, k) in [("", "Namespace"), ("", "Secret"), ("", "Event"), ("rbac.authorization.k8s.io", "RoleBinding"), ("x", "Y"), ("coordination.k8s.io", "Lease")] {
+        for (g, k) in [("", "Namespace"), ("", "Secret"), ("", "Event"), ("rbac.authorization.k8s.io", "RoleBinding"), ("x", "Y"), ("coordination.k8s.io", "Lease"), ("tenancy.kcp.io", "Workspace")] {
             assert_eq!(builtin_columns(g, k).len(), super::cells(g, k, &builtin_columns(g, k), &cm, now).len(), "{g}/{k}");
         }
     }

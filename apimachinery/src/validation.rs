@@ -117,7 +117,7 @@ pub enum NameRule {
 /// The name rule of a kind.
 pub fn name_rule(group: &str, kind: &str) -> NameRule {
     match (group, kind) {
-        ("", "Namespace") => NameRule::Label,
+        ("", "Namespace") | ("tenancy.kcp.io", "Workspace") => NameRule::Label,
         ("rbac.authorization.k8s.io", _) => NameRule::PathSegment,
         _ => NameRule::Subdomain,
     }

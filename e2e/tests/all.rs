@@ -9,3 +9,4 @@ mod objects;
 mod ops;
 mod smoke;
 mod watch;
+mod workspaces;

@@ -106,5 +106,26 @@ pub async fn run(store: &SharedStorage) -> Result<(), StorageError> {
         let key = Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: BOOTSTRAP_CLUSTER, namespace: "", name: &name };
         ensure(store, key, obj).await?;
     }
-    ensure_logical_cluster(store, ROOT_CLUSTER).await
+    ensure_logical_cluster(store, ROOT_CLUSTER).await?;
+    for (name, obj) in workspace_types() {
+        let key = Key { group: "tenancy.kcp.io", resource: "workspacetypes", cluster: ROOT_CLUSTER, namespace: "", name: &name };
+        ensure(store, key, obj).await?;
+    }
+    let (name, role) = cluster_role("system:kcp:workspacetype-use", json!([
+        {"apiGroups": ["tenancy.kcp.io"], "resources": ["workspacetypes"], "resourceNames": ["universal", "organization", "team"], "verbs": ["use"]}]));
+    ensure(store, Key { group: "rbac.authorization.k8s.io", resource: "clusterroles", cluster: ROOT_CLUSTER, namespace: "", name: &name }, role).await?;
+    let (name, binding) = cluster_role_binding("system:kcp:workspacetype-use", "system:kcp:workspacetype-use", "system:authenticated");
+    ensure(store, Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: ROOT_CLUSTER, namespace: "", name: &name }, binding).await
+}
+
+/// The built-in workspace types of `root`.
+fn workspace_types() -> Named {
+    let wt = |name: &str, spec: Value| (name.to_string(), new_object("tenancy.kcp.io/v1alpha1", "WorkspaceType", name, "", json!({"spec": spec})));
+    let t = |name: &str| json!({"name": name, "path": ROOT_CLUSTER});
+    vec![
+        wt("root", json!({"limitAllowedParents": {"none": true}, "defaultChildWorkspaceType": t("organization")})),
+        wt("universal", json!({"defaultChildWorkspaceType": t("universal")})),
+        wt("organization", json!({"limitAllowedParents": {"types": [t("root")]}, "defaultChildWorkspaceType": t("team")})),
+        wt("team", json!({"limitAllowedParents": {"types": [t("organization"), t("team")]}, "defaultChildWorkspaceType": t("universal")})),
+    ]
 }

@@ -29,6 +29,7 @@ pub struct ShardFile {
     pub token_auth_file: Option<PathBuf>,
     pub max_requests_inflight: Option<usize>,
     pub watch_cache_size: Option<usize>,
+    pub shard_external_url: Option<String>,
 }
 
 impl ShardFile {
@@ -72,6 +73,10 @@ pub struct ShardFlags {
     /// Recent events kept for watches to resume from.
     #[arg(long)]
     pub watch_cache_size: Option<usize>,
+    /// URL clients use to reach this shard (workspace URLs start with it); default
+    /// `https://<bound address>`.
+    #[arg(long)]
+    pub shard_external_url: Option<String>,
 }
 
 /// The resolved configuration of one shard.
@@ -86,6 +91,7 @@ pub struct ShardConfig {
     pub token_auth_file: Option<PathBuf>,
     pub max_requests_inflight: usize,
     pub watch_cache_size: usize,
+    pub shard_external_url: Option<String>,
 }
 
 impl ShardConfig {
@@ -104,6 +110,7 @@ impl ShardConfig {
             token_auth_file: flags.token_auth_file.or(file.token_auth_file),
             max_requests_inflight: flags.max_requests_inflight.or(file.max_requests_inflight).unwrap_or(400),
             watch_cache_size: flags.watch_cache_size.or(file.watch_cache_size).unwrap_or(10_000),
+            shard_external_url: flags.shard_external_url.or(file.shard_external_url),
         })
     }
 }

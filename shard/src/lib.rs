@@ -4,6 +4,7 @@
 pub mod bootstrap;
 pub mod config;
 pub mod controllers;
+pub mod tenancy;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,11 +53,21 @@ pub async fn run(
     let store: SharedStorage = Arc::new(SledStorage::open(&data, config.watch_cache_size)?);
     bootstrap::run(&store).await?;
 
+    let addr = SocketAddr::new(config.bind_address, config.secure_port);
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ShardError::Bind { addr, source })?;
+    let bound = listener.local_addr().map_err(|source| ShardError::Bind { addr, source })?;
+    let base_url = config.shard_external_url.clone().unwrap_or_else(|| {
+        let host = if bound.ip().is_unspecified() { "127.0.0.1".to_string() } else { bound.ip().to_string() };
+        let host = if host.contains(':') { format!("[{host}]") } else { host };
+        format!("https://{host}:{}", bound.port())
+    });
+
     let crds = Arc::new(CrdIndex::default());
     tokio::spawn(controllers::crd::run(store.clone(), crds.clone()));
     tokio::spawn(controllers::namespace::run(store.clone(), crds.clone()));
     tokio::spawn(controllers::gc::run(store.clone()));
     tokio::spawn(controllers::logicalcluster::run(store.clone()));
+    tokio::spawn(controllers::workspace::run(store.clone(), crds.clone(), base_url));
 
     let tokens = match &config.token_auth_file {
         Some(p) => Some(apimachinery::auth::TokenFile::load(p)?),
@@ -68,6 +79,7 @@ pub async fn run(
         authz: Authorizer::new(store.clone())?,
         authn: Arc::new(Authenticator { tokens }),
         limits: Limits::default(),
+        plugins: vec![Arc::new(tenancy::WorkspaceAdmission)],
         shutdown: shutdown.clone(),
     });
     let handler = Arc::new(Handler::new(api, Arc::new(Metrics::default()), config.max_requests_inflight));
@@ -76,9 +88,6 @@ pub async fn run(
         key_pem: read(&config.tls_private_key_file)?,
     };
     let tls = Arc::new(apimachinery::pki::server_config(&serving, &[read(&config.client_ca_file)?])?);
-    let addr = SocketAddr::new(config.bind_address, config.secure_port);
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ShardError::Bind { addr, source })?;
-    let bound = listener.local_addr().map_err(|source| ShardError::Bind { addr, source })?;
     tracing::info!(%bound, "serving");
     on_listening(bound);
     apimachinery::server::serve(listener, tls, handler, shutdown).await;

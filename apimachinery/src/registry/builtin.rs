@@ -43,6 +43,8 @@ const DEFS: &[Def] = &[
     def("coordination.k8s.io", "v1", "Lease", "leases", true, &[], &[], false),
     def("events.k8s.io", "v1", "Event", "events", true, &["ev"], &[], false),
     def("core.kcp.io", "v1alpha1", "LogicalCluster", "logicalclusters", false, &[], &[], true),
+    def("tenancy.kcp.io", "v1alpha1", "Workspace", "workspaces", false, &["ws"], &[], true),
+    def("tenancy.kcp.io", "v1alpha1", "WorkspaceType", "workspacetypes", false, &[], &[], true),
     review("authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreviews", false),
     review("authorization.k8s.io", "SubjectAccessReview", "subjectaccessreviews", false),
     review("authorization.k8s.io", "LocalSubjectAccessReview", "localsubjectaccessreviews", true),

@@ -148,6 +148,9 @@ pub async fn admit(api: &Api, req: &ApiRequest, r: &Resolved, cluster: &str, obj
         }
         _ => {}
     }
+    for plugin in &api.plugins {
+        plugin.admit(api, req, r, cluster, obj, old).await?;
+    }
     Ok(())
 }
 

@@ -95,6 +95,21 @@ impl Default for Limits {
     }
 }
 
+/// A validating/mutating admission step that a binary adds to the generic ones (for example
+/// workspace admission in the shard). Runs after the built-in checks, before storage.
+pub trait AdmissionPlugin: Send + Sync + 'static {
+    /// Admits (and may mutate) `obj` written to `r` in `cluster`; `old` is set on updates.
+    fn admit<'a>(
+        &'a self,
+        api: &'a Api,
+        req: &'a ApiRequest,
+        r: &'a Resolved,
+        cluster: &'a str,
+        obj: &'a mut Value,
+        old: Option<&'a Value>,
+    ) -> futures::future::BoxFuture<'a, Result<(), ApiError>>;
+}
+
 /// Shared state of the REST handlers of one shard.
 pub struct Api {
     pub store: SharedStorage,
@@ -102,6 +117,8 @@ pub struct Api {
     pub authz: Arc<Authorizer>,
     pub authn: Arc<crate::server::authn::Authenticator>,
     pub limits: Limits,
+    /// Admission steps added by the binary, in order.
+    pub plugins: Vec<Arc<dyn AdmissionPlugin>>,
     /// Fires when the server shuts down, so watches end cleanly.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }

@@ -22,6 +22,7 @@ pub struct Authorize {
 impl Phase for Authorize {
     fn run<'a>(&'a self, req: &'a mut Req) -> BoxFuture<'a, Result<Outcome, ApiError>> {
         Box::pin(async move {
+            resolve_path(&self.api, req).await?;
             let (Some(info), Some(user)) = (req.extensions().get::<RequestInfo>(), req.extensions().get::<UserInfo>()) else {
                 return Err(ApiError::internal("authorization ran before request parsing and authentication"));
             };
@@ -50,6 +51,43 @@ impl Phase for Authorize {
             Ok(Outcome::Next)
         })
     }
+}
+
+/// Replaces a workspace path (`root:org:team`) by the logical cluster it names, walking the
+/// Workspaces from the first segment. An unresolvable path is, to anyone but `system:masters`,
+/// indistinguishable from a workspace they may not access.
+async fn resolve_path(api: &Api, req: &mut Req) -> Result<(), ApiError> {
+    let Some(path) = req.extensions().get::<RequestInfo>().filter(|i| i.cluster_is_path()).and_then(|i| i.cluster_name().map(String::from)) else {
+        return Ok(());
+    };
+    let mut segments = path.split(':');
+    let mut cluster = segments.next().unwrap_or_default().to_string();
+    for name in segments {
+        let key = Key { group: "tenancy.kcp.io", resource: "workspaces", cluster: &cluster, namespace: "", name }.encode();
+        let next = match api.store.get(&key).await {
+            Ok(stored) => serde_json::from_slice::<serde_json::Value>(&stored.value)
+                .ok()
+                .and_then(|ws| ws.pointer("/spec/cluster").and_then(serde_json::Value::as_str).map(String::from))
+                .filter(|c| !c.is_empty()),
+            Err(_) => None,
+        };
+        match next {
+            Some(c) => cluster = c,
+            None => {
+                let (Some(info), Some(user)) = (req.extensions().get::<RequestInfo>(), req.extensions().get::<UserInfo>()) else {
+                    return Err(ApiError::internal("path resolution ran before request parsing and authentication"));
+                };
+                if user.groups.iter().any(|g| g == MASTERS_GROUP) {
+                    return Err(ApiError::new(Reason::NotFound, format!("workspaces.tenancy.kcp.io {path:?} not found")));
+                }
+                return Err(forbidden(user, info, ""));
+            }
+        }
+    }
+    if let Some(info) = req.extensions_mut().get_mut::<RequestInfo>() {
+        info.cluster = ClusterTarget::Name(cluster);
+    }
+    Ok(())
 }
 
 async fn check_cluster(api: &Api, cluster: &str, user: &UserInfo, info: &RequestInfo) -> Result<(), ApiError> {

@@ -46,9 +46,12 @@ impl Phase for Authenticate {
         Box::pin(async move {
             let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
             let user = self.api.authn.authenticate(authorization, req.extensions().get::<PeerSubject>()).ok_or_else(ApiError::unauthorized)?;
+            // Paths are resolved only after authentication; impersonation of a request addressed
+            // by path is judged by the bootstrap policy.
             let cluster = req
                 .extensions()
                 .get::<RequestInfo>()
+                .filter(|i| !i.cluster_is_path())
                 .and_then(|i| i.cluster_name().map(String::from))
                 .unwrap_or_else(|| super::authz::BOOTSTRAP_CLUSTER.to_string());
             let user = impersonate(&self.api, user, req.headers(), &cluster).await?;

@@ -1,0 +1,62 @@
+//! Workspaces: creation onto fresh logical clusters, use by path, types, and subtree deletion.
+
+use std::time::Duration;
+
+use e2e::{eventually, Install};
+
+fn workspace(name: &str, type_: Option<&str>) -> String {
+    let spec = type_.map(|t| format!("spec:\n  type:\n    name: {t}\n")).unwrap_or_default();
+    format!("apiVersion: tenancy.kcp.io/v1alpha1\nkind: Workspace\nmetadata:\n  name: {name}\n{spec}")
+}
+
+fn ready(kcp: &Install, parent: &str, name: &str) -> String {
+    eventually(&format!("workspace {name} Ready"), Duration::from_secs(10), || {
+        let r = kcp.kubectl_in(parent, &["get", "workspace", name, "-o", "jsonpath={.status.phase} {.spec.cluster}"]);
+        let out = r.stdout.trim().to_string();
+        out.strip_prefix("Ready ").map(String::from)
+    })
+}
+
+#[test]
+fn tree_of_workspaces_is_created_used_and_deleted() {
+    let kcp = Install::start();
+    kcp.kubectl_stdin(&["create", "-f", "-"], Some(&workspace("org", None))).ok();
+    let org_cluster = ready(&kcp, "root", "org");
+    assert_eq!(org_cluster.len(), 16, "{org_cluster}");
+    let row = kcp.kubectl(&["get", "ws", "org", "--no-headers"]);
+    let cells: Vec<&str> = row.ok().split_whitespace().collect();
+    assert_eq!(&cells[..3], ["org", "organization", "Ready"]);
+    assert!(cells[3].ends_with("/clusters/root:org"), "{cells:?}");
+
+    kcp.kubectl_stdin(&["--server", &kcp.server("root:org"), "create", "-f", "-"], Some(&workspace("team-a", Some("team")))).ok();
+    let team_cluster = ready(&kcp, "root:org", "team-a");
+    assert_ne!(team_cluster, org_cluster);
+    // Used by path exactly like any cluster, and isolated from its parent.
+    kcp.kubectl_in("root:org:team-a", &["create", "configmap", "inside"]).ok();
+    assert_eq!(kcp.kubectl_in("root:org:team-a", &["get", "configmaps", "-o", "name"]).ok().trim(), "configmap/inside");
+    assert!(kcp.kubectl_in("root:org", &["get", "configmaps", "-o", "name"]).ok().trim().is_empty());
+    assert_eq!(kcp.kubectl_in(&team_cluster, &["get", "configmap", "inside", "-o", "name"]).ok().trim(), "configmap/inside");
+
+    // Types: unknown and misplaced types are refused with the rule in the message.
+    let unknown = kcp.kubectl_stdin(&["create", "-f", "-"], Some(&workspace("x", Some("nope"))));
+    assert!(unknown.fails().contains("workspace type root:nope does not exist"), "{}", unknown.stderr);
+    let misplaced = kcp.kubectl_stdin(&["create", "-f", "-"], Some(&workspace("x", Some("team"))));
+    assert!(misplaced.fails().contains("workspace type root:team is not allowed in a workspace of type root:root"), "{}", misplaced.stderr);
+    let bad_name = kcp.kubectl_stdin(&["create", "-f", "-"], Some(&workspace("Org", None)));
+    assert!(bad_name.fails().contains("a lowercase RFC 1123 label"), "{}", bad_name.stderr);
+
+    // Unknown paths reveal nothing; malformed ones are rejected.
+    assert!(kcp.kubectl_in("root:nope", &["get", "configmaps"]).fails().contains("Forbidden"));
+    assert!(kcp.kubectl(&["get", "--raw", "/clusters/root::x/api"]).fails().contains("BadRequest"));
+
+    // Deleting the organization removes the subtree and its content; the name can be reused
+    // and gets a new logical cluster.
+    kcp.kubectl(&["delete", "workspace", "org", "--timeout=60s"]).ok();
+    assert!(kcp.kubectl_in("root:org:team-a", &["get", "configmaps"]).fails().contains("Forbidden"));
+    let everywhere = kcp.kubectl(&["--context", "system:admin", "get", "--raw", "/clusters/*/api/v1/configmaps"]);
+    let list: serde_json::Value = serde_json::from_str(everywhere.ok()).expect("list");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
+    kcp.kubectl_stdin(&["create", "-f", "-"], Some(&workspace("org", None))).ok();
+    let again = ready(&kcp, "root", "org");
+    assert_ne!(again, org_cluster);
+}

@@ -1,0 +1,202 @@
+//! Workspace lifecycle: scheduling a new Workspace onto a fresh logical cluster, mirroring the
+//! logical cluster's phase, and deleting the whole subtree with its content.
+//!
+//! Scheduling is two-phase so a crash never orphans or reuses a logical cluster: the chosen
+//! name is first recorded on the Workspace (annotation), then the LogicalCluster is created
+//! (owned by this Workspace), then `spec.cluster` and `spec.URL` are set.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use apimachinery::registry::builtin::{self, Backing};
+use apimachinery::registry::crd::{self, CrdIndex};
+use apimachinery::rest::object;
+use apimachinery::storage::{key, Key, SharedStorage, StorageError};
+use serde_json::{json, Value};
+
+use super::{run_informer, update, Change, RETRY};
+use crate::tenancy::{self, OWNER_ANNOTATION, PATH_ANNOTATION, TYPE_ANNOTATION, WORKSPACE_FINALIZER};
+
+/// Storage prefix of every Workspace on the shard.
+pub const PREFIX: &str = "tenancy.kcp.io/workspaces/";
+/// Annotation recording the logical cluster chosen for a Workspace before it exists.
+const CLUSTER_ANNOTATION: &str = "internal.tenancy.kcp.io/cluster";
+
+/// Runs the workspace controller forever; `base_url` is where clients reach this shard.
+pub async fn run(store: SharedStorage, crds: Arc<CrdIndex>, base_url: String) {
+    let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let mirror = tokio::spawn(mirror_phases(store.clone()));
+    run_informer(store.clone(), PREFIX.to_string(), move |change| {
+        let (store, crds, busy, base_url) = (store.clone(), crds.clone(), busy.clone(), base_url.clone());
+        async move {
+            let Change::Present(s) = change else { return };
+            let Some((parent, _, _)) = key::decode(&s.key) else { return };
+            let Ok(ws) = serde_json::from_slice::<Value>(&s.value) else { return };
+            if !busy.lock().unwrap_or_else(|e| e.into_inner()).insert(s.key.clone()) {
+                return;
+            }
+            let (parent, k) = (parent.to_string(), s.key.clone());
+            tokio::spawn(async move {
+                let result = if object::is_deleting(&ws) {
+                    delete_subtree(&store, &crds, &k, &ws).await
+                } else if ws.pointer("/spec/cluster").and_then(Value::as_str).unwrap_or_default().is_empty() {
+                    schedule(&store, &parent, &k, &ws, &base_url).await
+                } else {
+                    Ok(())
+                };
+                if let Err(e) = result {
+                    tracing::warn!(key = %k, error = %e, "reconciling workspace failed");
+                }
+                busy.lock().unwrap_or_else(|e| e.into_inner()).remove(&k);
+            });
+        }
+    })
+    .await;
+    mirror.abort();
+}
+
+/// Creates the Workspace's logical cluster and points the Workspace at it.
+async fn schedule(store: &SharedStorage, parent: &str, ws_key: &str, ws: &Value, base_url: &str) -> Result<(), StorageError> {
+    let ws_name = object::meta_str(ws, "name").to_string();
+    let mut cluster = ws.pointer("/metadata/annotations/internal.tenancy.kcp.io~1cluster").and_then(Value::as_str).unwrap_or_default().to_string();
+    if cluster.is_empty() {
+        cluster = tenancy::random_cluster_name();
+        let chosen = cluster.clone();
+        update(store, ws_key, |w| {
+            object::meta_mut(w).entry("annotations").or_insert_with(|| json!({}))[CLUSTER_ANNOTATION] = json!(chosen);
+            true
+        })
+        .await?;
+    }
+    let path = format!("{}:{ws_name}", tenancy::path_of(store, parent).await);
+    let owner = ws.pointer("/metadata/annotations/experimental.tenancy.kcp.io~1owner").and_then(Value::as_str).map(String::from);
+    let type_ref = format!(
+        "{}:{}",
+        ws.pointer("/spec/type/path").and_then(Value::as_str).unwrap_or(tenancy::TYPES_CLUSTER),
+        ws.pointer("/spec/type/name").and_then(Value::as_str).unwrap_or("universal")
+    );
+    let mut annotations = json!({PATH_ANNOTATION: path, TYPE_ANNOTATION: type_ref});
+    if let Some(o) = &owner {
+        annotations[OWNER_ANNOTATION] = json!(o);
+    }
+    let lc = json!({
+        "apiVersion": "core.kcp.io/v1alpha1", "kind": "LogicalCluster",
+        "metadata": {"name": "cluster", "uid": uuid::Uuid::new_v4().to_string(), "creationTimestamp": object::now_rfc3339(), "annotations": annotations},
+        "spec": {"owner": {"apiVersion": "tenancy.kcp.io/v1alpha1", "resource": "workspaces", "name": ws_name, "cluster": parent, "uid": object::meta_str(ws, "uid")}},
+        "status": {"phase": "Initializing"},
+    });
+    let lc_key = Key { group: "core.kcp.io", resource: "logicalclusters", cluster: &cluster, namespace: "", name: "cluster" }.encode();
+    match store.create(&lc_key, object::to_stored(&lc)).await {
+        Ok(_) | Err(StorageError::AlreadyExists { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    if let Some(owner) = owner.and_then(|o| serde_json::from_str::<Value>(&o).ok()) {
+        let user = owner["username"].as_str().unwrap_or_default();
+        let crb = json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "workspace-admin", "uid": uuid::Uuid::new_v4().to_string(), "creationTimestamp": object::now_rfc3339()},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        });
+        let crb_key = Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: &cluster, namespace: "", name: "workspace-admin" }.encode();
+        match store.create(&crb_key, object::to_stored(&crb)).await {
+            Ok(_) | Err(StorageError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let url = format!("{base_url}/clusters/{path}");
+    update(store, ws_key, |w| {
+        w["spec"]["cluster"] = json!(cluster);
+        w["spec"]["URL"] = json!(url);
+        if w.pointer("/status/phase") == Some(&json!("Scheduling")) {
+            w["status"]["phase"] = json!("Initializing");
+        }
+        true
+    })
+    .await?;
+    // The logical cluster may have become Ready before the Workspace pointed at it, when the
+    // phase mirror still skipped it: copy its phase once more now that it is scheduled.
+    match tenancy::logical_cluster(store, &cluster).await.and_then(|lc| lc.pointer("/status/phase").cloned()) {
+        Some(phase) => mirror_phase(store, ws_key, &phase).await,
+        None => Ok(()),
+    }
+}
+
+/// Copies a logical cluster's phase onto its scheduled Workspace.
+async fn mirror_phase(store: &SharedStorage, ws_key: &str, phase: &Value) -> Result<(), StorageError> {
+    update(store, ws_key, |ws| {
+        let scheduled = ws.pointer("/spec/cluster").and_then(Value::as_str).is_some_and(|c| !c.is_empty());
+        if !scheduled || object::is_deleting(ws) || ws.pointer("/status/phase") == Some(phase) {
+            return false;
+        }
+        ws["status"]["phase"] = phase.clone();
+        true
+    })
+    .await
+}
+
+/// Copies each owned LogicalCluster's phase onto its Workspace.
+async fn mirror_phases(store: SharedStorage) {
+    run_informer(store.clone(), super::logicalcluster::PREFIX.to_string(), move |change| {
+        let store = store.clone();
+        async move {
+            let Change::Present(s) = change else { return };
+            let Ok(lc) = serde_json::from_slice::<Value>(&s.value) else { return };
+            let (Some(parent), Some(name)) = (lc.pointer("/spec/owner/cluster").and_then(Value::as_str), lc.pointer("/spec/owner/name").and_then(Value::as_str)) else {
+                return;
+            };
+            let Some(phase) = lc.pointer("/status/phase").cloned() else { return };
+            let ws_key = Key { group: "tenancy.kcp.io", resource: "workspaces", cluster: parent, namespace: "", name }.encode();
+            if let Err(e) = mirror_phase(&store, &ws_key, &phase).await {
+                tracing::warn!(key = %ws_key, error = %e, "mirroring workspace phase failed");
+            }
+        }
+    })
+    .await;
+}
+
+/// Prefixes of everything stored in a logical cluster: custom objects first, then built-ins,
+/// with the LogicalCluster itself last.
+fn content_prefixes(crds: &CrdIndex, cluster: &str) -> Vec<String> {
+    let defined = crds.crds(cluster);
+    let custom = defined.iter().flat_map(|c| crd::resources_of(c)).map(|r| (r.group, r.plural));
+    let builtins = builtin::builtins()
+        .iter()
+        .filter(|b| b.backing == Backing::Stored && b.info.plural != "logicalclusters")
+        .map(|b| (b.info.group.clone(), b.info.plural.clone()));
+    let mut out: Vec<String> = custom.chain(builtins).map(|(g, p)| key::cluster_prefix(&g, &p, cluster)).collect();
+    out.dedup();
+    out.push(key::cluster_prefix("core.kcp.io", "logicalclusters", cluster));
+    out
+}
+
+/// Deletes child workspaces, then every object of the logical cluster (finalizers respected),
+/// then releases the Workspace.
+async fn delete_subtree(store: &SharedStorage, crds: &CrdIndex, ws_key: &str, ws: &Value) -> Result<(), StorageError> {
+    let cluster = ws.pointer("/spec/cluster").and_then(Value::as_str).unwrap_or_default().to_string();
+    if !cluster.is_empty() {
+        loop {
+            let mut remaining = 0;
+            // Children first: their own deletion recurses through this controller.
+            let prefixes = content_prefixes(crds, &cluster);
+            let children = key::cluster_prefix("tenancy.kcp.io", "workspaces", &cluster);
+            let ordered = std::iter::once(children.clone()).chain(prefixes.into_iter().filter(|p| *p != children));
+            for prefix in ordered {
+                let page = store.list(&prefix, None, 0).await?;
+                remaining += page.items.len();
+                for item in page.items {
+                    super::delete(store, &item.key, None).await?;
+                }
+                // Content waits until the child workspaces are gone.
+                if prefix == children && remaining > 0 {
+                    break;
+                }
+            }
+            if remaining == 0 {
+                break;
+            }
+            tokio::time::sleep(RETRY / 5).await;
+        }
+    }
+    super::remove_finalizer(store, ws_key, WORKSPACE_FINALIZER).await
+}

@@ -1,0 +1,211 @@
+//! Workspaces: names, annotations and admission of `tenancy.kcp.io` Workspaces.
+//!
+//! A Workspace in logical cluster P names a child logical cluster with an opaque, random name;
+//! its path (`root:org:team`) is recorded on the child's LogicalCluster so requests addressed
+//! by path can be resolved. Admission defaults and checks the workspace type against the
+//! WorkspaceTypes of `root`; the workspace controller does the scheduling.
+
+use apimachinery::auth::Attributes;
+use apimachinery::rest::admission::MASTERS_GROUP;
+use apimachinery::rest::{object, AdmissionPlugin, Api, ApiRequest, Resolved};
+use apimachinery::status::{ApiError, FieldError, Reason};
+use apimachinery::storage::{Key, SharedStorage};
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+/// Annotation on a Workspace: the creator's user info (JSON), who becomes its admin.
+pub const OWNER_ANNOTATION: &str = "experimental.tenancy.kcp.io/owner";
+/// Annotation on a LogicalCluster: its canonical workspace path.
+pub const PATH_ANNOTATION: &str = "kcp.io/path";
+/// Annotation on a LogicalCluster: its workspace type as `<path>:<name>`.
+pub const TYPE_ANNOTATION: &str = "internal.tenancy.kcp.io/type";
+/// Finalizer holding a Workspace until its logical cluster and content are gone.
+pub const WORKSPACE_FINALIZER: &str = "core.kcp.io/logicalcluster";
+/// The logical cluster holding the built-in workspace types.
+pub const TYPES_CLUSTER: &str = "root";
+
+/// A new, never-reused logical cluster name: 16 characters of base36 from 82+ random bits.
+pub fn random_cluster_name() -> String {
+    let mut n = uuid::Uuid::new_v4().as_u128();
+    let mut out = String::with_capacity(16);
+    while out.len() < 16 {
+        out.push(char::from_digit((n % 36) as u32, 36).unwrap_or('0'));
+        n /= 36;
+    }
+    out
+}
+
+async fn get(store: &SharedStorage, key: Key<'_>) -> Option<Value> {
+    let stored = store.get(&key.encode()).await.ok()?;
+    serde_json::from_slice(&stored.value).ok()
+}
+
+/// A logical cluster's LogicalCluster object.
+pub async fn logical_cluster(store: &SharedStorage, cluster: &str) -> Option<Value> {
+    get(store, Key { group: "core.kcp.io", resource: "logicalclusters", cluster, namespace: "", name: "cluster" }).await
+}
+
+/// The canonical path of a logical cluster (its own name when it has no path annotation).
+pub async fn path_of(store: &SharedStorage, cluster: &str) -> String {
+    logical_cluster(store, cluster)
+        .await
+        .and_then(|lc| lc.pointer("/metadata/annotations/kcp.io~1path").and_then(Value::as_str).map(String::from))
+        .unwrap_or_else(|| cluster.to_string())
+}
+
+/// The `root:<name>` type of a logical cluster (`root:root` for root itself).
+async fn type_of(store: &SharedStorage, cluster: &str) -> String {
+    let annotated = logical_cluster(store, cluster)
+        .await
+        .and_then(|lc| lc.pointer("/metadata/annotations/internal.tenancy.kcp.io~1type").and_then(Value::as_str).map(String::from));
+    annotated.unwrap_or_else(|| format!("{TYPES_CLUSTER}:root"))
+}
+
+async fn workspace_type(store: &SharedStorage, name: &str) -> Option<Value> {
+    get(store, Key { group: "tenancy.kcp.io", resource: "workspacetypes", cluster: TYPES_CLUSTER, namespace: "", name }).await
+}
+
+/// `{name, path}` of a type reference, as `path:name`.
+fn type_ref(v: &Value) -> Option<String> {
+    let name = v["name"].as_str().filter(|n| !n.is_empty())?;
+    let path = v["path"].as_str().filter(|p| !p.is_empty()).unwrap_or(TYPES_CLUSTER);
+    Some(format!("{path}:{name}"))
+}
+
+fn allowed(limit: &Value, candidate: &str) -> bool {
+    if limit["none"] == json!(true) {
+        return false;
+    }
+    match limit["types"].as_array() {
+        Some(types) if !types.is_empty() => types.iter().filter_map(type_ref).any(|t| t == candidate),
+        _ => true,
+    }
+}
+
+/// Admission of Workspaces: system fields, owner, type defaulting and checks.
+pub struct WorkspaceAdmission;
+
+impl AdmissionPlugin for WorkspaceAdmission {
+    fn admit<'a>(
+        &'a self,
+        api: &'a Api,
+        req: &'a ApiRequest,
+        r: &'a Resolved,
+        cluster: &'a str,
+        obj: &'a mut Value,
+        old: Option<&'a Value>,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async move {
+            if (r.info.group.as_str(), r.info.kind.as_str()) != ("tenancy.kcp.io", "Workspace") || req.info.subresource == "status" {
+                return Ok(());
+            }
+            let name = object::meta_str(obj, "name").to_string();
+            let invalid = |errs: Vec<FieldError>| ApiError::invalid("tenancy.kcp.io", "Workspace", &name, &errs);
+            let masters = req.user.groups.iter().any(|g| g == MASTERS_GROUP);
+            if let Some(old) = old {
+                let mut errs = Vec::new();
+                for (field, ptr) in [("spec.type", "/spec/type"), ("spec.cluster", "/spec/cluster"), ("spec.URL", "/spec/URL")] {
+                    if obj.pointer(ptr) != old.pointer(ptr) && !(masters && field != "spec.type") {
+                        errs.push(FieldError::invalid(field, obj.pointer(ptr).cloned().unwrap_or(Value::Null), "field is immutable"));
+                    }
+                }
+                return if errs.is_empty() { Ok(()) } else { Err(invalid(errs)) };
+            }
+            if !masters {
+                let mut errs = Vec::new();
+                for (field, ptr) in [("spec.cluster", "/spec/cluster"), ("spec.URL", "/spec/URL")] {
+                    if obj.pointer(ptr).is_some_and(|v| !v.is_null() && v != "") {
+                        errs.push(FieldError::forbidden(field, "field is set by the system"));
+                    }
+                }
+                if !errs.is_empty() {
+                    return Err(invalid(errs));
+                }
+                let owner = json!({"username": req.user.name, "uid": req.user.uid, "groups": req.user.groups});
+                object::meta_mut(obj)
+                    .entry("annotations")
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
+                    .map(|a| a.insert(OWNER_ANNOTATION.into(), json!(owner.to_string())));
+            }
+            let parent_type = type_of(&api.store, cluster).await;
+            let parent_name = parent_type.rsplit(':').next().unwrap_or_default().to_string();
+            let parent_def = workspace_type(&api.store, &parent_name).await.unwrap_or(Value::Null);
+            let wanted = match type_ref(&obj["spec"]["type"]) {
+                Some(t) => t,
+                None => type_ref(&parent_def["spec"]["defaultChildWorkspaceType"]).unwrap_or_else(|| format!("{TYPES_CLUSTER}:universal")),
+            };
+            let (type_path, type_name) = wanted.rsplit_once(':').unwrap_or((TYPES_CLUSTER, wanted.as_str()));
+            let def = match (type_path, workspace_type(&api.store, type_name).await) {
+                (TYPES_CLUSTER, Some(def)) => def,
+                _ => {
+                    return Err(invalid(vec![FieldError::invalid(
+                        "spec.type",
+                        wanted.as_str(),
+                        format!("workspace type {wanted} does not exist"),
+                    )]))
+                }
+            };
+            if !allowed(&def["spec"]["limitAllowedParents"], &parent_type) {
+                return Err(invalid(vec![FieldError::invalid(
+                    "spec.type",
+                    wanted.as_str(),
+                    format!("workspace type {wanted} is not allowed in a workspace of type {parent_type}"),
+                )]));
+            }
+            if !allowed(&parent_def["spec"]["limitAllowedChildren"], &wanted) {
+                return Err(invalid(vec![FieldError::invalid(
+                    "spec.type",
+                    wanted.as_str(),
+                    format!("workspace type {parent_type} does not allow children of type {wanted}"),
+                )]));
+            }
+            let use_attrs = Attributes {
+                user: req.user.clone(),
+                verb: "use".into(),
+                resource_request: true,
+                api_group: "tenancy.kcp.io".into(),
+                api_version: "v1alpha1".into(),
+                resource: "workspacetypes".into(),
+                name: type_name.to_string(),
+                ..Default::default()
+            };
+            if !api.authz.allows(TYPES_CLUSTER, &use_attrs).await? {
+                return Err(ApiError::new(
+                    Reason::Forbidden,
+                    format!("workspaces.tenancy.kcp.io \"{name}\" is forbidden: User \"{}\" may not use workspace type {wanted}", req.user.name),
+                ));
+            }
+            obj["spec"]["type"] = json!({"name": type_name, "path": type_path});
+            obj["status"] = json!({"phase": "Scheduling"});
+            let mut fins = object::finalizers(obj);
+            if !fins.iter().any(|f| f == WORKSPACE_FINALIZER) {
+                fins.push(WORKSPACE_FINALIZER.into());
+            }
+            object::set_finalizers(obj, fins);
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_names_are_base36_and_distinct() {
+        let a = random_cluster_name();
+        assert_eq!(a.len(), 16);
+        assert!(a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        assert_ne!(a, random_cluster_name());
+    }
+
+    #[test]
+    fn type_limits() {
+        assert!(allowed(&Value::Null, "root:team"));
+        assert!(!allowed(&json!({"none": true}), "root:team"));
+        let limit = json!({"types": [{"name": "organization", "path": "root"}, {"name": "team"}]});
+        assert!(allowed(&limit, "root:team"));
+        assert!(!allowed(&limit, "root:root"));
+    }
+}
