@@ -60,3 +60,49 @@ fn tree_of_workspaces_is_created_used_and_deleted() {
     let again = ready(&kcp, "root", "org");
     assert_ne!(again, org_cluster);
 }
+
+#[test]
+fn workspace_access_and_admins() {
+    let dir = tempfile::tempdir().expect("dir");
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(&tokens, "alice-token,alice,1\nbob-token,bob,2\n").expect("token file");
+    let kcp = Install::start_with(dir, &["--token-auth-file", tokens.to_str().expect("utf-8 path")]);
+    let as_user = |token: &str, path: &str, args: &[&str]| kcp.kubectl_as(serde_json::json!({"token": token}), path, args);
+
+    kcp.kubectl_stdin(&["create", "-f", "-"], Some(&workspace("org", None))).ok();
+    ready(&kcp, "root", "org");
+    // alice may enter root:org and create workspaces there.
+    kcp.kubectl_in("root:org", &["create", "clusterrole", "ws-creator", "--verb=create,get,list,watch", "--resource=workspaces.tenancy.kcp.io"]).ok();
+    kcp.kubectl_in("root:org", &["create", "clusterrolebinding", "alice-ws", "--clusterrole=ws-creator", "--user=alice"]).ok();
+    kcp.kubectl_in("root:org", &["create", "clusterrolebinding", "alice-access", "--clusterrole=system:kcp:workspace:access", "--user=alice"]).ok();
+    let file = tempfile::NamedTempFile::new().expect("manifest");
+    std::fs::write(file.path(), workspace("team-a", Some("team"))).expect("write");
+    as_user("alice-token", "root:org", &["create", "-f", file.path().to_str().expect("utf-8")]).ok();
+    ready(&kcp, "root:org", "team-a");
+    kcp.kubectl_stdin(&["--server", &kcp.server("root:org"), "create", "-f", "-"], Some(&workspace("team-b", Some("team")))).ok();
+    ready(&kcp, "root:org", "team-b");
+
+    // The creator is admin of her workspace.
+    as_user("alice-token", "root:org:team-a", &["create", "namespace", "apps"]).ok();
+    as_user("alice-token", "root:org:team-a", &["create", "clusterrolebinding", "bob-access", "--clusterrole=system:kcp:workspace:access", "--user=bob"]).ok();
+    as_user("alice-token", "root:org:team-a", &["-n", "apps", "create", "role", "secret-reader", "--verb=get,list", "--resource=secrets"]).ok();
+    as_user("alice-token", "root:org:team-a", &["-n", "apps", "create", "rolebinding", "bob-secrets", "--role=secret-reader", "--user=bob"]).ok();
+
+    // bob: access plus a Role for secrets.
+    as_user("bob-token", "root:org:team-a", &["-n", "apps", "get", "secrets"]).ok();
+    let ns = as_user("bob-token", "root:org:team-a", &["create", "namespace", "nope"]);
+    assert!(ns.fails().contains("Forbidden"), "{}", ns.stderr);
+
+    // Neither sees anything in team-b; access to the parent grants nothing in the child.
+    kcp.kubectl_in("root:org", &["create", "clusterrolebinding", "bob-org-access", "--clusterrole=system:kcp:workspace:access", "--user=bob"]).ok();
+    for token in ["alice-token", "bob-token"] {
+        for args in [&["get", "configmaps"][..], &["get", "namespace", "default"], &["api-resources"]] {
+            let r = as_user(token, "root:org:team-b", args);
+            assert_ne!(r.code, 0, "{token} {args:?}: {}", r.stdout);
+            assert!(r.stderr.contains("Forbidden") || r.stderr.contains("forbidden"), "{token} {args:?}: {}", r.stderr);
+        }
+        let watch = as_user(token, "root:org:team-b", &["get", "--raw", "/clusters/root:org:team-b/api/v1/configmaps?watch=true&timeoutSeconds=1"]);
+        assert!(watch.fails().contains("Forbidden"), "{}", watch.stderr);
+        assert_eq!(as_user(token, "root:org:team-b", &["auth", "can-i", "list", "configmaps"]).stdout.trim(), "no");
+    }
+}

@@ -10,6 +10,11 @@ use serde_json::{json, Value};
 
 /// The logical cluster kubeconfig contexts point at by default.
 pub const ROOT_CLUSTER: &str = "root";
+/// ClusterRole (bootstrap policy) granting workspace access: verb `access` on `/`.
+pub const WORKSPACE_ACCESS_ROLE: &str = "system:kcp:workspace:access";
+/// ClusterRole (bootstrap policy) for reading workspaces and their types.
+pub const TENANCY_READER_ROLE: &str = "system:kcp:tenancy:reader";
+
 /// Group of the kcp administrators (`kcp-admin` in the admin kubeconfig).
 pub const KCP_ADMIN_GROUP: &str = "system:kcp:admin";
 
@@ -85,6 +90,10 @@ fn policy() -> (Named, Named) {
             {"apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"], "verbs": ["create"]},
             {"apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"], "verbs": ["create"]}])),
         cluster_role("system:discovery", json!([{"nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/openapi", "/openapi/*", "/version", "/version/"], "verbs": ["get"]}])),
+        cluster_role(WORKSPACE_ACCESS_ROLE, json!([{"nonResourceURLs": ["/"], "verbs": ["access"]}])),
+        cluster_role(TENANCY_READER_ROLE, json!([
+            {"apiGroups": ["tenancy.kcp.io"], "resources": ["workspaces", "workspacetypes"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["core.kcp.io"], "resources": ["logicalclusters"], "verbs": ["get", "list", "watch"]}])),
     ];
     let bindings = vec![
         cluster_role_binding("system:kcp:admin:cluster-admin", "cluster-admin", KCP_ADMIN_GROUP),
@@ -114,8 +123,16 @@ pub async fn run(store: &SharedStorage) -> Result<(), StorageError> {
     let (name, role) = cluster_role("system:kcp:workspacetype-use", json!([
         {"apiGroups": ["tenancy.kcp.io"], "resources": ["workspacetypes"], "resourceNames": ["universal", "organization", "team"], "verbs": ["use"]}]));
     ensure(store, Key { group: "rbac.authorization.k8s.io", resource: "clusterroles", cluster: ROOT_CLUSTER, namespace: "", name: &name }, role).await?;
-    let (name, binding) = cluster_role_binding("system:kcp:workspacetype-use", "system:kcp:workspacetype-use", "system:authenticated");
-    ensure(store, Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: ROOT_CLUSTER, namespace: "", name: &name }, binding).await
+    // Every authenticated user may enter root, read its workspaces and use the public types.
+    for (binding, role) in [
+        ("system:kcp:workspacetype-use", "system:kcp:workspacetype-use"),
+        ("system:kcp:authenticated:access", WORKSPACE_ACCESS_ROLE),
+        ("system:kcp:authenticated:tenancy-reader", TENANCY_READER_ROLE),
+    ] {
+        let (name, obj) = cluster_role_binding(binding, role, "system:authenticated");
+        ensure(store, Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: ROOT_CLUSTER, namespace: "", name: &name }, obj).await?;
+    }
+    Ok(())
 }
 
 /// The built-in workspace types of `root`.

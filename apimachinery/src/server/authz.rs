@@ -1,5 +1,5 @@
-//! The authorization chain: `system:masters`, then the shard's bootstrap policy, then the RBAC
-//! of the logical cluster the request addresses.
+//! The authorization chain: `system:masters`, then workspace access (verb `access` on `/`),
+//! then the shard's bootstrap policy, then the RBAC of the logical cluster the request addresses.
 //!
 //! Each logical cluster's RBAC is read from storage once and compiled; a watch on the RBAC
 //! prefix drops a cluster's compiled view whenever one of its roles or bindings changes (and
@@ -107,6 +107,9 @@ impl Authorizer {
         if attrs.user.groups.iter().any(|g| g == MASTERS_GROUP) {
             return Ok(Decision::Allow("allowed by system:masters".into()));
         }
+        if !cluster.starts_with("system:") && !self.has_access(cluster, &attrs.user).await? {
+            return Ok(Decision::NoOpinion);
+        }
         if let Decision::Allow(r) = self.view(BOOTSTRAP_CLUSTER).await?.authorize(attrs) {
             return Ok(Decision::Allow(format!("bootstrap policy: {r}")));
         }
@@ -114,6 +117,17 @@ impl Authorizer {
             return Ok(Decision::NoOpinion);
         }
         Ok(self.view(cluster).await?.authorize(attrs))
+    }
+
+    /// Workspace access: verb `access` on `/` granted by the bootstrap policy or the cluster's
+    /// own RBAC (cluster-admin implies it). Without it nothing in the cluster is allowed, not
+    /// even discovery; access to a parent grants nothing in a child.
+    async fn has_access(&self, cluster: &str, user: &UserInfo) -> Result<bool, ApiError> {
+        let attrs = Attributes { user: user.clone(), verb: "access".into(), path: "/".into(), ..Default::default() };
+        if matches!(self.view(BOOTSTRAP_CLUSTER).await?.authorize(&attrs), Decision::Allow(_)) {
+            return Ok(true);
+        }
+        Ok(matches!(self.view(cluster).await?.authorize(&attrs), Decision::Allow(_)))
     }
 
     /// True when the chain allows the request.
