@@ -136,3 +136,21 @@ fn kubectl_ws_plugin() {
     let bad_type = ws(&["create", "x", "--type", "nope"]);
     assert!(bad_type.fails().contains("workspace type root:nope does not exist"), "{}", bad_type.stderr);
 }
+
+#[test]
+fn initializers_hold_a_workspace_until_removed() {
+    let kcp = Install::start();
+    let gated = "apiVersion: tenancy.kcp.io/v1alpha1\nkind: WorkspaceType\nmetadata:\n  name: gated\nspec:\n  initializer: true\n";
+    kcp.kubectl_stdin(&["create", "-f", "-"], Some(gated)).ok();
+    kcp.kubectl_stdin(&["create", "-f", "-"], Some(&workspace("held", Some("gated")))).ok();
+    eventually("the workspace to be scheduled", Duration::from_secs(10), || {
+        let r = kcp.kubectl(&["get", "workspace", "held", "-o", "jsonpath={.status.phase}"]);
+        (r.stdout.trim() == "Initializing").then_some(())
+    });
+    let lc = kcp.kubectl_in("root:held", &["get", "logicalcluster", "cluster", "-o", "json"]).json();
+    assert_eq!(lc["status"]["initializers"], serde_json::json!(["root:gated"]), "{lc}");
+    assert_eq!(lc["status"]["phase"], "Initializing");
+    // The initializer finishes by removing itself; then the workspace becomes Ready.
+    kcp.kubectl_in("root:held", &["patch", "logicalcluster", "cluster", "--subresource=status", "--type=json", "-p", r#"[{"op":"remove","path":"/status/initializers/0"}]"#]).ok();
+    ready(&kcp, "root", "held");
+}
