@@ -26,7 +26,7 @@ fn malformed_and_mismatched_bodies() {
         assert!(r.fails().contains(want), "{body}: {}", r.stderr);
     }
     let names = kcp.kubectl(&["get", "configmaps", "-o", "name"]);
-    assert_eq!(names.ok().trim(), "configmap/keep");
+    assert_eq!(names.ok().trim(), "configmap/keep\nconfigmap/kube-root-ca.crt");
     assert_eq!(kcp.kubectl(&["get", "cm", "keep", "-o", "jsonpath={.data.a}"]).ok(), "1");
 
     // Malformed YAML is caught by kubectl itself; through the API it is a 400 too.

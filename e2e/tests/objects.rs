@@ -24,11 +24,13 @@ fn get_outputs_and_selectors() {
     let table = kcp.kubectl(&["get", "cm", "--show-labels"]);
     let lines: Vec<Vec<&str>> = table.ok().lines().map(|l| l.split_whitespace().collect()).collect();
     assert_eq!(lines[0], ["NAME", "DATA", "AGE", "LABELS"]);
-    assert_eq!(lines[1][0], "other");
-    assert_eq!(lines[1][1], "2");
-    assert_eq!(lines[2][3], "app=web");
+    let row = |name: &str| lines.iter().find(|l| l[0] == name).cloned().unwrap_or_else(|| panic!("no row {name}: {lines:?}"));
+    assert_eq!(row("other")[1], "2");
+    assert_eq!(row("web-config")[3], "app=web");
+    // Every namespace also carries the server's CA, as in Kubernetes.
+    assert_eq!(row("kube-root-ca.crt")[1], "1");
     assert_eq!(kcp.kubectl(&["get", "cm", "-l", "app=web", "-o", "name"]).ok().trim(), "configmap/web-config");
-    assert_eq!(kcp.kubectl(&["get", "cm", "-l", "app notin (web)", "-o", "name"]).ok().trim(), "configmap/other");
+    assert_eq!(kcp.kubectl(&["get", "cm", "-l", "app notin (web)", "-o", "name"]).ok().trim(), "configmap/kube-root-ca.crt\nconfigmap/other");
     assert_eq!(kcp.kubectl(&["get", "cm", "--field-selector", "metadata.name=other", "-o", "name"]).ok().trim(), "configmap/other");
     let bad = kcp.kubectl(&["get", "cm", "--field-selector", "spec.foo=bar"]);
     assert!(bad.fails().contains("field label not supported: spec.foo"), "{}", bad.stderr);

@@ -33,8 +33,8 @@ fn tree_of_workspaces_is_created_used_and_deleted() {
     assert_ne!(team_cluster, org_cluster);
     // Used by path exactly like any cluster, and isolated from its parent.
     kcp.kubectl_in("root:org:team-a", &["create", "configmap", "inside"]).ok();
-    assert_eq!(kcp.kubectl_in("root:org:team-a", &["get", "configmaps", "-o", "name"]).ok().trim(), "configmap/inside");
-    assert!(kcp.kubectl_in("root:org", &["get", "configmaps", "-o", "name"]).ok().trim().is_empty());
+    assert_eq!(kcp.kubectl_in("root:org:team-a", &["get", "configmaps", "-o", "name"]).ok().trim(), "configmap/inside\nconfigmap/kube-root-ca.crt");
+    assert_eq!(kcp.kubectl_in("root:org", &["get", "configmaps", "-o", "name"]).ok().trim(), "configmap/kube-root-ca.crt");
     assert_eq!(kcp.kubectl_in(&team_cluster, &["get", "configmap", "inside", "-o", "name"]).ok().trim(), "configmap/inside");
 
     // Types: unknown and misplaced types are refused with the rule in the message.
@@ -55,7 +55,11 @@ fn tree_of_workspaces_is_created_used_and_deleted() {
     assert!(kcp.kubectl_in("root:org:team-a", &["get", "configmaps"]).fails().contains("Forbidden"));
     let everywhere = kcp.kubectl(&["--context", "system:admin", "get", "--raw", "/clusters/*/api/v1/configmaps"]);
     let list: serde_json::Value = serde_json::from_str(everywhere.ok()).expect("list");
-    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
+    let names: Vec<&str> = list["items"].as_array().map(|a| a.iter().filter_map(|i| i["metadata"]["name"].as_str()).collect()).unwrap_or_default();
+    assert!(names.iter().all(|n| *n == "kube-root-ca.crt"), "{names:?}");
+    let clusters: Vec<&str> = list["items"].as_array().map(|a| a.iter().filter_map(|i| i["metadata"]["namespace"].as_str()).collect()).unwrap_or_default();
+    assert_eq!(names.len(), clusters.len());
+    assert!(!everywhere.stdout.contains(&team_cluster) && !everywhere.stdout.contains(&org_cluster), "content of the deleted workspaces is left");
     kcp.kubectl_stdin(&["create", "-f", "-"], Some(&workspace("org", None))).ok();
     let again = ready(&kcp, "root", "org");
     assert_ne!(again, org_cluster);

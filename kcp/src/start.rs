@@ -92,6 +92,7 @@ pub async fn run(flags: StartFlags) -> Result<(), StartError> {
     shard_flags.tls_cert_file.get_or_insert(certs.join(format!("{SERVING}.crt")));
     shard_flags.tls_private_key_file.get_or_insert(certs.join(format!("{SERVING}.key")));
     shard_flags.client_ca_file.get_or_insert(certs.join(format!("{CLIENT_CA}.crt")));
+    shard_flags.root_ca_file.get_or_insert(certs.join(format!("{SERVER_CA}.crt")));
     let config = ShardConfig::resolve(file, shard_flags)?;
     let kubeconfig_path = flags.kubeconfig_path.clone().unwrap_or_else(|| root.join("admin.kubeconfig"));
     let mut write_error = None;

@@ -30,6 +30,7 @@ pub struct ShardFile {
     pub max_requests_inflight: Option<usize>,
     pub watch_cache_size: Option<usize>,
     pub shard_external_url: Option<String>,
+    pub root_ca_file: Option<PathBuf>,
 }
 
 impl ShardFile {
@@ -77,6 +78,10 @@ pub struct ShardFlags {
     /// `https://<bound address>`.
     #[arg(long)]
     pub shard_external_url: Option<String>,
+    /// CA certificate clients use to verify this server, published as ConfigMap
+    /// `kube-root-ca.crt` in every namespace.
+    #[arg(long)]
+    pub root_ca_file: Option<PathBuf>,
 }
 
 /// The resolved configuration of one shard.
@@ -92,6 +97,7 @@ pub struct ShardConfig {
     pub max_requests_inflight: usize,
     pub watch_cache_size: usize,
     pub shard_external_url: Option<String>,
+    pub root_ca_file: Option<PathBuf>,
 }
 
 impl ShardConfig {
@@ -111,6 +117,7 @@ impl ShardConfig {
             max_requests_inflight: flags.max_requests_inflight.or(file.max_requests_inflight).unwrap_or(400),
             watch_cache_size: flags.watch_cache_size.or(file.watch_cache_size).unwrap_or(10_000),
             shard_external_url: flags.shard_external_url.or(file.shard_external_url),
+            root_ca_file: flags.root_ca_file.or(file.root_ca_file),
         })
     }
 }

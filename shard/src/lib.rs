@@ -68,6 +68,9 @@ pub async fn run(
     tokio::spawn(controllers::gc::run(store.clone()));
     tokio::spawn(controllers::logicalcluster::run(store.clone()));
     tokio::spawn(controllers::workspace::run(store.clone(), crds.clone(), base_url));
+    if let Some(path) = &config.root_ca_file {
+        tokio::spawn(controllers::root_ca::run(store.clone(), Arc::from(read(path)?.as_str())));
+    }
 
     let tokens = match &config.token_auth_file {
         Some(p) => Some(apimachinery::auth::TokenFile::load(p)?),
