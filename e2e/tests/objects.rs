@@ -73,7 +73,7 @@ fn server_side_apply_conflicts() {
     let cm = |v: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\n  namespace: default\ndata:\n  x: \"{v}\"\n");
     assert_eq!(kcp.kubectl_stdin(&["apply", "--server-side", "-f", "-"], Some(&cm("1"))).ok().trim(), "configmap/ssa serverside-applied");
     let conflict = kcp.kubectl_stdin(&["apply", "--server-side", "--field-manager=other", "-f", "-"], Some(&cm("2")));
-    assert!(conflict.fails().contains("Apply failed with 1 conflict: conflict with \"kubectl\" using v1: .data.x"), "{}", conflict.stderr);
+    assert!(conflict.fails().contains("Apply failed with 1 conflict: conflict with \"kubectl\": .data.x"), "{}", conflict.stderr);
     assert_eq!(kcp.kubectl(&["get", "cm", "ssa", "-o", "jsonpath={.data.x}"]).ok(), "1");
     kcp.kubectl_stdin(&["apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", "-"], Some(&cm("2"))).ok();
     let obj = kcp.kubectl(&["get", "cm", "ssa", "-o", "json", "--show-managed-fields"]).json();

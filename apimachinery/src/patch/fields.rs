@@ -1,355 +1,436 @@
-//! Server-side apply and field ownership (`metadata.managedFields`, FieldsV1).
+//! Field sets: which fields of an object a manager owns, in the FieldsV1 shape of
+//! `metadata.managedFields`, plus the three walks server-side apply needs over plain JSON
+//! (the fields a value sets, the difference between two values, and the apply merge).
 //!
-//! Ownership is tracked per leaf field: scalars, lists (atomic) and empty maps. An applier owns
-//! exactly what its last applied configuration set; applying again without a field removes it
-//! unless another manager owns it too. Non-apply writes record `Update` entries so that a later
-//! apply by someone else conflicts with values they set.
+//! Upstream does this with structured-merge-diff and an OpenAPI schema. This server has no
+//! schema at hand here, so every object is treated as a struct, and a list is keyed, a set, or
+//! atomic as `lists.rs` says (atomic when unknown). That keeps FieldsV1 identical to kube's for
+//! the built-in kinds, which is what users compare.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
-/// One field, as the path of map keys from the object root.
-type Path = Vec<String>;
+use super::lists::{list_rule, ListType};
 
-/// Metadata fields the system owns; never tracked or applied.
-const SYSTEM_META: &[&str] = &[
-    "name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
-    "deletionGracePeriodSeconds", "managedFields", "selfLink", "generateName",
-];
-
-/// Conflicts of an apply with other managers' fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApplyConflicts {
-    /// (manager, apiVersion, field path like `.data.key1`).
-    pub conflicts: Vec<(String, String, String)>,
+/// One step of a field path; the order (fields, keys, values, indices) is upstream's.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum PathElement {
+    /// A named field of an object (`f:name`).
+    Field(String),
+    /// An item of a keyed list, as canonical JSON of its key fields (`k:{"name":"x"}`).
+    Key(String),
+    /// An item of a set, as canonical JSON of the item (`v:"x"`).
+    Value(String),
+    /// An item of a list by position (`i:0`), only ever read from stored sets.
+    Index(usize),
 }
 
-impl ApplyConflicts {
-    /// `details.causes` of the 409 Status.
-    pub fn causes(&self) -> Vec<Value> {
-        self.conflicts
-            .iter()
-            .map(|(m, v, f)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {m:?} using {v}"), "field": f}))
-            .collect()
+impl PathElement {
+    fn encode(&self) -> String {
+        match self {
+            PathElement::Field(n) => format!("f:{n}"),
+            PathElement::Key(k) => format!("k:{k}"),
+            PathElement::Value(v) => format!("v:{v}"),
+            PathElement::Index(i) => format!("i:{i}"),
+        }
+    }
+
+    fn decode(s: &str) -> Option<PathElement> {
+        let (prefix, rest) = s.split_at_checked(2)?;
+        match prefix {
+            "f:" => Some(PathElement::Field(rest.to_string())),
+            "k:" => match serde_json::from_str(rest).ok()? {
+                Value::Object(m) => Some(PathElement::Key(canonical(&m))),
+                _ => None,
+            },
+            "v:" => serde_json::from_str::<Value>(rest).ok().map(|v| PathElement::Value(v.to_string())),
+            "i:" => rest.parse().ok().map(PathElement::Index),
+            _ => None,
+        }
+    }
+
+    /// The element as kube prints it in conflict messages: `.name`, `[name="x"]`, `[="x"]`, `[0]`.
+    fn display(&self) -> String {
+        match self {
+            PathElement::Field(n) => format!(".{n}"),
+            PathElement::Key(k) => {
+                let fields = match serde_json::from_str::<Value>(k) {
+                    Ok(Value::Object(m)) => m.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join(","),
+                    _ => k.clone(),
+                };
+                format!("[{fields}]")
+            }
+            PathElement::Value(v) => format!("[={v}]"),
+            PathElement::Index(i) => format!("[{i}]"),
+        }
+    }
+
+    /// Whether list item `item` is the one this element names.
+    fn matches_item(&self, item: &Value) -> bool {
+        match self {
+            PathElement::Key(k) => match serde_json::from_str::<Value>(k) {
+                Ok(Value::Object(m)) => m.iter().all(|(n, v)| item.get(n) == Some(v)),
+                _ => false,
+            },
+            PathElement::Value(v) => serde_json::from_str::<Value>(v).is_ok_and(|v| v == *item),
+            _ => false,
+        }
     }
 }
 
-impl std::fmt::Display for ApplyConflicts {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.conflicts.len();
-        if n == 1 {
-            let (m, v, p) = &self.conflicts[0];
-            return write!(f, "Apply failed with 1 conflict: conflict with {m:?} using {v}: {p}");
+/// JSON of an object with its keys sorted, so equal keys always encode alike.
+fn canonical(m: &Map<String, Value>) -> String {
+    let sorted: BTreeMap<&String, &Value> = m.iter().collect();
+    Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v.clone())).collect()).to_string()
+}
+
+/// A path from the object root.
+pub(crate) type Path = Vec<PathElement>;
+
+/// Renders a path as kube does in conflict messages, e.g. `.metadata.labels.app`.
+pub(crate) fn display_path(path: &[PathElement]) -> String {
+    path.iter().map(PathElement::display).collect()
+}
+
+/// A set of field paths, stored as a tree. Invariant: every node is a member or has children.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct FieldSet {
+    children: BTreeMap<PathElement, Node>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Node {
+    /// The path ending here is itself in the set (FieldsV1 `"."` when it also has children).
+    member: bool,
+    set: FieldSet,
+}
+
+impl FieldSet {
+    /// A set holding exactly the given paths.
+    pub fn from_paths(paths: &[&[PathElement]]) -> FieldSet {
+        let mut s = FieldSet::default();
+        paths.iter().for_each(|p| s.insert(p));
+        s
+    }
+
+    /// Adds one path; the empty path (the whole object) is never a member.
+    pub fn insert(&mut self, path: &[PathElement]) {
+        let Some((first, rest)) = path.split_first() else { return };
+        let node = self.children.entry(first.clone()).or_default();
+        if rest.is_empty() {
+            node.member = true;
+        } else {
+            node.set.insert(rest);
         }
-        write!(f, "Apply failed with {n} conflicts: ")?;
-        let mut by_manager: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
-        for (m, v, p) in &self.conflicts {
-            by_manager.entry((m, v)).or_default().push(p);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.children.is_empty()
+    }
+
+    pub fn union(&self, other: &FieldSet) -> FieldSet {
+        let mut out = self.clone();
+        for (pe, n) in &other.children {
+            let mine = out.children.entry(pe.clone()).or_default();
+            mine.member |= n.member;
+            mine.set = mine.set.union(&n.set);
         }
-        let parts: Vec<String> = by_manager
-            .iter()
-            .map(|((m, v), paths)| {
-                let lines: Vec<String> = paths.iter().map(|p| format!("- {p}")).collect();
-                format!("conflicts with {m:?} using {v}:\n{}", lines.join("\n"))
-            })
-            .collect();
-        write!(f, "{}", parts.join("\n"))
+        out
+    }
+
+    pub fn difference(&self, other: &FieldSet) -> FieldSet {
+        self.combine(other, |a, b| a && !b, true)
+    }
+
+    pub fn intersection(&self, other: &FieldSet) -> FieldSet {
+        self.combine(other, |a, b| a && b, false)
+    }
+
+    /// Node-wise set operation; `keep_unmatched` says whether nodes absent from `other` stay.
+    fn combine(&self, other: &FieldSet, member: fn(bool, bool) -> bool, keep_unmatched: bool) -> FieldSet {
+        let mut out = FieldSet::default();
+        for (pe, n) in &self.children {
+            let node = match other.children.get(pe) {
+                Some(o) => Node { member: member(n.member, o.member), set: n.set.combine(&o.set, member, keep_unmatched) },
+                None if keep_unmatched => n.clone(),
+                None => continue,
+            };
+            if node.member || !node.set.is_empty() {
+                out.children.insert(pe.clone(), node);
+            }
+        }
+        out
+    }
+
+    /// Every member path, parents before their children, in upstream's sort order.
+    pub fn paths(&self) -> Vec<Path> {
+        let mut out = Vec::new();
+        self.collect(&mut Vec::new(), &mut out);
+        out
+    }
+
+    fn collect(&self, prefix: &mut Path, out: &mut Vec<Path>) {
+        for (pe, n) in &self.children {
+            prefix.push(pe.clone());
+            if n.member {
+                out.push(prefix.clone());
+            }
+            n.set.collect(prefix, out);
+            prefix.pop();
+        }
+    }
+
+    /// The FieldsV1 JSON of this set.
+    pub fn to_fields_v1(&self) -> Value {
+        let mut m = Map::new();
+        for (pe, n) in &self.children {
+            let mut inner = Map::new();
+            if n.member && !n.set.is_empty() {
+                inner.insert(".".into(), Value::Object(Map::new()));
+            }
+            if let Value::Object(children) = n.set.to_fields_v1() {
+                inner.extend(children);
+            }
+            m.insert(pe.encode(), Value::Object(inner));
+        }
+        Value::Object(m)
+    }
+
+    /// Reads FieldsV1 JSON; entries it cannot parse are skipped rather than failing the write.
+    pub fn from_fields_v1(v: &Value) -> FieldSet {
+        let mut out = FieldSet::default();
+        let Value::Object(m) = v else { return out };
+        for (k, child) in m {
+            let Some(pe) = PathElement::decode(k) else { continue };
+            let set = FieldSet::from_fields_v1(child);
+            let member = match child {
+                Value::Object(c) => c.is_empty() || c.contains_key("."),
+                _ => true,
+            };
+            if member || !set.is_empty() {
+                out.children.insert(pe, Node { member, set });
+            }
+        }
+        out
     }
 }
 
-/// Leaf fields of an object that ownership applies to.
-fn leaves(obj: &Value) -> BTreeSet<Path> {
-    let mut out = BTreeSet::new();
-    if let Some(m) = obj.as_object() {
-        for (k, v) in m {
-            match k.as_str() {
-                "apiVersion" | "kind" => {}
-                "metadata" => {
-                    for (mk, mv) in v.as_object().into_iter().flatten() {
-                        if !SYSTEM_META.contains(&mk.as_str()) {
-                            walk(mv, vec!["metadata".into(), mk.clone()], &mut out);
+/// The list rules of one kind, for SSA walks.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lists<'a> {
+    pub group: &'a str,
+    pub kind: &'a str,
+}
+
+impl Lists<'_> {
+    fn ssa(&self, names: &[String]) -> ListType {
+        list_rule(self.group, self.kind, names).ssa
+    }
+
+    /// The items of a non-atomic list with their path elements; `None` means "treat as atomic"
+    /// (the rule says so, or an item lacks what its rule needs).
+    fn items<'v>(&self, names: &[String], list: &'v [Value]) -> Option<Vec<(PathElement, &'v Value)>> {
+        match self.ssa(names) {
+            ListType::Atomic => None,
+            ListType::Set => list
+                .iter()
+                .map(|v| (!v.is_object() && !v.is_array()).then(|| (PathElement::Value(v.to_string()), v)))
+                .collect(),
+            ListType::Map(key) => list
+                .iter()
+                .map(|v| {
+                    let k = v.get(key)?;
+                    let mut m = Map::new();
+                    m.insert(key.to_string(), k.clone());
+                    Some((PathElement::Key(canonical(&m)), v))
+                })
+                .collect(),
+        }
+    }
+
+    /// A list's items for comparison: `Some(None)` when absent, `None` when not a non-atomic list.
+    #[allow(clippy::type_complexity)]
+    fn as_list<'v>(&self, names: &[String], v: Option<&'v Value>) -> Option<Option<Vec<(PathElement, &'v Value)>>> {
+        match v {
+            None => Some(None),
+            Some(Value::Array(l)) => self.items(names, l).map(Some),
+            Some(_) => None,
+        }
+    }
+
+    /// The fields `v` sets, as an applier's ownership: leaves, keyed and set items, empty maps.
+    pub fn field_set(&self, v: &Value) -> FieldSet {
+        let mut set = FieldSet::default();
+        self.walk_set(v, &mut Vec::new(), &mut Vec::new(), &mut set);
+        set
+    }
+
+    fn walk_set(&self, v: &Value, names: &mut Vec<String>, path: &mut Path, set: &mut FieldSet) {
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                for (k, child) in m {
+                    names.push(k.clone());
+                    path.push(PathElement::Field(k.clone()));
+                    self.walk_set(child, names, path, set);
+                    path.pop();
+                    names.pop();
+                }
+            }
+            Value::Array(list) => match self.items(names, list) {
+                Some(items) => {
+                    for (pe, item) in items {
+                        path.push(pe);
+                        set.insert(path);
+                        if item.is_object() {
+                            self.walk_set(item, names, path, set);
                         }
+                        path.pop();
                     }
                 }
-                _ => walk(v, vec![k.clone()], &mut out),
-            }
+                None => set.insert(path),
+            },
+            _ => set.insert(path),
         }
     }
-    out
+
+    /// What changed from `old` to `new`: (added ∪ modified, removed).
+    pub fn compare(&self, old: &Value, new: &Value) -> (FieldSet, FieldSet) {
+        let mut changed = FieldSet::default();
+        let mut removed = FieldSet::default();
+        self.walk_compare(Some(old), Some(new), &mut Vec::new(), &mut Vec::new(), &mut changed, &mut removed);
+        (changed, removed)
+    }
+
+    fn walk_compare(&self, old: Option<&Value>, new: Option<&Value>, names: &mut Vec<String>, path: &mut Path, changed: &mut FieldSet, removed: &mut FieldSet) {
+        let empty_map = |m: &Option<&Map<String, Value>>| m.is_none_or(|m| m.is_empty());
+        match (as_map(old), as_map(new)) {
+            (Some(l), Some(r)) if !(empty_map(&l) && empty_map(&r)) => {
+                let (l, r) = (l.cloned().unwrap_or_default(), r.cloned().unwrap_or_default());
+                let keys: Vec<&String> = l.keys().chain(r.keys().filter(|k| !l.contains_key(*k))).collect();
+                for k in keys {
+                    names.push(k.clone());
+                    path.push(PathElement::Field(k.clone()));
+                    self.walk_compare(l.get(k), r.get(k), names, path, changed, removed);
+                    path.pop();
+                    names.pop();
+                }
+                mark_container(old, new, path, changed, removed);
+                return;
+            }
+            _ => {}
+        }
+        match (self.as_list(names, old), self.as_list(names, new)) {
+            (Some(l), Some(r)) if !(l.as_ref().is_none_or(Vec::is_empty) && r.as_ref().is_none_or(Vec::is_empty)) => {
+                let (l, r) = (l.unwrap_or_default(), r.unwrap_or_default());
+                let mut pes: Vec<&PathElement> = l.iter().map(|(pe, _)| pe).collect();
+                pes.extend(r.iter().map(|(pe, _)| pe).filter(|pe| !l.iter().any(|(p, _)| p == *pe)));
+                for pe in pes {
+                    let (lv, rv) = (find_item(&l, pe), find_item(&r, pe));
+                    path.push(pe.clone());
+                    self.walk_compare(lv, rv, names, path, changed, removed);
+                    path.pop();
+                }
+                mark_container(old, new, path, changed, removed);
+            }
+            _ => match (old, new) {
+                (None, Some(_)) => changed.insert(path),
+                (Some(_), None) => removed.insert(path),
+                (Some(l), Some(r)) if l != r => changed.insert(path),
+                _ => {}
+            },
+        }
+    }
+
+    /// The value an applier's configuration produces over `live`: objects merge, keyed lists
+    /// and sets merge item by item, everything else (atomic lists included) is replaced.
+    pub fn merge(&self, live: &Value, config: &Value) -> Value {
+        self.merge_at(live, config, &mut Vec::new())
+    }
+
+    fn merge_at(&self, live: &Value, config: &Value, names: &mut Vec<String>) -> Value {
+        match (live, config) {
+            (Value::Object(l), Value::Object(c)) => {
+                let mut out = l.clone();
+                for (k, cv) in c {
+                    if cv.is_null() {
+                        out.shift_remove(k);
+                        continue;
+                    }
+                    names.push(k.clone());
+                    let merged = match out.get(k) {
+                        Some(lv) => self.merge_at(lv, cv, names),
+                        None => cv.clone(),
+                    };
+                    names.pop();
+                    out.insert(k.clone(), merged);
+                }
+                Value::Object(out)
+            }
+            (Value::Array(l), Value::Array(c)) => match (self.items(names, l), self.items(names, c)) {
+                (Some(li), Some(ci)) => {
+                    let mut out: Vec<Value> = li
+                        .iter()
+                        .map(|(pe, lv)| match ci.iter().find(|(p, _)| p == pe) {
+                            Some((_, cv)) => self.merge_at(lv, cv, names),
+                            None => (*lv).clone(),
+                        })
+                        .collect();
+                    out.extend(ci.iter().filter(|(pe, _)| !li.iter().any(|(p, _)| p == pe)).map(|(_, v)| (*v).clone()));
+                    Value::Array(out)
+                }
+                _ => config.clone(),
+            },
+            _ => config.clone(),
+        }
+    }
 }
 
-fn walk(v: &Value, path: Path, out: &mut BTreeSet<Path>) {
+fn find_item<'v>(items: &[(PathElement, &'v Value)], pe: &PathElement) -> Option<&'v Value> {
+    items.iter().find(|(p, _)| p == pe).map(|(_, v)| *v)
+}
+
+/// An object for comparison: `Some(None)` when absent, `None` when not an object.
+fn as_map(v: Option<&Value>) -> Option<Option<&Map<String, Value>>> {
     match v {
-        Value::Object(m) if !m.is_empty() => {
-            for (k, child) in m {
-                let mut p = path.clone();
-                p.push(k.clone());
-                walk(child, p, out);
+        None => Some(None),
+        Some(Value::Object(m)) => Some(Some(m)),
+        Some(_) => None,
+    }
+}
+
+/// A map or list that appears or disappears is itself added or removed, besides its contents.
+fn mark_container(old: Option<&Value>, new: Option<&Value>, path: &[PathElement], changed: &mut FieldSet, removed: &mut FieldSet) {
+    match (old, new) {
+        (None, Some(_)) => changed.insert(path),
+        (Some(_), None) => removed.insert(path),
+        _ => {}
+    }
+}
+
+/// Removes the field or list item at `path` from `v`, if it is there.
+pub(crate) fn remove_path(v: &mut Value, path: &[PathElement]) {
+    let Some((first, rest)) = path.split_first() else { return };
+    match (v, first) {
+        (Value::Object(m), PathElement::Field(name)) => {
+            if rest.is_empty() {
+                m.shift_remove(name);
+            } else if let Some(child) = m.get_mut(name) {
+                remove_path(child, rest);
             }
         }
-        _ => {
-            out.insert(path);
-        }
-    }
-}
-
-fn get<'a>(obj: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter().try_fold(obj, |v, k| v.get(k))
-}
-
-fn set(obj: &mut Value, path: &[String], value: Value) {
-    let mut cur = obj;
-    for k in &path[..path.len() - 1] {
-        if !cur.get(k).is_some_and(Value::is_object) {
-            cur[k.as_str()] = json!({});
-        }
-        cur = &mut cur[k.as_str()];
-    }
-    cur[path[path.len() - 1].as_str()] = value;
-}
-
-fn remove(obj: &mut Value, path: &[String]) {
-    let (last, parents) = match path.split_last() {
-        Some(x) => x,
-        None => return,
-    };
-    let mut cur = obj;
-    for k in parents {
-        match cur.get_mut(k) {
-            Some(next) => cur = next,
-            None => return,
-        }
-    }
-    if let Some(m) = cur.as_object_mut() {
-        m.remove(last);
-    }
-}
-
-fn dotted(path: &Path) -> String {
-    path.iter().map(|k| format!(".{k}")).collect()
-}
-
-/// FieldsV1 JSON of a set of leaves (`{"f:data":{"f:key":{}}}`).
-fn encode(set: &BTreeSet<Path>) -> Value {
-    let mut root = Map::new();
-    for p in set {
-        let mut cur = &mut root;
-        for k in p {
-            let entry = cur.entry(format!("f:{k}")).or_insert_with(|| json!({}));
-            cur = entry.as_object_mut().expect("inserted as object");
-        }
-    }
-    Value::Object(root)
-}
-
-fn decode(v: &Value) -> BTreeSet<Path> {
-    fn go(v: &Value, path: Path, out: &mut BTreeSet<Path>) {
-        let children: Vec<(&String, &Value)> = v.as_object().map(|m| m.iter().filter(|(k, _)| k.starts_with("f:")).collect()).unwrap_or_default();
-        if children.is_empty() {
-            if !path.is_empty() {
-                out.insert(path);
-            }
-            return;
-        }
-        for (k, child) in children {
-            let mut p = path.clone();
-            p.push(k[2..].to_string());
-            go(child, p, out);
-        }
-    }
-    let mut out = BTreeSet::new();
-    go(v, Vec::new(), &mut out);
-    out
-}
-
-/// One managedFields entry, parsed.
-struct Entry {
-    manager: String,
-    operation: String,
-    api_version: String,
-    time: String,
-    fields: BTreeSet<Path>,
-}
-
-fn entries(obj: &Value) -> Vec<Entry> {
-    obj.pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|e| Entry {
-                    manager: e["manager"].as_str().unwrap_or_default().to_string(),
-                    operation: e["operation"].as_str().unwrap_or_default().to_string(),
-                    api_version: e["apiVersion"].as_str().unwrap_or_default().to_string(),
-                    time: e["time"].as_str().unwrap_or_default().to_string(),
-                    fields: decode(&e["fieldsV1"]),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn store_entries(obj: &mut Value, list: Vec<Entry>) {
-    let arr: Vec<Value> = list
-        .into_iter()
-        .filter(|e| !e.fields.is_empty())
-        .map(|e| {
-            json!({"manager": e.manager, "operation": e.operation, "apiVersion": e.api_version, "time": e.time,
-                   "fieldsType": "FieldsV1", "fieldsV1": encode(&e.fields)})
-        })
-        .collect();
-    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        if arr.is_empty() {
-            meta.remove("managedFields");
-        } else {
-            meta.insert("managedFields".into(), Value::Array(arr));
-        }
-    }
-}
-
-fn upsert<'a>(list: &'a mut Vec<Entry>, manager: &str, operation: &str, api_version: &str, now: &str) -> &'a mut Entry {
-    let pos = match list.iter().position(|e| e.manager == manager && e.operation == operation) {
-        Some(i) => i,
-        None => {
-            list.push(Entry { manager: manager.into(), operation: operation.into(), api_version: api_version.into(), time: now.into(), fields: BTreeSet::new() });
-            list.len() - 1
-        }
-    };
-    let e = &mut list[pos];
-    e.time = now.into();
-    e.api_version = api_version.into();
-    e
-}
-
-/// Server-side apply of `applied` by `manager` onto `live` (None: the object is created).
-pub fn apply(live: Option<&Value>, applied: &Value, manager: &str, force: bool, now: &str) -> Result<Value, ApplyConflicts> {
-    let api_version = applied["apiVersion"].as_str().unwrap_or_default().to_string();
-    let mut out = live.cloned().unwrap_or_else(|| json!({"apiVersion": applied["apiVersion"], "kind": applied["kind"], "metadata": {}}));
-    let mut list = entries(&out);
-    let wanted = leaves(applied);
-    let mut conflicts = Vec::new();
-    for path in &wanted {
-        let same = get(&out, path) == get(applied, path);
-        if same {
-            continue;
-        }
-        for e in list.iter().filter(|e| !(e.manager == manager && e.operation == "Apply")) {
-            if e.fields.contains(path) {
-                conflicts.push((e.manager.clone(), e.api_version.clone(), dotted(path)));
+        (Value::Array(items), pe) => {
+            let Some(i) = items.iter().position(|item| pe.matches_item(item)) else { return };
+            if rest.is_empty() {
+                items.remove(i);
+            } else {
+                remove_path(&mut items[i], rest);
             }
         }
+        _ => {}
     }
-    if !conflicts.is_empty() && !force {
-        return Err(ApplyConflicts { conflicts });
-    }
-    let previous = list.iter().find(|e| e.manager == manager && e.operation == "Apply").map(|e| e.fields.clone()).unwrap_or_default();
-    for path in &wanted {
-        if let Some(v) = get(applied, path) {
-            set(&mut out, path, v.clone());
-        }
-    }
-    for path in previous.difference(&wanted) {
-        let shared = list.iter().any(|e| !(e.manager == manager && e.operation == "Apply") && e.fields.contains(path));
-        if !shared {
-            remove(&mut out, path);
-        }
-    }
-    for e in list.iter_mut().filter(|e| !(e.manager == manager && e.operation == "Apply")) {
-        // Taking over a field (forced, or by setting the same value) leaves others owning it only when values agree.
-        e.fields.retain(|p| !(wanted.contains(p) && get(live.unwrap_or(&Value::Null), p) != get(applied, p)));
-    }
-    upsert(&mut list, manager, "Apply", &api_version, now).fields = wanted;
-    for k in ["apiVersion", "kind"] {
-        out[k] = applied[k].clone();
-    }
-    for k in ["name", "namespace"] {
-        if let Some(v) = applied.pointer(&format!("/metadata/{k}")) {
-            out["metadata"][k] = v.clone();
-        }
-    }
-    store_entries(&mut out, list);
-    Ok(out)
-}
-
-/// Records the fields a non-apply write changed as owned by `manager` (operation `Update`).
-pub fn track_update(old: Option<&Value>, new: &mut Value, manager: &str, now: &str) {
-    let null = Value::Null;
-    let old_v = old.unwrap_or(&null);
-    let mut list = entries(old_v);
-    let before = leaves(old_v);
-    let after = leaves(new);
-    let changed: BTreeSet<Path> = after.iter().filter(|p| get(old_v, p) != get(new, p)).cloned().collect();
-    let removed: BTreeSet<Path> = before.difference(&after).cloned().collect();
-    if changed.is_empty() && removed.is_empty() {
-        store_entries(new, list);
-        return;
-    }
-    for e in list.iter_mut() {
-        e.fields.retain(|p| !removed.contains(p) && (!changed.contains(p) || e.manager == manager));
-    }
-    let api_version = new["apiVersion"].as_str().unwrap_or_default().to_string();
-    upsert(&mut list, manager, "Update", &api_version, now).fields.extend(changed);
-    store_entries(new, list);
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const NOW: &str = "2026-11-24T12:00:00Z";
-
-    #[test]
-    fn apply_creates_and_tracks() {
-        let cfg = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"d"},"data":{"a":"1","b":"2"}});
-        let obj = apply(None, &cfg, "m1", false, NOW).expect("applies");
-        assert_eq!(obj["data"], json!({"a":"1","b":"2"}));
-        let mf = &obj["metadata"]["managedFields"][0];
-        assert_eq!(mf["manager"], "m1");
-        assert_eq!(mf["operation"], "Apply");
-        assert_eq!(mf["fieldsV1"], json!({"f:data":{"f:a":{},"f:b":{}}}));
-        // Dropping a field from the applied config removes it.
-        let cfg2 = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"d"},"data":{"a":"1"}});
-        let obj2 = apply(Some(&obj), &cfg2, "m1", false, NOW).expect("applies");
-        assert_eq!(obj2["data"], json!({"a":"1"}));
-    }
-
-    #[test]
-    fn conflicts_with_other_managers() {
-        let mut live = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"key1":"v"}});
-        track_update(None, &mut live, "kubectl-client-side-apply", NOW);
-        let cfg = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"key1":"other"}});
-        let err = apply(Some(&live), &cfg, "kubectl", false, NOW).expect_err("conflicts");
-        assert_eq!(err.to_string(), "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using v1: .data.key1");
-        assert_eq!(err.causes()[0]["field"], ".data.key1");
-        let forced = apply(Some(&live), &cfg, "kubectl", true, NOW).expect("force");
-        assert_eq!(forced["data"]["key1"], "other");
-        let managers: Vec<&str> = forced["metadata"]["managedFields"].as_array().expect("list").iter().map(|e| e["manager"].as_str().expect("m")).collect();
-        assert_eq!(managers, vec!["kubectl"]);
-        // Applying the same value is not a conflict; ownership is shared.
-        let same = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"key1":"v"}});
-        let shared = apply(Some(&live), &same, "kubectl", false, NOW).expect("no conflict");
-        assert_eq!(shared["metadata"]["managedFields"].as_array().expect("list").len(), 2);
-    }
-
-    #[test]
-    fn two_conflicts_message() {
-        let mut live = json!({"apiVersion":"v1","metadata":{"name":"c"},"data":{"a":"1","b":"1"}});
-        track_update(None, &mut live, "m", NOW);
-        let err = apply(Some(&live), &json!({"apiVersion":"v1","metadata":{"name":"c"},"data":{"a":"2","b":"2"}}), "x", false, NOW).expect_err("conflicts");
-        assert_eq!(err.to_string(), "Apply failed with 2 conflicts: conflicts with \"m\" using v1:\n- .data.a\n- .data.b");
-    }
-
-    #[test]
-    fn updates_move_ownership() {
-        let mut a = json!({"apiVersion":"v1","metadata":{"name":"c","labels":{"x":"1"}},"data":{"k":"v"}});
-        track_update(None, &mut a, "create", NOW);
-        let mut b = a.clone();
-        b["data"]["k"] = json!("w");
-        track_update(Some(&a), &mut b, "edit", NOW);
-        let mf = b["metadata"]["managedFields"].as_array().expect("list");
-        let create = mf.iter().find(|e| e["manager"] == "create").expect("create entry");
-        assert_eq!(create["fieldsV1"], json!({"f:metadata":{"f:labels":{"f:x":{}}}}));
-        let edit = mf.iter().find(|e| e["manager"] == "edit").expect("edit entry");
-        assert_eq!(edit["fieldsV1"], json!({"f:data":{"f:k":{}}}));
-    }
-}
+#[path = "fields_tests.rs"]
+mod tests;

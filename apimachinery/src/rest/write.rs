@@ -233,24 +233,23 @@ pub async fn patch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
                     return Err(ApiError::bad_request("PATCH with apply requires a fieldManager"));
                 }
                 let applied = patch::apply(None, &body, manager, force, &object::now_rfc3339())
-                    .map_err(apply_conflict)?;
+                    .map_err(ApiError::from)?;
                 let (obj, warnings) = create_object(api, req, r, applied, Fields::Applied).await?;
                 return Ok(with_warnings(respond_object(req, r, 201, obj), &warnings));
             }
             Err(e) => return Err(e),
         };
-        let invalid = |e: patch::PatchError| ApiError::new(Reason::Invalid, e.to_string());
         let new = match kind {
-            PatchType::Json => patch::json_patch(&old, &body).map_err(invalid)?,
+            PatchType::Json => patch::json_patch(&old, &body)?,
             PatchType::Merge => patch::merge_patch(&old, &body),
-            PatchType::Strategic => patch::strategic_merge_patch(&old, &body, &r.info.group, &r.info.kind).map_err(invalid)?,
+            PatchType::Strategic => patch::strategic_merge_patch(&old, &body, &r.info.group, &r.info.kind)?,
             PatchType::Apply => {
                 decode::check_object(&body, r, &req.info.namespace, &req.info.name)?;
                 let manager = req.info.param("fieldManager").unwrap_or_default();
                 if manager.is_empty() {
                     return Err(ApiError::bad_request("PATCH with apply requires a fieldManager"));
                 }
-                patch::apply(Some(&old), &body, manager, force, &object::now_rfc3339()).map_err(apply_conflict)?
+                patch::apply(Some(&old), &body, manager, force, &object::now_rfc3339()).map_err(ApiError::from)?
             }
         };
         // A resourceVersion inside a merge-style patch is a precondition, as in kube.
@@ -274,11 +273,6 @@ fn unsupported_patch(media: &str) -> ApiError {
     )
 }
 
-fn apply_conflict(c: patch::ApplyConflicts) -> ApiError {
-    let mut e = ApiError::new(Reason::Conflict, c.to_string());
-    e.details = Some(json!({"causes": c.causes()}));
-    e
-}
 
 /// Adds `Warning: 299` headers, as kube-apiserver does for non-fatal problems.
 pub fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
