@@ -28,10 +28,8 @@ impl Filter {
         let field = FieldSelector::parse(fs).map_err(|e| ApiError::bad_request(e.to_string()))?;
         for f in field.fields() {
             if !crate::selector::field_supported(&info.group, &info.kind, f) {
-                let res = if info.group.is_empty() { format!("/{}, Resource={}", info.version, info.plural) } else { format!("{}/{}, Resource={}", info.group, info.version, info.plural) };
-                return Err(ApiError::bad_request(format!(
-                    "Unable to find \"{res}\" that match label selector \"{ls}\", field selector \"{fs}\": field label not supported: {f}"
-                )));
+                // kubectl adds the "Unable to find ... that match ..." context itself.
+                return Err(ApiError::bad_request(format!("field label not supported: {f}")));
             }
         }
         Ok(Filter { label, field, group: info.group.clone(), kind: info.kind.clone() })
