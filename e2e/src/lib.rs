@@ -6,8 +6,11 @@
 
 pub mod bench;
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Where the workspace's binaries were built.
@@ -116,6 +119,28 @@ impl Install {
         install
     }
 
+    /// The install shared by the tests of one module: started (and `setup` run) on first use.
+    /// Statics are never dropped, so a watchdog stops the server and removes its directories
+    /// once the test process has exited.
+    pub fn shared(cell: &'static OnceLock<Install>, setup: impl FnOnce(&Install)) -> &'static Install {
+        cell.get_or_init(|| {
+            let install = Install::start();
+            let script = "while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; kill -TERM \"$2\" 2>/dev/null; \
+                          while kill -0 \"$2\" 2>/dev/null; do sleep 1; done; rm -rf \"$3\" \"$4\"";
+            Command::new("sh")
+                .args(["-c", script, "watchdog", &std::process::id().to_string(), &install.pid().to_string()])
+                .arg(install.dir.path())
+                .arg(install.cache.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("watchdog shell");
+            setup(&install);
+            install
+        })
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, Child::id)
@@ -155,6 +180,39 @@ impl Install {
         let mut full = vec!["--server", server.as_str()];
         full.extend_from_slice(args);
         self.kubectl(&full)
+    }
+
+    /// Runs kubectl against another logical cluster with `stdin` piped in.
+    pub fn kubectl_in_stdin(&self, cluster: &str, args: &[&str], stdin: &str) -> Run {
+        let server = self.server(cluster);
+        let mut full = vec!["--server", server.as_str()];
+        full.extend_from_slice(args);
+        self.kubectl_stdin(&full, Some(stdin))
+    }
+
+    /// Starts kubectl in the background against `cluster` (for `get -w`), collecting stdout.
+    pub fn background(&self, cluster: &str, args: &[&str]) -> Background {
+        let mut child = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.cache.path())
+            .args(["--server", &self.server(cluster)])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kubectl on PATH");
+        let out = child.stdout.take().expect("stdout");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().expect("lines").push(line);
+            }
+        });
+        Background { child, lines, reader: Some(reader) }
     }
 
     /// Runs kubectl as another identity: `user` holds kubeconfig user fields (`token`,
@@ -214,7 +272,6 @@ impl Install {
             let _ = c.kill();
             let _ = c.wait();
         }
-        
         std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"))
     }
 
@@ -231,6 +288,48 @@ impl Install {
         }
         let _ = c.kill();
         None
+    }
+}
+
+/// A kubectl process running in the background; its stdout lines so far.
+pub struct Background {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Background {
+    /// The lines printed so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().expect("lines").clone()
+    }
+
+    /// Waits until the printed lines satisfy `check`.
+    #[track_caller]
+    pub fn wait_for(&self, what: &str, check: impl Fn(&[String]) -> bool) {
+        eventually(what, Duration::from_secs(20), || check(&self.lines.lock().expect("lines")).then_some(()));
+    }
+
+    /// Whether kubectl has exited on its own, and with which code.
+    pub fn exited(&mut self) -> Option<i32> {
+        self.child.try_wait().ok().flatten().map(|s| s.code().unwrap_or(-1))
+    }
+
+    /// Stops kubectl and returns everything it printed.
+    pub fn stop(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        self.lines()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

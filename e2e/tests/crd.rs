@@ -65,21 +65,6 @@ fn crd_lifecycle() {
 }
 
 #[test]
-fn explain_builtins_and_api_resources() {
-    let kcp = Install::start();
-    let explain = kcp.kubectl(&["explain", "configmap"]);
-    assert!(explain.ok().contains("KIND:       ConfigMap"), "{}", explain.stdout);
-    assert!(explain.stdout.contains("ConfigMap holds configuration data for pods to consume."));
-    let resources = kcp.kubectl(&["api-resources"]);
-    let cm = resources.ok().lines().find(|l| l.starts_with("configmaps ")).map(|l| l.split_whitespace().collect::<Vec<_>>());
-    assert_eq!(cm, Some(vec!["configmaps", "cm", "v1", "true", "ConfigMap"]));
-    let versions = kcp.kubectl(&["api-versions"]);
-    for gv in ["v1", "rbac.authorization.k8s.io/v1", "apiextensions.k8s.io/v1", "coordination.k8s.io/v1"] {
-        assert!(versions.ok().lines().any(|l| l == gv), "{gv} missing: {}", versions.stdout);
-    }
-}
-
-#[test]
 fn several_versions_share_objects() {
     let kcp = Install::start();
     let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gadgets.example.com\nspec:\n  group: example.com\n  scope: Cluster\n  names:\n    kind: Gadget\n    plural: gadgets\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        x-kubernetes-preserve-unknown-fields: true\n  - name: v2\n    served: true\n    storage: false\n    schema:\n      openAPIV3Schema:\n        type: object\n        x-kubernetes-preserve-unknown-fields: true\n";
