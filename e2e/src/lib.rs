@@ -277,6 +277,19 @@ impl Install {
 
     /// Stops the server with SIGTERM and waits for it to exit; returns its exit code.
     pub fn stop(mut self) -> Option<i32> {
+        self.terminate()
+    }
+
+    /// Stops the server with SIGTERM (asserting a clean exit) and returns the directory to
+    /// restart from.
+    #[track_caller]
+    pub fn stop_keep(mut self) -> tempfile::TempDir {
+        assert_eq!(self.terminate(), Some(0), "kcp did not exit cleanly on SIGTERM");
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// SIGTERM, then up to 30 s for the exit; SIGKILL after that.
+    fn terminate(&mut self) -> Option<i32> {
         let mut c = self.child.take()?;
         let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -287,6 +300,7 @@ impl Install {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = c.kill();
+        let _ = c.wait();
         None
     }
 }
@@ -335,17 +349,6 @@ impl Drop for Background {
 
 impl Drop for Install {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.terminate();
     }
 }
