@@ -174,6 +174,20 @@ impl Install {
         Run::from(child.wait_with_output().expect("kubectl runs"))
     }
 
+    /// Runs a kubectl plugin (`kubectl ws ...`): kubectl forbids flags before a plugin name, so
+    /// the kubeconfig comes from `KUBECONFIG`.
+    pub fn kubectl_plugin(&self, args: &[&str]) -> Run {
+        let path = format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default());
+        let out = Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("PATH", path)
+            .stdin(Stdio::null())
+            .output()
+            .expect("kubectl runs");
+        Run::from(out)
+    }
+
     /// Runs kubectl against another logical cluster by server URL path.
     pub fn kubectl_in(&self, cluster: &str, args: &[&str]) -> Run {
         let server = self.server(cluster);

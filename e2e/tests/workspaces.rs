@@ -106,3 +106,51 @@ fn workspace_access_and_admins() {
         assert_eq!(as_user(token, "root:org:team-b", &["auth", "can-i", "list", "configmaps"]).stdout.trim(), "no");
     }
 }
+
+#[test]
+fn kubectl_ws_plugin() {
+    let kcp = Install::start();
+    let ws = |args: &[&str]| {
+        let mut full = vec!["ws"];
+        full.extend_from_slice(args);
+        kcp.kubectl_plugin(&full)
+    };
+    assert_eq!(ws(&[]).ok().trim(), "Current workspace is \"root\".");
+    let created = ws(&["create", "org", "--enter"]);
+    assert_eq!(created.ok().trim(), "Workspace \"org\" (type root:organization) is ready to use.\nCurrent workspace is \"root:org\".");
+    assert!(created.stderr.contains("Waiting for it to be ready..."), "{}", created.stderr);
+    ws(&["create", "team-a", "--type", "team"]).ok();
+    ws(&["create", "team-b", "--type", "team"]).ok();
+    let again = ws(&["create", "team-b", "--type", "team"]);
+    assert!(again.fails().contains("already exists"), "{}", again.stderr);
+    ws(&["create", "team-b", "--type", "team", "--ignore-existing"]).ok();
+    assert_eq!(ws(&["tree"]).ok().trim(), ".\n└── root:org\n    ├── team-a\n    └── team-b");
+    assert_eq!(ws(&["team-a"]).ok().trim(), "Current workspace is \"root:org:team-a\".");
+    // Plain kubectl now talks to the workspace.
+    kcp.kubectl(&["create", "configmap", "here"]).ok();
+    assert_eq!(kcp.kubectl_in("root:org:team-a", &["get", "configmap", "here", "-o", "name"]).ok().trim(), "configmap/here");
+    assert_eq!(ws(&[".."]).ok().trim(), "Current workspace is \"root:org\".");
+    assert_eq!(ws(&["-"]).ok().trim(), "Current workspace is \"root:org:team-a\".");
+    assert_eq!(ws(&[":root"]).ok().trim(), "Current workspace is \"root\".");
+    assert_eq!(ws(&["nope"]).fails().trim(), "error: workspace \"root:nope\" not found");
+    let bad_type = ws(&["create", "x", "--type", "nope"]);
+    assert!(bad_type.fails().contains("workspace type root:nope does not exist"), "{}", bad_type.stderr);
+}
+
+#[test]
+fn initializers_hold_a_workspace_until_removed() {
+    let kcp = Install::start();
+    let gated = "apiVersion: tenancy.kcp.io/v1alpha1\nkind: WorkspaceType\nmetadata:\n  name: gated\nspec:\n  initializer: true\n";
+    kcp.kubectl_stdin(&["create", "-f", "-"], Some(gated)).ok();
+    kcp.kubectl_stdin(&["create", "-f", "-"], Some(&workspace("held", Some("gated")))).ok();
+    eventually("the workspace to be scheduled", Duration::from_secs(10), || {
+        let r = kcp.kubectl(&["get", "workspace", "held", "-o", "jsonpath={.status.phase}"]);
+        (r.stdout.trim() == "Initializing").then_some(())
+    });
+    let lc = kcp.kubectl_in("root:held", &["get", "logicalcluster", "cluster", "-o", "json"]).json();
+    assert_eq!(lc["status"]["initializers"], serde_json::json!(["root:gated"]), "{lc}");
+    assert_eq!(lc["status"]["phase"], "Initializing");
+    // The initializer finishes by removing itself; then the workspace becomes Ready.
+    kcp.kubectl_in("root:held", &["patch", "logicalcluster", "cluster", "--subresource=status", "--type=json", "-p", r#"[{"op":"remove","path":"/status/initializers/0"}]"#]).ok();
+    ready(&kcp, "root", "held");
+}

@@ -65,6 +65,29 @@ async fn workspace_type(store: &SharedStorage, name: &str) -> Option<Value> {
     get(store, Key { group: "tenancy.kcp.io", resource: "workspacetypes", cluster: TYPES_CLUSTER, namespace: "", name }).await
 }
 
+/// Initializers of a workspace type and the types it extends: `<type path>:<name>` for each
+/// one marked `initializer: true`. They hold a new workspace in `Initializing`.
+pub async fn initializers_of(store: &SharedStorage, of_type: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![of_type.to_string()];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(t) = todo.pop() {
+        if !seen.insert(t.clone()) {
+            continue;
+        }
+        let name = t.rsplit(':').next().unwrap_or_default();
+        let Some(def) = workspace_type(store, name).await else { continue };
+        if def.pointer("/spec/initializer") == Some(&json!(true)) {
+            out.push(t.clone());
+        }
+        if let Some(with) = def.pointer("/spec/extend/with").and_then(Value::as_array) {
+            todo.extend(with.iter().filter_map(type_ref));
+        }
+    }
+    out.sort();
+    out
+}
+
 /// `{name, path}` of a type reference, as `path:name`.
 fn type_ref(v: &Value) -> Option<String> {
     let name = v["name"].as_str().filter(|n| !n.is_empty())?;

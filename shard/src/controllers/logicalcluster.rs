@@ -1,5 +1,5 @@
 //! Logical cluster lifecycle: a new LogicalCluster gets its `default` namespace and becomes
-//! `Ready`.
+//! `Ready` once no initializers are left in its status.
 
 use apimachinery::storage::{key, SharedStorage};
 use serde_json::{json, Value};
@@ -25,8 +25,10 @@ pub async fn run(store: SharedStorage) {
                 tracing::warn!(%cluster, error = %e, "creating namespace default failed");
                 return;
             }
+            // Initializers hold the logical cluster in Initializing until each removed itself.
             let result = update(&store, &s.key, |lc| {
-                if lc.pointer("/status/phase") == Some(&json!("Ready")) {
+                let pending = lc.pointer("/status/initializers").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+                if pending || lc.pointer("/status/phase") == Some(&json!("Ready")) {
                     return false;
                 }
                 lc["status"]["phase"] = json!("Ready");

@@ -75,6 +75,7 @@ async fn schedule(store: &SharedStorage, parent: &str, ws_key: &str, ws: &Value,
         ws.pointer("/spec/type/path").and_then(Value::as_str).unwrap_or(tenancy::TYPES_CLUSTER),
         ws.pointer("/spec/type/name").and_then(Value::as_str).unwrap_or("universal")
     );
+    let initializers = tenancy::initializers_of(store, &type_ref).await;
     let mut annotations = json!({PATH_ANNOTATION: path, TYPE_ANNOTATION: type_ref});
     if let Some(o) = &owner {
         annotations[OWNER_ANNOTATION] = json!(o);
@@ -82,8 +83,9 @@ async fn schedule(store: &SharedStorage, parent: &str, ws_key: &str, ws: &Value,
     let lc = json!({
         "apiVersion": "core.kcp.io/v1alpha1", "kind": "LogicalCluster",
         "metadata": {"name": "cluster", "uid": uuid::Uuid::new_v4().to_string(), "creationTimestamp": object::now_rfc3339(), "annotations": annotations},
-        "spec": {"owner": {"apiVersion": "tenancy.kcp.io/v1alpha1", "resource": "workspaces", "name": ws_name, "cluster": parent, "uid": object::meta_str(ws, "uid")}},
-        "status": {"phase": "Initializing"},
+        "spec": {"owner": {"apiVersion": "tenancy.kcp.io/v1alpha1", "resource": "workspaces", "name": ws_name, "cluster": parent, "uid": object::meta_str(ws, "uid")},
+                 "initializers": initializers},
+        "status": {"phase": "Initializing", "initializers": initializers},
     });
     let lc_key = Key { group: "core.kcp.io", resource: "logicalclusters", cluster: &cluster, namespace: "", name: "cluster" }.encode();
     match store.create(&lc_key, object::to_stored(&lc)).await {
