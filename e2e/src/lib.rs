@@ -122,6 +122,8 @@ impl Install {
     /// The install shared by the tests of one module: started (and `setup` run) on first use.
     /// Statics are never dropped, so a watchdog stops the server and removes its directories
     /// once the test process has exited.
+    // The watchdog must outlive the test process, so it is never waited for.
+    #[allow(clippy::zombie_processes)]
     pub fn shared(cell: &'static OnceLock<Install>, setup: impl FnOnce(&Install)) -> &'static Install {
         cell.get_or_init(|| {
             let install = Install::start();

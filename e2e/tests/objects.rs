@@ -286,6 +286,8 @@ fn patch_strategic_merge_and_json() {
 
         n.k_stdin(&["create", "-f", "-"], "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: l\nspec:\n  holderIdentity: a\n").ok();
         assert_eq!(n.k(&["patch", "lease", "l", "--type", "merge", "-p", r#"{"spec":{"holderIdentity":"b"}}"#]).ok(), "lease.coordination.k8s.io/l patched\n");
+        assert_table(n.k(&["get", "lease", "l"]).ok(), &[&["NAME", "HOLDER", "AGE"], &["l", "b", "*"]]);
+        assert_eq!(n.k(&["get", "leases", "-o", "name"]).ok(), "lease.coordination.k8s.io/l\n");
         n.k(&["create", "secret", "generic", "s", "--from-literal=a=1"]).ok();
         assert_eq!(n.k(&["patch", "secret", "s", "--type", "json", "-p", r#"[{"op":"add","path":"/data/b","value":"Mg=="}]"#]).ok(), "secret/s patched\n");
         assert_eq!(n.k(&["get", "secret", "s", "-o", "jsonpath={.data.b}"]).ok(), "Mg==");
