@@ -6,8 +6,11 @@
 
 pub mod bench;
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Where the workspace's binaries were built.
@@ -116,6 +119,30 @@ impl Install {
         install
     }
 
+    /// The install shared by the tests of one module: started (and `setup` run) on first use.
+    /// Statics are never dropped, so a watchdog stops the server and removes its directories
+    /// once the test process has exited.
+    // The watchdog must outlive the test process, so it is never waited for.
+    #[allow(clippy::zombie_processes)]
+    pub fn shared(cell: &'static OnceLock<Install>, setup: impl FnOnce(&Install)) -> &'static Install {
+        cell.get_or_init(|| {
+            let install = Install::start();
+            let script = "while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; kill -TERM \"$2\" 2>/dev/null; \
+                          while kill -0 \"$2\" 2>/dev/null; do sleep 1; done; rm -rf \"$3\" \"$4\"";
+            Command::new("sh")
+                .args(["-c", script, "watchdog", &std::process::id().to_string(), &install.pid().to_string()])
+                .arg(install.dir.path())
+                .arg(install.cache.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("watchdog shell");
+            setup(&install);
+            install
+        })
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, Child::id)
@@ -169,6 +196,39 @@ impl Install {
         let mut full = vec!["--server", server.as_str()];
         full.extend_from_slice(args);
         self.kubectl(&full)
+    }
+
+    /// Runs kubectl against another logical cluster with `stdin` piped in.
+    pub fn kubectl_in_stdin(&self, cluster: &str, args: &[&str], stdin: &str) -> Run {
+        let server = self.server(cluster);
+        let mut full = vec!["--server", server.as_str()];
+        full.extend_from_slice(args);
+        self.kubectl_stdin(&full, Some(stdin))
+    }
+
+    /// Starts kubectl in the background against `cluster` (for `get -w`), collecting stdout.
+    pub fn background(&self, cluster: &str, args: &[&str]) -> Background {
+        let mut child = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.cache.path())
+            .args(["--server", &self.server(cluster)])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kubectl on PATH");
+        let out = child.stdout.take().expect("stdout");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().expect("lines").push(line);
+            }
+        });
+        Background { child, lines, reader: Some(reader) }
     }
 
     /// Runs kubectl as another identity: `user` holds kubeconfig user fields (`token`,
@@ -228,12 +288,24 @@ impl Install {
             let _ = c.kill();
             let _ = c.wait();
         }
-        
         std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"))
     }
 
     /// Stops the server with SIGTERM and waits for it to exit; returns its exit code.
     pub fn stop(mut self) -> Option<i32> {
+        self.terminate()
+    }
+
+    /// Stops the server with SIGTERM (asserting a clean exit) and returns the directory to
+    /// restart from.
+    #[track_caller]
+    pub fn stop_keep(mut self) -> tempfile::TempDir {
+        assert_eq!(self.terminate(), Some(0), "kcp did not exit cleanly on SIGTERM");
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// SIGTERM, then up to 30 s for the exit; SIGKILL after that.
+    fn terminate(&mut self) -> Option<i32> {
         let mut c = self.child.take()?;
         let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -244,23 +316,55 @@ impl Install {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = c.kill();
+        let _ = c.wait();
         None
+    }
+}
+
+/// A kubectl process running in the background; its stdout lines so far.
+pub struct Background {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Background {
+    /// The lines printed so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().expect("lines").clone()
+    }
+
+    /// Waits until the printed lines satisfy `check`.
+    #[track_caller]
+    pub fn wait_for(&self, what: &str, check: impl Fn(&[String]) -> bool) {
+        eventually(what, Duration::from_secs(20), || check(&self.lines.lock().expect("lines")).then_some(()));
+    }
+
+    /// Whether kubectl has exited on its own, and with which code.
+    pub fn exited(&mut self) -> Option<i32> {
+        self.child.try_wait().ok().flatten().map(|s| s.code().unwrap_or(-1))
+    }
+
+    /// Stops kubectl and returns everything it printed.
+    pub fn stop(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        self.lines()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
 impl Drop for Install {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.terminate();
     }
 }

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod crd;
+mod discovery;
 mod durability;
 mod isolation;
 mod objects;

@@ -1,25 +1,58 @@
 //! Health, metrics and graceful shutdown.
 
-use e2e::Install;
+use std::time::Duration;
+
+use e2e::{eventually, Install};
 
 #[test]
 fn health_and_metrics() {
     let kcp = Install::start();
-    let ready = kcp.kubectl(&["get", "--raw", "/readyz?verbose"]);
-    assert!(ready.ok().contains("[+]storage ok"), "{}", ready.stdout);
-    assert!(ready.stdout.contains("readyz check passed"));
+    assert_eq!(
+        kcp.kubectl(&["get", "--raw", "/readyz?verbose"]).ok(),
+        "[+]ping ok\n[+]storage ok\n[+]shutdown ok\nreadyz check passed\n"
+    );
     assert_eq!(kcp.kubectl(&["get", "--raw", "/livez"]).ok(), "ok");
+    assert_eq!(kcp.kubectl(&["get", "--raw", "/healthz"]).ok(), "ok");
     kcp.kubectl(&["get", "configmaps"]).ok();
+    kcp.kubectl(&["create", "configmap", "counted"]).ok();
+    assert!(kcp.kubectl(&["get", "configmap", "nothere"]).fails().contains("NotFound"));
     let metrics = kcp.kubectl(&["get", "--raw", "/metrics"]);
     let text = metrics.ok();
-    assert!(text.contains("apiserver_request_total{verb=\"list\",group=\"\",resource=\"configmaps\",code=\"200\"}"), "{text}");
-    assert!(text.contains("apiserver_request_duration_seconds_bucket"));
-    assert!(text.contains("apiserver_storage_size_bytes"));
+    for series in [
+        "apiserver_request_total{verb=\"list\",group=\"\",resource=\"configmaps\",code=\"200\"}",
+        "apiserver_request_total{verb=\"create\",group=\"\",resource=\"configmaps\",code=\"201\"}",
+        "apiserver_request_total{verb=\"get\",group=\"\",resource=\"configmaps\",code=\"404\"}",
+        "# TYPE apiserver_request_duration_seconds histogram",
+        "apiserver_request_duration_seconds_bucket{",
+        "apiserver_request_duration_seconds_count{",
+        "apiserver_storage_size_bytes",
+    ] {
+        assert!(text.contains(series), "no {series} in /metrics:\n{text}");
+    }
 }
 
 #[test]
-fn sigterm_drains_and_exits_cleanly() {
+fn sigterm_ends_open_watches_and_exits_cleanly() {
     let kcp = Install::start();
     kcp.kubectl(&["create", "configmap", "a"]).ok();
+    let mut watch = kcp.background("root", &["get", "configmaps", "-w"]);
+    watch.wait_for("the watch's initial list", |l| l.iter().any(|l| l.starts_with("a ")));
+    kcp.signal("TERM");
+    // The server ends the watch stream cleanly, so `get -w` returns 0 on its own.
+    let code = eventually("kubectl get -w to end", Duration::from_secs(30), || watch.exited());
+    assert_eq!(code, 0, "{:?}", watch.lines());
     assert_eq!(kcp.stop(), Some(0));
+}
+
+#[test]
+fn sigterm_keeps_acknowledged_state() {
+    let kcp = Install::start();
+    kcp.logical_cluster("second");
+    kcp.kubectl(&["create", "configmap", "kept"]).ok();
+    kcp.kubectl_in("second", &["create", "configmap", "kept-too"]).ok();
+    let dir = kcp.stop_keep();
+    let kcp = Install::start_in(dir);
+    assert_eq!(kcp.kubectl(&["get", "configmap", "kept", "-o", "name"]).ok(), "configmap/kept\n");
+    assert_eq!(kcp.kubectl_in("second", &["get", "configmap", "kept-too", "-o", "name"]).ok(), "configmap/kept-too\n");
+    assert!(kcp.kubectl_in("second", &["get", "configmap", "kept"]).fails().contains("NotFound"));
 }

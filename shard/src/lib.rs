@@ -90,10 +90,12 @@ pub async fn run(
         cert_pem: read(&config.tls_cert_file)?,
         key_pem: read(&config.tls_private_key_file)?,
     };
-    let tls = Arc::new(apimachinery::pki::server_config(&serving, &[read(&config.client_ca_file)?])?);
+    let client_cas = [read(&config.client_ca_file)?];
+    let tls = Arc::new(apimachinery::pki::server_config(&serving, &client_cas)?);
+    let clients = Arc::new(apimachinery::pki::ClientCertAuthority::new(&client_cas)?);
     tracing::info!(%bound, "serving");
     on_listening(bound);
-    apimachinery::server::serve(listener, tls, handler, shutdown).await;
+    apimachinery::server::serve(listener, tls, clients, handler, shutdown).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -2,15 +2,22 @@
 //!
 //! Every config names the ring provider explicitly instead of relying on a process-wide default,
 //! which would panic or pick differently depending on which crates are linked; TLS 1.2 and 1.3
-//! only. Servers ask for, but do not require, a client certificate: requests without one go on
-//! to the token authenticators, while a presented certificate must chain to a client CA.
+//! only. Servers ask for, but do not require, a client certificate, and — like kube-apiserver —
+//! do not refuse the handshake for one they cannot verify: the TLS layer checks only that the
+//! client holds the certificate's key, and [`ClientCertAuthority::verify`] decides afterwards
+//! whether the chain reaches a client CA. An untrusted certificate thus authenticates nobody
+//! and the request gets 401, instead of a broken connection.
 
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::UnixTime;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 use super::{CertPair, PkiError};
@@ -32,11 +39,76 @@ pub fn server_config(serving: &CertPair, client_ca_pems: &[String]) -> Result<Se
         }
         let verifier =
             WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).allow_unauthenticated().build()?;
-        builder.with_client_cert_verifier(verifier)
+        builder.with_client_cert_verifier(Arc::new(DeferredChainCheck { inner: verifier }))
     };
     let mut config = builder.with_single_cert(certificates(&serving.cert_pem)?, private_key(&serving.key_pem)?)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// Checks client certificate chains against the client CAs, after the handshake.
+#[derive(Debug)]
+pub struct ClientCertAuthority {
+    verifier: Arc<dyn ClientCertVerifier>,
+}
+
+impl ClientCertAuthority {
+    /// The authority of `client_ca_pems`.
+    pub fn new(client_ca_pems: &[String]) -> Result<ClientCertAuthority, PkiError> {
+        let mut roots = RootCertStore::empty();
+        for pem in client_ca_pems {
+            for cert in certificates(pem)? {
+                roots.add(cert)?;
+            }
+        }
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider()).build()?;
+        Ok(ClientCertAuthority { verifier })
+    }
+
+    /// True when the presented chain (leaf first) reaches one of the client CAs and is valid now.
+    pub fn verify(&self, chain: &[CertificateDer<'_>]) -> bool {
+        match chain.split_first() {
+            Some((leaf, intermediates)) => self.verifier.verify_client_cert(leaf, intermediates, UnixTime::now()).is_ok(),
+            None => false,
+        }
+    }
+}
+
+/// A client verifier that checks the handshake signatures (the client holds the key) but
+/// leaves chain verification to [`ClientCertAuthority`].
+#[derive(Debug)]
+struct DeferredChainCheck {
+    inner: Arc<dyn ClientCertVerifier>,
+}
+
+impl ClientCertVerifier for DeferredChainCheck {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(&self, _end_entity: &CertificateDer<'_>, _intermediates: &[CertificateDer<'_>], _now: UnixTime) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// A client config trusting only `ca_pem`, presenting `client` when given. ALPN is left empty:

@@ -38,6 +38,7 @@ fn into_stack_request(req: http::Request<hyper::body::Incoming>) -> phase::Req {
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
+    clients: Arc<crate::pki::ClientCertAuthority>,
     handler: Arc<Handler>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -57,6 +58,7 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let handler = handler.clone();
+        let clients = clients.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
@@ -67,11 +69,13 @@ pub async fn serve(
                 }
                 Err(_) => return,
             };
+            // A certificate that does not chain to a client CA identifies nobody (401 later).
             let peer = tls
                 .get_ref()
                 .1
                 .peer_certificates()
-                .and_then(|certs| certs.first())
+                .filter(|chain| clients.verify(chain))
+                .and_then(|chain| chain.first())
                 .and_then(|c| crate::pki::subject_of(c.as_ref()).ok())
                 .map(|(cn, orgs)| PeerSubject(cn, orgs));
             let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
