@@ -26,8 +26,9 @@ impl Filter {
         let fs = req.info.param("fieldSelector").unwrap_or_default();
         let label = LabelSelector::parse(ls).map_err(|e| ApiError::bad_request(e.to_string()))?;
         let field = FieldSelector::parse(fs).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        for f in field.fields() {
-            if !crate::selector::field_supported(&info.group, &info.kind, f) {
+        let unset = serde_json::json!({});
+        for f in field.requirements().iter().map(|r| r.field.as_str()) {
+            if crate::selector::field_value(&info.group, &info.kind, &unset, f).is_none() {
                 // kubectl adds the "Unable to find ... that match ..." context itself.
                 return Err(ApiError::bad_request(format!("field label not supported: {f}")));
             }
@@ -73,10 +74,16 @@ pub fn storage_error(e: crate::storage::StorageError, r: &Resolved, name: &str) 
     }
 }
 
-/// An object response: a one-row Table when asked for, the object otherwise.
+/// The `includeObject` parameter; an unknown value is a 400.
+pub fn include_object(req: &ApiRequest) -> Result<IncludeObject, ApiError> {
+    IncludeObject::parse(req.info.param("includeObject")).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// An object response: a one-row Table when asked for, the object otherwise (an unknown
+/// `includeObject` falls back to metadata here; lists and watches reject it).
 pub fn respond_object(req: &ApiRequest, r: &Resolved, code: u16, obj: Value) -> Response {
     if body::wants_table(req.header("accept")) {
-        let include = IncludeObject::parse(req.info.param("includeObject"));
+        let include = include_object(req).unwrap_or(IncludeObject::Metadata);
         let rv = object::meta_str(&obj, "resourceVersion").to_string();
         let t = render_table(&r.info, std::slice::from_ref(&obj), include, &rv, None, true);
         return body::json_typed(code, &t, TABLE_CONTENT_TYPE);
@@ -201,7 +208,7 @@ pub async fn list(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response,
     let listed = collect(api, req, r, &filter).await?;
     let rv = listed.revision.to_string();
     if body::wants_table(req.header("accept")) {
-        let include = IncludeObject::parse(req.info.param("includeObject"));
+        let include = include_object(req)?;
         let t = render_table(&r.info, &listed.items, include, &rv, listed.continue_token.as_deref(), true);
         return Ok(body::json_typed(200, &t, TABLE_CONTENT_TYPE));
     }

@@ -89,7 +89,10 @@ pub async fn watch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
         ClusterTarget::None => return Err(ApiError::path_not_found()),
     };
     let prefix = r.prefix(cluster, &req.info.namespace);
-    let table = body::wants_table(req.header("accept")).then(|| IncludeObject::parse(req.info.param("includeObject")));
+    let table = match body::wants_table(req.header("accept")) {
+        true => Some(super::read::include_object(req)?),
+        false => None,
+    };
     let encoder = Encoder { info: r.info.clone(), table };
     let bookmarks = req.info.param("allowWatchBookmarks") == Some("true");
     let timeout = match req.info.param("timeoutSeconds") {
