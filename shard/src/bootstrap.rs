@@ -19,7 +19,7 @@ pub const TENANCY_READER_ROLE: &str = "system:kcp:tenancy:reader";
 pub const KCP_ADMIN_GROUP: &str = "system:kcp:admin";
 
 /// A new object with the metadata the REST layer would have given it.
-fn new_object(api_version: &str, kind: &str, name: &str, namespace: &str, body: Value) -> Value {
+pub(crate) fn new_object(api_version: &str, kind: &str, name: &str, namespace: &str, body: Value) -> Value {
     let mut obj = json!({"apiVersion": api_version, "kind": kind,
         "metadata": {"name": name, "uid": uuid::Uuid::new_v4().to_string(), "creationTimestamp": object::now_rfc3339()}});
     if !namespace.is_empty() {
@@ -34,7 +34,7 @@ fn new_object(api_version: &str, kind: &str, name: &str, namespace: &str, body: 
 }
 
 /// Creates an object unless it exists.
-async fn ensure(store: &SharedStorage, key: Key<'_>, obj: Value) -> Result<(), StorageError> {
+pub(crate) async fn ensure(store: &SharedStorage, key: Key<'_>, obj: Value) -> Result<(), StorageError> {
     match store.create(&key.encode(), object::to_stored(&obj)).await {
         Ok(_) | Err(StorageError::AlreadyExists { .. }) => Ok(()),
         Err(e) => Err(e),
@@ -55,7 +55,7 @@ pub async fn ensure_logical_cluster(store: &SharedStorage, cluster: &str) -> Res
         lc["metadata"]["annotations"] = json!({"kcp.io/path": cluster});
         lc
     };
-    ensure(store, Key { group: "core.kcp.io", resource: "logicalclusters", cluster, namespace: "", name: "cluster" }, lc).await
+    ensure(store, Key::logical_cluster(cluster), lc).await
 }
 
 fn cluster_role(name: &str, rules: Value) -> (String, Value) {

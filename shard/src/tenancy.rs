@@ -42,7 +42,7 @@ async fn get(store: &SharedStorage, key: Key<'_>) -> Option<Value> {
 
 /// A logical cluster's LogicalCluster object.
 pub async fn logical_cluster(store: &SharedStorage, cluster: &str) -> Option<Value> {
-    get(store, Key { group: "core.kcp.io", resource: "logicalclusters", cluster, namespace: "", name: "cluster" }).await
+    get(store, Key::logical_cluster(cluster)).await
 }
 
 /// The canonical path of a logical cluster (its own name when it has no path annotation).

@@ -95,7 +95,7 @@ async fn resolve_path(api: &Api, req: &mut Req) -> Result<(), ApiError> {
 }
 
 async fn check_cluster(api: &Api, cluster: &str, user: &UserInfo, info: &RequestInfo) -> Result<(), ApiError> {
-    let key = Key { group: "core.kcp.io", resource: "logicalclusters", cluster, namespace: "", name: "cluster" }.encode();
+    let key = Key::logical_cluster(cluster).encode();
     if api.store.get(&key).await.is_ok() {
         return Ok(());
     }

@@ -22,7 +22,13 @@ fn group_segment(group: &str) -> &str {
     }
 }
 
-impl Key<'_> {
+impl<'a> Key<'a> {
+    /// The key of a logical cluster's `LogicalCluster` singleton, whose existence makes the
+    /// logical cluster exist.
+    pub fn logical_cluster(cluster: &'a str) -> Key<'a> {
+        Key { group: "core.kcp.io", resource: "logicalclusters", cluster, namespace: "", name: "cluster" }
+    }
+
     /// The encoded key.
     pub fn encode(&self) -> String {
         format!(

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use apimachinery::rest::object;
-use apimachinery::storage::{key, Key, SharedStorage, StorageError};
+use apimachinery::storage::{key, Key, SharedStorage};
 use serde_json::{json, Value};
 
 use super::{run_informer, Change};
+use crate::bootstrap;
 
 /// Name of the published ConfigMap.
 pub const CONFIG_MAP: &str = "kube-root-ca.crt";
@@ -23,15 +24,10 @@ pub async fn run(store: SharedStorage, ca_pem: Arc<str>) {
             if object::is_deleting(&ns) {
                 return;
             }
-            let cm = json!({
-                "apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": CONFIG_MAP, "namespace": namespace, "uid": uuid::Uuid::new_v4().to_string(), "creationTimestamp": object::now_rfc3339()},
-                "data": {"ca.crt": &*ca_pem},
-            });
-            let k = Key { group: "", resource: "configmaps", cluster, namespace, name: CONFIG_MAP }.encode();
-            match store.create(&k, object::to_stored(&cm)).await {
-                Ok(_) | Err(StorageError::AlreadyExists { .. }) => {}
-                Err(e) => tracing::warn!(key = %k, error = %e, "publishing kube-root-ca.crt failed"),
+            let cm = bootstrap::new_object("v1", "ConfigMap", CONFIG_MAP, namespace, json!({"data": {"ca.crt": &*ca_pem}}));
+            let key = Key { group: "", resource: "configmaps", cluster, namespace, name: CONFIG_MAP };
+            if let Err(e) = bootstrap::ensure(&store, key, cm).await {
+                tracing::warn!(%cluster, %namespace, error = %e, "publishing kube-root-ca.crt failed");
             }
         }
     })

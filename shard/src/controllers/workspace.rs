@@ -15,6 +15,7 @@ use apimachinery::storage::{key, Key, SharedStorage, StorageError};
 use serde_json::{json, Value};
 
 use super::{run_informer, update, Change, RETRY};
+use crate::bootstrap;
 use crate::tenancy::{self, OWNER_ANNOTATION, PATH_ANNOTATION, TYPE_ANNOTATION, WORKSPACE_FINALIZER};
 
 /// Storage prefix of every Workspace on the shard.
@@ -80,31 +81,20 @@ async fn schedule(store: &SharedStorage, parent: &str, ws_key: &str, ws: &Value,
     if let Some(o) = &owner {
         annotations[OWNER_ANNOTATION] = json!(o);
     }
-    let lc = json!({
-        "apiVersion": "core.kcp.io/v1alpha1", "kind": "LogicalCluster",
-        "metadata": {"name": "cluster", "uid": uuid::Uuid::new_v4().to_string(), "creationTimestamp": object::now_rfc3339(), "annotations": annotations},
+    let mut lc = bootstrap::new_object("core.kcp.io/v1alpha1", "LogicalCluster", "cluster", "", json!({
         "spec": {"owner": {"apiVersion": "tenancy.kcp.io/v1alpha1", "resource": "workspaces", "name": ws_name, "cluster": parent, "uid": object::meta_str(ws, "uid")},
                  "initializers": initializers},
         "status": {"phase": "Initializing", "initializers": initializers},
-    });
-    let lc_key = Key { group: "core.kcp.io", resource: "logicalclusters", cluster: &cluster, namespace: "", name: "cluster" }.encode();
-    match store.create(&lc_key, object::to_stored(&lc)).await {
-        Ok(_) | Err(StorageError::AlreadyExists { .. }) => {}
-        Err(e) => return Err(e),
-    }
+    }));
+    lc["metadata"]["annotations"] = annotations;
+    bootstrap::ensure(store, Key::logical_cluster(&cluster), lc).await?;
     if let Some(owner) = owner.and_then(|o| serde_json::from_str::<Value>(&o).ok()) {
-        let user = owner["username"].as_str().unwrap_or_default();
-        let crb = json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": "workspace-admin", "uid": uuid::Uuid::new_v4().to_string(), "creationTimestamp": object::now_rfc3339()},
+        let crb = bootstrap::new_object("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "workspace-admin", "", json!({
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
-        });
-        let crb_key = Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: &cluster, namespace: "", name: "workspace-admin" }.encode();
-        match store.create(&crb_key, object::to_stored(&crb)).await {
-            Ok(_) | Err(StorageError::AlreadyExists { .. }) => {}
-            Err(e) => return Err(e),
-        }
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": owner["username"]}],
+        }));
+        let key = Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: &cluster, namespace: "", name: "workspace-admin" };
+        bootstrap::ensure(store, key, crb).await?;
     }
     let url = format!("{base_url}/clusters/{path}");
     update(store, ws_key, |w| {
