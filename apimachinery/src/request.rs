@@ -55,6 +55,23 @@ pub fn valid_cluster_name(name: &str) -> bool {
         })
 }
 
+/// First segment of home workspace paths: `user:<name>` is the home of user `<name>`.
+pub const HOME_ROOT: &str = "user";
+
+/// The logical cluster of a user's home workspace: 13 base36 characters of a hash of the user
+/// name, so every shard and proxy finds it without a lookup, and it can never collide with the
+/// 16-character random names of other workspaces.
+pub fn home_cluster_name(user: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, user.as_bytes());
+    let mut n = u64::from_be_bytes(digest.as_ref()[..8].try_into().unwrap_or_default());
+    let mut out = vec![b'0'; 13];
+    for slot in out.iter_mut().rev() {
+        *slot = char::from_digit((n % 36) as u32, 36).unwrap_or('0') as u8;
+        n /= 36;
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
 /// Decodes the query string into a map; repeated keys keep the last value.
 pub fn parse_query(query: Option<&str>) -> HashMap<String, String> {
     let mut out = HashMap::new();
@@ -228,6 +245,15 @@ fn safe_segment(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn home_cluster_names_are_stable_and_distinct() {
+        let a = home_cluster_name("alice");
+        assert_eq!(a, home_cluster_name("alice"));
+        assert_ne!(a, home_cluster_name("bob"));
+        assert_eq!(a.len(), 13);
+        assert!(valid_cluster_name(&a), "{a}");
+    }
 
     fn parse(m: Method, p: &str, q: Option<&str>) -> RequestInfo {
         RequestInfo::parse(&m, p, q).expect("parses")

@@ -231,6 +231,19 @@ impl Install {
         Background { child, lines, reader: Some(reader) }
     }
 
+    /// Starts an install whose token file holds `lines` (`token,user,uid[,"groups"]`).
+    pub fn with_tokens(lines: &str) -> Install {
+        let dir = tempfile::tempdir().expect("dir");
+        let tokens = dir.path().join("tokens.csv");
+        std::fs::write(&tokens, lines).expect("token file");
+        Install::start_with(dir, &["--token-auth-file", tokens.to_str().expect("utf-8 path")])
+    }
+
+    /// Runs kubectl with a bearer token against `cluster`.
+    pub fn kubectl_token(&self, token: &str, cluster: &str, args: &[&str]) -> Run {
+        self.kubectl_as(serde_json::json!({"token": token}), cluster, args)
+    }
+
     /// Runs kubectl as another identity: `user` holds kubeconfig user fields (`token`,
     /// `client-certificate`, `client-key`), against `cluster`.
     pub fn kubectl_as(&self, user: serde_json::Value, cluster: &str, args: &[&str]) -> Run {
@@ -257,12 +270,13 @@ impl Install {
         Run::from(out)
     }
 
-    /// `https://host:port/clusters/<cluster>`.
+    /// `https://host:port/clusters/<cluster>`, or `https://host:port` for an empty cluster.
     pub fn server(&self, cluster: &str) -> String {
         let text = std::fs::read_to_string(&self.kubeconfig).expect("kubeconfig");
         let line = text.lines().find(|l| l.contains("server:") && l.contains("/clusters/root")).expect("root server line");
         let url = line.split("server:").nth(1).expect("url").trim().trim_matches('"');
-        url.replace("/clusters/root", &format!("/clusters/{cluster}"))
+        let prefix = if cluster.is_empty() { String::new() } else { format!("/clusters/{cluster}") };
+        url.replace("/clusters/root", &prefix)
     }
 
     /// Creates a logical cluster (as system:masters) and waits until it is ready.

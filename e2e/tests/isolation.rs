@@ -5,14 +5,7 @@ use std::process::Command;
 use e2e::Install;
 
 fn with_tokens() -> Install {
-    let dir = tempfile::tempdir().expect("dir");
-    let tokens = dir.path().join("tokens.csv");
-    std::fs::write(&tokens, "alice-token,alice,1001,\"dev\"\nbob-token,bob,1002\n").expect("token file");
-    Install::start_with(dir, &["--token-auth-file", tokens.to_str().expect("utf-8 path")])
-}
-
-fn as_token(kcp: &Install, token: &str, cluster: &str, args: &[&str]) -> e2e::Run {
-    kcp.kubectl_as(serde_json::json!({"token": token}), cluster, args)
+    Install::with_tokens("alice-token,alice,1001,\"dev\"\nbob-token,bob,1002\n")
 }
 
 #[test]
@@ -25,49 +18,49 @@ fn role_in_one_cluster_grants_nothing_in_another() {
     // The same role and binding names in the other cluster, bound to nobody.
     kcp.kubectl_in("other", &["create", "role", "cm-reader", "--verb=get,list", "--resource=configmaps"]).ok();
 
-    let mine = as_token(&kcp, "alice-token", "root", &["get", "configmaps", "-o", "name"]);
+    let mine = kcp.kubectl_token("alice-token", "root", &["get", "configmaps", "-o", "name"]);
     assert!(mine.ok().contains("configmap/visible"), "{}", mine.stdout);
-    let denied = as_token(&kcp, "alice-token", "root", &["create", "configmap", "nope"]);
+    let denied = kcp.kubectl_token("alice-token", "root", &["create", "configmap", "nope"]);
     assert_eq!(
         denied.fails(),
         "error: failed to create configmap: configmaps is forbidden: User \"alice\" cannot create resource \"configmaps\" in API group \"\" in the namespace \"default\"\n"
     );
-    let other = as_token(&kcp, "alice-token", "other", &["get", "configmaps"]);
+    let other = kcp.kubectl_token("alice-token", "other", &["get", "configmaps"]);
     assert_eq!(
         other.fails(),
         "Error from server (Forbidden): configmaps is forbidden: User \"alice\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"default\"\n"
     );
-    let secrets = as_token(&kcp, "alice-token", "root", &["get", "secrets"]);
+    let secrets = kcp.kubectl_token("alice-token", "root", &["get", "secrets"]);
     assert_eq!(
         secrets.fails(),
         "Error from server (Forbidden): secrets is forbidden: User \"alice\" cannot list resource \"secrets\" in API group \"\" in the namespace \"default\"\n"
     );
-    assert_eq!(as_token(&kcp, "alice-token", "root", &["auth", "can-i", "list", "configmaps"]).ok().trim(), "yes");
-    assert_eq!(as_token(&kcp, "alice-token", "other", &["auth", "can-i", "list", "configmaps"]).stdout.trim(), "no");
-    let whoami = as_token(&kcp, "alice-token", "other", &["auth", "whoami"]);
+    assert_eq!(kcp.kubectl_token("alice-token", "root", &["auth", "can-i", "list", "configmaps"]).ok().trim(), "yes");
+    assert_eq!(kcp.kubectl_token("alice-token", "other", &["auth", "can-i", "list", "configmaps"]).stdout.trim(), "no");
+    let whoami = kcp.kubectl_token("alice-token", "other", &["auth", "whoami"]);
     assert_eq!(whoami.ok(), "ATTRIBUTE   VALUE\nUsername    alice\nUID         1001\nGroups      [dev system:authenticated]\n");
 
     // The other direction: bob holds a Role (and workspace access) only in the other cluster.
     kcp.kubectl_in("other", &["create", "rolebinding", "bob-cm", "--role=cm-reader", "--user=bob"]).ok();
     kcp.kubectl_in("other", &["create", "clusterrolebinding", "bob-access", "--clusterrole=system:kcp:workspace:access", "--user=bob"]).ok();
     kcp.kubectl_in("other", &["create", "configmap", "theirs"]).ok();
-    assert_eq!(as_token(&kcp, "bob-token", "other", &["get", "configmaps", "theirs", "-o", "name"]).ok(), "configmap/theirs\n");
-    let root = as_token(&kcp, "bob-token", "root", &["get", "configmaps", "visible"]);
+    assert_eq!(kcp.kubectl_token("bob-token", "other", &["get", "configmaps", "theirs", "-o", "name"]).ok(), "configmap/theirs\n");
+    let root = kcp.kubectl_token("bob-token", "root", &["get", "configmaps", "visible"]);
     assert_eq!(
         root.fails(),
         "Error from server (Forbidden): configmaps \"visible\" is forbidden: User \"bob\" cannot get resource \"configmaps\" in API group \"\" in the namespace \"default\"\n"
     );
     // A ClusterRole granted in the other cluster grants nothing in root either.
     kcp.kubectl_in("other", &["create", "clusterrolebinding", "bob-admin", "--clusterrole=cluster-admin", "--user=bob"]).ok();
-    as_token(&kcp, "bob-token", "other", &["get", "secrets"]).ok();
-    assert!(as_token(&kcp, "bob-token", "root", &["get", "secrets"]).fails().starts_with("Error from server (Forbidden): "));
+    kcp.kubectl_token("bob-token", "other", &["get", "secrets"]).ok();
+    assert!(kcp.kubectl_token("bob-token", "root", &["get", "secrets"]).fails().starts_with("Error from server (Forbidden): "));
 
     // Escalation: alice cannot grant herself more than she holds.
     kcp.kubectl(&["create", "role", "rbac-writer", "--verb=create", "--resource=roles.rbac.authorization.k8s.io"]).ok();
     kcp.kubectl(&["create", "rolebinding", "alice-rbac", "--role=rbac-writer", "--user=alice"]).ok();
-    let esc = as_token(&kcp, "alice-token", "root", &["create", "role", "more", "--verb=get", "--resource=secrets"]);
+    let esc = kcp.kubectl_token("alice-token", "root", &["create", "role", "more", "--verb=get", "--resource=secrets"]);
     assert!(esc.fails().contains("is attempting to grant RBAC permissions not currently held"), "{}", esc.stderr);
-    as_token(&kcp, "alice-token", "root", &["create", "role", "same", "--verb=get", "--resource=configmaps"]).ok();
+    kcp.kubectl_token("alice-token", "root", &["create", "role", "same", "--verb=get", "--resource=configmaps"]).ok();
 }
 
 #[test]
@@ -78,7 +71,7 @@ fn bad_credentials_are_unauthorized() {
     kcp.kubectl(&["get", "configmaps"]).ok();
     kcp.kubectl(&["--context", "system:admin", "get", "configmaps"]).ok();
     for cluster in ["root", "system:admin"] {
-        let wrong = as_token(&kcp, "wrong-token", cluster, &["get", "configmaps"]);
+        let wrong = kcp.kubectl_token("wrong-token", cluster, &["get", "configmaps"]);
         assert_eq!(wrong.fails(), "error: You must be logged in to the server (Unauthorized)\n");
     }
 

@@ -308,7 +308,7 @@ fn label_and_annotate() {
         assert_eq!(n.k(&["label", "cm", "c", "tier=be", "--overwrite"]).ok(), "configmap/c labeled\n");
         assert_eq!(n.k(&["get", "cm", "-l", "tier=be", "-o", "name"]).ok(), "configmap/c\n");
         assert_eq!(n.k(&["label", "cm", "c", "tier-"]).ok(), "configmap/c unlabeled\n");
-        assert_eq!(n.k(&["label", "sa", "--all", "team=x"]).ok(), "serviceaccount/sa labeled\n");
+        assert_eq!(n.k(&["label", "sa", "-l", "!team", "--field-selector", "metadata.name=sa", "team=x"]).ok(), "serviceaccount/sa labeled\n");
         assert_eq!(n.k(&["annotate", "cm", "c", "note=hello world"]).ok(), "configmap/c annotated\n");
         assert_eq!(n.k(&["annotate", "sa", "sa", "a=b"]).ok(), "serviceaccount/sa annotated\n");
         let obj = n.k(&["get", "cm", "c", "-o", "json"]).json();

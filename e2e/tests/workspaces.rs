@@ -67,11 +67,8 @@ fn tree_of_workspaces_is_created_used_and_deleted() {
 
 #[test]
 fn workspace_access_and_admins() {
-    let dir = tempfile::tempdir().expect("dir");
-    let tokens = dir.path().join("tokens.csv");
-    std::fs::write(&tokens, "alice-token,alice,1\nbob-token,bob,2\n").expect("token file");
-    let kcp = Install::start_with(dir, &["--token-auth-file", tokens.to_str().expect("utf-8 path")]);
-    let as_user = |token: &str, path: &str, args: &[&str]| kcp.kubectl_as(serde_json::json!({"token": token}), path, args);
+    let kcp = Install::with_tokens("alice-token,alice,1\nbob-token,bob,2\n");
+    let as_user = |token: &str, path: &str, args: &[&str]| kcp.kubectl_token(token, path, args);
 
     kcp.kubectl_stdin(&["create", "-f", "-"], Some(&workspace("org", None))).ok();
     ready(&kcp, "root", "org");
@@ -137,6 +134,11 @@ fn kubectl_ws_plugin() {
     assert_eq!(ws(&["-"]).ok().trim(), "Current workspace is \"root:org:team-a\".");
     assert_eq!(ws(&[":root"]).ok().trim(), "Current workspace is \"root\".");
     assert_eq!(ws(&["nope"]).fails().trim(), "error: workspace \"root:nope\" not found");
+    // `~` is the caller's home, created on first use.
+    assert_eq!(ws(&["~"]).ok().trim(), "Current workspace is \"user:kcp-admin\".");
+    kcp.kubectl(&["create", "configmap", "at-home"]).ok();
+    assert_eq!(ws(&["create", "sub", "--enter"]).ok().trim(), "Workspace \"sub\" (type root:universal) is ready to use.\nCurrent workspace is \"user:kcp-admin:sub\".");
+    assert_eq!(kcp.kubectl_in("user:kcp-admin", &["get", "configmap", "at-home", "-o", "name"]).ok().trim(), "configmap/at-home");
     let bad_type = ws(&["create", "x", "--type", "nope"]);
     assert!(bad_type.fails().contains("workspace type root:nope does not exist"), "{}", bad_type.stderr);
 }
@@ -157,4 +159,97 @@ fn initializers_hold_a_workspace_until_removed() {
     // The initializer finishes by removing itself; then the workspace becomes Ready.
     kcp.kubectl_in("root:held", &["patch", "logicalcluster", "cluster", "--subresource=status", "--type=json", "-p", r#"[{"op":"remove","path":"/status/initializers/0"}]"#]).ok();
     ready(&kcp, "root", "held");
+}
+
+#[test]
+fn service_account_tokens_work_only_in_their_workspace() {
+    let kcp = Install::start();
+    for (name, type_) in [("org", None), ("team-a", Some("team")), ("team-b", Some("team"))] {
+        let parent = if name == "org" { "root" } else { "root:org" };
+        kcp.kubectl_in_stdin(parent, &["create", "-f", "-"], &workspace(name, type_)).ok();
+        ready(&kcp, parent, name);
+    }
+    let (a, b) = ("root:org:team-a", "root:org:team-b");
+    kcp.kubectl_in(a, &["create", "serviceaccount", "robot"]).ok();
+    kcp.kubectl_in(a, &["create", "configmap", "in-a"]).ok();
+    kcp.kubectl_in(b, &["create", "configmap", "in-b"]).ok();
+    kcp.kubectl_in(a, &["create", "role", "cm-reader", "--verb=get,list", "--resource=configmaps"]).ok();
+    kcp.kubectl_in(a, &["create", "rolebinding", "robot-reads", "--role=cm-reader", "--serviceaccount=default:robot"]).ok();
+    // Every namespace gets its default service account.
+    eventually("default service account", Duration::from_secs(5), || (kcp.kubectl_in(a, &["get", "sa", "default"]).code == 0).then_some(()));
+
+    let token = kcp.kubectl_in(a, &["create", "token", "robot"]).ok().trim().to_string();
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+    let too_short = kcp.kubectl_in(a, &["create", "token", "robot", "--duration=1m"]);
+    assert!(too_short.fails().contains("may not specify a duration less than 10 minutes"), "{}", too_short.stderr);
+    assert!(kcp.kubectl_in(a, &["create", "token", "ghost"]).fails().contains("serviceaccounts \"ghost\" not found"));
+
+    let as_robot = serde_json::json!({"token": token.clone()});
+    let listed = kcp.kubectl_as(as_robot.clone(), a, &["get", "configmaps", "-o", "name"]);
+    assert!(listed.ok().contains("configmap/in-a"), "{}", listed.stdout);
+    // In-cluster clients call without a /clusters/ prefix and land in their own workspace.
+    let unprefixed = kcp.kubectl_as(as_robot.clone(), "", &["get", "configmaps", "-o", "name"]);
+    assert!(unprefixed.ok().contains("configmap/in-a"), "{}", unprefixed.stdout);
+    assert!(!unprefixed.stdout.contains("in-b"));
+    // RBAC still applies in its own workspace.
+    assert!(kcp.kubectl_as(as_robot.clone(), a, &["get", "secrets"]).fails().contains("Forbidden"));
+    // Elsewhere it is a stranger: nothing in team-b, and granting system:serviceaccounts there
+    // does not let it in, while granting its workspace's group does.
+    assert!(kcp.kubectl_as(as_robot.clone(), b, &["get", "configmaps"]).fails().contains("Forbidden"));
+    let a_cluster = ready(&kcp, "root:org", "team-a");
+    let whoami_b = kcp.kubectl_as(as_robot.clone(), b, &["auth", "whoami", "-o", "json"]).json();
+    assert_eq!(whoami_b["status"]["userInfo"]["username"], "system:anonymous", "{whoami_b}");
+    assert_eq!(whoami_b["status"]["userInfo"]["groups"], serde_json::json!(["system:authenticated", format!("system:cluster:{a_cluster}")]));
+    kcp.kubectl_in(b, &["create", "clusterrole", "cm-access", "--verb=get,list", "--resource=configmaps"]).ok();
+    kcp.kubectl_in(b, &["create", "clusterrolebinding", "sa-access", "--clusterrole=system:kcp:workspace:access", "--group=system:serviceaccounts"]).ok();
+    kcp.kubectl_in(b, &["create", "clusterrolebinding", "sa-cm", "--clusterrole=cm-access", "--group=system:serviceaccounts"]).ok();
+    assert!(kcp.kubectl_as(as_robot.clone(), b, &["get", "configmaps"]).fails().contains("Forbidden"));
+    let group = format!("system:cluster:{a_cluster}");
+    kcp.kubectl_in(b, &["create", "clusterrolebinding", "a-access", "--clusterrole=system:kcp:workspace:access", &format!("--group={group}")]).ok();
+    kcp.kubectl_in(b, &["create", "clusterrolebinding", "a-cm", "--clusterrole=cm-access", &format!("--group={group}")]).ok();
+    let granted = kcp.kubectl_as(as_robot.clone(), b, &["get", "configmaps", "-o", "name"]);
+    assert!(granted.ok().contains("configmap/in-b"), "{}", granted.stderr);
+
+    // TokenReview says who it is.
+    let review = format!("{{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"TokenReview\",\"spec\":{{\"token\":\"{token}\"}}}}");
+    let reviewed = kcp.kubectl_in_stdin(a, &["create", "-f", "-", "-o", "json"], &review).json();
+    assert_eq!(reviewed["status"]["authenticated"], true, "{reviewed}");
+    assert_eq!(reviewed["status"]["user"]["username"], "system:serviceaccount:default:robot");
+    assert_eq!(reviewed["status"]["user"]["extra"]["authentication.kubernetes.io/cluster-name"][0], a_cluster.as_str());
+
+    // A forged token and a deleted service account's token authenticate nobody.
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    assert!(kcp.kubectl_as(serde_json::json!({"token": forged}), a, &["get", "configmaps"]).fails().contains("Unauthorized"));
+    kcp.kubectl_in(a, &["delete", "serviceaccount", "robot"]).ok();
+    assert!(kcp.kubectl_as(as_robot, a, &["get", "configmaps"]).fails().contains("Unauthorized"));
+    let reviewed = kcp.kubectl_in_stdin(a, &["create", "-f", "-", "-o", "json"], &review).json();
+    assert_eq!(reviewed["status"]["authenticated"], false, "{reviewed}");
+}
+
+#[test]
+fn home_workspaces_are_created_on_first_use() {
+    let kcp = Install::with_tokens("alice-token,alice,1,creators\nbob-token,bob,2\n");
+    let as_user = |token: &str, path: &str, args: &[&str]| kcp.kubectl_token(token, path, args);
+    // Only the group "creators" may get a home here.
+    kcp.kubectl(&["delete", "clusterrolebinding", "system:kcp:home-workspace-create"]).ok();
+    kcp.kubectl(&["create", "clusterrolebinding", "creators-home", "--clusterrole=system:kcp:home-workspace-create", "--group=creators"]).ok();
+
+    let home = "/clusters/root/apis/tenancy.kcp.io/v1alpha1/workspaces/~";
+    let got = as_user("alice-token", "root", &["get", "--raw", home]);
+    let ws: serde_json::Value = serde_json::from_str(got.ok()).expect("workspace JSON");
+    assert_eq!(ws["status"]["phase"], "Ready", "{ws}");
+    assert!(ws["spec"]["URL"].as_str().is_some_and(|u| u.ends_with("/clusters/user:alice")), "{ws}");
+    assert!(ws["metadata"]["creationTimestamp"].is_string());
+    // Asking again returns the same home.
+    let again: serde_json::Value = serde_json::from_str(as_user("alice-token", "root", &["get", "--raw", home]).ok()).expect("JSON");
+    assert_eq!(again["spec"]["cluster"], ws["spec"]["cluster"]);
+
+    // alice is admin of her home; bob sees nothing there and may not get a home of his own.
+    as_user("alice-token", "user:alice", &["create", "namespace", "mine"]).ok();
+    as_user("alice-token", "user:alice", &["get", "--raw", "/clusters/user:alice/apis/core.kcp.io/v1alpha1/logicalclusters/cluster"]).ok();
+    assert!(as_user("bob-token", "user:alice", &["get", "namespaces"]).fails().contains("Forbidden"));
+    let refused = as_user("bob-token", "root", &["get", "--raw", home]);
+    assert!(refused.fails().contains("cannot create resource \"workspaces\""), "{}", refused.stderr);
+    assert!(refused.stderr.contains("workspace access not permitted"), "{}", refused.stderr);
+    assert!(as_user("bob-token", "user:bob", &["get", "namespaces"]).fails().contains("Forbidden"));
 }

@@ -2,7 +2,6 @@
 //! `system:admin`; users `kcp-admin` (group `system:kcp:admin`) and `shard-admin`
 //! (`system:masters`).
 
-use std::io::Write;
 use std::path::Path;
 
 use apimachinery::pki::CertPair;
@@ -44,12 +43,7 @@ pub fn document(k: &AdminKubeconfig<'_>) -> Value {
 }
 
 /// Writes the kubeconfig (mode 0600: it holds private keys).
-pub fn write(path: &Path, k: &AdminKubeconfig<'_>) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let text = serde_saphyr::to_string(&document(k)).map_err(std::io::Error::other)?;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+pub fn write(path: &Path, k: &AdminKubeconfig<'_>) -> Result<(), apimachinery::pki::PkiError> {
+    let text = serde_saphyr::to_string(&document(k)).map_err(|e| apimachinery::pki::PkiError::Io { path: path.to_owned(), source: std::io::Error::other(e) })?;
+    apimachinery::pki::write_file(path, text.as_bytes(), 0o600)
 }

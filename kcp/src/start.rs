@@ -111,7 +111,7 @@ pub async fn run(flags: StartFlags) -> Result<(), StartError> {
                 eprintln!("admin kubeconfig: {}", kubeconfig_path.display());
                 eprintln!("  export KUBECONFIG={}", kubeconfig_path.display());
             }
-            Err(e) => write_error = Some(StartError::Write { path: kubeconfig_path.clone(), source: e }),
+            Err(e) => write_error = Some(StartError::Pki(e)),
         }
     };
     shard::run(config, shard::shutdown_on_signals(), on_listening).await?;

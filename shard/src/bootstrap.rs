@@ -18,6 +18,11 @@ pub const TENANCY_READER_ROLE: &str = "system:kcp:tenancy:reader";
 /// Group of the kcp administrators (`kcp-admin` in the admin kubeconfig).
 pub const KCP_ADMIN_GROUP: &str = "system:kcp:admin";
 
+/// The workspace type of home workspaces.
+pub const HOME_TYPE: &str = "home";
+/// ClusterRole in `root` allowing `create` of `workspaces/~`: who may get a home workspace.
+pub const HOME_CREATOR_ROLE: &str = "system:kcp:home-workspace-create";
+
 /// A new object with the metadata the REST layer would have given it.
 pub(crate) fn new_object(api_version: &str, kind: &str, name: &str, namespace: &str, body: Value) -> Value {
     let mut obj = json!({"apiVersion": api_version, "kind": kind,
@@ -120,6 +125,9 @@ pub async fn run(store: &SharedStorage) -> Result<(), StorageError> {
         let key = Key { group: "tenancy.kcp.io", resource: "workspacetypes", cluster: ROOT_CLUSTER, namespace: "", name: &name };
         ensure(store, key, obj).await?;
     }
+    let (name, role) = cluster_role(HOME_CREATOR_ROLE, json!([
+        {"apiGroups": ["tenancy.kcp.io"], "resources": ["workspaces"], "resourceNames": ["~"], "verbs": ["create"]}]));
+    ensure(store, Key { group: "rbac.authorization.k8s.io", resource: "clusterroles", cluster: ROOT_CLUSTER, namespace: "", name: &name }, role).await?;
     let (name, role) = cluster_role("system:kcp:workspacetype-use", json!([
         {"apiGroups": ["tenancy.kcp.io"], "resources": ["workspacetypes"], "resourceNames": ["universal", "organization", "team"], "verbs": ["use"]}]));
     ensure(store, Key { group: "rbac.authorization.k8s.io", resource: "clusterroles", cluster: ROOT_CLUSTER, namespace: "", name: &name }, role).await?;
@@ -128,6 +136,7 @@ pub async fn run(store: &SharedStorage) -> Result<(), StorageError> {
         ("system:kcp:workspacetype-use", "system:kcp:workspacetype-use"),
         ("system:kcp:authenticated:access", WORKSPACE_ACCESS_ROLE),
         ("system:kcp:authenticated:tenancy-reader", TENANCY_READER_ROLE),
+        (HOME_CREATOR_ROLE, HOME_CREATOR_ROLE),
     ] {
         let (name, obj) = cluster_role_binding(binding, role, "system:authenticated");
         ensure(store, Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: ROOT_CLUSTER, namespace: "", name: &name }, obj).await?;
@@ -139,10 +148,13 @@ pub async fn run(store: &SharedStorage) -> Result<(), StorageError> {
 fn workspace_types() -> Named {
     let wt = |name: &str, spec: Value| (name.to_string(), new_object("tenancy.kcp.io/v1alpha1", "WorkspaceType", name, "", json!({"spec": spec})));
     let t = |name: &str| json!({"name": name, "path": ROOT_CLUSTER});
+    let universal = json!({"with": [t("universal")]});
     vec![
-        wt("root", json!({"limitAllowedParents": {"none": true}, "defaultChildWorkspaceType": t("organization")})),
+        wt("root", json!({"extend": universal, "limitAllowedParents": {"none": true}, "defaultChildWorkspaceType": t("organization")})),
         wt("universal", json!({"defaultChildWorkspaceType": t("universal")})),
-        wt("organization", json!({"limitAllowedParents": {"types": [t("root")]}, "defaultChildWorkspaceType": t("team")})),
-        wt("team", json!({"limitAllowedParents": {"types": [t("organization"), t("team")]}, "defaultChildWorkspaceType": t("universal")})),
+        wt("organization", json!({"extend": universal, "limitAllowedParents": {"types": [t("root")]}, "defaultChildWorkspaceType": t("team")})),
+        wt("team", json!({"extend": universal, "limitAllowedParents": {"types": [t("organization"), t("team")]}, "defaultChildWorkspaceType": t("universal")})),
+        // Home workspaces have no parent: they are created on first GET of `workspaces/~`.
+        wt(HOME_TYPE, json!({"extend": universal, "limitAllowedParents": {"none": true}, "defaultChildWorkspaceType": t("universal")})),
     ]
 }

@@ -31,6 +31,8 @@ pub struct ShardFile {
     pub watch_cache_size: Option<usize>,
     pub shard_external_url: Option<String>,
     pub root_ca_file: Option<PathBuf>,
+    pub service_account_signing_key_file: Option<PathBuf>,
+    pub service_account_issuer: Option<String>,
 }
 
 impl ShardFile {
@@ -82,6 +84,13 @@ pub struct ShardFlags {
     /// `kube-root-ca.crt` in every namespace.
     #[arg(long)]
     pub root_ca_file: Option<PathBuf>,
+    /// PKCS#8 PEM ECDSA P-256 key signing service-account tokens; shards of one install share
+    /// it. Default `<root>/service-account.key`, generated on first start.
+    #[arg(long)]
+    pub service_account_signing_key_file: Option<PathBuf>,
+    /// `iss` of service-account tokens, and the audience they get by default.
+    #[arg(long)]
+    pub service_account_issuer: Option<String>,
 }
 
 /// The resolved configuration of one shard.
@@ -98,13 +107,21 @@ pub struct ShardConfig {
     pub watch_cache_size: usize,
     pub shard_external_url: Option<String>,
     pub root_ca_file: Option<PathBuf>,
+    pub service_account_signing_key_file: PathBuf,
+    pub service_account_issuer: String,
 }
 
 impl ShardConfig {
     /// Merges file and flags (flags win) and applies defaults.
     pub fn resolve(file: ShardFile, flags: ShardFlags) -> Result<ShardConfig, ConfigError> {
+        let root_directory = flags.root_directory.or(file.root_directory).unwrap_or_else(|| PathBuf::from(".kcp"));
         Ok(ShardConfig {
-            root_directory: flags.root_directory.or(file.root_directory).unwrap_or_else(|| PathBuf::from(".kcp")),
+            service_account_signing_key_file: flags
+                .service_account_signing_key_file
+                .or(file.service_account_signing_key_file)
+                .unwrap_or_else(|| root_directory.join("service-account.key")),
+            service_account_issuer: flags.service_account_issuer.or(file.service_account_issuer).unwrap_or_else(|| "https://kcp.default.svc".into()),
+            root_directory,
             bind_address: flags.bind_address.or(file.bind_address).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
             secure_port: flags.secure_port.or(file.secure_port).unwrap_or(6443),
             tls_cert_file: flags.tls_cert_file.or(file.tls_cert_file).ok_or(ConfigError::Missing("--tls-cert-file"))?,

@@ -4,6 +4,7 @@
 pub mod bootstrap;
 pub mod config;
 pub mod controllers;
+pub mod home;
 pub mod tenancy;
 
 use std::net::SocketAddr;
@@ -11,9 +12,11 @@ use std::sync::Arc;
 
 use apimachinery::registry::crd::CrdIndex;
 use apimachinery::rest::{Api, Limits};
-use apimachinery::server::authn::Authenticator;
+use apimachinery::auth::TokenSigner;
+use apimachinery::server::authn::{Authenticator, ServiceAccountTokens};
 use apimachinery::server::authz::Authorizer;
 use apimachinery::server::metrics::Metrics;
+use apimachinery::server::phase::Phases;
 use apimachinery::server::Handler;
 use apimachinery::storage::sled::SledStorage;
 use apimachinery::storage::SharedStorage;
@@ -31,7 +34,7 @@ pub enum ShardError {
     Tls(#[from] apimachinery::pki::PkiError),
     #[error("reading {path}: {source}")]
     Io { path: String, source: std::io::Error },
-    #[error("token file: {0}")]
+    #[error("authentication: {0}")]
     Tokens(#[from] apimachinery::auth::AuthError),
     #[error("listening on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
@@ -39,6 +42,19 @@ pub enum ShardError {
 
 fn read(path: &std::path::Path) -> Result<String, ShardError> {
     std::fs::read_to_string(path).map_err(|source| ShardError::Io { path: path.display().to_string(), source })
+}
+
+/// The service-account signer, generating its key (owner-only) on first start.
+fn signing_key(path: &std::path::Path, issuer: &str) -> Result<TokenSigner, ShardError> {
+    if !path.exists() {
+        let pem = TokenSigner::generate_key_pem()?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| ShardError::Io { path: dir.display().to_string(), source })?;
+        }
+        apimachinery::pki::write_file(path, pem.as_bytes(), 0o600)?;
+        tracing::info!(path = %path.display(), "generated the service-account signing key");
+    }
+    Ok(TokenSigner::from_pem(issuer, &read(path)?)?)
 }
 
 /// Runs a shard until `shutdown` turns true. `on_listening` is told the bound address once the
@@ -67,10 +83,12 @@ pub async fn run(
     tokio::spawn(controllers::namespace::run(store.clone(), crds.clone()));
     tokio::spawn(controllers::gc::run(store.clone()));
     tokio::spawn(controllers::logicalcluster::run(store.clone()));
-    tokio::spawn(controllers::workspace::run(store.clone(), crds.clone(), base_url));
-    if let Some(path) = &config.root_ca_file {
-        tokio::spawn(controllers::root_ca::run(store.clone(), Arc::from(read(path)?.as_str())));
-    }
+    tokio::spawn(controllers::workspace::run(store.clone(), crds.clone(), base_url.clone()));
+    let root_ca = match &config.root_ca_file {
+        Some(path) => Some(Arc::from(read(path)?.as_str())),
+        None => None,
+    };
+    tokio::spawn(controllers::namespace_defaults::run(store.clone(), root_ca));
 
     let tokens = match &config.token_auth_file {
         Some(p) => Some(apimachinery::auth::TokenFile::load(p)?),
@@ -80,12 +98,19 @@ pub async fn run(
         store: store.clone(),
         crds,
         authz: Authorizer::new(store.clone())?,
-        authn: Arc::new(Authenticator { tokens }),
+        authn: Arc::new(Authenticator {
+            tokens,
+            service_accounts: Some(ServiceAccountTokens {
+                signer: signing_key(&config.service_account_signing_key_file, &config.service_account_issuer)?,
+                store: store.clone(),
+            }),
+        }),
         limits: Limits::default(),
         plugins: vec![Arc::new(tenancy::WorkspaceAdmission)],
         shutdown: shutdown.clone(),
     });
-    let handler = Arc::new(Handler::new(api, Arc::new(Metrics::default()), config.max_requests_inflight));
+    let phases = Phases(vec![Arc::new(home::HomeWorkspaces { api: api.clone(), base_url: base_url.clone() })]);
+    let handler = Arc::new(Handler::new(api, Arc::new(Metrics::default()), config.max_requests_inflight, phases));
     let serving = apimachinery::pki::CertPair {
         cert_pem: read(&config.tls_cert_file)?,
         key_pem: read(&config.tls_private_key_file)?,

@@ -65,9 +65,10 @@ async fn workspace_type(store: &SharedStorage, name: &str) -> Option<Value> {
     get(store, Key { group: "tenancy.kcp.io", resource: "workspacetypes", cluster: TYPES_CLUSTER, namespace: "", name }).await
 }
 
-/// Initializers of a workspace type and the types it extends: `<type path>:<name>` for each
-/// one marked `initializer: true`. They hold a new workspace in `Initializing`.
-pub async fn initializers_of(store: &SharedStorage, of_type: &str) -> Vec<String> {
+/// A workspace type and every type it extends (`extend.with`), transitively, as
+/// `(<type path>:<name>, definition)`. A type "implements" each of them for parent and child
+/// limits, and inherits their initializers.
+async fn type_closure(store: &SharedStorage, of_type: &str) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     let mut todo = vec![of_type.to_string()];
     let mut seen = std::collections::HashSet::new();
@@ -77,13 +78,32 @@ pub async fn initializers_of(store: &SharedStorage, of_type: &str) -> Vec<String
         }
         let name = t.rsplit(':').next().unwrap_or_default();
         let Some(def) = workspace_type(store, name).await else { continue };
-        if def.pointer("/spec/initializer") == Some(&json!(true)) {
-            out.push(t.clone());
-        }
         if let Some(with) = def.pointer("/spec/extend/with").and_then(Value::as_array) {
             todo.extend(with.iter().filter_map(type_ref));
         }
+        out.push((t, def));
     }
+    out
+}
+
+/// Names of a type and every type it extends.
+async fn implemented(store: &SharedStorage, of_type: &str) -> Vec<String> {
+    let mut names: Vec<String> = type_closure(store, of_type).await.into_iter().map(|(t, _)| t).collect();
+    if names.is_empty() {
+        names.push(of_type.to_string());
+    }
+    names
+}
+
+/// Initializers of a workspace type and the types it extends: `<type path>:<name>` for each
+/// one marked `initializer: true`. They hold a new workspace in `Initializing`.
+pub async fn initializers_of(store: &SharedStorage, of_type: &str) -> Vec<String> {
+    let mut out: Vec<String> = type_closure(store, of_type)
+        .await
+        .into_iter()
+        .filter(|(_, def)| def.pointer("/spec/initializer") == Some(&json!(true)))
+        .map(|(t, _)| t)
+        .collect();
     out.sort();
     out
 }
@@ -95,12 +115,14 @@ fn type_ref(v: &Value) -> Option<String> {
     Some(format!("{path}:{name}"))
 }
 
-fn allowed(limit: &Value, candidate: &str) -> bool {
+/// Whether a limit (`limitAllowedParents` / `limitAllowedChildren`) admits a type that
+/// implements `candidate` (the type and the types it extends).
+fn allowed(limit: &Value, candidate: &[String]) -> bool {
     if limit["none"] == json!(true) {
         return false;
     }
     match limit["types"].as_array() {
-        Some(types) if !types.is_empty() => types.iter().filter_map(type_ref).any(|t| t == candidate),
+        Some(types) if !types.is_empty() => types.iter().filter_map(type_ref).any(|t| candidate.contains(&t)),
         _ => true,
     }
 }
@@ -169,14 +191,14 @@ impl AdmissionPlugin for WorkspaceAdmission {
                     )]))
                 }
             };
-            if !allowed(&def["spec"]["limitAllowedParents"], &parent_type) {
+            if !allowed(&def["spec"]["limitAllowedParents"], &implemented(&api.store, &parent_type).await) {
                 return Err(invalid(vec![FieldError::invalid(
                     "spec.type",
                     wanted.as_str(),
                     format!("workspace type {wanted} is not allowed in a workspace of type {parent_type}"),
                 )]));
             }
-            if !allowed(&parent_def["spec"]["limitAllowedChildren"], &wanted) {
+            if !allowed(&parent_def["spec"]["limitAllowedChildren"], &implemented(&api.store, &wanted).await) {
                 return Err(invalid(vec![FieldError::invalid(
                     "spec.type",
                     wanted.as_str(),
@@ -225,10 +247,13 @@ mod tests {
 
     #[test]
     fn type_limits() {
-        assert!(allowed(&Value::Null, "root:team"));
-        assert!(!allowed(&json!({"none": true}), "root:team"));
+        let team = ["root:team".to_string()];
+        assert!(allowed(&Value::Null, &team));
+        assert!(!allowed(&json!({"none": true}), &team));
         let limit = json!({"types": [{"name": "organization", "path": "root"}, {"name": "team"}]});
-        assert!(allowed(&limit, "root:team"));
-        assert!(!allowed(&limit, "root:root"));
+        assert!(allowed(&limit, &team));
+        assert!(!allowed(&limit, &["root:root".to_string()]));
+        // A type extending an allowed one is allowed too.
+        assert!(allowed(&json!({"types": [{"name": "universal"}]}), &["root:custom".to_string(), "root:universal".to_string()]));
     }
 }

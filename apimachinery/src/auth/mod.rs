@@ -17,6 +17,7 @@ pub mod labels;
 pub mod rbac;
 pub mod review;
 pub mod rule;
+pub mod service_account;
 pub mod token_file;
 pub mod user;
 
@@ -26,6 +27,7 @@ pub use escalation::{
 pub use rbac::{authorize, rules_for, Attributes, CompiledRbac, Decision, RbacObjects};
 pub use review::{attributes_from_review, user_from_review_spec};
 pub use rule::Rule;
+pub use service_account::{as_seen_in, service_account_cluster, Claims, ServiceAccountRef, TokenSigner};
 pub use token_file::TokenFile;
 pub use user::{bearer_token, service_account_username, user_from_certificate, UserInfo, AUTHENTICATED_GROUP};
 
@@ -69,6 +71,9 @@ pub enum AuthError {
         /// The kind found.
         kind: String,
     },
+    /// The service-account signing key is unusable.
+    #[error("service-account signing key: {0}")]
+    SigningKey(String),
     /// The user tried to grant permissions they lack; the text is kube's. Render as 403:
     /// `<resource>.rbac.authorization.k8s.io "<name>" is forbidden: <text>`.
     #[error("{0}")]

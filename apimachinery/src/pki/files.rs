@@ -57,7 +57,8 @@ fn key_path(dir: &Path, stem: &str) -> PathBuf {
     dir.join(format!("{stem}.key"))
 }
 
-fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
+/// Writes `contents` atomically (temporary file with its final mode, fsync, rename).
+pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", uuid::Uuid::new_v4().simple()));
     let written = (|| {

@@ -21,7 +21,7 @@ use rcgen::{
 };
 use x509_parser::error::{PEMError, X509Error};
 
-pub use files::{ensure_pair, read_pair, write_pair};
+pub use files::{ensure_pair, read_pair, write_file, write_pair};
 pub use tls::{client_config, server_config, ClientCertAuthority};
 
 /// A PEM certificate and its PEM (PKCS#8) private key.

@@ -21,30 +21,30 @@ struct Def {
     namespaced: bool,
     short: &'static [&'static str],
     categories: &'static [&'static str],
-    status: bool,
+    subresources: &'static [&'static str],
     backing: Backing,
 }
 
 const STORED_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 
 const DEFS: &[Def] = &[
-    def("", "v1", "Namespace", "namespaces", false, &["ns"], &[], true),
-    def("", "v1", "ConfigMap", "configmaps", true, &["cm"], &[], false),
-    def("", "v1", "Secret", "secrets", true, &[], &[], false),
-    def("", "v1", "ServiceAccount", "serviceaccounts", true, &["sa"], &[], false),
-    def("", "v1", "Event", "events", true, &["ev"], &[], false),
-    def("", "v1", "ResourceQuota", "resourcequotas", true, &["quota"], &[], true),
-    def("", "v1", "LimitRange", "limitranges", true, &["limits"], &[], false),
-    def("rbac.authorization.k8s.io", "v1", "Role", "roles", true, &[], &[], false),
-    def("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, &[], &[], false),
-    def("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, &[], &[], false),
-    def("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, &[], &[], false),
-    def("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, &["crd", "crds"], &[], true),
-    def("coordination.k8s.io", "v1", "Lease", "leases", true, &[], &[], false),
-    def("events.k8s.io", "v1", "Event", "events", true, &["ev"], &[], false),
-    def("core.kcp.io", "v1alpha1", "LogicalCluster", "logicalclusters", false, &[], &[], true),
-    def("tenancy.kcp.io", "v1alpha1", "Workspace", "workspaces", false, &["ws"], &[], true),
-    def("tenancy.kcp.io", "v1alpha1", "WorkspaceType", "workspacetypes", false, &[], &[], true),
+    def("", "v1", "Namespace", "namespaces", false, &["ns"], &[], &["status"]),
+    def("", "v1", "ConfigMap", "configmaps", true, &["cm"], &[], &[]),
+    def("", "v1", "Secret", "secrets", true, &[], &[], &[]),
+    def("", "v1", "ServiceAccount", "serviceaccounts", true, &["sa"], &[], &["token"]),
+    def("", "v1", "Event", "events", true, &["ev"], &[], &[]),
+    def("", "v1", "ResourceQuota", "resourcequotas", true, &["quota"], &[], &["status"]),
+    def("", "v1", "LimitRange", "limitranges", true, &["limits"], &[], &[]),
+    def("rbac.authorization.k8s.io", "v1", "Role", "roles", true, &[], &[], &[]),
+    def("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, &[], &[], &[]),
+    def("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, &[], &[], &[]),
+    def("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, &[], &[], &[]),
+    def("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, &["crd", "crds"], &[], &["status"]),
+    def("coordination.k8s.io", "v1", "Lease", "leases", true, &[], &[], &[]),
+    def("events.k8s.io", "v1", "Event", "events", true, &["ev"], &[], &[]),
+    def("core.kcp.io", "v1alpha1", "LogicalCluster", "logicalclusters", false, &[], &[], &["status"]),
+    def("tenancy.kcp.io", "v1alpha1", "Workspace", "workspaces", false, &["ws"], &[], &["status"]),
+    def("tenancy.kcp.io", "v1alpha1", "WorkspaceType", "workspacetypes", false, &[], &[], &["status"]),
     review("authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreviews", false),
     review("authorization.k8s.io", "SubjectAccessReview", "subjectaccessreviews", false),
     review("authorization.k8s.io", "LocalSubjectAccessReview", "localsubjectaccessreviews", true),
@@ -62,13 +62,13 @@ const fn def(
     namespaced: bool,
     short: &'static [&'static str],
     categories: &'static [&'static str],
-    status: bool,
+    subresources: &'static [&'static str],
 ) -> Def {
-    Def { group, version, kind, plural, namespaced, short, categories, status, backing: Backing::Stored }
+    Def { group, version, kind, plural, namespaced, short, categories, subresources, backing: Backing::Stored }
 }
 
 const fn review(group: &'static str, kind: &'static str, plural: &'static str, namespaced: bool) -> Def {
-    Def { group, version: "v1", kind, plural, namespaced, short: &[], categories: &[], status: false, backing: Backing::Review }
+    Def { group, version: "v1", kind, plural, namespaced, short: &[], categories: &[], subresources: &[], backing: Backing::Review }
 }
 
 /// A built-in resource with how it is served.
@@ -98,7 +98,7 @@ pub fn builtins() -> &'static [Builtin] {
                         Backing::Stored => STORED_VERBS.iter().map(|s| s.to_string()).collect(),
                         Backing::Review => vec!["create".into()],
                     },
-                    subresources: if d.status { vec!["status".into()] } else { vec![] },
+                    subresources: d.subresources.iter().map(|s| s.to_string()).collect(),
                     columns: vec![],
                     schema: None,
                     custom: false,
@@ -112,6 +112,24 @@ pub fn builtins() -> &'static [Builtin] {
 /// The built-in resource served at `group/version/plural`, if any.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Builtin> {
     builtins().iter().find(|b| b.info.group == group && b.info.version == version && b.info.plural == plural)
+}
+
+/// The kind a subresource takes and returns, and its verbs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubresourceShape {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub verbs: &'static [&'static str],
+}
+
+/// How subresource `name` of `info` is served: `token` is TokenRequest's create, anything
+/// else (`status`) reads and writes the parent kind.
+pub fn subresource_shape(info: &ResourceInfo, name: &str) -> SubresourceShape {
+    match name {
+        "token" => SubresourceShape { group: "authentication.k8s.io".into(), version: "v1".into(), kind: "TokenRequest".into(), verbs: &["create"] },
+        _ => SubresourceShape { group: info.group.clone(), version: info.version.clone(), kind: info.kind.clone(), verbs: &["get", "patch", "update"] },
+    }
 }
 
 /// True when `group` is served by built-ins (CRDs may not claim it).

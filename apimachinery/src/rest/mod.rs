@@ -12,6 +12,7 @@ pub mod delete;
 pub mod object;
 pub mod read;
 pub mod review;
+pub mod token;
 pub mod watch;
 pub mod write;
 
@@ -172,6 +173,9 @@ impl Api {
                 "create" => review::create(self, &req, &resolved).await,
                 _ => Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource")),
             };
+        }
+        if i.subresource == "token" {
+            return token::request(self, &req, &resolved).await;
         }
         match i.verb.as_str() {
             "get" => read::get(self, &req, &resolved).await,

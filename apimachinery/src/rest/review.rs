@@ -35,8 +35,9 @@ pub async fn create(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Respons
         "SelfSubjectReview" => json!({"userInfo": req.user}),
         "TokenReview" => {
             let token = spec["token"].as_str().unwrap_or_default();
-            match api.authn.authenticate_token(token) {
-                Some(user) => json!({"authenticated": true, "user": user, "audiences": spec["audiences"].clone()}),
+            let audiences: Vec<String> = spec["audiences"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(String::from)).collect();
+            match api.authn.authenticate_token(token, &audiences).await {
+                Some(user) => json!({"authenticated": true, "user": user, "audiences": reviewed_audiences(api, audiences)}),
                 None => json!({"authenticated": false, "error": "invalid bearer token"}),
             }
         }
@@ -47,6 +48,14 @@ pub async fn create(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Respons
         obj["metadata"] = json!({});
     }
     Ok(body::json(201, &obj))
+}
+
+/// The audiences a TokenReview answers for: those asked about, or the API server's own.
+fn reviewed_audiences(api: &Api, asked: Vec<String>) -> Vec<String> {
+    match (&api.authn.service_accounts, asked.is_empty()) {
+        (Some(sa), true) => vec![sa.signer.issuer().to_string()],
+        _ => asked,
+    }
 }
 
 /// A review spec that fails validation is a 422 naming the fields.

@@ -23,6 +23,7 @@ impl Phase for Authorize {
     fn run<'a>(&'a self, req: &'a mut Req) -> BoxFuture<'a, Result<Outcome, ApiError>> {
         Box::pin(async move {
             resolve_path(&self.api, req).await?;
+            scope_identity(req);
             let (Some(info), Some(user)) = (req.extensions().get::<RequestInfo>(), req.extensions().get::<UserInfo>()) else {
                 return Err(ApiError::internal("authorization ran before request parsing and authentication"));
             };
@@ -57,8 +58,16 @@ impl Phase for Authorize {
     }
 }
 
-/// Replaces a workspace path (`root:org:team`) by the logical cluster it names, walking the
-/// Workspaces from the first segment. An unresolvable path is, to anyone but `system:masters`,
+/// Service accounts of other logical clusters act as authenticated strangers here.
+fn scope_identity(req: &mut Req) {
+    let Some(cluster) = req.extensions().get::<RequestInfo>().and_then(|i| i.cluster_name().map(String::from)) else { return };
+    if let Some(user) = req.extensions_mut().get_mut::<UserInfo>() {
+        *user = crate::auth::as_seen_in(std::mem::take(user), &cluster);
+    }
+}
+
+/// Replaces a workspace path (`root:org:team`, or `user:<name>:...` from a home workspace) by
+/// the logical cluster it names, walking the Workspaces from the first segment. An unresolvable path is, to anyone but `system:masters`,
 /// indistinguishable from a workspace they may not access.
 async fn resolve_path(api: &Api, req: &mut Req) -> Result<(), ApiError> {
     let Some(path) = req.extensions().get::<RequestInfo>().filter(|i| i.cluster_is_path()).and_then(|i| i.cluster_name().map(String::from)) else {
@@ -66,6 +75,10 @@ async fn resolve_path(api: &Api, req: &mut Req) -> Result<(), ApiError> {
     };
     let mut segments = path.split(':');
     let mut cluster = segments.next().unwrap_or_default().to_string();
+    if cluster == crate::request::HOME_ROOT {
+        // `user:<name>` is a home workspace, named after its user.
+        cluster = crate::request::home_cluster_name(segments.next().unwrap_or_default());
+    }
     for name in segments {
         let key = Key { group: "tenancy.kcp.io", resource: "workspaces", cluster: &cluster, namespace: "", name }.encode();
         let next = match api.store.get(&key).await {

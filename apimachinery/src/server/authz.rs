@@ -123,6 +123,10 @@ impl Authorizer {
     /// own RBAC (cluster-admin implies it). Without it nothing in the cluster is allowed, not
     /// even discovery; access to a parent grants nothing in a child.
     async fn has_access(&self, cluster: &str, user: &UserInfo) -> Result<bool, ApiError> {
+        // A workspace's own service accounts are governed by its RBAC alone.
+        if crate::auth::service_account_cluster(user) == Some(cluster) {
+            return Ok(true);
+        }
         let attrs = Attributes { user: user.clone(), verb: "access".into(), path: "/".into(), ..Default::default() };
         if matches!(self.view(BOOTSTRAP_CLUSTER).await?.authorize(&attrs), Decision::Allow(_)) {
             return Ok(true);

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::registry::ResourceInfo;
+use crate::registry::{builtin, ResourceInfo};
 
 /// Content type kubectl requires for aggregated discovery.
 pub const AGGREGATED_CONTENT_TYPE: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
@@ -49,7 +49,10 @@ fn aggregated_resource(r: &ResourceInfo) -> Value {
         v["subresources"] = json!(r
             .subresources
             .iter()
-            .map(|s| json!({"subresource": s, "responseKind": gvk, "verbs": ["get", "patch", "update"]}))
+            .map(|s| {
+                let shape = builtin::subresource_shape(r, s);
+                json!({"subresource": s, "responseKind": {"group": shape.group, "version": shape.version, "kind": shape.kind}, "verbs": shape.verbs})
+            })
             .collect::<Vec<_>>());
     }
     v
@@ -118,8 +121,14 @@ pub fn resource_list(served: &[ResourceInfo], group: &str, version: &str) -> Opt
         }
         resources.push(v);
         for s in &r.subresources {
-            resources.push(json!({"name": format!("{}/{s}", r.plural), "singularName": "", "namespaced": r.namespaced,
-                                  "kind": r.kind, "verbs": ["get", "patch", "update"]}));
+            let shape = builtin::subresource_shape(r, s);
+            let mut sub = json!({"name": format!("{}/{s}", r.plural), "singularName": "", "namespaced": r.namespaced,
+                                 "kind": shape.kind, "verbs": shape.verbs});
+            if shape.group != r.group {
+                sub["group"] = json!(shape.group);
+                sub["version"] = json!(shape.version);
+            }
+            resources.push(sub);
         }
     }
     let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };

@@ -36,6 +36,24 @@ pub trait Phase: Send + Sync + 'static {
     fn run<'a>(&'a self, req: &'a mut Req) -> BoxFuture<'a, Result<Outcome, ApiError>>;
 }
 
+/// Phases a binary adds to the path (for example home workspaces in the shard), run in order
+/// until one answers.
+#[derive(Clone, Default)]
+pub struct Phases(pub Vec<Arc<dyn Phase>>);
+
+impl Phase for Phases {
+    fn run<'a>(&'a self, req: &'a mut Req) -> BoxFuture<'a, Result<Outcome, ApiError>> {
+        Box::pin(async move {
+            for phase in &self.0 {
+                if let Outcome::Respond(r) = phase.run(req).await? {
+                    return Ok(Outcome::Respond(r));
+                }
+            }
+            Ok(Outcome::Next)
+        })
+    }
+}
+
 /// A tower layer running a phase before the inner service.
 pub struct PhaseLayer<P>(Arc<P>);
 

@@ -4,8 +4,9 @@
 //! 2. [`Probes`]: health endpoints, before any credentials are needed;
 //! 3. [`InflightLimit`]: 429 with `Retry-After` beyond the concurrency limit (watches exempt);
 //! 4. [`Authenticate`]: certificate or token, then impersonation (401/403);
-//! 5. [`Authorize`]: logical cluster, wildcard and RBAC checks (403/404);
-//! 6. [`Endpoint`]: the body within its limit (413), then discovery, OpenAPI or REST, where
+//! 5. [`Phases`] the binary adds, knowing who is calling (home workspaces);
+//! 6. [`Authorize`]: logical cluster, wildcard and RBAC checks (403/404);
+//! 7. [`Endpoint`]: the body within its limit (413), then discovery, OpenAPI or REST, where
 //!    admission and storage happen.
 //!
 //! Rejections render as a `Status` through the same `body::error` wherever they happen.
@@ -23,7 +24,7 @@ use super::authn::Authenticate;
 use super::endpoint::Endpoint;
 use super::limit::InflightLimit;
 use super::metrics::{LatencyLabels, Metrics, RequestLabels};
-use super::phase::{PhaseLayer, Req};
+use super::phase::{PhaseLayer, Phases, Req};
 use super::probes::Probes;
 use crate::request::RequestInfo;
 use crate::rest::body::{self, Response};
@@ -37,12 +38,14 @@ pub struct Handler {
 }
 
 impl Handler {
-    /// A handler admitting at most `max_inflight` concurrent short requests.
-    pub fn new(api: Arc<Api>, metrics: Arc<Metrics>, max_inflight: usize) -> Handler {
+    /// A handler admitting at most `max_inflight` concurrent short requests, running `extra`
+    /// after authentication.
+    pub fn new(api: Arc<Api>, metrics: Arc<Metrics>, max_inflight: usize, extra: Phases) -> Handler {
         let stack = ServiceBuilder::new()
             .layer(PhaseLayer::new(Probes { api: api.clone() }))
             .layer(PhaseLayer::new(InflightLimit::new(max_inflight)))
             .layer(PhaseLayer::new(Authenticate { api: api.clone() }))
+            .layer(PhaseLayer::new(extra))
             .layer(PhaseLayer::new(Authorize { api: api.clone() }))
             .service(Endpoint { api: api.clone(), metrics: metrics.clone() });
         Handler { api, metrics, stack: BoxCloneSyncService::new(stack) }

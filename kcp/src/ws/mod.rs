@@ -117,7 +117,8 @@ fn status_message(v: &Value) -> String {
 
 /// Checks that a workspace exists and is accessible.
 async fn check(client: &Client, path: &str) -> Result<(), WsError> {
-    if let Some((parent, name)) = path.rsplit_once(':') {
+    // A home (`user:<name>`) has no parent Workspace to look at.
+    if let Some((parent, name)) = path.rsplit_once(':').filter(|(p, _)| *p != apimachinery::request::HOME_ROOT) {
         let (code, _) = client.call("GET", &workspace_url(parent, Some(name)), None).await?;
         match code {
             200 => {}
@@ -137,6 +138,26 @@ async fn enter(kc: &mut Kubeconfig, client: &Client, base: &str, path: &str) -> 
     kc.switch(&format!("{base}/clusters/{path}"))?;
     kc.save()?;
     Ok(format!("Current workspace is {path:?}."))
+}
+
+/// The path of the caller's home workspace, created by the server on first request (it
+/// answers 429 with Retry-After until the new home is ready).
+async fn home_path(client: &Client) -> Result<String, WsError> {
+    for _ in 0..30 {
+        let (code, body) = client.call("GET", &workspace_url("root", Some("~")), None).await?;
+        match code {
+            200 => {
+                let url = body.pointer("/spec/URL").and_then(Value::as_str).unwrap_or_default();
+                return split_server(url).1.ok_or_else(|| WsError::Server(format!("home workspace has no usable URL {url:?}")));
+            }
+            429 => {
+                let wait = body.pointer("/details/retryAfterSeconds").and_then(Value::as_u64).unwrap_or(1);
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+            }
+            _ => return Err(WsError::Server(status_message(&body))),
+        }
+    }
+    Err(WsError::Server("home workspace did not become ready within 30 attempts".into()))
 }
 
 fn tree_lines<'a>(client: &'a Client, path: String, prefix: String) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<String>, WsError>> + Send + 'a>> {
@@ -180,7 +201,10 @@ pub async fn run(args: WsArgs) -> Result<String, WsError> {
             let prev_path = prev_path.ok_or_else(|| WsError::Usage("the previous context does not point at a workspace".into()))?;
             enter(&mut kc, &client, &base, &prev_path).await
         }
-        WsCommand::Use { path } if path == "~" => Err(WsError::Usage("home workspaces are not enabled on this server".into())),
+        WsCommand::Use { path } if path == "~" => {
+            let home = home_path(&client).await?;
+            enter(&mut kc, &client, &base, &home).await
+        }
         WsCommand::Use { path } => {
             let target = resolve(current.as_deref(), &path)?;
             enter(&mut kc, &client, &base, &target).await

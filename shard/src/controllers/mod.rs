@@ -8,7 +8,7 @@ pub mod crd;
 pub mod gc;
 pub mod logicalcluster;
 pub mod namespace;
-pub mod root_ca;
+pub mod namespace_defaults;
 pub mod workspace;
 
 use std::future::Future;

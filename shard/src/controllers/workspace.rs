@@ -76,26 +76,8 @@ async fn schedule(store: &SharedStorage, parent: &str, ws_key: &str, ws: &Value,
         ws.pointer("/spec/type/path").and_then(Value::as_str).unwrap_or(tenancy::TYPES_CLUSTER),
         ws.pointer("/spec/type/name").and_then(Value::as_str).unwrap_or("universal")
     );
-    let initializers = tenancy::initializers_of(store, &type_ref).await;
-    let mut annotations = json!({PATH_ANNOTATION: path, TYPE_ANNOTATION: type_ref});
-    if let Some(o) = &owner {
-        annotations[OWNER_ANNOTATION] = json!(o);
-    }
-    let mut lc = bootstrap::new_object("core.kcp.io/v1alpha1", "LogicalCluster", "cluster", "", json!({
-        "spec": {"owner": {"apiVersion": "tenancy.kcp.io/v1alpha1", "resource": "workspaces", "name": ws_name, "cluster": parent, "uid": object::meta_str(ws, "uid")},
-                 "initializers": initializers},
-        "status": {"phase": "Initializing", "initializers": initializers},
-    }));
-    lc["metadata"]["annotations"] = annotations;
-    bootstrap::ensure(store, Key::logical_cluster(&cluster), lc).await?;
-    if let Some(owner) = owner.and_then(|o| serde_json::from_str::<Value>(&o).ok()) {
-        let crb = bootstrap::new_object("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "workspace-admin", "", json!({
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": owner["username"]}],
-        }));
-        let key = Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: &cluster, namespace: "", name: "workspace-admin" };
-        bootstrap::ensure(store, key, crb).await?;
-    }
+    let spec_owner = json!({"apiVersion": "tenancy.kcp.io/v1alpha1", "resource": "workspaces", "name": ws_name, "cluster": parent, "uid": object::meta_str(ws, "uid")});
+    create_logical_cluster(store, NewCluster { name: &cluster, path: &path, type_ref: &type_ref, owner: owner.as_deref(), spec_owner }).await?;
     let url = format!("{base_url}/clusters/{path}");
     update(store, ws_key, |w| {
         w["spec"]["cluster"] = json!(cluster);
@@ -112,6 +94,47 @@ async fn schedule(store: &SharedStorage, parent: &str, ws_key: &str, ws: &Value,
         Some(phase) => mirror_phase(store, ws_key, &phase).await,
         None => Ok(()),
     }
+}
+
+/// A logical cluster to create for a workspace.
+pub struct NewCluster<'a> {
+    /// Logical cluster name.
+    pub name: &'a str,
+    /// Canonical path (`root:org:team`, `user:alice`).
+    pub path: &'a str,
+    /// Workspace type as `<path>:<name>`.
+    pub type_ref: &'a str,
+    /// The creator's user info (JSON), who becomes its admin.
+    pub owner: Option<&'a str>,
+    /// `spec.owner`: the Workspace it belongs to, or null for a parent-less cluster.
+    pub spec_owner: Value,
+}
+
+/// Creates a LogicalCluster with its type's initializers, and the owner's admin binding in it.
+pub async fn create_logical_cluster(store: &SharedStorage, c: NewCluster<'_>) -> Result<(), StorageError> {
+    let initializers = tenancy::initializers_of(store, c.type_ref).await;
+    let mut annotations = json!({PATH_ANNOTATION: c.path, TYPE_ANNOTATION: c.type_ref});
+    if let Some(o) = c.owner {
+        annotations[OWNER_ANNOTATION] = json!(o);
+    }
+    let mut lc = bootstrap::new_object("core.kcp.io/v1alpha1", "LogicalCluster", "cluster", "", json!({
+        "spec": {"initializers": initializers},
+        "status": {"phase": "Initializing", "initializers": initializers},
+    }));
+    if !c.spec_owner.is_null() {
+        lc["spec"]["owner"] = c.spec_owner;
+    }
+    lc["metadata"]["annotations"] = annotations;
+    bootstrap::ensure(store, Key::logical_cluster(c.name), lc).await?;
+    if let Some(owner) = c.owner.and_then(|o| serde_json::from_str::<Value>(o).ok()) {
+        let crb = bootstrap::new_object("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "workspace-admin", "", json!({
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": owner["username"]}],
+        }));
+        let key = Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: c.name, namespace: "", name: "workspace-admin" };
+        bootstrap::ensure(store, key, crb).await?;
+    }
+    Ok(())
 }
 
 /// Copies a logical cluster's phase onto its scheduled Workspace.

@@ -1,0 +1,264 @@
+//! Service-account tokens: ES256-signed JWTs in the shape of kube's bound tokens, carrying the
+//! logical cluster of the service account so a token is only ever honoured in its own workspace.
+//!
+//! Signing and checking the signature, issuer, audience and lifetime happen here; whether the
+//! service account still exists is the server's business (it needs storage).
+
+use std::collections::BTreeMap;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::user::{service_account_username, UserInfo};
+use super::AuthError;
+
+/// Group of every service account.
+pub const SERVICE_ACCOUNTS_GROUP: &str = "system:serviceaccounts";
+
+/// Extra key naming the logical cluster a service account lives in.
+pub const CLUSTER_NAME_EXTRA: &str = "authentication.kubernetes.io/cluster-name";
+
+/// Extra key identifying the token used, as kube records it.
+pub const CREDENTIAL_ID_EXTRA: &str = "authentication.kubernetes.io/credential-id";
+
+/// Shortest lifetime a TokenRequest may ask for, as in kube.
+pub const MIN_EXPIRATION_SECONDS: i64 = 600;
+
+/// Lifetime when a TokenRequest does not say.
+pub const DEFAULT_EXPIRATION_SECONDS: i64 = 3600;
+
+/// Longest lifetime a TokenRequest may ask for (kube's limit is 2^32 seconds).
+pub const MAX_EXPIRATION_SECONDS: i64 = 1 << 32;
+
+/// The service account a token names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceAccountRef {
+    /// Logical cluster (not path) of the service account.
+    #[serde(rename = "clusterName")]
+    pub cluster: String,
+    /// Namespace of the service account.
+    pub namespace: String,
+    /// `{name, uid}` of the service account.
+    #[serde(rename = "serviceaccount")]
+    pub account: AccountId,
+}
+
+/// Name and uid of a service account; the uid makes a recreated account's old tokens invalid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountId {
+    /// Service account name.
+    pub name: String,
+    /// Service account uid.
+    pub uid: String,
+}
+
+/// The claims of a service-account token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Issuer.
+    pub iss: String,
+    /// `system:serviceaccount:<ns>:<name>`.
+    pub sub: String,
+    /// Audiences.
+    pub aud: Vec<String>,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// Not before.
+    pub nbf: i64,
+    /// Token id.
+    pub jti: String,
+    /// What the token is bound to.
+    #[serde(rename = "kubernetes.io")]
+    pub kubernetes: ServiceAccountRef,
+}
+
+impl Claims {
+    /// The identity the token stands for.
+    pub fn user(&self) -> UserInfo {
+        let sa = &self.kubernetes;
+        let extra = BTreeMap::from([
+            (CLUSTER_NAME_EXTRA.to_string(), vec![sa.cluster.clone()]),
+            (CREDENTIAL_ID_EXTRA.to_string(), vec![format!("JTI={}", self.jti)]),
+        ]);
+        UserInfo {
+            name: service_account_username(&sa.namespace, &sa.account.name),
+            uid: sa.account.uid.clone(),
+            groups: vec![SERVICE_ACCOUNTS_GROUP.to_string(), format!("{SERVICE_ACCOUNTS_GROUP}:{}", sa.namespace)],
+            extra,
+        }
+        .with_authenticated_group()
+    }
+}
+
+/// The logical cluster a user's service-account identity belongs to, if it is one.
+pub fn service_account_cluster(user: &UserInfo) -> Option<&str> {
+    if !user.name.starts_with(super::user::SERVICE_ACCOUNT_PREFIX) {
+        return None;
+    }
+    user.extra.get(CLUSTER_NAME_EXTRA).and_then(|v| v.first()).map(String::as_str)
+}
+
+/// The identity a request carries into `cluster`: a service account of another logical
+/// cluster is only an authenticated stranger there, known by its cluster's group
+/// `system:cluster:<its cluster>`, so a workspace can grant to "anyone from workspace X" but
+/// never mistakes another workspace's `default/robot` for its own.
+pub fn as_seen_in(user: UserInfo, cluster: &str) -> UserInfo {
+    match service_account_cluster(&user) {
+        Some(home) if home != cluster => UserInfo {
+            name: ANONYMOUS_USER.to_string(),
+            uid: String::new(),
+            groups: vec![super::AUTHENTICATED_GROUP.to_string(), format!("system:cluster:{home}")],
+            extra: BTreeMap::new(),
+        },
+        _ => user,
+    }
+}
+
+/// The name foreign service accounts get.
+pub const ANONYMOUS_USER: &str = "system:anonymous";
+
+/// Issues and checks service-account tokens with one key pair.
+pub struct TokenSigner {
+    issuer: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl std::fmt::Debug for TokenSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSigner").field("issuer", &self.issuer).finish_non_exhaustive()
+    }
+}
+
+impl TokenSigner {
+    /// A signer from a PKCS#8 PEM P-256 private key.
+    pub fn from_pem(issuer: &str, private_key_pem: &str) -> Result<TokenSigner, AuthError> {
+        let bad = |e: String| AuthError::SigningKey(e);
+        let pair = rcgen::KeyPair::from_pem(private_key_pem).map_err(|e| bad(e.to_string()))?;
+        if !pair.is_compatible(&rcgen::PKCS_ECDSA_P256_SHA256) {
+            return Err(bad("the service-account signing key must be an ECDSA P-256 key".into()));
+        }
+        Ok(TokenSigner {
+            issuer: issuer.to_string(),
+            encoding: EncodingKey::from_ec_pem(private_key_pem.as_bytes()).map_err(|e| bad(e.to_string()))?,
+            decoding: DecodingKey::from_ec_pem(pair.public_key_pem().as_bytes()).map_err(|e| bad(e.to_string()))?,
+        })
+    }
+
+    /// A new PKCS#8 PEM P-256 private key.
+    pub fn generate_key_pem() -> Result<String, AuthError> {
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| AuthError::SigningKey(e.to_string()))?;
+        Ok(pair.serialize_pem())
+    }
+
+    /// The issuer, which is also the audience tokens get when a request names none.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Signs a token for `account`, valid from `now` for `lifetime` seconds.
+    pub fn issue(&self, account: ServiceAccountRef, audiences: Vec<String>, now: i64, lifetime: i64) -> Result<String, AuthError> {
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            sub: service_account_username(&account.namespace, &account.account.name),
+            aud: if audiences.is_empty() { vec![self.issuer.clone()] } else { audiences },
+            exp: now + lifetime,
+            iat: now,
+            nbf: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            kubernetes: account,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &self.encoding).map_err(|e| AuthError::SigningKey(e.to_string()))
+    }
+
+    /// The claims of a token signed by this key, unexpired, from this issuer and meant for one
+    /// of `audiences` (the issuer itself when empty); None otherwise.
+    pub fn verify(&self, token: &str, audiences: &[String]) -> Option<Claims> {
+        let mut v = Validation::new(Algorithm::ES256);
+        v.set_issuer(&[&self.issuer]);
+        if audiences.is_empty() {
+            v.set_audience(&[&self.issuer]);
+        } else {
+            v.set_audience(audiences);
+        }
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        v.validate_nbf = true;
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &v).ok().map(|d| d.claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account() -> ServiceAccountRef {
+        ServiceAccountRef {
+            cluster: "abc123".into(),
+            namespace: "default".into(),
+            account: AccountId { name: "robot".into(), uid: "u-1".into() },
+        }
+    }
+
+    fn now() -> i64 {
+        jiff::Timestamp::now().as_second()
+    }
+
+    fn signer() -> TokenSigner {
+        TokenSigner::from_pem("kcp-rs", &TokenSigner::generate_key_pem().expect("key")).expect("signer")
+    }
+
+    #[test]
+    fn issued_token_verifies_and_names_its_cluster() {
+        let s = signer();
+        let token = s.issue(account(), vec![], now(), 600).expect("issue");
+        let claims = s.verify(&token, &[]).expect("valid");
+        let user = claims.user();
+        assert_eq!(user.name, "system:serviceaccount:default:robot");
+        assert_eq!(user.uid, "u-1");
+        assert_eq!(user.groups, ["system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"]);
+        assert_eq!(service_account_cluster(&user), Some("abc123"));
+    }
+
+    #[test]
+    fn wrong_key_expired_and_wrong_audience_are_refused() {
+        let (a, b) = (signer(), signer());
+        let token = a.issue(account(), vec![], now(), 600).expect("issue");
+        assert!(b.verify(&token, &[]).is_none(), "another key's signature");
+        let old = a.issue(account(), vec![], now() - 7200, 600).expect("issue");
+        assert!(a.verify(&old, &[]).is_none(), "expired");
+        let other = a.issue(account(), vec!["vault".into()], now(), 600).expect("issue");
+        assert!(a.verify(&other, &[]).is_none(), "audience not the api");
+        assert!(a.verify(&other, &["vault".into()]).is_some(), "asked-for audience");
+        let mut tampered = token.clone();
+        tampered.insert(tampered.len() / 2, 'x');
+        assert!(a.verify(&tampered, &[]).is_none(), "tampered");
+    }
+
+    #[test]
+    fn service_accounts_are_strangers_outside_their_cluster() {
+        let s = signer();
+        let user = s.verify(&s.issue(account(), vec![], now(), 600).expect("issue"), &[]).expect("valid").user();
+        assert_eq!(as_seen_in(user.clone(), "abc123"), user);
+        let away = as_seen_in(user, "other");
+        assert_eq!(away.name, "system:anonymous");
+        assert_eq!(away.groups, ["system:authenticated", "system:cluster:abc123"]);
+        assert!(away.extra.is_empty());
+        let alice = UserInfo { name: "alice".into(), ..Default::default() };
+        assert_eq!(as_seen_in(alice.clone(), "other"), alice);
+    }
+
+    #[test]
+    fn other_users_have_no_service_account_cluster() {
+        let mut u = UserInfo { name: "alice".into(), ..Default::default() };
+        u.extra.insert(CLUSTER_NAME_EXTRA.into(), vec!["abc".into()]);
+        assert_eq!(service_account_cluster(&u), None);
+    }
+
+    #[test]
+    fn non_p256_keys_are_refused() {
+        let ed = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("key").serialize_pem();
+        assert!(matches!(TokenSigner::from_pem("i", &ed), Err(AuthError::SigningKey(_))));
+    }
+}
