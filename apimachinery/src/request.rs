@@ -60,11 +60,22 @@ pub const HOME_ROOT: &str = "user";
 
 /// The logical cluster of a user's home workspace: 13 base36 characters of a hash of the user
 /// name, so every shard and proxy finds it without a lookup, and it can never collide with the
-/// 16-character random names of other workspaces.
+/// 16-character names of other workspaces.
 pub fn home_cluster_name(user: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, user.as_bytes());
-    let mut n = u64::from_be_bytes(digest.as_ref()[..8].try_into().unwrap_or_default());
-    let mut out = vec![b'0'; 13];
+    hashed_name(user.as_bytes(), 13)
+}
+
+/// The logical cluster of a Workspace: 16 base36 characters (82 bits) of a hash of its uid.
+/// The uid is random and never reused, so the name is too; and because it is derived, a
+/// scheduler that crashes half-way picks the same name again without having to record it.
+pub fn workspace_cluster_name(workspace_uid: &str) -> String {
+    hashed_name(workspace_uid.as_bytes(), 16)
+}
+
+fn hashed_name(input: &[u8], chars: usize) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, input);
+    let mut n = u128::from_be_bytes(digest.as_ref()[..16].try_into().unwrap_or_default());
+    let mut out = vec![b'0'; chars];
     for slot in out.iter_mut().rev() {
         *slot = char::from_digit((n % 36) as u32, 36).unwrap_or('0') as u8;
         n /= 36;
@@ -253,6 +264,10 @@ mod tests {
         assert_ne!(a, home_cluster_name("bob"));
         assert_eq!(a.len(), 13);
         assert!(valid_cluster_name(&a), "{a}");
+        let w = workspace_cluster_name("0b5a2cbb-54f5-4a69-9d4e-2d0d3f1f9f4e");
+        assert_eq!(w.len(), 16);
+        assert!(w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()), "{w}");
+        assert_ne!(w, workspace_cluster_name("another uid"));
     }
 
     fn parse(m: Method, p: &str, q: Option<&str>) -> RequestInfo {

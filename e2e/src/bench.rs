@@ -83,6 +83,39 @@ pub async fn call(conn: &mut SendRequest<Full<Bytes>>, method: &str, path: &str,
     (status, bytes)
 }
 
+/// Watches `path` from the current state and publishes how many distinct objects (by uid)
+/// have satisfied `done` so far; a watch costs the server nothing per check, unlike listing
+/// thousands of objects over and over.
+pub fn count_matching(target: Target, path: String, done: impl Fn(&Value) -> bool + Send + 'static) -> tokio::sync::watch::Receiver<usize> {
+    let (tx, rx) = tokio::sync::watch::channel(0);
+    tokio::spawn(async move {
+        let mut conn = target.connect().await;
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let req = http::Request::builder()
+            .uri(format!("{path}{sep}watch=true&resourceVersion=0&timeoutSeconds=3600"))
+            .header("host", "localhost")
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        conn.ready().await.expect("connection ready");
+        let mut body = conn.send_request(req).await.expect("watch response").into_body();
+        let mut seen = std::collections::HashSet::new();
+        let mut buf = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame.expect("watch frame").into_data() else { continue };
+            buf.extend_from_slice(&data);
+            while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=nl).collect();
+                let Ok(ev) = serde_json::from_slice::<Value>(&line) else { continue };
+                if ev["type"] != "BOOKMARK" && done(&ev["object"]) {
+                    seen.insert(ev["object"]["metadata"]["uid"].as_str().unwrap_or_default().to_string());
+                    tx.send_replace(seen.len());
+                }
+            }
+        }
+    });
+    rx
+}
+
 /// Latency samples of one workload.
 #[derive(Default)]
 pub struct Samples {

@@ -24,17 +24,6 @@ pub const WORKSPACE_FINALIZER: &str = "core.kcp.io/logicalcluster";
 /// The logical cluster holding the built-in workspace types.
 pub const TYPES_CLUSTER: &str = "root";
 
-/// A new, never-reused logical cluster name: 16 characters of base36 from 82+ random bits.
-pub fn random_cluster_name() -> String {
-    let mut n = uuid::Uuid::new_v4().as_u128();
-    let mut out = String::with_capacity(16);
-    while out.len() < 16 {
-        out.push(char::from_digit((n % 36) as u32, 36).unwrap_or('0'));
-        n /= 36;
-    }
-    out
-}
-
 async fn get(store: &SharedStorage, key: Key<'_>) -> Option<Value> {
     let stored = store.get(&key.encode()).await.ok()?;
     serde_json::from_slice(&stored.value).ok()
@@ -236,14 +225,6 @@ impl AdmissionPlugin for WorkspaceAdmission {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cluster_names_are_base36_and_distinct() {
-        let a = random_cluster_name();
-        assert_eq!(a.len(), 16);
-        assert!(a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
-        assert_ne!(a, random_cluster_name());
-    }
 
     #[test]
     fn type_limits() {

@@ -24,76 +24,74 @@ fn row(name: &str, workers: usize, s: &mut Samples) {
     );
 }
 
-/// Creates workspaces named `w<i>` under `parent` on `workers` connections; returns the samples.
-async fn create_workspaces(target: &Target, parent: &str, names: Vec<String>, workers: usize) -> Samples {
-    let names = std::sync::Arc::new(names);
-    let per = names.len().div_ceil(workers);
-    let parent = parent.to_string();
-    let all = names.clone();
+/// Creates the workspaces `(parent path, name)` on `workers` connections; returns the samples.
+async fn create_workspaces(target: &Target, items: Vec<(String, String)>, workers: usize) -> Samples {
+    let items = std::sync::Arc::new(items);
+    let per = items.len().div_ceil(workers);
     bench::run(target, workers, per, move |w, i| {
-        let idx = (w * per + i).min(all.len() - 1);
-        let body = json!({"apiVersion": "tenancy.kcp.io/v1alpha1", "kind": "Workspace", "metadata": {"name": all[idx]}, "spec": {"type": {"name": "universal", "path": "root"}}});
+        let (parent, name) = &items[(w * per + i).min(items.len() - 1)];
+        let body = json!({"apiVersion": "tenancy.kcp.io/v1alpha1", "kind": "Workspace", "metadata": {"name": name}, "spec": {"type": {"name": "universal", "path": "root"}}});
         ("POST".into(), format!("/clusters/{parent}/apis/tenancy.kcp.io/v1alpha1/workspaces"), Some(body))
     })
     .await
 }
 
-/// Waits until every workspace in `parent` is Ready; returns how many there are.
-async fn wait_ready(target: &Target, parent: &str, expect: usize) -> usize {
-    let mut conn = target.connect().await;
-    loop {
-        let (_, b) = bench::call(&mut conn, "GET", &format!("/clusters/{parent}/apis/tenancy.kcp.io/v1alpha1/workspaces"), None).await;
-        let v: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
-        let items = v["items"].as_array().cloned().unwrap_or_default();
-        let ready = items.iter().filter(|w| w["status"]["phase"] == "Ready").count();
-        if ready >= expect {
-            return ready;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Counts Ready workspaces seen by a watch of `path`.
+fn ready_count(target: &Target, path: &str) -> tokio::sync::watch::Receiver<usize> {
+    bench::count_matching(target.clone(), path.to_string(), |w| w["status"]["phase"] == "Ready")
 }
 
-/// `kcp-bench workspaces FLAT FANOUT DEPTH`: workspaces created to Ready per second, flat and
-/// as a tree, RSS per empty workspace, and the time to delete the tree.
+/// Waits until the count reaches `n`.
+async fn reach(count: &mut tokio::sync::watch::Receiver<usize>, n: usize) {
+    count.wait_for(|c| *c >= n).await.expect("watch of workspaces ended early");
+}
+
+/// The largest tree the workspace benchmark builds.
+const MAX_TREE: usize = 10_000;
+
 async fn workspaces(mut args: impl Iterator<Item = String>) {
     let flat: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let fanout: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(7);
     let depth: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(4);
     let install = Install::start();
     let target = Target::from_kubeconfig(&install.kubeconfig, "kcp-admin");
+    // One wildcard watch (system:masters) counts every workspace that reaches Ready.
+    let masters = Target::from_kubeconfig(&install.kubeconfig, "shard-admin");
+    let mut ready = ready_count(&masters, "/clusters/*/apis/tenancy.kcp.io/v1alpha1/workspaces");
     let flat_ws = "apiVersion: tenancy.kcp.io/v1alpha1\nkind: Workspace\nmetadata:\n  name: flat\nspec:\n  type:\n    name: universal\n";
     install.kubectl_stdin(&["create", "-f", "-"], Some(flat_ws)).ok();
-    wait_ready(&target, "root", 1).await;
+    reach(&mut ready, 1).await;
     let rss_before = bench::rss_bytes(install.pid());
-    println!("## kcp-bench workspaces: {flat} flat, tree fan-out {fanout} depth {depth}, 16 connections, 2 shared cores\n");
+    println!("## kcp-bench workspaces: {flat} flat, tree fan-out {fanout} depth {depth} (at most {MAX_TREE}), 16 connections, 2 shared cores\n");
     println!("| scenario | workspaces | created to Ready per s | create p50 ms | create p99 ms |");
     println!("|---|---|---|---|---|");
     let started = Instant::now();
-    let mut s = create_workspaces(&target, "root:flat", (0..flat).map(|i| format!("w{i}")).collect(), 16).await;
-    wait_ready(&target, "root:flat", flat).await;
+    let items = (0..flat).map(|i| ("root:flat".to_string(), format!("w{i}"))).collect();
+    let mut s = create_workspaces(&target, items, 16).await;
+    reach(&mut ready, 1 + flat).await;
     let rate = flat as f64 / started.elapsed().as_secs_f64();
     println!("| flat, one parent | {flat} | {rate:.0} | {:.2} | {:.2} |", s.quantile_ms(0.5), s.quantile_ms(0.99));
     let rss_after = bench::rss_bytes(install.pid());
 
     install.kubectl_stdin(&["create", "-f", "-"], Some(&flat_ws.replace("name: flat", "name: tree"))).ok();
-    wait_ready(&target, "root", 2).await;
+    reach(&mut ready, 2 + flat).await;
     let started = Instant::now();
     let mut level = vec!["root:tree".to_string()];
     let mut total = 0;
     let mut lat = Samples::default();
     for _ in 0..depth {
-        let mut next = Vec::new();
-        for parent in &level {
-            let names: Vec<String> = (0..fanout).map(|i| format!("n{i}")).collect();
-            let mut s = create_workspaces(&target, parent, names, fanout.min(16)).await;
-            lat.latencies.append(&mut s.latencies);
-            next.extend((0..fanout).map(|i| format!("{parent}:n{i}")));
+        // The last level is cut short so the tree stays within MAX_TREE workspaces.
+        level.truncate((MAX_TREE - total) / fanout);
+        if level.is_empty() {
+            break;
         }
-        for parent in &level {
-            wait_ready(&target, parent, fanout).await;
-        }
-        total += next.len();
-        level = next;
+        let items: Vec<(String, String)> = level.iter().flat_map(|p| (0..fanout).map(move |i| (p.clone(), format!("n{i}")))).collect();
+        let mut s = create_workspaces(&target, items.clone(), 16.min(items.len())).await;
+        lat.latencies.append(&mut s.latencies);
+        total += items.len();
+        // Children can be created under a level only once it is scheduled; wait for Ready.
+        reach(&mut ready, 2 + flat + total).await;
+        level = items.into_iter().map(|(p, n)| format!("{p}:{n}")).collect();
     }
     let rate = total as f64 / started.elapsed().as_secs_f64();
     println!("| tree | {total} | {rate:.0} | {:.2} | {:.2} |", lat.quantile_ms(0.5), lat.quantile_ms(0.99));

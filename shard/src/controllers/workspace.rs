@@ -20,8 +20,6 @@ use crate::tenancy::{self, OWNER_ANNOTATION, PATH_ANNOTATION, TYPE_ANNOTATION, W
 
 /// Storage prefix of every Workspace on the shard.
 pub const PREFIX: &str = "tenancy.kcp.io/workspaces/";
-/// Annotation recording the logical cluster chosen for a Workspace before it exists.
-const CLUSTER_ANNOTATION: &str = "internal.tenancy.kcp.io/cluster";
 
 /// Runs the workspace controller forever; `base_url` is where clients reach this shard.
 pub async fn run(store: SharedStorage, crds: Arc<CrdIndex>, base_url: String) {
@@ -59,16 +57,7 @@ pub async fn run(store: SharedStorage, crds: Arc<CrdIndex>, base_url: String) {
 /// Creates the Workspace's logical cluster and points the Workspace at it.
 async fn schedule(store: &SharedStorage, parent: &str, ws_key: &str, ws: &Value, base_url: &str) -> Result<(), StorageError> {
     let ws_name = object::meta_str(ws, "name").to_string();
-    let mut cluster = ws.pointer("/metadata/annotations/internal.tenancy.kcp.io~1cluster").and_then(Value::as_str).unwrap_or_default().to_string();
-    if cluster.is_empty() {
-        cluster = tenancy::random_cluster_name();
-        let chosen = cluster.clone();
-        update(store, ws_key, |w| {
-            object::meta_mut(w).entry("annotations").or_insert_with(|| json!({}))[CLUSTER_ANNOTATION] = json!(chosen);
-            true
-        })
-        .await?;
-    }
+    let cluster = apimachinery::request::workspace_cluster_name(object::meta_str(ws, "uid"));
     let path = format!("{}:{ws_name}", tenancy::path_of(store, parent).await);
     let owner = ws.pointer("/metadata/annotations/experimental.tenancy.kcp.io~1owner").and_then(Value::as_str).map(String::from);
     let type_ref = format!(
@@ -78,22 +67,19 @@ async fn schedule(store: &SharedStorage, parent: &str, ws_key: &str, ws: &Value,
     );
     let spec_owner = json!({"apiVersion": "tenancy.kcp.io/v1alpha1", "resource": "workspaces", "name": ws_name, "cluster": parent, "uid": object::meta_str(ws, "uid")});
     create_logical_cluster(store, NewCluster { name: &cluster, path: &path, type_ref: &type_ref, owner: owner.as_deref(), spec_owner }).await?;
+    // The logical cluster may already be Ready (no initializers), and the phase mirror skips
+    // Workspaces that are not scheduled yet: take its phase along now.
+    let phase = tenancy::logical_cluster(store, &cluster).await.and_then(|lc| lc.pointer("/status/phase").cloned()).unwrap_or_else(|| json!("Initializing"));
     let url = format!("{base_url}/clusters/{path}");
     update(store, ws_key, |w| {
         w["spec"]["cluster"] = json!(cluster);
         w["spec"]["URL"] = json!(url);
-        if w.pointer("/status/phase") == Some(&json!("Scheduling")) {
-            w["status"]["phase"] = json!("Initializing");
+        if !object::is_deleting(w) {
+            w["status"]["phase"] = phase.clone();
         }
         true
     })
-    .await?;
-    // The logical cluster may have become Ready before the Workspace pointed at it, when the
-    // phase mirror still skipped it: copy its phase once more now that it is scheduled.
-    match tenancy::logical_cluster(store, &cluster).await.and_then(|lc| lc.pointer("/status/phase").cloned()) {
-        Some(phase) => mirror_phase(store, ws_key, &phase).await,
-        None => Ok(()),
-    }
+    .await
 }
 
 /// A logical cluster to create for a workspace.
@@ -110,22 +96,12 @@ pub struct NewCluster<'a> {
     pub spec_owner: Value,
 }
 
-/// Creates a LogicalCluster with its type's initializers, and the owner's admin binding in it.
+/// Creates a LogicalCluster with its type's initializers, its `default` namespace and the
+/// owner's admin binding. Without initializers it starts `Ready`: everything a new workspace
+/// needs exists before the LogicalCluster does, so no second write is needed to finish it.
 pub async fn create_logical_cluster(store: &SharedStorage, c: NewCluster<'_>) -> Result<(), StorageError> {
     let initializers = tenancy::initializers_of(store, c.type_ref).await;
-    let mut annotations = json!({PATH_ANNOTATION: c.path, TYPE_ANNOTATION: c.type_ref});
-    if let Some(o) = c.owner {
-        annotations[OWNER_ANNOTATION] = json!(o);
-    }
-    let mut lc = bootstrap::new_object("core.kcp.io/v1alpha1", "LogicalCluster", "cluster", "", json!({
-        "spec": {"initializers": initializers},
-        "status": {"phase": "Initializing", "initializers": initializers},
-    }));
-    if !c.spec_owner.is_null() {
-        lc["spec"]["owner"] = c.spec_owner;
-    }
-    lc["metadata"]["annotations"] = annotations;
-    bootstrap::ensure(store, Key::logical_cluster(c.name), lc).await?;
+    bootstrap::ensure_namespace(store, c.name, "default").await?;
     if let Some(owner) = c.owner.and_then(|o| serde_json::from_str::<Value>(o).ok()) {
         let crb = bootstrap::new_object("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "workspace-admin", "", json!({
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
@@ -134,6 +110,19 @@ pub async fn create_logical_cluster(store: &SharedStorage, c: NewCluster<'_>) ->
         let key = Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: c.name, namespace: "", name: "workspace-admin" };
         bootstrap::ensure(store, key, crb).await?;
     }
+    let mut annotations = json!({PATH_ANNOTATION: c.path, TYPE_ANNOTATION: c.type_ref});
+    if let Some(o) = c.owner {
+        annotations[OWNER_ANNOTATION] = json!(o);
+    }
+    let mut lc = bootstrap::new_object("core.kcp.io/v1alpha1", "LogicalCluster", "cluster", "", json!({
+        "spec": {"initializers": initializers},
+        "status": {"phase": if initializers.is_empty() { "Ready" } else { "Initializing" }, "initializers": initializers},
+    }));
+    if !c.spec_owner.is_null() {
+        lc["spec"]["owner"] = c.spec_owner;
+    }
+    lc["metadata"]["annotations"] = annotations;
+    bootstrap::ensure(store, Key::logical_cluster(c.name), lc).await?;
     Ok(())
 }
 
