@@ -103,6 +103,7 @@ static BUILTINS: LazyLock<Builtins> = LazyLock::new(|| {
     let mut defs = gen.take_definitions(true);
     for (group, kind, description) in [
         ("core.kcp.io", "LogicalCluster", "LogicalCluster describes a logical cluster: the singleton named \"cluster\" that makes a logical cluster exist."),
+        ("core.kcp.io", "Shard", "Shard describes a shard: a kcp-shard process hosting logical clusters, with the URLs at which it is reached."),
         ("tenancy.kcp.io", "Workspace", "Workspace defines a generic Kubernetes-cluster-like endpoint, with standard Kubernetes discovery, OpenAPI and resource API endpoints, backed by a logical cluster."),
         ("tenancy.kcp.io", "WorkspaceType", "WorkspaceType specifies behaviour of workspaces of this type: allowed parents and children and the default child type."),
     ] {

@@ -253,3 +253,39 @@ fn home_workspaces_are_created_on_first_use() {
     assert!(refused.stderr.contains("workspace access not permitted"), "{}", refused.stderr);
     assert!(as_user("bob-token", "user:bob", &["get", "namespaces"]).fails().contains("Forbidden"));
 }
+
+#[test]
+fn workspaces_are_scheduled_onto_matching_shards() {
+    let kcp = Install::start();
+    // The shard registered itself in root.
+    let shards = kcp.kubectl(&["get", "shards", "-o", "json"]).json();
+    assert_eq!(shards["items"][0]["metadata"]["name"], "root", "{shards}");
+    assert!(shards["items"][0]["spec"]["baseURL"].as_str().is_some_and(|u| u.starts_with("https://127.0.0.1:")), "{shards}");
+    let row = kcp.kubectl(&["get", "shards"]);
+    assert!(row.ok().starts_with("NAME   REGION   URL"), "{}", row.stdout);
+
+    // No shard matches the selector: the workspace waits, saying why.
+    let eu = "apiVersion: tenancy.kcp.io/v1alpha1\nkind: Workspace\nmetadata:\n  name: eu\nspec:\n  location:\n    selector:\n      matchLabels:\n        region: eu\n";
+    kcp.kubectl_stdin(&["create", "-f", "-"], Some(eu)).ok();
+    let reason = eventually("Unschedulable condition", Duration::from_secs(10), || {
+        let ws = kcp.kubectl(&["get", "ws", "eu", "-o", "json"]).json();
+        let c = ws["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == "WorkspaceScheduled")?.clone();
+        (c["status"] == "False").then(|| (ws["status"]["phase"].clone(), c["reason"].clone()))
+    });
+    assert_eq!(reason, (serde_json::json!("Scheduling"), serde_json::json!("Unschedulable")));
+    // Once the shard carries the label, the workspace lands there.
+    kcp.kubectl(&["label", "shard", "root", "region=eu"]).ok();
+    ready(&kcp, "root", "eu");
+    let ws = kcp.kubectl(&["get", "ws", "eu", "-o", "json"]).json();
+    assert_eq!(ws["metadata"]["annotations"]["internal.tenancy.kcp.io/shard"], "root");
+
+    // Bad shards and selectors are refused with the rule in the message.
+    let plain = "apiVersion: core.kcp.io/v1alpha1\nkind: Shard\nmetadata:\n  name: s2\nspec:\n  baseURL: http://10.0.0.2:6443\n";
+    let refused = kcp.kubectl_stdin(&["create", "-f", "-"], Some(plain));
+    assert!(refused.fails().contains("spec.baseURL: Invalid value: \"http://10.0.0.2:6443\": must be an absolute https:// URL"), "{}", refused.stderr);
+    let elsewhere = kcp.kubectl_in_stdin("root:eu", &["create", "-f", "-"], &plain.replace("http:", "https:"));
+    assert!(elsewhere.fails().contains("shards can only be defined in the root workspace"), "{}", elsewhere.stderr);
+    let bad = eu.replace("matchLabels:\n        region: eu", "matchExpressions:\n      - key: region\n        operator: Near");
+    let refused = kcp.kubectl_stdin(&["create", "-f", "-"], Some(&bad.replace("name: eu", "name: eu2")));
+    assert!(refused.fails().contains("spec.location.selector"), "{}", refused.stderr);
+}

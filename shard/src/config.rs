@@ -33,6 +33,7 @@ pub struct ShardFile {
     pub root_ca_file: Option<PathBuf>,
     pub service_account_signing_key_file: Option<PathBuf>,
     pub service_account_issuer: Option<String>,
+    pub shard_name: Option<String>,
 }
 
 impl ShardFile {
@@ -91,6 +92,9 @@ pub struct ShardFlags {
     /// `iss` of service-account tokens, and the audience they get by default.
     #[arg(long)]
     pub service_account_issuer: Option<String>,
+    /// Name of this shard's Shard object in `root` (default `root`).
+    #[arg(long)]
+    pub shard_name: Option<String>,
 }
 
 /// The resolved configuration of one shard.
@@ -109,6 +113,7 @@ pub struct ShardConfig {
     pub root_ca_file: Option<PathBuf>,
     pub service_account_signing_key_file: PathBuf,
     pub service_account_issuer: String,
+    pub shard_name: String,
 }
 
 impl ShardConfig {
@@ -121,6 +126,7 @@ impl ShardConfig {
                 .or(file.service_account_signing_key_file)
                 .unwrap_or_else(|| root_directory.join("service-account.key")),
             service_account_issuer: flags.service_account_issuer.or(file.service_account_issuer).unwrap_or_else(|| "https://kcp.default.svc".into()),
+            shard_name: flags.shard_name.or(file.shard_name).unwrap_or_else(|| "root".into()),
             root_directory,
             bind_address: flags.bind_address.or(file.bind_address).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
             secure_port: flags.secure_port.or(file.secure_port).unwrap_or(6443),

@@ -5,6 +5,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod controllers;
 pub mod home;
+pub mod shards;
 pub mod tenancy;
 
 use std::net::SocketAddr;
@@ -72,18 +73,20 @@ pub async fn run(
     let addr = SocketAddr::new(config.bind_address, config.secure_port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ShardError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(|source| ShardError::Bind { addr, source })?;
-    let base_url = config.shard_external_url.clone().unwrap_or_else(|| {
+    let base_url = {
         let host = if bound.ip().is_unspecified() { "127.0.0.1".to_string() } else { bound.ip().to_string() };
         let host = if host.contains(':') { format!("[{host}]") } else { host };
         format!("https://{host}:{}", bound.port())
-    });
+    };
+    let external_url = config.shard_external_url.clone().unwrap_or_else(|| base_url.clone());
+    shards::register(&store, &config.shard_name, &base_url, &external_url).await?;
 
     let crds = Arc::new(CrdIndex::default());
     tokio::spawn(controllers::crd::run(store.clone(), crds.clone()));
     tokio::spawn(controllers::namespace::run(store.clone(), crds.clone()));
     tokio::spawn(controllers::gc::run(store.clone()));
     tokio::spawn(controllers::logicalcluster::run(store.clone()));
-    tokio::spawn(controllers::workspace::run(store.clone(), crds.clone(), base_url.clone()));
+    tokio::spawn(controllers::workspace::run(store.clone(), crds.clone(), config.shard_name.clone()));
     let root_ca = match &config.root_ca_file {
         Some(path) => Some(Arc::from(read(path)?.as_str())),
         None => None,
@@ -106,10 +109,10 @@ pub async fn run(
             }),
         }),
         limits: Limits::default(),
-        plugins: vec![Arc::new(tenancy::WorkspaceAdmission)],
+        plugins: vec![Arc::new(tenancy::WorkspaceAdmission), Arc::new(shards::ShardAdmission)],
         shutdown: shutdown.clone(),
     });
-    let phases = Phases(vec![Arc::new(home::HomeWorkspaces { api: api.clone(), base_url: base_url.clone() })]);
+    let phases = Phases(vec![Arc::new(home::HomeWorkspaces { api: api.clone(), base_url: external_url.clone() })]);
     let handler = Arc::new(Handler::new(api, Arc::new(Metrics::default()), config.max_requests_inflight, phases));
     let serving = apimachinery::pki::CertPair {
         cert_pem: read(&config.tls_cert_file)?,

@@ -13,6 +13,8 @@ use apimachinery::storage::{Key, SharedStorage};
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
+use crate::shards;
+
 /// Annotation on a Workspace: the creator's user info (JSON), who becomes its admin.
 pub const OWNER_ANNOTATION: &str = "experimental.tenancy.kcp.io/owner";
 /// Annotation on a LogicalCluster: its canonical workspace path.
@@ -212,6 +214,19 @@ impl AdmissionPlugin for WorkspaceAdmission {
             }
             obj["spec"]["type"] = json!({"name": type_name, "path": type_path});
             obj["status"] = json!({"phase": "Scheduling"});
+            // First phase of scheduling: the shard is chosen now and recorded with the
+            // Workspace itself; the workspace controller creates the logical cluster there.
+            if let Some(e) = shards::selector_error(obj) {
+                return Err(invalid(vec![e]));
+            }
+            let annotations = object::meta_mut(obj).entry("annotations").or_insert_with(|| json!({}));
+            if let Some(a) = annotations.as_object_mut() {
+                a.remove(shards::SHARD_ANNOTATION);
+            }
+            let selector = obj.pointer("/spec/location/selector").filter(|s| !s.is_null()).cloned();
+            if let Some(shard) = shards::choose(&api.store, selector.as_ref()).await.map_err(ApiError::internal)? {
+                object::meta_mut(obj)["annotations"][shards::SHARD_ANNOTATION] = json!(shard.name);
+            }
             let mut fins = object::finalizers(obj);
             if !fins.iter().any(|f| f == WORKSPACE_FINALIZER) {
                 fins.push(WORKSPACE_FINALIZER.into());

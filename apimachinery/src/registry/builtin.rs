@@ -43,6 +43,7 @@ const DEFS: &[Def] = &[
     def("coordination.k8s.io", "v1", "Lease", "leases", true, &[], &[], &[]),
     def("events.k8s.io", "v1", "Event", "events", true, &["ev"], &[], &[]),
     def("core.kcp.io", "v1alpha1", "LogicalCluster", "logicalclusters", false, &[], &[], &["status"]),
+    def("core.kcp.io", "v1alpha1", "Shard", "shards", false, &[], &[], &["status"]),
     def("tenancy.kcp.io", "v1alpha1", "Workspace", "workspaces", false, &["ws"], &[], &["status"]),
     def("tenancy.kcp.io", "v1alpha1", "WorkspaceType", "workspacetypes", false, &[], &[], &["status"]),
     review("authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreviews", false),

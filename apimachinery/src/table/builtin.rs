@@ -28,6 +28,7 @@ pub(super) enum Printer {
     ClusterRoleBinding,
     Lease,
     LogicalCluster,
+    Shard,
     Workspace,
     /// Name and `Created At`, kube's default table convertor.
     Default,
@@ -47,6 +48,7 @@ impl Printer {
             ("rbac.authorization.k8s.io", "ClusterRoleBinding") => Printer::ClusterRoleBinding,
             ("coordination.k8s.io", "Lease") => Printer::Lease,
             ("core.kcp.io", "LogicalCluster") => Printer::LogicalCluster,
+            ("core.kcp.io", "Shard") => Printer::Shard,
             ("tenancy.kcp.io", "Workspace") => Printer::Workspace,
             _ => Printer::Default,
         }
@@ -134,6 +136,13 @@ pub(super) fn columns(printer: Printer) -> Vec<Column> {
             crd_column("URL", "string", "URL to access the logical cluster", ".status.URL"),
             crd_column("Age", "date", "", ".metadata.creationTimestamp"),
         ]),
+        // kcp's CRD for Shard declares these printer columns.
+        Printer::Shard => crd_columns(&[
+            crd_column("Region", "string", "The region this shard is in", ".metadata.labels.region"),
+            crd_column("URL", "string", "Type URL to directly connect to the shard", ".spec.baseURL"),
+            crd_column("External URL", "string", "The URL clients use to reach workspaces on this shard", ".spec.externalURL"),
+            crd_column("Age", "date", "", ".metadata.creationTimestamp"),
+        ]),
         // kcp's Workspace columns, evaluated by JSONPath like a CRD's.
         Printer::Workspace => crd_columns(&[
             crd_column("Type", "string", "Type of the workspace", ".spec.type.name"),
@@ -207,7 +216,7 @@ pub(super) fn row(printer: Printer, obj: &Value, now: jiff::Timestamp) -> Vec<(&
             ("Age", creation_age(obj, now)),
         ],
         // Its other columns are JSONPath columns, evaluated by the caller.
-        Printer::LogicalCluster | Printer::Workspace => vec![("Name", name)],
+        Printer::LogicalCluster | Printer::Shard | Printer::Workspace => vec![("Name", name)],
         Printer::Default => {
             // The default convertor prints the timestamp itself; kubectl shows it raw.
             let created = timestamp(obj, &["metadata", "creationTimestamp"])

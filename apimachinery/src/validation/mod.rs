@@ -3,11 +3,12 @@
 //! Messages are what users grep and what `kubectl` prints verbatim, so the string helpers here
 //! reproduce `k8s.io/apimachinery/pkg/util/validation` word for word. The layers above them:
 //! [`meta`] checks `metadata` (the same for every kind), [`core`] and [`rbac`] check the body of
-//! the built-in kinds, and [`secret`] folds `stringData` before validation. Checking metadata and
+//! the built-in kinds, [`kcp`] kcp's own kinds, and [`secret`] folds `stringData` before validation. Checking metadata and
 //! body separately lets the generic create/update path own metadata rules once for all kinds,
 //! CRDs included, while [`validate`] only knows what is specific to a kind.
 
 mod core;
+mod kcp;
 mod meta;
 mod names;
 mod rbac;
@@ -40,6 +41,7 @@ pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Ve
         ("rbac.authorization.k8s.io", "ClusterRole") => rbac::role(obj, false),
         ("rbac.authorization.k8s.io", "RoleBinding") => rbac::binding(obj, old, true),
         ("rbac.authorization.k8s.io", "ClusterRoleBinding") => rbac::binding(obj, old, false),
+        ("core.kcp.io", "Shard") => kcp::shard(obj),
         _ => Vec::new(),
     }
 }

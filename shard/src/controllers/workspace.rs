@@ -1,9 +1,11 @@
 //! Workspace lifecycle: scheduling a new Workspace onto a fresh logical cluster, mirroring the
 //! logical cluster's phase, and deleting the whole subtree with its content.
 //!
-//! Scheduling is two-phase so a crash never orphans or reuses a logical cluster: the chosen
-//! name is first recorded on the Workspace (annotation), then the LogicalCluster is created
-//! (owned by this Workspace), then `spec.cluster` and `spec.URL` are set.
+//! Scheduling is two-phase so a crash never orphans or duplicates a logical cluster: the shard
+//! is chosen and recorded on the Workspace first (by admission, or here when no shard
+//! qualified then), then the LogicalCluster is created there under a name derived from the
+//! Workspace's uid, then `spec.cluster` and `spec.URL` are set. A re-run after a crash finds
+//! the same shard and name.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -15,18 +17,21 @@ use apimachinery::storage::{key, Key, SharedStorage, StorageError};
 use serde_json::{json, Value};
 
 use super::{run_informer, update, Change, RETRY};
-use crate::bootstrap;
+use crate::{bootstrap, shards};
 use crate::tenancy::{self, OWNER_ANNOTATION, PATH_ANNOTATION, TYPE_ANNOTATION, WORKSPACE_FINALIZER};
 
 /// Storage prefix of every Workspace on the shard.
 pub const PREFIX: &str = "tenancy.kcp.io/workspaces/";
 
-/// Runs the workspace controller forever; `base_url` is where clients reach this shard.
-pub async fn run(store: SharedStorage, crds: Arc<CrdIndex>, base_url: String) {
+/// How long an unschedulable Workspace waits before the scheduler looks at the shards again.
+const UNSCHEDULABLE_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs the workspace controller forever; `shard` names this shard's Shard object.
+pub async fn run(store: SharedStorage, crds: Arc<CrdIndex>, shard: String) {
     let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
     let mirror = tokio::spawn(mirror_phases(store.clone()));
     run_informer(store.clone(), PREFIX.to_string(), move |change| {
-        let (store, crds, busy, base_url) = (store.clone(), crds.clone(), busy.clone(), base_url.clone());
+        let (store, crds, busy, shard) = (store.clone(), crds.clone(), busy.clone(), shard.clone());
         async move {
             let Change::Present(s) = change else { return };
             let Some((parent, _, _)) = key::decode(&s.key) else { return };
@@ -39,7 +44,7 @@ pub async fn run(store: SharedStorage, crds: Arc<CrdIndex>, base_url: String) {
                 let result = if object::is_deleting(&ws) {
                     delete_subtree(&store, &crds, &k, &ws).await
                 } else if ws.pointer("/spec/cluster").and_then(Value::as_str).unwrap_or_default().is_empty() {
-                    schedule(&store, &parent, &k, &ws, &base_url).await
+                    schedule_until_placed(&store, &parent, &k, ws, &shard).await
                 } else {
                     Ok(())
                 };
@@ -54,8 +59,84 @@ pub async fn run(store: SharedStorage, crds: Arc<CrdIndex>, base_url: String) {
     mirror.abort();
 }
 
-/// Creates the Workspace's logical cluster and points the Workspace at it.
-async fn schedule(store: &SharedStorage, parent: &str, ws_key: &str, ws: &Value, base_url: &str) -> Result<(), StorageError> {
+/// Where scheduling a Workspace stands.
+enum Placement {
+    Done,
+    /// Not placed yet: (reason, message) for the `WorkspaceScheduled=False` condition.
+    Waiting(&'static str, String),
+}
+
+/// Schedules a Workspace, retrying while no shard can take it.
+async fn schedule_until_placed(store: &SharedStorage, parent: &str, ws_key: &str, mut ws: Value, shard: &str) -> Result<(), StorageError> {
+    loop {
+        let Placement::Waiting(reason, message) = schedule(store, parent, ws_key, &ws, shard).await? else { return Ok(()) };
+        set_scheduled_condition(store, ws_key, "False", reason, &message).await?;
+        tokio::time::sleep(UNSCHEDULABLE_RETRY).await;
+        match super::read(store, ws_key).await? {
+            Some((w, _)) if !object::is_deleting(&w) && w.pointer("/spec/cluster").and_then(Value::as_str).unwrap_or_default().is_empty() => ws = w,
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Sets the `WorkspaceScheduled` condition unless it already says the same.
+async fn set_scheduled_condition(store: &SharedStorage, ws_key: &str, status: &str, reason: &str, message: &str) -> Result<(), StorageError> {
+    update(store, ws_key, |w| {
+        let condition = scheduled_condition(status, reason, message);
+        let conditions = w["status"]["conditions"].as_array().cloned().unwrap_or_default();
+        let same = |c: &Value| c["type"] == condition["type"] && c["status"] == condition["status"] && c["reason"] == condition["reason"] && c["message"] == condition["message"];
+        if conditions.iter().any(same) {
+            return false;
+        }
+        let mut rest: Vec<Value> = conditions.into_iter().filter(|c| c["type"] != "WorkspaceScheduled").collect();
+        rest.push(condition);
+        w["status"]["conditions"] = json!(rest);
+        true
+    })
+    .await
+}
+
+fn scheduled_condition(status: &str, reason: &str, message: &str) -> Value {
+    let mut c = json!({"type": "WorkspaceScheduled", "status": status, "lastTransitionTime": object::now_rfc3339()});
+    if !reason.is_empty() {
+        c["reason"] = json!(reason);
+        c["message"] = json!(message);
+    }
+    c
+}
+
+/// The shard a Workspace goes to: the one chosen at admission, or (when none qualified then)
+/// one chosen now and recorded before anything is created there.
+async fn target_shard(store: &SharedStorage, ws_key: &str, ws: &Value) -> Result<Option<shards::Shard>, StorageError> {
+    let recorded = ws.pointer("/metadata/annotations").and_then(|a| a.get(shards::SHARD_ANNOTATION)).and_then(Value::as_str);
+    if let Some(found) = match recorded {
+        Some(name) => shards::get(store, name).await,
+        None => None,
+    } {
+        return Ok(Some(found));
+    }
+    let selector = ws.pointer("/spec/location/selector").filter(|s| !s.is_null());
+    let Some(chosen) = shards::choose(store, selector).await? else { return Ok(None) };
+    let name = chosen.name.clone();
+    update(store, ws_key, |w| {
+        object::meta_mut(w).entry("annotations").or_insert_with(|| json!({}))[shards::SHARD_ANNOTATION] = json!(name);
+        true
+    })
+    .await?;
+    Ok(Some(chosen))
+}
+
+/// Creates the Workspace's logical cluster on its shard and points the Workspace at it.
+async fn schedule(store: &SharedStorage, parent: &str, ws_key: &str, ws: &Value, own_shard: &str) -> Result<Placement, StorageError> {
+    let Some(target) = target_shard(store, ws_key, ws).await? else {
+        return Ok(Placement::Waiting("Unschedulable", "No available shards to schedule the workspace.".into()));
+    };
+    if target.name != own_shard {
+        return Ok(Placement::Waiting(
+            "ShardUnavailable",
+            format!("shard {:?} was chosen, but this version creates logical clusters only on the shard hosting the parent ({own_shard:?})", target.name),
+        ));
+    }
     let ws_name = object::meta_str(ws, "name").to_string();
     let cluster = apimachinery::request::workspace_cluster_name(object::meta_str(ws, "uid"));
     let path = format!("{}:{ws_name}", tenancy::path_of(store, parent).await);
@@ -70,16 +151,19 @@ async fn schedule(store: &SharedStorage, parent: &str, ws_key: &str, ws: &Value,
     // The logical cluster may already be Ready (no initializers), and the phase mirror skips
     // Workspaces that are not scheduled yet: take its phase along now.
     let phase = tenancy::logical_cluster(store, &cluster).await.and_then(|lc| lc.pointer("/status/phase").cloned()).unwrap_or_else(|| json!("Initializing"));
-    let url = format!("{base_url}/clusters/{path}");
+    let url = format!("{}/clusters/{path}", target.external_url);
     update(store, ws_key, |w| {
         w["spec"]["cluster"] = json!(cluster);
         w["spec"]["URL"] = json!(url);
         if !object::is_deleting(w) {
             w["status"]["phase"] = phase.clone();
         }
+        let others: Vec<Value> = w["status"]["conditions"].as_array().into_iter().flatten().filter(|c| c["type"] != "WorkspaceScheduled").cloned().collect();
+        w["status"]["conditions"] = json!(others.into_iter().chain([scheduled_condition("True", "", "")]).collect::<Vec<_>>());
         true
     })
-    .await
+    .await?;
+    Ok(Placement::Done)
 }
 
 /// A logical cluster to create for a workspace.

@@ -1,0 +1,129 @@
+//! Shards: the Shard objects in `root` saying where logical clusters can live, this shard's
+//! registration among them, and the choice of a shard for a new workspace.
+
+use apimachinery::rest::{object, AdmissionPlugin, Api, ApiRequest, Resolved};
+use apimachinery::selector::LabelSelector;
+use apimachinery::status::{ApiError, FieldError, Reason};
+use apimachinery::storage::{key, Key, SharedStorage, StorageError};
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+use crate::bootstrap::{self, ROOT_CLUSTER};
+use crate::controllers::update;
+
+/// Annotation on a Workspace: the shard chosen for its logical cluster when it was created.
+pub const SHARD_ANNOTATION: &str = "internal.tenancy.kcp.io/shard";
+/// Annotation on a Shard that takes it out of scheduling.
+pub const UNSCHEDULABLE_ANNOTATION: &str = "experimental.core.kcp.io/unschedulable";
+
+/// A shard as scheduling sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shard {
+    pub name: String,
+    pub base_url: String,
+    /// Where clients reach its workspaces (`baseURL` unless set).
+    pub external_url: String,
+}
+
+impl Shard {
+    fn from_object(obj: &Value) -> Shard {
+        let text = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+        let (base_url, external) = (text("/spec/baseURL"), text("/spec/externalURL"));
+        Shard {
+            name: object::meta_str(obj, "name").to_string(),
+            external_url: if external.is_empty() { base_url.clone() } else { external },
+            base_url,
+        }
+    }
+}
+
+fn shard_key(name: &str) -> String {
+    Key { group: "core.kcp.io", resource: "shards", cluster: ROOT_CLUSTER, namespace: "", name }.encode()
+}
+
+/// Creates or refreshes this shard's Shard object in `root`, keeping labels and annotations
+/// an administrator added.
+pub async fn register(store: &SharedStorage, name: &str, base_url: &str, external_url: &str) -> Result<(), StorageError> {
+    let spec = json!({"baseURL": base_url, "externalURL": external_url, "virtualWorkspaceURL": base_url});
+    let obj = bootstrap::new_object("core.kcp.io/v1alpha1", "Shard", name, "", json!({"spec": spec.clone()}));
+    bootstrap::ensure(store, Key { group: "core.kcp.io", resource: "shards", cluster: ROOT_CLUSTER, namespace: "", name }, obj).await?;
+    update(store, &shard_key(name), |s| {
+        if s["spec"] == spec {
+            return false;
+        }
+        s["spec"] = spec.clone();
+        true
+    })
+    .await
+}
+
+/// The Shard named `name`, if it exists.
+pub async fn get(store: &SharedStorage, name: &str) -> Option<Shard> {
+    let stored = store.get(&shard_key(name)).await.ok()?;
+    serde_json::from_slice::<Value>(&stored.value).ok().map(|o| Shard::from_object(&o))
+}
+
+/// A schedulable shard whose labels match `selector` (absent: any shard), picked at random so
+/// new workspaces spread over the shards; None when no shard qualifies.
+pub async fn choose(store: &SharedStorage, selector: Option<&Value>) -> Result<Option<Shard>, StorageError> {
+    // An invalid selector (admission refuses them) selects nothing rather than everything.
+    let selector = match selector {
+        Some(s) => LabelSelector::from_json(s).or_else(|_| LabelSelector::from_json(&Value::Null)).unwrap_or_default(),
+        None => LabelSelector::default(),
+    };
+    let page = store.list(&key::cluster_prefix("core.kcp.io", "shards", ROOT_CLUSTER), None, 0).await?;
+    let empty = serde_json::Map::new();
+    let candidates: Vec<Value> = page
+        .items
+        .iter()
+        .filter_map(|s| serde_json::from_slice::<Value>(&s.value).ok())
+        .filter(|s| s.pointer("/metadata/annotations").and_then(|a| a.get(UNSCHEDULABLE_ANNOTATION)).is_none())
+        .filter(|s| !object::is_deleting(s))
+        .filter(|s| selector.matches(s.pointer("/metadata/labels").and_then(Value::as_object).unwrap_or(&empty)))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(None);
+    }
+    let pick = (uuid::Uuid::new_v4().as_u128() % candidates.len() as u128) as usize;
+    Ok(Some(Shard::from_object(&candidates[pick])))
+}
+
+/// What is wrong with a Workspace's `spec.location.selector`, if anything.
+pub fn selector_error(ws: &Value) -> Option<FieldError> {
+    let s = ws.pointer("/spec/location/selector").filter(|s| !s.is_null())?;
+    LabelSelector::from_json(s).err().map(|e| FieldError::invalid("spec.location.selector", s.clone(), e.to_string()))
+}
+
+/// Admission of Shards: they live in `root` only, and their URLs default to `baseURL`.
+pub struct ShardAdmission;
+
+impl AdmissionPlugin for ShardAdmission {
+    fn admit<'a>(
+        &'a self,
+        _api: &'a Api,
+        req: &'a ApiRequest,
+        r: &'a Resolved,
+        cluster: &'a str,
+        obj: &'a mut Value,
+        _old: Option<&'a Value>,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async move {
+            if (r.info.group.as_str(), r.info.kind.as_str()) != ("core.kcp.io", "Shard") || req.info.subresource == "status" {
+                return Ok(());
+            }
+            if cluster != ROOT_CLUSTER {
+                return Err(ApiError::new(
+                    Reason::Forbidden,
+                    format!("shards.core.kcp.io {:?} is forbidden: shards can only be defined in the root workspace", object::meta_str(obj, "name")),
+                ));
+            }
+            let base = obj.pointer("/spec/baseURL").cloned().unwrap_or(Value::Null);
+            for field in ["externalURL", "virtualWorkspaceURL"] {
+                if obj["spec"].get(field).is_none_or(|v| v.is_null() || v == "") {
+                    obj["spec"][field] = base.clone();
+                }
+            }
+            Ok(())
+        })
+    }
+}
