@@ -6,6 +6,7 @@
 //! about shards, lives in the binaries' crates.
 
 pub mod auth;
+pub mod client;
 pub mod openapi;
 pub mod patch;
 pub mod pki;

@@ -108,8 +108,9 @@ fn policy() -> (Named, Named) {
     (roles, bindings)
 }
 
-/// Creates whatever of the first-start content is missing.
-pub async fn run(store: &SharedStorage) -> Result<(), StorageError> {
+/// Creates whatever of the first-start content is missing: the shard-local bootstrap policy,
+/// and on the root shard (`hosts_root`) the root workspace with its types and grants.
+pub async fn run(store: &SharedStorage, hosts_root: bool) -> Result<(), StorageError> {
     ensure_logical_cluster(store, BOOTSTRAP_CLUSTER).await?;
     let (roles, bindings) = policy();
     for (name, obj) in roles {
@@ -119,6 +120,9 @@ pub async fn run(store: &SharedStorage) -> Result<(), StorageError> {
     for (name, obj) in bindings {
         let key = Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: BOOTSTRAP_CLUSTER, namespace: "", name: &name };
         ensure(store, key, obj).await?;
+    }
+    if !hosts_root {
+        return Ok(());
     }
     ensure_logical_cluster(store, ROOT_CLUSTER).await?;
     for (name, obj) in workspace_types() {

@@ -34,6 +34,10 @@ pub struct ShardFile {
     pub service_account_signing_key_file: Option<PathBuf>,
     pub service_account_issuer: Option<String>,
     pub shard_name: Option<String>,
+    pub requestheader_client_ca_file: Option<PathBuf>,
+    pub root_shard_kubeconfig_file: Option<PathBuf>,
+    pub shard_base_url: Option<String>,
+    pub shard_virtual_workspace_url: Option<String>,
 }
 
 impl ShardFile {
@@ -95,6 +99,20 @@ pub struct ShardFlags {
     /// Name of this shard's Shard object in `root` (default `root`).
     #[arg(long)]
     pub shard_name: Option<String>,
+    /// CA of the front-proxy's client certificate: only connections presenting a certificate
+    /// from it may pass identities in `X-Remote-*` headers.
+    #[arg(long)]
+    pub requestheader_client_ca_file: Option<PathBuf>,
+    /// Kubeconfig reaching the root shard with a `system:masters` identity; the same
+    /// credentials reach every other shard. Shards other than `root` register through it.
+    #[arg(long)]
+    pub root_shard_kubeconfig_file: Option<PathBuf>,
+    /// URL other components reach this shard at (default `https://<bound address>`).
+    #[arg(long)]
+    pub shard_base_url: Option<String>,
+    /// URL of this shard's virtual workspaces (default the base URL).
+    #[arg(long)]
+    pub shard_virtual_workspace_url: Option<String>,
 }
 
 /// The resolved configuration of one shard.
@@ -114,6 +132,10 @@ pub struct ShardConfig {
     pub service_account_signing_key_file: PathBuf,
     pub service_account_issuer: String,
     pub shard_name: String,
+    pub requestheader_client_ca_file: Option<PathBuf>,
+    pub root_shard_kubeconfig_file: Option<PathBuf>,
+    pub shard_base_url: Option<String>,
+    pub shard_virtual_workspace_url: Option<String>,
 }
 
 impl ShardConfig {
@@ -127,6 +149,10 @@ impl ShardConfig {
                 .unwrap_or_else(|| root_directory.join("service-account.key")),
             service_account_issuer: flags.service_account_issuer.or(file.service_account_issuer).unwrap_or_else(|| "https://kcp.default.svc".into()),
             shard_name: flags.shard_name.or(file.shard_name).unwrap_or_else(|| "root".into()),
+            requestheader_client_ca_file: flags.requestheader_client_ca_file.or(file.requestheader_client_ca_file),
+            root_shard_kubeconfig_file: flags.root_shard_kubeconfig_file.or(file.root_shard_kubeconfig_file),
+            shard_base_url: flags.shard_base_url.or(file.shard_base_url),
+            shard_virtual_workspace_url: flags.shard_virtual_workspace_url.or(file.shard_virtual_workspace_url),
             root_directory,
             bind_address: flags.bind_address.or(file.bind_address).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
             secure_port: flags.secure_port.or(file.secure_port).unwrap_or(6443),

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use apimachinery::registry::crd::CrdIndex;
 use apimachinery::rest::{Api, Limits};
 use apimachinery::auth::TokenSigner;
-use apimachinery::server::authn::{Authenticator, ServiceAccountTokens};
+use apimachinery::pki::ClientCertAuthority;
+use apimachinery::server::authn::{Authenticator, Peers, ServiceAccountTokens};
 use apimachinery::server::authz::Authorizer;
 use apimachinery::server::metrics::Metrics;
 use apimachinery::server::phase::Phases;
@@ -37,6 +38,8 @@ pub enum ShardError {
     Io { path: String, source: std::io::Error },
     #[error("authentication: {0}")]
     Tokens(#[from] apimachinery::auth::AuthError),
+    #[error(transparent)]
+    Client(#[from] apimachinery::client::ClientError),
     #[error("listening on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -68,25 +71,45 @@ pub async fn run(
     let data = config.root_directory.join("data");
     std::fs::create_dir_all(&data).map_err(|source| ShardError::Io { path: data.display().to_string(), source })?;
     let store: SharedStorage = Arc::new(SledStorage::open(&data, config.watch_cache_size)?);
-    bootstrap::run(&store).await?;
+    let hosts_root = config.shard_name == bootstrap::ROOT_CLUSTER;
+    bootstrap::run(&store, hosts_root).await?;
+    // The credentials that reach the root shard reach every shard (system:masters).
+    let shards_client = match &config.root_shard_kubeconfig_file {
+        Some(path) => {
+            let creds = apimachinery::client::Credentials::from_kubeconfig(path)?;
+            Some((apimachinery::client::Client::new(&creds.ca_pem, creds.client.as_ref())?, creds.base_url()))
+        }
+        None => None,
+    };
 
     let addr = SocketAddr::new(config.bind_address, config.secure_port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ShardError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(|source| ShardError::Bind { addr, source })?;
-    let base_url = {
+    let base_url = config.shard_base_url.clone().unwrap_or_else(|| {
         let host = if bound.ip().is_unspecified() { "127.0.0.1".to_string() } else { bound.ip().to_string() };
         let host = if host.contains(':') { format!("[{host}]") } else { host };
         format!("https://{host}:{}", bound.port())
-    };
+    });
     let external_url = config.shard_external_url.clone().unwrap_or_else(|| base_url.clone());
-    shards::register(&store, &config.shard_name, &base_url, &external_url).await?;
+    let urls = shards::Urls {
+        base: base_url.clone(),
+        external: external_url.clone(),
+        virtual_workspaces: config.shard_virtual_workspace_url.clone().unwrap_or_else(|| base_url.clone()),
+    };
+    match (&shards_client, hosts_root) {
+        (_, true) => shards::register(&store, &config.shard_name, &urls).await?,
+        (Some((client, root_url)), false) => {
+            tokio::spawn(shards::register_remote(client.clone(), root_url.clone(), config.shard_name.clone(), urls));
+        }
+        (None, false) => return Err(ConfigError::Missing("--root-shard-kubeconfig-file (required for shards other than root)").into()),
+    }
 
     let crds = Arc::new(CrdIndex::default());
     tokio::spawn(controllers::crd::run(store.clone(), crds.clone()));
     tokio::spawn(controllers::namespace::run(store.clone(), crds.clone()));
     tokio::spawn(controllers::gc::run(store.clone()));
     tokio::spawn(controllers::logicalcluster::run(store.clone()));
-    tokio::spawn(controllers::workspace::run(store.clone(), crds.clone(), config.shard_name.clone()));
+    tokio::spawn(controllers::workspace::run(store.clone(), crds.clone(), controllers::workspace::Placement { shard: config.shard_name.clone(), others: shards_client.as_ref().map(|(c, _)| c.clone()) }));
     let root_ca = match &config.root_ca_file {
         Some(path) => Some(Arc::from(read(path)?.as_str())),
         None => None,
@@ -118,12 +141,20 @@ pub async fn run(
         cert_pem: read(&config.tls_cert_file)?,
         key_pem: read(&config.tls_private_key_file)?,
     };
-    let client_cas = [read(&config.client_ca_file)?];
-    let tls = Arc::new(apimachinery::pki::server_config(&serving, &client_cas)?);
-    let clients = Arc::new(apimachinery::pki::ClientCertAuthority::new(&client_cas)?);
+    let client_ca = read(&config.client_ca_file)?;
+    let proxy_ca = match &config.requestheader_client_ca_file {
+        Some(p) => Some(read(p)?),
+        None => None,
+    };
+    let hinted: Vec<String> = std::iter::once(client_ca.clone()).chain(proxy_ca.clone()).collect();
+    let tls = Arc::new(apimachinery::pki::server_config(&serving, &hinted)?);
+    let peers = Arc::new(Peers {
+        clients: ClientCertAuthority::new(&[client_ca])?,
+        proxies: proxy_ca.map(|ca| ClientCertAuthority::new(&[ca])).transpose()?,
+    });
     tracing::info!(%bound, "serving");
     on_listening(bound);
-    apimachinery::server::serve(listener, tls, clients, handler, shutdown).await;
+    apimachinery::server::serve(listener, tls, peers, handler, shutdown).await;
     tracing::info!("stopped");
     Ok(())
 }

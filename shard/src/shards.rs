@@ -1,6 +1,7 @@
 //! Shards: the Shard objects in `root` saying where logical clusters can live, this shard's
 //! registration among them, and the choice of a shard for a new workspace.
 
+use apimachinery::client::Client;
 use apimachinery::rest::{object, AdmissionPlugin, Api, ApiRequest, Resolved};
 use apimachinery::selector::LabelSelector;
 use apimachinery::status::{ApiError, FieldError, Reason};
@@ -41,10 +42,24 @@ fn shard_key(name: &str) -> String {
     Key { group: "core.kcp.io", resource: "shards", cluster: ROOT_CLUSTER, namespace: "", name }.encode()
 }
 
-/// Creates or refreshes this shard's Shard object in `root`, keeping labels and annotations
-/// an administrator added.
-pub async fn register(store: &SharedStorage, name: &str, base_url: &str, external_url: &str) -> Result<(), StorageError> {
-    let spec = json!({"baseURL": base_url, "externalURL": external_url, "virtualWorkspaceURL": base_url});
+/// The URLs a shard announces in its Shard object.
+#[derive(Debug, Clone)]
+pub struct Urls {
+    pub base: String,
+    pub external: String,
+    pub virtual_workspaces: String,
+}
+
+impl Urls {
+    fn spec(&self) -> Value {
+        json!({"baseURL": self.base, "externalURL": self.external, "virtualWorkspaceURL": self.virtual_workspaces})
+    }
+}
+
+/// Creates or refreshes this shard's Shard object in `root` (on this, the root shard), keeping
+/// labels and annotations an administrator added.
+pub async fn register(store: &SharedStorage, name: &str, urls: &Urls) -> Result<(), StorageError> {
+    let spec = urls.spec();
     let obj = bootstrap::new_object("core.kcp.io/v1alpha1", "Shard", name, "", json!({"spec": spec.clone()}));
     bootstrap::ensure(store, Key { group: "core.kcp.io", resource: "shards", cluster: ROOT_CLUSTER, namespace: "", name }, obj).await?;
     update(store, &shard_key(name), |s| {
@@ -55,6 +70,42 @@ pub async fn register(store: &SharedStorage, name: &str, base_url: &str, externa
         true
     })
     .await
+}
+
+/// Creates or refreshes this shard's Shard object on the root shard over the network, retrying
+/// until the root shard answers.
+pub async fn register_remote(client: Client, root_url: String, name: String, urls: Urls) {
+    let url = format!("{root_url}/clusters/{ROOT_CLUSTER}/apis/core.kcp.io/v1alpha1/shards");
+    loop {
+        match register_remote_once(&client, &url, &name, &urls).await {
+            Ok(()) => {
+                tracing::info!(shard = %name, "registered with the root shard");
+                return;
+            }
+            Err(e) => tracing::warn!(shard = %name, error = %e, "registering with the root shard failed; retrying"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+async fn register_remote_once(client: &Client, url: &str, name: &str, urls: &Urls) -> Result<(), String> {
+    let (code, mut existing) = client.json("GET", &format!("{url}/{name}"), None).await.map_err(|e| e.to_string())?;
+    let (code, answer) = match code {
+        404 => {
+            let obj = json!({"apiVersion": "core.kcp.io/v1alpha1", "kind": "Shard", "metadata": {"name": name}, "spec": urls.spec()});
+            client.json("POST", url, Some(&obj)).await.map_err(|e| e.to_string())?
+        }
+        200 if existing["spec"] == urls.spec() => return Ok(()),
+        200 => {
+            existing["spec"] = urls.spec();
+            client.json("PUT", &format!("{url}/{name}"), Some(&existing)).await.map_err(|e| e.to_string())?
+        }
+        other => (other, existing),
+    };
+    match code {
+        200 | 201 => Ok(()),
+        other => Err(format!("root shard answered {other}: {}", answer["message"].as_str().unwrap_or_default())),
+    }
 }
 
 /// The Shard named `name`, if it exists.

@@ -27,7 +27,7 @@ pub use escalation::{
 pub use rbac::{authorize, rules_for, Attributes, CompiledRbac, Decision, RbacObjects};
 pub use review::{attributes_from_review, user_from_review_spec};
 pub use rule::Rule;
-pub use service_account::{as_seen_in, service_account_cluster, Claims, ServiceAccountRef, TokenSigner};
+pub use service_account::{as_seen_in, service_account_cluster, Claims, ServiceAccountRef, TokenSigner, TokenVerifier};
 pub use token_file::TokenFile;
 pub use user::{bearer_token, service_account_username, user_from_certificate, UserInfo, AUTHENTICATED_GROUP};
 

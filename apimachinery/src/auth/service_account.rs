@@ -119,58 +119,38 @@ pub fn as_seen_in(user: UserInfo, cluster: &str) -> UserInfo {
 /// The name foreign service accounts get.
 pub const ANONYMOUS_USER: &str = "system:anonymous";
 
-/// Issues and checks service-account tokens with one key pair.
-pub struct TokenSigner {
+/// Checks service-account tokens with the public half of the signing key (what a front-proxy
+/// holds; it cannot issue tokens).
+pub struct TokenVerifier {
     issuer: String,
-    encoding: EncodingKey,
     decoding: DecodingKey,
 }
 
-impl std::fmt::Debug for TokenSigner {
+impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSigner").field("issuer", &self.issuer).finish_non_exhaustive()
+        f.debug_struct("TokenVerifier").field("issuer", &self.issuer).finish_non_exhaustive()
     }
 }
 
-impl TokenSigner {
-    /// A signer from a PKCS#8 PEM P-256 private key.
-    pub fn from_pem(issuer: &str, private_key_pem: &str) -> Result<TokenSigner, AuthError> {
+impl TokenVerifier {
+    /// A verifier from a PEM key: the SPKI public key, or the PKCS#8 private key it belongs to.
+    pub fn from_pem(issuer: &str, pem: &str) -> Result<TokenVerifier, AuthError> {
         let bad = |e: String| AuthError::SigningKey(e);
-        let pair = rcgen::KeyPair::from_pem(private_key_pem).map_err(|e| bad(e.to_string()))?;
-        if !pair.is_compatible(&rcgen::PKCS_ECDSA_P256_SHA256) {
-            return Err(bad("the service-account signing key must be an ECDSA P-256 key".into()));
-        }
-        Ok(TokenSigner {
-            issuer: issuer.to_string(),
-            encoding: EncodingKey::from_ec_pem(private_key_pem.as_bytes()).map_err(|e| bad(e.to_string()))?,
-            decoding: DecodingKey::from_ec_pem(pair.public_key_pem().as_bytes()).map_err(|e| bad(e.to_string()))?,
-        })
-    }
-
-    /// A new PKCS#8 PEM P-256 private key.
-    pub fn generate_key_pem() -> Result<String, AuthError> {
-        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| AuthError::SigningKey(e.to_string()))?;
-        Ok(pair.serialize_pem())
+        let public = if pem.contains("PRIVATE KEY") {
+            let pair = rcgen::KeyPair::from_pem(pem).map_err(|e| bad(e.to_string()))?;
+            if !pair.is_compatible(&rcgen::PKCS_ECDSA_P256_SHA256) {
+                return Err(bad("the service-account signing key must be an ECDSA P-256 key".into()));
+            }
+            pair.public_key_pem()
+        } else {
+            pem.to_string()
+        };
+        Ok(TokenVerifier { issuer: issuer.to_string(), decoding: DecodingKey::from_ec_pem(public.as_bytes()).map_err(|e| bad(e.to_string()))? })
     }
 
     /// The issuer, which is also the audience tokens get when a request names none.
     pub fn issuer(&self) -> &str {
         &self.issuer
-    }
-
-    /// Signs a token for `account`, valid from `now` for `lifetime` seconds.
-    pub fn issue(&self, account: ServiceAccountRef, audiences: Vec<String>, now: i64, lifetime: i64) -> Result<String, AuthError> {
-        let claims = Claims {
-            iss: self.issuer.clone(),
-            sub: service_account_username(&account.namespace, &account.account.name),
-            aud: if audiences.is_empty() { vec![self.issuer.clone()] } else { audiences },
-            exp: now + lifetime,
-            iat: now,
-            nbf: now,
-            jti: uuid::Uuid::new_v4().to_string(),
-            kubernetes: account,
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &self.encoding).map_err(|e| AuthError::SigningKey(e.to_string()))
     }
 
     /// The claims of a token signed by this key, unexpired, from this issuer and meant for one
@@ -186,6 +166,59 @@ impl TokenSigner {
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         v.validate_nbf = true;
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &v).ok().map(|d| d.claims)
+    }
+}
+
+/// Issues and checks service-account tokens with one key pair.
+pub struct TokenSigner {
+    encoding: EncodingKey,
+    verifier: TokenVerifier,
+}
+
+impl std::fmt::Debug for TokenSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSigner").field("issuer", &self.verifier.issuer).finish_non_exhaustive()
+    }
+}
+
+impl TokenSigner {
+    /// A signer from a PKCS#8 PEM P-256 private key.
+    pub fn from_pem(issuer: &str, private_key_pem: &str) -> Result<TokenSigner, AuthError> {
+        let verifier = TokenVerifier::from_pem(issuer, private_key_pem)?;
+        let encoding = EncodingKey::from_ec_pem(private_key_pem.as_bytes()).map_err(|e| AuthError::SigningKey(e.to_string()))?;
+        Ok(TokenSigner { encoding, verifier })
+    }
+
+    /// A new PKCS#8 PEM P-256 private key.
+    pub fn generate_key_pem() -> Result<String, AuthError> {
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| AuthError::SigningKey(e.to_string()))?;
+        Ok(pair.serialize_pem())
+    }
+
+    /// The issuer, which is also the audience tokens get when a request names none.
+    pub fn issuer(&self) -> &str {
+        self.verifier.issuer()
+    }
+
+    /// Signs a token for `account`, valid from `now` for `lifetime` seconds.
+    pub fn issue(&self, account: ServiceAccountRef, audiences: Vec<String>, now: i64, lifetime: i64) -> Result<String, AuthError> {
+        let issuer = self.issuer().to_string();
+        let claims = Claims {
+            sub: service_account_username(&account.namespace, &account.account.name),
+            aud: if audiences.is_empty() { vec![issuer.clone()] } else { audiences },
+            iss: issuer,
+            exp: now + lifetime,
+            iat: now,
+            nbf: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            kubernetes: account,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &self.encoding).map_err(|e| AuthError::SigningKey(e.to_string()))
+    }
+
+    /// See [`TokenVerifier::verify`].
+    pub fn verify(&self, token: &str, audiences: &[String]) -> Option<Claims> {
+        self.verifier.verify(token, audiences)
     }
 }
 
@@ -254,6 +287,15 @@ mod tests {
         let mut u = UserInfo { name: "alice".into(), ..Default::default() };
         u.extra.insert(CLUSTER_NAME_EXTRA.into(), vec!["abc".into()]);
         assert_eq!(service_account_cluster(&u), None);
+    }
+
+    #[test]
+    fn public_key_verifies_what_the_private_key_signed() {
+        let pem = TokenSigner::generate_key_pem().expect("key");
+        let s = TokenSigner::from_pem("kcp-rs", &pem).expect("signer");
+        let public = rcgen::KeyPair::from_pem(&pem).expect("pair").public_key_pem();
+        let v = TokenVerifier::from_pem("kcp-rs", &public).expect("verifier");
+        assert!(v.verify(&s.issue(account(), vec![], now(), 600).expect("issue"), &[]).is_some());
     }
 
     #[test]

@@ -49,6 +49,9 @@ impl ApiRequest {
     }
 }
 
+/// Annotation naming the logical cluster an object lives in (set when it is served, not stored).
+pub const CLUSTER_ANNOTATION: &str = "kcp.io/cluster";
+
 /// A resource resolved in one logical cluster (or across all, for wildcard requests).
 #[derive(Debug, Clone)]
 pub struct Resolved {
@@ -67,12 +70,17 @@ impl Resolved {
         }
     }
 
-    /// Parses a stored object as this endpoint serves it. CRD versions share storage with
-    /// `None` conversion, so only `apiVersion` changes to the version asked for.
-    pub fn present(&self, bytes: &bytes::Bytes, revision: u64) -> Result<Value, ApiError> {
+    /// Parses the object stored at `key` as this endpoint serves it. CRD versions share
+    /// storage with `None` conversion, so only `apiVersion` changes to the version asked for.
+    /// Every object names its logical cluster in annotation `kcp.io/cluster`, as in kcp, so
+    /// that wildcard readers (the front-proxy's index) know where each one lives.
+    pub fn present(&self, key: &str, bytes: &bytes::Bytes, revision: u64) -> Result<Value, ApiError> {
         let mut obj = object::decode_stored(bytes, revision)?;
         if self.info.custom {
             obj["apiVersion"] = serde_json::json!(self.info.api_version());
+        }
+        if let Some((cluster, _, _)) = key::decode(key) {
+            object::meta_mut(&mut obj).entry("annotations").or_insert_with(|| serde_json::json!({}))[CLUSTER_ANNOTATION] = serde_json::json!(cluster);
         }
         Ok(obj)
     }

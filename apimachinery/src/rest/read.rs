@@ -56,7 +56,7 @@ pub async fn get(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response, 
 pub async fn load(api: &Api, r: &Resolved, cluster: &str, ns: &str, name: &str) -> Result<(Value, u64), ApiError> {
     let key = r.key(cluster, ns, name);
     match api.store.get(&key).await {
-        Ok(stored) => Ok((r.present(&stored.value, stored.revision)?, stored.revision)),
+        Ok(stored) => Ok((r.present(&key, &stored.value, stored.revision)?, stored.revision)),
         Err(crate::storage::StorageError::NotFound { .. }) => Err(ApiError::not_found(&r.info.group, &r.info.plural, name)),
         Err(e) => Err(storage_error(e, r, name)),
     }
@@ -186,7 +186,7 @@ pub async fn collect(api: &Api, req: &ApiRequest, r: &Resolved, filter: &Filter)
         let page = api.store.list(&prefix, start.as_deref(), want).await.map_err(|e| storage_error(e, r, ""))?;
         first_rv.get_or_insert(page.revision);
         for s in &page.items {
-            let obj = r.present(&s.value, s.revision)?;
+            let obj = r.present(&s.key, &s.value, s.revision)?;
             if filter.matches(&obj) {
                 items.push(obj);
             }

@@ -64,10 +64,10 @@ fn error_event(err: &ApiError) -> Bytes {
 
 /// Decides what a committed event looks like to a watcher with this filter.
 fn translate(ev: &Event, r: &Resolved, filter: &Filter) -> Result<Option<(&'static str, Value)>, ApiError> {
-    let cur = r.present(&ev.value, ev.revision)?;
+    let cur = r.present(&ev.key, &ev.value, ev.revision)?;
     let now = filter.matches(&cur);
     let before = match (&ev.prev, ev.kind) {
-        (Some(p), EventKind::Modified) => filter.matches(&r.present(p, ev.revision)?),
+        (Some(p), EventKind::Modified) => filter.matches(&r.present(&ev.key, p, ev.revision)?),
         _ => false,
     };
     Ok(match ev.kind {

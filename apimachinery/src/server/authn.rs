@@ -6,6 +6,7 @@ use futures::future::BoxFuture;
 
 use super::phase::{Outcome, Phase, Req};
 use crate::auth::{self, Attributes, TokenFile, TokenSigner, UserInfo};
+use crate::pki::ClientCertAuthority;
 use crate::request::{ClusterTarget, RequestInfo};
 use crate::rest::Api;
 use crate::status::ApiError;
@@ -14,6 +15,59 @@ use crate::storage::{Key, SharedStorage};
 /// The verified client certificate's (CN, O values), put on requests by the connection.
 #[derive(Debug, Clone)]
 pub struct PeerSubject(pub String, pub Vec<String>);
+
+/// Put on requests arriving over a connection from an authenticating proxy (its certificate
+/// chains to the request-header CA): only there are `X-Remote-*` identity headers believed.
+#[derive(Debug, Clone)]
+pub struct TrustedProxy(pub String);
+
+/// Who is at the other end of a connection, by the CA its client certificate chains to.
+pub struct Peers {
+    /// CAs of users' and components' client certificates.
+    pub clients: ClientCertAuthority,
+    /// The request-header CA, which signs only front-proxy client certificates.
+    pub proxies: Option<ClientCertAuthority>,
+}
+
+/// What a verified client certificate makes of a connection.
+#[derive(Debug, Clone)]
+pub enum Peer {
+    User(PeerSubject),
+    Proxy(TrustedProxy),
+}
+
+impl Peers {
+    /// Classifies a presented chain (leaf first); None when it chains to no trusted CA, which
+    /// authenticates nobody.
+    pub fn classify(&self, chain: &[rustls_pki_types::CertificateDer<'_>]) -> Option<Peer> {
+        let (cn, orgs) = crate::pki::subject_of(chain.first()?.as_ref()).ok()?;
+        if self.proxies.as_ref().is_some_and(|p| p.verify(chain)) {
+            return Some(Peer::Proxy(TrustedProxy(cn)));
+        }
+        self.clients.verify(chain).then_some(Peer::User(PeerSubject(cn, orgs)))
+    }
+}
+
+/// Header carrying the user name a trusted proxy authenticated.
+pub const REMOTE_USER: &str = "x-remote-user";
+/// Header carrying one group of that user (repeated).
+pub const REMOTE_GROUP: &str = "x-remote-group";
+/// Prefix of headers carrying the user's extra values: `X-Remote-Extra-<url-escaped key>`.
+pub const REMOTE_EXTRA_PREFIX: &str = "x-remote-extra-";
+
+/// The identity a trusted proxy forwarded, as kube's request-header authenticator reads it.
+pub fn user_from_headers(headers: &http::HeaderMap) -> Option<UserInfo> {
+    let name = headers.get(REMOTE_USER)?.to_str().ok().filter(|n| !n.is_empty())?.to_string();
+    let groups = headers.get_all(REMOTE_GROUP).iter().filter_map(|g| g.to_str().ok().map(String::from)).collect();
+    let mut extra: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (header, value) in headers {
+        let Some(key) = header.as_str().strip_prefix(REMOTE_EXTRA_PREFIX) else { continue };
+        if let Ok(v) = value.to_str() {
+            extra.entry(crate::request::percent_decode(key).to_ascii_lowercase()).or_default().push(v.to_string());
+        }
+    }
+    Some(UserInfo { name, uid: String::new(), groups, extra }.with_authenticated_group())
+}
 
 /// The configured authenticators.
 #[derive(Default)]
@@ -71,7 +125,11 @@ impl Phase for Authenticate {
     fn run<'a>(&'a self, req: &'a mut Req) -> BoxFuture<'a, Result<Outcome, ApiError>> {
         Box::pin(async move {
             let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-            let user = self.api.authn.authenticate(authorization, req.extensions().get::<PeerSubject>()).await.ok_or_else(ApiError::unauthorized)?;
+            let forwarded = req.extensions().get::<TrustedProxy>().and_then(|_| user_from_headers(req.headers()));
+            let user = match forwarded {
+                Some(user) => user,
+                None => self.api.authn.authenticate(authorization, req.extensions().get::<PeerSubject>()).await.ok_or_else(ApiError::unauthorized)?,
+            };
             route_in_cluster_client(req, &user);
             // Paths are resolved only after authentication; impersonation of a request addressed
             // by path is judged by the bootstrap policy.
@@ -83,9 +141,19 @@ impl Phase for Authenticate {
                 .unwrap_or_else(|| super::authz::BOOTSTRAP_CLUSTER.to_string());
             let user = impersonate(&self.api, user, req.headers(), &cluster).await?;
             tracing::Span::current().record("user", user.name.as_str());
+            // Nothing past this phase may read identity headers; drop them in any case.
+            strip_identity_headers(req.headers_mut());
             req.extensions_mut().insert(user);
             Ok(Outcome::Next)
         })
+    }
+}
+
+/// Removes `X-Remote-*` identity headers.
+pub fn strip_identity_headers(headers: &mut http::HeaderMap) {
+    let extras: Vec<http::HeaderName> = headers.keys().filter(|k| k.as_str().starts_with(REMOTE_EXTRA_PREFIX)).cloned().collect();
+    for name in extras.iter().map(http::HeaderName::as_str).chain([REMOTE_USER, REMOTE_GROUP]) {
+        headers.remove(name);
     }
 }
 
@@ -135,3 +203,24 @@ async fn impersonate(api: &Api, user: UserInfo, headers: &http::HeaderMap, clust
     Ok(UserInfo { name: target.to_string(), uid: String::new(), groups, extra: Default::default() }.with_authenticated_group())
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_identity_is_read_from_headers() {
+        let mut h = http::HeaderMap::new();
+        assert!(user_from_headers(&h).is_none());
+        h.insert(REMOTE_USER, "alice".parse().expect("header"));
+        h.append(REMOTE_GROUP, "dev".parse().expect("header"));
+        h.append(REMOTE_GROUP, "ops".parse().expect("header"));
+        h.insert("x-remote-extra-authentication.kcp.io%2fscopes", "cluster:abc".parse().expect("header"));
+        let u = user_from_headers(&h).expect("user");
+        assert_eq!(u.name, "alice");
+        assert_eq!(u.groups, ["dev", "ops", "system:authenticated"]);
+        assert_eq!(u.extra["authentication.kcp.io/scopes"], ["cluster:abc"]);
+        strip_identity_headers(&mut h);
+        assert!(h.is_empty(), "{h:?}");
+    }
+}

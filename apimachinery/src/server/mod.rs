@@ -22,7 +22,8 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use authn::PeerSubject;
+use authn::Peer;
+use crate::rest;
 use http_body_util::BodyExt;
 pub use stack::Handler;
 
@@ -34,12 +35,24 @@ fn into_stack_request(req: http::Request<hyper::body::Incoming>) -> phase::Req {
     req.map(BodyExt::boxed_unsync)
 }
 
+/// What answers the requests of a server: a shard's [`Handler`], or the front-proxy.
+pub trait Serves: Send + Sync + 'static {
+    /// Answers one request (authentication and all).
+    fn answer(&self, req: phase::Req) -> impl std::future::Future<Output = rest::body::Response> + Send;
+}
+
+impl Serves for Handler {
+    fn answer(&self, req: phase::Req) -> impl std::future::Future<Output = rest::body::Response> + Send {
+        self.call(req)
+    }
+}
+
 /// Accepts TLS connections until `shutdown` turns true, then drains in-flight requests.
-pub async fn serve(
+pub async fn serve<H: Serves>(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
-    clients: Arc<crate::pki::ClientCertAuthority>,
-    handler: Arc<Handler>,
+    peers: Arc<authn::Peers>,
+    handler: Arc<H>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
@@ -58,7 +71,7 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let handler = handler.clone();
-        let clients = clients.clone();
+        let peers = peers.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
@@ -69,24 +82,19 @@ pub async fn serve(
                 }
                 Err(_) => return,
             };
-            // A certificate that does not chain to a client CA identifies nobody (401 later).
-            let peer = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .filter(|chain| clients.verify(chain))
-                .and_then(|chain| chain.first())
-                .and_then(|c| crate::pki::subject_of(c.as_ref()).ok())
-                .map(|(cn, orgs)| PeerSubject(cn, orgs));
+            // A certificate that chains to no trusted CA identifies nobody (401 later).
+            let peer = tls.get_ref().1.peer_certificates().and_then(|chain| peers.classify(chain));
             let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let handler = handler.clone();
                 let peer = peer.clone();
                 async move {
                     let mut req = into_stack_request(req);
-                    if let Some(p) = peer {
-                        req.extensions_mut().insert(p);
-                    }
-                    Ok::<_, std::convert::Infallible>(handler.call(req).await)
+                    match peer {
+                        Some(Peer::User(p)) => req.extensions_mut().insert(p).map(drop),
+                        Some(Peer::Proxy(p)) => req.extensions_mut().insert(p).map(drop),
+                        None => None,
+                    };
+                    Ok::<_, std::convert::Infallible>(handler.answer(req).await)
                 }
             });
             let builder = auto::Builder::new(TokioExecutor::new());

@@ -9,6 +9,7 @@ pub mod gc;
 pub mod logicalcluster;
 pub mod namespace;
 pub mod namespace_defaults;
+pub mod remote;
 pub mod workspace;
 
 use std::future::Future;

@@ -16,7 +16,7 @@ use apimachinery::rest::object;
 use apimachinery::storage::{key, Key, SharedStorage, StorageError};
 use serde_json::{json, Value};
 
-use super::{run_informer, update, Change, RETRY};
+use super::{remote, run_informer, update, Change, RETRY};
 use crate::{bootstrap, shards};
 use crate::tenancy::{self, OWNER_ANNOTATION, PATH_ANNOTATION, TYPE_ANNOTATION, WORKSPACE_FINALIZER};
 
@@ -26,12 +26,12 @@ pub const PREFIX: &str = "tenancy.kcp.io/workspaces/";
 /// How long an unschedulable Workspace waits before the scheduler looks at the shards again.
 const UNSCHEDULABLE_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Runs the workspace controller forever; `shard` names this shard's Shard object.
-pub async fn run(store: SharedStorage, crds: Arc<CrdIndex>, shard: String) {
+/// Runs the workspace controller forever.
+pub async fn run(store: SharedStorage, crds: Arc<CrdIndex>, placement: Placement) {
     let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
     let mirror = tokio::spawn(mirror_phases(store.clone()));
     run_informer(store.clone(), PREFIX.to_string(), move |change| {
-        let (store, crds, busy, shard) = (store.clone(), crds.clone(), busy.clone(), shard.clone());
+        let (store, crds, busy, placement) = (store.clone(), crds.clone(), busy.clone(), placement.clone());
         async move {
             let Change::Present(s) = change else { return };
             let Some((parent, _, _)) = key::decode(&s.key) else { return };
@@ -44,7 +44,7 @@ pub async fn run(store: SharedStorage, crds: Arc<CrdIndex>, shard: String) {
                 let result = if object::is_deleting(&ws) {
                     delete_subtree(&store, &crds, &k, &ws).await
                 } else if ws.pointer("/spec/cluster").and_then(Value::as_str).unwrap_or_default().is_empty() {
-                    schedule_until_placed(&store, &parent, &k, ws, &shard).await
+                    schedule_until_placed(&store, &parent, &k, ws, &placement).await
                 } else {
                     Ok(())
                 };
@@ -59,17 +59,27 @@ pub async fn run(store: SharedStorage, crds: Arc<CrdIndex>, shard: String) {
     mirror.abort();
 }
 
+/// Where this shard may put logical clusters: on itself, and on other shards when it has
+/// credentials to reach them.
+#[derive(Clone)]
+pub struct Placement {
+    /// This shard's name.
+    pub shard: String,
+    /// A `system:masters` client for other shards.
+    pub others: Option<apimachinery::client::Client>,
+}
+
 /// Where scheduling a Workspace stands.
-enum Placement {
+enum Scheduled {
     Done,
     /// Not placed yet: (reason, message) for the `WorkspaceScheduled=False` condition.
     Waiting(&'static str, String),
 }
 
 /// Schedules a Workspace, retrying while no shard can take it.
-async fn schedule_until_placed(store: &SharedStorage, parent: &str, ws_key: &str, mut ws: Value, shard: &str) -> Result<(), StorageError> {
+async fn schedule_until_placed(store: &SharedStorage, parent: &str, ws_key: &str, mut ws: Value, placement: &Placement) -> Result<(), StorageError> {
     loop {
-        let Placement::Waiting(reason, message) = schedule(store, parent, ws_key, &ws, shard).await? else { return Ok(()) };
+        let Scheduled::Waiting(reason, message) = schedule(store, parent, ws_key, &ws, placement).await? else { return Ok(()) };
         set_scheduled_condition(store, ws_key, "False", reason, &message).await?;
         tokio::time::sleep(UNSCHEDULABLE_RETRY).await;
         match super::read(store, ws_key).await? {
@@ -127,16 +137,10 @@ async fn target_shard(store: &SharedStorage, ws_key: &str, ws: &Value) -> Result
 }
 
 /// Creates the Workspace's logical cluster on its shard and points the Workspace at it.
-async fn schedule(store: &SharedStorage, parent: &str, ws_key: &str, ws: &Value, own_shard: &str) -> Result<Placement, StorageError> {
+async fn schedule(store: &SharedStorage, parent: &str, ws_key: &str, ws: &Value, placement: &Placement) -> Result<Scheduled, StorageError> {
     let Some(target) = target_shard(store, ws_key, ws).await? else {
-        return Ok(Placement::Waiting("Unschedulable", "No available shards to schedule the workspace.".into()));
+        return Ok(Scheduled::Waiting("Unschedulable", "No available shards to schedule the workspace.".into()));
     };
-    if target.name != own_shard {
-        return Ok(Placement::Waiting(
-            "ShardUnavailable",
-            format!("shard {:?} was chosen, but this version creates logical clusters only on the shard hosting the parent ({own_shard:?})", target.name),
-        ));
-    }
     let ws_name = object::meta_str(ws, "name").to_string();
     let cluster = apimachinery::request::workspace_cluster_name(object::meta_str(ws, "uid"));
     let path = format!("{}:{ws_name}", tenancy::path_of(store, parent).await);
@@ -147,10 +151,22 @@ async fn schedule(store: &SharedStorage, parent: &str, ws_key: &str, ws: &Value,
         ws.pointer("/spec/type/name").and_then(Value::as_str).unwrap_or("universal")
     );
     let spec_owner = json!({"apiVersion": "tenancy.kcp.io/v1alpha1", "resource": "workspaces", "name": ws_name, "cluster": parent, "uid": object::meta_str(ws, "uid")});
-    create_logical_cluster(store, NewCluster { name: &cluster, path: &path, type_ref: &type_ref, owner: owner.as_deref(), spec_owner }).await?;
-    // The logical cluster may already be Ready (no initializers), and the phase mirror skips
-    // Workspaces that are not scheduled yet: take its phase along now.
-    let phase = tenancy::logical_cluster(store, &cluster).await.and_then(|lc| lc.pointer("/status/phase").cloned()).unwrap_or_else(|| json!("Initializing"));
+    let new = NewCluster { name: &cluster, path: &path, type_ref: &type_ref, owner: owner.as_deref(), spec_owner };
+    let phase = if target.name == placement.shard {
+        create_logical_cluster(store, new).await?;
+        // The logical cluster may already be Ready (no initializers), and the phase mirror
+        // skips Workspaces that are not scheduled yet: take its phase along now.
+        tenancy::logical_cluster(store, &cluster).await.and_then(|lc| lc.pointer("/status/phase").cloned()).unwrap_or_else(|| json!("Initializing"))
+    } else {
+        let Some(client) = &placement.others else {
+            return Ok(Scheduled::Waiting("ShardUnavailable", format!("shard {:?} was chosen, but this shard has no credentials to reach other shards (--root-shard-kubeconfig-file)", target.name)));
+        };
+        let initializers = tenancy::initializers_of(store, &type_ref).await;
+        match remote::create_logical_cluster(client, &target.base_url, &new, &initializers).await {
+            Ok(phase) => json!(phase),
+            Err(e) => return Ok(Scheduled::Waiting("ShardUnavailable", format!("creating the logical cluster on shard {:?}: {e}", target.name))),
+        }
+    };
     let url = format!("{}/clusters/{path}", target.external_url);
     update(store, ws_key, |w| {
         w["spec"]["cluster"] = json!(cluster);
@@ -163,7 +179,7 @@ async fn schedule(store: &SharedStorage, parent: &str, ws_key: &str, ws: &Value,
         true
     })
     .await?;
-    Ok(Placement::Done)
+    Ok(Scheduled::Done)
 }
 
 /// A logical cluster to create for a workspace.
@@ -186,28 +202,41 @@ pub struct NewCluster<'a> {
 pub async fn create_logical_cluster(store: &SharedStorage, c: NewCluster<'_>) -> Result<(), StorageError> {
     let initializers = tenancy::initializers_of(store, c.type_ref).await;
     bootstrap::ensure_namespace(store, c.name, "default").await?;
-    if let Some(owner) = c.owner.and_then(|o| serde_json::from_str::<Value>(o).ok()) {
-        let crb = bootstrap::new_object("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "workspace-admin", "", json!({
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": owner["username"]}],
-        }));
+    if let Some(crb) = c.admin_binding() {
         let key = Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: c.name, namespace: "", name: "workspace-admin" };
         bootstrap::ensure(store, key, crb).await?;
     }
-    let mut annotations = json!({PATH_ANNOTATION: c.path, TYPE_ANNOTATION: c.type_ref});
-    if let Some(o) = c.owner {
-        annotations[OWNER_ANNOTATION] = json!(o);
-    }
-    let mut lc = bootstrap::new_object("core.kcp.io/v1alpha1", "LogicalCluster", "cluster", "", json!({
-        "spec": {"initializers": initializers},
-        "status": {"phase": if initializers.is_empty() { "Ready" } else { "Initializing" }, "initializers": initializers},
-    }));
-    if !c.spec_owner.is_null() {
-        lc["spec"]["owner"] = c.spec_owner;
-    }
-    lc["metadata"]["annotations"] = annotations;
-    bootstrap::ensure(store, Key::logical_cluster(c.name), lc).await?;
+    let phase = if initializers.is_empty() { "Ready" } else { "Initializing" };
+    bootstrap::ensure(store, Key::logical_cluster(c.name), c.object(&initializers, phase)).await?;
     Ok(())
+}
+
+impl NewCluster<'_> {
+    /// The LogicalCluster object, in `phase`.
+    pub fn object(&self, initializers: &[String], phase: &str) -> Value {
+        let mut annotations = json!({PATH_ANNOTATION: self.path, TYPE_ANNOTATION: self.type_ref});
+        if let Some(o) = self.owner {
+            annotations[OWNER_ANNOTATION] = json!(o);
+        }
+        let mut lc = bootstrap::new_object("core.kcp.io/v1alpha1", "LogicalCluster", "cluster", "", json!({
+            "spec": {"initializers": initializers},
+            "status": {"phase": phase, "initializers": initializers},
+        }));
+        if !self.spec_owner.is_null() {
+            lc["spec"]["owner"] = self.spec_owner.clone();
+        }
+        lc["metadata"]["annotations"] = annotations;
+        lc
+    }
+
+    /// The owner's `workspace-admin` ClusterRoleBinding to cluster-admin.
+    pub fn admin_binding(&self) -> Option<Value> {
+        let owner = serde_json::from_str::<Value>(self.owner?).ok()?;
+        Some(bootstrap::new_object("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "workspace-admin", "", json!({
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": owner["username"]}],
+        })))
+    }
 }
 
 /// Copies a logical cluster's phase onto its scheduled Workspace.

@@ -1,0 +1,207 @@
+//! The proxy's request path: health probes, authentication, routing by workspace path, and
+//! forwarding over mutual TLS with the identity in `X-Remote-*` headers. Bodies stream both
+//! ways; a client that goes away drops the upstream request with it.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use apimachinery::client::{BoxError, Client};
+use apimachinery::request::valid_cluster_name;
+use apimachinery::rest::body::{self, Response};
+use apimachinery::server::authn::{PeerSubject, REMOTE_EXTRA_PREFIX, REMOTE_GROUP, REMOTE_USER};
+use apimachinery::server::phase::Req;
+use apimachinery::server::Serves;
+use apimachinery::status::{ApiError, Reason};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use http_body::Frame;
+use http_body_util::BodyExt;
+
+use crate::identity::{Authenticators, Identity};
+use crate::index::{Index, Route};
+
+/// Largest request body forwarded, as on the shards.
+const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// Headers that describe one hop, never forwarded.
+const HOP_BY_HOP: &[&str] = &["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host"];
+
+/// The front-proxy.
+pub struct Proxy {
+    pub index: Arc<Index>,
+    pub authn: Authenticators,
+    /// Forwards with the front-proxy's request-header client certificate.
+    pub upstream: Client,
+    /// Shard that serves paths outside `/clusters/` (`/version`, `/openapi`, ...).
+    pub root_shard: String,
+}
+
+impl Serves for Proxy {
+    async fn answer(&self, req: Req) -> Response {
+        let path = req.uri().path().to_string();
+        let method = req.method().clone();
+        let started = std::time::Instant::now();
+        let response = match self.route_and_forward(req).await {
+            Ok(r) => r,
+            Err(e) => body::error(&e),
+        };
+        tracing::debug!(%method, %path, code = response.status().as_u16(), elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "proxied");
+        response
+    }
+}
+
+fn forbidden_path() -> ApiError {
+    ApiError::new(Reason::Forbidden, "forbidden: workspace access not permitted")
+}
+
+impl Proxy {
+    async fn route_and_forward(&self, mut req: Req) -> Result<Response, ApiError> {
+        if matches!(req.uri().path(), "/healthz" | "/livez" | "/readyz") {
+            return Ok(http::Response::builder().header("content-type", "text/plain").body(body::full("ok")).unwrap_or_default());
+        }
+        let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let identity = self.authn.identify(authorization, req.extensions().get::<PeerSubject>()).ok_or_else(ApiError::unauthorized)?;
+        let (route, rest) = self.route(req.uri().path(), &identity)?;
+        let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+        let prefix = if route.cluster.is_empty() { String::new() } else { format!("/clusters/{}", route.cluster) };
+        let target = format!("{}{prefix}{rest}{query}", route.base_url);
+        if req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()).is_some_and(|n| n > MAX_BODY) {
+            return Err(ApiError::too_large(MAX_BODY));
+        }
+        prepare_headers(req.headers_mut(), &identity);
+        let (mut parts, incoming) = req.into_parts();
+        parts.uri = target.parse().map_err(|e| ApiError::bad_request(format!("cannot forward to {target}: {e}")))?;
+        parts.extensions = http::Extensions::new();
+        let limited = http_body_util::Limited::new(incoming, MAX_BODY).map_err(BoxError::from).boxed_unsync();
+        let upstream = self.upstream.send(http::Request::from_parts(parts, limited)).await.map_err(|e| {
+            tracing::warn!(shard = %route.shard, error = %e, "shard unreachable");
+            ApiError::unavailable(format!("the shard {:?} hosting this workspace is unavailable", route.shard))
+        })?;
+        let (mut parts, incoming) = upstream.into_parts();
+        for name in HOP_BY_HOP {
+            parts.headers.remove(*name);
+        }
+        Ok(http::Response::from_parts(parts, EndOnError(incoming).boxed_unsync()))
+    }
+
+    /// The shard and logical cluster a path goes to, and the rest of the path.
+    fn route(&self, path: &str, identity: &Identity) -> Result<(Route, String), ApiError> {
+        if let Some(after) = path.strip_prefix("/clusters/") {
+            let (segment, rest) = after.split_once('/').map(|(s, r)| (s, format!("/{r}"))).unwrap_or((after, String::new()));
+            if segment == "*" {
+                return Err(ApiError::new(Reason::Forbidden, "forbidden: requests across all workspaces are not served through the front-proxy"));
+            }
+            if !valid_cluster_name(segment) {
+                return Err(ApiError::bad_request(format!(
+                    "invalid cluster: {segment:?} does not match the regex [a-z0-9]([a-z0-9-]{{0,61}}[a-z0-9])?(:[a-z0-9]([a-z0-9-]{{0,61}}[a-z0-9])?)*"
+                )));
+            }
+            let route = self.index.lookup(segment).ok_or_else(forbidden_path)?;
+            return Ok((route, rest));
+        }
+        // In-cluster clients call without a prefix: their token says where they belong.
+        if let Identity::ServiceAccount(claims) = identity {
+            let route = self.index.lookup(&claims.kubernetes.cluster).ok_or_else(forbidden_path)?;
+            return Ok((route, path.to_string()));
+        }
+        let base_url = self.index.shard_url(&self.root_shard).ok_or_else(|| ApiError::unavailable("the root shard is not known yet"))?;
+        Ok((Route { shard: self.root_shard.clone(), base_url, cluster: String::new() }, path.to_string()))
+    }
+}
+
+/// Removes what a client may not say about itself (identity and impersonation headers, hop
+/// headers) and adds the identity the proxy established.
+fn prepare_headers(headers: &mut HeaderMap, identity: &Identity) {
+    let spoofable: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| {
+            let k = k.as_str();
+            k.starts_with("x-remote-") || k.starts_with("impersonate-") || HOP_BY_HOP.contains(&k)
+        })
+        .cloned()
+        .collect();
+    for name in spoofable {
+        headers.remove(name);
+    }
+    let Identity::User(user) = identity else { return };
+    // The shard trusts the headers; the credential itself stays here.
+    headers.remove(http::header::AUTHORIZATION);
+    let value = |s: &str| HeaderValue::from_str(s).ok();
+    if let Some(v) = value(&user.name) {
+        headers.insert(REMOTE_USER, v);
+    }
+    for g in user.groups.iter().filter_map(|g| value(g)) {
+        headers.append(REMOTE_GROUP, g);
+    }
+    for (key, values) in &user.extra {
+        let Ok(name) = HeaderName::from_bytes(format!("{REMOTE_EXTRA_PREFIX}{}", escape(key)).as_bytes()) else { continue };
+        for v in values.iter().filter_map(|v| value(v)) {
+            headers.append(name.clone(), v);
+        }
+    }
+}
+
+/// Escapes an extra key for a header name as kube does (`url.PathEscape`).
+fn escape(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// A streamed upstream body that ends (instead of failing) when the shard's stream breaks: the
+/// client sees a truncated response, as with any proxy.
+struct EndOnError(hyper::body::Incoming);
+
+impl http_body::Body for EndOnError {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match Pin::new(&mut self.0).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+            Poll::Ready(Some(Err(e))) => {
+                tracing::debug!(error = %e, "upstream body ended with an error");
+                Poll::Ready(None)
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apimachinery::auth::UserInfo;
+
+    #[test]
+    fn clients_cannot_smuggle_identity() {
+        let mut h = HeaderMap::new();
+        h.insert("x-remote-user", "admin".parse().expect("header"));
+        h.insert("x-remote-group", "system:masters".parse().expect("header"));
+        h.insert("impersonate-user", "admin".parse().expect("header"));
+        h.insert("authorization", "Bearer secret".parse().expect("header"));
+        h.insert("accept", "application/json".parse().expect("header"));
+        let mut anon = h.clone();
+        prepare_headers(&mut anon, &Identity::Anonymous);
+        assert!(anon.get("x-remote-user").is_none() && anon.get("x-remote-group").is_none() && anon.get("impersonate-user").is_none());
+        assert!(anon.get("authorization").is_some(), "the shard authenticates what the proxy could not");
+        let mut user = UserInfo { name: "alice".into(), groups: vec!["dev".into()], ..Default::default() };
+        user.extra.insert("authentication.kcp.io/scopes".into(), vec!["cluster:a".into()]);
+        prepare_headers(&mut h, &Identity::User(user));
+        assert_eq!(h.get("x-remote-user").map(|v| v.to_str().unwrap_or_default()), Some("alice"));
+        assert_eq!(h.get_all("x-remote-group").iter().count(), 1);
+        assert!(h.get("x-remote-extra-authentication.kcp.io%2Fscopes").is_some(), "{h:?}");
+        assert!(h.get("authorization").is_none());
+        assert!(h.get("accept").is_some());
+    }
+}

@@ -1,0 +1,111 @@
+//! kcp-front-proxy: the single entry point of a sharded install. It authenticates callers,
+//! resolves `/clusters/<workspace path>` to the shard hosting that workspace from an index of
+//! Shards, Workspaces and LogicalClusters kept current by watches, and forwards the request
+//! over mutual TLS with the caller's identity in `X-Remote-*` headers.
+
+pub mod forward;
+pub mod identity;
+pub mod index;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use apimachinery::auth::{TokenFile, TokenVerifier};
+use apimachinery::client::{Client, Credentials};
+use apimachinery::pki::{CertPair, ClientCertAuthority};
+use apimachinery::server::authn::Peers;
+
+/// Command-line flags.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "kcp-front-proxy", about = "Authenticates callers and routes workspace paths to the shards hosting them")]
+pub struct Flags {
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    pub bind_address: IpAddr,
+    #[arg(long, default_value_t = 6443)]
+    pub secure_port: u16,
+    /// Serving certificate and key.
+    #[arg(long)]
+    pub tls_cert_file: PathBuf,
+    #[arg(long)]
+    pub tls_private_key_file: PathBuf,
+    /// CA of the client certificates users present.
+    #[arg(long)]
+    pub client_ca_file: PathBuf,
+    /// Static bearer tokens (`token,user,uid,"group1,group2"`).
+    #[arg(long)]
+    pub token_auth_file: Option<PathBuf>,
+    /// Public (or private) key verifying service-account tokens.
+    #[arg(long)]
+    pub service_account_key_file: Option<PathBuf>,
+    #[arg(long, default_value = "https://kcp.default.svc")]
+    pub service_account_issuer: String,
+    /// Kubeconfig of the root shard, with a `system:masters` identity for the index's watches.
+    #[arg(long)]
+    pub root_kubeconfig: PathBuf,
+    /// Client certificate and key (signed by the shards' request-header CA) used to forward.
+    #[arg(long)]
+    pub proxy_client_cert_file: PathBuf,
+    #[arg(long)]
+    pub proxy_client_key_file: PathBuf,
+    /// Name of the root shard, which serves paths outside `/clusters/`.
+    #[arg(long, default_value = "root")]
+    pub root_shard_name: String,
+    /// Groups removed from every authenticated identity (trailing `*`: prefix).
+    #[arg(long, value_delimiter = ',', default_values_t = ["system:masters".to_string(), "system:kcp:logical-cluster-admin".to_string()])]
+    pub authentication_drop_groups: Vec<String>,
+    /// Groups kept even when a drop pattern matches.
+    #[arg(long, value_delimiter = ',')]
+    pub authentication_pass_on_groups: Vec<String>,
+}
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("reading {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Client(#[from] apimachinery::client::ClientError),
+    #[error("TLS: {0}")]
+    Tls(#[from] apimachinery::pki::PkiError),
+    #[error("authentication: {0}")]
+    Auth(#[from] apimachinery::auth::AuthError),
+    #[error("listening on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+fn read(path: &Path) -> Result<String, ProxyError> {
+    std::fs::read_to_string(path).map_err(|source| ProxyError::Read { path: path.display().to_string(), source })
+}
+
+/// Runs the proxy until `shutdown` turns true.
+pub async fn run(flags: Flags, shutdown: tokio::sync::watch::Receiver<bool>) -> Result<(), ProxyError> {
+    let root = Credentials::from_kubeconfig(&flags.root_kubeconfig)?;
+    let watcher = Client::new(&root.ca_pem, root.client.as_ref())?;
+    let forwarding = CertPair { cert_pem: read(&flags.proxy_client_cert_file)?, key_pem: read(&flags.proxy_client_key_file)? };
+    let upstream = Client::new(&root.ca_pem, Some(&forwarding))?;
+    let index = Arc::new(index::Index::default());
+    tokio::spawn(index.clone().run(watcher, root.base_url()));
+
+    let authn = identity::Authenticators {
+        tokens: flags.token_auth_file.as_deref().map(TokenFile::load).transpose()?,
+        service_accounts: match &flags.service_account_key_file {
+            Some(p) => Some(TokenVerifier::from_pem(&flags.service_account_issuer, &read(p)?)?),
+            None => None,
+        },
+        groups: identity::GroupFilter { drop: flags.authentication_drop_groups.clone(), pass_on: flags.authentication_pass_on_groups.clone() },
+    };
+    let proxy = Arc::new(forward::Proxy { index, authn, upstream, root_shard: flags.root_shard_name.clone() });
+
+    let client_ca = read(&flags.client_ca_file)?;
+    let serving = CertPair { cert_pem: read(&flags.tls_cert_file)?, key_pem: read(&flags.tls_private_key_file)? };
+    let tls = Arc::new(apimachinery::pki::server_config(&serving, std::slice::from_ref(&client_ca))?);
+    let peers = Arc::new(Peers { clients: ClientCertAuthority::new(&[client_ca])?, proxies: None });
+    let addr = SocketAddr::new(flags.bind_address, flags.secure_port);
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ProxyError::Bind { addr, source })?;
+    let bound = listener.local_addr().map_err(|source| ProxyError::Bind { addr, source })?;
+    tracing::info!(%bound, "front-proxy serving");
+    eprintln!("kcp-front-proxy is serving at https://{bound}");
+    apimachinery::server::serve(listener, tls, peers, proxy, shutdown).await;
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! `kcp-front-proxy`: see the library.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    shard::init_logging();
+    let flags = front_proxy::Flags::parse();
+    match front_proxy::run(flags, shard::shutdown_on_signals()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kcp-front-proxy: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Creating a logical cluster on another shard, over the network as `system:masters`.
+
+use apimachinery::client::Client;
+use serde_json::Value;
+
+use super::workspace::NewCluster;
+
+/// How long scheduling waits for a remote logical cluster to become Ready before it reports
+/// the phase it has.
+const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Creates the LogicalCluster (Initializing: the target shard's controller adds the `default`
+/// namespace and marks it Ready) and the owner's admin binding on the shard at `base_url`;
+/// returns the phase it reached. Existing objects are kept, so a retry is harmless.
+pub async fn create_logical_cluster(client: &Client, base_url: &str, c: &NewCluster<'_>, initializers: &[String]) -> Result<String, String> {
+    let cluster_url = format!("{base_url}/clusters/{}", c.name);
+    let lc_url = format!("{cluster_url}/apis/core.kcp.io/v1alpha1/logicalclusters");
+    create(client, &lc_url, &c.object(initializers, "Initializing")).await?;
+    if let Some(crb) = c.admin_binding() {
+        create(client, &format!("{cluster_url}/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"), &crb).await?;
+    }
+    let deadline = tokio::time::Instant::now() + READY_WAIT;
+    loop {
+        let (code, lc) = client.json("GET", &format!("{lc_url}/cluster"), None).await.map_err(|e| e.to_string())?;
+        let phase = lc.pointer("/status/phase").and_then(Value::as_str).unwrap_or("Initializing").to_string();
+        if code != 200 || phase == "Ready" || tokio::time::Instant::now() >= deadline {
+            return Ok(phase);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn create(client: &Client, url: &str, obj: &Value) -> Result<(), String> {
+    let (code, answer) = client.json("POST", url, Some(obj)).await.map_err(|e| e.to_string())?;
+    match code {
+        201 | 409 => Ok(()),
+        other => Err(format!("{url} answered {other}: {}", answer["message"].as_str().unwrap_or_default())),
+    }
+}
