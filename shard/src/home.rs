@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::bootstrap::{HOME_TYPE, ROOT_CLUSTER};
 use crate::controllers::workspace::{create_logical_cluster, NewCluster};
+use crate::root_view::RootView;
 use crate::tenancy;
 
 /// How long a first request waits for the new home to become Ready before answering 429.
@@ -98,7 +99,7 @@ impl HomeWorkspaces {
         let owner = json!({"username": user.name, "uid": user.uid, "groups": user.groups}).to_string();
         let type_ref = format!("{ROOT_CLUSTER}:{HOME_TYPE}");
         tracing::info!(user = %user.name, %cluster, "creating home workspace");
-        create_logical_cluster(&self.api.store, NewCluster { name: cluster, path, type_ref: &type_ref, owner: Some(&owner), spec_owner: Value::Null })
+        create_logical_cluster(&self.api.store, &RootView::Local(self.api.store.clone()), NewCluster { name: cluster, path, type_ref: &type_ref, owner: Some(&owner), spec_owner: Value::Null })
             .await
             .map_err(ApiError::internal)
     }

@@ -5,6 +5,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod controllers;
 pub mod home;
+pub mod root_view;
 pub mod shards;
 pub mod tenancy;
 
@@ -81,6 +82,10 @@ pub async fn run(
         }
         None => None,
     };
+    let root = Arc::new(match (&shards_client, hosts_root) {
+        (Some((client, url)), false) => root_view::RootView::Remote { client: client.clone(), url: url.clone() },
+        _ => root_view::RootView::Local(store.clone()),
+    });
 
     let addr = SocketAddr::new(config.bind_address, config.secure_port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ShardError::Bind { addr, source })?;
@@ -109,7 +114,7 @@ pub async fn run(
     tokio::spawn(controllers::namespace::run(store.clone(), crds.clone()));
     tokio::spawn(controllers::gc::run(store.clone()));
     tokio::spawn(controllers::logicalcluster::run(store.clone()));
-    tokio::spawn(controllers::workspace::run(store.clone(), crds.clone(), controllers::workspace::Placement { shard: config.shard_name.clone(), others: shards_client.as_ref().map(|(c, _)| c.clone()) }));
+    tokio::spawn(controllers::workspace::run(store.clone(), crds.clone(), controllers::workspace::Placement { shard: config.shard_name.clone(), root: root.clone(), others: shards_client.as_ref().map(|(c, _)| c.clone()) }));
     let root_ca = match &config.root_ca_file {
         Some(path) => Some(Arc::from(read(path)?.as_str())),
         None => None,
@@ -132,7 +137,7 @@ pub async fn run(
             }),
         }),
         limits: Limits::default(),
-        plugins: vec![Arc::new(tenancy::WorkspaceAdmission), Arc::new(shards::ShardAdmission)],
+        plugins: vec![Arc::new(tenancy::WorkspaceAdmission { root: root.clone() }), Arc::new(shards::ShardAdmission)],
         shutdown: shutdown.clone(),
     });
     let phases = Phases(vec![Arc::new(home::HomeWorkspaces { api: api.clone(), base_url: external_url.clone() })]);

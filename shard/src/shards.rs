@@ -5,11 +5,12 @@ use apimachinery::client::Client;
 use apimachinery::rest::{object, AdmissionPlugin, Api, ApiRequest, Resolved};
 use apimachinery::selector::LabelSelector;
 use apimachinery::status::{ApiError, FieldError, Reason};
-use apimachinery::storage::{key, Key, SharedStorage, StorageError};
+use apimachinery::storage::{Key, SharedStorage, StorageError};
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
 use crate::bootstrap::{self, ROOT_CLUSTER};
+use crate::root_view::RootView;
 use crate::controllers::update;
 
 /// Annotation on a Workspace: the shard chosen for its logical cluster when it was created.
@@ -109,25 +110,23 @@ async fn register_remote_once(client: &Client, url: &str, name: &str, urls: &Url
 }
 
 /// The Shard named `name`, if it exists.
-pub async fn get(store: &SharedStorage, name: &str) -> Option<Shard> {
-    let stored = store.get(&shard_key(name)).await.ok()?;
-    serde_json::from_slice::<Value>(&stored.value).ok().map(|o| Shard::from_object(&o))
+pub async fn get(root: &RootView, name: &str) -> Result<Option<Shard>, String> {
+    Ok(root.shards().await?.iter().find(|s| object::meta_str(s, "name") == name).map(Shard::from_object))
 }
 
 /// A schedulable shard whose labels match `selector` (absent: any shard), picked at random so
 /// new workspaces spread over the shards; None when no shard qualifies.
-pub async fn choose(store: &SharedStorage, selector: Option<&Value>) -> Result<Option<Shard>, StorageError> {
+pub async fn choose(root: &RootView, selector: Option<&Value>) -> Result<Option<Shard>, String> {
     // An invalid selector (admission refuses them) selects nothing rather than everything.
     let selector = match selector {
         Some(s) => LabelSelector::from_json(s).or_else(|_| LabelSelector::from_json(&Value::Null)).unwrap_or_default(),
         None => LabelSelector::default(),
     };
-    let page = store.list(&key::cluster_prefix("core.kcp.io", "shards", ROOT_CLUSTER), None, 0).await?;
     let empty = serde_json::Map::new();
-    let candidates: Vec<Value> = page
-        .items
-        .iter()
-        .filter_map(|s| serde_json::from_slice::<Value>(&s.value).ok())
+    let candidates: Vec<Value> = root
+        .shards()
+        .await?
+        .into_iter()
         .filter(|s| s.pointer("/metadata/annotations").and_then(|a| a.get(UNSCHEDULABLE_ANNOTATION)).is_none())
         .filter(|s| !object::is_deleting(s))
         .filter(|s| selector.matches(s.pointer("/metadata/labels").and_then(Value::as_object).unwrap_or(&empty)))

@@ -5,7 +5,8 @@
 //! by path can be resolved. Admission defaults and checks the workspace type against the
 //! WorkspaceTypes of `root`; the workspace controller does the scheduling.
 
-use apimachinery::auth::Attributes;
+use std::sync::Arc;
+
 use apimachinery::rest::admission::MASTERS_GROUP;
 use apimachinery::rest::{object, AdmissionPlugin, Api, ApiRequest, Resolved};
 use apimachinery::status::{ApiError, FieldError, Reason};
@@ -13,6 +14,7 @@ use apimachinery::storage::{Key, SharedStorage};
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
+use crate::root_view::RootView;
 use crate::shards;
 
 /// Annotation on a Workspace: the creator's user info (JSON), who becomes its admin.
@@ -52,14 +54,11 @@ async fn type_of(store: &SharedStorage, cluster: &str) -> String {
     annotated.unwrap_or_else(|| format!("{TYPES_CLUSTER}:root"))
 }
 
-async fn workspace_type(store: &SharedStorage, name: &str) -> Option<Value> {
-    get(store, Key { group: "tenancy.kcp.io", resource: "workspacetypes", cluster: TYPES_CLUSTER, namespace: "", name }).await
-}
 
 /// A workspace type and every type it extends (`extend.with`), transitively, as
 /// `(<type path>:<name>, definition)`. A type "implements" each of them for parent and child
 /// limits, and inherits their initializers.
-async fn type_closure(store: &SharedStorage, of_type: &str) -> Vec<(String, Value)> {
+async fn type_closure(root: &RootView, of_type: &str) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     let mut todo = vec![of_type.to_string()];
     let mut seen = std::collections::HashSet::new();
@@ -68,7 +67,7 @@ async fn type_closure(store: &SharedStorage, of_type: &str) -> Vec<(String, Valu
             continue;
         }
         let name = t.rsplit(':').next().unwrap_or_default();
-        let Some(def) = workspace_type(store, name).await else { continue };
+        let Some(def) = root.workspace_type(name).await else { continue };
         if let Some(with) = def.pointer("/spec/extend/with").and_then(Value::as_array) {
             todo.extend(with.iter().filter_map(type_ref));
         }
@@ -78,8 +77,8 @@ async fn type_closure(store: &SharedStorage, of_type: &str) -> Vec<(String, Valu
 }
 
 /// Names of a type and every type it extends.
-async fn implemented(store: &SharedStorage, of_type: &str) -> Vec<String> {
-    let mut names: Vec<String> = type_closure(store, of_type).await.into_iter().map(|(t, _)| t).collect();
+async fn implemented(root: &RootView, of_type: &str) -> Vec<String> {
+    let mut names: Vec<String> = type_closure(root, of_type).await.into_iter().map(|(t, _)| t).collect();
     if names.is_empty() {
         names.push(of_type.to_string());
     }
@@ -88,8 +87,8 @@ async fn implemented(store: &SharedStorage, of_type: &str) -> Vec<String> {
 
 /// Initializers of a workspace type and the types it extends: `<type path>:<name>` for each
 /// one marked `initializer: true`. They hold a new workspace in `Initializing`.
-pub async fn initializers_of(store: &SharedStorage, of_type: &str) -> Vec<String> {
-    let mut out: Vec<String> = type_closure(store, of_type)
+pub async fn initializers_of(root: &RootView, of_type: &str) -> Vec<String> {
+    let mut out: Vec<String> = type_closure(root, of_type)
         .await
         .into_iter()
         .filter(|(_, def)| def.pointer("/spec/initializer") == Some(&json!(true)))
@@ -118,8 +117,10 @@ fn allowed(limit: &Value, candidate: &[String]) -> bool {
     }
 }
 
-/// Admission of Workspaces: system fields, owner, type defaulting and checks.
-pub struct WorkspaceAdmission;
+/// Admission of Workspaces: system fields, owner, type defaulting and checks, shard choice.
+pub struct WorkspaceAdmission {
+    pub root: Arc<RootView>,
+}
 
 impl AdmissionPlugin for WorkspaceAdmission {
     fn admit<'a>(
@@ -166,13 +167,13 @@ impl AdmissionPlugin for WorkspaceAdmission {
             }
             let parent_type = type_of(&api.store, cluster).await;
             let parent_name = parent_type.rsplit(':').next().unwrap_or_default().to_string();
-            let parent_def = workspace_type(&api.store, &parent_name).await.unwrap_or(Value::Null);
+            let parent_def = self.root.workspace_type(&parent_name).await.unwrap_or(Value::Null);
             let wanted = match type_ref(&obj["spec"]["type"]) {
                 Some(t) => t,
                 None => type_ref(&parent_def["spec"]["defaultChildWorkspaceType"]).unwrap_or_else(|| format!("{TYPES_CLUSTER}:universal")),
             };
             let (type_path, type_name) = wanted.rsplit_once(':').unwrap_or((TYPES_CLUSTER, wanted.as_str()));
-            let def = match (type_path, workspace_type(&api.store, type_name).await) {
+            let def = match (type_path, self.root.workspace_type(type_name).await) {
                 (TYPES_CLUSTER, Some(def)) => def,
                 _ => {
                     return Err(invalid(vec![FieldError::invalid(
@@ -182,31 +183,21 @@ impl AdmissionPlugin for WorkspaceAdmission {
                     )]))
                 }
             };
-            if !allowed(&def["spec"]["limitAllowedParents"], &implemented(&api.store, &parent_type).await) {
+            if !allowed(&def["spec"]["limitAllowedParents"], &implemented(&self.root, &parent_type).await) {
                 return Err(invalid(vec![FieldError::invalid(
                     "spec.type",
                     wanted.as_str(),
                     format!("workspace type {wanted} is not allowed in a workspace of type {parent_type}"),
                 )]));
             }
-            if !allowed(&parent_def["spec"]["limitAllowedChildren"], &implemented(&api.store, &wanted).await) {
+            if !allowed(&parent_def["spec"]["limitAllowedChildren"], &implemented(&self.root, &wanted).await) {
                 return Err(invalid(vec![FieldError::invalid(
                     "spec.type",
                     wanted.as_str(),
                     format!("workspace type {parent_type} does not allow children of type {wanted}"),
                 )]));
             }
-            let use_attrs = Attributes {
-                user: req.user.clone(),
-                verb: "use".into(),
-                resource_request: true,
-                api_group: "tenancy.kcp.io".into(),
-                api_version: "v1alpha1".into(),
-                resource: "workspacetypes".into(),
-                name: type_name.to_string(),
-                ..Default::default()
-            };
-            if !api.authz.allows(TYPES_CLUSTER, &use_attrs).await? {
+            if !self.root.may_use(api, &req.user, type_name).await? {
                 return Err(ApiError::new(
                     Reason::Forbidden,
                     format!("workspaces.tenancy.kcp.io \"{name}\" is forbidden: User \"{}\" may not use workspace type {wanted}", req.user.name),
@@ -224,7 +215,7 @@ impl AdmissionPlugin for WorkspaceAdmission {
                 a.remove(shards::SHARD_ANNOTATION);
             }
             let selector = obj.pointer("/spec/location/selector").filter(|s| !s.is_null()).cloned();
-            if let Some(shard) = shards::choose(&api.store, selector.as_ref()).await.map_err(ApiError::internal)? {
+            if let Some(shard) = shards::choose(&self.root, selector.as_ref()).await.map_err(ApiError::unavailable)? {
                 object::meta_mut(obj)["annotations"][shards::SHARD_ANNOTATION] = json!(shard.name);
             }
             let mut fins = object::finalizers(obj);

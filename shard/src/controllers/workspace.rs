@@ -17,6 +17,7 @@ use apimachinery::storage::{key, Key, SharedStorage, StorageError};
 use serde_json::{json, Value};
 
 use super::{remote, run_informer, update, Change, RETRY};
+use crate::root_view::RootView;
 use crate::{bootstrap, shards};
 use crate::tenancy::{self, OWNER_ANNOTATION, PATH_ANNOTATION, TYPE_ANNOTATION, WORKSPACE_FINALIZER};
 
@@ -65,6 +66,8 @@ pub async fn run(store: SharedStorage, crds: Arc<CrdIndex>, placement: Placement
 pub struct Placement {
     /// This shard's name.
     pub shard: String,
+    /// Where workspace types and shards are read.
+    pub root: Arc<RootView>,
     /// A `system:masters` client for other shards.
     pub others: Option<apimachinery::client::Client>,
 }
@@ -117,16 +120,17 @@ fn scheduled_condition(status: &str, reason: &str, message: &str) -> Value {
 
 /// The shard a Workspace goes to: the one chosen at admission, or (when none qualified then)
 /// one chosen now and recorded before anything is created there.
-async fn target_shard(store: &SharedStorage, ws_key: &str, ws: &Value) -> Result<Option<shards::Shard>, StorageError> {
+async fn target_shard(store: &SharedStorage, root: &RootView, ws_key: &str, ws: &Value) -> Result<Option<shards::Shard>, StorageError> {
+    let unavailable = |e: String| StorageError::Unavailable(format!("reading shards: {e}"));
     let recorded = ws.pointer("/metadata/annotations").and_then(|a| a.get(shards::SHARD_ANNOTATION)).and_then(Value::as_str);
     if let Some(found) = match recorded {
-        Some(name) => shards::get(store, name).await,
+        Some(name) => shards::get(root, name).await.map_err(unavailable)?,
         None => None,
     } {
         return Ok(Some(found));
     }
     let selector = ws.pointer("/spec/location/selector").filter(|s| !s.is_null());
-    let Some(chosen) = shards::choose(store, selector).await? else { return Ok(None) };
+    let Some(chosen) = shards::choose(root, selector).await.map_err(unavailable)? else { return Ok(None) };
     let name = chosen.name.clone();
     update(store, ws_key, |w| {
         object::meta_mut(w).entry("annotations").or_insert_with(|| json!({}))[shards::SHARD_ANNOTATION] = json!(name);
@@ -138,7 +142,7 @@ async fn target_shard(store: &SharedStorage, ws_key: &str, ws: &Value) -> Result
 
 /// Creates the Workspace's logical cluster on its shard and points the Workspace at it.
 async fn schedule(store: &SharedStorage, parent: &str, ws_key: &str, ws: &Value, placement: &Placement) -> Result<Scheduled, StorageError> {
-    let Some(target) = target_shard(store, ws_key, ws).await? else {
+    let Some(target) = target_shard(store, &placement.root, ws_key, ws).await? else {
         return Ok(Scheduled::Waiting("Unschedulable", "No available shards to schedule the workspace.".into()));
     };
     let ws_name = object::meta_str(ws, "name").to_string();
@@ -153,7 +157,7 @@ async fn schedule(store: &SharedStorage, parent: &str, ws_key: &str, ws: &Value,
     let spec_owner = json!({"apiVersion": "tenancy.kcp.io/v1alpha1", "resource": "workspaces", "name": ws_name, "cluster": parent, "uid": object::meta_str(ws, "uid")});
     let new = NewCluster { name: &cluster, path: &path, type_ref: &type_ref, owner: owner.as_deref(), spec_owner };
     let phase = if target.name == placement.shard {
-        create_logical_cluster(store, new).await?;
+        create_logical_cluster(store, &placement.root, new).await?;
         // The logical cluster may already be Ready (no initializers), and the phase mirror
         // skips Workspaces that are not scheduled yet: take its phase along now.
         tenancy::logical_cluster(store, &cluster).await.and_then(|lc| lc.pointer("/status/phase").cloned()).unwrap_or_else(|| json!("Initializing"))
@@ -161,7 +165,7 @@ async fn schedule(store: &SharedStorage, parent: &str, ws_key: &str, ws: &Value,
         let Some(client) = &placement.others else {
             return Ok(Scheduled::Waiting("ShardUnavailable", format!("shard {:?} was chosen, but this shard has no credentials to reach other shards (--root-shard-kubeconfig-file)", target.name)));
         };
-        let initializers = tenancy::initializers_of(store, &type_ref).await;
+        let initializers = tenancy::initializers_of(&placement.root, &type_ref).await;
         match remote::create_logical_cluster(client, &target.base_url, &new, &initializers).await {
             Ok(phase) => json!(phase),
             Err(e) => return Ok(Scheduled::Waiting("ShardUnavailable", format!("creating the logical cluster on shard {:?}: {e}", target.name))),
@@ -199,8 +203,8 @@ pub struct NewCluster<'a> {
 /// Creates a LogicalCluster with its type's initializers, its `default` namespace and the
 /// owner's admin binding. Without initializers it starts `Ready`: everything a new workspace
 /// needs exists before the LogicalCluster does, so no second write is needed to finish it.
-pub async fn create_logical_cluster(store: &SharedStorage, c: NewCluster<'_>) -> Result<(), StorageError> {
-    let initializers = tenancy::initializers_of(store, c.type_ref).await;
+pub async fn create_logical_cluster(store: &SharedStorage, root: &RootView, c: NewCluster<'_>) -> Result<(), StorageError> {
+    let initializers = tenancy::initializers_of(root, c.type_ref).await;
     bootstrap::ensure_namespace(store, c.name, "default").await?;
     if let Some(crb) = c.admin_binding() {
         let key = Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: c.name, namespace: "", name: "workspace-admin" };
