@@ -83,7 +83,7 @@ pub async fn run(
         None => None,
     };
     let root = Arc::new(match (&shards_client, hosts_root) {
-        (Some((client, url)), false) => root_view::RootView::Remote { client: client.clone(), url: url.clone() },
+        (Some((client, url)), false) => root_view::RootView::Remote { client: Box::new(client.clone()), url: url.clone() },
         _ => root_view::RootView::Local(store.clone()),
     });
 

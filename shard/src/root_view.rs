@@ -16,7 +16,7 @@ pub enum RootView {
     /// This shard hosts `root`.
     Local(SharedStorage),
     /// The root shard at `url`, reached with `client`.
-    Remote { client: Client, url: String },
+    Remote { client: Box<Client>, url: String },
 }
 
 impl RootView {
