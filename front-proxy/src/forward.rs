@@ -62,7 +62,7 @@ impl Proxy {
             return Ok(http::Response::builder().header("content-type", "text/plain").body(body::full("ok")).unwrap_or_default());
         }
         let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let identity = self.authn.identify(authorization, req.extensions().get::<PeerSubject>()).ok_or_else(ApiError::unauthorized)?;
+        let identity = self.authn.identify(authorization, req.extensions().get::<PeerSubject>()).await.ok_or_else(ApiError::unauthorized)?;
         let (route, rest) = self.route(req.uri().path(), &identity)?;
         let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
         let prefix = if route.cluster.is_empty() { String::new() } else { format!("/clusters/{}", route.cluster) };

@@ -6,6 +6,8 @@
 use apimachinery::auth::{self, Claims, TokenFile, TokenVerifier, UserInfo};
 use apimachinery::server::authn::PeerSubject;
 
+use crate::oidc::Oidc;
+
 /// The outcome of authentication at the proxy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
@@ -49,16 +51,25 @@ impl GroupFilter {
 /// The proxy's authenticators.
 pub struct Authenticators {
     pub tokens: Option<TokenFile>,
+    pub oidc: Option<Oidc>,
     pub service_accounts: Option<TokenVerifier>,
     pub groups: GroupFilter,
 }
 
 impl Authenticators {
     /// Identifies a request; None means credentials were presented and are invalid (401).
-    pub fn identify(&self, authorization: Option<&str>, peer: Option<&PeerSubject>) -> Option<Identity> {
+    pub async fn identify(&self, authorization: Option<&str>, peer: Option<&PeerSubject>) -> Option<Identity> {
         let identity = if let Some(token) = auth::bearer_token(authorization) {
             if let Some(user) = self.tokens.as_ref().and_then(|t| t.authenticate(token)) {
                 Identity::User(user)
+            } else if let Some(oidc) = self.oidc.as_ref().filter(|o| o.is_mine(token)) {
+                match oidc.authenticate(token).await {
+                    Ok(user) => Identity::User(user),
+                    Err(e) => {
+                        tracing::info!(error = %e, "OIDC token refused");
+                        return None;
+                    }
+                }
             } else {
                 Identity::ServiceAccount(Box::new(self.service_accounts.as_ref()?.verify(token, &[])?))
             }
@@ -90,16 +101,16 @@ mod tests {
         assert_eq!(f.apply(g(&["system:kcp:initializer:x", "system:kcp:admin"])), g(&["system:kcp:admin"]));
     }
 
-    #[test]
-    fn certificates_tokens_and_nothing() {
+    #[tokio::test]
+    async fn certificates_tokens_and_nothing() {
         let tokens = TokenFile::parse("t1,alice,1,\"system:masters,dev\"\n").expect("token file");
-        let a = Authenticators { tokens: Some(tokens), service_accounts: None, groups: GroupFilter::default() };
-        let Some(Identity::User(u)) = a.identify(Some("Bearer t1"), None) else { panic!("alice") };
+        let a = Authenticators { tokens: Some(tokens), oidc: None, service_accounts: None, groups: GroupFilter::default() };
+        let Some(Identity::User(u)) = a.identify(Some("Bearer t1"), None).await else { panic!("alice") };
         assert_eq!((u.name.as_str(), u.groups.clone()), ("alice", vec!["dev".to_string(), "system:authenticated".to_string()]));
-        assert_eq!(a.identify(Some("Bearer nope"), None), None);
-        assert_eq!(a.identify(None, None), Some(Identity::Anonymous));
+        assert_eq!(a.identify(Some("Bearer nope"), None).await, None);
+        assert_eq!(a.identify(None, None).await, Some(Identity::Anonymous));
         let peer = PeerSubject("bob".into(), vec!["system:masters".into()]);
-        let Some(Identity::User(b)) = a.identify(None, Some(&peer)) else { panic!("bob") };
+        let Some(Identity::User(b)) = a.identify(None, Some(&peer)).await else { panic!("bob") };
         assert_eq!(b.groups, vec!["system:authenticated".to_string()]);
     }
 }

@@ -6,6 +6,7 @@
 pub mod forward;
 pub mod identity;
 pub mod index;
+pub mod oidc;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -57,6 +58,27 @@ pub struct Flags {
     /// Groups kept even when a drop pattern matches.
     #[arg(long, value_delimiter = ',')]
     pub authentication_pass_on_groups: Vec<String>,
+    /// OIDC issuer whose ID tokens authenticate users.
+    #[arg(long)]
+    pub oidc_issuer_url: Option<String>,
+    /// Audience the tokens must carry.
+    #[arg(long, default_value = "kcp")]
+    pub oidc_client_id: String,
+    #[arg(long, default_value = "sub")]
+    pub oidc_username_claim: String,
+    /// Prefix of OIDC usernames (default `<issuer>#` unless the claim is `email`; `-` for none).
+    #[arg(long)]
+    pub oidc_username_prefix: Option<String>,
+    #[arg(long)]
+    pub oidc_groups_claim: Option<String>,
+    #[arg(long, default_value = "")]
+    pub oidc_groups_prefix: String,
+    /// The issuer's keys as a JWKS file; without it they are fetched from its `jwks_uri`.
+    #[arg(long)]
+    pub oidc_jwks_file: Option<PathBuf>,
+    /// CA verifying the issuer's HTTPS endpoints.
+    #[arg(long)]
+    pub oidc_ca_file: Option<PathBuf>,
 }
 
 /// Why the proxy could not start.
@@ -70,12 +92,43 @@ pub enum ProxyError {
     Tls(#[from] apimachinery::pki::PkiError),
     #[error("authentication: {0}")]
     Auth(#[from] apimachinery::auth::AuthError),
+    #[error("OIDC: {0}")]
+    Oidc(String),
     #[error("listening on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
 
 fn read(path: &Path) -> Result<String, ProxyError> {
     std::fs::read_to_string(path).map_err(|source| ProxyError::Read { path: path.display().to_string(), source })
+}
+
+/// The OIDC authenticator the flags describe, if any.
+async fn oidc(flags: &Flags) -> Result<Option<oidc::Oidc>, ProxyError> {
+    let Some(issuer) = flags.oidc_issuer_url.clone() else { return Ok(None) };
+    let username_prefix = match flags.oidc_username_prefix.as_deref() {
+        Some("-") => String::new(),
+        Some(p) => p.to_string(),
+        None if flags.oidc_username_claim == "email" => String::new(),
+        None => format!("{issuer}#"),
+    };
+    let config = oidc::OidcConfig {
+        issuer: issuer.clone(),
+        client_id: flags.oidc_client_id.clone(),
+        username_claim: flags.oidc_username_claim.clone(),
+        username_prefix,
+        groups_claim: flags.oidc_groups_claim.clone(),
+        groups_prefix: flags.oidc_groups_prefix.clone(),
+    };
+    let keys = match (&flags.oidc_jwks_file, &flags.oidc_ca_file) {
+        (Some(file), _) => oidc::Keys::Fixed(serde_json::from_str(&read(file)?).map_err(|e| ProxyError::Oidc(format!("{}: {e}", file.display())))?),
+        (None, ca) => {
+            let ca = ca.as_deref().map(read).transpose()?.ok_or_else(|| ProxyError::Oidc("--oidc-ca-file or --oidc-jwks-file is needed".into()))?;
+            let client = Client::new(&ca, None)?;
+            let url = oidc::discover_jwks_uri(&client, &issuer).await.map_err(ProxyError::Oidc)?;
+            oidc::Keys::Fetched { client: Box::new(client), url, cached: std::sync::RwLock::new((jsonwebtoken::jwk::JwkSet { keys: Vec::new() }, None)) }
+        }
+    };
+    Ok(Some(oidc::Oidc { config, keys }))
 }
 
 /// Runs the proxy until `shutdown` turns true.
@@ -89,6 +142,7 @@ pub async fn run(flags: Flags, shutdown: tokio::sync::watch::Receiver<bool>) -> 
 
     let authn = identity::Authenticators {
         tokens: flags.token_auth_file.as_deref().map(TokenFile::load).transpose()?,
+        oidc: oidc(&flags).await?,
         service_accounts: match &flags.service_account_key_file {
             Some(p) => Some(TokenVerifier::from_pem(&flags.service_account_issuer, &read(p)?)?),
             None => None,
