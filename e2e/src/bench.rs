@@ -34,23 +34,32 @@ impl Target {
         let doc: Value = serde_saphyr::from_str(&text).expect("kubeconfig YAML");
         let cluster = doc["clusters"].as_array().and_then(|c| c.iter().find(|c| c["name"] == "base")).expect("base cluster");
         let server = cluster["cluster"]["server"].as_str().expect("server");
+        let u = doc["users"].as_array().and_then(|u| u.iter().find(|u| u["name"] == user)).expect("user");
+        let pem = |v: &Value| String::from_utf8(b64(v)).expect("PEM");
+        let identity = (pem(&u["user"]["client-certificate-data"]), pem(&u["user"]["client-key-data"]));
+        Target::new(server, &pem(&cluster["cluster"]["certificate-authority-data"]), Some(identity))
+    }
+
+    /// A target at `https://host:port`, verified with `ca_pem`, presenting `identity`
+    /// (certificate and key PEM) when given.
+    pub fn new(server: &str, ca_pem: &str, identity: Option<(String, String)>) -> Target {
         let hostport = server.trim_start_matches("https://");
         let (host, port) = hostport.rsplit_once(':').expect("host:port");
-        let u = doc["users"].as_array().and_then(|u| u.iter().find(|u| u["name"] == user)).expect("user");
         let mut roots = rustls::RootCertStore::empty();
-        for c in CertificateDer::pem_slice_iter(&b64(&cluster["cluster"]["certificate-authority-data"])) {
+        for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
             roots.add(c.expect("CA cert")).expect("CA added");
         }
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&b64(&u["user"]["client-certificate-data"]))
-            .map(|c| c.expect("client cert"))
-            .collect();
-        let key = PrivateKeyDer::from_pem_slice(&b64(&u["user"]["client-key-data"])).expect("client key");
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
             .expect("protocol versions")
-            .with_root_certificates(roots)
-            .with_client_auth_cert(certs, key)
-            .expect("client auth");
+            .with_root_certificates(roots);
+        let tls = match identity {
+            Some((cert, key)) => {
+                let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes()).map(|c| c.expect("client cert")).collect();
+                builder.with_client_auth_cert(certs, PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("client key")).expect("client auth")
+            }
+            None => builder.with_no_client_auth(),
+        };
         Target { host: host.to_string(), port: port.parse().expect("port"), tls: Arc::new(tls) }
     }
 
@@ -161,6 +170,48 @@ where
                 let t = Instant::now();
                 let (status, _) = call(&mut conn, &m, &p, b.as_ref()).await;
                 lat.push(t.elapsed());
+                if status >= 300 {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut s = Samples::default();
+    for t in tasks {
+        let (lat, errors) = t.await.expect("worker");
+        s.latencies.extend(lat);
+        s.errors += errors;
+    }
+    s.elapsed = started.elapsed();
+    s
+}
+
+/// Sends `rate` requests per second for `duration`, spread over `workers` connections on a
+/// fixed schedule (latency is measured from each request's slot, so a slow server cannot hide
+/// its queueing by slowing the client down).
+pub async fn run_paced<F>(target: &Target, workers: usize, rate: f64, duration: Duration, make: F) -> Samples
+where
+    F: Fn(usize, usize) -> (String, String, Option<Value>) + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    let per_worker = (rate * duration.as_secs_f64() / workers as f64) as usize;
+    let interval = Duration::from_secs_f64(workers as f64 / rate);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let (target, make) = (target.clone(), make.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = target.connect().await;
+            let first = Instant::now() + interval.mul_f64(w as f64 / workers as f64);
+            let mut lat = Vec::with_capacity(per_worker);
+            let mut errors = 0;
+            for i in 0..per_worker {
+                let slot = first + interval * i as u32;
+                tokio::time::sleep_until(slot.into()).await;
+                let (m, p, b) = make(w, i);
+                let (status, _) = call(&mut conn, &m, &p, b.as_ref()).await;
+                lat.push(slot.elapsed());
                 if status >= 300 {
                     errors += 1;
                 }

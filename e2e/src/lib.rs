@@ -5,6 +5,7 @@
 //! first, as `.ci/run` does), or through `KCP_BIN`.
 
 pub mod bench;
+pub mod sharded;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -90,6 +91,16 @@ impl Install {
     pub fn start() -> Install {
         let dir = tempfile::tempdir().expect("temp dir");
         Self::start_in(dir)
+    }
+
+    /// kubectl access to an install whose processes someone else runs (see [`sharded`]).
+    pub fn attached(dir: tempfile::TempDir, kubeconfig: PathBuf) -> Install {
+        Install { child: None, dir, kubeconfig, cache: tempfile::tempdir().expect("cache dir") }
+    }
+
+    /// The directory holding this install's files.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     /// Starts `kcp start` with an existing root directory (restarts keep state).

@@ -141,7 +141,8 @@ pub async fn run(
         shutdown: shutdown.clone(),
     });
     let phases = Phases(vec![Arc::new(home::HomeWorkspaces { api: api.clone(), base_url: external_url.clone() })]);
-    let handler = Arc::new(Handler::new(api, Arc::new(Metrics::default()), config.max_requests_inflight, phases));
+    let metrics = Arc::new(Metrics::default());
+    let handler = Arc::new(Handler::new(api, metrics.clone(), config.max_requests_inflight, phases));
     let serving = apimachinery::pki::CertPair {
         cert_pem: read(&config.tls_cert_file)?,
         key_pem: read(&config.tls_private_key_file)?,
@@ -151,6 +152,11 @@ pub async fn run(
         Some(p) => Some(read(p)?),
         None => None,
     };
+    metrics.observe_certificate(&config.tls_cert_file, &serving.cert_pem);
+    metrics.observe_certificate(&config.client_ca_file, &client_ca);
+    if let (Some(path), Some(pem)) = (&config.requestheader_client_ca_file, &proxy_ca) {
+        metrics.observe_certificate(path, pem);
+    }
     let hinted: Vec<String> = std::iter::once(client_ca.clone()).chain(proxy_ca.clone()).collect();
     let tls = Arc::new(apimachinery::pki::server_config(&serving, &hinted)?);
     let peers = Arc::new(Peers {

@@ -28,6 +28,13 @@ pub struct LatencyLabels {
     pub resource: String,
 }
 
+/// Labels of certificate metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CertificateLabels {
+    /// Path of the certificate file.
+    pub file: String,
+}
+
 /// The metrics of one API server.
 pub struct Metrics {
     registry: Registry,
@@ -36,6 +43,8 @@ pub struct Metrics {
     pub inflight: Gauge<i64, AtomicI64>,
     pub storage_bytes: Gauge<i64, AtomicI64>,
     pub storage_revision: Gauge<i64, AtomicI64>,
+    /// When each certificate the server uses expires (unix seconds).
+    pub certificate_expiry: Family<CertificateLabels, Gauge<i64, AtomicI64>>,
 }
 
 impl Default for Metrics {
@@ -53,11 +62,20 @@ impl Default for Metrics {
         registry.register("apiserver_current_inflight_requests", "Requests currently being served", inflight.clone());
         registry.register("apiserver_storage_size_bytes", "Size of the storage database file on disk in bytes", storage_bytes.clone());
         registry.register("kcp_storage_revision", "Newest durable storage revision", storage_revision.clone());
-        Metrics { registry, requests, duration, inflight, storage_bytes, storage_revision }
+        let certificate_expiry = Family::<CertificateLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register("kcp_certificate_expiration_timestamp_seconds", "When a certificate in use expires, in seconds since the epoch", certificate_expiry.clone());
+        Metrics { registry, requests, duration, inflight, storage_bytes, storage_revision, certificate_expiry }
     }
 }
 
 impl Metrics {
+    /// Records the expiry of the certificate in `pem`, read from `file`.
+    pub fn observe_certificate(&self, file: &std::path::Path, pem: &str) {
+        if let Ok(not_after) = crate::pki::not_after(pem) {
+            self.certificate_expiry.get_or_create(&CertificateLabels { file: file.display().to_string() }).set(not_after);
+        }
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -2,7 +2,8 @@
 //! `kcp start` over TLS, plus memory and disk per stored object. Prints a Markdown report.
 //!
 //! Usage: `cargo run --release -p e2e --bin kcp-bench -- [objects] [workers]`, or
-//! `... -- workspaces [flat] [fanout] [depth]` (build `kcp` in the same profile first).
+//! `... -- workspaces [flat] [fanout] [depth]`, or `... -- proxy` (the sharded topology of
+//! deploy/local; build every binary in the same profile first).
 
 use std::time::{Duration, Instant};
 
@@ -102,9 +103,137 @@ async fn workspaces(mut args: impl Iterator<Item = String>) {
     println!("| delete the {total}-workspace tree | {:.1} s |", started.elapsed().as_secs_f64());
 }
 
+/// `kcp-bench hop PORT UPSTREAM PKI_DIR`: a bare reverse-proxy hop that only forwards (TLS in,
+/// pooled mutual TLS out as `admin`), the physical ceiling of one extra hop for `proxy`.
+struct Hop {
+    upstream: apimachinery::client::Client,
+    base: String,
+}
+
+impl apimachinery::server::Serves for Hop {
+    async fn answer(&self, req: apimachinery::server::phase::Req) -> apimachinery::rest::body::Response {
+        use http_body_util::BodyExt;
+        let (mut parts, body) = req.into_parts();
+        let path = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+        parts.uri = format!("{}{path}", self.base).parse().expect("upstream URI");
+        parts.headers.remove("host");
+        let body = body.map_err(apimachinery::client::BoxError::from).boxed_unsync();
+        match self.upstream.send(http::Request::from_parts(parts, body)).await {
+            Ok(resp) => {
+                let (parts, body) = resp.into_parts();
+                let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                http::Response::from_parts(parts, apimachinery::rest::body::full(bytes))
+            }
+            Err(e) => apimachinery::rest::body::error(&apimachinery::status::ApiError::unavailable(e.to_string())),
+        }
+    }
+}
+
+async fn hop(mut args: impl Iterator<Item = String>) {
+    let port: u16 = args.next().and_then(|a| a.parse().ok()).expect("port");
+    let base = args.next().expect("upstream URL");
+    let pki = std::path::PathBuf::from(args.next().expect("PKI dir"));
+    let read = |f: &str| std::fs::read_to_string(pki.join(f)).expect("PKI file");
+    let ca = read("server-ca.crt");
+    let admin = apimachinery::pki::CertPair { cert_pem: read("admin.crt"), key_pem: read("admin.key") };
+    let upstream = apimachinery::client::Client::new(&ca, Some(&admin)).expect("client");
+    let serving = apimachinery::pki::CertPair { cert_pem: read("front-proxy.crt"), key_pem: read("front-proxy.key") };
+    let tls = std::sync::Arc::new(apimachinery::pki::server_config(&serving, &[]).expect("TLS"));
+    let peers = std::sync::Arc::new(apimachinery::server::authn::Peers { clients: apimachinery::pki::ClientCertAuthority::new(&[read("client-ca.crt")]).expect("CA"), proxies: None });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
+    let (_never, shutdown) = tokio::sync::watch::channel(false);
+    apimachinery::server::serve(listener, tls, peers, std::sync::Arc::new(Hop { upstream, base }), shutdown).await;
+}
+
+/// `kcp-bench proxy`: GET and LIST through (a) a shard directly, (b) a bare forwarding hop,
+/// (c) the front-proxy, saturated and at 1,000 req/s; and how fast routing follows workspace
+/// creation and deletion. Runs the deploy/local topology.
+async fn proxy() {
+    let s = e2e::sharded::Sharded::up("");
+    let k = &s.kcp;
+    let ws = "apiVersion: tenancy.kcp.io/v1alpha1\nkind: Workspace\nmetadata:\n  name: bench\nspec:\n  location:\n    selector:\n      matchLabels:\n        region: us\n";
+    e2e::eventually("shards registered", Duration::from_secs(10), || (k.kubectl(&["get", "shard", "root"]).code == 0).then_some(()));
+    k.kubectl(&["label", "shard", "root", "region=us"]).ok();
+    k.kubectl_stdin(&["create", "-f", "-"], Some(ws)).ok();
+    let cluster = e2e::eventually("bench workspace Ready", Duration::from_secs(20), || {
+        let out = k.kubectl(&["get", "ws", "bench", "-o", "jsonpath={.status.phase} {.spec.cluster}"]).stdout;
+        out.strip_prefix("Ready ").map(String::from)
+    });
+    for i in 0..20 {
+        k.kubectl_in("root:bench", &["create", "configmap", &format!("cm-{i}"), "--from-literal=k=v"]).ok();
+    }
+    let hop_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
+    let mut hop = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .args(["hop", &hop_port.to_string(), &s.shard_url("root"), s.pki("").to_str().expect("utf-8")])
+        .spawn()
+        .expect("hop");
+    let ca = std::fs::read_to_string(s.pki("server-ca.crt")).expect("CA");
+    let admin = Some((std::fs::read_to_string(s.pki("admin.crt")).expect("cert"), std::fs::read_to_string(s.pki("admin.key")).expect("key")));
+    let hop_url = format!("https://127.0.0.1:{hop_port}");
+    e2e::eventually("hop listening", Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", hop_port)).ok().map(drop));
+    let by_name = format!("/clusters/{cluster}/api/v1/namespaces/default/configmaps");
+    let by_path = "/clusters/root:bench/api/v1/namespaces/default/configmaps".to_string();
+    let routes = [
+        ("(a) shard directly", Target::new(&s.shard_url("root"), &ca, admin.clone()), by_name.clone()),
+        ("(b) bare hop", Target::new(&hop_url, &ca, None), by_name),
+        ("(c) front-proxy", Target::new(&s.proxy_url(), &ca, admin), by_path),
+    ];
+    println!("## kcp-bench proxy: GET one ConfigMap, LIST 20; client, proxies and shards on the same 2 cores\n");
+    println!("| route | GET req/s (16 conns) | GET p50 ms | GET p99 ms | LIST req/s | at 1,000 req/s: p50 ms | p99 ms |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut saturated = Vec::new();
+    let mut paced_p50 = Vec::new();
+    for (name, target, base) in &routes {
+        let (b1, b2, b3) = (base.clone(), base.clone(), base.clone());
+        let mut get = bench::run(target, 16, 1000, move |_, i| ("GET".into(), format!("{b1}/cm-{}", i % 20), None)).await;
+        let list = bench::run(target, 16, 200, move |_, _| ("GET".into(), b2.clone(), None)).await;
+        let mut paced = bench::run_paced(target, 8, 1000.0, Duration::from_secs(5), move |_, i| ("GET".into(), format!("{b3}/cm-{}", i % 20), None)).await;
+        assert_eq!(get.errors + list.errors + paced.errors, 0, "{name}: requests failed");
+        println!(
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.0} | {:.3} | {:.3} |",
+            get.rate(), get.quantile_ms(0.5), get.quantile_ms(0.99), list.rate(), paced.quantile_ms(0.5), paced.quantile_ms(0.99)
+        );
+        saturated.push(get.rate());
+        paced_p50.push(paced.quantile_ms(0.5));
+    }
+    println!("\n| ratio | value |\n|---|---|");
+    println!("| saturated GET: (c) / (b) | {:.2} |", saturated[2] / saturated[1]);
+    println!("| saturated GET: (b) / (a) | {:.2} |", saturated[1] / saturated[0]);
+    println!("| p50 added by (c) over (a) at 1,000 req/s | {:.3} ms |", paced_p50[2] - paced_p50[0]);
+    let _ = hop.kill();
+
+    // Routing delay: from the API's answer to the first request the proxy routes (create), or
+    // refuses (delete). Creation includes scheduling the workspace.
+    let mut created = Samples::default();
+    let mut deleted = Samples::default();
+    for i in 0..20 {
+        let name = format!("r{i}");
+        let t = Instant::now();
+        k.kubectl_stdin(&["create", "-f", "-"], Some(&ws.replace("name: bench", &format!("name: {name}")))).ok();
+        let after_create = t.elapsed();
+        e2e::eventually("routed", Duration::from_secs(10), || (k.kubectl(&["get", "--raw", &format!("/clusters/root:{name}/version")]).code == 0).then_some(()));
+        created.latencies.push(t.elapsed() - after_create);
+        let t = Instant::now();
+        k.kubectl(&["delete", "ws", &name, "--wait=false"]).ok();
+        let after_delete = t.elapsed();
+        e2e::eventually("unrouted", Duration::from_secs(10), || (k.kubectl(&["get", "--raw", &format!("/clusters/root:{name}/version")]).code != 0).then_some(()));
+        deleted.latencies.push(t.elapsed() - after_delete);
+    }
+    println!("| routing after create: p50 / p99 (includes one kubectl run, ~50 ms) | {:.0} / {:.0} ms |", created.quantile_ms(0.5), created.quantile_ms(0.99));
+    println!("| routing stops after delete: p50 / p99 (same) | {:.0} / {:.0} ms |", deleted.quantile_ms(0.5), deleted.quantile_ms(0.99));
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mut args = std::env::args().skip(1).peekable();
+    match args.peek().map(String::as_str) {
+        Some("hop") => {
+            args.next();
+            return hop(args).await;
+        }
+        Some("proxy") => return proxy().await,
+        _ => {}
+    }
     if args.peek().map(String::as_str) == Some("workspaces") {
         args.next();
         return workspaces(args).await;

@@ -1,0 +1,98 @@
+//! The multi-process topology of `deploy/local/up.sh`: a root shard, a second shard and the
+//! front-proxy, each a real process on loopback, driven through the proxy with kubectl.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::{bin_dir, Install, Run};
+
+/// A sharded install; `down.sh` stops it when dropped.
+pub struct Sharded {
+    /// kubectl through the front-proxy, as kcp-admin.
+    pub kcp: Install,
+    ports: [u16; 3],
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+}
+
+impl Sharded {
+    /// Runs `up.sh` with the front-proxy accepting the static tokens of `token_lines`.
+    pub fn up(token_lines: &str) -> Sharded {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("tokens.csv"), token_lines).expect("token file");
+        let kubeconfig = dir.path().join("admin.kubeconfig");
+        let sharded = Sharded { kcp: Install::attached(dir, kubeconfig), ports: [free_port(), free_port(), free_port()] };
+        sharded.up_again();
+        sharded
+    }
+
+    /// Runs `up.sh` again: starts whatever of the install is not running.
+    #[track_caller]
+    pub fn up_again(&self) {
+        let out = Command::new(repo().join("deploy/local/up.sh"))
+            .arg(self.kcp.dir())
+            .env("KCP_BIN_DIR", bin_dir())
+            .env("PROXY_PORT", self.ports[0].to_string())
+            .env("ROOT_PORT", self.ports[1].to_string())
+            .env("SHARD2_PORT", self.ports[2].to_string())
+            .env("TOKEN_AUTH_FILE", self.kcp.dir().join("tokens.csv"))
+            .output()
+            .expect("up.sh runs");
+        assert!(out.status.success(), "up.sh failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// The pid of a component (`root`, `shard-2`, `front-proxy`).
+    pub fn pid(&self, component: &str) -> u32 {
+        std::fs::read_to_string(self.kcp.dir().join("run").join(format!("{component}.pid"))).ok().and_then(|p| p.trim().parse().ok()).unwrap_or(0)
+    }
+
+    /// Kills a component with SIGKILL.
+    pub fn kill(&self, component: &str) {
+        let pid = self.pid(component);
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        crate::eventually(&format!("{component} to die"), std::time::Duration::from_secs(10), || {
+            (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+        });
+    }
+
+    /// A file of the install's PKI.
+    pub fn pki(&self, file: &str) -> PathBuf {
+        self.kcp.dir().join("pki").join(file)
+    }
+
+    /// The URL of a shard, bypassing the proxy.
+    pub fn shard_url(&self, shard: &str) -> String {
+        let port = if shard == "root" { self.ports[1] } else { self.ports[2] };
+        format!("https://127.0.0.1:{port}")
+    }
+
+    /// The URL of the front-proxy.
+    pub fn proxy_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.ports[0])
+    }
+
+    /// kubectl straight to a shard with a client certificate of the PKI (`shard-admin`, `admin`).
+    pub fn kubectl_shard(&self, shard: &str, cert: &str, cluster: &str, args: &[&str]) -> Run {
+        let user = serde_json::json!({
+            "client-certificate": self.pki(&format!("{cert}.crt")),
+            "client-key": self.pki(&format!("{cert}.key")),
+        });
+        let mut full = vec!["--server".to_string(), format!("{}/clusters/{cluster}", self.shard_url(shard))];
+        full.extend(args.iter().map(|a| a.to_string()));
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        self.kcp.kubectl_as(user, cluster, &refs)
+    }
+}
+
+impl Drop for Sharded {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("deploy/local/down.sh")).arg(self.kcp.dir()).output();
+    }
+}
