@@ -12,6 +12,7 @@ use apimachinery::request::valid_cluster_name;
 use apimachinery::rest::body::{self, Response};
 use apimachinery::server::authn::{PeerSubject, REMOTE_EXTRA_PREFIX, REMOTE_GROUP, REMOTE_USER};
 use apimachinery::server::phase::Req;
+use apimachinery::server::metrics::{LatencyLabels, Metrics, RequestLabels};
 use apimachinery::server::Serves;
 use apimachinery::status::{ApiError, Reason};
 use bytes::Bytes;
@@ -30,6 +31,8 @@ const HOP_BY_HOP: &[&str] = &["connection", "keep-alive", "proxy-connection", "t
 
 /// The front-proxy.
 pub struct Proxy {
+    /// Request counts and latencies (by method and code) and certificate expiry.
+    pub metrics: Arc<Metrics>,
     pub index: Arc<Index>,
     pub authn: Authenticators,
     /// Forwards with the front-proxy's request-header client certificate.
@@ -47,7 +50,11 @@ impl Serves for Proxy {
             Ok(r) => r,
             Err(e) => body::error(&e),
         };
-        tracing::debug!(%method, %path, code = response.status().as_u16(), elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "proxied");
+        let code = response.status().as_u16();
+        tracing::debug!(%method, %path, code, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "proxied");
+        let verb = method.as_str().to_ascii_lowercase();
+        self.metrics.requests.get_or_create(&RequestLabels { verb: verb.clone(), group: String::new(), resource: String::new(), code: code.to_string() }).inc();
+        self.metrics.duration.get_or_create(&LatencyLabels { verb, group: String::new(), resource: String::new() }).observe(started.elapsed().as_secs_f64());
         response
     }
 }
@@ -63,6 +70,13 @@ impl Proxy {
         }
         let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let identity = self.authn.identify(authorization, req.extensions().get::<PeerSubject>()).await.ok_or_else(ApiError::unauthorized)?;
+        if req.uri().path() == "/metrics" {
+            // The proxy's own metrics, for any authenticated caller.
+            if !matches!(identity, Identity::User(_)) {
+                return Err(ApiError::unauthorized());
+            }
+            return Ok(http::Response::builder().header("content-type", "text/plain; version=0.0.4").body(body::full(self.metrics.render())).unwrap_or_default());
+        }
         let (route, rest) = self.route(req.uri().path(), &identity)?;
         let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
         let prefix = if route.cluster.is_empty() { String::new() } else { format!("/clusters/{}", route.cluster) };
