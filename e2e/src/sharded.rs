@@ -91,6 +91,30 @@ impl Sharded {
     }
 }
 
+/// A GET with chosen headers, for what kubectl cannot send: `server` is `https://host:port`,
+/// `identity` a client certificate stem of the PKI. Returns (status, body).
+pub fn raw_get(s: &Sharded, server: &str, path: &str, identity: Option<&str>, headers: &[(&str, &str)]) -> (u16, String) {
+    let read = |f: PathBuf| std::fs::read_to_string(f).expect("PKI file");
+    let ca = read(s.pki("server-ca.crt"));
+    let id = identity.map(|stem| (read(s.pki(&format!("{stem}.crt"))), read(s.pki(&format!("{stem}.key")))));
+    let target = crate::bench::Target::new(server, &ca, id);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async move {
+        let mut conn = target.connect().await;
+        let mut req = http::Request::builder().uri(path).header("host", "localhost");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(http_body_util::Full::new(bytes::Bytes::new())).expect("request");
+        conn.ready().await.expect("ready");
+        let resp = conn.send_request(req).await.expect("response");
+        let status = resp.status().as_u16();
+        use http_body_util::BodyExt;
+        let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    })
+}
+
 impl Drop for Sharded {
     fn drop(&mut self) {
         let _ = Command::new(repo().join("deploy/local/down.sh")).arg(self.kcp.dir()).output();

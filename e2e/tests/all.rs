@@ -8,6 +8,7 @@ mod durability;
 mod isolation;
 mod objects;
 mod ops;
+mod sharding;
 mod smoke;
 mod watch;
 mod workspaces;

@@ -88,6 +88,8 @@ impl Proxy {
         let (mut parts, incoming) = req.into_parts();
         parts.uri = target.parse().map_err(|e| ApiError::bad_request(format!("cannot forward to {target}: {e}")))?;
         parts.extensions = http::Extensions::new();
+        // Clients may speak HTTP/2 to the proxy; the pooled shard connections are HTTP/1.1.
+        parts.version = http::Version::HTTP_11;
         let limited = http_body_util::Limited::new(incoming, MAX_BODY).map_err(BoxError::from).boxed_unsync();
         let upstream = self.upstream.send(http::Request::from_parts(parts, limited)).await.map_err(|e| {
             tracing::warn!(shard = %route.shard, error = %e, "shard unreachable");

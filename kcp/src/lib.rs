@@ -1,7 +1,9 @@
 //! The `kcp` command line: `kcp start` runs a complete single-process install (a shard with
-//! generated certificates and an admin kubeconfig); `kubectl-ws` is the kubectl plugin for
+//! generated certificates and an admin kubeconfig); `kcp pki` writes the PKI of a sharded
+//! install; `kubectl-ws` is the kubectl plugin for
 //! workspaces.
 
 pub mod kubeconfig;
+pub mod pki;
 pub mod start;
 pub mod ws;

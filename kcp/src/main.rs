@@ -10,11 +10,22 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process; boxing the flags would only obscure them.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run a complete install in one process (embedded storage, generated certificates,
     /// admin kubeconfig at <root-directory>/admin.kubeconfig).
     Start(kcp::start::StartFlags),
+    /// Certificates and keys of a sharded install.
+    #[command(subcommand)]
+    Pki(PkiCommand),
+}
+
+#[derive(Subcommand)]
+enum PkiCommand {
+    /// Write every CA, certificate and key a sharded install needs into --dir.
+    Init(kcp::pki::InitFlags),
 }
 
 #[tokio::main]
@@ -23,6 +34,16 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Start(flags) => kcp::start::run(flags).await,
+        Command::Pki(PkiCommand::Init(flags)) => match kcp::pki::init(&flags) {
+            Ok(files) => {
+                println!("{}", kcp::pki::summary(&flags.dir, &files));
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("kcp pki init: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        },
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -137,6 +137,11 @@ pub fn not_after(cert_pem: &str) -> Result<i64, PkiError> {
     Ok(cert.validity().not_after.timestamp())
 }
 
+/// The SPKI public key (PEM) of a PKCS#8 private key (PEM).
+pub fn public_key_pem(private_key_pem: &str) -> Result<String, PkiError> {
+    Ok(KeyPair::from_pem(private_key_pem)?.public_key_pem())
+}
+
 /// Parameters every certificate shares: a CN, a validity window starting now (backdated).
 fn params(common_name: &str, validity: Duration) -> CertificateParams {
     let now = rcgen::date_time_ymd(1970, 1, 1) + SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();

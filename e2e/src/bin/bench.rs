@@ -117,6 +117,7 @@ impl apimachinery::server::Serves for Hop {
         let path = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
         parts.uri = format!("{}{path}", self.base).parse().expect("upstream URI");
         parts.headers.remove("host");
+        parts.version = http::Version::HTTP_11;
         let body = body.map_err(apimachinery::client::BoxError::from).boxed_unsync();
         match self.upstream.send(http::Request::from_parts(parts, body)).await {
             Ok(resp) => {
@@ -201,6 +202,7 @@ async fn proxy() {
     println!("| saturated GET: (b) / (a) | {:.2} |", saturated[1] / saturated[0]);
     println!("| p50 added by (c) over (a) at 1,000 req/s | {:.3} ms |", paced_p50[2] - paced_p50[0]);
     let _ = hop.kill();
+    let _ = hop.wait();
 
     // Routing delay: from the API's answer to the first request the proxy routes (create), or
     // refuses (delete). Creation includes scheduling the workspace.

@@ -1,0 +1,121 @@
+//! A sharded install (deploy/local/up.sh): two shards and the front-proxy as separate
+//! processes, used through the proxy with kubectl exactly as a tenant would.
+
+use std::time::Duration;
+
+use e2e::sharded::{raw_get, Sharded};
+use e2e::{eventually, Install};
+
+fn workspace(name: &str, region: Option<&str>) -> String {
+    let location = region.map(|r| format!("spec:\n  location:\n    selector:\n      matchLabels:\n        region: {r}\n")).unwrap_or_default();
+    format!("apiVersion: tenancy.kcp.io/v1alpha1\nkind: Workspace\nmetadata:\n  name: {name}\n{location}")
+}
+
+/// Creates a workspace in `parent` and waits until it is Ready; returns (shard, logical cluster).
+fn create_ready(k: &Install, parent: &str, name: &str, region: Option<&str>) -> (String, String) {
+    k.kubectl_in_stdin(parent, &["create", "-f", "-"], &workspace(name, region)).ok();
+    eventually(&format!("workspace {parent}:{name} Ready"), Duration::from_secs(20), || {
+        let ws = k.kubectl_in(parent, &["get", "workspace", name, "-o", "json"]);
+        let ws: serde_json::Value = serde_json::from_str(&ws.stdout).ok()?;
+        (ws["status"]["phase"] == "Ready").then(|| {
+            let shard = ws["metadata"]["annotations"]["internal.tenancy.kcp.io/shard"].as_str().unwrap_or_default().to_string();
+            (shard, ws["spec"]["cluster"].as_str().unwrap_or_default().to_string())
+        })
+    })
+}
+
+/// Labels the shards so selectors can place workspaces: root is `us`, shard-2 is `eu`.
+fn label_shards(s: &Sharded) {
+    eventually("both shards registered", Duration::from_secs(10), || {
+        let names = s.kcp.kubectl(&["get", "shards", "-o", "name"]).stdout;
+        (names.contains("shard.core.kcp.io/root") && names.contains("shard.core.kcp.io/shard-2")).then_some(())
+    });
+    s.kcp.kubectl(&["label", "shard", "root", "region=us"]).ok();
+    s.kcp.kubectl(&["label", "shard", "shard-2", "region=eu"]).ok();
+}
+
+#[test]
+fn workspaces_spread_over_shards_behind_the_proxy() {
+    let s = Sharded::up("alice-token,alice,1,\"dev,system:masters\"\n");
+    let k = &s.kcp;
+    label_shards(&s);
+
+    // A parent on the root shard, its child on shard-2, the grandchild anywhere.
+    let (org_shard, _) = create_ready(k, "root", "org", Some("us"));
+    assert_eq!(org_shard, "root");
+    let (team_shard, team_cluster) = create_ready(k, "root:org", "team", Some("eu"));
+    assert_eq!(team_shard, "shard-2");
+    let url = k.kubectl_in("root:org", &["get", "workspace", "team", "-o", "jsonpath={.spec.URL}"]);
+    assert_eq!(url.ok(), format!("{}/clusters/root:org:team", s.proxy_url()));
+    // The logical cluster lives on shard-2 and only there.
+    let on = |shard: &str| s.kubectl_shard(shard, "shard-admin", "*", &["get", "--raw", "/clusters/*/apis/core.kcp.io/v1alpha1/logicalclusters"]).ok().contains(&team_cluster);
+    assert!(on("shard-2"));
+    assert!(!on("root"));
+
+    // Used through the proxy like any workspace, children included (admitted on shard-2).
+    k.kubectl_in("root:org:team", &["create", "configmap", "here", "--from-literal=a=b"]).ok();
+    assert_eq!(k.kubectl_in("root:org:team", &["get", "configmap", "here", "-o", "jsonpath={.data.a}"]).ok(), "b");
+    create_ready(k, "root:org:team", "sub", None);
+    k.kubectl_in("root:org:team:sub", &["get", "namespace", "default"]).ok();
+
+    // Unknown paths reveal nothing; deleted workspaces stop routing.
+    assert!(k.kubectl_in("root:org:nope", &["get", "configmaps"]).fails().contains("Forbidden"));
+    create_ready(k, "root:org", "brief", Some("eu"));
+    k.kubectl_in("root:org:brief", &["get", "namespaces"]).ok();
+    k.kubectl_in("root:org", &["delete", "workspace", "brief", "--timeout=60s"]).ok();
+    eventually("root:org:brief to stop routing", Duration::from_secs(5), || {
+        k.kubectl_in("root:org:brief", &["get", "namespaces"]).stderr.contains("Forbidden").then_some(())
+    });
+
+    // Static token through the proxy: system:masters is dropped.
+    let whoami = k.kubectl_token("alice-token", "root", &["auth", "whoami", "-o", "json"]).json();
+    assert_eq!(whoami["status"]["userInfo"]["groups"], serde_json::json!(["dev", "system:authenticated"]), "{whoami}");
+    assert!(k.kubectl_token("alice-token", "root", &["get", "namespaces"]).fails().contains("Forbidden"));
+    // A client cannot claim groups with headers, through the proxy or straight to a shard.
+    let spoof = [("authorization", "Bearer alice-token"), ("x-remote-user", "admin"), ("x-remote-group", "system:masters")];
+    let (code, body) = raw_get(&s, &s.proxy_url(), "/clusters/root/api/v1/namespaces", None, &spoof);
+    assert_eq!(code, 403, "{body}");
+    let spoof = [("x-remote-user", "admin"), ("x-remote-group", "system:masters")];
+    let (code, body) = raw_get(&s, &s.shard_url("root"), "/clusters/*/api/v1/configmaps", Some("admin"), &spoof);
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("kcp-admin"), "the certificate's identity, not the headers': {body}");
+    // A certificate from another CA authenticates nobody.
+    let (code, body) = raw_get(&s, &s.proxy_url(), "/clusters/root/api/v1/namespaces", Some("front-proxy-client"), &[]);
+    assert_eq!(code, 401, "{body}");
+
+    // A service account of a shard-2 workspace, through the proxy, with and without prefix.
+    k.kubectl_in("root:org:team", &["create", "serviceaccount", "robot"]).ok();
+    k.kubectl_in("root:org:team", &["create", "rolebinding", "robot-view", "--clusterrole=view", "--serviceaccount=default:robot"]).ok();
+    let token = k.kubectl_in("root:org:team", &["create", "token", "robot"]).ok().trim().to_string();
+    assert!(k.kubectl_token(&token, "root:org:team", &["get", "configmaps", "-o", "name"]).ok().contains("configmap/here"));
+    assert!(k.kubectl_token(&token, "", &["get", "configmaps", "-o", "name"]).ok().contains("configmap/here"));
+    assert!(k.kubectl_token(&token, "root:org", &["get", "configmaps"]).fails().contains("Forbidden"));
+
+    // kubectl ws through the proxy.
+    assert_eq!(k.kubectl_plugin(&["ws", "use", ":root:org"]).ok().trim(), "Current workspace is \"root:org\".");
+    let tree = k.kubectl_plugin(&["ws", "tree"]);
+    assert!(tree.ok().contains("team"), "{}", tree.stdout);
+}
+
+#[test]
+fn a_dead_shard_fails_only_its_own_workspaces() {
+    let s = Sharded::up("");
+    let k = &s.kcp;
+    label_shards(&s);
+    create_ready(k, "root", "home-us", Some("us"));
+    create_ready(k, "root", "away-eu", Some("eu"));
+    k.kubectl_in("root:away-eu", &["create", "configmap", "kept"]).ok();
+
+    s.kill("shard-2");
+    let down = k.kubectl_in("root:away-eu", &["get", "configmaps"]);
+    assert!(down.fails().contains("ServiceUnavailable") || down.stderr.contains("unavailable"), "{}", down.stderr);
+    k.kubectl_in("root:home-us", &["get", "configmaps"]).ok();
+
+    // Restarted, it serves again without restarting the proxy; nothing acknowledged is lost.
+    let proxy = s.pid("front-proxy");
+    s.up_again();
+    assert_eq!(s.pid("front-proxy"), proxy);
+    eventually("root:away-eu to route again", Duration::from_secs(10), || {
+        (k.kubectl_in("root:away-eu", &["get", "configmap", "kept", "-o", "name"]).code == 0).then_some(())
+    });
+}
