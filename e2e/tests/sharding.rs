@@ -60,12 +60,16 @@ fn workspaces_spread_over_shards_behind_the_proxy() {
 
     // Unknown paths reveal nothing; deleted workspaces stop routing.
     assert!(k.kubectl_in("root:org:nope", &["get", "configmaps"]).fails().contains("Forbidden"));
-    create_ready(k, "root:org", "brief", Some("eu"));
-    k.kubectl_in("root:org:brief", &["get", "namespaces"]).ok();
+    let (_, brief) = create_ready(k, "root:org", "brief", Some("eu"));
+    k.kubectl_in("root:org:brief", &["create", "configmap", "doomed"]).ok();
     k.kubectl_in("root:org", &["delete", "workspace", "brief", "--timeout=60s"]).ok();
     eventually("root:org:brief to stop routing", Duration::from_secs(5), || {
         k.kubectl_in("root:org:brief", &["get", "namespaces"]).stderr.contains("Forbidden").then_some(())
     });
+    // Its logical cluster and content are gone from shard-2, which hosted them.
+    let everything = |resource: &str| s.kubectl_shard("shard-2", "shard-admin", "*", &["get", "--raw", resource]).ok().to_string();
+    assert!(!everything("/clusters/*/apis/core.kcp.io/v1alpha1/logicalclusters").contains(&brief));
+    assert!(!everything("/clusters/*/api/v1/configmaps").contains(&brief));
 
     // Static token through the proxy: system:masters is dropped.
     let whoami = k.kubectl_token("alice-token", "root", &["auth", "whoami", "-o", "json"]).json();

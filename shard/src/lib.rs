@@ -113,7 +113,7 @@ pub async fn run(
     tokio::spawn(controllers::crd::run(store.clone(), crds.clone()));
     tokio::spawn(controllers::namespace::run(store.clone(), crds.clone()));
     tokio::spawn(controllers::gc::run(store.clone()));
-    tokio::spawn(controllers::logicalcluster::run(store.clone()));
+    tokio::spawn(controllers::logicalcluster::run(store.clone(), crds.clone()));
     tokio::spawn(controllers::workspace::run(store.clone(), crds.clone(), controllers::workspace::Placement { shard: config.shard_name.clone(), root: root.clone(), others: shards_client.as_ref().map(|(c, _)| c.clone()) }));
     let root_ca = match &config.root_ca_file {
         Some(path) => Some(Arc::from(read(path)?.as_str())),

@@ -15,7 +15,10 @@ const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 pub async fn create_logical_cluster(client: &Client, base_url: &str, c: &NewCluster<'_>, initializers: &[String]) -> Result<String, String> {
     let cluster_url = format!("{base_url}/clusters/{}", c.name);
     let lc_url = format!("{cluster_url}/apis/core.kcp.io/v1alpha1/logicalclusters");
-    create(client, &lc_url, &c.object(initializers, "Initializing")).await?;
+    let mut lc = c.object(initializers, "Initializing");
+    // Deleting it makes that shard delete its content first (see the logicalcluster controller).
+    lc["metadata"]["finalizers"] = serde_json::json!([super::logicalcluster::CONTENT_FINALIZER]);
+    create(client, &lc_url, &lc).await?;
     if let Some(crb) = c.admin_binding() {
         create(client, &format!("{cluster_url}/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"), &crb).await?;
     }
@@ -34,6 +37,18 @@ async fn create(client: &Client, url: &str, obj: &Value) -> Result<(), String> {
     let (code, answer) = client.json("POST", url, Some(obj)).await.map_err(|e| e.to_string())?;
     match code {
         201 | 409 => Ok(()),
+        other => Err(format!("{url} answered {other}: {}", answer["message"].as_str().unwrap_or_default())),
+    }
+}
+
+/// Asks the shard at `base_url` to delete a logical cluster; true once it is gone (its
+/// content deleted by that shard first).
+pub async fn delete_logical_cluster(client: &Client, base_url: &str, cluster: &str) -> Result<bool, String> {
+    let url = format!("{base_url}/clusters/{cluster}/apis/core.kcp.io/v1alpha1/logicalclusters/cluster");
+    let (code, answer) = client.json("DELETE", &url, None).await.map_err(|e| e.to_string())?;
+    match code {
+        404 => Ok(true),
+        200 | 202 => Ok(false),
         other => Err(format!("{url} answered {other}: {}", answer["message"].as_str().unwrap_or_default())),
     }
 }

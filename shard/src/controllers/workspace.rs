@@ -43,7 +43,7 @@ pub async fn run(store: SharedStorage, crds: Arc<CrdIndex>, placement: Placement
             let (parent, k) = (parent.to_string(), s.key.clone());
             tokio::spawn(async move {
                 let result = if object::is_deleting(&ws) {
-                    delete_subtree(&store, &crds, &k, &ws).await
+                    delete_subtree(&store, &crds, &placement, &k, &ws).await
                 } else if ws.pointer("/spec/cluster").and_then(Value::as_str).unwrap_or_default().is_empty() {
                     schedule_until_placed(&store, &parent, &k, ws, &placement).await
                 } else {
@@ -277,8 +277,8 @@ async fn mirror_phases(store: SharedStorage) {
 }
 
 /// Prefixes of everything stored in a logical cluster: custom objects first, then built-ins,
-/// with the LogicalCluster itself last.
-fn content_prefixes(crds: &CrdIndex, cluster: &str) -> Vec<String> {
+/// with the LogicalCluster itself last unless `with_singleton` is false.
+fn content_prefixes(crds: &CrdIndex, cluster: &str, with_singleton: bool) -> Vec<String> {
     let defined = crds.crds(cluster);
     let custom = defined.iter().flat_map(|c| crd::resources_of(c)).map(|r| (r.group, r.plural));
     let builtins = builtin::builtins()
@@ -287,37 +287,67 @@ fn content_prefixes(crds: &CrdIndex, cluster: &str) -> Vec<String> {
         .map(|b| (b.info.group.clone(), b.info.plural.clone()));
     let mut out: Vec<String> = custom.chain(builtins).map(|(g, p)| key::cluster_prefix(&g, &p, cluster)).collect();
     out.dedup();
-    out.push(key::cluster_prefix("core.kcp.io", "logicalclusters", cluster));
+    if with_singleton {
+        out.push(key::cluster_prefix("core.kcp.io", "logicalclusters", cluster));
+    }
     out
 }
 
-/// Deletes child workspaces, then every object of the logical cluster (finalizers respected),
-/// then releases the Workspace.
-async fn delete_subtree(store: &SharedStorage, crds: &CrdIndex, ws_key: &str, ws: &Value) -> Result<(), StorageError> {
-    let cluster = ws.pointer("/spec/cluster").and_then(Value::as_str).unwrap_or_default().to_string();
-    if !cluster.is_empty() {
-        loop {
-            let mut remaining = 0;
-            // Children first: their own deletion recurses through this controller.
-            let prefixes = content_prefixes(crds, &cluster);
-            let children = key::cluster_prefix("tenancy.kcp.io", "workspaces", &cluster);
-            let ordered = std::iter::once(children.clone()).chain(prefixes.into_iter().filter(|p| *p != children));
-            for prefix in ordered {
-                let page = store.list(&prefix, None, 0).await?;
-                remaining += page.items.len();
-                for item in page.items {
-                    super::delete(store, &item.key, None).await?;
-                }
-                // Content waits until the child workspaces are gone.
-                if prefix == children && remaining > 0 {
-                    break;
-                }
+/// Deletes a logical cluster's child workspaces, then every object in it (finalizers
+/// respected), and with `with_singleton` its LogicalCluster last; returns once all are gone.
+pub async fn delete_content(store: &SharedStorage, crds: &CrdIndex, cluster: &str, with_singleton: bool) -> Result<(), StorageError> {
+    loop {
+        let mut remaining = 0;
+        // Children first: their own deletion recurses through this controller.
+        let prefixes = content_prefixes(crds, cluster, with_singleton);
+        let children = key::cluster_prefix("tenancy.kcp.io", "workspaces", cluster);
+        let ordered = std::iter::once(children.clone()).chain(prefixes.into_iter().filter(|p| *p != children));
+        for prefix in ordered {
+            let page = store.list(&prefix, None, 0).await?;
+            remaining += page.items.len();
+            for item in page.items {
+                super::delete(store, &item.key, None).await?;
             }
-            if remaining == 0 {
+            // Content waits until the child workspaces are gone.
+            if prefix == children && remaining > 0 {
                 break;
             }
-            tokio::time::sleep(RETRY / 5).await;
         }
+        if remaining == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(RETRY / 5).await;
+    }
+}
+
+/// Deletes the Workspace's logical cluster with everything in it (here, or on the shard
+/// hosting it), then releases the Workspace.
+async fn delete_subtree(store: &SharedStorage, crds: &CrdIndex, placement: &Placement, ws_key: &str, ws: &Value) -> Result<(), StorageError> {
+    let cluster = ws.pointer("/spec/cluster").and_then(Value::as_str).unwrap_or_default().to_string();
+    let shard = ws.pointer("/metadata/annotations").and_then(|a| a.get(shards::SHARD_ANNOTATION)).and_then(Value::as_str).unwrap_or(&placement.shard);
+    if !cluster.is_empty() && shard != placement.shard {
+        delete_remote(placement, shard, &cluster).await?;
+    } else if !cluster.is_empty() {
+        delete_content(store, crds, &cluster, true).await?;
     }
     super::remove_finalizer(store, ws_key, WORKSPACE_FINALIZER).await
+}
+
+/// Deletes a logical cluster on another shard and waits until that shard has removed it and
+/// its content; retries while the shard is unreachable.
+async fn delete_remote(placement: &Placement, shard: &str, cluster: &str) -> Result<(), StorageError> {
+    let unavailable = |e: String| StorageError::Unavailable(format!("deleting logical cluster {cluster} on shard {shard}: {e}"));
+    let client = placement.others.as_ref().ok_or_else(|| unavailable("no credentials to reach other shards".into()))?;
+    loop {
+        let attempt = async {
+            let target = shards::get(&placement.root, shard).await?.ok_or_else(|| format!("shard {shard:?} is not registered"))?;
+            remote::delete_logical_cluster(client, &target.base_url, cluster).await
+        };
+        match attempt.await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(%cluster, %shard, error = %e, "deleting a remote logical cluster; retrying"),
+        }
+        tokio::time::sleep(RETRY).await;
+    }
 }
