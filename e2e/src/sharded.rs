@@ -115,6 +115,19 @@ pub fn raw_get(s: &Sharded, server: &str, path: &str, identity: Option<&str>, he
     })
 }
 
+/// The certificate (DER) a server presents on a fresh TLS connection.
+pub fn presented_certificate(s: &Sharded, server: &str) -> Vec<u8> {
+    let ca = std::fs::read_to_string(s.pki("server-ca.crt")).expect("CA");
+    let target = crate::bench::Target::new(server, &ca, None);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async move {
+        let tcp = tokio::net::TcpStream::connect((target.host.as_str(), target.port)).await.expect("connect");
+        let name = rustls_pki_types::ServerName::try_from(target.host.clone()).expect("server name");
+        let tls = tokio_rustls::TlsConnector::from(target.tls.clone()).connect(name, tcp).await.expect("TLS");
+        tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec()).expect("server certificate")
+    })
+}
+
 impl Drop for Sharded {
     fn drop(&mut self) {
         let _ = Command::new(repo().join("deploy/local/down.sh")).arg(self.kcp.dir()).output();

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use e2e::sharded::{raw_get, Sharded};
+use std::process::Command;
+
+use e2e::sharded::{presented_certificate, raw_get, Sharded};
 use e2e::{eventually, Install};
 
 fn workspace(name: &str, region: Option<&str>) -> String {
@@ -94,6 +96,13 @@ fn workspaces_spread_over_shards_behind_the_proxy() {
     assert!(k.kubectl_token(&token, "root:org:team", &["get", "configmaps", "-o", "name"]).ok().contains("configmap/here"));
     assert!(k.kubectl_token(&token, "", &["get", "configmaps", "-o", "name"]).ok().contains("configmap/here"));
     assert!(k.kubectl_token(&token, "root:org", &["get", "configmaps"]).fails().contains("Forbidden"));
+
+    // Rotating the proxy's serving certificate takes effect without a restart.
+    let before = presented_certificate(&s, &s.proxy_url());
+    let rotated = Command::new(e2e::bin_dir().join("kcp")).args(["pki", "rotate", "--dir"]).arg(s.pki("")).args(["--cert", "front-proxy"]).output().expect("kcp pki rotate");
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    eventually("the rotated certificate to be served", Duration::from_secs(10), || (presented_certificate(&s, &s.proxy_url()) != before).then_some(()));
+    k.kubectl(&["get", "namespaces"]).ok();
 
     // kubectl ws through the proxy.
     assert_eq!(k.kubectl_plugin(&["ws", "use", ":root:org"]).ok().trim(), "Current workspace is \"root:org\".");

@@ -150,14 +150,13 @@ pub async fn run(flags: Flags, shutdown: tokio::sync::watch::Receiver<bool>) -> 
         groups: identity::GroupFilter { drop: flags.authentication_drop_groups.clone(), pass_on: flags.authentication_pass_on_groups.clone() },
     };
     let client_ca = read(&flags.client_ca_file)?;
-    let serving = CertPair { cert_pem: read(&flags.tls_cert_file)?, key_pem: read(&flags.tls_private_key_file)? };
     let metrics = Arc::new(apimachinery::server::metrics::Metrics::default());
-    metrics.observe_certificate(&flags.tls_cert_file, &serving.cert_pem);
-    metrics.observe_certificate(&flags.client_ca_file, &client_ca);
-    metrics.observe_certificate(&flags.proxy_client_cert_file, &forwarding.cert_pem);
+    for file in [&flags.tls_cert_file, &flags.client_ca_file, &flags.proxy_client_cert_file] {
+        metrics.watch_certificate(file);
+    }
     let proxy = Arc::new(forward::Proxy { metrics, index, authn, upstream, root_shard: flags.root_shard_name.clone() });
 
-    let tls = Arc::new(apimachinery::pki::server_config(&serving, std::slice::from_ref(&client_ca))?);
+    let tls = Arc::new(apimachinery::pki::server_config_from_files(&flags.tls_cert_file, &flags.tls_private_key_file, std::slice::from_ref(&client_ca))?);
     let peers = Arc::new(Peers { clients: ClientCertAuthority::new(&[client_ca])?, proxies: None });
     let addr = SocketAddr::new(flags.bind_address, flags.secure_port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ProxyError::Bind { addr, source })?;

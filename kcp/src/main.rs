@@ -26,6 +26,8 @@ enum Command {
 enum PkiCommand {
     /// Write every CA, certificate and key a sharded install needs into --dir.
     Init(kcp::pki::InitFlags),
+    /// Re-issue one leaf certificate (new key; same subject, names and CA).
+    Rotate(kcp::pki::RotateFlags),
 }
 
 #[tokio::main]
@@ -41,6 +43,16 @@ async fn main() -> std::process::ExitCode {
             }
             Err(e) => {
                 eprintln!("kcp pki init: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        },
+        Command::Pki(PkiCommand::Rotate(flags)) => match kcp::pki::rotate(&flags) {
+            Ok(path) => {
+                println!("re-issued {}", path.display());
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("kcp pki rotate: {e}");
                 return std::process::ExitCode::FAILURE;
             }
         },

@@ -37,6 +37,8 @@ pub enum PkiCommandError {
     Exists(PathBuf),
     #[error("service-account key: {0}")]
     ServiceAccount(#[from] apimachinery::auth::AuthError),
+    #[error("{0:?} is not a leaf certificate of this PKI (CAs and keys are not rotated)")]
+    NotLeaf(String),
     #[error("creating {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 }
@@ -100,6 +102,45 @@ pub fn init(flags: &InitFlags) -> Result<Vec<PathBuf>, PkiCommandError> {
     Ok(files)
 }
 
+/// Flags of `kcp pki rotate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RotateFlags {
+    /// The PKI directory written by `kcp pki init`.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The certificate to re-issue, by file stem (`front-proxy`, `shard-root`, `admin`, ...).
+    #[arg(long)]
+    pub cert: String,
+}
+
+/// The CA that signs a leaf, by the leaf's file stem.
+fn issuer_of(stem: &str) -> Option<&'static str> {
+    match stem {
+        "admin" | "shard-admin" | "shard-client" => Some("client-ca"),
+        "front-proxy-client" => Some("requestheader-ca"),
+        "front-proxy" | "cache-server" | "virtual-workspaces" => Some("server-ca"),
+        s if s.starts_with("shard-") => Some("server-ca"),
+        _ => None,
+    }
+}
+
+/// Re-issues one leaf certificate with a new key: same subject, names and usage, same CA.
+/// Components serving it pick the new pair up without a restart.
+pub fn rotate(flags: &RotateFlags) -> Result<PathBuf, PkiCommandError> {
+    let stem = flags.cert.as_str();
+    let ca_stem = issuer_of(stem).ok_or_else(|| PkiCommandError::NotLeaf(stem.to_string()))?;
+    let ca = pki::read_pair(&flags.dir, ca_stem)?;
+    let old = pki::read_pair(&flags.dir, stem)?;
+    let holder = pki::holder_of(&old.cert_pem)?;
+    let fresh = if ca_stem == "server-ca" {
+        pki::new_serving_cert(&ca, &holder.cn, &holder.dns, &holder.ips)?
+    } else {
+        pki::new_client_cert(&ca, &holder.cn, &holder.groups)?
+    };
+    pki::write_pair(&flags.dir, stem, &fresh)?;
+    Ok(flags.dir.join(format!("{stem}.crt")))
+}
+
 /// Prints what `init` wrote.
 pub fn summary(dir: &Path, files: &[PathBuf]) -> String {
     format!("wrote {} files to {}: server, client and request-header CAs; serving certificates; admin, shard-admin, shard-client and front-proxy-client identities; the service-account key pair", files.len(), dir.display())
@@ -133,6 +174,23 @@ mod tests {
         apimachinery::auth::TokenVerifier::from_pem("i", &read("service-account.pub")).expect("public key");
         assert!(matches!(init(&flags), Err(PkiCommandError::Exists(_))));
         init(&InitFlags { force: true, ..flags }).expect("forced");
+    }
+
+    #[test]
+    fn rotation_keeps_who_and_where() {
+        let dir = tempfile::tempdir().expect("dir");
+        let flags = InitFlags { dir: dir.path().to_path_buf(), hosts: vec!["localhost".into(), "10.1.2.3".into()], shards: vec!["root".into()], force: false };
+        init(&flags).expect("init");
+        for stem in ["front-proxy", "admin", "front-proxy-client"] {
+            let before = pki::read_pair(dir.path(), stem).expect("pair");
+            rotate(&RotateFlags { dir: dir.path().to_path_buf(), cert: stem.into() }).expect("rotate");
+            let after = pki::read_pair(dir.path(), stem).expect("pair");
+            assert_ne!(before.key_pem, after.key_pem, "{stem}: new key");
+            assert_eq!(pki::holder_of(&before.cert_pem).expect("old"), pki::holder_of(&after.cert_pem).expect("new"), "{stem}");
+        }
+        let proxy = pki::holder_of(&pki::read_pair(dir.path(), "front-proxy").expect("pair").cert_pem).expect("holder");
+        assert_eq!((proxy.dns, proxy.ips), (vec!["localhost".to_string()], vec!["10.1.2.3".parse::<IpAddr>().expect("ip")]));
+        assert!(matches!(rotate(&RotateFlags { dir: dir.path().to_path_buf(), cert: "server-ca".into() }), Err(PkiCommandError::NotLeaf(_))));
     }
 
     fn pem_der(pem: &str) -> Vec<u8> {

@@ -143,22 +143,16 @@ pub async fn run(
     let phases = Phases(vec![Arc::new(home::HomeWorkspaces { api: api.clone(), base_url: external_url.clone() })]);
     let metrics = Arc::new(Metrics::default());
     let handler = Arc::new(Handler::new(api, metrics.clone(), config.max_requests_inflight, phases));
-    let serving = apimachinery::pki::CertPair {
-        cert_pem: read(&config.tls_cert_file)?,
-        key_pem: read(&config.tls_private_key_file)?,
-    };
     let client_ca = read(&config.client_ca_file)?;
     let proxy_ca = match &config.requestheader_client_ca_file {
         Some(p) => Some(read(p)?),
         None => None,
     };
-    metrics.observe_certificate(&config.tls_cert_file, &serving.cert_pem);
-    metrics.observe_certificate(&config.client_ca_file, &client_ca);
-    if let (Some(path), Some(pem)) = (&config.requestheader_client_ca_file, &proxy_ca) {
-        metrics.observe_certificate(path, pem);
+    for file in std::iter::once(&config.tls_cert_file).chain([&config.client_ca_file]).chain(&config.requestheader_client_ca_file) {
+        metrics.watch_certificate(file);
     }
     let hinted: Vec<String> = std::iter::once(client_ca.clone()).chain(proxy_ca.clone()).collect();
-    let tls = Arc::new(apimachinery::pki::server_config(&serving, &hinted)?);
+    let tls = Arc::new(apimachinery::pki::server_config_from_files(&config.tls_cert_file, &config.tls_private_key_file, &hinted)?);
     let peers = Arc::new(Peers {
         clients: ClientCertAuthority::new(&[client_ca])?,
         proxies: proxy_ca.map(|ca| ClientCertAuthority::new(&[ca])).transpose()?,

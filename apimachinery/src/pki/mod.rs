@@ -22,7 +22,7 @@ use rcgen::{
 use x509_parser::error::{PEMError, X509Error};
 
 pub use files::{ensure_pair, read_pair, write_file, write_pair};
-pub use tls::{client_config, server_config, ClientCertAuthority};
+pub use tls::{client_config, server_config, server_config_from_files, ClientCertAuthority, ReloadingCert};
 
 /// A PEM certificate and its PEM (PKCS#8) private key.
 #[derive(Clone, PartialEq, Eq)]
@@ -135,6 +135,38 @@ pub fn not_after(cert_pem: &str) -> Result<i64, PkiError> {
     let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())?;
     let cert = pem.parse_x509()?;
     Ok(cert.validity().not_after.timestamp())
+}
+
+/// What a certificate (PEM) says about its holder, for re-issuing it: subject CN and O values,
+/// DNS and IP subject alternative names.
+pub fn holder_of(cert_pem: &str) -> Result<Holder, PkiError> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())?;
+    let (cn, groups) = subject_of(&pem.contents)?;
+    let cert = pem.parse_x509()?;
+    let mut holder = Holder { cn, groups, dns: Vec::new(), ips: Vec::new() };
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                x509_parser::extensions::GeneralName::DNSName(d) => holder.dns.push(d.to_string()),
+                x509_parser::extensions::GeneralName::IPAddress(b) => match b.len() {
+                    4 => holder.ips.push(IpAddr::from(<[u8; 4]>::try_from(*b).unwrap_or_default())),
+                    16 => holder.ips.push(IpAddr::from(<[u8; 16]>::try_from(*b).unwrap_or_default())),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    Ok(holder)
+}
+
+/// The holder of a certificate: see [`holder_of`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub cn: String,
+    pub groups: Vec<String>,
+    pub dns: Vec<String>,
+    pub ips: Vec<IpAddr>,
 }
 
 /// The SPKI public key (PEM) of a PKCS#8 private key (PEM).

@@ -8,7 +8,9 @@
 //! whether the chain reaches a client CA. An untrusted certificate thus authenticates nobody
 //! and the request gets 401, instead of a broken connection.
 
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject as _;
@@ -16,7 +18,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::UnixTime;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
@@ -25,25 +28,104 @@ use super::{CertPair, PkiError};
 /// A server config presenting `serving`, accepting client certificates issued by any of
 /// `client_ca_pems` (or none at all), speaking HTTP/2 or HTTP/1.1.
 pub fn server_config(serving: &CertPair, client_ca_pems: &[String]) -> Result<ServerConfig, PkiError> {
+    let config = server_builder(client_ca_pems)?.with_single_cert(certificates(&serving.cert_pem)?, private_key(&serving.key_pem)?)?;
+    Ok(with_alpn(config))
+}
+
+/// Like [`server_config`], presenting the certificate and key in two files and picking up a
+/// replaced pair without a restart (see [`ReloadingCert`]).
+pub fn server_config_from_files(cert: &Path, key: &Path, client_ca_pems: &[String]) -> Result<ServerConfig, PkiError> {
+    let resolver = ReloadingCert::new(cert, key)?;
+    Ok(with_alpn(server_builder(client_ca_pems)?.with_cert_resolver(Arc::new(resolver))))
+}
+
+fn with_alpn(mut config: ServerConfig) -> ServerConfig {
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config
+}
+
+fn server_builder(client_ca_pems: &[String]) -> Result<rustls::ConfigBuilder<ServerConfig, rustls::server::WantsServerCert>, PkiError> {
     let provider = provider();
     let builder = ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
-    let builder = if client_ca_pems.is_empty() {
+    if client_ca_pems.is_empty() {
         // rustls cannot build a verifier without roots; with no client CA nobody can present one.
-        builder.with_no_client_auth()
-    } else {
-        let mut roots = RootCertStore::empty();
-        for pem in client_ca_pems {
-            for cert in certificates(pem)? {
-                roots.add(cert)?;
+        return Ok(builder.with_no_client_auth());
+    }
+    let mut roots = RootCertStore::empty();
+    for pem in client_ca_pems {
+        for cert in certificates(pem)? {
+            roots.add(cert)?;
+        }
+    }
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).allow_unauthenticated().build()?;
+    Ok(builder.with_client_cert_verifier(Arc::new(DeferredChainCheck { inner: verifier })))
+}
+
+/// How often a handshake may look at the certificate files again.
+const RELOAD_CHECK: Duration = Duration::from_secs(1);
+
+/// A serving certificate read from files and re-read when they change (checked at most once a
+/// second, on a handshake), so `kcp pki rotate` takes effect without a restart. A pair that
+/// does not load — a half-written rotation, a key that does not match — leaves the previous
+/// certificate in service.
+#[derive(Debug)]
+pub struct ReloadingCert {
+    cert: PathBuf,
+    key: PathBuf,
+    state: Mutex<Loaded>,
+}
+
+#[derive(Debug)]
+struct Loaded {
+    key: Arc<CertifiedKey>,
+    modified: (Option<SystemTime>, Option<SystemTime>),
+    checked: Instant,
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+impl ReloadingCert {
+    /// Loads the pair now; an unusable pair is an error at start.
+    pub fn new(cert: &Path, key: &Path) -> Result<ReloadingCert, PkiError> {
+        let modified = (modified(cert), modified(key));
+        let loaded = load_pair(cert, key)?;
+        Ok(ReloadingCert { cert: cert.to_owned(), key: key.to_owned(), state: Mutex::new(Loaded { key: loaded, modified, checked: Instant::now() }) })
+    }
+
+    fn current(&self) -> Arc<CertifiedKey> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.checked.elapsed() >= RELOAD_CHECK {
+            state.checked = Instant::now();
+            let now = (modified(&self.cert), modified(&self.key));
+            if now != state.modified {
+                match load_pair(&self.cert, &self.key) {
+                    Ok(fresh) => {
+                        tracing::info!(cert = %self.cert.display(), "serving certificate reloaded");
+                        state.key = fresh;
+                        state.modified = now;
+                    }
+                    Err(e) => tracing::warn!(cert = %self.cert.display(), error = %e, "new serving certificate not usable yet; keeping the current one"),
+                }
             }
         }
-        let verifier =
-            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).allow_unauthenticated().build()?;
-        builder.with_client_cert_verifier(Arc::new(DeferredChainCheck { inner: verifier }))
-    };
-    let mut config = builder.with_single_cert(certificates(&serving.cert_pem)?, private_key(&serving.key_pem)?)?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(config)
+        state.key.clone()
+    }
+}
+
+impl ResolvesServerCert for ReloadingCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+}
+
+fn load_pair(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, PkiError> {
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|source| PkiError::Io { path: p.to_owned(), source });
+    let signing = provider().key_provider.load_private_key(private_key(&read(key)?)?)?;
+    let certified = CertifiedKey::new(certificates(&read(cert)?)?, signing);
+    certified.keys_match()?;
+    Ok(Arc::new(certified))
 }
 
 /// Checks client certificate chains against the client CAs, after the handshake.

@@ -45,6 +45,8 @@ pub struct Metrics {
     pub storage_revision: Gauge<i64, AtomicI64>,
     /// When each certificate the server uses expires (unix seconds).
     pub certificate_expiry: Family<CertificateLabels, Gauge<i64, AtomicI64>>,
+    /// Certificate files whose expiry is re-read at every scrape (they may be rotated).
+    certificate_files: std::sync::Mutex<Vec<std::path::PathBuf>>,
 }
 
 impl Default for Metrics {
@@ -64,20 +66,24 @@ impl Default for Metrics {
         registry.register("kcp_storage_revision", "Newest durable storage revision", storage_revision.clone());
         let certificate_expiry = Family::<CertificateLabels, Gauge<i64, AtomicI64>>::default();
         registry.register("kcp_certificate_expiration_timestamp_seconds", "When a certificate in use expires, in seconds since the epoch", certificate_expiry.clone());
-        Metrics { registry, requests, duration, inflight, storage_bytes, storage_revision, certificate_expiry }
+        Metrics { registry, requests, duration, inflight, storage_bytes, storage_revision, certificate_expiry, certificate_files: Default::default() }
     }
 }
 
 impl Metrics {
-    /// Records the expiry of the certificate in `pem`, read from `file`.
-    pub fn observe_certificate(&self, file: &std::path::Path, pem: &str) {
-        if let Ok(not_after) = crate::pki::not_after(pem) {
-            self.certificate_expiry.get_or_create(&CertificateLabels { file: file.display().to_string() }).set(not_after);
-        }
+    /// Exports the expiry of the certificate in `file`, read again at every scrape.
+    pub fn watch_certificate(&self, file: &std::path::Path) {
+        self.certificate_files.lock().unwrap_or_else(|e| e.into_inner()).push(file.to_owned());
     }
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
+        for file in self.certificate_files.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let pem = std::fs::read_to_string(file).unwrap_or_default();
+            if let Ok(not_after) = crate::pki::not_after(&pem) {
+                self.certificate_expiry.get_or_create(&CertificateLabels { file: file.display().to_string() }).set(not_after);
+            }
+        }
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
