@@ -6,7 +6,8 @@
 #   deploy/local/up.sh DIR      then   KUBECONFIG=DIR/admin.kubeconfig kubectl ...
 #   deploy/local/down.sh DIR    stops exactly these processes
 #
-# Ports: PROXY_PORT (default 6443), ROOT_PORT (6444), SHARD2_PORT (6445).
+# Ports: PROXY_PORT (default 6443), ROOT_PORT (6444), SHARD2_PORT (6445). TOKEN_AUTH_FILE and
+# FRONT_PROXY_EXTRA_ARGS (e.g. OIDC flags) configure the proxy's authentication.
 # Binaries: KCP_BIN_DIR, else built with cargo into $CARGO_TARGET_DIR/debug. Needs kubectl.
 set -euo pipefail
 
@@ -119,7 +120,8 @@ start front-proxy "$bin/kcp-front-proxy" \
   ${TOKEN_AUTH_FILE:+--token-auth-file "$TOKEN_AUTH_FILE"} \
   --service-account-key-file "$pki/service-account.pub" \
   --root-kubeconfig "$dir/root-shard.kubeconfig" \
-  --proxy-client-cert-file "$pki/front-proxy-client.crt" --proxy-client-key-file "$pki/front-proxy-client.key"
+  --proxy-client-cert-file "$pki/front-proxy-client.crt" --proxy-client-key-file "$pki/front-proxy-client.key" \
+  ${FRONT_PROXY_EXTRA_ARGS:-}
 wait_ready front-proxy "https://127.0.0.1:$proxy_port"
 
 # The admin kubeconfig: kcp-admin through the proxy, at root.

@@ -12,6 +12,7 @@ pub struct Sharded {
     /// kubectl through the front-proxy, as kcp-admin.
     pub kcp: Install,
     ports: [u16; 3],
+    proxy_args: String,
 }
 
 fn free_port() -> u16 {
@@ -25,10 +26,16 @@ fn repo() -> PathBuf {
 impl Sharded {
     /// Runs `up.sh` with the front-proxy accepting the static tokens of `token_lines`.
     pub fn up(token_lines: &str) -> Sharded {
+        Self::up_with(token_lines, |_| String::new())
+    }
+
+    /// Like [`Sharded::up`], with extra front-proxy flags made from the install's directory.
+    pub fn up_with(token_lines: &str, proxy_args: impl FnOnce(&std::path::Path) -> String) -> Sharded {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("tokens.csv"), token_lines).expect("token file");
+        let extra = proxy_args(dir.path());
         let kubeconfig = dir.path().join("admin.kubeconfig");
-        let sharded = Sharded { kcp: Install::attached(dir, kubeconfig), ports: [free_port(), free_port(), free_port()] };
+        let sharded = Sharded { kcp: Install::attached(dir, kubeconfig), ports: [free_port(), free_port(), free_port()], proxy_args: extra };
         sharded.up_again();
         sharded
     }
@@ -43,6 +50,7 @@ impl Sharded {
             .env("ROOT_PORT", self.ports[1].to_string())
             .env("SHARD2_PORT", self.ports[2].to_string())
             .env("TOKEN_AUTH_FILE", self.kcp.dir().join("tokens.csv"))
+            .env("FRONT_PROXY_EXTRA_ARGS", &self.proxy_args)
             .output()
             .expect("up.sh runs");
         assert!(out.status.success(), "up.sh failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

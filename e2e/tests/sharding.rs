@@ -136,3 +136,57 @@ fn a_dead_shard_fails_only_its_own_workspaces() {
         (k.kubectl_in("root:away-eu", &["get", "configmap", "kept", "-o", "name"]).code == 0).then_some(())
     });
 }
+
+/// A local OIDC issuer: an ES256 key, its JWKS, and tokens it signs.
+struct Issuer {
+    key: jsonwebtoken::EncodingKey,
+    jwks: serde_json::Value,
+}
+
+impl Issuer {
+    fn new() -> Issuer {
+        let pem = apimachinery::auth::TokenSigner::generate_key_pem().expect("key");
+        let raw = rcgen::KeyPair::from_pem(&pem).expect("pair").public_key_raw().to_vec();
+        use base64::Engine;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "x": b64(&raw[1..33]), "y": b64(&raw[33..])}]});
+        Issuer { key: jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).expect("key"), jwks }
+    }
+
+    fn token(&self, email: &str, groups: &[&str]) -> String {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some("k1".into());
+        let exp = jiff::Timestamp::now().as_second() + 600;
+        let claims = serde_json::json!({"iss": "https://idp.test", "aud": "kcp", "exp": exp, "email": email, "email_verified": true, "groups": groups});
+        jsonwebtoken::encode(&header, &claims, &self.key).expect("token")
+    }
+}
+
+#[test]
+fn oidc_users_through_the_proxy() {
+    let issuer = Issuer::new();
+    let jwks = issuer.jwks.to_string();
+    let s = Sharded::up_with("", |dir| {
+        let file = dir.join("jwks.json");
+        std::fs::write(&file, &jwks).expect("jwks");
+        format!(
+            "--oidc-issuer-url https://idp.test --oidc-client-id kcp --oidc-username-claim email --oidc-username-prefix oidc: --oidc-groups-claim groups --oidc-groups-prefix oidc: --oidc-jwks-file {}",
+            file.display()
+        )
+    });
+    let k = &s.kcp;
+    let ann = issuer.token("ann@example.com", &["team"]);
+    let whoami = k.kubectl_token(&ann, "root", &["auth", "whoami", "-o", "json"]).json();
+    assert_eq!(whoami["status"]["userInfo"]["username"], "oidc:ann@example.com", "{whoami}");
+    assert_eq!(whoami["status"]["userInfo"]["groups"], serde_json::json!(["oidc:team", "system:authenticated"]));
+    // Granted like any user, by name.
+    k.kubectl(&["create", "clusterrole", "ns-reader", "--verb=list", "--resource=namespaces"]).ok();
+    k.kubectl(&["create", "clusterrolebinding", "ann-ns", "--clusterrole=ns-reader", "--user=oidc:ann@example.com"]).ok();
+    k.kubectl_token(&ann, "root", &["get", "namespaces"]).ok();
+    // Claiming platform groups gets nothing: prefixed, they are just names.
+    let claims_admin = issuer.token("eve@example.com", &["system:masters", "system:kcp:admin"]);
+    assert!(k.kubectl_token(&claims_admin, "root", &["get", "namespaces"]).fails().contains("Forbidden"));
+    // A token signed by another key is no one.
+    let forged = Issuer::new().token("ann@example.com", &["team"]);
+    assert!(k.kubectl_token(&forged, "root", &["get", "namespaces"]).fails().contains("Unauthorized"));
+}
