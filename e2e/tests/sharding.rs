@@ -54,6 +54,19 @@ fn workspaces_spread_over_shards_behind_the_proxy() {
     assert!(on("shard-2"));
     assert!(!on("root"));
 
+    // An initializer holds a workspace on shard-2 until removed there; its phase follows.
+    let gated = "apiVersion: tenancy.kcp.io/v1alpha1\nkind: WorkspaceType\nmetadata:\n  name: gated\nspec:\n  initializer: true\n";
+    k.kubectl_stdin(&["create", "-f", "-"], Some(gated)).ok();
+    let held = workspace("held", Some("eu")).replace("spec:\n", "spec:\n  type:\n    name: gated\n");
+    k.kubectl_stdin(&["create", "-f", "-"], Some(&held)).ok();
+    eventually("held to be Initializing", Duration::from_secs(20), || {
+        (k.kubectl(&["get", "workspace", "held", "-o", "jsonpath={.status.phase}"]).stdout == "Initializing").then_some(())
+    });
+    k.kubectl_in("root:held", &["patch", "logicalcluster", "cluster", "--subresource=status", "--type=json", "-p", r#"[{"op":"remove","path":"/status/initializers/0"}]"#]).ok();
+    eventually("held to follow its logical cluster to Ready", Duration::from_secs(20), || {
+        (k.kubectl(&["get", "workspace", "held", "-o", "jsonpath={.status.phase}"]).stdout == "Ready").then_some(())
+    });
+
     // Used through the proxy like any workspace, children included (admitted on shard-2).
     let watch = k.background("root:org:team", &["get", "configmaps", "--watch", "-o", "name"]);
     k.kubectl_in("root:org:team", &["create", "configmap", "here", "--from-literal=a=b"]).ok();

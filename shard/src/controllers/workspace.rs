@@ -45,9 +45,12 @@ pub async fn run(store: SharedStorage, crds: Arc<CrdIndex>, placement: Placement
                 let result = if object::is_deleting(&ws) {
                     delete_subtree(&store, &crds, &placement, &k, &ws).await
                 } else if ws.pointer("/spec/cluster").and_then(Value::as_str).unwrap_or_default().is_empty() {
-                    schedule_until_placed(&store, &parent, &k, ws, &placement).await
+                    match schedule_until_placed(&store, &parent, &k, ws, &placement).await {
+                        Ok(()) => follow_remote_phase(&store, &placement, &k).await,
+                        Err(e) => Err(e),
+                    }
                 } else {
-                    Ok(())
+                    follow_remote_phase(&store, &placement, &k).await
                 };
                 if let Err(e) = result {
                     tracing::warn!(key = %k, error = %e, "reconciling workspace failed");
@@ -254,6 +257,34 @@ async fn mirror_phase(store: &SharedStorage, ws_key: &str, phase: &Value) -> Res
         true
     })
     .await
+}
+
+/// For a Workspace whose logical cluster lives on another shard and is not Ready yet
+/// (initializers may hold it for long), copies that logical cluster's phase onto it until it
+/// is Ready, or the Workspace or the logical cluster is gone.
+async fn follow_remote_phase(store: &SharedStorage, placement: &Placement, ws_key: &str) -> Result<(), StorageError> {
+    let Some(client) = &placement.others else { return Ok(()) };
+    loop {
+        let Some((ws, _)) = super::read(store, ws_key).await? else { return Ok(()) };
+        let cluster = ws.pointer("/spec/cluster").and_then(Value::as_str).unwrap_or_default().to_string();
+        let shard = ws.pointer("/metadata/annotations").and_then(|a| a.get(shards::SHARD_ANNOTATION)).and_then(Value::as_str).unwrap_or(&placement.shard);
+        if object::is_deleting(&ws) || cluster.is_empty() || shard == placement.shard || ws.pointer("/status/phase") == Some(&json!("Ready")) {
+            return Ok(());
+        }
+        if let Ok(Some(target)) = shards::get(&placement.root, shard).await {
+            let url = format!("{}/clusters/{cluster}/apis/core.kcp.io/v1alpha1/logicalclusters/cluster", target.base_url);
+            match client.json("GET", &url, None).await {
+                Ok((200, lc)) => {
+                    if let Some(phase) = lc.pointer("/status/phase").filter(|p| p.is_string()) {
+                        mirror_phase(store, ws_key, phase).await?;
+                    }
+                }
+                Ok((404, _)) => return Ok(()),
+                _ => {}
+            }
+        }
+        tokio::time::sleep(RETRY * 2).await;
+    }
 }
 
 /// Copies each owned LogicalCluster's phase onto its Workspace.
