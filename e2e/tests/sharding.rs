@@ -152,6 +152,7 @@ fn a_dead_shard_fails_only_its_own_workspaces() {
 
 /// A local OIDC issuer: an ES256 key, its JWKS, and tokens it signs.
 struct Issuer {
+    url: String,
     key: jsonwebtoken::EncodingKey,
     jwks: serde_json::Value,
 }
@@ -163,30 +164,72 @@ impl Issuer {
         use base64::Engine;
         let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
         let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "x": b64(&raw[1..33]), "y": b64(&raw[33..])}]});
-        Issuer { key: jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).expect("key"), jwks }
+        Issuer { url: String::new(), key: jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).expect("key"), jwks }
     }
 
     fn token(&self, email: &str, groups: &[&str]) -> String {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         header.kid = Some("k1".into());
         let exp = jiff::Timestamp::now().as_second() + 600;
-        let claims = serde_json::json!({"iss": "https://idp.test", "aud": "kcp", "exp": exp, "email": email, "email_verified": true, "groups": groups});
+        let claims = serde_json::json!({"iss": self.url, "aud": "kcp", "exp": exp, "email": email, "email_verified": true, "groups": groups});
         jsonwebtoken::encode(&header, &claims, &self.key).expect("token")
     }
+}
+
+/// Serves an issuer's discovery document and keys over HTTPS, as a real identity provider does.
+struct IssuerEndpoints {
+    url: String,
+    jwks: serde_json::Value,
+}
+
+impl apimachinery::server::Serves for IssuerEndpoints {
+    async fn answer(&self, req: apimachinery::server::phase::Req) -> apimachinery::rest::body::Response {
+        match req.uri().path() {
+            "/.well-known/openid-configuration" => apimachinery::rest::body::json(200, &serde_json::json!({"issuer": self.url, "jwks_uri": format!("{}/keys", self.url)})),
+            "/keys" => apimachinery::rest::body::json(200, &self.jwks),
+            _ => apimachinery::rest::body::json(404, &serde_json::json!({})),
+        }
+    }
+}
+
+/// Starts the issuer's HTTPS endpoints on a free port; returns its URL and CA file.
+fn serve_issuer(dir: &std::path::Path, jwks: serde_json::Value) -> (String, std::path::PathBuf) {
+    let ca = apimachinery::pki::new_ca("test issuer CA").expect("CA");
+    let serving = apimachinery::pki::new_serving_cert(&ca, "issuer", &[], &["127.0.0.1".parse().expect("ip")]).expect("cert");
+    let ca_file = dir.join("issuer-ca.crt");
+    std::fs::write(&ca_file, &ca.cert_pem).expect("CA file");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("https://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    let endpoints = IssuerEndpoints { url: url.clone(), jwks };
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async move {
+            listener.set_nonblocking(true).expect("nonblocking");
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let tls = std::sync::Arc::new(apimachinery::pki::server_config(&serving, &[]).expect("TLS"));
+            let peers = std::sync::Arc::new(apimachinery::server::authn::Peers { clients: apimachinery::pki::ClientCertAuthority::new(&[ca.cert_pem.clone()]).expect("CA"), proxies: None });
+            let (_keep, shutdown) = tokio::sync::watch::channel(false);
+            apimachinery::server::serve(listener, tls, peers, std::sync::Arc::new(endpoints), shutdown).await;
+        });
+    });
+    (url, ca_file)
 }
 
 #[test]
 fn oidc_users_through_the_proxy() {
     let issuer = Issuer::new();
-    let jwks = issuer.jwks.to_string();
+    let jwks = issuer.jwks.clone();
+    let mut issuer_url = String::new();
     let s = Sharded::up_with("", |dir| {
-        let file = dir.join("jwks.json");
-        std::fs::write(&file, &jwks).expect("jwks");
+        // The proxy discovers the keys from the issuer's jwks_uri, over HTTPS.
+        let (url, ca) = serve_issuer(dir, jwks);
+        issuer_url = url.clone();
         format!(
-            "--oidc-issuer-url https://idp.test --oidc-client-id kcp --oidc-username-claim email --oidc-username-prefix oidc: --oidc-groups-claim groups --oidc-groups-prefix oidc: --oidc-jwks-file {}",
-            file.display()
+            "--oidc-issuer-url {url} --oidc-ca-file {} --oidc-client-id kcp --oidc-username-claim email --oidc-username-prefix oidc: --oidc-groups-claim groups --oidc-groups-prefix oidc:",
+            ca.display()
         )
     });
+    let issuer = Issuer { url: issuer_url, ..issuer };
     let k = &s.kcp;
     let ann = issuer.token("ann@example.com", &["team"]);
     let whoami = k.kubectl_token(&ann, "root", &["auth", "whoami", "-o", "json"]).json();
@@ -200,6 +243,6 @@ fn oidc_users_through_the_proxy() {
     let claims_admin = issuer.token("eve@example.com", &["system:masters", "system:kcp:admin"]);
     assert!(k.kubectl_token(&claims_admin, "root", &["get", "namespaces"]).fails().contains("Forbidden"));
     // A token signed by another key is no one.
-    let forged = Issuer::new().token("ann@example.com", &["team"]);
+    let forged = Issuer { url: issuer.url.clone(), ..Issuer::new() }.token("ann@example.com", &["team"]);
     assert!(k.kubectl_token(&forged, "root", &["get", "namespaces"]).fails().contains("Unauthorized"));
 }
