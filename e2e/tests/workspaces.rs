@@ -289,3 +289,12 @@ fn workspaces_are_scheduled_onto_matching_shards() {
     let refused = kcp.kubectl_stdin(&["create", "-f", "-"], Some(&bad.replace("name: eu", "name: eu2")));
     assert!(refused.fails().contains("spec.location.selector"), "{}", refused.stderr);
 }
+
+#[test]
+fn home_workspaces_can_be_disabled() {
+    let kcp = Install::start_with(tempfile::tempdir().expect("dir"), &["--enable-home-workspaces=false"]);
+    let home = kcp.kubectl(&["get", "--raw", "/clusters/root/apis/tenancy.kcp.io/v1alpha1/workspaces/~"]);
+    assert!(home.fails().contains("NotFound"), "{}", home.stderr);
+    assert!(kcp.kubectl(&["get", "workspacetype", "home"]).fails().contains("NotFound"));
+    assert_eq!(kcp.kubectl_plugin(&["ws", "~"]).fails().trim(), "error: home workspaces are not enabled on this server");
+}

@@ -108,9 +108,18 @@ fn policy() -> (Named, Named) {
     (roles, bindings)
 }
 
+/// What a shard bootstraps beyond its local policy.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope {
+    /// This shard hosts `root`: the root workspace, its types and grants.
+    pub hosts_root: bool,
+    /// Home workspaces are on: type `home` and the grant to create one.
+    pub home_workspaces: bool,
+}
+
 /// Creates whatever of the first-start content is missing: the shard-local bootstrap policy,
-/// and on the root shard (`hosts_root`) the root workspace with its types and grants.
-pub async fn run(store: &SharedStorage, hosts_root: bool) -> Result<(), StorageError> {
+/// and on the root shard the root workspace with its types and grants.
+pub async fn run(store: &SharedStorage, scope: Scope) -> Result<(), StorageError> {
     ensure_logical_cluster(store, BOOTSTRAP_CLUSTER).await?;
     let (roles, bindings) = policy();
     for (name, obj) in roles {
@@ -121,17 +130,21 @@ pub async fn run(store: &SharedStorage, hosts_root: bool) -> Result<(), StorageE
         let key = Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: BOOTSTRAP_CLUSTER, namespace: "", name: &name };
         ensure(store, key, obj).await?;
     }
-    if !hosts_root {
+    if !scope.hosts_root {
         return Ok(());
     }
     ensure_logical_cluster(store, ROOT_CLUSTER).await?;
-    for (name, obj) in workspace_types() {
+    for (name, obj) in workspace_types().into_iter().filter(|(name, _)| scope.home_workspaces || name != HOME_TYPE) {
         let key = Key { group: "tenancy.kcp.io", resource: "workspacetypes", cluster: ROOT_CLUSTER, namespace: "", name: &name };
         ensure(store, key, obj).await?;
     }
-    let (name, role) = cluster_role(HOME_CREATOR_ROLE, json!([
-        {"apiGroups": ["tenancy.kcp.io"], "resources": ["workspaces"], "resourceNames": ["~"], "verbs": ["create"]}]));
-    ensure(store, Key { group: "rbac.authorization.k8s.io", resource: "clusterroles", cluster: ROOT_CLUSTER, namespace: "", name: &name }, role).await?;
+    if scope.home_workspaces {
+        let (name, role) = cluster_role(HOME_CREATOR_ROLE, json!([
+            {"apiGroups": ["tenancy.kcp.io"], "resources": ["workspaces"], "resourceNames": ["~"], "verbs": ["create"]}]));
+        ensure(store, Key { group: "rbac.authorization.k8s.io", resource: "clusterroles", cluster: ROOT_CLUSTER, namespace: "", name: &name }, role).await?;
+        let (name, obj) = cluster_role_binding(HOME_CREATOR_ROLE, HOME_CREATOR_ROLE, "system:authenticated");
+        ensure(store, Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: ROOT_CLUSTER, namespace: "", name: &name }, obj).await?;
+    }
     let (name, role) = cluster_role("system:kcp:workspacetype-use", json!([
         {"apiGroups": ["tenancy.kcp.io"], "resources": ["workspacetypes"], "resourceNames": ["universal", "organization", "team"], "verbs": ["use"]}]));
     ensure(store, Key { group: "rbac.authorization.k8s.io", resource: "clusterroles", cluster: ROOT_CLUSTER, namespace: "", name: &name }, role).await?;
@@ -140,7 +153,6 @@ pub async fn run(store: &SharedStorage, hosts_root: bool) -> Result<(), StorageE
         ("system:kcp:workspacetype-use", "system:kcp:workspacetype-use"),
         ("system:kcp:authenticated:access", WORKSPACE_ACCESS_ROLE),
         ("system:kcp:authenticated:tenancy-reader", TENANCY_READER_ROLE),
-        (HOME_CREATOR_ROLE, HOME_CREATOR_ROLE),
     ] {
         let (name, obj) = cluster_role_binding(binding, role, "system:authenticated");
         ensure(store, Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: ROOT_CLUSTER, namespace: "", name: &name }, obj).await?;

@@ -38,6 +38,7 @@ pub struct ShardFile {
     pub root_shard_kubeconfig_file: Option<PathBuf>,
     pub shard_base_url: Option<String>,
     pub shard_virtual_workspace_url: Option<String>,
+    pub enable_home_workspaces: Option<bool>,
 }
 
 impl ShardFile {
@@ -113,6 +114,9 @@ pub struct ShardFlags {
     /// URL of this shard's virtual workspaces (default the base URL).
     #[arg(long)]
     pub shard_virtual_workspace_url: Option<String>,
+    /// Serve home workspaces (`workspaces/~`, `user:<name>`); default true.
+    #[arg(long, action = clap::ArgAction::Set)]
+    pub enable_home_workspaces: Option<bool>,
 }
 
 /// The resolved configuration of one shard.
@@ -136,6 +140,7 @@ pub struct ShardConfig {
     pub root_shard_kubeconfig_file: Option<PathBuf>,
     pub shard_base_url: Option<String>,
     pub shard_virtual_workspace_url: Option<String>,
+    pub enable_home_workspaces: bool,
 }
 
 impl ShardConfig {
@@ -153,6 +158,7 @@ impl ShardConfig {
             root_shard_kubeconfig_file: flags.root_shard_kubeconfig_file.or(file.root_shard_kubeconfig_file),
             shard_base_url: flags.shard_base_url.or(file.shard_base_url),
             shard_virtual_workspace_url: flags.shard_virtual_workspace_url.or(file.shard_virtual_workspace_url),
+            enable_home_workspaces: flags.enable_home_workspaces.or(file.enable_home_workspaces).unwrap_or(true),
             root_directory,
             bind_address: flags.bind_address.or(file.bind_address).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
             secure_port: flags.secure_port.or(file.secure_port).unwrap_or(6443),

@@ -73,7 +73,7 @@ pub async fn run(
     std::fs::create_dir_all(&data).map_err(|source| ShardError::Io { path: data.display().to_string(), source })?;
     let store: SharedStorage = Arc::new(SledStorage::open(&data, config.watch_cache_size)?);
     let hosts_root = config.shard_name == bootstrap::ROOT_CLUSTER;
-    bootstrap::run(&store, hosts_root).await?;
+    bootstrap::run(&store, bootstrap::Scope { hosts_root, home_workspaces: config.enable_home_workspaces }).await?;
     // The credentials that reach the root shard reach every shard (system:masters).
     let shards_client = match &config.root_shard_kubeconfig_file {
         Some(path) => {
@@ -140,7 +140,10 @@ pub async fn run(
         plugins: vec![Arc::new(tenancy::WorkspaceAdmission { root: root.clone() }), Arc::new(shards::ShardAdmission)],
         shutdown: shutdown.clone(),
     });
-    let phases = Phases(vec![Arc::new(home::HomeWorkspaces { api: api.clone(), base_url: external_url.clone() })]);
+    let mut phases = Phases::default();
+    if config.enable_home_workspaces && hosts_root {
+        phases.0.push(Arc::new(home::HomeWorkspaces { api: api.clone(), base_url: external_url.clone() }));
+    }
     let metrics = Arc::new(Metrics::default());
     let handler = Arc::new(Handler::new(api, metrics.clone(), config.max_requests_inflight, phases));
     let client_ca = read(&config.client_ca_file)?;

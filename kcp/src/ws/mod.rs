@@ -154,6 +154,7 @@ async fn home_path(client: &Client) -> Result<String, WsError> {
                 let wait = body.pointer("/details/retryAfterSeconds").and_then(Value::as_u64).unwrap_or(1);
                 tokio::time::sleep(Duration::from_secs(wait)).await;
             }
+            404 => return Err(WsError::Usage("home workspaces are not enabled on this server".into())),
             _ => return Err(WsError::Server(status_message(&body))),
         }
     }
