@@ -79,6 +79,7 @@ fn workspaces_spread_over_shards_behind_the_proxy() {
 
     // Unknown paths reveal nothing; deleted workspaces stop routing.
     assert!(k.kubectl_in("root:org:nope", &["get", "configmaps"]).fails().contains("Forbidden"));
+    assert!(k.kubectl(&["get", "--raw", "/clusters/root:Org/api"]).fails().contains("Forbidden"));
     let (_, brief) = create_ready(k, "root:org", "brief", Some("eu"));
     k.kubectl_in("root:org:brief", &["create", "configmap", "doomed"]).ok();
     k.kubectl_in("root:org", &["delete", "workspace", "brief", "--timeout=60s"]).ok();

@@ -119,12 +119,8 @@ impl Proxy {
             if segment == "*" {
                 return Err(ApiError::new(Reason::Forbidden, "forbidden: requests across all workspaces are not served through the front-proxy"));
             }
-            if !valid_cluster_name(segment) {
-                return Err(ApiError::bad_request(format!(
-                    "invalid cluster: {segment:?} does not match the regex [a-z0-9]([a-z0-9-]{{0,61}}[a-z0-9])?(:[a-z0-9]([a-z0-9-]{{0,61}}[a-z0-9])?)*"
-                )));
-            }
-            let route = self.index.lookup(segment).ok_or_else(forbidden_path)?;
+            // Invalid and unknown paths look the same from outside: nothing about what exists.
+            let route = Some(segment).filter(|s| valid_cluster_name(s)).and_then(|s| self.index.lookup(s)).ok_or_else(forbidden_path)?;
             return Ok((route, rest));
         }
         // In-cluster clients call without a prefix: their token says where they belong.
