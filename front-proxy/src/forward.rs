@@ -128,7 +128,10 @@ impl Proxy {
             let route = self.index.lookup(&claims.kubernetes.cluster).ok_or_else(forbidden_path)?;
             return Ok((route, path.to_string()));
         }
-        let base_url = self.index.shard_url(&self.root_shard).ok_or_else(|| ApiError::unavailable("the root shard is not known yet"))?;
+        // Virtual workspaces (`/services/...`) live behind their own URL; everything else
+        // outside `/clusters/` is the root shard's.
+        let base_url = if path.starts_with("/services/") { self.index.virtual_workspace_url(&self.root_shard) } else { self.index.shard_url(&self.root_shard) };
+        let base_url = base_url.ok_or_else(|| ApiError::unavailable("the root shard is not known yet"))?;
         Ok((Route { shard: self.root_shard.clone(), base_url, cluster: String::new() }, path.to_string()))
     }
 }

@@ -22,6 +22,8 @@ pub struct Route {
 struct State {
     /// Shard name → base URL.
     shards: HashMap<String, String>,
+    /// Shard name → URL of its virtual workspaces.
+    virtual_workspaces: HashMap<String, String>,
     /// Logical cluster → shard hosting it.
     clusters: HashMap<String, String>,
     /// (parent logical cluster, workspace name) → child logical cluster.
@@ -79,6 +81,12 @@ impl Index {
     /// The base URL of a shard.
     pub fn shard_url(&self, shard: &str) -> Option<String> {
         self.read().shards.get(shard).cloned()
+    }
+
+    /// The URL of a shard's virtual workspaces.
+    pub fn virtual_workspace_url(&self, shard: &str) -> Option<String> {
+        let s = self.read();
+        s.virtual_workspaces.get(shard).or_else(|| s.shards.get(shard)).cloned()
     }
 
     fn set_clusters(&self, shard: &str, items: &[Value]) {
@@ -170,6 +178,7 @@ impl Index {
                     {
                         let mut s = on_list.write();
                         s.shards = items.iter().filter_map(shard_entry).collect();
+                        s.virtual_workspaces = items.iter().filter_map(|i| shard_url(i, "virtualWorkspaceURL")).collect();
                     }
                     sync(&on_list, &w1);
                 },
@@ -179,7 +188,11 @@ impl Index {
                         let mut s = on_event.write();
                         if kind == "DELETED" {
                             s.shards.remove(&name);
+                            s.virtual_workspaces.remove(&name);
                         } else {
+                            if let Some((_, vw)) = shard_url(&obj, "virtualWorkspaceURL") {
+                                s.virtual_workspaces.insert(name.clone(), vw);
+                            }
                             s.shards.insert(name, base);
                         }
                     }
@@ -191,9 +204,14 @@ impl Index {
 }
 
 fn shard_entry(obj: &Value) -> Option<(String, String)> {
+    shard_url(obj, "baseURL")
+}
+
+/// (shard name, one of its URLs without a trailing slash).
+fn shard_url(obj: &Value, field: &str) -> Option<(String, String)> {
     let name = obj.pointer("/metadata/name").and_then(Value::as_str)?;
-    let base = obj.pointer("/spec/baseURL").and_then(Value::as_str)?;
-    Some((name.to_string(), base.trim_end_matches('/').to_string()))
+    let url = obj.pointer(&format!("/spec/{field}")).and_then(Value::as_str).filter(|u| !u.is_empty())?;
+    Some((name.to_string(), url.trim_end_matches('/').to_string()))
 }
 
 async fn watch_clusters(index: Arc<Index>, client: Client, shard: String, base: String) {
