@@ -103,7 +103,7 @@ shard() {
     --shard-external-url "https://127.0.0.1:$proxy_port" \
     --tls-cert-file "$pki/shard-$name.crt" --tls-private-key-file "$pki/shard-$name.key" \
     --client-ca-file "$pki/client-ca.crt" \
-    --requestheader-client-ca-file "$pki/requestheader-ca.crt" \
+    --requestheader-client-ca-file "$pki/requestheader-ca.crt" --requestheader-allowed-names kcp-front-proxy \
     --root-ca-file "$pki/server-ca.crt" \
     --service-account-signing-key-file "$pki/service-account.key" \
     --root-shard-kubeconfig-file "$dir/root-shard.kubeconfig"

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use apimachinery::auth::{TokenFile, TokenVerifier};
 use apimachinery::client::{Client, Credentials};
-use apimachinery::pki::{CertPair, ClientCertAuthority};
+use apimachinery::pki::CertPair;
 use apimachinery::server::authn::Peers;
 
 /// Command-line flags.
@@ -157,7 +157,7 @@ pub async fn run(flags: Flags, shutdown: tokio::sync::watch::Receiver<bool>) -> 
     let proxy = Arc::new(forward::Proxy { metrics, index, authn, upstream, root_shard: flags.root_shard_name.clone() });
 
     let tls = Arc::new(apimachinery::pki::server_config_from_files(&flags.tls_cert_file, &flags.tls_private_key_file, std::slice::from_ref(&client_ca))?);
-    let peers = Arc::new(Peers { clients: ClientCertAuthority::new(&[client_ca])?, proxies: None });
+    let peers = Arc::new(Peers::clients_only(&[client_ca])?);
     let addr = SocketAddr::new(flags.bind_address, flags.secure_port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ProxyError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(|source| ProxyError::Bind { addr, source })?;

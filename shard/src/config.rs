@@ -39,6 +39,7 @@ pub struct ShardFile {
     pub shard_base_url: Option<String>,
     pub shard_virtual_workspace_url: Option<String>,
     pub enable_home_workspaces: Option<bool>,
+    pub requestheader_allowed_names: Option<Vec<String>>,
 }
 
 impl ShardFile {
@@ -104,6 +105,9 @@ pub struct ShardFlags {
     /// from it may pass identities in `X-Remote-*` headers.
     #[arg(long)]
     pub requestheader_client_ca_file: Option<PathBuf>,
+    /// Common names the request-header certificate may have (default: any it signs).
+    #[arg(long, value_delimiter = ',')]
+    pub requestheader_allowed_names: Option<Vec<String>>,
     /// Kubeconfig reaching the root shard with a `system:masters` identity; the same
     /// credentials reach every other shard. Shards other than `root` register through it.
     #[arg(long)]
@@ -141,6 +145,7 @@ pub struct ShardConfig {
     pub shard_base_url: Option<String>,
     pub shard_virtual_workspace_url: Option<String>,
     pub enable_home_workspaces: bool,
+    pub requestheader_allowed_names: Vec<String>,
 }
 
 impl ShardConfig {
@@ -159,6 +164,7 @@ impl ShardConfig {
             shard_base_url: flags.shard_base_url.or(file.shard_base_url),
             shard_virtual_workspace_url: flags.shard_virtual_workspace_url.or(file.shard_virtual_workspace_url),
             enable_home_workspaces: flags.enable_home_workspaces.or(file.enable_home_workspaces).unwrap_or(true),
+            requestheader_allowed_names: flags.requestheader_allowed_names.or(file.requestheader_allowed_names).unwrap_or_default(),
             root_directory,
             bind_address: flags.bind_address.or(file.bind_address).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
             secure_port: flags.secure_port.or(file.secure_port).unwrap_or(6443),

@@ -159,6 +159,7 @@ pub async fn run(
     let peers = Arc::new(Peers {
         clients: ClientCertAuthority::new(&[client_ca])?,
         proxies: proxy_ca.map(|ca| ClientCertAuthority::new(&[ca])).transpose()?,
+        proxy_names: config.requestheader_allowed_names.clone(),
     });
     tracing::info!(%bound, "serving");
     on_listening(bound);

@@ -27,6 +27,8 @@ pub struct Peers {
     pub clients: ClientCertAuthority,
     /// The request-header CA, which signs only front-proxy client certificates.
     pub proxies: Option<ClientCertAuthority>,
+    /// Common names a request-header certificate may carry (empty: any).
+    pub proxy_names: Vec<String>,
 }
 
 /// What a verified client certificate makes of a connection.
@@ -37,12 +39,18 @@ pub enum Peer {
 }
 
 impl Peers {
+    /// Peers authenticated by client certificates of `client_ca_pems` only (no proxy in front).
+    pub fn clients_only(client_ca_pems: &[String]) -> Result<Peers, crate::pki::PkiError> {
+        Ok(Peers { clients: ClientCertAuthority::new(client_ca_pems)?, proxies: None, proxy_names: Vec::new() })
+    }
+
     /// Classifies a presented chain (leaf first); None when it chains to no trusted CA, which
     /// authenticates nobody.
     pub fn classify(&self, chain: &[rustls_pki_types::CertificateDer<'_>]) -> Option<Peer> {
         let (cn, orgs) = crate::pki::subject_of(chain.first()?.as_ref()).ok()?;
         if self.proxies.as_ref().is_some_and(|p| p.verify(chain)) {
-            return Some(Peer::Proxy(TrustedProxy(cn)));
+            // A request-header certificate with a name not allowed identifies nobody.
+            return (self.proxy_names.is_empty() || self.proxy_names.contains(&cn)).then_some(Peer::Proxy(TrustedProxy(cn)));
         }
         self.clients.verify(chain).then_some(Peer::User(PeerSubject(cn, orgs)))
     }
@@ -213,6 +221,29 @@ async fn impersonate(api: &Api, user: UserInfo, headers: &http::HeaderMap, clust
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chain(pair: &crate::pki::CertPair) -> Vec<rustls_pki_types::CertificateDer<'static>> {
+        use rustls_pki_types::pem::PemObject;
+        rustls_pki_types::CertificateDer::pem_slice_iter(pair.cert_pem.as_bytes()).map(|c| c.expect("cert")).collect()
+    }
+
+    #[test]
+    fn connections_are_classified_by_their_certificate() {
+        let (users, proxies) = (crate::pki::new_ca("users").expect("CA"), crate::pki::new_ca("proxies").expect("CA"));
+        let peers = Peers {
+            clients: ClientCertAuthority::new(std::slice::from_ref(&users.cert_pem)).expect("CA"),
+            proxies: Some(ClientCertAuthority::new(std::slice::from_ref(&proxies.cert_pem)).expect("CA")),
+            proxy_names: vec!["kcp-front-proxy".into()],
+        };
+        let alice = crate::pki::new_client_cert(&users, "alice", &["dev".into()]).expect("cert");
+        assert!(matches!(peers.classify(&chain(&alice)), Some(Peer::User(PeerSubject(n, g))) if n == "alice" && g == ["dev"]));
+        let proxy = crate::pki::new_client_cert(&proxies, "kcp-front-proxy", &[]).expect("cert");
+        assert!(matches!(peers.classify(&chain(&proxy)), Some(Peer::Proxy(_))));
+        let unnamed = crate::pki::new_client_cert(&proxies, "someone-else", &[]).expect("cert");
+        assert!(peers.classify(&chain(&unnamed)).is_none(), "a request-header certificate with a name not allowed");
+        let stranger = crate::pki::new_client_cert(&crate::pki::new_ca("other").expect("CA"), "mallory", &[]).expect("cert");
+        assert!(peers.classify(&chain(&stranger)).is_none());
+    }
 
     #[test]
     fn forwarded_identity_is_read_from_headers() {

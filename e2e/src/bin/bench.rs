@@ -140,7 +140,7 @@ async fn hop(mut args: impl Iterator<Item = String>) {
     let upstream = apimachinery::client::Client::new(&ca, Some(&admin)).expect("client");
     let serving = apimachinery::pki::CertPair { cert_pem: read("front-proxy.crt"), key_pem: read("front-proxy.key") };
     let tls = std::sync::Arc::new(apimachinery::pki::server_config(&serving, &[]).expect("TLS"));
-    let peers = std::sync::Arc::new(apimachinery::server::authn::Peers { clients: apimachinery::pki::ClientCertAuthority::new(&[read("client-ca.crt")]).expect("CA"), proxies: None });
+    let peers = std::sync::Arc::new(apimachinery::server::authn::Peers::clients_only(&[read("client-ca.crt")]).expect("CA"));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
     let (_never, shutdown) = tokio::sync::watch::channel(false);
     apimachinery::server::serve(listener, tls, peers, std::sync::Arc::new(Hop { upstream, base }), shutdown).await;
