@@ -298,3 +298,21 @@ fn home_workspaces_can_be_disabled() {
     assert!(kcp.kubectl(&["get", "workspacetype", "home"]).fails().contains("NotFound"));
     assert_eq!(kcp.kubectl_plugin(&["ws", "~"]).fails().trim(), "error: home workspaces are not enabled on this server");
 }
+
+#[test]
+fn a_deleting_workspace_waits_for_finalizers_inside_it() {
+    let kcp = Install::start();
+    kcp.kubectl_stdin(&["create", "-f", "-"], Some(&workspace("slow", None))).ok();
+    ready(&kcp, "root", "slow");
+    let held = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  namespace: default\n  finalizers: [example.com/hold]\n";
+    kcp.kubectl_in_stdin("root:slow", &["create", "-f", "-"], held).ok();
+    kcp.kubectl(&["delete", "workspace", "slow", "--wait=false"]).ok();
+    eventually("the logical cluster to say Deleting", Duration::from_secs(10), || {
+        (kcp.kubectl_in("root:slow", &["get", "logicalcluster", "cluster", "-o", "jsonpath={.status.phase}"]).stdout == "Deleting").then_some(())
+    });
+    assert_eq!(kcp.kubectl(&["get", "workspace", "slow", "-o", "name"]).ok().trim(), "workspace.tenancy.kcp.io/slow", "held by the finalizer");
+    kcp.kubectl_in("root:slow", &["patch", "configmap", "held", "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#]).ok();
+    eventually("the workspace to be gone", Duration::from_secs(10), || {
+        kcp.kubectl(&["get", "workspace", "slow"]).stderr.contains("NotFound").then_some(())
+    });
+}

@@ -45,7 +45,9 @@ pub async fn run(store: SharedStorage, crds: Arc<CrdIndex>) {
                 }
                 return;
             }
-            if obj.pointer("/status/phase") == Some(&json!("Ready")) {
+            // Ready needs nothing more; Deleting is the workspace controller's (its content is
+            // being removed, so nothing may be recreated).
+            if matches!(obj.pointer("/status/phase").and_then(Value::as_str), Some("Ready" | "Deleting")) {
                 return;
             }
             if let Err(e) = bootstrap::ensure_namespace(&store, cluster, "default").await {

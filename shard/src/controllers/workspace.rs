@@ -307,9 +307,9 @@ async fn mirror_phases(store: SharedStorage) {
     .await;
 }
 
-/// Prefixes of everything stored in a logical cluster: custom objects first, then built-ins,
-/// with the LogicalCluster itself last unless `with_singleton` is false.
-fn content_prefixes(crds: &CrdIndex, cluster: &str, with_singleton: bool) -> Vec<String> {
+/// Prefixes of everything stored in a logical cluster but its LogicalCluster: custom objects
+/// first, then built-ins.
+fn content_prefixes(crds: &CrdIndex, cluster: &str) -> Vec<String> {
     let defined = crds.crds(cluster);
     let custom = defined.iter().flat_map(|c| crd::resources_of(c)).map(|r| (r.group, r.plural));
     let builtins = builtin::builtins()
@@ -318,21 +318,27 @@ fn content_prefixes(crds: &CrdIndex, cluster: &str, with_singleton: bool) -> Vec
         .map(|b| (b.info.group.clone(), b.info.plural.clone()));
     let mut out: Vec<String> = custom.chain(builtins).map(|(g, p)| key::cluster_prefix(&g, &p, cluster)).collect();
     out.dedup();
-    if with_singleton {
-        out.push(key::cluster_prefix("core.kcp.io", "logicalclusters", cluster));
-    }
     out
 }
 
 /// Deletes a logical cluster's child workspaces, then every object in it (finalizers
-/// respected), and with `with_singleton` its LogicalCluster last; returns once all are gone.
+/// respected), and once all are gone, with `with_singleton`, its LogicalCluster.
 pub async fn delete_content(store: &SharedStorage, crds: &CrdIndex, cluster: &str, with_singleton: bool) -> Result<(), StorageError> {
+    let lc_key = Key::logical_cluster(cluster).encode();
+    // Say so on the LogicalCluster while it lasts.
+    update(store, &lc_key, |lc| {
+        if lc.pointer("/status/phase") == Some(&json!("Deleting")) {
+            return false;
+        }
+        lc["status"]["phase"] = json!("Deleting");
+        true
+    })
+    .await?;
     loop {
         let mut remaining = 0;
         // Children first: their own deletion recurses through this controller.
-        let prefixes = content_prefixes(crds, cluster, with_singleton);
         let children = key::cluster_prefix("tenancy.kcp.io", "workspaces", cluster);
-        let ordered = std::iter::once(children.clone()).chain(prefixes.into_iter().filter(|p| *p != children));
+        let ordered = std::iter::once(children.clone()).chain(content_prefixes(crds, cluster).into_iter().filter(|p| *p != children));
         for prefix in ordered {
             let page = store.list(&prefix, None, 0).await?;
             remaining += page.items.len();
@@ -345,7 +351,9 @@ pub async fn delete_content(store: &SharedStorage, crds: &CrdIndex, cluster: &st
             }
         }
         if remaining == 0 {
-            return Ok(());
+            // The LogicalCluster goes last: while anything is held by a finalizer, the
+            // logical cluster (and access to finish that object) must remain.
+            return if with_singleton { super::delete(store, &lc_key, None).await } else { Ok(()) };
         }
         tokio::time::sleep(RETRY / 5).await;
     }
