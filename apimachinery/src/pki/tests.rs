@@ -237,3 +237,25 @@ fn bad_pem_is_reported() {
     assert!(matches!(client_config("", None), Err(PkiError::Pem { what: "certificate", .. })));
     assert!(new_client_cert(&CertPair { cert_pem: f.ca.cert_pem.clone(), key_pem: "junk".into() }, "x", &[]).is_err());
 }
+
+#[test]
+fn reloading_certificate_follows_the_files_and_survives_a_half_rotation() {
+    let f = fixture();
+    let dir = tempfile::tempdir().expect("dir");
+    write_pair(dir.path(), "serving", &f.serving).expect("write");
+    let (cert, key) = (dir.path().join("serving.crt"), dir.path().join("serving.key"));
+    let resolver = ReloadingCert::new(&cert, &key).expect("loads");
+    let served = |r: &ReloadingCert| r.current().cert[0].as_ref().to_vec();
+    let first = served(&resolver);
+    // Replaced pair: served after the next check (at most once a second).
+    let next = new_serving_cert(&f.ca, "next", &["localhost".into()], &[]).expect("cert");
+    write_pair(dir.path(), "serving", &next).expect("write");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = served(&resolver);
+    assert_ne!(first, second, "the new certificate is served");
+    // A certificate whose key has not been written yet keeps the current pair in service.
+    let third = new_serving_cert(&f.ca, "third", &["localhost".into()], &[]).expect("cert");
+    write_file(&cert, third.cert_pem.as_bytes(), 0o644).expect("write");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(served(&resolver), second, "mismatched pair ignored");
+}

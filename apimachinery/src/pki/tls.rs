@@ -94,7 +94,7 @@ impl ReloadingCert {
         Ok(ReloadingCert { cert: cert.to_owned(), key: key.to_owned(), state: Mutex::new(Loaded { key: loaded, modified, checked: Instant::now() }) })
     }
 
-    fn current(&self) -> Arc<CertifiedKey> {
+    pub(super) fn current(&self) -> Arc<CertifiedKey> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if state.checked.elapsed() >= RELOAD_CHECK {
             state.checked = Instant::now();
