@@ -316,3 +316,21 @@ fn a_deleting_workspace_waits_for_finalizers_inside_it() {
         kcp.kubectl(&["get", "workspace", "slow"]).stderr.contains("NotFound").then_some(())
     });
 }
+
+#[test]
+fn a_finalizer_on_the_logical_cluster_holds_its_workspace() {
+    let kcp = Install::start();
+    kcp.kubectl_stdin(&["create", "-f", "-"], Some(&workspace("kept", None))).ok();
+    ready(&kcp, "root", "kept");
+    kcp.kubectl_in("root:kept", &["patch", "logicalcluster", "cluster", "--type=merge", "-p", r#"{"metadata":{"finalizers":["example.com/keep"]}}"#]).ok();
+    kcp.kubectl(&["delete", "workspace", "kept", "--wait=false"]).ok();
+    eventually("the logical cluster to be marked deleted", Duration::from_secs(10), || {
+        let lc = kcp.kubectl_in("root:kept", &["get", "logicalcluster", "cluster", "-o", "json"]).json();
+        lc["metadata"].get("deletionTimestamp").map(drop)
+    });
+    assert_eq!(kcp.kubectl(&["get", "workspace", "kept", "-o", "name"]).ok().trim(), "workspace.tenancy.kcp.io/kept", "held by the logical cluster");
+    kcp.kubectl_in("root:kept", &["patch", "logicalcluster", "cluster", "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#]).ok();
+    eventually("both to be gone", Duration::from_secs(10), || kcp.kubectl(&["get", "workspace", "kept"]).stderr.contains("NotFound").then_some(()));
+    let gone = kcp.kubectl_in("root:kept", &["get", "logicalcluster", "cluster"]);
+    assert!(gone.fails().contains("Forbidden") || gone.stderr.contains("NotFound"), "{}", gone.stderr);
+}

@@ -351,9 +351,16 @@ pub async fn delete_content(store: &SharedStorage, crds: &CrdIndex, cluster: &st
             }
         }
         if remaining == 0 {
+            if !with_singleton {
+                return Ok(());
+            }
             // The LogicalCluster goes last: while anything is held by a finalizer, the
-            // logical cluster (and access to finish that object) must remain.
-            return if with_singleton { super::delete(store, &lc_key, None).await } else { Ok(()) };
+            // logical cluster (and access to finish that object) must remain. A finalizer on
+            // the LogicalCluster itself holds the Workspace too.
+            super::delete(store, &lc_key, None).await?;
+            if matches!(store.get(&lc_key).await, Err(StorageError::NotFound { .. })) {
+                return Ok(());
+            }
         }
         tokio::time::sleep(RETRY / 5).await;
     }
