@@ -334,3 +334,16 @@ fn a_finalizer_on_the_logical_cluster_holds_its_workspace() {
     let gone = kcp.kubectl_in("root:kept", &["get", "logicalcluster", "cluster"]);
     assert!(gone.fails().contains("Forbidden") || gone.stderr.contains("NotFound"), "{}", gone.stderr);
 }
+
+#[test]
+fn an_inactive_workspace_is_closed_to_all_but_system_masters() {
+    let kcp = Install::start();
+    kcp.kubectl_stdin(&["create", "-f", "-"], Some(&workspace("quiet", None))).ok();
+    ready(&kcp, "root", "quiet");
+    kcp.kubectl_in("root:quiet", &["annotate", "logicalcluster", "cluster", "core.kcp.io/inactive=true"]).ok();
+    let closed = kcp.kubectl_in("root:quiet", &["get", "configmaps"]);
+    assert!(closed.fails().contains("the logical cluster is inactive"), "{}", closed.stderr);
+    let masters = ["--context", "system:admin", "--server", &kcp.server("root:quiet")];
+    kcp.kubectl(&[&masters[..], &["annotate", "logicalcluster", "cluster", "core.kcp.io/inactive-"]].concat()).ok();
+    kcp.kubectl_in("root:quiet", &["get", "configmaps"]).ok();
+}

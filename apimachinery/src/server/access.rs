@@ -109,10 +109,15 @@ async fn resolve_path(api: &Api, req: &mut Req) -> Result<(), ApiError> {
 
 async fn check_cluster(api: &Api, cluster: &str, user: &UserInfo, info: &RequestInfo) -> Result<(), ApiError> {
     let key = Key::logical_cluster(cluster).encode();
-    if api.store.get(&key).await.is_ok() {
+    let masters = user.groups.iter().any(|g| g == MASTERS_GROUP);
+    if let Ok(stored) = api.store.get(&key).await {
+        // An inactive logical cluster is closed to everyone but system:masters (who can
+        // reopen it).
+        if !masters && is_inactive(&stored.value) {
+            return Err(forbidden(user, info, "the logical cluster is inactive"));
+        }
         return Ok(());
     }
-    let masters = user.groups.iter().any(|g| g == MASTERS_GROUP);
     let creating_cluster = info.verb == "create" && info.api_group == "core.kcp.io" && info.resource == "logicalclusters";
     // Discovery and OpenAPI let kubectl validate the LogicalCluster it is about to create.
     if masters && (creating_cluster || !info.is_resource_request) {
@@ -125,6 +130,22 @@ async fn check_cluster(api: &Api, cluster: &str, user: &UserInfo, info: &Request
     Err(forbidden(user, info, ""))
 }
 
+
+/// Annotation that closes a logical cluster when `"true"`.
+pub const INACTIVE_ANNOTATION: &str = "core.kcp.io/inactive";
+
+/// Whether a stored LogicalCluster carries `core.kcp.io/inactive: "true"`.
+fn is_inactive(stored: &[u8]) -> bool {
+    // Almost no cluster is inactive: skip parsing unless the annotation's name is there at all.
+    let needle = INACTIVE_ANNOTATION.as_bytes();
+    if !stored.windows(needle.len()).any(|w| w == needle) {
+        return false;
+    }
+    serde_json::from_slice::<serde_json::Value>(stored)
+        .ok()
+        .and_then(|lc| lc.pointer("/metadata/annotations").and_then(|a| a.get(INACTIVE_ANNOTATION)).cloned())
+        .is_some_and(|v| v == "true")
+}
 
 /// Creating a SelfSubjectAccessReview, SelfSubjectRulesReview or SelfSubjectReview.
 fn is_self_review(info: &RequestInfo) -> bool {
@@ -173,3 +194,15 @@ fn forbidden(user: &UserInfo, info: &RequestInfo, why: &str) -> ApiError {
     ApiError::forbidden(&user.name, &info.verb, &resource, &info.api_group, &info.name, &scope, why)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inactive_only_when_annotated_true() {
+        let lc = |a: serde_json::Value| serde_json::to_vec(&serde_json::json!({"metadata": {"name": "cluster", "annotations": a}})).unwrap_or_default();
+        assert!(is_inactive(&lc(serde_json::json!({"core.kcp.io/inactive": "true"}))));
+        assert!(!is_inactive(&lc(serde_json::json!({"core.kcp.io/inactive": "false"}))));
+        assert!(!is_inactive(&lc(serde_json::json!({"kcp.io/path": "root:a"}))));
+    }
+}
