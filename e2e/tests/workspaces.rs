@@ -83,8 +83,17 @@ fn workspace_access_and_admins() {
     kcp.kubectl_stdin(&["--server", &kcp.server("root:org"), "create", "-f", "-"], Some(&workspace("team-b", Some("team")))).ok();
     ready(&kcp, "root:org", "team-b");
 
-    // The creator is admin of her workspace.
+    // The creator is admin of her workspace, but cannot make herself an admin of the shard by
+    // impersonating a privileged group, by path or by logical cluster name.
     as_user("alice-token", "root:org:team-a", &["create", "namespace", "apps"]).ok();
+    let team_a = ready(&kcp, "root:org", "team-a");
+    for target in ["root:org:team-a", team_a.as_str()] {
+        let raw = format!("/clusters/{target}/api/v1/namespaces");
+        let escalate = as_user("alice-token", target, &["get", "--raw", &raw, "--as=alice", "--as-group=system:masters"]);
+        assert!(escalate.fails().contains("only system:masters may impersonate privileged groups"), "{target}: {}", escalate.stderr);
+        let admin = as_user("alice-token", target, &["get", "--raw", &raw, "--as=alice", "--as-group=system:kcp:admin"]);
+        assert!(admin.fails().contains("Forbidden"), "{target}: {}", admin.stderr);
+    }
     as_user("alice-token", "root:org:team-a", &["create", "clusterrolebinding", "bob-access", "--clusterrole=system:kcp:workspace:access", "--user=bob"]).ok();
     as_user("alice-token", "root:org:team-a", &["-n", "apps", "create", "role", "secret-reader", "--verb=get,list", "--resource=secrets"]).ok();
     as_user("alice-token", "root:org:team-a", &["-n", "apps", "create", "rolebinding", "bob-secrets", "--role=secret-reader", "--user=bob"]).ok();

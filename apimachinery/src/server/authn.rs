@@ -8,6 +8,7 @@ use super::phase::{Outcome, Phase, Req};
 use crate::auth::{self, Attributes, TokenFile, TokenSigner, UserInfo};
 use crate::pki::ClientCertAuthority;
 use crate::request::{ClusterTarget, RequestInfo};
+use crate::rest::admission::MASTERS_GROUP;
 use crate::rest::Api;
 use crate::status::ApiError;
 use crate::storage::{Key, SharedStorage};
@@ -163,6 +164,12 @@ impl Phase for Authenticate {
     }
 }
 
+/// Groups whose members hold power beyond one workspace: `system:masters` and kcp's own
+/// `system:kcp:*` groups (the kcp administrators among them).
+fn is_privileged_group(group: &str) -> bool {
+    group == MASTERS_GROUP || group.starts_with("system:kcp:")
+}
+
 /// Removes `X-Remote-*` identity headers.
 pub fn strip_identity_headers(headers: &mut http::HeaderMap) {
     let extras: Vec<http::HeaderName> = headers.keys().filter(|k| k.as_str().starts_with(REMOTE_EXTRA_PREFIX)).cloned().collect();
@@ -191,6 +198,16 @@ async fn impersonate(api: &Api, user: UserInfo, headers: &http::HeaderMap, clust
         return Ok(user);
     };
     let groups: Vec<String> = headers.get_all("impersonate-group").iter().filter_map(|v| v.to_str().ok().map(String::from)).collect();
+    // RBAC inside a workspace may grant `impersonate` on anything, but a workspace's admin
+    // must not become an administrator of the whole shard that way.
+    if !user.groups.iter().any(|g| g == MASTERS_GROUP) {
+        if let Some(g) = groups.iter().find(|g| is_privileged_group(g)) {
+            return Err(ApiError::new(
+                crate::status::Reason::Forbidden,
+                format!("groups \"{g}\" is forbidden: User \"{}\" cannot impersonate group \"{g}\": only system:masters may impersonate privileged groups", user.name),
+            ));
+        }
+    }
     let mut checks: Vec<(String, String, String)> = Vec::new();
     match target.strip_prefix("system:serviceaccount:").and_then(|r| r.split_once(':')) {
         Some((ns, name)) => checks.push(("serviceaccounts".into(), ns.into(), name.into())),
@@ -243,6 +260,15 @@ mod tests {
         assert!(peers.classify(&chain(&unnamed)).is_none(), "a request-header certificate with a name not allowed");
         let stranger = crate::pki::new_client_cert(&crate::pki::new_ca("other").expect("CA"), "mallory", &[]).expect("cert");
         assert!(peers.classify(&chain(&stranger)).is_none());
+    }
+
+    #[test]
+    fn privileged_groups() {
+        assert!(is_privileged_group("system:masters"));
+        assert!(is_privileged_group("system:kcp:admin"));
+        assert!(is_privileged_group("system:kcp:logical-cluster-admin"));
+        assert!(!is_privileged_group("system:authenticated"));
+        assert!(!is_privileged_group("dev"));
     }
 
     #[test]
