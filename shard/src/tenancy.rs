@@ -146,6 +146,13 @@ impl AdmissionPlugin for WorkspaceAdmission {
                         errs.push(FieldError::invalid(field, obj.pointer(ptr).cloned().unwrap_or(Value::Null), "field is immutable"));
                     }
                 }
+                // Where the workspace lives and who created it are the system's record.
+                for key in [shards::SHARD_ANNOTATION, OWNER_ANNOTATION] {
+                    let get = |o: &Value| o.pointer("/metadata/annotations").and_then(|a| a.get(key)).cloned();
+                    if !masters && get(obj) != get(old) {
+                        errs.push(FieldError::invalid(format!("metadata.annotations[{key}]"), get(obj).unwrap_or(Value::Null), "field is immutable"));
+                    }
+                }
                 return if errs.is_empty() { Ok(()) } else { Err(invalid(errs)) };
             }
             if !masters {
