@@ -44,6 +44,8 @@ fn tree_of_workspaces_is_created_used_and_deleted() {
     assert!(misplaced.fails().contains("workspace type root:team is not allowed in a workspace of type root:root"), "{}", misplaced.stderr);
     let moved = kcp.kubectl(&["annotate", "--overwrite", "workspace", "org", "internal.tenancy.kcp.io/shard=elsewhere"]);
     assert!(moved.fails().contains("field is immutable"), "{}", moved.stderr);
+    let repathed = kcp.kubectl_in("root:org", &["annotate", "--overwrite", "logicalcluster", "cluster", "kcp.io/path=root:other"]);
+    assert!(repathed.fails().contains("field is immutable"), "{}", repathed.stderr);
     let bad_name = kcp.kubectl_stdin(&["create", "-f", "-"], Some(&workspace("Org", None)));
     assert!(bad_name.fails().contains("a lowercase RFC 1123 label"), "{}", bad_name.stderr);
 

@@ -137,7 +137,7 @@ pub async fn run(
             }),
         }),
         limits: Limits::default(),
-        plugins: vec![Arc::new(tenancy::WorkspaceAdmission { root: root.clone() }), Arc::new(shards::ShardAdmission)],
+        plugins: vec![Arc::new(tenancy::WorkspaceAdmission { root: root.clone() }), Arc::new(tenancy::LogicalClusterAdmission), Arc::new(shards::ShardAdmission)],
         shutdown: shutdown.clone(),
     });
     let mut phases = Phases::default();

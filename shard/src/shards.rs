@@ -2,7 +2,7 @@
 //! registration among them, and the choice of a shard for a new workspace.
 
 use apimachinery::client::Client;
-use apimachinery::rest::{object, AdmissionPlugin, Api, ApiRequest, Resolved};
+use apimachinery::rest::{object, AdmissionPlugin, Write};
 use apimachinery::selector::LabelSelector;
 use apimachinery::status::{ApiError, FieldError, Reason};
 use apimachinery::storage::{Key, SharedStorage, StorageError};
@@ -148,20 +148,12 @@ pub fn selector_error(ws: &Value) -> Option<FieldError> {
 pub struct ShardAdmission;
 
 impl AdmissionPlugin for ShardAdmission {
-    fn admit<'a>(
-        &'a self,
-        _api: &'a Api,
-        req: &'a ApiRequest,
-        r: &'a Resolved,
-        cluster: &'a str,
-        obj: &'a mut Value,
-        _old: Option<&'a Value>,
-    ) -> BoxFuture<'a, Result<(), ApiError>> {
+    fn admit<'a>(&'a self, w: Write<'a>, obj: &'a mut Value) -> BoxFuture<'a, Result<(), ApiError>> {
         Box::pin(async move {
-            if (r.info.group.as_str(), r.info.kind.as_str()) != ("core.kcp.io", "Shard") || req.info.subresource == "status" {
+            if !w.is("core.kcp.io", "Shard") || w.req.info.subresource == "status" {
                 return Ok(());
             }
-            if cluster != ROOT_CLUSTER {
+            if w.cluster != ROOT_CLUSTER {
                 return Err(ApiError::new(
                     Reason::Forbidden,
                     format!("shards.core.kcp.io {:?} is forbidden: shards can only be defined in the root workspace", object::meta_str(obj, "name")),

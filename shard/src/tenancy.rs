@@ -7,8 +7,7 @@
 
 use std::sync::Arc;
 
-use apimachinery::rest::admission::MASTERS_GROUP;
-use apimachinery::rest::{object, AdmissionPlugin, Api, ApiRequest, Resolved};
+use apimachinery::rest::{object, AdmissionPlugin, Write};
 use apimachinery::status::{ApiError, FieldError, Reason};
 use apimachinery::storage::{Key, SharedStorage};
 use futures::future::BoxFuture;
@@ -123,22 +122,15 @@ pub struct WorkspaceAdmission {
 }
 
 impl AdmissionPlugin for WorkspaceAdmission {
-    fn admit<'a>(
-        &'a self,
-        api: &'a Api,
-        req: &'a ApiRequest,
-        r: &'a Resolved,
-        cluster: &'a str,
-        obj: &'a mut Value,
-        old: Option<&'a Value>,
-    ) -> BoxFuture<'a, Result<(), ApiError>> {
+    fn admit<'a>(&'a self, w: Write<'a>, obj: &'a mut Value) -> BoxFuture<'a, Result<(), ApiError>> {
         Box::pin(async move {
-            if (r.info.group.as_str(), r.info.kind.as_str()) != ("tenancy.kcp.io", "Workspace") || req.info.subresource == "status" {
+            let (api, req, cluster, old) = (w.api, w.req, w.cluster, w.old);
+            if !w.is("tenancy.kcp.io", "Workspace") || req.info.subresource == "status" {
                 return Ok(());
             }
             let name = object::meta_str(obj, "name").to_string();
             let invalid = |errs: Vec<FieldError>| ApiError::invalid("tenancy.kcp.io", "Workspace", &name, &errs);
-            let masters = req.user.groups.iter().any(|g| g == MASTERS_GROUP);
+            let masters = w.by_masters();
             if let Some(old) = old {
                 let mut errs = Vec::new();
                 for (field, ptr) in [("spec.type", "/spec/type"), ("spec.cluster", "/spec/cluster"), ("spec.URL", "/spec/URL")] {
@@ -147,11 +139,8 @@ impl AdmissionPlugin for WorkspaceAdmission {
                     }
                 }
                 // Where the workspace lives and who created it are the system's record.
-                for key in [shards::SHARD_ANNOTATION, OWNER_ANNOTATION] {
-                    let get = |o: &Value| o.pointer("/metadata/annotations").and_then(|a| a.get(key)).cloned();
-                    if !masters && get(obj) != get(old) {
-                        errs.push(FieldError::invalid(format!("metadata.annotations[{key}]"), get(obj).unwrap_or(Value::Null), "field is immutable"));
-                    }
+                if !masters {
+                    errs.extend(changed_annotations(obj, old, &[shards::SHARD_ANNOTATION, OWNER_ANNOTATION]));
                 }
                 return if errs.is_empty() { Ok(()) } else { Err(invalid(errs)) };
             }
@@ -231,6 +220,40 @@ impl AdmissionPlugin for WorkspaceAdmission {
             }
             object::set_finalizers(obj, fins);
             Ok(())
+        })
+    }
+}
+
+/// "field is immutable" for each of `keys` whose annotation differs between `obj` and `old`.
+fn changed_annotations(obj: &Value, old: &Value, keys: &[&str]) -> Vec<FieldError> {
+    let get = |o: &Value, key: &str| o.pointer("/metadata/annotations").and_then(|a| a.get(key)).cloned();
+    keys.iter()
+        .filter(|key| get(obj, key) != get(old, key))
+        .map(|key| FieldError::invalid(format!("metadata.annotations[{key}]"), get(obj, key).unwrap_or(Value::Null), "field is immutable"))
+        .collect()
+}
+
+/// Admission of LogicalClusters: what the system recorded on them (path, type, owner, spec)
+/// is changed by `system:masters` only; initializers remove themselves through `status`.
+pub struct LogicalClusterAdmission;
+
+impl AdmissionPlugin for LogicalClusterAdmission {
+    fn admit<'a>(&'a self, w: Write<'a>, obj: &'a mut Value) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async move {
+            let Some(old) = w.old else { return Ok(()) };
+            if !w.is("core.kcp.io", "LogicalCluster") || w.req.info.subresource == "status" || w.by_masters() {
+                return Ok(());
+            }
+            let mut errs = Vec::new();
+            if obj.get("spec") != old.get("spec") {
+                errs.push(FieldError::invalid("spec", obj.get("spec").cloned().unwrap_or(Value::Null), "field is immutable"));
+            }
+            errs.extend(changed_annotations(obj, old, &[PATH_ANNOTATION, TYPE_ANNOTATION, OWNER_ANNOTATION]));
+            if errs.is_empty() {
+                Ok(())
+            } else {
+                Err(ApiError::invalid("core.kcp.io", "LogicalCluster", object::meta_str(obj, "name"), &errs))
+            }
         })
     }
 }

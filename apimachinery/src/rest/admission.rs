@@ -149,7 +149,7 @@ pub async fn admit(api: &Api, req: &ApiRequest, r: &Resolved, cluster: &str, obj
         _ => {}
     }
     for plugin in &api.plugins {
-        plugin.admit(api, req, r, cluster, obj, old).await?;
+        plugin.admit(super::Write { api, req, resource: r, cluster, old }, obj).await?;
     }
     Ok(())
 }

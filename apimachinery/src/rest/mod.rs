@@ -104,19 +104,35 @@ impl Default for Limits {
     }
 }
 
+/// What an admission step sees of a write: who writes what where, and the stored object on
+/// updates.
+#[derive(Clone, Copy)]
+pub struct Write<'a> {
+    pub api: &'a Api,
+    pub req: &'a ApiRequest,
+    pub resource: &'a Resolved,
+    pub cluster: &'a str,
+    /// The stored object, on updates.
+    pub old: Option<&'a Value>,
+}
+
+impl Write<'_> {
+    /// Whether the resource written is `group`/`kind`.
+    pub fn is(&self, group: &str, kind: &str) -> bool {
+        self.resource.info.group == group && self.resource.info.kind == kind
+    }
+
+    /// Whether the writer is `system:masters`.
+    pub fn by_masters(&self) -> bool {
+        self.req.user.groups.iter().any(|g| g == admission::MASTERS_GROUP)
+    }
+}
+
 /// A validating/mutating admission step that a binary adds to the generic ones (for example
 /// workspace admission in the shard). Runs after the built-in checks, before storage.
 pub trait AdmissionPlugin: Send + Sync + 'static {
-    /// Admits (and may mutate) `obj` written to `r` in `cluster`; `old` is set on updates.
-    fn admit<'a>(
-        &'a self,
-        api: &'a Api,
-        req: &'a ApiRequest,
-        r: &'a Resolved,
-        cluster: &'a str,
-        obj: &'a mut Value,
-        old: Option<&'a Value>,
-    ) -> futures::future::BoxFuture<'a, Result<(), ApiError>>;
+    /// Admits (and may mutate) `obj`.
+    fn admit<'a>(&'a self, write: Write<'a>, obj: &'a mut Value) -> futures::future::BoxFuture<'a, Result<(), ApiError>>;
 }
 
 /// Shared state of the REST handlers of one shard.
