@@ -353,7 +353,11 @@ fn an_inactive_workspace_is_closed_to_all_but_system_masters() {
     let kcp = Install::start();
     kcp.kubectl_stdin(&["create", "-f", "-"], Some(&workspace("quiet", None))).ok();
     ready(&kcp, "root", "quiet");
+    let mut watch = kcp.background("root:quiet", &["get", "configmaps", "--watch", "-o", "name"]);
+    watch.wait_for("the watch to list", |lines| lines.iter().any(|l| l == "configmap/kube-root-ca.crt"));
     kcp.kubectl_in("root:quiet", &["annotate", "logicalcluster", "cluster", "core.kcp.io/inactive=true"]).ok();
+    // Open watches into it end.
+    eventually("the watch to end", Duration::from_secs(10), || watch.exited().map(drop));
     let closed = kcp.kubectl_in("root:quiet", &["get", "configmaps"]);
     assert!(closed.fails().contains("the logical cluster is inactive"), "{}", closed.stderr);
     let masters = ["--context", "system:admin", "--server", &kcp.server("root:quiet")];

@@ -139,6 +139,7 @@ pub async fn run(
         limits: Limits::default(),
         plugins: vec![Arc::new(tenancy::WorkspaceAdmission { root: root.clone() }), Arc::new(tenancy::LogicalClusterAdmission), Arc::new(shards::ShardAdmission)],
         shutdown: shutdown.clone(),
+        inactive: apimachinery::server::inactive::follow(store.clone())?,
     });
     let mut phases = Phases::default();
     if config.enable_home_workspaces && hosts_root {

@@ -146,6 +146,8 @@ pub struct Api {
     pub plugins: Vec<Arc<dyn AdmissionPlugin>>,
     /// Fires when the server shuts down, so watches end cleanly.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Inactive logical clusters, whose open watches end.
+    pub inactive: crate::server::inactive::Inactive,
 }
 
 impl Api {

@@ -124,6 +124,9 @@ pub async fn watch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
     match api.store.watch(&prefix, from) {
         Ok(mut events) => {
             let mut shutdown = api.shutdown.clone();
+            let mut inactive = api.inactive.clone();
+            let closed_before = inactive.borrow_and_update().clone();
+            let watched = req.info.cluster_name().map(String::from);
             let resolved = r.clone();
             tokio::spawn(async move {
                 for frame in initial {
@@ -144,6 +147,14 @@ pub async fn watch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
                     let frame = tokio::select! {
                         _ = sleep => return,
                         _ = shutdown.changed() => return,
+                        // A cluster closed (made inactive) ends the watches into it.
+                        Ok(()) = inactive.changed() => {
+                            let now = inactive.borrow_and_update().clone();
+                            if crate::server::inactive::closes(watched.as_deref(), &closed_before, &now) {
+                                return;
+                            }
+                            continue;
+                        }
                         _ = tick.tick(), if bookmarks => encoder.bookmark(last_rev),
                         next = events.next() => match next {
                             None => return,

@@ -135,7 +135,7 @@ async fn check_cluster(api: &Api, cluster: &str, user: &UserInfo, info: &Request
 pub const INACTIVE_ANNOTATION: &str = "core.kcp.io/inactive";
 
 /// Whether a stored LogicalCluster carries `core.kcp.io/inactive: "true"`.
-fn is_inactive(stored: &[u8]) -> bool {
+pub(crate) fn is_inactive(stored: &[u8]) -> bool {
     // Almost no cluster is inactive: skip parsing unless the annotation's name is there at all.
     let needle = INACTIVE_ANNOTATION.as_bytes();
     if !stored.windows(needle.len()).any(|w| w == needle) {

@@ -7,6 +7,7 @@ pub mod authn;
 pub mod authz;
 pub mod discovery;
 pub mod endpoint;
+pub mod inactive;
 pub mod limit;
 pub mod metrics;
 pub mod phase;
