@@ -38,15 +38,23 @@ pub struct Credentials {
     pub ca_pem: String,
     /// Client certificate and key, when the kubeconfig user has one.
     pub client: Option<CertPair>,
+    /// Bearer token, when the kubeconfig user has one.
+    pub token: Option<String>,
 }
 
 impl Credentials {
-    /// Reads the current context of a kubeconfig: server, CA and client certificate, inline
-    /// (`*-data`) or as file paths relative to the kubeconfig.
+    /// Reads the current context of a kubeconfig file: see [`Credentials::from_document`].
     pub fn from_kubeconfig(path: &Path) -> Result<Credentials, ClientError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ClientError::Kubeconfig { path: path.display().to_string(), detail: e.to_string() })?;
+        let doc: Value = serde_saphyr::from_str(&text).map_err(|e| ClientError::Kubeconfig { path: path.display().to_string(), detail: e.to_string() })?;
+        Self::from_document(&doc, path)
+    }
+
+    /// The current context of a parsed kubeconfig read from `path`: server, CA, and client
+    /// certificate or token; certificate material inline (`*-data`) or as file paths relative
+    /// to the kubeconfig.
+    pub fn from_document(doc: &Value, path: &Path) -> Result<Credentials, ClientError> {
         let bad = |detail: String| ClientError::Kubeconfig { path: path.display().to_string(), detail };
-        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-        let doc: Value = serde_saphyr::from_str(&text).map_err(|e| bad(e.to_string()))?;
         let current = doc["current-context"].as_str().unwrap_or_default();
         let named = |list: &str, name: &str| doc[list].as_array().and_then(|l| l.iter().find(|i| i["name"] == name).cloned());
         let context = named("contexts", current).ok_or_else(|| bad(format!("context {current:?} not found")))?;
@@ -71,7 +79,7 @@ impl Credentials {
             (Some(cert_pem), Some(key_pem)) => Some(CertPair { cert_pem, key_pem }),
             _ => None,
         };
-        Ok(Credentials { server, ca_pem, client })
+        Ok(Credentials { server, ca_pem, client, token: user["token"].as_str().map(String::from) })
     }
 
     /// `scheme://host:port` of the server, without any path.
@@ -94,10 +102,12 @@ pub fn body(bytes: impl Into<Bytes>) -> ClientBody {
     Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
 }
 
-/// A pooled HTTPS client that verifies servers with one CA and presents one client certificate.
+/// A pooled HTTPS client that verifies servers with one CA and presents one client certificate
+/// (and, when given, a bearer token).
 #[derive(Clone)]
 pub struct Client {
     inner: hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, ClientBody>,
+    token: Option<http::HeaderValue>,
 }
 
 impl Client {
@@ -113,12 +123,25 @@ impl Client {
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(64)
             .build(https);
-        Ok(Client { inner })
+        Ok(Client { inner, token: None })
+    }
+
+    /// A client with everything `creds` holds: CA, client certificate, token.
+    pub fn for_credentials(creds: &Credentials) -> Result<Client, ClientError> {
+        let mut client = Client::new(&creds.ca_pem, creds.client.as_ref())?;
+        if let Some(t) = &creds.token {
+            let value = http::HeaderValue::from_str(&format!("Bearer {t}")).map_err(|e| ClientError::Kubeconfig { path: String::new(), detail: format!("token: {e}") })?;
+            client.token = Some(value);
+        }
+        Ok(client)
     }
 
     /// Sends a request; the response body streams.
-    pub async fn send(&self, req: http::Request<ClientBody>) -> Result<http::Response<hyper::body::Incoming>, ClientError> {
+    pub async fn send(&self, mut req: http::Request<ClientBody>) -> Result<http::Response<hyper::body::Incoming>, ClientError> {
         let url = req.uri().to_string();
+        if let Some(t) = &self.token {
+            req.headers_mut().entry(http::header::AUTHORIZATION).or_insert_with(|| t.clone());
+        }
         self.inner.request(req).await.map_err(|e| ClientError::Request { url, detail: error_chain(&e) })
     }
 
@@ -219,6 +242,7 @@ mod tests {
         std::fs::write(dir.path().join("kc"), text).expect("write");
         std::fs::write(dir.path().join("key.pem"), "KEY").expect("write");
         let c = Credentials::from_kubeconfig(&dir.path().join("kc")).expect("parses");
+        assert_eq!(c.token, None);
         assert_eq!((c.server.as_str(), c.ca_pem.as_str(), c.base_url().as_str()), ("https://h:6443/clusters/root", "CA", "https://h:6443"));
         let client = c.client.expect("client cert");
         assert_eq!((client.cert_pem.as_str(), client.key_pem.as_str()), ("CERT", "KEY"));

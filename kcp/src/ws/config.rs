@@ -1,9 +1,10 @@
 //! The kubeconfig as the plugin sees it: the current server, credentials, and the
 //! `workspace.kcp.io/current` / `workspace.kcp.io/previous` entries it maintains.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use base64::Engine;
+use apimachinery::client::Credentials;
+
 use serde_json::{json, Value};
 
 use super::WsError;
@@ -32,28 +33,6 @@ fn upsert(list: &mut Value, name: &str, body_key: &str, body: Value) {
         Some(e) => e[body_key] = body,
         None => arr.push(json!({"name": name, body_key: body})),
     }
-}
-
-/// Reads a file or inline base64 field of the kubeconfig (`<field>` path or `<field>-data`).
-fn material(obj: &Value, field: &str, base: &Path) -> Result<Option<Vec<u8>>, WsError> {
-    if let Some(data) = obj[format!("{field}-data")].as_str() {
-        return base64::engine::general_purpose::STANDARD.decode(data).map(Some).map_err(|e| WsError::Config(format!("{field}-data: {e}")));
-    }
-    match obj[field].as_str() {
-        Some(p) => {
-            let p = if Path::new(p).is_absolute() { PathBuf::from(p) } else { base.join(p) };
-            std::fs::read(&p).map(Some).map_err(|e| WsError::Config(format!("{}: {e}", p.display())))
-        }
-        None => Ok(None),
-    }
-}
-
-/// Credentials and trust for talking to the server.
-pub struct Credentials {
-    pub ca: Option<Vec<u8>>,
-    pub client_cert: Option<Vec<u8>>,
-    pub client_key: Option<Vec<u8>>,
-    pub token: Option<String>,
 }
 
 impl Kubeconfig {
@@ -85,15 +64,7 @@ impl Kubeconfig {
 
     /// The credentials of the current context.
     pub fn credentials(&self) -> Result<Credentials, WsError> {
-        let base = self.path.parent().unwrap_or(Path::new("."));
-        let user_name = self.context()?["user"].as_str().unwrap_or_default().to_string();
-        let user = named(&self.doc["users"], &user_name).map(|u| u["user"].clone()).unwrap_or(Value::Null);
-        Ok(Credentials {
-            ca: material(self.cluster()?, "certificate-authority", base)?,
-            client_cert: material(&user, "client-certificate", base)?,
-            client_key: material(&user, "client-key", base)?,
-            token: user["token"].as_str().map(String::from),
-        })
+        Credentials::from_document(&self.doc, &self.path).map_err(|e| WsError::Config(e.to_string()))
     }
 
     /// Points the current context at `server`, keeping the previous one for `kubectl ws -`.

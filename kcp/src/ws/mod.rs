@@ -2,7 +2,6 @@
 //! plugin does (`:root:a` absolute, `a:b` relative, `..`, `-`), checks them against the
 //! server, and edits the kubeconfig so plain kubectl talks to the chosen workspace.
 
-mod client;
 pub mod config;
 
 use std::path::PathBuf;
@@ -10,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use client::Client;
 use config::{Kubeconfig, PREVIOUS};
 
 /// Why a plugin command failed; the message is printed as `error: <message>`.
@@ -116,7 +114,7 @@ fn status_message(v: &Value) -> String {
 }
 
 /// Checks that a workspace exists and is accessible.
-async fn check(client: &Client, path: &str) -> Result<(), WsError> {
+async fn check(client: &Session, path: &str) -> Result<(), WsError> {
     // A home (`user:<name>`) has no parent Workspace to look at.
     if let Some((parent, name)) = path.rsplit_once(':').filter(|(p, _)| *p != apimachinery::request::HOME_ROOT) {
         let (code, _) = client.call("GET", &workspace_url(parent, Some(name)), None).await?;
@@ -133,7 +131,7 @@ async fn check(client: &Client, path: &str) -> Result<(), WsError> {
     }
 }
 
-async fn enter(kc: &mut Kubeconfig, client: &Client, base: &str, path: &str) -> Result<String, WsError> {
+async fn enter(kc: &mut Kubeconfig, client: &Session, base: &str, path: &str) -> Result<String, WsError> {
     check(client, path).await?;
     kc.switch(&format!("{base}/clusters/{path}"))?;
     kc.save()?;
@@ -142,7 +140,7 @@ async fn enter(kc: &mut Kubeconfig, client: &Client, base: &str, path: &str) -> 
 
 /// The path of the caller's home workspace, created by the server on first request (it
 /// answers 429 with Retry-After until the new home is ready).
-async fn home_path(client: &Client) -> Result<String, WsError> {
+async fn home_path(client: &Session) -> Result<String, WsError> {
     for _ in 0..30 {
         let (code, body) = client.call("GET", &workspace_url("root", Some("~")), None).await?;
         match code {
@@ -161,7 +159,7 @@ async fn home_path(client: &Client) -> Result<String, WsError> {
     Err(WsError::Server("home workspace did not become ready within 30 attempts".into()))
 }
 
-fn tree_lines<'a>(client: &'a Client, path: String, prefix: String) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<String>, WsError>> + Send + 'a>> {
+fn tree_lines<'a>(client: &'a Session, path: String, prefix: String) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<String>, WsError>> + Send + 'a>> {
     Box::pin(async move {
         let (code, list) = client.call("GET", &workspace_url(&path, None), None).await?;
         if code != 200 {
@@ -180,11 +178,26 @@ fn tree_lines<'a>(client: &'a Client, path: String, prefix: String) -> std::pin:
     })
 }
 
+/// The server the kubeconfig points at, and a client with its credentials.
+struct Session {
+    http: apimachinery::client::Client,
+    /// `https://host:port`, without a workspace path.
+    base: String,
+}
+
+impl Session {
+    /// Sends one request to `path` on the server; returns the status and the JSON body (Null
+    /// when not JSON).
+    async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), WsError> {
+        self.http.json(method, &format!("{}{path}", self.base), body).await.map_err(|e| WsError::Server(e.to_string()))
+    }
+}
+
 /// Runs the plugin; returns what to print on success.
 pub async fn run(args: WsArgs) -> Result<String, WsError> {
     let mut kc = Kubeconfig::load(args.kubeconfig.clone())?;
     let (base, current) = split_server(&kc.server()?);
-    let client = Client::new(&base, &kc.credentials()?)?;
+    let client = Session { http: apimachinery::client::Client::for_credentials(&kc.credentials()?).map_err(|e| WsError::Config(e.to_string()))?, base: base.clone() };
     let current_path = || current.clone().ok_or_else(|| WsError::Usage("the current kubeconfig server does not point at a workspace".into()));
     let command = match (args.command, args.path) {
         (Some(c), _) => c,
