@@ -150,41 +150,13 @@ impl Samples {
     }
 }
 
-/// Runs `per_worker` requests on each of `workers` connections; `make` builds request i of a
-/// worker as (method, path, body).
+/// Runs `per_worker` requests on each of `workers` connections as fast as they are answered;
+/// `make` builds request i of a worker as (method, path, body).
 pub async fn run<F>(target: &Target, workers: usize, per_worker: usize, make: F) -> Samples
 where
     F: Fn(usize, usize) -> (String, String, Option<Value>) + Send + Sync + 'static,
 {
-    let make = Arc::new(make);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for w in 0..workers {
-        let (target, make) = (target.clone(), make.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut conn = target.connect().await;
-            let mut lat = Vec::with_capacity(per_worker);
-            let mut errors = 0;
-            for i in 0..per_worker {
-                let (m, p, b) = make(w, i);
-                let t = Instant::now();
-                let (status, _) = call(&mut conn, &m, &p, b.as_ref()).await;
-                lat.push(t.elapsed());
-                if status >= 300 {
-                    errors += 1;
-                }
-            }
-            (lat, errors)
-        }));
-    }
-    let mut s = Samples::default();
-    for t in tasks {
-        let (lat, errors) = t.await.expect("worker");
-        s.latencies.extend(lat);
-        s.errors += errors;
-    }
-    s.elapsed = started.elapsed();
-    s
+    drive(target, workers, per_worker, None, make).await
 }
 
 /// Sends `rate` requests per second for `duration`, spread over `workers` connections on a
@@ -195,21 +167,30 @@ pub async fn run_paced<F>(target: &Target, workers: usize, rate: f64, duration: 
 where
     F: Fn(usize, usize) -> (String, String, Option<Value>) + Send + Sync + 'static,
 {
-    let make = Arc::new(make);
     let per_worker = (rate * duration.as_secs_f64() / workers as f64) as usize;
-    let interval = Duration::from_secs_f64(workers as f64 / rate);
+    drive(target, workers, per_worker, Some(Duration::from_secs_f64(workers as f64 / rate)), make).await
+}
+
+/// The workers of [`run`] and [`run_paced`]: each sends its requests back to back, or one
+/// every `interval` (workers staggered across it).
+async fn drive<F>(target: &Target, workers: usize, per_worker: usize, interval: Option<Duration>, make: F) -> Samples
+where
+    F: Fn(usize, usize) -> (String, String, Option<Value>) + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..workers {
         let (target, make) = (target.clone(), make.clone());
         tasks.push(tokio::spawn(async move {
             let mut conn = target.connect().await;
-            let first = Instant::now() + interval.mul_f64(w as f64 / workers as f64);
+            let first = Instant::now() + interval.map_or(Duration::ZERO, |i| i.mul_f64(w as f64 / workers as f64));
             let mut lat = Vec::with_capacity(per_worker);
             let mut errors = 0;
             for i in 0..per_worker {
-                let slot = first + interval * i as u32;
-                tokio::time::sleep_until(slot.into()).await;
+                if let Some(interval) = interval {
+                    tokio::time::sleep_until((first + interval * i as u32).into()).await;
+                }
                 let (m, p, b) = make(w, i);
                 let sent = Instant::now();
                 let (status, _) = call(&mut conn, &m, &p, b.as_ref()).await;

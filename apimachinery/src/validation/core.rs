@@ -285,11 +285,9 @@ pub(super) fn event(obj: &Value, events_api: bool) -> Vec<FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validation::messages;
     use serde_json::json;
 
-    fn messages(errs: Vec<FieldError>) -> Vec<String> {
-        errs.iter().map(ToString::to_string).collect()
-    }
 
     #[test]
     fn config_map_cases() {
@@ -310,7 +308,7 @@ mod tests {
             (json!({"data": {"a": "2"}}), Some(json!({"data": {"a": "1"}})), vec![]),
         ];
         for (obj, old, want) in cases {
-            assert_eq!(messages(config_map(&obj, old.as_ref())), want, "{obj}");
+            assert_eq!(messages(&config_map(&obj, old.as_ref())), want, "{obj}");
         }
     }
 
@@ -340,7 +338,7 @@ mod tests {
                 vec!["data: Forbidden: field is immutable when `immutable` is set"]),
         ];
         for (obj, old, want) in cases {
-            assert_eq!(messages(secret(&obj, old.as_ref())), want, "{obj}");
+            assert_eq!(messages(&secret(&obj, old.as_ref())), want, "{obj}");
         }
     }
 
@@ -348,7 +346,7 @@ mod tests {
     fn quota_and_limit_range() {
         let rq = json!({"spec": {"hard": {"pods": "10", "requests.cpu": "-1", "bad key": "1"}}});
         assert_eq!(
-            messages(resource_quota(&rq)),
+            messages(&resource_quota(&rq)),
             [
                 "spec.hard[requests.cpu]: Invalid value: \"-1\": must be greater than or equal to 0",
                 "spec.hard[bad key]: Invalid value: \"bad key\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
@@ -356,7 +354,7 @@ mod tests {
         );
         let lr = json!({"spec": {"limits": [{"type": "Node", "max": {"cpu": "1x"}}, {"type": "Container", "default": {"memory": "1Gi"}}]}});
         assert_eq!(
-            messages(limit_range(&lr)),
+            messages(&limit_range(&lr)),
             [
                 "spec.limits[0].type: Unsupported value: \"Node\": supported values: \"Pod\", \"Container\", \"PersistentVolumeClaim\"",
                 "spec.limits[0].max[cpu]: Invalid value: \"1x\": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
@@ -368,7 +366,7 @@ mod tests {
     fn namespace_finalizers() {
         let ns = json!({"spec": {"finalizers": ["kubernetes", "example.com/f", "custom"]}});
         assert_eq!(
-            messages(namespace(&ns)),
+            messages(&namespace(&ns)),
             ["spec.finalizers: Invalid value: \"custom\": name is neither a standard finalizer name nor is it fully qualified"]
         );
     }
@@ -377,7 +375,7 @@ mod tests {
     fn lease_cases() {
         assert!(lease(&json!({"spec": {"leaseDurationSeconds": 15}})).is_empty());
         assert_eq!(
-            messages(lease(&json!({"spec": {"leaseDurationSeconds": 0, "preferredHolder": "a"}}))),
+            messages(&lease(&json!({"spec": {"leaseDurationSeconds": 0, "preferredHolder": "a"}}))),
             [
                 "spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0",
                 "spec.preferredHolder: Forbidden: may only be specified if `strategy` is defined",
@@ -389,7 +387,7 @@ mod tests {
     fn event_cases() {
         let legacy = json!({"metadata": {"namespace": "a"}, "involvedObject": {"namespace": "b"}});
         assert_eq!(
-            messages(event(&legacy, false)),
+            messages(&event(&legacy, false)),
             ["involvedObject.namespace: Invalid value: \"b\": does not match event.namespace"]
         );
         let cluster_scoped = json!({"metadata": {"namespace": "default"}, "involvedObject": {"kind": "Node"}});
@@ -399,6 +397,6 @@ mod tests {
             "action": "Act", "reason": "Why", "note": "hi"});
         assert!(event(&new_style, true).is_empty());
         let missing = json!({"metadata": {"namespace": "a"}, "regarding": {"namespace": "a"}});
-        assert_eq!(messages(event(&missing, true)), ["eventTime: Required value"]);
+        assert_eq!(messages(&event(&missing, true)), ["eventTime: Required value"]);
     }
 }

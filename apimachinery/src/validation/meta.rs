@@ -201,11 +201,9 @@ fn validate_owner_references(refs: &[Value]) -> Vec<FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validation::messages;
     use serde_json::json;
 
-    fn messages(errs: &[FieldError]) -> Vec<String> {
-        errs.iter().map(ToString::to_string).collect()
-    }
 
     #[test]
     fn name_rules_by_kind() {

@@ -61,6 +61,12 @@ fn list_at<'a>(obj: &'a Value, key: &str) -> &'a [Value] {
     obj.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
 }
 
+/// Field errors as the text users see, for tests.
+#[cfg(test)]
+fn messages(errs: &[FieldError]) -> Vec<String> {
+    errs.iter().map(ToString::to_string).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

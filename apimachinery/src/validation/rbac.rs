@@ -137,11 +137,9 @@ fn validate_subject(subject: &Value, namespaced: bool, path: &str) -> Vec<FieldE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validation::messages;
     use serde_json::json;
 
-    fn messages(errs: Vec<FieldError>) -> Vec<String> {
-        errs.iter().map(ToString::to_string).collect()
-    }
 
     #[test]
     fn policy_rules() {
@@ -163,7 +161,7 @@ mod tests {
             (json!({"aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"a": "b"}}]}}), false, vec![]),
         ];
         for (obj, namespaced, want) in cases {
-            assert_eq!(messages(role(&obj, namespaced)), want, "{obj}");
+            assert_eq!(messages(&role(&obj, namespaced)), want, "{obj}");
         }
     }
 
@@ -192,7 +190,7 @@ mod tests {
             (json!({"roleRef": rr("Role")}), Some(json!({"roleRef": rr("Role")})), true, vec![]),
         ];
         for (obj, old, namespaced, want) in cases {
-            assert_eq!(messages(binding(&obj, old.as_ref(), namespaced)), want, "{obj}");
+            assert_eq!(messages(&binding(&obj, old.as_ref(), namespaced)), want, "{obj}");
         }
     }
 }
