@@ -15,6 +15,11 @@ use crate::controllers::update;
 
 /// Annotation on a Workspace: the shard chosen for its logical cluster when it was created.
 pub const SHARD_ANNOTATION: &str = "internal.tenancy.kcp.io/shard";
+/// The shard recorded on a Workspace, if one was chosen.
+pub fn recorded(ws: &Value) -> Option<&str> {
+    ws.pointer("/metadata/annotations").and_then(|a| a.get(SHARD_ANNOTATION)).and_then(Value::as_str)
+}
+
 /// Annotation on a Shard that takes it out of scheduling.
 pub const UNSCHEDULABLE_ANNOTATION: &str = "experimental.core.kcp.io/unschedulable";
 

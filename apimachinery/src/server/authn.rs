@@ -96,14 +96,14 @@ impl ServiceAccountTokens {
     async fn authenticate(&self, token: &str, audiences: &[String]) -> Option<UserInfo> {
         let claims = self.signer.verify(token, audiences)?;
         let sa = &claims.kubernetes;
-        if self.store.get(&Key::logical_cluster(&sa.cluster).encode()).await.is_err() {
-            // The account lives on another shard, so nothing here can check that it still
-            // exists; but no request here reaches its workspace either, so it only ever acts
-            // as a stranger from that workspace (see `auth::as_seen_in`).
-            return Some(claims.user());
-        }
         let key = Key { group: "", resource: "serviceaccounts", cluster: &sa.cluster, namespace: &sa.namespace, name: &sa.account.name };
-        let stored = self.store.get(&key.encode()).await.ok()?;
+        let Ok(stored) = self.store.get(&key.encode()).await else {
+            // Not here: deleted, or it lives on another shard. In the second case nothing here
+            // can check that it still exists; but no request here reaches its workspace
+            // either, so it only ever acts as a stranger from it (see `auth::as_seen_in`).
+            let hosted_here = self.store.get(&Key::logical_cluster(&sa.cluster).encode()).await.is_ok();
+            return (!hosted_here).then(|| claims.user());
+        };
         let obj: serde_json::Value = serde_json::from_slice(&stored.value).ok()?;
         let alive = obj.pointer("/metadata/uid").and_then(|u| u.as_str()) == Some(sa.account.uid.as_str())
             && obj.pointer("/metadata/deletionTimestamp").is_none();

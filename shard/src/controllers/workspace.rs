@@ -125,7 +125,7 @@ fn scheduled_condition(status: &str, reason: &str, message: &str) -> Value {
 /// one chosen now and recorded before anything is created there.
 async fn target_shard(store: &SharedStorage, root: &RootView, ws_key: &str, ws: &Value) -> Result<Option<shards::Shard>, StorageError> {
     let unavailable = |e: String| StorageError::Unavailable(format!("reading shards: {e}"));
-    let recorded = ws.pointer("/metadata/annotations").and_then(|a| a.get(shards::SHARD_ANNOTATION)).and_then(Value::as_str);
+    let recorded = shards::recorded(ws);
     if let Some(found) = match recorded {
         Some(name) => shards::get(root, name).await.map_err(unavailable)?,
         None => None,
@@ -267,7 +267,7 @@ async fn follow_remote_phase(store: &SharedStorage, placement: &Placement, ws_ke
     loop {
         let Some((ws, _)) = super::read(store, ws_key).await? else { return Ok(()) };
         let cluster = ws.pointer("/spec/cluster").and_then(Value::as_str).unwrap_or_default().to_string();
-        let shard = ws.pointer("/metadata/annotations").and_then(|a| a.get(shards::SHARD_ANNOTATION)).and_then(Value::as_str).unwrap_or(&placement.shard);
+        let shard = shards::recorded(&ws).unwrap_or(&placement.shard);
         if object::is_deleting(&ws) || cluster.is_empty() || shard == placement.shard || ws.pointer("/status/phase") == Some(&json!("Ready")) {
             return Ok(());
         }
@@ -370,7 +370,7 @@ pub async fn delete_content(store: &SharedStorage, crds: &CrdIndex, cluster: &st
 /// hosting it), then releases the Workspace.
 async fn delete_subtree(store: &SharedStorage, crds: &CrdIndex, placement: &Placement, ws_key: &str, ws: &Value) -> Result<(), StorageError> {
     let cluster = ws.pointer("/spec/cluster").and_then(Value::as_str).unwrap_or_default().to_string();
-    let shard = ws.pointer("/metadata/annotations").and_then(|a| a.get(shards::SHARD_ANNOTATION)).and_then(Value::as_str).unwrap_or(&placement.shard);
+    let shard = shards::recorded(ws).unwrap_or(&placement.shard);
     if !cluster.is_empty() && shard != placement.shard {
         delete_remote(placement, shard, &cluster).await?;
     } else if !cluster.is_empty() {
