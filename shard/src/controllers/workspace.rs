@@ -264,6 +264,8 @@ async fn mirror_phase(store: &SharedStorage, ws_key: &str, phase: &Value) -> Res
 /// is Ready, or the Workspace or the logical cluster is gone.
 async fn follow_remote_phase(store: &SharedStorage, placement: &Placement, ws_key: &str) -> Result<(), StorageError> {
     let Some(client) = &placement.others else { return Ok(()) };
+    // Where the logical cluster is, found once: the recorded shard and the cluster never change.
+    let mut lc_url = None;
     loop {
         let Some((ws, _)) = super::read(store, ws_key).await? else { return Ok(()) };
         let cluster = ws.pointer("/spec/cluster").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -271,9 +273,13 @@ async fn follow_remote_phase(store: &SharedStorage, placement: &Placement, ws_ke
         if object::is_deleting(&ws) || cluster.is_empty() || shard == placement.shard || ws.pointer("/status/phase") == Some(&json!("Ready")) {
             return Ok(());
         }
-        if let Ok(Some(target)) = shards::get(&placement.root, shard).await {
-            let url = format!("{}/clusters/{cluster}/apis/core.kcp.io/v1alpha1/logicalclusters/cluster", target.base_url);
-            match client.json("GET", &url, None).await {
+        if lc_url.is_none() {
+            if let Ok(Some(target)) = shards::get(&placement.root, shard).await {
+                lc_url = Some(format!("{}/clusters/{cluster}/apis/core.kcp.io/v1alpha1/logicalclusters/cluster", target.base_url));
+            }
+        }
+        if let Some(url) = &lc_url {
+            match client.json("GET", url, None).await {
                 Ok((200, lc)) => {
                     if let Some(phase) = lc.pointer("/status/phase").filter(|p| p.is_string()) {
                         mirror_phase(store, ws_key, phase).await?;
