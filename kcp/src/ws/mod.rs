@@ -31,7 +31,7 @@ pub struct WsArgs {
     pub kubeconfig: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<WsCommand>,
-    /// A workspace to enter (`:root:a`, `a:b`, `..`, `-`), or `.` for the current one.
+    /// A workspace to enter (`:root:a`, `a:b`, `..`, `-`, `'~'`), or `.` for the current one.
     pub path: Option<String>,
 }
 
@@ -41,7 +41,11 @@ pub enum WsCommand {
     /// Print the current workspace.
     Current,
     /// Enter a workspace.
-    Use { path: String },
+    Use {
+        /// Absolute (`:root:org`), relative (`team`, `a:b`), `..`, `-` (the previous one), or
+        /// `~` (your home workspace; quote it so the shell leaves it alone).
+        path: String,
+    },
     /// Print the workspace tree below the current workspace.
     Tree,
     /// Create a workspace in the current workspace and wait until it is ready.
