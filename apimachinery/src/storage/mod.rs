@@ -7,6 +7,7 @@
 
 #[cfg(test)]
 mod conformance;
+pub mod dirsync;
 pub mod key;
 pub mod sled;
 pub mod window;
