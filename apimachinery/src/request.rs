@@ -25,6 +25,9 @@ pub enum ClusterTarget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestInfo {
     pub cluster: ClusterTarget,
+    /// The cluster as the caller wrote it (a workspace path or a logical cluster name), for
+    /// messages: refusals must never reveal what a path resolves to.
+    pub cluster_as_written: String,
     /// Path with the `/clusters/<c>` prefix removed.
     pub path: String,
     pub is_resource_request: bool,
@@ -150,8 +153,13 @@ impl RequestInfo {
             }
             None => (ClusterTarget::None, path.to_string()),
         };
+        let cluster_as_written = match &cluster {
+            ClusterTarget::Name(c) => c.clone(),
+            _ => String::new(),
+        };
         let mut info = RequestInfo {
             cluster,
+            cluster_as_written,
             path: rest.clone(),
             is_resource_request: false,
             verb: method.as_str().to_ascii_lowercase(),

@@ -7,6 +7,7 @@ mod discovery;
 mod durability;
 mod isolation;
 mod objects;
+mod refusals;
 mod ops;
 mod sharding;
 mod smoke;

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use apimachinery::client::{BoxError, Client};
 use apimachinery::request::valid_cluster_name;
 use apimachinery::rest::body::{self, Response};
-use apimachinery::server::authn::{PeerSubject, REMOTE_EXTRA_PREFIX, REMOTE_GROUP, REMOTE_USER};
+use apimachinery::server::authn::{PeerSubject, REMOTE_CLUSTER, REMOTE_EXTRA_PREFIX, REMOTE_GROUP, REMOTE_USER};
 use apimachinery::server::phase::Req;
 use apimachinery::server::metrics::{LatencyLabels, Metrics, RequestLabels};
 use apimachinery::server::Serves;
@@ -62,10 +62,6 @@ impl Serves for Proxy {
     }
 }
 
-fn forbidden_path() -> ApiError {
-    ApiError::new(Reason::Forbidden, "forbidden: workspace access not permitted")
-}
-
 impl Proxy {
     async fn route_and_forward(&self, mut req: Req) -> Result<Response, ApiError> {
         if matches!(req.uri().path(), "/healthz" | "/livez" | "/readyz") {
@@ -73,6 +69,10 @@ impl Proxy {
         }
         let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let identity = self.authn.identify(authorization, req.extensions().get::<PeerSubject>()).await.ok_or_else(ApiError::unauthorized)?;
+        // Anonymous requests are off everywhere: one 401, before anything depends on the path.
+        if identity == Identity::Anonymous {
+            return Err(ApiError::unauthorized());
+        }
         if req.uri().path() == "/metrics" {
             // The proxy's own metrics, for any authenticated caller.
             if !matches!(identity, Identity::User(_)) {
@@ -80,7 +80,7 @@ impl Proxy {
             }
             return Ok(http::Response::builder().header("content-type", "text/plain; version=0.0.4").body(body::full(self.metrics.render())).unwrap_or_default());
         }
-        let (route, rest) = self.route(req.uri().path(), &identity)?;
+        let (route, rest, written) = self.route(req.uri().path(), &identity)?;
         let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
         let prefix = if route.cluster.is_empty() { String::new() } else { format!("/clusters/{}", route.cluster) };
         let target = format!("{}{prefix}{rest}{query}", route.base_url);
@@ -88,6 +88,9 @@ impl Proxy {
             return Err(ApiError::too_large(MAX_BODY));
         }
         prepare_headers(req.headers_mut(), &identity);
+        if let Some(value) = written.and_then(|w| HeaderValue::from_str(&w).ok()) {
+            req.headers_mut().insert(REMOTE_CLUSTER, value);
+        }
         let (mut parts, incoming) = req.into_parts();
         parts.uri = target.parse().map_err(|e| ApiError::bad_request(format!("cannot forward to {target}: {e}")))?;
         parts.extensions = http::Extensions::new();
@@ -112,38 +115,54 @@ impl Proxy {
         Ok(http::Response::from_parts(parts, EndOnError(incoming).boxed_unsync()))
     }
 
-    /// The shard and logical cluster a path goes to, and the rest of the path.
-    fn route(&self, path: &str, identity: &Identity) -> Result<(Route, String), ApiError> {
+    /// The shard and logical cluster a path goes to, the rest of the path, and the cluster as the
+    /// caller wrote it.
+    fn route(&self, path: &str, identity: &Identity) -> Result<(Route, String, Option<String>), ApiError> {
         if let Some(after) = path.strip_prefix("/clusters/") {
             let (segment, rest) = after.split_once('/').map(|(s, r)| (s, format!("/{r}"))).unwrap_or((after, String::new()));
             if segment == "*" {
                 return Err(ApiError::new(Reason::Forbidden, "forbidden: requests across all workspaces are not served through the front-proxy"));
             }
-            // Invalid and unknown paths look the same from outside: nothing about what exists.
-            let route = Some(segment).filter(|s| valid_cluster_name(s)).and_then(|s| self.index.lookup(s)).ok_or_else(forbidden_path)?;
-            return Ok((route, rest));
+            // A name no workspace can have says nothing about what exists.
+            if !valid_cluster_name(segment) {
+                return Err(ApiError::new(Reason::Forbidden, "forbidden: workspace access not permitted"));
+            }
+            // What the index does not know goes, as written, to the root shard, which refuses it
+            // exactly as a shard refuses an existing workspace the caller may not access (or
+            // serves it, when the index merely lags behind).
+            let route = match self.index.lookup(segment) {
+                Some(route) => route,
+                None => Route { cluster: segment.to_string(), ..self.root_route(path)? },
+            };
+            return Ok((route, rest, Some(segment.to_string())));
         }
         // In-cluster clients call without a prefix: their token says where they belong.
         if let Identity::ServiceAccount(claims) = identity {
-            let route = self.index.lookup(&claims.kubernetes.cluster).ok_or_else(forbidden_path)?;
-            return Ok((route, path.to_string()));
+            if let Some(route) = self.index.lookup(&claims.kubernetes.cluster) {
+                return Ok((route, path.to_string(), None));
+            }
         }
-        // Virtual workspaces (`/services/...`) live behind their own URL; everything else
-        // outside `/clusters/` is the root shard's.
+        Ok((self.root_route(path)?, path.to_string(), None))
+    }
+
+    /// The root shard, which serves paths outside `/clusters/`; virtual workspaces
+    /// (`/services/...`) live behind its own URL.
+    fn root_route(&self, path: &str) -> Result<Route, ApiError> {
         let base_url = if path.starts_with("/services/") { self.index.virtual_workspace_url(&self.root_shard) } else { self.index.shard_url(&self.root_shard) };
         let base_url = base_url.ok_or_else(|| ApiError::unavailable("the root shard is not known yet"))?;
-        Ok((Route { shard: self.root_shard.clone(), base_url, cluster: String::new() }, path.to_string()))
+        Ok(Route { shard: self.root_shard.clone(), base_url, cluster: String::new() })
     }
 }
 
-/// Removes what a client may not say about itself (identity and impersonation headers, hop
-/// headers) and adds the identity the proxy established.
+/// Removes what a client may not say about itself (identity headers, hop headers) and adds the
+/// identity the proxy established. Impersonation headers pass: the shard judges them with the
+/// target workspace's RBAC, as for direct requests.
 fn prepare_headers(headers: &mut HeaderMap, identity: &Identity) {
     let spoofable: Vec<HeaderName> = headers
         .keys()
         .filter(|k| {
             let k = k.as_str();
-            k.starts_with("x-remote-") || k.starts_with("impersonate-") || HOP_BY_HOP.contains(&k)
+            k.starts_with("x-remote-") || HOP_BY_HOP.contains(&k)
         })
         .cloned()
         .collect();
@@ -214,11 +233,13 @@ mod tests {
         h.insert("x-remote-user", "admin".parse().expect("header"));
         h.insert("x-remote-group", "system:masters".parse().expect("header"));
         h.insert("impersonate-user", "admin".parse().expect("header"));
+        h.insert("x-remote-cluster", "root:elsewhere".parse().expect("header"));
         h.insert("authorization", "Bearer secret".parse().expect("header"));
         h.insert("accept", "application/json".parse().expect("header"));
         let mut anon = h.clone();
         prepare_headers(&mut anon, &Identity::Anonymous);
-        assert!(anon.get("x-remote-user").is_none() && anon.get("x-remote-group").is_none() && anon.get("impersonate-user").is_none());
+        assert!(anon.get("x-remote-user").is_none() && anon.get("x-remote-group").is_none() && anon.get("x-remote-cluster").is_none());
+        assert!(anon.get("impersonate-user").is_some(), "the shard decides on impersonation");
         assert!(anon.get("authorization").is_some(), "the shard authenticates what the proxy could not");
         let mut user = UserInfo { name: "alice".into(), groups: vec!["dev".into()], ..Default::default() };
         user.extra.insert("authentication.kcp.io/scopes".into(), vec!["cluster:a".into()]);

@@ -13,6 +13,7 @@ use crate::rest::admission::MASTERS_GROUP;
 use crate::rest::Api;
 use crate::status::{ApiError, Reason};
 use crate::storage::key::Key;
+use crate::storage::Storage;
 
 /// The authorization phase.
 pub struct Authorize {
@@ -27,7 +28,7 @@ impl Phase for Authorize {
             let (Some(info), Some(user)) = (req.extensions().get::<RequestInfo>(), req.extensions().get::<UserInfo>()) else {
                 return Err(ApiError::internal("authorization ran before request parsing and authentication"));
             };
-            let masters = user.groups.iter().any(|g| g == MASTERS_GROUP);
+            let masters = is_masters(user);
             let cluster = match &info.cluster {
                 ClusterTarget::Name(c) => {
                     check_cluster(&self.api, c, user, info).await?;
@@ -67,12 +68,31 @@ fn scope_identity(req: &mut Req) {
 }
 
 /// Replaces a workspace path (`root:org:team`, or `user:<name>:...` from a home workspace) by
-/// the logical cluster it names, walking the Workspaces from the first segment. An unresolvable path is, to anyone but `system:masters`,
+/// the logical cluster it names. An unresolvable path is, to anyone but `system:masters`,
 /// indistinguishable from a workspace they may not access.
 async fn resolve_path(api: &Api, req: &mut Req) -> Result<(), ApiError> {
     let Some(path) = req.extensions().get::<RequestInfo>().filter(|i| i.cluster_is_path()).and_then(|i| i.cluster_name().map(String::from)) else {
         return Ok(());
     };
+    let Some(cluster) = walk_path(&*api.store, &path).await else {
+        let (Some(info), Some(user)) = (req.extensions().get::<RequestInfo>(), req.extensions().get::<UserInfo>()) else {
+            return Err(ApiError::internal("path resolution ran before request parsing and authentication"));
+        };
+        if is_masters(user) {
+            return Err(ApiError::new(Reason::NotFound, format!("workspaces.tenancy.kcp.io {path:?} not found")));
+        }
+        // A service account would be a stranger in whatever the path named, had it existed.
+        let seen = crate::auth::as_seen_in(user.clone(), &path);
+        return Err(forbidden(&seen, info, ""));
+    };
+    if let Some(info) = req.extensions_mut().get_mut::<RequestInfo>() {
+        info.cluster = ClusterTarget::Name(cluster);
+    }
+    Ok(())
+}
+
+/// The logical cluster a workspace path names, walking the Workspaces from its first segment.
+pub(crate) async fn walk_path(store: &dyn Storage, path: &str) -> Option<String> {
     let mut segments = path.split(':');
     let mut cluster = segments.next().unwrap_or_default().to_string();
     if cluster == crate::request::HOME_ROOT {
@@ -81,40 +101,32 @@ async fn resolve_path(api: &Api, req: &mut Req) -> Result<(), ApiError> {
     }
     for name in segments {
         let key = Key { group: "tenancy.kcp.io", resource: "workspaces", cluster: &cluster, namespace: "", name }.encode();
-        let next = match api.store.get(&key).await {
-            Ok(stored) => serde_json::from_slice::<serde_json::Value>(&stored.value)
-                .ok()
-                .and_then(|ws| ws.pointer("/spec/cluster").and_then(serde_json::Value::as_str).map(String::from))
-                .filter(|c| !c.is_empty()),
-            Err(_) => None,
-        };
-        match next {
-            Some(c) => cluster = c,
-            None => {
-                let (Some(info), Some(user)) = (req.extensions().get::<RequestInfo>(), req.extensions().get::<UserInfo>()) else {
-                    return Err(ApiError::internal("path resolution ran before request parsing and authentication"));
-                };
-                if user.groups.iter().any(|g| g == MASTERS_GROUP) {
-                    return Err(ApiError::new(Reason::NotFound, format!("workspaces.tenancy.kcp.io {path:?} not found")));
-                }
-                return Err(forbidden(user, info, ""));
-            }
-        }
+        let stored = store.get(&key).await.ok()?;
+        cluster = serde_json::from_slice::<serde_json::Value>(&stored.value)
+            .ok()?
+            .pointer("/spec/cluster")
+            .and_then(serde_json::Value::as_str)
+            .filter(|c| !c.is_empty())?
+            .to_string();
     }
-    if let Some(info) = req.extensions_mut().get_mut::<RequestInfo>() {
-        info.cluster = ClusterTarget::Name(cluster);
-    }
-    Ok(())
+    Some(cluster)
 }
 
+fn is_masters(user: &UserInfo) -> bool {
+    user.groups.iter().any(|g| g == MASTERS_GROUP)
+}
+
+/// Lets a request into an existing, active logical cluster. Whether a cluster exists or is
+/// inactive is told only to those the authorizer lets in.
 async fn check_cluster(api: &Api, cluster: &str, user: &UserInfo, info: &RequestInfo) -> Result<(), ApiError> {
     let key = Key::logical_cluster(cluster).encode();
-    let masters = user.groups.iter().any(|g| g == MASTERS_GROUP);
+    let masters = is_masters(user);
     if let Ok(stored) = api.store.get(&key).await {
         // An inactive logical cluster is closed to everyone but system:masters (who can
-        // reopen it).
+        // reopen it); saying so is only for those who could otherwise have come in.
         if !masters && is_inactive(&stored.value) {
-            return Err(forbidden(user, info, "the logical cluster is inactive"));
+            let why = if api.authz.allows(cluster, &attributes(user, info)).await? { "the logical cluster is inactive" } else { "" };
+            return Err(forbidden(user, info, why));
         }
         return Ok(());
     }
@@ -129,7 +141,6 @@ async fn check_cluster(api: &Api, cluster: &str, user: &UserInfo, info: &Request
     // Without privileges, a missing cluster looks exactly like one you may not access.
     Err(forbidden(user, info, ""))
 }
-
 
 /// Annotation that closes a logical cluster when `"true"`.
 pub const INACTIVE_ANNOTATION: &str = "core.kcp.io/inactive";
@@ -183,9 +194,9 @@ fn forbidden(user: &UserInfo, info: &RequestInfo, why: &str) -> ApiError {
         return ApiError::new(Reason::Forbidden, msg);
     }
     let scope = if info.namespace.is_empty() {
-        match info.cluster_name() {
-            Some(c) => format!("at the cluster scope of logical cluster \"{c}\""),
-            None => "at the cluster scope".to_string(),
+        match info.cluster_as_written.as_str() {
+            "" => "at the cluster scope".to_string(),
+            c => format!("at the cluster scope of workspace \"{c}\""),
         }
     } else {
         format!("in the namespace \"{}\"", info.namespace)

@@ -64,6 +64,10 @@ pub const REMOTE_GROUP: &str = "x-remote-group";
 /// Prefix of headers carrying the user's extra values: `X-Remote-Extra-<url-escaped key>`.
 pub const REMOTE_EXTRA_PREFIX: &str = "x-remote-extra-";
 
+/// How the caller addressed the cluster before the front-proxy resolved its path; trusted, like
+/// the identity headers, only from the proxy.
+pub const REMOTE_CLUSTER: &str = "x-remote-cluster";
+
 /// The identity a trusted proxy forwarded, as kube's request-header authenticator reads it.
 pub fn user_from_headers(headers: &http::HeaderMap) -> Option<UserInfo> {
     let name = headers.get(REMOTE_USER)?.to_str().ok().filter(|n| !n.is_empty())?.to_string();
@@ -139,22 +143,31 @@ pub struct Authenticate {
 impl Phase for Authenticate {
     fn run<'a>(&'a self, req: &'a mut Req) -> BoxFuture<'a, Result<Outcome, ApiError>> {
         Box::pin(async move {
-            let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
             let forwarded = req.extensions().get::<TrustedProxy>().and_then(|_| user_from_headers(req.headers()));
+            if req.extensions().get::<TrustedProxy>().is_some() {
+                adopt_cluster_as_written(req);
+            }
+            let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
             let user = match forwarded {
                 Some(user) => user,
                 None => self.api.authn.authenticate(authorization, req.extensions().get::<PeerSubject>()).await.ok_or_else(ApiError::unauthorized)?,
             };
             route_in_cluster_client(req, &user);
-            // Paths are resolved only after authentication; impersonation of a request addressed
-            // by path is judged by the bootstrap policy.
-            let cluster = req
-                .extensions()
-                .get::<RequestInfo>()
-                .filter(|i| !i.cluster_is_path())
-                .and_then(|i| i.cluster_name().map(String::from))
-                .unwrap_or_else(|| super::authz::BOOTSTRAP_CLUSTER.to_string());
-            let user = impersonate(&self.api, user, req.headers(), &cluster).await?;
+            let user = if req.headers().contains_key(IMPERSONATE_USER) || req.headers().contains_key(IMPERSONATE_GROUP) {
+                // Impersonation is judged by the RBAC of the cluster the request goes to, so a
+                // path is resolved first; an unknown one has no RBAC and grants nothing.
+                let cluster = match req.extensions().get::<RequestInfo>() {
+                    Some(info) if info.cluster_is_path() => {
+                        let path = info.cluster_as_written.clone();
+                        super::access::walk_path(&*self.api.store, &path).await.unwrap_or(path)
+                    }
+                    Some(info) => info.cluster_name().unwrap_or(super::authz::BOOTSTRAP_CLUSTER).to_string(),
+                    None => super::authz::BOOTSTRAP_CLUSTER.to_string(),
+                };
+                impersonate(&self.api, user, req.headers(), &cluster).await?
+            } else {
+                user
+            };
             tracing::Span::current().record("user", user.name.as_str());
             // Nothing past this phase may read identity headers; drop them in any case.
             strip_identity_headers(req.headers_mut());
@@ -173,7 +186,7 @@ fn is_privileged_group(group: &str) -> bool {
 /// Removes `X-Remote-*` identity headers.
 pub fn strip_identity_headers(headers: &mut http::HeaderMap) {
     let extras: Vec<http::HeaderName> = headers.keys().filter(|k| k.as_str().starts_with(REMOTE_EXTRA_PREFIX)).cloned().collect();
-    for name in extras.iter().map(http::HeaderName::as_str).chain([REMOTE_USER, REMOTE_GROUP]) {
+    for name in extras.iter().map(http::HeaderName::as_str).chain([REMOTE_USER, REMOTE_GROUP, REMOTE_CLUSTER]) {
         headers.remove(name);
     }
 }
@@ -190,14 +203,28 @@ fn route_in_cluster_client(req: &mut Req, user: &UserInfo) {
     }
 }
 
+/// The front-proxy forwards to `/clusters/<logical cluster>` and says in [`REMOTE_CLUSTER`] how
+/// the caller wrote it; messages use the caller's words.
+fn adopt_cluster_as_written(req: &mut Req) {
+    let Some(written) = req.headers().get(REMOTE_CLUSTER).and_then(|v| v.to_str().ok()).filter(|w| crate::request::valid_cluster_name(w)).map(String::from) else {
+        return;
+    };
+    if let Some(info) = req.extensions_mut().get_mut::<RequestInfo>().filter(|i| i.cluster_name().is_some()) {
+        info.cluster_as_written = written;
+    }
+}
+
+const IMPERSONATE_USER: &str = "impersonate-user";
+const IMPERSONATE_GROUP: &str = "impersonate-group";
+
 async fn impersonate(api: &Api, user: UserInfo, headers: &http::HeaderMap, cluster: &str) -> Result<UserInfo, ApiError> {
-    let Some(target) = headers.get("impersonate-user").and_then(|v| v.to_str().ok()) else {
-        if headers.contains_key("impersonate-group") {
+    let Some(target) = headers.get(IMPERSONATE_USER).and_then(|v| v.to_str().ok()) else {
+        if headers.contains_key(IMPERSONATE_GROUP) {
             return Err(ApiError::new(crate::status::Reason::BadRequest, "requested Impersonate-Group without Impersonate-User"));
         }
         return Ok(user);
     };
-    let groups: Vec<String> = headers.get_all("impersonate-group").iter().filter_map(|v| v.to_str().ok().map(String::from)).collect();
+    let groups: Vec<String> = headers.get_all(IMPERSONATE_GROUP).iter().filter_map(|v| v.to_str().ok().map(String::from)).collect();
     // RBAC inside a workspace may grant `impersonate` on anything, but a workspace's admin
     // must not become an administrator of the whole shard that way.
     if !user.groups.iter().any(|g| g == MASTERS_GROUP) {
