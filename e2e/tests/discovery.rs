@@ -46,6 +46,10 @@ fn version_reports_kubernetes_1_32() {
     assert_eq!(v["serverVersion"]["major"], "1", "{v}");
     assert_eq!(v["serverVersion"]["minor"], "32", "{v}");
     assert!(v["serverVersion"]["gitVersion"].as_str().is_some_and(|g| g.starts_with("v1.32.")), "{v}");
+    // Built from a git checkout: the commit and its date are filled in at build time.
+    assert!(v["serverVersion"]["gitCommit"].as_str().is_some_and(|c| c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit())), "{v}");
+    assert!(v["serverVersion"]["buildDate"].as_str().is_some_and(|d| d.len() == 20 && d.ends_with('Z')), "{v}");
+    assert!(matches!(v["serverVersion"]["gitTreeState"].as_str(), Some("clean" | "dirty")), "{v}");
     // The dispatcher picked the matching client: no skew warning.
     assert!(!json.stderr.contains("WARNING"), "{}", json.stderr);
     for cluster in ["root", "second"] {

@@ -37,6 +37,10 @@ fn role_in_one_cluster_grants_nothing_in_another() {
     );
     assert_eq!(kcp.kubectl_token("alice-token", "root", &["auth", "can-i", "list", "configmaps"]).ok().trim(), "yes");
     assert_eq!(kcp.kubectl_token("alice-token", "other", &["auth", "can-i", "list", "configmaps"]).stdout.trim(), "no");
+    // Without workspace access, the rules review lists only what alice can really do there.
+    let rules = kcp.kubectl_token("alice-token", "other", &["auth", "can-i", "--list"]);
+    let listed: Vec<&str> = rules.ok().lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(listed, ["selfsubjectreviews.authentication.k8s.io", "selfsubjectaccessreviews.authorization.k8s.io", "selfsubjectrulesreviews.authorization.k8s.io"], "{}", rules.stdout);
     let whoami = kcp.kubectl_token("alice-token", "other", &["auth", "whoami"]);
     assert_eq!(whoami.ok(), "ATTRIBUTE   VALUE\nUsername    alice\nUID         1001\nGroups      [dev system:authenticated]\n");
 

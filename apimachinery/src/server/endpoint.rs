@@ -75,7 +75,7 @@ fn non_resource(api: &Api, metrics: &Metrics, info: &RequestInfo, headers: &http
     let prefix = if cluster.is_empty() { String::new() } else { format!("/clusters/{cluster}") };
     let doc = match segs.as_slice() {
         ["version"] => json!({"major": "1", "minor": KUBE_MINOR, "gitVersion": format!("v1.{KUBE_MINOR}.0+kcp-rs-{}", env!("CARGO_PKG_VERSION")),
-            "gitCommit": "", "gitTreeState": "clean", "buildDate": "", "goVersion": "", "compiler": "rustc",
+            "gitCommit": env!("KCP_GIT_COMMIT"), "gitTreeState": env!("KCP_GIT_TREE_STATE"), "buildDate": env!("KCP_BUILD_DATE"), "goVersion": "", "compiler": "rustc",
             "platform": format!("{}/{}", std::env::consts::OS, if cfg!(target_arch = "x86_64") { "amd64" } else { std::env::consts::ARCH })}),
         ["api"] if discovery::wants_aggregated(accept) => {
             return Ok(body::json_typed(200, &discovery::aggregated(&served, true), discovery::AGGREGATED_CONTENT_TYPE))
