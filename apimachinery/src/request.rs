@@ -68,6 +68,35 @@ pub fn home_cluster_name(user: &str) -> String {
     hashed_name(user.as_bytes(), 13)
 }
 
+/// A workspace path as callers write it (`root:org:team`, `user:alice:dev`, or a bare logical
+/// cluster name), split into the logical cluster a walk starts from and the Workspace names to
+/// follow from there. The shard and the front-proxy both resolve paths through it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspacePath<'a> {
+    start: String,
+    children: Vec<&'a str>,
+}
+
+impl<'a> WorkspacePath<'a> {
+    /// Splits `path`; `None` for `user` without a user name (no such home).
+    pub fn parse(path: &'a str) -> Option<WorkspacePath<'a>> {
+        let mut segments = path.split(':');
+        let first = segments.next()?;
+        let start = if first == HOME_ROOT { home_cluster_name(segments.next()?) } else { first.to_string() };
+        Some(WorkspacePath { start, children: segments.collect() })
+    }
+
+    /// The logical cluster the walk starts from: the first segment, or a user's home.
+    pub fn start(&self) -> &str {
+        &self.start
+    }
+
+    /// The Workspace names to follow, outermost first.
+    pub fn children(&self) -> &[&'a str] {
+        &self.children
+    }
+}
+
 /// The logical cluster of a Workspace: 16 base36 characters (82 bits) of a hash of its uid.
 /// The uid is random and never reused, so the name is too; and because it is derived, a
 /// scheduler that crashes half-way picks the same name again without having to record it.
@@ -264,6 +293,17 @@ fn safe_segment(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workspace_paths_start_at_root_or_a_home() {
+        let p = WorkspacePath::parse("root:org:team").expect("path");
+        assert_eq!((p.start(), p.children()), ("root", &["org", "team"][..]));
+        let h = WorkspacePath::parse("user:alice:dev").expect("home path");
+        assert_eq!((h.start(), h.children()), (home_cluster_name("alice").as_str(), &["dev"][..]));
+        assert_eq!(WorkspacePath::parse("user"), None);
+        let bare = WorkspacePath::parse("2x9kqbmpcs1mfqdc").expect("name");
+        assert!(bare.children().is_empty());
+    }
 
     #[test]
     fn home_cluster_names_are_stable_and_distinct() {

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use apimachinery::client::Client;
-use apimachinery::request::{home_cluster_name, HOME_ROOT};
+use apimachinery::request::WorkspacePath;
 use apimachinery::rest::CLUSTER_ANNOTATION;
 use serde_json::Value;
 
@@ -65,12 +65,9 @@ impl Index {
     /// Resolves a workspace path (or logical cluster name) to its shard and logical cluster.
     pub fn lookup(&self, path: &str) -> Option<Route> {
         let s = self.read();
-        let mut segments = path.split(':');
-        let mut cluster = segments.next()?.to_string();
-        if cluster == HOME_ROOT {
-            cluster = home_cluster_name(segments.next()?);
-        }
-        for name in segments {
+        let path = WorkspacePath::parse(path)?;
+        let mut cluster = path.start().to_string();
+        for name in path.children() {
             cluster = s.children.get(&(cluster, name.to_string()))?.clone();
         }
         let shard = s.clusters.get(&cluster)?.clone();
@@ -231,6 +228,7 @@ async fn watch_workspaces(index: Arc<Index>, client: Client, shard: String, base
 #[cfg(test)]
 mod tests {
     use super::*;
+    use apimachinery::request::home_cluster_name;
     use serde_json::json;
 
     fn lc(cluster: &str) -> Value {

@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 
 use super::phase::{Outcome, Phase, Req};
 use crate::auth::{Attributes, UserInfo};
-use crate::request::{ClusterTarget, RequestInfo};
+use crate::request::{ClusterTarget, RequestInfo, WorkspacePath};
 use crate::rest::admission::MASTERS_GROUP;
 use crate::rest::Api;
 use crate::status::{ApiError, Reason};
@@ -93,13 +93,9 @@ async fn resolve_path(api: &Api, req: &mut Req) -> Result<(), ApiError> {
 
 /// The logical cluster a workspace path names, walking the Workspaces from its first segment.
 pub(crate) async fn walk_path(store: &dyn Storage, path: &str) -> Option<String> {
-    let mut segments = path.split(':');
-    let mut cluster = segments.next().unwrap_or_default().to_string();
-    if cluster == crate::request::HOME_ROOT {
-        // `user:<name>` is a home workspace, named after its user.
-        cluster = crate::request::home_cluster_name(segments.next().unwrap_or_default());
-    }
-    for name in segments {
+    let path = WorkspacePath::parse(path)?;
+    let mut cluster = path.start().to_string();
+    for &name in path.children() {
         let key = Key { group: "tenancy.kcp.io", resource: "workspaces", cluster: &cluster, namespace: "", name }.encode();
         let stored = store.get(&key).await.ok()?;
         cluster = serde_json::from_slice::<serde_json::Value>(&stored.value)
