@@ -31,7 +31,15 @@ pub struct UserInfo {
     pub extra: BTreeMap<String, Vec<String>>,
 }
 
+/// The group whose members are unrestricted on a shard.
+pub const MASTERS_GROUP: &str = "system:masters";
+
 impl UserInfo {
+    /// Whether the user is in `system:masters`.
+    pub fn is_masters(&self) -> bool {
+        self.groups.iter().any(|g| g == MASTERS_GROUP)
+    }
+
     /// Appends `system:authenticated` unless already present, as kube's group adder does
     /// after any authenticator succeeds.
     pub fn with_authenticated_group(mut self) -> Self {

@@ -13,8 +13,6 @@ use crate::status::{ApiError, FieldError, Reason};
 
 /// The finalizer a namespace carries until its content is gone.
 pub const NAMESPACE_FINALIZER: &str = "kubernetes";
-/// Group whose members bypass authorization and admission escalation checks.
-pub const MASTERS_GROUP: &str = "system:masters";
 
 /// Resources whose `metadata.generation` follows spec changes.
 pub fn tracks_generation(info: &ResourceInfo) -> bool {
@@ -143,7 +141,7 @@ pub async fn admit(api: &Api, req: &ApiRequest, r: &Resolved, cluster: &str, obj
                 "the LogicalCluster of a logical cluster must be named \"cluster\"",
             )]));
         }
-        ("rbac.authorization.k8s.io", kind) if !req.user.groups.iter().any(|g| g == MASTERS_GROUP) => {
+        ("rbac.authorization.k8s.io", kind) if !req.user.is_masters() => {
             check_escalation(api, req, cluster, kind, obj).await?;
         }
         _ => {}

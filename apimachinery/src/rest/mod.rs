@@ -124,7 +124,7 @@ impl Write<'_> {
 
     /// Whether the writer is `system:masters`.
     pub fn by_masters(&self) -> bool {
-        self.req.user.groups.iter().any(|g| g == admission::MASTERS_GROUP)
+        self.req.user.is_masters()
     }
 }
 

@@ -9,7 +9,6 @@ use futures::future::BoxFuture;
 use super::phase::{Outcome, Phase, Req};
 use crate::auth::{Attributes, UserInfo};
 use crate::request::{ClusterTarget, RequestInfo, WorkspacePath};
-use crate::rest::admission::MASTERS_GROUP;
 use crate::rest::Api;
 use crate::status::{ApiError, Reason};
 use crate::storage::key::Key;
@@ -28,7 +27,7 @@ impl Phase for Authorize {
             let (Some(info), Some(user)) = (req.extensions().get::<RequestInfo>(), req.extensions().get::<UserInfo>()) else {
                 return Err(ApiError::internal("authorization ran before request parsing and authentication"));
             };
-            let masters = is_masters(user);
+            let masters = user.is_masters();
             let cluster = match &info.cluster {
                 ClusterTarget::Name(c) => {
                     check_cluster(&self.api, c, user, info).await?;
@@ -78,7 +77,7 @@ async fn resolve_path(api: &Api, req: &mut Req) -> Result<(), ApiError> {
         let (Some(info), Some(user)) = (req.extensions().get::<RequestInfo>(), req.extensions().get::<UserInfo>()) else {
             return Err(ApiError::internal("path resolution ran before request parsing and authentication"));
         };
-        if is_masters(user) {
+        if user.is_masters() {
             return Err(ApiError::new(Reason::NotFound, format!("workspaces.tenancy.kcp.io {path:?} not found")));
         }
         // A service account would be a stranger in whatever the path named, had it existed.
@@ -108,15 +107,11 @@ pub(crate) async fn walk_path(store: &dyn Storage, path: &str) -> Option<String>
     Some(cluster)
 }
 
-fn is_masters(user: &UserInfo) -> bool {
-    user.groups.iter().any(|g| g == MASTERS_GROUP)
-}
-
 /// Lets a request into an existing, active logical cluster. Whether a cluster exists or is
 /// inactive is told only to those the authorizer lets in.
 async fn check_cluster(api: &Api, cluster: &str, user: &UserInfo, info: &RequestInfo) -> Result<(), ApiError> {
     let key = Key::logical_cluster(cluster).encode();
-    let masters = is_masters(user);
+    let masters = user.is_masters();
     if let Ok(stored) = api.store.get(&key).await {
         // An inactive logical cluster is closed to everyone but system:masters (who can
         // reopen it); saying so is only for those who could otherwise have come in.

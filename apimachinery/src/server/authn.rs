@@ -8,7 +8,7 @@ use super::phase::{Outcome, Phase, Req};
 use crate::auth::{self, Attributes, TokenFile, TokenSigner, UserInfo};
 use crate::pki::ClientCertAuthority;
 use crate::request::{ClusterTarget, RequestInfo};
-use crate::rest::admission::MASTERS_GROUP;
+use crate::auth::MASTERS_GROUP;
 use crate::rest::Api;
 use crate::status::ApiError;
 use crate::storage::{Key, SharedStorage};
@@ -227,7 +227,7 @@ async fn impersonate(api: &Api, user: UserInfo, headers: &http::HeaderMap, clust
     let groups: Vec<String> = headers.get_all(IMPERSONATE_GROUP).iter().filter_map(|v| v.to_str().ok().map(String::from)).collect();
     // RBAC inside a workspace may grant `impersonate` on anything, but a workspace's admin
     // must not become an administrator of the whole shard that way.
-    if !user.groups.iter().any(|g| g == MASTERS_GROUP) {
+    if !user.is_masters() {
         if let Some(g) = groups.iter().find(|g| is_privileged_group(g)) {
             return Err(ApiError::new(
                 crate::status::Reason::Forbidden,

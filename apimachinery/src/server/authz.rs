@@ -14,7 +14,6 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 use crate::auth::{Attributes, CompiledRbac, Decision, RbacObjects, UserInfo};
-use crate::rest::admission::MASTERS_GROUP;
 use crate::status::ApiError;
 use crate::storage::{key, SharedStorage, StorageError, WatchFrom};
 
@@ -104,7 +103,7 @@ impl Authorizer {
 
     /// The full decision, with the reason when allowed.
     pub async fn decide(&self, cluster: &str, attrs: &Attributes) -> Result<Decision, ApiError> {
-        if attrs.user.groups.iter().any(|g| g == MASTERS_GROUP) {
+        if attrs.user.is_masters() {
             return Ok(Decision::Allow("allowed by system:masters".into()));
         }
         if !cluster.starts_with("system:") && !self.has_access(cluster, &attrs.user).await? {
@@ -141,7 +140,7 @@ impl Authorizer {
 
     /// Resource and non-resource rules a user holds in a namespace of a cluster.
     pub async fn rules_review(&self, cluster: &str, user: &UserInfo, namespace: &str) -> Result<(Vec<Value>, Vec<Value>), ApiError> {
-        if user.groups.iter().any(|g| g == MASTERS_GROUP) {
+        if user.is_masters() {
             return Ok((
                 vec![json!({"verbs":["*"],"apiGroups":["*"],"resources":["*"]})],
                 vec![json!({"verbs":["*"],"nonResourceURLs":["*"]})],
