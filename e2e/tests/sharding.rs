@@ -183,20 +183,20 @@ struct IssuerEndpoints {
     jwks: serde_json::Value,
 }
 
-impl apimachinery::server::Serves for IssuerEndpoints {
-    async fn answer(&self, req: apimachinery::server::phase::Req) -> apimachinery::rest::body::Response {
+impl apiserver::server::Serves for IssuerEndpoints {
+    async fn answer(&self, req: apiserver::server::phase::Req) -> apiserver::rest::body::Response {
         match req.uri().path() {
-            "/.well-known/openid-configuration" => apimachinery::rest::body::json(200, &serde_json::json!({"issuer": self.url, "jwks_uri": format!("{}/keys", self.url)})),
-            "/keys" => apimachinery::rest::body::json(200, &self.jwks),
-            _ => apimachinery::rest::body::json(404, &serde_json::json!({})),
+            "/.well-known/openid-configuration" => apiserver::rest::body::json(200, &serde_json::json!({"issuer": self.url, "jwks_uri": format!("{}/keys", self.url)})),
+            "/keys" => apiserver::rest::body::json(200, &self.jwks),
+            _ => apiserver::rest::body::json(404, &serde_json::json!({})),
         }
     }
 }
 
 /// Starts the issuer's HTTPS endpoints on a free port; returns its URL and CA file.
 fn serve_issuer(dir: &std::path::Path, jwks: serde_json::Value) -> (String, std::path::PathBuf) {
-    let ca = apimachinery::pki::new_ca("test issuer CA").expect("CA");
-    let serving = apimachinery::pki::new_serving_cert(&ca, "issuer", &[], &["127.0.0.1".parse().expect("ip")]).expect("cert");
+    let ca = apiserver::pki::new_ca("test issuer CA").expect("CA");
+    let serving = apiserver::pki::new_serving_cert(&ca, "issuer", &[], &["127.0.0.1".parse().expect("ip")]).expect("cert");
     let ca_file = dir.join("issuer-ca.crt");
     std::fs::write(&ca_file, &ca.cert_pem).expect("CA file");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -207,10 +207,10 @@ fn serve_issuer(dir: &std::path::Path, jwks: serde_json::Value) -> (String, std:
         runtime.block_on(async move {
             listener.set_nonblocking(true).expect("nonblocking");
             let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            let tls = std::sync::Arc::new(apimachinery::pki::server_config(&serving, &[]).expect("TLS"));
-            let peers = std::sync::Arc::new(apimachinery::server::authn::Peers::clients_only(std::slice::from_ref(&ca.cert_pem)).expect("CA"));
+            let tls = std::sync::Arc::new(apiserver::pki::server_config(&serving, &[]).expect("TLS"));
+            let peers = std::sync::Arc::new(apiserver::server::authn::Peers::clients_only(std::slice::from_ref(&ca.cert_pem)).expect("CA"));
             let (_keep, shutdown) = tokio::sync::watch::channel(false);
-            apimachinery::server::serve(listener, tls, peers, std::sync::Arc::new(endpoints), shutdown).await;
+            apiserver::server::serve(listener, tls, peers, std::sync::Arc::new(endpoints), shutdown).await;
         });
     });
     (url, ca_file)

@@ -5,9 +5,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-use apimachinery::client::Client;
+use apiserver::client::Client;
 use apimachinery::request::WorkspacePath;
-use apimachinery::rest::CLUSTER_ANNOTATION;
+use apiserver::rest::CLUSTER_ANNOTATION;
 use serde_json::Value;
 
 /// Where a request goes: a shard and a logical cluster on it.

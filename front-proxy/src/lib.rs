@@ -12,10 +12,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use apimachinery::auth::{TokenFile, TokenVerifier};
-use apimachinery::client::{Client, Credentials};
-use apimachinery::pki::CertPair;
-use apimachinery::server::authn::Peers;
+use apimachinery::auth::TokenVerifier;
+use apiserver::client::{Client, Credentials};
+use apiserver::pki::CertPair;
+use apiserver::server::authn::Peers;
 
 /// Command-line flags.
 #[derive(Debug, Clone, clap::Parser)]
@@ -87,9 +87,9 @@ pub enum ProxyError {
     #[error("reading {path}: {source}")]
     Read { path: String, source: std::io::Error },
     #[error(transparent)]
-    Client(#[from] apimachinery::client::ClientError),
+    Client(#[from] apiserver::client::ClientError),
     #[error("TLS: {0}")]
-    Tls(#[from] apimachinery::pki::PkiError),
+    Tls(#[from] apiserver::pki::PkiError),
     #[error("authentication: {0}")]
     Auth(#[from] apimachinery::auth::AuthError),
     #[error("OIDC: {0}")]
@@ -141,7 +141,7 @@ pub async fn run(flags: Flags, shutdown: tokio::sync::watch::Receiver<bool>) -> 
     tokio::spawn(index.clone().run(watcher, root.base_url()));
 
     let authn = identity::Authenticators {
-        tokens: flags.token_auth_file.as_deref().map(TokenFile::load).transpose()?,
+        tokens: flags.token_auth_file.as_deref().map(apiserver::server::authn::load_token_file).transpose()?,
         oidc: oidc(&flags).await?,
         service_accounts: match &flags.service_account_key_file {
             Some(p) => Some(TokenVerifier::from_pem(&flags.service_account_issuer, &read(p)?)?),
@@ -150,19 +150,19 @@ pub async fn run(flags: Flags, shutdown: tokio::sync::watch::Receiver<bool>) -> 
         groups: identity::GroupFilter { drop: flags.authentication_drop_groups.clone(), pass_on: flags.authentication_pass_on_groups.clone() },
     };
     let client_ca = read(&flags.client_ca_file)?;
-    let metrics = Arc::new(apimachinery::server::metrics::Metrics::default());
+    let metrics = Arc::new(apiserver::server::metrics::Metrics::default());
     for file in [&flags.tls_cert_file, &flags.client_ca_file, &flags.proxy_client_cert_file] {
         metrics.watch_certificate(file);
     }
     let proxy = Arc::new(forward::Proxy { metrics, index, authn, upstream, root_shard: flags.root_shard_name.clone() });
 
-    let tls = Arc::new(apimachinery::pki::server_config_from_files(&flags.tls_cert_file, &flags.tls_private_key_file, std::slice::from_ref(&client_ca))?);
+    let tls = Arc::new(apiserver::pki::server_config_from_files(&flags.tls_cert_file, &flags.tls_private_key_file, std::slice::from_ref(&client_ca))?);
     let peers = Arc::new(Peers::clients_only(&[client_ca])?);
     let addr = SocketAddr::new(flags.bind_address, flags.secure_port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ProxyError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(|source| ProxyError::Bind { addr, source })?;
     tracing::info!(%bound, "front-proxy serving");
     eprintln!("kcp-front-proxy is serving at https://{bound}");
-    apimachinery::server::serve(listener, tls, peers, proxy, shutdown).await;
+    apiserver::server::serve(listener, tls, peers, proxy, shutdown).await;
     Ok(())
 }

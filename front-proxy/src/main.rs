@@ -4,9 +4,9 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    shard::init_logging();
+    apiserver::process::init_logging();
     let flags = front_proxy::Flags::parse();
-    match front_proxy::run(flags, shard::shutdown_on_signals()).await {
+    match front_proxy::run(flags, apiserver::process::shutdown_on_signals()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("kcp-front-proxy: {e}");

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use apimachinery::pki::CertPair;
+use apiserver::pki::CertPair;
 use base64::Engine;
 use serde_json::{json, Value};
 
@@ -43,7 +43,7 @@ pub fn document(k: &AdminKubeconfig<'_>) -> Value {
 }
 
 /// Writes the kubeconfig (mode 0600: it holds private keys).
-pub fn write(path: &Path, k: &AdminKubeconfig<'_>) -> Result<(), apimachinery::pki::PkiError> {
-    let text = serde_saphyr::to_string(&document(k)).map_err(|e| apimachinery::pki::PkiError::Io { path: path.to_owned(), source: std::io::Error::other(e) })?;
-    apimachinery::pki::write_file(path, text.as_bytes(), 0o600)
+pub fn write(path: &Path, k: &AdminKubeconfig<'_>) -> Result<(), apiserver::pki::PkiError> {
+    let text = serde_saphyr::to_string(&document(k)).map_err(|e| apiserver::pki::PkiError::Io { path: path.to_owned(), source: std::io::Error::other(e) })?;
+    apiserver::pki::write_file(path, text.as_bytes(), 0o600)
 }

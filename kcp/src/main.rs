@@ -32,7 +32,7 @@ enum PkiCommand {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    shard::init_logging();
+    apiserver::process::init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Start(flags) => kcp::start::run(flags).await,

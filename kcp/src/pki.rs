@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use apimachinery::auth::TokenSigner;
-use apimachinery::pki::{self, CertPair, PkiError};
+use apiserver::pki::{self, CertPair, PkiError};
 
 /// Flags of `kcp pki init`.
 #[derive(Debug, Clone, clap::Args)]

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use apimachinery::pki::{self, CertPair, PkiError};
+use apiserver::pki::{self, CertPair, PkiError};
 use shard::{ShardConfig, ShardFile, ShardFlags};
 
 use crate::kubeconfig::{self, AdminKubeconfig};
@@ -114,7 +114,7 @@ pub async fn run(flags: StartFlags) -> Result<(), StartError> {
             Err(e) => write_error = Some(StartError::Pki(e)),
         }
     };
-    shard::run(config, shard::shutdown_on_signals(), on_listening).await?;
+    shard::run(config, apiserver::process::shutdown_on_signals(), on_listening).await?;
     match write_error {
         Some(e) => Err(e),
         None => Ok(()),

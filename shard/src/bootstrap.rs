@@ -3,9 +3,9 @@
 //!
 //! Objects are created only when missing, so restarts never overwrite what users changed.
 
-use apimachinery::rest::object;
-use apimachinery::server::authz::BOOTSTRAP_CLUSTER;
-use apimachinery::storage::{Key, SharedStorage, StorageError};
+use apiserver::rest::object;
+use apiserver::server::authz::BOOTSTRAP_CLUSTER;
+use apiserver::storage::{Key, SharedStorage, StorageError};
 use serde_json::{json, Value};
 
 /// The logical cluster kubeconfig contexts point at by default.

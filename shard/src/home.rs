@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use apimachinery::auth::{Attributes, UserInfo};
 use apimachinery::request::{home_cluster_name, valid_cluster_name, ClusterTarget, RequestInfo, HOME_ROOT};
-use apimachinery::rest::{body, object, Api};
-use apimachinery::server::phase::{Outcome, Phase, Req};
+use apiserver::rest::{body, object, Api};
+use apiserver::server::phase::{Outcome, Phase, Req};
 use apimachinery::status::{ApiError, Reason};
 use futures::future::BoxFuture;
 use serde_json::{json, Value};

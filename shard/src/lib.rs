@@ -13,16 +13,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use apimachinery::registry::crd::CrdIndex;
-use apimachinery::rest::{Api, Limits};
+use apiserver::rest::{Api, Limits};
 use apimachinery::auth::TokenSigner;
-use apimachinery::pki::ClientCertAuthority;
-use apimachinery::server::authn::{Authenticator, Peers, ServiceAccountTokens};
-use apimachinery::server::authz::Authorizer;
-use apimachinery::server::metrics::Metrics;
-use apimachinery::server::phase::Phases;
-use apimachinery::server::Handler;
-use apimachinery::storage::sled::SledStorage;
-use apimachinery::storage::SharedStorage;
+use apiserver::pki::ClientCertAuthority;
+use apiserver::server::authn::{Authenticator, Peers, ServiceAccountTokens};
+use apiserver::server::authz::Authorizer;
+use apiserver::server::metrics::Metrics;
+use apiserver::server::phase::Phases;
+use apiserver::server::Handler;
+use apiserver::storage::sled::SledStorage;
+use apiserver::storage::SharedStorage;
 
 pub use config::{ConfigError, ShardConfig, ShardFile, ShardFlags};
 
@@ -32,15 +32,15 @@ pub enum ShardError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("storage: {0}")]
-    Storage(#[from] apimachinery::storage::StorageError),
+    Storage(#[from] apiserver::storage::StorageError),
     #[error("TLS: {0}")]
-    Tls(#[from] apimachinery::pki::PkiError),
+    Tls(#[from] apiserver::pki::PkiError),
     #[error("reading {path}: {source}")]
     Io { path: String, source: std::io::Error },
     #[error("authentication: {0}")]
     Tokens(#[from] apimachinery::auth::AuthError),
     #[error(transparent)]
-    Client(#[from] apimachinery::client::ClientError),
+    Client(#[from] apiserver::client::ClientError),
     #[error("listening on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -56,7 +56,7 @@ fn signing_key(path: &std::path::Path, issuer: &str) -> Result<TokenSigner, Shar
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|source| ShardError::Io { path: dir.display().to_string(), source })?;
         }
-        apimachinery::pki::write_file(path, pem.as_bytes(), 0o600)?;
+        apiserver::pki::write_file(path, pem.as_bytes(), 0o600)?;
         tracing::info!(path = %path.display(), "generated the service-account signing key");
     }
     Ok(TokenSigner::from_pem(issuer, &read(path)?)?)
@@ -77,8 +77,8 @@ pub async fn run(
     // The credentials that reach the root shard reach every shard (system:masters).
     let shards_client = match &config.root_shard_kubeconfig_file {
         Some(path) => {
-            let creds = apimachinery::client::Credentials::from_kubeconfig(path)?;
-            Some((apimachinery::client::Client::new(&creds.ca_pem, creds.client.as_ref())?, creds.base_url()))
+            let creds = apiserver::client::Credentials::from_kubeconfig(path)?;
+            Some((apiserver::client::Client::new(&creds.ca_pem, creds.client.as_ref())?, creds.base_url()))
         }
         None => None,
     };
@@ -122,7 +122,7 @@ pub async fn run(
     tokio::spawn(controllers::namespace_defaults::run(store.clone(), root_ca));
 
     let tokens = match &config.token_auth_file {
-        Some(p) => Some(apimachinery::auth::TokenFile::load(p)?),
+        Some(p) => Some(apiserver::server::authn::load_token_file(p)?),
         None => None,
     };
     let api = Arc::new(Api {
@@ -139,7 +139,7 @@ pub async fn run(
         limits: Limits::default(),
         plugins: vec![Arc::new(tenancy::WorkspaceAdmission { root: root.clone() }), Arc::new(tenancy::LogicalClusterAdmission), Arc::new(shards::ShardAdmission)],
         shutdown: shutdown.clone(),
-        inactive: apimachinery::server::inactive::follow(store.clone())?,
+        inactive: apiserver::server::inactive::follow(store.clone())?,
     });
     let mut phases = Phases::default();
     if config.enable_home_workspaces && hosts_root {
@@ -156,7 +156,7 @@ pub async fn run(
         metrics.watch_certificate(file);
     }
     let hinted: Vec<String> = std::iter::once(client_ca.clone()).chain(proxy_ca.clone()).collect();
-    let tls = Arc::new(apimachinery::pki::server_config_from_files(&config.tls_cert_file, &config.tls_private_key_file, &hinted)?);
+    let tls = Arc::new(apiserver::pki::server_config_from_files(&config.tls_cert_file, &config.tls_private_key_file, &hinted)?);
     let peers = Arc::new(Peers {
         clients: ClientCertAuthority::new(&[client_ca])?,
         proxies: proxy_ca.map(|ca| ClientCertAuthority::new(&[ca])).transpose()?,
@@ -164,34 +164,7 @@ pub async fn run(
     });
     tracing::info!(%bound, "serving");
     on_listening(bound);
-    apimachinery::server::serve(listener, tls, peers, handler, shutdown).await;
+    apiserver::server::serve(listener, tls, peers, handler, shutdown).await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Turns SIGTERM/SIGINT into a shutdown signal.
-pub fn shutdown_on_signals() -> tokio::sync::watch::Receiver<bool> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                return;
-            }
-        };
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = tokio::signal::ctrl_c() => {},
-        }
-        tracing::info!("shutting down: draining in-flight requests");
-        let _ = tx.send(true);
-    });
-    rx
-}
-
-/// Installs the tracing subscriber (RUST_LOG, default `info`).
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

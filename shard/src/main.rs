@@ -13,7 +13,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    shard::init_logging();
+    apiserver::process::init_logging();
     let cli = Cli::parse();
     let file = match &cli.flags.config {
         Some(p) => ShardFile::load(p),
@@ -26,7 +26,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(64);
         }
     };
-    match shard::run(config, shard::shutdown_on_signals(), |_| {}).await {
+    match shard::run(config, apiserver::process::shutdown_on_signals(), |_| {}).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("kcp-shard: {e}");

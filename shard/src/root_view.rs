@@ -3,10 +3,10 @@
 //! storage; every other shard asks the root shard, as `system:masters`.
 
 use apimachinery::auth::{Attributes, UserInfo};
-use apimachinery::client::Client;
-use apimachinery::rest::Api;
+use apiserver::client::Client;
+use apiserver::rest::Api;
 use apimachinery::status::ApiError;
-use apimachinery::storage::{key, Key, SharedStorage};
+use apiserver::storage::{key, Key, SharedStorage};
 use serde_json::{json, Value};
 
 use crate::bootstrap::ROOT_CLUSTER;

@@ -1,11 +1,11 @@
 //! Shards: the Shard objects in `root` saying where logical clusters can live, this shard's
 //! registration among them, and the choice of a shard for a new workspace.
 
-use apimachinery::client::Client;
-use apimachinery::rest::{object, AdmissionPlugin, Write};
+use apiserver::client::Client;
+use apiserver::rest::{object, AdmissionPlugin, Write};
 use apimachinery::selector::LabelSelector;
 use apimachinery::status::{ApiError, FieldError, Reason};
-use apimachinery::storage::{Key, SharedStorage, StorageError};
+use apiserver::storage::{Key, SharedStorage, StorageError};
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 

@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
-use apimachinery::rest::{object, AdmissionPlugin, Write};
+use apiserver::rest::{object, AdmissionPlugin, Write};
 use apimachinery::status::{ApiError, FieldError, Reason};
-use apimachinery::storage::{Key, SharedStorage};
+use apiserver::storage::{Key, SharedStorage};
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 

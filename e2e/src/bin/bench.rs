@@ -106,26 +106,26 @@ async fn workspaces(mut args: impl Iterator<Item = String>) {
 /// `kcp-bench hop PORT UPSTREAM PKI_DIR`: a bare reverse-proxy hop that only forwards (TLS in,
 /// pooled mutual TLS out as `admin`), the physical ceiling of one extra hop for `proxy`.
 struct Hop {
-    upstream: apimachinery::client::Client,
+    upstream: apiserver::client::Client,
     base: String,
 }
 
-impl apimachinery::server::Serves for Hop {
-    async fn answer(&self, req: apimachinery::server::phase::Req) -> apimachinery::rest::body::Response {
+impl apiserver::server::Serves for Hop {
+    async fn answer(&self, req: apiserver::server::phase::Req) -> apiserver::rest::body::Response {
         use http_body_util::BodyExt;
         let (mut parts, body) = req.into_parts();
         let path = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
         parts.uri = format!("{}{path}", self.base).parse().expect("upstream URI");
         parts.headers.remove("host");
         parts.version = http::Version::HTTP_11;
-        let body = body.map_err(apimachinery::client::BoxError::from).boxed_unsync();
+        let body = body.map_err(apiserver::client::BoxError::from).boxed_unsync();
         match self.upstream.send(http::Request::from_parts(parts, body)).await {
             Ok(resp) => {
                 let (parts, body) = resp.into_parts();
                 let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                http::Response::from_parts(parts, apimachinery::rest::body::full(bytes))
+                http::Response::from_parts(parts, apiserver::rest::body::full(bytes))
             }
-            Err(e) => apimachinery::rest::body::error(&apimachinery::status::ApiError::unavailable(e.to_string())),
+            Err(e) => apiserver::rest::body::error(&apimachinery::status::ApiError::unavailable(e.to_string())),
         }
     }
 }
@@ -136,14 +136,14 @@ async fn hop(mut args: impl Iterator<Item = String>) {
     let pki = std::path::PathBuf::from(args.next().expect("PKI dir"));
     let read = |f: &str| std::fs::read_to_string(pki.join(f)).expect("PKI file");
     let ca = read("server-ca.crt");
-    let admin = apimachinery::pki::CertPair { cert_pem: read("admin.crt"), key_pem: read("admin.key") };
-    let upstream = apimachinery::client::Client::new(&ca, Some(&admin)).expect("client");
-    let serving = apimachinery::pki::CertPair { cert_pem: read("front-proxy.crt"), key_pem: read("front-proxy.key") };
-    let tls = std::sync::Arc::new(apimachinery::pki::server_config(&serving, &[]).expect("TLS"));
-    let peers = std::sync::Arc::new(apimachinery::server::authn::Peers::clients_only(&[read("client-ca.crt")]).expect("CA"));
+    let admin = apiserver::pki::CertPair { cert_pem: read("admin.crt"), key_pem: read("admin.key") };
+    let upstream = apiserver::client::Client::new(&ca, Some(&admin)).expect("client");
+    let serving = apiserver::pki::CertPair { cert_pem: read("front-proxy.crt"), key_pem: read("front-proxy.key") };
+    let tls = std::sync::Arc::new(apiserver::pki::server_config(&serving, &[]).expect("TLS"));
+    let peers = std::sync::Arc::new(apiserver::server::authn::Peers::clients_only(&[read("client-ca.crt")]).expect("CA"));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
     let (_never, shutdown) = tokio::sync::watch::channel(false);
-    apimachinery::server::serve(listener, tls, peers, std::sync::Arc::new(Hop { upstream, base }), shutdown).await;
+    apiserver::server::serve(listener, tls, peers, std::sync::Arc::new(Hop { upstream, base }), shutdown).await;
 }
 
 /// `kcp-bench proxy`: GET and LIST through (a) a shard directly, (b) a bare forwarding hop,

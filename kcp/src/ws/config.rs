@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use apimachinery::client::Credentials;
+use apiserver::client::Credentials;
 
 use serde_json::{json, Value};
 

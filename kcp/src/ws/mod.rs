@@ -184,7 +184,7 @@ fn tree_lines<'a>(client: &'a Session, path: String, prefix: String) -> std::pin
 
 /// The server the kubeconfig points at, and a client with its credentials.
 struct Session {
-    http: apimachinery::client::Client,
+    http: apiserver::client::Client,
     /// `https://host:port`, without a workspace path.
     base: String,
 }
@@ -201,7 +201,7 @@ impl Session {
 pub async fn run(args: WsArgs) -> Result<String, WsError> {
     let mut kc = Kubeconfig::load(args.kubeconfig.clone())?;
     let (base, current) = split_server(&kc.server()?);
-    let client = Session { http: apimachinery::client::Client::for_credentials(&kc.credentials()?).map_err(|e| WsError::Config(e.to_string()))?, base: base.clone() };
+    let client = Session { http: apiserver::client::Client::for_credentials(&kc.credentials()?).map_err(|e| WsError::Config(e.to_string()))?, base: base.clone() };
     let current_path = || current.clone().ok_or_else(|| WsError::Usage("the current kubeconfig server does not point at a workspace".into()));
     let command = match (args.command, args.path) {
         (Some(c), _) => c,

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use apimachinery::registry::crd::{self, CrdIndex, CLEANUP_FINALIZER};
-use apimachinery::rest::object;
-use apimachinery::storage::{key, SharedStorage};
+use apiserver::rest::object;
+use apiserver::storage::{key, SharedStorage};
 use serde_json::{json, Value};
 
 use super::{run_informer, update, Change, RETRY};

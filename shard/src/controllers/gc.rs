@@ -7,9 +7,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use apimachinery::rest::delete::{FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
-use apimachinery::rest::object;
-use apimachinery::storage::{key, SharedStorage};
+use apiserver::rest::delete::{FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
+use apiserver::rest::object;
+use apiserver::storage::{key, SharedStorage};
 use serde_json::Value;
 
 use super::{run_informer, Change};
@@ -129,7 +129,7 @@ impl Index {
 }
 
 /// Drops the reference to a vanished owner; deletes the dependent when no owner is left.
-async fn orphan_or_delete(store: &SharedStorage, dep: &str, owner_uid: &str) -> Result<(), apimachinery::storage::StorageError> {
+async fn orphan_or_delete(store: &SharedStorage, dep: &str, owner_uid: &str) -> Result<(), apiserver::storage::StorageError> {
     let mut now_orphan = false;
     super::update(store, dep, |obj| {
         let before = owner_uids(obj);
@@ -148,7 +148,7 @@ async fn orphan_or_delete(store: &SharedStorage, dep: &str, owner_uid: &str) -> 
 }
 
 /// Removes an owner's reference from a dependent and keeps the dependent.
-async fn release(store: &SharedStorage, dep: &str, owner_uid: &str) -> Result<(), apimachinery::storage::StorageError> {
+async fn release(store: &SharedStorage, dep: &str, owner_uid: &str) -> Result<(), apiserver::storage::StorageError> {
     super::update(store, dep, |obj| {
         if !owner_uids(obj).iter().any(|u| u == owner_uid) {
             return false;

@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use apimachinery::registry::crd::CrdIndex;
-use apimachinery::rest::object;
-use apimachinery::storage::{key, SharedStorage};
+use apiserver::rest::object;
+use apiserver::storage::{key, SharedStorage};
 use serde_json::{json, Value};
 
 use super::{run_informer, update, Change};

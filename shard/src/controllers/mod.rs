@@ -15,8 +15,8 @@ pub mod workspace;
 use std::future::Future;
 use std::time::Duration;
 
-use apimachinery::rest::object::{self, Deletion};
-use apimachinery::storage::{Event, SharedStorage, Stored, StorageError, WatchFrom};
+use apiserver::rest::object::{self, Deletion};
+use apiserver::storage::{Event, SharedStorage, Stored, StorageError, WatchFrom};
 use futures::StreamExt;
 use serde_json::Value;
 
@@ -74,7 +74,7 @@ impl Change {
     fn from_event(ev: Event) -> Change {
         let stored = Stored { key: ev.key, value: ev.value, revision: ev.revision };
         match ev.kind {
-            apimachinery::storage::EventKind::Deleted => Change::Gone(stored),
+            apiserver::storage::EventKind::Deleted => Change::Gone(stored),
             _ => Change::Present(stored),
         }
     }

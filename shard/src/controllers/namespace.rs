@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use apimachinery::registry::builtin;
 use apimachinery::registry::crd::CrdIndex;
-use apimachinery::rest::admission::NAMESPACE_FINALIZER;
-use apimachinery::rest::object;
-use apimachinery::storage::{key, SharedStorage};
+use apiserver::rest::admission::NAMESPACE_FINALIZER;
+use apiserver::rest::object;
+use apiserver::storage::{key, SharedStorage};
 use serde_json::{json, Value};
 
 use super::{run_informer, Change, RETRY};

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use apimachinery::rest::object;
-use apimachinery::storage::{key, Key, SharedStorage};
+use apiserver::rest::object;
+use apiserver::storage::{key, Key, SharedStorage};
 use serde_json::{json, Value};
 
 use super::{run_informer, Change};

@@ -1,6 +1,6 @@
 //! Creating a logical cluster on another shard, over the network as `system:masters`.
 
-use apimachinery::client::Client;
+use apiserver::client::Client;
 use serde_json::Value;
 
 use super::workspace::NewCluster;

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use apimachinery::registry::builtin::{self, Backing};
 use apimachinery::registry::crd::{self, CrdIndex};
-use apimachinery::rest::object;
-use apimachinery::storage::{key, Key, SharedStorage, StorageError};
+use apiserver::rest::object;
+use apiserver::storage::{key, Key, SharedStorage, StorageError};
 use serde_json::{json, Value};
 
 use super::{remote, run_informer, update, Change, RETRY};
@@ -72,7 +72,7 @@ pub struct Placement {
     /// Where workspace types and shards are read.
     pub root: Arc<RootView>,
     /// A `system:masters` client for other shards.
-    pub others: Option<apimachinery::client::Client>,
+    pub others: Option<apiserver::client::Client>,
 }
 
 /// Where scheduling a Workspace stands.

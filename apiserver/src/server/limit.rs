@@ -7,8 +7,8 @@ use futures::future::BoxFuture;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::phase::{Outcome, Phase, Req};
-use crate::request::RequestInfo;
-use crate::status::ApiError;
+use apimachinery::request::RequestInfo;
+use apimachinery::status::ApiError;
 
 /// How long clients are told to wait after a 429.
 const RETRY_AFTER_SECS: u32 = 1;

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use super::phase::{Outcome, Phase, Req};
-use crate::auth::{self, Attributes, TokenFile, TokenSigner, UserInfo};
+use apimachinery::auth::{self, Attributes, AuthError, TokenFile, TokenSigner, UserInfo};
 use crate::pki::ClientCertAuthority;
-use crate::request::{ClusterTarget, RequestInfo};
-use crate::auth::MASTERS_GROUP;
+use apimachinery::request::{ClusterTarget, RequestInfo};
+use apimachinery::auth::MASTERS_GROUP;
 use crate::rest::Api;
-use crate::status::ApiError;
+use apimachinery::status::ApiError;
 use crate::storage::{Key, SharedStorage};
 
 /// The verified client certificate's (CN, O values), put on requests by the connection.
@@ -76,7 +76,7 @@ pub fn user_from_headers(headers: &http::HeaderMap) -> Option<UserInfo> {
     for (header, value) in headers {
         let Some(key) = header.as_str().strip_prefix(REMOTE_EXTRA_PREFIX) else { continue };
         if let Ok(v) = value.to_str() {
-            extra.entry(crate::request::percent_decode(key).to_ascii_lowercase()).or_default().push(v.to_string());
+            extra.entry(apimachinery::request::percent_decode(key).to_ascii_lowercase()).or_default().push(v.to_string());
         }
     }
     Some(UserInfo { name, uid: String::new(), groups, extra }.with_authenticated_group())
@@ -113,6 +113,13 @@ impl ServiceAccountTokens {
             && obj.pointer("/metadata/deletionTimestamp").is_none();
         alive.then(|| claims.user())
     }
+}
+
+/// Reads and parses a static token file (`--token-auth-file`).
+pub fn load_token_file(path: impl AsRef<std::path::Path>) -> Result<TokenFile, AuthError> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).map_err(|source| AuthError::TokenFileRead { path: path.display().to_string(), source })?;
+    TokenFile::parse_from(&path.display().to_string(), &text)
 }
 
 impl Authenticator {
@@ -206,7 +213,7 @@ fn route_in_cluster_client(req: &mut Req, user: &UserInfo) {
 /// The front-proxy forwards to `/clusters/<logical cluster>` and says in [`REMOTE_CLUSTER`] how
 /// the caller wrote it; messages use the caller's words.
 fn adopt_cluster_as_written(req: &mut Req) {
-    let Some(written) = req.headers().get(REMOTE_CLUSTER).and_then(|v| v.to_str().ok()).filter(|w| crate::request::valid_cluster_name(w)).map(String::from) else {
+    let Some(written) = req.headers().get(REMOTE_CLUSTER).and_then(|v| v.to_str().ok()).filter(|w| apimachinery::request::valid_cluster_name(w)).map(String::from) else {
         return;
     };
     if let Some(info) = req.extensions_mut().get_mut::<RequestInfo>().filter(|i| i.cluster_name().is_some()) {
@@ -220,7 +227,7 @@ const IMPERSONATE_GROUP: &str = "impersonate-group";
 async fn impersonate(api: &Api, user: UserInfo, headers: &http::HeaderMap, cluster: &str) -> Result<UserInfo, ApiError> {
     let Some(target) = headers.get(IMPERSONATE_USER).and_then(|v| v.to_str().ok()) else {
         if headers.contains_key(IMPERSONATE_GROUP) {
-            return Err(ApiError::new(crate::status::Reason::BadRequest, "requested Impersonate-Group without Impersonate-User"));
+            return Err(ApiError::new(apimachinery::status::Reason::BadRequest, "requested Impersonate-Group without Impersonate-User"));
         }
         return Ok(user);
     };
@@ -230,7 +237,7 @@ async fn impersonate(api: &Api, user: UserInfo, headers: &http::HeaderMap, clust
     if !user.is_masters() {
         if let Some(g) = groups.iter().find(|g| is_privileged_group(g)) {
             return Err(ApiError::new(
-                crate::status::Reason::Forbidden,
+                apimachinery::status::Reason::Forbidden,
                 format!("groups \"{g}\" is forbidden: User \"{}\" cannot impersonate group \"{g}\": only system:masters may impersonate privileged groups", user.name),
             ));
         }
@@ -253,7 +260,7 @@ async fn impersonate(api: &Api, user: UserInfo, headers: &http::HeaderMap, clust
         };
         if !api.authz.allows(cluster, &attrs).await? {
             return Err(ApiError::new(
-                crate::status::Reason::Forbidden,
+                apimachinery::status::Reason::Forbidden,
                 format!("{resource} \"{name}\" is forbidden: User \"{}\" cannot impersonate resource \"{resource}\" in API group \"\" at the cluster scope", user.name),
             ));
         }
@@ -287,6 +294,23 @@ mod tests {
         assert!(peers.classify(&chain(&unnamed)).is_none(), "a request-header certificate with a name not allowed");
         let stranger = crate::pki::new_client_cert(&crate::pki::new_ca("other").expect("CA"), "mallory", &[]).expect("cert");
         assert!(peers.classify(&chain(&stranger)).is_none());
+    }
+
+    #[test]
+    fn token_files_are_read_and_named_in_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let good = dir.path().join("tokens.csv");
+        std::fs::write(&good, "secret,admin,0,system:admins\n").expect("write");
+        let file = load_token_file(&good).expect("load");
+        assert!(file.authenticate("secret").is_some());
+        assert!(!format!("{file:?}").contains("secret"), "Debug must not leak tokens");
+
+        let bad = dir.path().join("bad.csv");
+        std::fs::write(&bad, "onlytoken\n").expect("write");
+        let msg = load_token_file(&bad).map(|_| ()).unwrap_err().to_string();
+        assert!(msg.contains("bad.csv") && msg.contains("line 1"), "{msg}");
+
+        assert!(matches!(load_token_file(dir.path().join("missing")), Err(AuthError::TokenFileRead { .. })));
     }
 
     #[test]

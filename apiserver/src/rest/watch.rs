@@ -18,11 +18,11 @@ use serde_json::{json, Value};
 use super::body::{self, Response, TABLE_CONTENT_TYPE};
 use super::read::{collect, render_table, storage_error, Filter};
 use super::{object, Api, ApiRequest, Resolved};
-use crate::registry::ResourceInfo;
-use crate::request::ClusterTarget;
-use crate::status::ApiError;
+use apimachinery::registry::ResourceInfo;
+use apimachinery::request::ClusterTarget;
+use apimachinery::status::ApiError;
 use crate::storage::{Event, EventKind, StorageError, WatchFrom};
-use crate::table::IncludeObject;
+use apimachinery::table::IncludeObject;
 
 /// How often a watch that asked for bookmarks gets one.
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(30);

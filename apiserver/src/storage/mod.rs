@@ -5,10 +5,12 @@
 //! the same atomic step as the write, and is acknowledged only after it is durable on disk.
 //! Watches replay from an in-memory window of recent events and answer `Expired` past it.
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sled"))]
 mod conformance;
+#[cfg(feature = "sled")]
 pub mod dirsync;
 pub mod key;
+#[cfg(feature = "sled")]
 pub mod sled;
 pub mod window;
 

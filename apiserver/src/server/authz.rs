@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use crate::auth::{Attributes, CompiledRbac, Decision, RbacObjects, UserInfo};
-use crate::status::ApiError;
+use apimachinery::auth::{Attributes, CompiledRbac, Decision, RbacObjects, UserInfo};
+use apimachinery::status::ApiError;
 use crate::storage::{key, SharedStorage, StorageError, WatchFrom};
 
 /// Logical cluster whose ClusterRoles and ClusterRoleBindings apply to every logical cluster.
@@ -123,7 +123,7 @@ impl Authorizer {
     /// even discovery; access to a parent grants nothing in a child.
     async fn has_access(&self, cluster: &str, user: &UserInfo) -> Result<bool, ApiError> {
         // A workspace's own service accounts are governed by its RBAC alone.
-        if crate::auth::service_account_cluster(user) == Some(cluster) {
+        if apimachinery::auth::service_account_cluster(user) == Some(cluster) {
             return Ok(true);
         }
         let attrs = Attributes { user: user.clone(), verb: "access".into(), path: "/".into(), ..Default::default() };
@@ -171,8 +171,8 @@ impl Authorizer {
             .view(cluster)
             .await?
             .role_ref_rules(role_ref, namespace)
-            .map_err(|e| ApiError::new(crate::status::Reason::Forbidden, e.to_string()))?;
-        Ok(rules.iter().map(crate::auth::Rule::to_value).collect())
+            .map_err(|e| ApiError::new(apimachinery::status::Reason::Forbidden, e.to_string()))?;
+        Ok(rules.iter().map(apimachinery::auth::Rule::to_value).collect())
     }
 }
 

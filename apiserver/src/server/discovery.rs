@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::registry::{builtin, ResourceInfo};
+use apimachinery::registry::{builtin, ResourceInfo};
 
 /// Content type kubectl requires for aggregated discovery.
 pub const AGGREGATED_CONTENT_TYPE: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
@@ -147,7 +147,7 @@ pub fn group_versions(served: &[ResourceInfo]) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::builtin::builtins;
+    use apimachinery::registry::builtin::builtins;
 
     #[test]
     fn aggregated_core_and_groups() {

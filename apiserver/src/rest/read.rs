@@ -5,11 +5,11 @@ use serde_json::{json, Value};
 
 use super::body::{self, Response, TABLE_CONTENT_TYPE};
 use super::{cluster_of, object, ApiRequest, Api, Resolved};
-use crate::registry::{Column, ResourceInfo};
-use crate::request::ClusterTarget;
-use crate::selector::{FieldSelector, LabelSelector};
-use crate::status::ApiError;
-use crate::table::{self, IncludeObject};
+use apimachinery::registry::{Column, ResourceInfo};
+use apimachinery::request::ClusterTarget;
+use apimachinery::selector::{FieldSelector, LabelSelector};
+use apimachinery::status::ApiError;
+use apimachinery::table::{self, IncludeObject};
 
 /// Label and field selectors of a list, watch or deletecollection.
 pub struct Filter {
@@ -28,7 +28,7 @@ impl Filter {
         let field = FieldSelector::parse(fs).map_err(|e| ApiError::bad_request(e.to_string()))?;
         let unset = serde_json::json!({});
         for f in field.requirements().iter().map(|r| r.field.as_str()) {
-            if crate::selector::field_value(&info.group, &info.kind, &unset, f).is_none() {
+            if apimachinery::selector::field_value(&info.group, &info.kind, &unset, f).is_none() {
                 // kubectl adds the "Unable to find ... that match ..." context itself.
                 return Err(ApiError::bad_request(format!("field label not supported: {f}")));
             }
@@ -41,7 +41,7 @@ impl Filter {
         let empty = serde_json::Map::new();
         let labels = obj.pointer("/metadata/labels").and_then(Value::as_object).unwrap_or(&empty);
         self.label.matches(labels)
-            && self.field.matches(|f| crate::selector::field_value(&self.group, &self.kind, obj, f))
+            && self.field.matches(|f| apimachinery::selector::field_value(&self.group, &self.kind, obj, f))
     }
 }
 

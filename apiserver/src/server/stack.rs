@@ -26,7 +26,7 @@ use super::limit::InflightLimit;
 use super::metrics::{LatencyLabels, Metrics, RequestLabels};
 use super::phase::{PhaseLayer, Phases, Req};
 use super::probes::Probes;
-use crate::request::RequestInfo;
+use apimachinery::request::RequestInfo;
 use crate::rest::body::{self, Response};
 use crate::rest::Api;
 

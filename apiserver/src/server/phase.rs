@@ -13,7 +13,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::rest::body::{self, Response};
-use crate::status::ApiError;
+use apimachinery::status::ApiError;
 
 /// Request body inside the stack (still streaming; only the endpoint reads it, bounded). The
 /// error is hyper's concrete type: a boxed `dyn Error` here trips higher-ranked lifetime

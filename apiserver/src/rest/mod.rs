@@ -22,13 +22,13 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use serde_json::Value;
 
-use crate::auth::UserInfo;
-use crate::registry::builtin::{self, Backing};
-use crate::registry::crd::CrdIndex;
-use crate::registry::ResourceInfo;
-use crate::request::{ClusterTarget, RequestInfo};
+use apimachinery::auth::UserInfo;
+use apimachinery::registry::builtin::{self, Backing};
+use apimachinery::registry::crd::CrdIndex;
+use apimachinery::registry::ResourceInfo;
+use apimachinery::request::{ClusterTarget, RequestInfo};
 use crate::server::authz::Authorizer;
-use crate::status::ApiError;
+use apimachinery::status::ApiError;
 use crate::storage::{key, SharedStorage};
 
 pub use body::{Body, Response};

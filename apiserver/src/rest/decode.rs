@@ -4,14 +4,14 @@
 use serde_json::Value;
 
 use super::{ApiRequest, Resolved};
-use crate::status::ApiError;
+use apimachinery::status::ApiError;
 
 /// Decodes the request body by its Content-Type.
 pub fn body_value(req: &ApiRequest) -> Result<Value, ApiError> {
     let ct = req.header("content-type");
     let media = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    if crate::protobuf::is_protobuf(&media) {
-        return crate::protobuf::decode(&req.body).map_err(ApiError::from);
+    if apimachinery::protobuf::is_protobuf(&media) {
+        return apimachinery::protobuf::decode(&req.body).map_err(ApiError::from);
     }
     match media.as_str() {
         "" | "application/json" => json(&req.body),

@@ -5,11 +5,11 @@ use serde_json::{json, Value};
 
 use super::body::{self, Response};
 use super::{cluster_of, decode, read, str_of, ApiRequest, Api, Resolved};
-use crate::auth::service_account::{
+use apimachinery::auth::service_account::{
     AccountId, DEFAULT_EXPIRATION_SECONDS, MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS,
 };
-use crate::auth::ServiceAccountRef;
-use crate::status::{ApiError, FieldError};
+use apimachinery::auth::ServiceAccountRef;
+use apimachinery::status::{ApiError, FieldError};
 
 const GROUP: &str = "authentication.k8s.io";
 const KIND: &str = "TokenRequest";

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use super::phase::{Outcome, Phase, Req};
-use crate::auth::{Attributes, UserInfo};
-use crate::request::{ClusterTarget, RequestInfo, WorkspacePath};
+use apimachinery::auth::{Attributes, UserInfo};
+use apimachinery::request::{ClusterTarget, RequestInfo, WorkspacePath};
 use crate::rest::Api;
-use crate::status::{ApiError, Reason};
+use apimachinery::status::{ApiError, Reason};
 use crate::storage::key::Key;
 use crate::storage::Storage;
 
@@ -62,7 +62,7 @@ impl Phase for Authorize {
 fn scope_identity(req: &mut Req) {
     let Some(cluster) = req.extensions().get::<RequestInfo>().and_then(|i| i.cluster_name().map(String::from)) else { return };
     if let Some(user) = req.extensions_mut().get_mut::<UserInfo>() {
-        *user = crate::auth::as_seen_in(std::mem::take(user), &cluster);
+        *user = apimachinery::auth::as_seen_in(std::mem::take(user), &cluster);
     }
 }
 
@@ -81,7 +81,7 @@ async fn resolve_path(api: &Api, req: &mut Req) -> Result<(), ApiError> {
             return Err(ApiError::new(Reason::NotFound, format!("workspaces.tenancy.kcp.io {path:?} not found")));
         }
         // A service account would be a stranger in whatever the path named, had it existed.
-        let seen = crate::auth::as_seen_in(user.clone(), &path);
+        let seen = apimachinery::auth::as_seen_in(user.clone(), &path);
         return Err(forbidden(&seen, info, ""));
     };
     if let Some(info) = req.extensions_mut().get_mut::<RequestInfo>() {

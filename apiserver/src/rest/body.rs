@@ -7,7 +7,7 @@ use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full};
 use serde_json::Value;
 
-use crate::status::ApiError;
+use apimachinery::status::ApiError;
 
 /// Body of every response: whole or streamed (watches).
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;

@@ -5,8 +5,8 @@ use serde_json::{json, Value};
 use super::body::Response;
 use super::read::{load, respond_object, storage_error};
 use super::{admission, cluster_of, decode, dry_run, object, Api, ApiRequest, Resolved};
-use crate::patch::{self, PatchType};
-use crate::status::{ApiError, Reason};
+use apimachinery::patch::{self, PatchType};
+use apimachinery::status::{ApiError, Reason};
 
 /// How many times a patch without a resourceVersion precondition is retried on a conflict.
 const PATCH_RETRIES: usize = 5;
@@ -66,7 +66,7 @@ async fn create_object(api: &Api, req: &ApiRequest, r: &Resolved, mut obj: Value
     }
     let name = object::meta_str(&obj, "name").to_string();
     if name.is_empty() {
-        return Err(ApiError::invalid(&r.info.group, &r.info.kind, "", &[crate::status::FieldError::required(
+        return Err(ApiError::invalid(&r.info.group, &r.info.kind, "", &[apimachinery::status::FieldError::required(
             "metadata.name",
             "name or generateName is required",
         )]));
@@ -74,7 +74,7 @@ async fn create_object(api: &Api, req: &ApiRequest, r: &Resolved, mut obj: Value
     let warnings = admission::normalize(req, r, &mut obj, None)?;
     admission::admit(api, req, r, cluster, &mut obj, None).await?;
     if fields == Fields::Track {
-        crate::patch::track_update(None, &mut obj, field_manager(req), &object::now_rfc3339());
+        apimachinery::patch::track_update(None, &mut obj, field_manager(req), &object::now_rfc3339());
     }
     if dry {
         return Ok((obj, warnings));
@@ -171,7 +171,7 @@ pub(crate) async fn commit_update(
     if object::is_deleting(&old) {
         let before = object::finalizers(&old);
         if object::finalizers(&new).iter().any(|f| !before.contains(f)) {
-            return Err(ApiError::invalid(&r.info.group, &r.info.kind, &name, &[crate::status::FieldError::forbidden(
+            return Err(ApiError::invalid(&r.info.group, &r.info.kind, &name, &[apimachinery::status::FieldError::forbidden(
                 "metadata.finalizers",
                 "no new finalizers can be added if the object is being deleted",
             )]));
@@ -184,7 +184,7 @@ pub(crate) async fn commit_update(
     let warnings = admission::normalize(req, r, &mut new, Some(&old))?;
     admission::admit(api, req, r, cluster, &mut new, Some(&old)).await?;
     if fields == Fields::Track {
-        crate::patch::track_update(Some(&old), &mut new, field_manager(req), &object::now_rfc3339());
+        apimachinery::patch::track_update(Some(&old), &mut new, field_manager(req), &object::now_rfc3339());
     }
     let mut old_cmp = old.clone();
     object::meta_mut(&mut old_cmp).insert("resourceVersion".into(), json!(old_rv.to_string()));

@@ -7,9 +7,9 @@ use serde_json::{json, Value};
 
 use super::read::load;
 use super::{object, str_of, Api, ApiRequest, Resolved};
-use crate::auth::{self, Attributes};
-use crate::registry::{builtin, ResourceInfo};
-use crate::status::{ApiError, FieldError, Reason};
+use apimachinery::auth::{self, Attributes};
+use apimachinery::registry::{builtin, ResourceInfo};
+use apimachinery::status::{ApiError, FieldError, Reason};
 
 /// The finalizer a namespace carries until its content is gone.
 pub const NAMESPACE_FINALIZER: &str = "kubernetes";
@@ -25,15 +25,15 @@ pub fn normalize(req: &ApiRequest, r: &Resolved, obj: &mut Value, old: Option<&V
     let name = object::meta_str(obj, "name").to_string();
     let mut errors: Vec<FieldError> = Vec::new();
     if !info.custom && info.group.is_empty() && info.kind == "Secret" {
-        errors.extend(crate::validation::normalize_secret(obj));
+        errors.extend(apimachinery::validation::normalize_secret(obj));
     }
     let schema = match &info.schema {
         Some(s) => Some(s.clone()),
-        None => crate::openapi::builtin_schema(&info.group, &info.version, &info.kind),
+        None => apimachinery::openapi::builtin_schema(&info.group, &info.version, &info.kind),
     };
     let mut warnings = Vec::new();
     if let Some(schema) = &schema {
-        let unknown = crate::schema::prune(schema, obj);
+        let unknown = apimachinery::schema::prune(schema, obj);
         if !unknown.is_empty() {
             let quoted: Vec<String> = unknown.iter().map(|u| format!("unknown field {:?}", u.trim_start_matches('.'))).collect();
             match req.info.param("fieldValidation") {
@@ -50,14 +50,14 @@ pub fn normalize(req: &ApiRequest, r: &Resolved, obj: &mut Value, old: Option<&V
             }
         }
         if info.custom {
-            crate::schema::default(schema, obj);
-            errors.extend(crate::schema::validate(schema, obj));
+            apimachinery::schema::default(schema, obj);
+            errors.extend(apimachinery::schema::validate(schema, obj));
         }
     }
-    let rule = crate::validation::name_rule(&info.group, &info.kind);
-    errors.extend(crate::validation::validate_object_meta(obj, info.namespaced, rule));
+    let rule = apimachinery::validation::name_rule(&info.group, &info.kind);
+    errors.extend(apimachinery::validation::validate_object_meta(obj, info.namespaced, rule));
     if !info.custom {
-        errors.extend(crate::validation::validate(&info.group, &info.kind, obj, old));
+        errors.extend(apimachinery::validation::validate(&info.group, &info.kind, obj, old));
     }
     if info.group == "apiextensions.k8s.io" && info.kind == "CustomResourceDefinition" {
         errors.extend(validate_crd(obj));
@@ -105,7 +105,7 @@ fn validate_crd(crd: &Value) -> Vec<FieldError> {
     }
     for (i, v) in versions.iter().enumerate() {
         if let Some(schema) = v.pointer("/schema/openAPIV3Schema") {
-            errs.extend(crate::schema::validate_structural(schema, &format!("spec.versions[{i}].schema.openAPIV3Schema")));
+            errs.extend(apimachinery::schema::validate_structural(schema, &format!("spec.versions[{i}].schema.openAPIV3Schema")));
         } else {
             errs.push(FieldError::required(format!("spec.versions[{i}].schema.openAPIV3Schema"), "schemas are required"));
         }
@@ -127,8 +127,8 @@ pub async fn admit(api: &Api, req: &ApiRequest, r: &Resolved, cluster: &str, obj
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition") if creating => {
             let mut fins = object::finalizers(obj);
-            if !fins.iter().any(|f| f == crate::registry::crd::CLEANUP_FINALIZER) {
-                fins.push(crate::registry::crd::CLEANUP_FINALIZER.into());
+            if !fins.iter().any(|f| f == apimachinery::registry::crd::CLEANUP_FINALIZER) {
+                fins.push(apimachinery::registry::crd::CLEANUP_FINALIZER.into());
             }
             object::set_finalizers(obj, fins);
             obj["status"] = json!({"conditions": [], "acceptedNames": {"kind": "", "plural": ""}, "storedVersions": []});

@@ -13,12 +13,12 @@ use serde_json::json;
 use super::discovery;
 use super::metrics::Metrics;
 use super::phase::Req;
-use crate::auth::UserInfo;
-use crate::registry::builtin;
-use crate::request::RequestInfo;
+use apimachinery::auth::UserInfo;
+use apimachinery::registry::builtin;
+use apimachinery::request::RequestInfo;
 use crate::rest::body::{self, Response};
 use crate::rest::{Api, ApiRequest};
-use crate::status::ApiError;
+use apimachinery::status::ApiError;
 
 /// The Kubernetes version reported at `/version`; kubectl's dispatcher picks its client by it.
 pub const KUBE_MINOR: &str = "32";
@@ -88,7 +88,7 @@ fn non_resource(api: &Api, metrics: &Metrics, info: &RequestInfo, headers: &http
         ["api", v] => discovery::resource_list(&served, "", v).ok_or_else(ApiError::path_not_found)?,
         ["apis", g] => discovery::api_group(&served, g).ok_or_else(ApiError::path_not_found)?,
         ["apis", g, v] => discovery::resource_list(&served, g, v).ok_or_else(ApiError::path_not_found)?,
-        ["openapi", "v3"] => crate::openapi::index(&served, &prefix),
+        ["openapi", "v3"] => apimachinery::openapi::index(&served, &prefix),
         ["openapi", "v3", "api", v] => gv_doc(&served, "", v)?,
         ["openapi", "v3", "apis", g, v] => gv_doc(&served, g, v)?,
         ["metrics"] if cluster.is_empty() => {
@@ -105,10 +105,10 @@ fn non_resource(api: &Api, metrics: &Metrics, info: &RequestInfo, headers: &http
     Ok(body::json(200, &doc))
 }
 
-fn gv_doc(served: &[crate::registry::ResourceInfo], group: &str, version: &str) -> Result<serde_json::Value, ApiError> {
+fn gv_doc(served: &[apimachinery::registry::ResourceInfo], group: &str, version: &str) -> Result<serde_json::Value, ApiError> {
     if !served.iter().any(|r| r.group == group && r.version == version) {
         return Err(ApiError::path_not_found());
     }
-    Ok(crate::openapi::group_version_document(group, version, served))
+    Ok(apimachinery::openapi::group_version_document(group, version, served))
 }
 

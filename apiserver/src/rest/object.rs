@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use crate::status::ApiError;
+use apimachinery::status::ApiError;
 
 /// Current time in the RFC 3339 form Kubernetes uses (`2026-11-24T16:00:00Z`).
 pub fn now_rfc3339() -> String {

@@ -7,10 +7,10 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 
 use super::phase::{Outcome, Phase, Req};
-use crate::request::{ClusterTarget, RequestInfo};
+use apimachinery::request::{ClusterTarget, RequestInfo};
 use crate::rest::body;
 use crate::rest::Api;
-use crate::status::ApiError;
+use apimachinery::status::ApiError;
 
 /// The probe phase.
 pub struct Probes {

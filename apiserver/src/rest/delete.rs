@@ -6,7 +6,7 @@ use super::body::{self, Response};
 use super::read::{collect, load, respond_object, storage_error, Filter};
 use super::object::Deletion;
 use super::{cluster_of, decode, dry_run, object, Api, ApiRequest, Resolved};
-use crate::status::{ApiError, Reason};
+use apimachinery::status::{ApiError, Reason};
 
 /// Finalizer the garbage collector honours for `propagationPolicy: Foreground`.
 pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
@@ -38,7 +38,7 @@ impl DeleteOptions {
         }
         match opts.propagation.as_deref() {
             None | Some("Background" | "Foreground" | "Orphan") => Ok(opts),
-            Some(other) => Err(ApiError::invalid("meta.k8s.io", "DeleteOptions", "", &[crate::status::FieldError::not_supported(
+            Some(other) => Err(ApiError::invalid("meta.k8s.io", "DeleteOptions", "", &[apimachinery::status::FieldError::not_supported(
                 "propagationPolicy",
                 other,
                 &["Foreground", "Background", "Orphan"],

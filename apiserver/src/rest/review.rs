@@ -5,8 +5,8 @@ use serde_json::{json, Value};
 
 use super::body::{self, Response};
 use super::{cluster_of, decode, ApiRequest, Api, Resolved};
-use crate::auth::{self, UserInfo};
-use crate::status::ApiError;
+use apimachinery::auth::{self, UserInfo};
+use apimachinery::status::ApiError;
 
 /// POST of a review kind.
 pub async fn create(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response, ApiError> {
