@@ -26,3 +26,34 @@ pub fn shutdown_on_signals() -> tokio::sync::watch::Receiver<bool> {
     });
     rx
 }
+
+/// An error and every cause below it on one line (`reading x: permission denied`). Error types
+/// keep their causes out of their own message, so this is how a process prints them.
+pub fn report(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("reading {path}")]
+    struct Outer {
+        path: &'static str,
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn reports_join_the_causes() {
+        let e = Outer { path: "/x", source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file") };
+        assert_eq!(report(&e), "reading /x: no such file");
+    }
+}

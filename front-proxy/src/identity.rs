@@ -66,7 +66,7 @@ impl Authenticators {
                 match oidc.authenticate(token).await {
                     Ok(user) => Identity::User(user),
                     Err(e) => {
-                        tracing::info!(error = %e, "OIDC token refused");
+                        tracing::info!(error = %apiserver::process::report(&e), "OIDC token refused");
                         return None;
                     }
                 }

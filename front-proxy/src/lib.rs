@@ -84,17 +84,19 @@ pub struct Flags {
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Read { path: String, source: std::io::Error },
     #[error(transparent)]
     Client(#[from] apiserver::client::ClientError),
-    #[error("TLS: {0}")]
+    #[error("TLS")]
     Tls(#[from] apiserver::pki::PkiError),
-    #[error("authentication: {0}")]
+    #[error("authentication")]
     Auth(#[from] apimachinery::auth::AuthError),
     #[error("OIDC: {0}")]
     Oidc(String),
-    #[error("listening on {addr}: {source}")]
+    #[error("OIDC issuer")]
+    OidcKeys(#[from] oidc::KeySetError),
+    #[error("listening on {addr}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
 
@@ -124,7 +126,7 @@ async fn oidc(flags: &Flags) -> Result<Option<oidc::Oidc>, ProxyError> {
         (None, ca) => {
             let ca = ca.as_deref().map(read).transpose()?.ok_or_else(|| ProxyError::Oidc("--oidc-ca-file or --oidc-jwks-file is needed".into()))?;
             let client = Client::new(&ca, None)?;
-            let url = oidc::discover_jwks_uri(&client, &issuer).await.map_err(ProxyError::Oidc)?;
+            let url = oidc::discover_jwks_uri(&client, &issuer).await?;
             oidc::Keys::Fetched { client: Box::new(client), url, cached: std::sync::RwLock::new((jsonwebtoken::jwk::JwkSet { keys: Vec::new() }, None)) }
         }
     };

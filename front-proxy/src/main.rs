@@ -9,7 +9,7 @@ async fn main() -> std::process::ExitCode {
     match front_proxy::run(flags, apiserver::process::shutdown_on_signals()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kcp-front-proxy: {e}");
+            eprintln!("kcp-front-proxy: {}", apiserver::process::report(&e));
             std::process::ExitCode::FAILURE
         }
     }

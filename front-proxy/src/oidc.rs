@@ -7,7 +7,7 @@ use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use apimachinery::auth::UserInfo;
-use apiserver::client::Client;
+use apiserver::client::{Client, ClientError};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
@@ -51,6 +51,8 @@ pub enum OidcError {
     UnknownKey(String),
     #[error("invalid token: {0}")]
     Invalid(String),
+    #[error("refreshing the issuer's key set")]
+    KeySet(#[from] KeySetError),
     #[error("claim {0:?} is missing or not a string")]
     Claim(String),
     #[error("{0:?} is reserved for the platform")]
@@ -131,7 +133,7 @@ impl Oidc {
                 if !stale {
                     return Err(OidcError::UnknownKey(kid.to_string()));
                 }
-                let fresh = fetch_jwks(client, url).await.map_err(OidcError::Invalid)?;
+                let fresh = fetch_jwks(client, url).await?;
                 let k = find(&fresh);
                 *cached.write().unwrap_or_else(|e| e.into_inner()) = (fresh, Some(Instant::now()));
                 k.ok_or_else(|| OidcError::UnknownKey(kid.to_string()))
@@ -140,22 +142,40 @@ impl Oidc {
     }
 }
 
+/// Why an issuer's keys could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum KeySetError {
+    #[error("requesting {url}")]
+    Request { url: String, source: ClientError },
+    #[error("{url} answered {code}")]
+    Status { url: String, code: u16 },
+    #[error("{url} is not a JWKS document")]
+    NotJwks { url: String, source: serde_json::Error },
+    #[error("{url} answered {code} without a jwks_uri")]
+    NoJwksUri { url: String, code: u16 },
+}
+
+/// GETs `url` as JSON.
+async fn get_json(client: &Client, url: &str) -> Result<(u16, serde_json::Value), KeySetError> {
+    client.json("GET", url, None).await.map_err(|source| KeySetError::Request { url: url.to_string(), source })
+}
+
 /// Reads a JWKS document from `url`.
-pub async fn fetch_jwks(client: &Client, url: &str) -> Result<JwkSet, String> {
-    let (code, body) = client.json("GET", url, None).await.map_err(|e| e.to_string())?;
+pub async fn fetch_jwks(client: &Client, url: &str) -> Result<JwkSet, KeySetError> {
+    let (code, body) = get_json(client, url).await?;
     if code != 200 {
-        return Err(format!("{url} answered {code}"));
+        return Err(KeySetError::Status { url: url.to_string(), code });
     }
-    serde_json::from_value(body).map_err(|e| format!("{url}: not a JWKS document: {e}"))
+    serde_json::from_value(body).map_err(|source| KeySetError::NotJwks { url: url.to_string(), source })
 }
 
 /// The `jwks_uri` of an issuer, from its discovery document.
-pub async fn discover_jwks_uri(client: &Client, issuer: &str) -> Result<String, String> {
+pub async fn discover_jwks_uri(client: &Client, issuer: &str) -> Result<String, KeySetError> {
     let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
-    let (code, doc) = client.json("GET", &url, None).await.map_err(|e| e.to_string())?;
+    let (code, doc) = get_json(client, &url).await?;
     match (code, doc["jwks_uri"].as_str()) {
         (200, Some(uri)) => Ok(uri.to_string()),
-        _ => Err(format!("{url} answered {code} without a jwks_uri")),
+        _ => Err(KeySetError::NoJwksUri { url, code }),
     }
 }
 

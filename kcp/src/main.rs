@@ -42,7 +42,7 @@ async fn main() -> std::process::ExitCode {
                 Ok(())
             }
             Err(e) => {
-                eprintln!("kcp pki init: {e}");
+                eprintln!("kcp pki init: {}", apiserver::process::report(&e));
                 return std::process::ExitCode::FAILURE;
             }
         },
@@ -52,7 +52,7 @@ async fn main() -> std::process::ExitCode {
                 Ok(())
             }
             Err(e) => {
-                eprintln!("kcp pki rotate: {e}");
+                eprintln!("kcp pki rotate: {}", apiserver::process::report(&e));
                 return std::process::ExitCode::FAILURE;
             }
         },
@@ -60,7 +60,7 @@ async fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kcp: {e}");
+            eprintln!("kcp: {}", apiserver::process::report(&e));
             std::process::ExitCode::FAILURE
         }
     }

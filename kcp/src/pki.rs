@@ -35,11 +35,11 @@ pub enum PkiCommandError {
     Pki(#[from] PkiError),
     #[error("{0} already exists; use --force to overwrite the PKI")]
     Exists(PathBuf),
-    #[error("service-account key: {0}")]
+    #[error("service-account key")]
     ServiceAccount(#[from] apimachinery::auth::AuthError),
     #[error("{0:?} is not a leaf certificate of this PKI (CAs and keys are not rotated)")]
     NotLeaf(String),
-    #[error("creating {path}: {source}")]
+    #[error("creating {path}")]
     Io { path: PathBuf, source: std::io::Error },
 }
 

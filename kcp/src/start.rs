@@ -30,7 +30,7 @@ pub enum StartError {
     Shard(#[from] shard::ShardError),
     #[error(transparent)]
     Config(#[from] shard::ConfigError),
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}")]
     Write { path: PathBuf, source: std::io::Error },
 }
 

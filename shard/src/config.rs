@@ -8,7 +8,7 @@ use serde::Deserialize;
 /// Errors in configuration; the binary exits with status 64 on these.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("reading config file {path}: {source}")]
+    #[error("reading config file {path}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("parsing config file {path}: {message}")]
     Parse { path: PathBuf, message: String },

@@ -31,17 +31,17 @@ pub use config::{ConfigError, ShardConfig, ShardFile, ShardFlags};
 pub enum ShardError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("storage: {0}")]
+    #[error("storage")]
     Storage(#[from] apiserver::storage::StorageError),
-    #[error("TLS: {0}")]
+    #[error("TLS")]
     Tls(#[from] apiserver::pki::PkiError),
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Io { path: String, source: std::io::Error },
-    #[error("authentication: {0}")]
+    #[error("authentication")]
     Tokens(#[from] apimachinery::auth::AuthError),
     #[error(transparent)]
     Client(#[from] apiserver::client::ClientError),
-    #[error("listening on {addr}: {source}")]
+    #[error("listening on {addr}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
 

@@ -22,14 +22,14 @@ async fn main() -> std::process::ExitCode {
     let config = match file.and_then(|f| ShardConfig::resolve(f, cli.flags.clone())) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("kcp-shard: {e}");
+            eprintln!("kcp-shard: {}", apiserver::process::report(&e));
             return std::process::ExitCode::from(64);
         }
     };
     match shard::run(config, apiserver::process::shutdown_on_signals(), |_| {}).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kcp-shard: {e}");
+            eprintln!("kcp-shard: {}", apiserver::process::report(&e));
             std::process::ExitCode::FAILURE
         }
     }

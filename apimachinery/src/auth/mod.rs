@@ -37,7 +37,7 @@ use crate::status::FieldError;
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// The token file could not be read.
-    #[error("reading token file {path}: {source}")]
+    #[error("reading token file {path}")]
     TokenFileRead {
         /// File path.
         path: String,

@@ -71,10 +71,10 @@ fn format_number(n: f64) -> String {
 
 /// Compiles a schema `pattern` once and reuses it: the same CRD patterns are checked on every
 /// write, and compiling a regex costs far more than matching it.
-fn compiled_pattern(pattern: &str) -> Result<regex::Regex, String> {
+fn compiled_pattern(pattern: &str) -> Result<regex::Regex, regex::Error> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
-    static CACHE: OnceLock<Mutex<HashMap<String, Result<regex::Regex, String>>>> = OnceLock::new();
+    static CACHE: OnceLock<Mutex<HashMap<String, Result<regex::Regex, regex::Error>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let mut guard = cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     guard
@@ -83,7 +83,7 @@ fn compiled_pattern(pattern: &str) -> Result<regex::Regex, String> {
             // This build of `regex` lacks Unicode case folding, so `(?i)` patterns only compile
             // in ASCII mode; use that when the Unicode attempt fails and ASCII mode accepts it.
             regex::Regex::new(pattern).or_else(|unicode_err| {
-                regex::RegexBuilder::new(pattern).unicode(false).build().map_err(|_| unicode_err.to_string())
+                regex::RegexBuilder::new(pattern).unicode(false).build().map_err(|_| unicode_err)
             })
         })
         .clone()

@@ -44,25 +44,25 @@ impl std::fmt::Debug for CertPair {
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
     /// rcgen refused to generate a key or certificate (bad name, bad key PEM, …).
-    #[error("generating certificate: {0}")]
+    #[error("generating certificate")]
     Generate(#[from] rcgen::Error),
     /// rustls rejected a certificate, key or configuration.
-    #[error("TLS configuration: {0}")]
+    #[error("TLS configuration")]
     Tls(#[from] rustls::Error),
     /// The client-certificate verifier could not be built from the given CAs.
-    #[error("client certificate verifier: {0}")]
+    #[error("client certificate verifier")]
     Verifier(#[from] rustls::server::VerifierBuilderError),
     /// A PEM block was missing or unreadable.
-    #[error("reading {what} PEM: {source}")]
+    #[error("reading {what} PEM")]
     Pem { what: &'static str, source: rustls::pki_types::pem::Error },
     /// A certificate's PEM armour could not be parsed.
-    #[error("parsing certificate PEM: {0}")]
+    #[error("parsing certificate PEM")]
     CertPem(#[from] x509_parser::nom::Err<PEMError>),
     /// A certificate's DER could not be parsed as X.509.
-    #[error("parsing certificate: {0}")]
+    #[error("parsing certificate")]
     X509(#[from] x509_parser::nom::Err<X509Error>),
     /// A subject attribute is not a string x509-parser can read.
-    #[error("reading certificate subject: {0}")]
+    #[error("reading certificate subject")]
     Subject(#[source] X509Error),
     /// A certificate's DER structure was not what X.509 prescribes.
     #[error("malformed certificate DER: {0}")]
@@ -71,7 +71,7 @@ pub enum PkiError {
     #[error("certificate subject has no common name")]
     NoCommonName,
     /// Reading or writing a certificate file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
 }
 

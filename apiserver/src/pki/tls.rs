@@ -106,7 +106,7 @@ impl ReloadingCert {
                         state.key = fresh;
                         state.modified = now;
                     }
-                    Err(e) => tracing::warn!(cert = %self.cert.display(), error = %e, "new serving certificate not usable yet; keeping the current one"),
+                    Err(e) => tracing::warn!(cert = %self.cert.display(), error = %crate::process::report(&e), "new serving certificate not usable yet; keeping the current one"),
                 }
             }
         }
