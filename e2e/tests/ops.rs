@@ -56,3 +56,20 @@ fn sigterm_keeps_acknowledged_state() {
     assert_eq!(kcp.kubectl_in("second", &["get", "configmap", "kept-too", "-o", "name"]).ok(), "configmap/kept-too\n");
     assert!(kcp.kubectl_in("second", &["get", "configmap", "kept"]).fails().contains("NotFound"));
 }
+
+#[test]
+fn a_bad_configuration_exits_64() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("bad.yaml");
+    std::fs::write(&config, "securePort: [not a port]\n").expect("config");
+    for (binary, args) in [("kcp", vec!["start"]), ("kcp-shard", vec![])] {
+        let out = std::process::Command::new(e2e::bin_dir().join(binary))
+            .args(&args)
+            .args(["--root-directory", &dir.path().join("root").display().to_string(), "--config", &config.display().to_string()])
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{binary}: {stderr}");
+        assert!(stderr.contains("bad.yaml"), "{binary} names the file: {stderr}");
+    }
+}

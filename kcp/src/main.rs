@@ -61,7 +61,9 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("kcp: {}", apiserver::process::report(&e));
-            std::process::ExitCode::FAILURE
+            // 64 (EX_USAGE) for a configuration that can never work, as kcp-shard does.
+            let code = if matches!(e, kcp::start::StartError::Config(_)) { 64 } else { 1 };
+            std::process::ExitCode::from(code)
         }
     }
 }
