@@ -41,6 +41,8 @@ fn workspaces_spread_over_shards_behind_the_proxy() {
     let s = Sharded::up("alice-token,alice,1,\"dev,system:masters\"\n");
     let k = &s.kcp;
     label_shards(&s);
+    // up.sh waited for /readyz: the proxy is ready only once its index loaded every shard.
+    assert_eq!(k.kubectl(&["get", "--raw", "/readyz?verbose"]).ok(), "[+]ping ok\n[+]routing-index ok\nreadyz check passed\n");
 
     // A parent on the root shard, its child on shard-2, the grandchild anywhere.
     let (org_shard, _) = create_ready(k, "root", "org", Some("us"));

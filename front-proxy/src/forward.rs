@@ -12,6 +12,7 @@ use apimachinery::request::valid_cluster_name;
 use apiserver::rest::body::{self, Response};
 use apiserver::server::authn::{PeerSubject, REMOTE_CLUSTER, REMOTE_EXTRA_PREFIX, REMOTE_GROUP, REMOTE_USER};
 use apiserver::server::phase::Req;
+use apiserver::server::probes;
 use apiserver::server::metrics::{LatencyLabels, Metrics, RequestLabels};
 use apiserver::server::Serves;
 use apimachinery::status::{ApiError, Reason};
@@ -64,8 +65,8 @@ impl Serves for Proxy {
 
 impl Proxy {
     async fn route_and_forward(&self, mut req: Req) -> Result<Response, ApiError> {
-        if matches!(req.uri().path(), "/healthz" | "/livez" | "/readyz") {
-            return Ok(http::Response::builder().header("content-type", "text/plain").body(body::full("ok")).unwrap_or_default());
+        if let Some(probe) = self.probe(&req) {
+            return Ok(probe);
         }
         let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let identity = self.authn.identify(authorization, req.extensions().get::<PeerSubject>()).await.ok_or_else(ApiError::unauthorized)?;
@@ -113,6 +114,20 @@ impl Proxy {
             return Ok(http::Response::from_parts(parts, body::full(bytes)));
         }
         Ok(http::Response::from_parts(parts, EndOnError(incoming).boxed_unsync()))
+    }
+
+    /// `/healthz`, `/livez` and `/readyz` (`?verbose` lists the checks). Ready means the routing
+    /// index has loaded every known shard: before that, a known workspace would look unknown.
+    fn probe(&self, req: &Req) -> Option<Response> {
+        let name = match req.uri().path() {
+            "/healthz" => "healthz",
+            "/livez" => "livez",
+            "/readyz" => "readyz",
+            _ => return None,
+        };
+        let verbose = req.uri().query().is_some_and(|q| q.split('&').any(|p| p == "verbose" || p.starts_with("verbose=")));
+        let synced = name != "readyz" || self.index.unsynced().is_empty();
+        Some(probes::render(name, &[("ping", true), ("routing-index", synced)], verbose))
     }
 
     /// The shard and logical cluster a path goes to, the rest of the path, and the cluster as the

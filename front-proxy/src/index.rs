@@ -31,6 +31,8 @@ struct State {
     /// What each shard contributed, so a re-list replaces exactly that.
     clusters_of: HashMap<String, HashSet<String>>,
     children_of: HashMap<String, HashSet<(String, String)>>,
+    /// Whether the Shards have been listed at least once.
+    shards_listed: bool,
 }
 
 /// The watches of each shard, by shard name, with the base URL they watch.
@@ -84,6 +86,27 @@ impl Index {
     pub fn virtual_workspace_url(&self, shard: &str) -> Option<String> {
         let s = self.read();
         s.virtual_workspaces.get(shard).or_else(|| s.shards.get(shard)).cloned()
+    }
+
+    /// What the index has not listed yet: the Shards, or a known shard's logical clusters or
+    /// workspaces. Empty once every known shard's view has been loaded, which is when routing
+    /// answers can be trusted.
+    pub fn unsynced(&self) -> Vec<String> {
+        let s = self.read();
+        if !s.shards_listed {
+            return vec!["shards".to_string()];
+        }
+        let mut missing: Vec<String> = s
+            .shards
+            .keys()
+            .flat_map(|shard| {
+                let clusters = (!s.clusters_of.contains_key(shard)).then(|| format!("{shard}/logicalclusters"));
+                let workspaces = (!s.children_of.contains_key(shard)).then(|| format!("{shard}/workspaces"));
+                clusters.into_iter().chain(workspaces)
+            })
+            .collect();
+        missing.sort();
+        missing
     }
 
     fn set_clusters(&self, shard: &str, items: &[Value]) {
@@ -176,6 +199,7 @@ impl Index {
                         let mut s = on_list.write();
                         s.shards = items.iter().filter_map(shard_entry).collect();
                         s.virtual_workspaces = items.iter().filter_map(|i| shard_url(i, "virtualWorkspaceURL")).collect();
+                        s.shards_listed = true;
                     }
                     sync(&on_list, &w1);
                 },
@@ -237,6 +261,23 @@ mod tests {
 
     fn ws(parent: &str, name: &str, child: &str) -> Value {
         json!({"metadata": {"name": name, "annotations": {"kcp.io/cluster": parent}}, "spec": {"cluster": child}})
+    }
+
+    #[test]
+    fn synced_once_every_known_shard_was_listed() {
+        let index = Index::default();
+        assert_eq!(index.unsynced(), ["shards"]);
+        {
+            let mut s = index.write();
+            s.shards = HashMap::from([("s1".to_string(), "https://a".to_string()), ("s2".to_string(), "https://b".to_string())]);
+            s.shards_listed = true;
+        }
+        index.set_clusters("s1", &[lc("root")]);
+        index.set_workspaces("s1", &[]);
+        index.set_clusters("s2", &[]);
+        assert_eq!(index.unsynced(), ["s2/workspaces"]);
+        index.set_workspaces("s2", &[]);
+        assert!(index.unsynced().is_empty());
     }
 
     #[test]

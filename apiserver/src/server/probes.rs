@@ -38,7 +38,7 @@ impl Phase for Probes {
 }
 
 /// The probe response: `ok`, or kube's verbose `[+]check ok` list.
-fn render(name: &str, checks: &[(&str, bool)], verbose: bool) -> body::Response {
+pub fn render(name: &str, checks: &[(&str, bool)], verbose: bool) -> body::Response {
     let ok = checks.iter().all(|(_, ok)| *ok);
     let text = if verbose {
         let mut s: String = checks
