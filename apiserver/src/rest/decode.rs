@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::{ApiRequest, Resolved};
+use apimachinery::registry::ResourceInfo;
 use apimachinery::status::ApiError;
 
 /// Decodes the request body by its Content-Type.
@@ -32,6 +33,33 @@ pub fn yaml(body: &[u8]) -> Result<Value, ApiError> {
     let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("error decoding YAML: body is not UTF-8"))?;
     serde_saphyr::from_str::<Value>(text)
         .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))
+}
+
+/// Fills a missing `kind` or `apiVersion` from the endpoint, as kube-apiserver's decoder does
+/// for its compiled-in types: clients such as the official Python one send objects built
+/// without them (`V1Namespace(metadata=...)`). Custom resources decode as unstructured objects
+/// there, which must name their kind, so they are left as sent and [`check_object`] refuses them.
+/// A value that is present is never changed, so a body that contradicts the URL still fails.
+pub fn default_type(obj: &mut Value, info: &ResourceInfo) {
+    if !info.custom {
+        fill_type(obj, &info.api_version(), &info.kind);
+    }
+}
+
+/// Sets `apiVersion` and `kind` where they are absent, null or empty; leaves them otherwise.
+pub fn fill_type(obj: &mut Value, api_version: &str, kind: &str) {
+    let Some(map) = obj.as_object_mut() else { return };
+    // First in the object, where every encoder puts them.
+    for (at, field, value) in [(0, "apiVersion", api_version), (1, "kind", kind)] {
+        let missing = match map.get(field) {
+            None | Some(Value::Null) => true,
+            Some(Value::String(s)) => s.is_empty(),
+            Some(_) => false,
+        };
+        if missing {
+            map.shift_insert(at.min(map.len()), field.to_string(), Value::String(value.to_string()));
+        }
+    }
 }
 
 /// Checks that a decoded object is the kind this endpoint serves and sits where the URL says.
@@ -79,5 +107,68 @@ fn compact(obj: &Value) -> String {
         format!("{}...", &s[..s.char_indices().take_while(|(i, _)| *i < 256).last().map_or(0, |(i, _)| i)])
     } else {
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use apimachinery::registry::builtin::{self, Backing};
+
+    fn configmaps() -> Resolved {
+        let b = builtin::find("", "v1", "configmaps").expect("configmaps are built in");
+        Resolved { info: b.info.clone(), backing: b.backing }
+    }
+
+    fn widgets() -> Resolved {
+        let mut info = configmaps().info;
+        (info.group, info.version, info.kind, info.plural) = ("example.com".into(), "v1".into(), "Widget".into(), "widgets".into());
+        info.custom = true;
+        Resolved { info, backing: Backing::Stored }
+    }
+
+    fn checked(mut obj: Value, r: &Resolved) -> Result<Value, String> {
+        default_type(&mut obj, &r.info);
+        check_object(&obj, r, "default", "").map(|()| obj).map_err(|e| e.message)
+    }
+
+    #[test]
+    fn built_in_kind_and_api_version_default_from_the_url() {
+        let r = configmaps();
+        let got = checked(json!({"metadata": {"name": "c"}, "data": {"k": "v"}}), &r).expect("accepted");
+        assert_eq!(got, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}}));
+        // The order the fields are written in is the order encoders use.
+        assert_eq!(got.as_object().map(|m| m.keys().take(2).cloned().collect::<Vec<_>>()), Some(vec!["apiVersion".into(), "kind".into()]));
+        for partial in [json!({"kind": "ConfigMap"}), json!({"apiVersion": "v1"}), json!({"apiVersion": null, "kind": ""})] {
+            let got = checked(partial.clone(), &r).expect("accepted");
+            assert_eq!((&got["apiVersion"], &got["kind"]), (&json!("v1"), &json!("ConfigMap")), "{partial}");
+        }
+        let mut token = json!({"spec": {"audiences": ["a"]}});
+        fill_type(&mut token, "authentication.k8s.io/v1", "TokenRequest");
+        assert_eq!(token, json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"audiences": ["a"]}}));
+    }
+
+    #[test]
+    fn a_type_that_contradicts_the_url_is_refused() {
+        let r = configmaps();
+        let wrong_kind = checked(json!({"kind": "Secret", "metadata": {"name": "c"}}), &r);
+        assert_eq!(wrong_kind.err().as_deref(), Some("the kind in the data (Secret) does not match the expected kind (ConfigMap)"));
+        let wrong_version = checked(json!({"apiVersion": "apps/v1", "metadata": {"name": "c"}}), &r);
+        assert_eq!(
+            wrong_version.err().as_deref(),
+            Some("the API version in the data (apps/v1) does not match the expected API version (v1)")
+        );
+    }
+
+    #[test]
+    fn custom_resources_must_name_their_type() {
+        let r = widgets();
+        let missing = checked(json!({"metadata": {"name": "w"}}), &r);
+        assert_eq!(missing.err().as_deref(), Some(r#"Object 'kind' is missing in '{"metadata":{"name":"w"}}'"#));
+        let no_version = checked(json!({"kind": "Widget", "metadata": {"name": "w"}}), &r);
+        assert!(no_version.err().is_some_and(|m| m.starts_with("Object 'apiVersion' is missing")));
+        assert!(checked(json!({"apiVersion": "example.com/v1", "kind": "Widget"}), &r).is_ok());
     }
 }

@@ -12,6 +12,7 @@ use apimachinery::status::ApiError;
 pub async fn create(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response, ApiError> {
     let cluster = cluster_of(req)?;
     let mut obj = decode::body_value(req)?;
+    decode::default_type(&mut obj, &r.info);
     decode::check_object(&obj, r, &req.info.namespace, "")?;
     let spec = obj.get("spec").cloned().unwrap_or_else(|| json!({}));
     let status = match r.info.kind.as_str() {

@@ -23,7 +23,8 @@ pub async fn request(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Respon
     let sa_tokens = api.authn.service_accounts.as_ref().ok_or_else(ApiError::path_not_found)?;
     let cluster = cluster_of(req)?;
     let (namespace, name) = (&req.info.namespace, &req.info.name);
-    let body = decode::body_value(req)?;
+    let mut body = decode::body_value(req)?;
+    decode::fill_type(&mut body, "authentication.k8s.io/v1", KIND);
     let (api_version, kind) = (str_of(&body, "/apiVersion"), str_of(&body, "/kind"));
     if (api_version, kind) != ("authentication.k8s.io/v1", KIND) {
         return Err(ApiError::bad_request(format!(

@@ -13,7 +13,8 @@ const PATCH_RETRIES: usize = 5;
 
 /// POST: creates an object.
 pub async fn create(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response, ApiError> {
-    let obj = decode::body_value(req)?;
+    let mut obj = decode::body_value(req)?;
+    decode::default_type(&mut obj, &r.info);
     let (obj, warnings) = create_object(api, req, r, obj, Fields::Track).await?;
     Ok(with_warnings(respond_object(req, r, 201, obj), &warnings))
 }
@@ -104,7 +105,8 @@ fn field_manager(req: &ApiRequest) -> &str {
 /// PUT: replaces an object (or its status).
 pub async fn update(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response, ApiError> {
     let cluster = cluster_of(req)?;
-    let new = decode::body_value(req)?;
+    let mut new = decode::body_value(req)?;
+    decode::default_type(&mut new, &r.info);
     decode::check_object(&new, r, &req.info.namespace, &req.info.name)?;
     let expect = object::resource_version(&new)?;
     let (old, old_rv) = load(api, r, cluster, &req.info.namespace, &req.info.name).await?;
