@@ -249,7 +249,7 @@ impl RequestInfo {
         if parts.len() > 3 || [&info.resource, &info.name, &info.subresource].iter().any(|s| !safe_segment(s)) {
             return Err(ApiError::path_not_found());
         }
-        let watch = legacy_watch || matches!(info.query.get("watch").map(String::as_str), Some("true" | "1"));
+        let watch = legacy_watch || info.flag("watch");
         info.verb = match *method {
             Method::GET | Method::HEAD if watch => "watch",
             Method::GET | Method::HEAD if info.name.is_empty() => "list",
@@ -282,6 +282,12 @@ impl RequestInfo {
     /// A query parameter, if present.
     pub fn param(&self, key: &str) -> Option<&str> {
         self.query.get(key).map(String::as_str)
+    }
+
+    /// A boolean query parameter, true for what Go's `strconv.ParseBool` reads as true: the
+    /// Python client sends `watch=True`.
+    pub fn flag(&self, key: &str) -> bool {
+        matches!(self.param(key), Some("1" | "t" | "T" | "true" | "TRUE" | "True"))
     }
 }
 
@@ -366,5 +372,13 @@ mod tests {
         assert_eq!(q["labelSelector"], "app=x,tier in (a)");
         assert_eq!(q["limit"], "5");
         assert_eq!(q["flag"], "");
+    }
+
+    #[test]
+    fn boolean_parameters_read_like_go() {
+        for (query, watch) in [("watch=true", true), ("watch=True", true), ("watch=1", true), ("watch=false", false), ("watch=False", false), ("watch=yes", false)] {
+            let i = parse(Method::GET, "/clusters/root/api/v1/configmaps", Some(query));
+            assert_eq!(i.verb == "watch", watch, "{query}");
+        }
     }
 }

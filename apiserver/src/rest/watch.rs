@@ -94,7 +94,7 @@ pub async fn watch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
         false => None,
     };
     let encoder = Encoder { info: r.info.clone(), table };
-    let bookmarks = req.info.param("allowWatchBookmarks") == Some("true");
+    let bookmarks = req.info.flag("allowWatchBookmarks");
     let timeout = match req.info.param("timeoutSeconds") {
         Some(t) if !t.is_empty() => {
             Some(Duration::from_secs(t.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {t:?}")))?))

@@ -218,7 +218,7 @@ pub async fn patch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
         PatchType::Apply => decode::yaml(&req.body)?,
         _ => decode::json(&req.body)?,
     };
-    let force = matches!(req.info.param("force"), Some("true"));
+    let force = req.info.flag("force");
     if kind != PatchType::Apply && req.info.param("force").is_some() {
         return Err(ApiError::bad_request("force is only allowed for apply patches"));
     }
