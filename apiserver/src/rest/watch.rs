@@ -26,6 +26,9 @@ use apimachinery::table::IncludeObject;
 
 /// How often a watch that asked for bookmarks gets one.
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(30);
+/// How long before its timeout a watch that asked for bookmarks gets a last one, as from
+/// kube-apiserver, so a client resumes from as close to the end as it can.
+const BOOKMARK_BEFORE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How one watch renders its events.
 struct Encoder {
@@ -78,6 +81,14 @@ fn translate(ev: &Event, r: &Resolved, filter: &Filter) -> Result<Option<(&'stat
         EventKind::Deleted if now => Some(("DELETED", cur)),
         _ => None,
     })
+}
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => futures::future::pending().await,
+    }
 }
 
 /// GET with `watch=true`.
@@ -134,18 +145,18 @@ pub async fn watch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
                         return;
                     }
                 }
-                let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+                let now = tokio::time::Instant::now();
+                let deadline = timeout.map(|t| now + t);
+                let mut last_bookmark = deadline.and_then(|d| d.checked_sub(BOOKMARK_BEFORE_TIMEOUT)).filter(|t| *t > now);
                 let mut last_rev = start_rev;
-                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_INTERVAL, BOOKMARK_INTERVAL);
+                let mut tick = tokio::time::interval_at(now + BOOKMARK_INTERVAL, BOOKMARK_INTERVAL);
                 loop {
-                    let sleep = async {
-                        match deadline {
-                            Some(d) => tokio::time::sleep_until(d).await,
-                            None => futures::future::pending().await,
-                        }
-                    };
                     let frame = tokio::select! {
-                        _ = sleep => return,
+                        _ = sleep_until(deadline) => return,
+                        _ = sleep_until(last_bookmark), if bookmarks && last_bookmark.is_some() => {
+                            last_bookmark = None;
+                            encoder.bookmark(last_rev)
+                        }
                         _ = shutdown.changed() => return,
                         // A cluster closed (made inactive) ends the watches into it.
                         Ok(()) = inactive.changed() => {
