@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (the README's second command; .ci/run runs exactly this).
 # Builds the binaries, then runs unit tests and the e2e suite, which starts the real `kcp`
-# binary and drives it with the installed kubectl 1.32 over TLS.
+# binary and drives it with the installed kubectl 1.32 over TLS, and with the official Python
+# client (`kubernetes` from PyPI, installed into a virtualenv next to the build cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,23 @@ fi
 # Reuse a build cache outside the clone when there is one; a fresh machine builds from nothing.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kcp-rs/target}"
 mkdir -p "$CARGO_TARGET_DIR"
+
+# The Python client the e2e suite drives (e2e/tests/python_client.rs), in a virtualenv outside
+# the clone. It is built under a temporary name and renamed into place, so an interrupted or
+# concurrent run never leaves a half-installed one behind that later runs would trust.
+PY_CLIENT_VERSION=33.1.0
+py_venv="$(dirname "$CARGO_TARGET_DIR")/py-kubernetes-$PY_CLIENT_VERSION"
+py_ready() { "$1/bin/python" -c "import kubernetes, sys; sys.exit(kubernetes.__version__ != '$PY_CLIENT_VERSION')" 2>/dev/null; }
+if ! py_ready "$py_venv"; then
+  tmp_venv="$py_venv.tmp.$$"
+  rm -rf "$tmp_venv"
+  python3 -m venv "$tmp_venv"
+  "$tmp_venv/bin/python" -m pip install --quiet --disable-pip-version-check "kubernetes==$PY_CLIENT_VERSION"
+  rm -rf "$py_venv"
+  mv -T "$tmp_venv" "$py_venv" 2>/dev/null || rm -rf "$tmp_venv"
+  py_ready "$py_venv"
+fi
+export KCP_E2E_PYTHON="$py_venv/bin/python"
 
 cargo build --locked --bins
 cargo test --locked --workspace -- --test-threads=2

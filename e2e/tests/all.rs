@@ -1,5 +1,5 @@
 //! The e2e suite: one binary, a module per area. Each test starts the real `kcp` binary and
-//! drives it with the installed kubectl over TLS.
+//! drives it with the installed kubectl (or the official Python client) over TLS.
 
 mod bad_input;
 mod crd;
@@ -9,6 +9,7 @@ mod isolation;
 mod objects;
 mod refusals;
 mod ops;
+mod python_client;
 mod sharding;
 mod smoke;
 mod watch;
