@@ -6,6 +6,7 @@ use super::body::{self, Response};
 use super::read::{collect, load, respond_object, storage_error, Filter};
 use super::object::Deletion;
 use super::{cluster_of, decode, dry_run, object, Api, ApiRequest, Resolved};
+use apimachinery::registry::ResourceInfo;
 use apimachinery::status::{ApiError, Reason};
 
 /// Finalizer the garbage collector honours for `propagationPolicy: Foreground`.
@@ -51,7 +52,20 @@ impl DeleteOptions {
 pub async fn delete(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response, ApiError> {
     let opts = DeleteOptions::from_request(req)?;
     let obj = delete_one(api, req, r, &req.info.namespace, &req.info.name, &opts).await?;
+    // An object that is gone (not waiting for finalizers) is reported as a Status, except by
+    // the kinds kube-apiserver returns the deleted object for: clients type the answer by it
+    // (the Python client's delete_namespaced_config_map returns a V1Status).
+    if !object::is_deleting(&obj) && !returns_deleted_object(&r.info) {
+        let status = apimachinery::status::success_status(&r.info.group, &r.info.plural, &req.info.name, object::meta_str(&obj, "uid"));
+        return Ok(body::json(200, &status));
+    }
     Ok(respond_object(req, r, 200, obj))
+}
+
+/// kube-apiserver's `ReturnDeletedObject`: custom resources (kcp's own kinds are CRDs in kcp)
+/// and service accounts answer a DELETE with the object itself.
+fn returns_deleted_object(info: &ResourceInfo) -> bool {
+    info.custom || info.group.ends_with(".kcp.io") || (info.group.is_empty() && info.kind == "ServiceAccount")
 }
 
 /// Deletes (or marks for deletion) one object and returns what the client should see.

@@ -147,9 +147,19 @@ def paged_lists():
 def deletes():
     for name in ("del-bg", "del-fg", "del-uid"):
         v1.create_namespaced_config_map(NS, client.V1ConfigMap(metadata=meta(name, app="del")))
-    v1.delete_namespaced_config_map("del-bg", NS, body=client.V1DeleteOptions(propagation_policy="Background"))
-    v1.delete_namespaced_config_map("del-fg", NS, body=client.V1DeleteOptions(
+    uid = v1.read_namespaced_config_map("del-bg", NS).metadata.uid
+    # A ConfigMap that is gone at once is reported as a Status, which the client types it as.
+    status = v1.delete_namespaced_config_map("del-bg", NS, body=client.V1DeleteOptions(propagation_policy="Background"))
+    assert (status.kind, status.status) == ("Status", "Success"), status
+    assert (status.details.name, status.details.kind, status.details.uid) == ("del-bg", "configmaps", uid), status.details
+    # Foreground deletion waits for the garbage collector: the answer is the marked object.
+    marked = v1.delete_namespaced_config_map("del-fg", NS, body=client.V1DeleteOptions(
         api_version="v1", kind="DeleteOptions", propagation_policy="Foreground", grace_period_seconds=0))
+    assert marked.kind == "ConfigMap", marked
+    # Service accounts answer with the deleted object, as kube-apiserver's do.
+    v1.create_namespaced_service_account(NS, client.V1ServiceAccount(metadata=meta("short-lived")))
+    gone = v1.delete_namespaced_service_account("short-lived", NS, body=client.V1DeleteOptions())
+    assert (gone.kind, gone.metadata.name) == ("ServiceAccount", "short-lived"), gone
     status, body = api_error(v1.delete_namespaced_config_map, "del-uid", NS, body=client.V1DeleteOptions(
         preconditions=client.V1Preconditions(uid="not-the-uid")))
     assert status == 409 and "Precondition failed" in body["message"], body
