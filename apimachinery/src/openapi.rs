@@ -126,8 +126,16 @@ static BUILTINS: LazyLock<Builtins> = LazyLock::new(|| {
     Builtins { defs, kinds }
 });
 
-fn ref_name(v: &Value) -> Option<&str> {
+/// The definition a `$ref` names.
+pub(crate) fn ref_name(v: &Value) -> Option<&str> {
     v.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix(REF_PREFIX))
+}
+
+/// The named definitions of the built-in kinds (`$ref`s intact) and the name of `kind`'s own,
+/// for walks that report Go type names: `io.k8s.api.core.v1.ConfigMap` is Go's `v1.ConfigMap`.
+pub(crate) fn builtin_definition(group: &str, version: &str, kind: &str) -> Option<(&'static Map<String, Value>, &'static str)> {
+    let name = BUILTINS.kinds.get(&(group.to_string(), version.to_string(), kind.to_string()))?;
+    Some((&BUILTINS.defs, name.as_str()))
 }
 
 /// Inlines `$ref`s; `chain` holds the definitions being inlined, so a recursive type (such as

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::read::load;
 use super::{object, str_of, Api, ApiRequest, Resolved};
 use apimachinery::auth::{self, Attributes};
+use apimachinery::patch::PatchType;
 use apimachinery::registry::{builtin, ResourceInfo};
 use apimachinery::status::{ApiError, FieldError, Reason};
 
@@ -23,6 +24,11 @@ pub fn tracks_generation(info: &ResourceInfo) -> bool {
 pub fn normalize(req: &ApiRequest, r: &Resolved, obj: &mut Value, old: Option<&Value>) -> Result<Vec<String>, ApiError> {
     let info = &r.info;
     let name = object::meta_str(obj, "name").to_string();
+    if !info.custom {
+        if let Some(mismatch) = apimachinery::gotypes::first_mismatch(&info.group, &info.version, &info.kind, obj) {
+            return Err(undecodable(req, info, obj, &mismatch.to_string()));
+        }
+    }
     let mut errors: Vec<FieldError> = Vec::new();
     if !info.custom && info.group.is_empty() && info.kind == "Secret" {
         errors.extend(apimachinery::validation::normalize_secret(obj));
@@ -37,14 +43,7 @@ pub fn normalize(req: &ApiRequest, r: &Resolved, obj: &mut Value, old: Option<&V
         if !unknown.is_empty() {
             let quoted: Vec<String> = unknown.iter().map(|u| format!("unknown field {:?}", u.trim_start_matches('.'))).collect();
             match req.info.param("fieldValidation") {
-                Some("Strict") => {
-                    return Err(ApiError::bad_request(format!(
-                        "{kind} in version {v:?} cannot be handled as a {kind}: strict decoding error: {}",
-                        quoted.join(", "),
-                        kind = info.kind,
-                        v = info.version
-                    )))
-                }
+                Some("Strict") => return Err(cannot_handle(info, &format!("strict decoding error: {}", quoted.join(", ")))),
                 Some("Ignore") => {}
                 _ => warnings.extend(quoted),
             }
@@ -66,6 +65,23 @@ pub fn normalize(req: &ApiRequest, r: &Resolved, obj: &mut Value, old: Option<&V
         Ok(warnings)
     } else {
         Err(ApiError::invalid(&info.group, &info.kind, &name, &errors))
+    }
+}
+
+/// kube-apiserver's answer to a body it cannot decode into the kind's Go type.
+fn cannot_handle(info: &ResourceInfo, detail: &str) -> ApiError {
+    ApiError::bad_request(format!("{kind} in version {v:?} cannot be handled as a {kind}: {detail}", kind = info.kind, v = info.version))
+}
+
+/// A built-in object Go could not decode: a 400 for a body sent whole, but a 422 on the
+/// `patch` field for the result of a JSON, merge or strategic merge patch, as kube-apiserver
+/// decodes the patched object only after patching.
+fn undecodable(req: &ApiRequest, info: &ResourceInfo, obj: &Value, detail: &str) -> ApiError {
+    let patched = req.info.verb == "patch" && PatchType::from_content_type(req.header("content-type")) != Some(PatchType::Apply);
+    if patched {
+        ApiError::invalid("", "", "", &[FieldError::invalid("patch", obj.to_string(), detail)])
+    } else {
+        cannot_handle(info, detail)
     }
 }
 

@@ -99,6 +99,19 @@ def contradictions():
     step("a kind or apiVersion that contradicts the URL is a 400")
 
 
+def ill_typed():
+    # Python dicts take any value; Go's types do not, and kube-apiserver decodes into them.
+    status, body = api_error(v1.create_namespaced_config_map, NS, client.V1ConfigMap(metadata=meta("ints"), data={"port": 8080}))
+    assert status == 400, body
+    assert body["message"] == ('ConfigMap in version "v1" cannot be handled as a ConfigMap: '
+                               "json: cannot unmarshal number into Go struct field ConfigMap.data of type string"), body
+    status, body = api_error(v1.patch_namespaced_config_map, "typed", NS, {"metadata": {"labels": {"replicas": 3}}})
+    assert status == 422 and body["reason"] == "Invalid", body
+    assert body["message"].endswith("json: cannot unmarshal number into Go struct field ObjectMeta.metadata.labels of type string"), body
+    assert v1.read_namespaced_config_map("typed", NS).metadata.labels == {"app": "py"}
+    step("values of the wrong type are refused, not stored")
+
+
 def patches():
     # A dict body goes out as a strategic merge patch, a list as a JSON patch.
     got = v1.patch_namespaced_config_map("typed", NS, {"metadata": {"labels": {"patched": "smp"}}, "data": {"b": "2"}})
@@ -287,6 +300,6 @@ def cleanup():
     step("namespace deleted")
 
 
-for check in (version, missing_namespace, typed_writes, contradictions, patches, paged_lists, deletes, watches, expired_watch, dynamic, cleanup):
+for check in (version, missing_namespace, typed_writes, contradictions, ill_typed, patches, paged_lists, deletes, watches, expired_watch, dynamic, cleanup):
     check()
 print("all python client checks passed", flush=True)
