@@ -10,6 +10,9 @@ pub mod logicalcluster;
 pub mod namespace;
 pub mod namespace_defaults;
 pub mod remote;
+pub mod runtime;
+#[cfg(test)]
+mod testing;
 pub mod workspace;
 
 use std::future::Future;
