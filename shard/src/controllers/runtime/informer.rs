@@ -123,7 +123,7 @@ mod tests {
 
     #[tokio::test]
     async fn lists_then_follows_and_reports_deletions() {
-        let f = Fixture::new();
+        let f = Fixture::new().await;
         f.put("core/configmaps/c1/default/a", serde_json::json!({"metadata": {"name": "a"}})).await;
         let seen: Arc<Mutex<Vec<String>>> = Arc::default();
         let (synced_tx, synced_rx) = tokio::sync::oneshot::channel();

@@ -50,7 +50,7 @@ fn runs(c: &Counting, key: &str) -> usize {
 
 #[tokio::test]
 async fn every_listed_and_watched_key_reconciles_without_overlap() {
-    let f = Fixture::new();
+    let f = Fixture::new().await;
     f.put("core/configmaps/c1/default/a", serde_json::json!({"metadata": {"name": "a"}})).await;
     let counting = Arc::new(Counting { hold: Duration::from_millis(30), ..Default::default() });
     let controller = Controller::new("test", counting.clone())
@@ -72,7 +72,7 @@ async fn every_listed_and_watched_key_reconciles_without_overlap() {
 
 #[tokio::test]
 async fn errors_are_retried_with_backoff_until_success() {
-    let f = Fixture::new();
+    let f = Fixture::new().await;
     f.put("core/configmaps/c1/default/a", serde_json::json!({"metadata": {"name": "a"}})).await;
     let counting = Arc::new(Counting { fail_first: 3, ..Default::default() });
     let metrics = ControllerMetrics::default();
