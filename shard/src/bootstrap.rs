@@ -67,12 +67,6 @@ pub(crate) async fn update(store: &SharedStorage, key: &str, mut change: impl Fn
     }
 }
 
-/// Creates a namespace in a cluster unless it exists.
-pub async fn ensure_namespace(store: &SharedStorage, cluster: &str, name: &str) -> Result<(), StorageError> {
-    let ns = new_object("v1", "Namespace", name, "", json!({"spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}));
-    ensure(store, Key { group: "", resource: "namespaces", cluster, namespace: "", name }, ns).await
-}
-
 /// Creates a logical cluster's `LogicalCluster` object unless it exists.
 pub async fn ensure_logical_cluster(store: &SharedStorage, cluster: &str) -> Result<(), StorageError> {
     let lc = new_object("core.kcp.io/v1alpha1", "LogicalCluster", "cluster", "", json!({"spec": {}, "status": {"phase": "Initializing"}}));

@@ -122,18 +122,16 @@ impl<R: Reconcile> Controller<R> {
     pub async fn run(self) {
         let Controller { name, reconciler, queue, sources, synced, workers, backoff, metrics } = self;
         let informers = futures::future::join_all(sources);
-        let labels = ControllerLabels { controller: name };
-        let depth = metrics.depth.get_or_create(&labels).clone();
+        queue.report_depth(metrics.depth.get_or_create(&ControllerLabels { controller: name }).clone());
         let work = async {
             for rx in synced {
                 let _ = rx.await;
             }
             tracing::debug!(controller = name, workers, "caches synced; starting workers");
             let worker = |_| {
-                let (reconciler, queue, metrics, depth) = (reconciler.clone(), queue.clone(), metrics.clone(), depth.clone());
+                let (reconciler, queue, metrics) = (reconciler.clone(), queue.clone(), metrics.clone());
                 async move {
                     while let Some(key) = queue.next().await {
-                        depth.set(queue.depth() as i64);
                         let outcome = run_one(name, &reconciler, &key, &metrics).await;
                         match outcome {
                             Ok(Action::Done) => queue.forget(&key),
@@ -147,7 +145,6 @@ impl<R: Reconcile> Controller<R> {
                             }
                         }
                         queue.done(&key);
-                        depth.set(queue.depth() as i64);
                     }
                 }
             };

@@ -11,8 +11,12 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::Notify;
 use tokio::time::Instant;
+
+/// The gauge a queue keeps at its depth.
+pub type DepthGauge = Gauge<i64, std::sync::atomic::AtomicI64>;
 
 /// Exponential back-off for keys whose reconcile failed: `base * 2^(failures-1)`, at most `cap`.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +50,16 @@ struct State<K> {
     delayed: HashMap<K, Instant>,
     failures: HashMap<K, u32>,
     closed: bool,
+    depth: Option<DepthGauge>,
+}
+
+impl<K> State<K> {
+    /// Keeps the depth gauge in step; called after every change of `ready`.
+    fn changed(&self) {
+        if let Some(g) = &self.depth {
+            g.set(self.ready.len() as i64);
+        }
+    }
 }
 
 /// A de-duplicating work queue shared by an informer (producer) and workers (consumers).
@@ -64,6 +78,7 @@ impl<K: Clone + Eq + Hash + Send + 'static> Default for WorkQueue<K> {
             delayed: HashMap::new(),
             failures: HashMap::new(),
             closed: false,
+            depth: None,
         };
         WorkQueue { state: Mutex::new(state), notify: Notify::new() }
     }
@@ -72,6 +87,13 @@ impl<K: Clone + Eq + Hash + Send + 'static> Default for WorkQueue<K> {
 impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
     fn lock(&self) -> MutexGuard<'_, State<K>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reports the number of waiting keys into `gauge` from now on.
+    pub fn report_depth(&self, gauge: DepthGauge) {
+        let mut s = self.lock();
+        s.depth = Some(gauge);
+        s.changed();
     }
 
     /// Queues a key now.
@@ -86,6 +108,7 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
         }
         s.waiting.insert(key.clone());
         s.ready.push_back(key);
+        s.changed();
         drop(s);
         self.notify.notify_one();
     }
@@ -130,6 +153,7 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
                     return None;
                 }
                 if let Some(key) = s.ready.pop_front() {
+                    s.changed();
                     s.waiting.remove(&key);
                     s.active.insert(key.clone());
                     // Another worker may be waiting and more keys ready.
@@ -150,6 +174,7 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
         if s.dirty.remove(key) && !s.closed {
             s.waiting.insert(key.clone());
             s.ready.push_back(key.clone());
+            s.changed();
             drop(s);
             self.notify.notify_one();
         }
@@ -225,6 +250,22 @@ mod tests {
         q.done(&"a");
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(q.depth(), 0, "the later timers found nothing left to fire");
+    }
+
+    #[tokio::test]
+    async fn the_depth_gauge_follows_the_queue() {
+        let q = WorkQueue::default();
+        let gauge = DepthGauge::default();
+        q.add("a");
+        q.report_depth(gauge.clone());
+        assert_eq!(gauge.get(), 1);
+        q.add("b");
+        assert_eq!(gauge.get(), 2);
+        let a = q.next().await.unwrap();
+        q.add(a);
+        assert_eq!(gauge.get(), 1, "an active key queued again is not waiting yet");
+        q.done(&a);
+        assert_eq!(gauge.get(), 2);
     }
 
     #[test]
