@@ -38,14 +38,21 @@ pub const DELETE_PASS: Duration = Duration::from_millis(100);
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A write or read through the REST handlers was refused or failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Api(#[from] ApiError),
     /// Listing storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
     /// Another shard (or the root view of shards) could not be reached or refused.
-    #[error("shard {shard}: {message}")]
-    Remote { shard: String, message: String },
+    #[error("{doing} on shard {shard}")]
+    Remote { doing: &'static str, shard: String, #[source] source: Box<dyn std::error::Error + Send + Sync> },
+}
+
+impl Error {
+    /// Failed `doing` something on (or about) `shard`.
+    pub fn remote(doing: &'static str, shard: &str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+        Error::Remote { doing, shard: shard.to_string(), source: source.into() }
+    }
 }
 
 /// Which part of an object a write replaces.

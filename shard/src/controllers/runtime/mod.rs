@@ -177,7 +177,7 @@ async fn run_one<R: Reconcile>(name: &'static str, reconciler: &Arc<R>, key: &R:
         Ok(Ok(action)) => Ok(action),
         Ok(Err(e)) => {
             let _g = span.enter();
-            tracing::warn!(error = %e, "reconcile failed; retrying with back-off");
+            tracing::warn!(error = %apiserver::process::report(&e), "reconcile failed; retrying with back-off");
             Err(())
         }
         Err(e) => {

@@ -29,8 +29,9 @@ pub async fn delete_subtree(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result
 /// Asks the shard hosting a logical cluster to delete it; true once that shard has removed it
 /// and its content.
 async fn delete_remote(w: &Workspaces, shard: &str, cluster: &str) -> Result<bool, Error> {
-    let remote_error = |message: String| Error::Remote { shard: shard.to_string(), message: format!("deleting logical cluster {cluster}: {message}") };
-    let client = w.placement.others.as_ref().ok_or_else(|| remote_error("no credentials to reach other shards".into()))?;
-    let target = shards::get(&w.placement.root, shard).await.map_err(&remote_error)?.ok_or_else(|| remote_error(format!("shard {shard:?} is not registered")))?;
-    remote::delete_logical_cluster(client, &target.base_url, cluster).await.map_err(|e| remote_error(e.to_string()))
+    const DOING: &str = "deleting a logical cluster";
+    let client = w.placement.others.as_ref().ok_or_else(|| Error::remote(DOING, shard, "no credentials to reach other shards"))?;
+    let target = shards::get(&w.placement.root, shard).await.map_err(|e| Error::remote(DOING, shard, e))?;
+    let target = target.ok_or_else(|| Error::remote(DOING, shard, "the shard is not registered"))?;
+    remote::delete_logical_cluster(client, &target.base_url, cluster).await.map_err(|e| Error::remote(DOING, shard, e))
 }

@@ -31,7 +31,7 @@ pub async fn follow(w: &Workspaces, r: &ObjectRef) -> Result<Action, Error> {
     if ws.pointer("/status/phase") == Some(&json!("Ready")) {
         return Ok(Action::Done);
     }
-    let Some(target) = shards::get(&w.placement.root, &shard).await.map_err(|message| Error::Remote { shard: shard.clone(), message })? else {
+    let Some(target) = shards::get(&w.placement.root, &shard).await.map_err(|e| Error::remote("reading shards", &shard, e))? else {
         return Ok(Action::RequeueAfter(RETRY * 2));
     };
     match remote::phase_of(client, &target.base_url, &cluster).await {
@@ -39,7 +39,7 @@ pub async fn follow(w: &Workspaces, r: &ObjectRef) -> Result<Action, Error> {
         Ok(Some(phase)) if phase.is_string() => mirror(w, r, &phase).await?,
         Ok(Some(_)) => {}
         // Polling: an unreachable shard is asked again at the next poll, not sooner.
-        Err(e) => tracing::debug!(%shard, error = %e, "reading a remote logical cluster's phase"),
+        Err(e) => tracing::debug!(%shard, error = %apiserver::process::report(&e), "reading a remote logical cluster's phase"),
     }
     Ok(Action::RequeueAfter(RETRY * 2))
 }

@@ -21,7 +21,7 @@ use crate::{shards, tenancy};
 const UNSCHEDULABLE_RETRY: Duration = Duration::from_secs(2);
 
 fn shards_unavailable(shard: &str) -> impl Fn(String) -> Error + '_ {
-    move |message| Error::Remote { shard: shard.to_string(), message: format!("reading shards: {message}") }
+    move |e| Error::remote("reading shards", shard, e)
 }
 
 /// Schedules a Workspace; None once it is placed, or the action to wait with when no shard
@@ -111,7 +111,7 @@ async fn place(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Option<(&'st
         let initializers = tenancy::initializers_of(&w.placement.root, &type_ref).await;
         match remote::create_logical_cluster(client, &target.base_url, &new, &initializers).await {
             Ok(phase) => json!(phase),
-            Err(e) => return Ok(Some(("ShardUnavailable", format!("creating the logical cluster on shard {:?}: {e}", target.name)))),
+            Err(e) => return Ok(Some(("ShardUnavailable", format!("creating the logical cluster on shard {:?}: {}", target.name, apiserver::process::report(&e))))),
         }
     };
     let url = format!("{}/clusters/{path}", target.external_url);
