@@ -26,6 +26,10 @@ fn health_and_metrics() {
         "apiserver_request_duration_seconds_bucket{",
         "apiserver_request_duration_seconds_count{",
         "apiserver_storage_size_bytes",
+        // The shard's controllers, by controller name only.
+        "workqueue_depth{controller=\"workspace\"}",
+        "controller_runtime_reconcile_total{controller=\"namespace-defaults\",result=\"success\"}",
+        "controller_runtime_reconcile_time_seconds_count{controller=\"namespace-defaults\"}",
     ] {
         assert!(text.contains(series), "no {series} in /metrics:\n{text}");
     }

@@ -46,10 +46,25 @@ pub(crate) async fn ensure(store: &SharedStorage, key: Key<'_>, obj: Value) -> R
     }
 }
 
-/// Creates a namespace in a cluster unless it exists.
-pub async fn ensure_namespace(store: &SharedStorage, cluster: &str, name: &str) -> Result<(), StorageError> {
-    let ns = new_object("v1", "Namespace", name, "", json!({"spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}));
-    ensure(store, Key { group: "", resource: "namespaces", cluster, namespace: "", name }, ns).await
+/// Changes an existing object in place with compare-and-swap, again on conflicts; `change`
+/// returns false when nothing needs writing. For start-up content written before the API
+/// serves; controllers write through the REST handlers instead.
+pub(crate) async fn update(store: &SharedStorage, key: &str, mut change: impl FnMut(&mut Value) -> bool) -> Result<(), StorageError> {
+    loop {
+        let stored = match store.get(key).await {
+            Ok(s) => s,
+            Err(StorageError::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut obj: Value = serde_json::from_slice(&stored.value).map_err(|e| StorageError::Unavailable(e.to_string()))?;
+        if !change(&mut obj) {
+            return Ok(());
+        }
+        match store.update(key, stored.revision, object::to_stored(&obj)).await {
+            Err(StorageError::Conflict { .. }) => continue,
+            other => return other.map(drop),
+        }
+    }
 }
 
 /// Creates a logical cluster's `LogicalCluster` object unless it exists.

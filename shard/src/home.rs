@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use apimachinery::auth::{Attributes, UserInfo};
 use apimachinery::request::{home_cluster_name, valid_cluster_name, ClusterTarget, RequestInfo, HOME_ROOT};
+use apimachinery::auth::MASTERS_GROUP;
+use apiserver::rest::client::SystemClient;
 use apiserver::rest::{body, object, Api};
 use apiserver::server::phase::{Outcome, Phase, Req};
 use apimachinery::status::{ApiError, Reason};
@@ -15,7 +17,7 @@ use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
 use crate::bootstrap::{HOME_TYPE, ROOT_CLUSTER};
-use crate::controllers::workspace::{create_logical_cluster, NewCluster};
+use crate::controllers::logicalcluster::{create_logical_cluster, NewCluster};
 use crate::root_view::RootView;
 use crate::tenancy;
 
@@ -99,9 +101,9 @@ impl HomeWorkspaces {
         let owner = json!({"username": user.name, "uid": user.uid, "groups": user.groups}).to_string();
         let type_ref = format!("{ROOT_CLUSTER}:{HOME_TYPE}");
         tracing::info!(user = %user.name, %cluster, "creating home workspace");
-        create_logical_cluster(&self.api.store, &RootView::Local(self.api.store.clone()), NewCluster { name: cluster, path, type_ref: &type_ref, owner: Some(&owner), spec_owner: Value::Null })
-            .await
-            .map_err(ApiError::internal)
+        // Granting the owner cluster-admin in the new cluster is reserved to system:masters.
+        let client = SystemClient::new(self.api.clone(), "home-workspaces", &[MASTERS_GROUP]);
+        create_logical_cluster(&client, &RootView::Local(self.api.store.clone()), NewCluster { name: cluster, path, type_ref: &type_ref, owner: Some(&owner), spec_owner: Value::Null }).await
     }
 
     /// The Workspace shape of a home, as kcp presents it.

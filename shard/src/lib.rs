@@ -23,6 +23,7 @@ use apiserver::server::phase::Phases;
 use apiserver::server::Handler;
 use apiserver::storage::sled::SledStorage;
 use apiserver::storage::SharedStorage;
+use controllers::runtime::ControllerMetrics;
 
 pub use config::{ConfigError, ShardConfig, ShardFile, ShardFlags};
 
@@ -110,17 +111,10 @@ pub async fn run(
     }
 
     let crds = Arc::new(CrdIndex::default());
-    tokio::spawn(controllers::crd::run(store.clone(), crds.clone()));
-    tokio::spawn(controllers::namespace::run(store.clone(), crds.clone()));
-    tokio::spawn(controllers::gc::run(store.clone()));
-    tokio::spawn(controllers::logicalcluster::run(store.clone(), crds.clone()));
-    tokio::spawn(controllers::workspace::run(store.clone(), crds.clone(), controllers::workspace::Placement { shard: config.shard_name.clone(), root: root.clone(), others: shards_client.as_ref().map(|(c, _)| c.clone()) }));
     let root_ca = match &config.root_ca_file {
         Some(path) => Some(Arc::from(read(path)?.as_str())),
         None => None,
     };
-    tokio::spawn(controllers::namespace_defaults::run(store.clone(), root_ca));
-
     let tokens = match &config.token_auth_file {
         Some(p) => Some(apiserver::server::authn::load_token_file(p)?),
         None => None,
@@ -137,15 +131,20 @@ pub async fn run(
             }),
         }),
         limits: Limits::default(),
-        plugins: vec![Arc::new(tenancy::WorkspaceAdmission { root: root.clone() }), Arc::new(tenancy::LogicalClusterAdmission), Arc::new(shards::ShardAdmission)],
+        plugins: admission_plugins(&root),
         shutdown: shutdown.clone(),
         inactive: apiserver::server::inactive::follow(store.clone())?,
     });
+    let controller_metrics = ControllerMetrics::default();
+    let placement = controllers::workspace::Placement { shard: config.shard_name.clone(), root: root.clone(), others: shards_client.as_ref().map(|(c, _)| c.clone()) };
+    controllers::start(&api, &controller_metrics, placement, root_ca);
     let mut phases = Phases::default();
     if config.enable_home_workspaces && hosts_root {
         phases.0.push(Arc::new(home::HomeWorkspaces { api: api.clone(), base_url: external_url.clone() }));
     }
-    let metrics = Arc::new(Metrics::default());
+    let mut metrics = Metrics::default();
+    controller_metrics.register(metrics.registry_mut());
+    let metrics = Arc::new(metrics);
     let handler = Arc::new(Handler::new(api, metrics.clone(), config.max_requests_inflight, phases));
     let client_ca = read(&config.client_ca_file)?;
     let proxy_ca = match &config.requestheader_client_ca_file {
@@ -167,4 +166,9 @@ pub async fn run(
     apiserver::server::serve(listener, tls, peers, handler, shutdown).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The shard's own admission steps, after the generic ones.
+pub(crate) fn admission_plugins(root: &Arc<root_view::RootView>) -> Vec<Arc<dyn apiserver::rest::AdmissionPlugin>> {
+    vec![Arc::new(tenancy::WorkspaceAdmission { root: root.clone() }), Arc::new(tenancy::LogicalClusterAdmission), Arc::new(shards::ShardAdmission)]
 }

@@ -11,7 +11,6 @@ use serde_json::{json, Value};
 
 use crate::bootstrap::{self, ROOT_CLUSTER};
 use crate::root_view::RootView;
-use crate::controllers::update;
 
 /// Annotation on a Workspace: the shard chosen for its logical cluster when it was created.
 pub const SHARD_ANNOTATION: &str = "internal.tenancy.kcp.io/shard";
@@ -68,7 +67,7 @@ pub async fn register(store: &SharedStorage, name: &str, urls: &Urls) -> Result<
     let spec = urls.spec();
     let obj = bootstrap::new_object("core.kcp.io/v1alpha1", "Shard", name, "", json!({"spec": spec.clone()}));
     bootstrap::ensure(store, Key { group: "core.kcp.io", resource: "shards", cluster: ROOT_CLUSTER, namespace: "", name }, obj).await?;
-    update(store, &shard_key(name), |s| {
+    bootstrap::update(store, &shard_key(name), |s| {
         if s["spec"] == spec {
             return false;
         }

@@ -95,7 +95,7 @@ pub async fn delete_one(
         }
     }
     let is_namespace = r.info.group.is_empty() && r.info.plural == "namespaces";
-    if is_namespace && UNDELETABLE_NAMESPACES.contains(&name) {
+    if is_namespace && UNDELETABLE_NAMESPACES.contains(&name) && !cluster_deleting(api, cluster).await {
         return Err(ApiError::new(Reason::Forbidden, format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted")));
     }
     let extra = match opts.propagation.as_deref() {
@@ -118,6 +118,12 @@ pub async fn delete_one(
     let new_rev = api.store.update(&key, rev, object::to_stored(&obj)).await.map_err(|e| storage_error(e, r, name))?;
     object::meta_mut(&mut obj).insert("resourceVersion".into(), json!(new_rev.to_string()));
     Ok(obj)
+}
+
+/// Whether a logical cluster is going away: then even its undeletable namespaces go.
+async fn cluster_deleting(api: &Api, cluster: &str) -> bool {
+    let Ok(stored) = api.store.get(&crate::storage::Key::logical_cluster(cluster).encode()).await else { return false };
+    serde_json::from_slice::<Value>(&stored.value).is_ok_and(|lc| object::is_deleting(&lc) || lc.pointer("/status/phase") == Some(&json!("Deleting")))
 }
 
 /// DELETE of a collection: every object matching the selectors.

@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod body;
+pub mod client;
 pub mod decode;
 pub mod delete;
 pub mod object;

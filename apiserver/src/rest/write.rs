@@ -29,7 +29,7 @@ pub(crate) enum Fields {
 }
 
 /// Prepares, admits and stores a new object; returns it with its resourceVersion.
-async fn create_object(api: &Api, req: &ApiRequest, r: &Resolved, mut obj: Value, fields: Fields) -> Result<(Value, Vec<String>), ApiError> {
+pub(crate) async fn create_object(api: &Api, req: &ApiRequest, r: &Resolved, mut obj: Value, fields: Fields) -> Result<(Value, Vec<String>), ApiError> {
     let cluster = cluster_of(req)?;
     let ns = req.info.namespace.as_str();
     decode::check_object(&obj, r, ns, "")?;

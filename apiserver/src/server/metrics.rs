@@ -76,6 +76,11 @@ impl Metrics {
         self.certificate_files.lock().unwrap_or_else(|e| e.into_inner()).push(file.to_owned());
     }
 
+    /// The registry, for other components (controllers) to add their metrics before serving.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         for file in self.certificate_files.lock().unwrap_or_else(|e| e.into_inner()).iter() {

@@ -1,5 +1,10 @@
-//! Shard-local controllers. Each watches storage from a listed revision, reconciles, and writes
-//! back with compare-and-swap so concurrent user writes are never overwritten.
+//! Shard-local controllers, one folder each, all run by [`runtime`]: an informer queues keys,
+//! a reconcile brings one key in line and says whether to look again later.
+//!
+//! Writes go through the REST handlers with a system identity ([`SystemClient`]), so the
+//! validation and admission that guard user requests guard controllers too; a write whose
+//! object changed meanwhile is read again and retried, so concurrent user writes are never
+//! overwritten. Reads of many objects (content to delete) list storage directly.
 //!
 //! Order of start does not matter: every controller is level-driven and re-lists after a
 //! broken watch.
@@ -9,137 +14,88 @@ pub mod gc;
 pub mod logicalcluster;
 pub mod namespace;
 pub mod namespace_defaults;
-pub mod remote;
+pub mod runtime;
+#[cfg(test)]
+mod testing;
 pub mod workspace;
 
-use std::future::Future;
 use std::time::Duration;
 
-use apiserver::rest::object::{self, Deletion};
-use apiserver::storage::{Event, SharedStorage, Stored, StorageError, WatchFrom};
-use futures::StreamExt;
+use apiserver::rest::client::{ObjectRef, SystemClient};
+use apiserver::rest::object;
+use apimachinery::status::{ApiError, Reason};
+use apiserver::storage::StorageError;
 use serde_json::Value;
 
-/// How long a controller waits before retrying a failed step.
+/// How long a controller waits before looking again at work that others must finish first
+/// (objects held by finalizers, a remote shard deleting).
 pub const RETRY: Duration = Duration::from_millis(500);
 
-/// Lists `prefix`, feeds every item to `on_item`, then every later event to `on_event`; re-lists
-/// when the watch breaks. Runs until the process ends.
-pub async fn run_informer<F, Fut>(store: SharedStorage, prefix: String, mut on_change: F)
-where
-    F: FnMut(Change) -> Fut,
-    Fut: Future<Output = ()>,
-{
+/// How long a controller waits between passes over content it is deleting.
+pub const DELETE_PASS: Duration = Duration::from_millis(100);
+
+/// Why a reconcile failed; the runtime retries it with back-off.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A write or read through the REST handlers was refused or failed.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// Listing storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Another shard (or the root view of shards) could not be reached or refused.
+    #[error("{doing} on shard {shard}")]
+    Remote { doing: &'static str, shard: String, #[source] source: Box<dyn std::error::Error + Send + Sync> },
+}
+
+impl Error {
+    /// Failed `doing` something on (or about) `shard`.
+    pub fn remote(doing: &'static str, shard: &str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+        Error::Remote { doing, shard: shard.to_string(), source: source.into() }
+    }
+}
+
+/// Which part of an object a write replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Everything but status (a PUT).
+    Main,
+    /// Status only (a PUT to `/status`).
+    Status,
+}
+
+/// The key of the object a change is about, for controllers keyed by the watched object.
+pub fn own_key(change: &runtime::Change) -> Option<ObjectRef> {
+    match change {
+        runtime::Change::Present(s) => ObjectRef::from_key(&s.key),
+        runtime::Change::Gone(_) => None,
+    }
+}
+
+/// Reads, changes and writes back one object, again on conflicts. `change` returns false when
+/// nothing needs writing. A missing object is not an error; one being deleted whose last
+/// finalizer `change` removes is deleted by the write.
+pub async fn update(client: &SystemClient, r: &ObjectRef, part: Part, mut change: impl FnMut(&mut Value) -> bool) -> Result<(), ApiError> {
     loop {
-        let page = match store.list(&prefix, None, 0).await {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(%prefix, error = %e, "controller list failed");
-                tokio::time::sleep(RETRY).await;
-                continue;
-            }
-        };
-        for item in page.items {
-            on_change(Change::Present(item)).await;
-        }
-        let mut events = match store.watch(&prefix, WatchFrom::After(page.revision)) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(%prefix, error = %e, "controller watch failed");
-                tokio::time::sleep(RETRY).await;
-                continue;
-            }
-        };
-        while let Some(ev) = events.next().await {
-            match ev {
-                Ok(ev) => on_change(Change::from_event(ev)).await,
-                Err(e) => {
-                    tracing::info!(%prefix, error = %e, "controller watch ended; re-listing");
-                    break;
-                }
-            }
-        }
-    }
-}
-
-/// What an informer saw about one key.
-pub enum Change {
-    /// The key exists with this value.
-    Present(Stored),
-    /// The key was deleted; the last value.
-    Gone(Stored),
-}
-
-impl Change {
-    fn from_event(ev: Event) -> Change {
-        let stored = Stored { key: ev.key, value: ev.value, revision: ev.revision };
-        match ev.kind {
-            apiserver::storage::EventKind::Deleted => Change::Gone(stored),
-            _ => Change::Present(stored),
-        }
-    }
-}
-
-/// Reads one object and its revision; None when it is gone.
-async fn read(store: &SharedStorage, key: &str) -> Result<Option<(Value, u64)>, StorageError> {
-    match store.get(key).await {
-        Ok(s) => serde_json::from_slice(&s.value).map(|v| Some((v, s.revision))).map_err(|e| StorageError::Unavailable(e.to_string())),
-        Err(StorageError::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Settles the outcome of one compare-and-swap attempt: Some(result) to stop, None to retry.
-fn settle(result: Result<(), StorageError>) -> Option<Result<(), StorageError>> {
-    match result {
-        Err(StorageError::Conflict { .. }) => None,
-        Err(StorageError::NotFound { .. }) => Some(Ok(())),
-        other => Some(other),
-    }
-}
-
-/// Reads, changes and writes back one object with compare-and-swap, retrying on conflicts.
-/// `change` returns false when nothing needs writing. Deletes the object instead when it is
-/// being deleted and no finalizers remain.
-pub async fn update<F>(store: &SharedStorage, key: &str, mut change: F) -> Result<(), StorageError>
-where
-    F: FnMut(&mut Value) -> bool,
-{
-    loop {
-        let Some((mut obj, rev)) = read(store, key).await? else { return Ok(()) };
+        let Some(mut obj) = client.get(r).await? else { return Ok(()) };
         if !change(&mut obj) {
             return Ok(());
         }
-        let result = if object::finalized(&obj) {
-            store.delete(key, Some(rev)).await.map(|_| ())
-        } else {
-            store.update(key, rev, object::to_stored(&obj)).await.map(|_| ())
+        let written = match part {
+            Part::Main => client.update(r, obj).await,
+            Part::Status => client.update_status(r, obj).await,
         };
-        if let Some(done) = settle(result) {
-            return done;
-        }
-    }
-}
-
-/// Deletes an object the way a user's DELETE would: at once without finalizers, otherwise by
-/// marking it (plus an extra finalizer such as `foregroundDeletion`).
-pub async fn delete(store: &SharedStorage, key: &str, extra_finalizer: Option<&str>) -> Result<(), StorageError> {
-    loop {
-        let Some((mut obj, rev)) = read(store, key).await? else { return Ok(()) };
-        let result = match object::plan_deletion(&mut obj, extra_finalizer) {
-            Deletion::Now => store.delete(key, Some(rev)).await.map(|_| ()),
-            Deletion::Unchanged => return Ok(()),
-            Deletion::Marked => store.update(key, rev, object::to_stored(&obj)).await.map(|_| ()),
-        };
-        if let Some(done) = settle(result) {
-            return done;
+        match written {
+            Err(e) if e.reason == Reason::Conflict => continue,
+            Err(e) if e.reason == Reason::NotFound => return Ok(()),
+            other => return other.map(drop),
         }
     }
 }
 
 /// Removes one finalizer from an object (which then disappears if it was the last one).
-pub async fn remove_finalizer(store: &SharedStorage, key: &str, finalizer: &str) -> Result<(), StorageError> {
-    update(store, key, |obj| {
+pub async fn remove_finalizer(client: &SystemClient, r: &ObjectRef, finalizer: &str) -> Result<(), ApiError> {
+    update(client, r, Part::Main, |obj| {
         let fins = object::finalizers(obj);
         if !fins.iter().any(|f| f == finalizer) {
             return false;
@@ -148,4 +104,48 @@ pub async fn remove_finalizer(store: &SharedStorage, key: &str, finalizer: &str)
         true
     })
     .await
+}
+
+/// Creates an object unless one of that name exists.
+pub async fn ensure(client: &SystemClient, r: &ObjectRef, obj: Value) -> Result<(), ApiError> {
+    match client.create(r, obj).await {
+        Err(e) if e.reason == Reason::AlreadyExists => Ok(()),
+        other => other.map(drop),
+    }
+}
+
+/// Deletes every object under each storage prefix (finalizers respected); returns how many
+/// were still there.
+pub async fn delete_all(client: &SystemClient, prefixes: impl IntoIterator<Item = String>) -> Result<usize, Error> {
+    let store = &client.api().store;
+    let mut remaining = 0;
+    for prefix in prefixes {
+        let page = store.list(&prefix, None, 0).await?;
+        remaining += page.items.len();
+        for item in page.items {
+            if let Some(r) = ObjectRef::from_key(&item.key) {
+                client.delete(&r, None).await?;
+            }
+        }
+    }
+    Ok(remaining)
+}
+
+/// The client controller `name` writes with. Only the workspace controller is
+/// `system:masters`: admission reserves recording placement on a Workspace, and granting a new
+/// workspace's owner cluster-admin, to it. The rest write as themselves.
+pub fn client(api: std::sync::Arc<apiserver::rest::Api>, name: &str) -> SystemClient {
+    let groups: &[&str] = if name == workspace::NAME { &[apimachinery::auth::MASTERS_GROUP] } else { &[] };
+    SystemClient::new(api, name, groups)
+}
+
+/// Starts every controller of the shard, each with its own client, reporting into `metrics`.
+pub fn start(api: &std::sync::Arc<apiserver::rest::Api>, metrics: &runtime::ControllerMetrics, placement: workspace::Placement, root_ca: Option<std::sync::Arc<str>>) {
+    let crds = api.crds.clone();
+    tokio::spawn(crd::controller(crd::Crds { client: client(api.clone(), crd::NAME), index: crds.clone() }).metrics(metrics).run());
+    tokio::spawn(namespace::controller(namespace::NamespaceDeletion { client: client(api.clone(), namespace::NAME), crds: crds.clone() }).metrics(metrics).run());
+    tokio::spawn(gc::controller(gc::GarbageCollector::new(client(api.clone(), gc::NAME))).metrics(metrics).run());
+    tokio::spawn(logicalcluster::controller(logicalcluster::LogicalClusters { client: client(api.clone(), logicalcluster::NAME), crds: crds.clone() }).metrics(metrics).run());
+    tokio::spawn(workspace::controller(workspace::Workspaces { client: client(api.clone(), workspace::NAME), crds, placement }).metrics(metrics).run());
+    tokio::spawn(namespace_defaults::controller(namespace_defaults::NamespaceDefaults { client: client(api.clone(), namespace_defaults::NAME), ca_pem: root_ca }).metrics(metrics).run());
 }

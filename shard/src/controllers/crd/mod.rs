@@ -7,44 +7,76 @@
 use std::sync::Arc;
 
 use apimachinery::registry::crd::{self, CrdIndex, CLEANUP_FINALIZER};
+use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
-use apiserver::storage::{key, SharedStorage};
+use apiserver::storage::key;
 use serde_json::{json, Value};
 
-use super::{run_informer, update, Change, RETRY};
+use super::runtime::{Action, Change, Controller, Reconcile};
+use super::{delete_all, remove_finalizer, update, Error, Part, DELETE_PASS};
+
+/// The controller's name (metrics, logs, identity).
+pub const NAME: &str = "crd";
 
 /// Storage prefix of every CRD on the shard.
 pub const PREFIX: &str = "apiextensions.k8s.io/customresourcedefinitions/";
 
-/// Runs the CRD controller forever.
-pub async fn run(store: SharedStorage, index: Arc<CrdIndex>) {
-    run_informer(store.clone(), PREFIX.to_string(), move |change| {
-        let (store, index) = (store.clone(), index.clone());
-        async move {
-            match change {
-                Change::Gone(s) => {
-                    if let Some((cluster, _, name)) = key::decode(&s.key) {
-                        index.remove(cluster, name);
-                    }
-                }
-                Change::Present(s) => {
-                    let Some((cluster, _, _)) = key::decode(&s.key) else { return };
-                    let Ok(obj) = serde_json::from_slice::<Value>(&s.value) else { return };
-                    index.upsert(cluster, obj.clone());
-                    if object::is_deleting(&obj) {
-                        let (store, cluster, key) = (store.clone(), cluster.to_string(), s.key.clone());
-                        tokio::spawn(async move { cleanup(&store, &cluster, &key, &obj).await });
-                    } else if !crd::has_condition(&obj, "Established") {
-                        let conflict = name_conflict(&index, cluster, &obj);
-                        if let Err(e) = update(&store, &s.key, |o| establish(o, conflict.as_deref())).await {
-                            tracing::warn!(key = %s.key, error = %e, "establishing CRD failed");
-                        }
-                    }
-                }
+/// Establishes new CRDs and cleans up deleted ones.
+pub struct Crds {
+    pub client: SystemClient,
+    pub index: Arc<CrdIndex>,
+}
+
+/// The controller, fed by every CRD of the shard. The index that serves custom resources is
+/// kept in step with storage as changes arrive, before any reconcile looks at it.
+pub fn controller(reconciler: Crds) -> Controller<Crds> {
+    let (store, index) = (reconciler.client.api().store.clone(), reconciler.index.clone());
+    Controller::new(NAME, reconciler).workers(2).watches(store, PREFIX, move |change: &Change| {
+        let r = ObjectRef::from_key(change.key())?;
+        match change {
+            Change::Gone(_) => {
+                index.remove(&r.cluster, &r.name);
+                None
+            }
+            Change::Present(s) => {
+                index.upsert(&r.cluster, serde_json::from_slice(&s.value).ok()?);
+                Some(r)
             }
         }
     })
-    .await;
+}
+
+impl Reconcile for Crds {
+    type Key = ObjectRef;
+    type Error = Error;
+
+    async fn reconcile(&self, r: &ObjectRef) -> Result<Action, Error> {
+        let Some(obj) = self.client.get(r).await? else { return Ok(Action::Done) };
+        if object::is_deleting(&obj) {
+            return self.cleanup(r, &obj).await;
+        }
+        if !crd::has_condition(&obj, "Established") {
+            let conflict = name_conflict(&self.index, &r.cluster, &obj);
+            update(&self.client, r, Part::Status, |o| establish(o, conflict.as_deref())).await?;
+        }
+        Ok(Action::Done)
+    }
+}
+
+impl Crds {
+    /// Deletes every object of a deleted CRD, then releases the CRD.
+    async fn cleanup(&self, r: &ObjectRef, crd: &Value) -> Result<Action, Error> {
+        let group = crd["spec"]["group"].as_str().unwrap_or_default();
+        let plural = crd["spec"]["names"]["plural"].as_str().unwrap_or_default();
+        if group.is_empty() || plural.is_empty() {
+            return Ok(Action::Done);
+        }
+        if delete_all(&self.client, [key::cluster_prefix(group, plural, &r.cluster)]).await? > 0 {
+            return Ok(Action::RequeueAfter(DELETE_PASS));
+        }
+        remove_finalizer(&self.client, r, CLEANUP_FINALIZER).await?;
+        Ok(Action::Done)
+    }
 }
 
 /// Another CRD of the same group in the cluster already uses this kind or a short name.
@@ -110,29 +142,5 @@ fn establish(crd: &mut Value, conflict: Option<&str>) -> bool {
     true
 }
 
-/// Deletes every object of a deleted CRD, then releases the CRD.
-async fn cleanup(store: &SharedStorage, cluster: &str, crd_key: &str, crd: &Value) {
-    let group = crd["spec"]["group"].as_str().unwrap_or_default();
-    let plural = crd["spec"]["names"]["plural"].as_str().unwrap_or_default();
-    if group.is_empty() || plural.is_empty() {
-        return;
-    }
-    let prefix = key::cluster_prefix(group, plural, cluster);
-    loop {
-        match store.list(&prefix, None, 0).await {
-            Ok(page) if page.items.is_empty() => break,
-            Ok(page) => {
-                for item in page.items {
-                    if let Err(e) = super::delete(store, &item.key, None).await {
-                        tracing::warn!(key = %item.key, error = %e, "deleting custom object failed");
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "listing custom objects failed"),
-        }
-        tokio::time::sleep(RETRY / 5).await;
-    }
-    if let Err(e) = super::remove_finalizer(store, crd_key, CLEANUP_FINALIZER).await {
-        tracing::warn!(key = %crd_key, error = %e, "releasing CRD failed");
-    }
-}
+#[cfg(test)]
+mod tests;

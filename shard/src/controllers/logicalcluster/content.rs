@@ -1,0 +1,65 @@
+//! Deleting everything in a logical cluster: child workspaces first (their own deletion
+//! recurses through the workspace controller), then every other object, and last, when asked,
+//! the LogicalCluster itself.
+
+use apimachinery::registry::builtin::{self, Backing};
+use apimachinery::registry::crd::{self, CrdIndex};
+use apiserver::rest::client::{ObjectRef, SystemClient};
+use apiserver::storage::key;
+use serde_json::json;
+
+use super::super::{delete_all, update, Error, Part};
+
+/// Where deleting a logical cluster's content stands after one pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Everything asked for is gone.
+    Done,
+    /// Objects remain (held by finalizers, or children still deleting); look again later.
+    Pending,
+}
+
+/// Prefixes of everything stored in a logical cluster but its LogicalCluster: custom objects
+/// first, then built-ins.
+fn content_prefixes(crds: &CrdIndex, cluster: &str) -> Vec<String> {
+    let defined = crds.crds(cluster);
+    let custom = defined.iter().flat_map(|c| crd::resources_of(c)).map(|r| (r.group, r.plural));
+    let builtins = builtin::builtins()
+        .iter()
+        .filter(|b| b.backing == Backing::Stored && b.info.plural != "logicalclusters")
+        .map(|b| (b.info.group.clone(), b.info.plural.clone()));
+    let mut out: Vec<String> = custom.chain(builtins).map(|(g, p)| key::cluster_prefix(&g, &p, cluster)).collect();
+    out.dedup();
+    out
+}
+
+/// One pass of deleting a logical cluster's child workspaces, then every object in it
+/// (finalizers respected), and once all are gone, with `with_singleton`, its LogicalCluster.
+pub async fn delete_content(client: &SystemClient, crds: &CrdIndex, cluster: &str, with_singleton: bool) -> Result<Progress, Error> {
+    let lc = ObjectRef::new("core.kcp.io", "logicalclusters", cluster, "", "cluster");
+    // Said on the LogicalCluster while it lasts; it also lets its `default` namespace go.
+    update(client, &lc, Part::Status, |lc| {
+        if lc.pointer("/status/phase") == Some(&json!("Deleting")) {
+            return false;
+        }
+        lc["status"]["phase"] = json!("Deleting");
+        true
+    })
+    .await?;
+    // Content waits until the child workspaces are gone.
+    let children = key::cluster_prefix("tenancy.kcp.io", "workspaces", cluster);
+    if delete_all(client, [children.clone()]).await? > 0 {
+        return Ok(Progress::Pending);
+    }
+    if delete_all(client, content_prefixes(crds, cluster).into_iter().filter(|p| *p != children)).await? > 0 {
+        return Ok(Progress::Pending);
+    }
+    if !with_singleton {
+        return Ok(Progress::Done);
+    }
+    // The LogicalCluster goes last: while anything is held by a finalizer, the logical cluster
+    // (and access to finish that object) must remain. A finalizer on the LogicalCluster itself
+    // holds the Workspace too.
+    client.delete(&lc, None).await?;
+    Ok(if client.get(&lc).await?.is_none() { Progress::Done } else { Progress::Pending })
+}

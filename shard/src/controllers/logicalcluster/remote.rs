@@ -1,0 +1,78 @@
+//! Creating and deleting a logical cluster on another shard, over the network as
+//! `system:masters`.
+
+use apiserver::client::{Client, ClientError};
+use serde_json::Value;
+
+use super::{NewCluster, CONTENT_FINALIZER};
+
+/// How long scheduling waits for a remote logical cluster to become Ready before it reports
+/// the phase it has.
+const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Why a call to another shard failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("{url} answered {code}: {message}")]
+    Refused { url: String, code: u16, message: String },
+}
+
+fn refused(url: &str, code: u16, answer: &Value) -> RemoteError {
+    RemoteError::Refused { url: url.to_string(), code, message: answer["message"].as_str().unwrap_or_default().to_string() }
+}
+
+/// Creates the LogicalCluster (Initializing: the target shard's controller adds the `default`
+/// namespace and marks it Ready) and the owner's admin binding on the shard at `base_url`;
+/// returns the phase it reached. Existing objects are kept, so a retry is harmless.
+pub async fn create_logical_cluster(client: &Client, base_url: &str, c: &NewCluster<'_>, initializers: &[String]) -> Result<String, RemoteError> {
+    let cluster_url = format!("{base_url}/clusters/{}", c.name);
+    let lc_url = format!("{cluster_url}/apis/core.kcp.io/v1alpha1/logicalclusters");
+    let mut lc = c.object(initializers, "Initializing");
+    // Deleting it makes that shard delete its content first (see the logicalcluster controller).
+    lc["metadata"]["finalizers"] = serde_json::json!([CONTENT_FINALIZER]);
+    create(client, &lc_url, &lc).await?;
+    if let Some(crb) = c.admin_binding() {
+        create(client, &format!("{cluster_url}/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"), &crb).await?;
+    }
+    let deadline = tokio::time::Instant::now() + READY_WAIT;
+    loop {
+        let (code, lc) = client.json("GET", &format!("{lc_url}/cluster"), None).await?;
+        let phase = lc.pointer("/status/phase").and_then(Value::as_str).unwrap_or("Initializing").to_string();
+        if code != 200 || phase == "Ready" || tokio::time::Instant::now() >= deadline {
+            return Ok(phase);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn create(client: &Client, url: &str, obj: &Value) -> Result<(), RemoteError> {
+    let (code, answer) = client.json("POST", url, Some(obj)).await?;
+    match code {
+        201 | 409 => Ok(()),
+        other => Err(refused(url, other, &answer)),
+    }
+}
+
+/// Asks the shard at `base_url` to delete a logical cluster; true once it is gone (its
+/// content deleted by that shard first).
+pub async fn delete_logical_cluster(client: &Client, base_url: &str, cluster: &str) -> Result<bool, RemoteError> {
+    let url = format!("{base_url}/clusters/{cluster}/apis/core.kcp.io/v1alpha1/logicalclusters/cluster");
+    let (code, answer) = client.json("DELETE", &url, None).await?;
+    match code {
+        404 => Ok(true),
+        200 | 202 => Ok(false),
+        other => Err(refused(&url, other, &answer)),
+    }
+}
+
+/// The phase of a logical cluster on the shard at `base_url`; None when it does not exist.
+pub async fn phase_of(client: &Client, base_url: &str, cluster: &str) -> Result<Option<Value>, RemoteError> {
+    let url = format!("{base_url}/clusters/{cluster}/apis/core.kcp.io/v1alpha1/logicalclusters/cluster");
+    match client.json("GET", &url, None).await? {
+        (200, lc) => Ok(Some(lc.pointer("/status/phase").cloned().unwrap_or(Value::Null))),
+        (404, _) => Ok(None),
+        (code, answer) => Err(refused(&url, code, &answer)),
+    }
+}

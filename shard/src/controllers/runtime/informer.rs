@@ -1,0 +1,149 @@
+//! The informer: lists a storage prefix, then follows its watch, and tells a handler about
+//! every change in revision order.
+//!
+//! When the watch breaks (the event window moved past us: `Expired`, or any other error) it
+//! lists again and continues; keys that vanished meanwhile are reported as gone, so handlers
+//! that keep indexes never hold a deleted object forever.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use apiserver::storage::{Event, EventKind, SharedStorage, Stored, WatchFrom};
+use futures::StreamExt;
+
+/// How long the informer waits before listing again after the store failed.
+const RELIST_DELAY: Duration = Duration::from_millis(500);
+
+/// What an informer saw about one key.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// The key exists with this value.
+    Present(Stored),
+    /// The key was deleted.
+    Gone(String),
+}
+
+impl Change {
+    /// The storage key the change is about.
+    pub fn key(&self) -> &str {
+        match self {
+            Change::Present(s) => &s.key,
+            Change::Gone(k) => k,
+        }
+    }
+
+    fn from_event(ev: Event) -> Change {
+        match ev.kind {
+            EventKind::Deleted => Change::Gone(ev.key),
+            _ => Change::Present(Stored { key: ev.key, value: ev.value, revision: ev.revision }),
+        }
+    }
+}
+
+/// Lists `prefix` and follows it forever, calling `on_change` for every change and `on_synced`
+/// once after the first complete list.
+pub async fn run(store: SharedStorage, prefix: String, mut on_change: impl FnMut(Change), on_synced: impl FnOnce()) {
+    let mut on_synced = Some(on_synced);
+    let mut known: HashSet<String> = HashSet::new();
+    loop {
+        let Some(revision) = relist(&store, &prefix, &mut known, &mut on_change).await else {
+            tokio::time::sleep(RELIST_DELAY).await;
+            continue;
+        };
+        if let Some(f) = on_synced.take() {
+            f();
+        }
+        let mut events = match store.watch(&prefix, WatchFrom::After(revision)) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(%prefix, error = %e, "informer watch failed");
+                tokio::time::sleep(RELIST_DELAY).await;
+                continue;
+            }
+        };
+        while let Some(ev) = events.next().await {
+            match ev {
+                Ok(ev) => {
+                    let change = Change::from_event(ev);
+                    match &change {
+                        Change::Present(s) => known.insert(s.key.clone()),
+                        Change::Gone(k) => known.remove(k),
+                    };
+                    on_change(change);
+                }
+                Err(e) => {
+                    tracing::info!(%prefix, error = %e, "informer watch ended; re-listing");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Lists every page of `prefix`, reports each item and each known key no longer there; returns
+/// the revision to watch from, or None when the store failed.
+async fn relist(store: &SharedStorage, prefix: &str, known: &mut HashSet<String>, on_change: &mut impl FnMut(Change)) -> Option<u64> {
+    let mut items = Vec::new();
+    let mut after: Option<String> = None;
+    let mut revision = None;
+    loop {
+        let page = match store.list(prefix, after.as_deref(), 0).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(%prefix, error = %e, "informer list failed");
+                return None;
+            }
+        };
+        // Pages after the first are read at later revisions; watching from the first one's
+        // replays what changed in between, which handlers see as ordinary updates.
+        revision.get_or_insert(page.revision);
+        items.extend(page.items);
+        match page.more_after {
+            Some(k) => after = Some(k),
+            None => break,
+        }
+    }
+    let listed: HashSet<String> = items.iter().map(|s| s.key.clone()).collect();
+    for gone in known.difference(&listed) {
+        on_change(Change::Gone(gone.clone()));
+    }
+    for item in items {
+        on_change(Change::Present(item));
+    }
+    *known = listed;
+    revision
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::controllers::testing::Fixture;
+
+    #[tokio::test]
+    async fn lists_then_follows_and_reports_deletions() {
+        let f = Fixture::new().await;
+        f.put("core/configmaps/c1/default/a", serde_json::json!({"metadata": {"name": "a"}})).await;
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (synced_tx, synced_rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn({
+            let (store, seen) = (f.store.clone(), seen.clone());
+            async move {
+                run(store, "core/configmaps/".into(), move |c| {
+                    let tag = if matches!(c, Change::Present(_)) { "+" } else { "-" };
+                    seen.lock().unwrap().push(format!("{tag}{}", c.key()));
+                }, move || {
+                    let _ = synced_tx.send(());
+                })
+                .await
+            }
+        });
+        synced_rx.await.unwrap();
+        f.put("core/configmaps/c1/default/b", serde_json::json!({"metadata": {"name": "b"}})).await;
+        f.store.delete("core/configmaps/c1/default/a", None).await.unwrap();
+        crate::controllers::testing::eventually(|| seen.lock().unwrap().len() == 3).await;
+        task.abort();
+        assert_eq!(*seen.lock().unwrap(), ["+core/configmaps/c1/default/a", "+core/configmaps/c1/default/b", "-core/configmaps/c1/default/a"]);
+    }
+}

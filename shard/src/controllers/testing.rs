@@ -1,0 +1,97 @@
+//! Test fixtures for controllers: a real sled store in a temporary directory with the shard's
+//! bootstrap content, and the REST handlers (admission plugins included) over it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apimachinery::registry::crd::CrdIndex;
+use apiserver::rest::client::{ObjectRef, SystemClient};
+use apiserver::rest::object;
+use apiserver::rest::{Api, Limits};
+use apiserver::server::authn::Authenticator;
+use apiserver::server::authz::Authorizer;
+use apiserver::storage::sled::SledStorage;
+use apiserver::storage::{SharedStorage, StorageError};
+use serde_json::{json, Value};
+
+use crate::root_view::RootView;
+use crate::{bootstrap, shards, tenancy};
+
+/// This shard's name in fixtures.
+pub const SHARD: &str = "root";
+
+/// A bootstrapped root shard whose store lives as long as the fixture.
+pub struct Fixture {
+    pub store: SharedStorage,
+    pub crds: Arc<CrdIndex>,
+    pub api: Arc<Api>,
+    pub root: Arc<RootView>,
+    _shutdown: tokio::sync::watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// A root shard with its bootstrap content and its own Shard object.
+    pub async fn new() -> Fixture {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store: SharedStorage = Arc::new(SledStorage::open(dir.path(), 1000).expect("open sled"));
+        bootstrap::run(&store, bootstrap::Scope { hosts_root: true, home_workspaces: false }).await.expect("bootstrap");
+        let url = "https://shard.example:6443".to_string();
+        shards::register(&store, SHARD, &shards::Urls { base: url.clone(), external: url.clone(), virtual_workspaces: url }).await.expect("register");
+        let root = Arc::new(RootView::Local(store.clone()));
+        let crds = Arc::new(CrdIndex::default());
+        let (tx, shutdown) = tokio::sync::watch::channel(false);
+        let api = Arc::new(Api {
+            store: store.clone(),
+            crds: crds.clone(),
+            authz: Authorizer::new(store.clone()).expect("authorizer"),
+            authn: Arc::new(Authenticator { tokens: None, service_accounts: None }),
+            limits: Limits::default(),
+            plugins: crate::admission_plugins(&root),
+            shutdown,
+            inactive: apiserver::server::inactive::follow(store.clone()).expect("inactive"),
+        });
+        Fixture { store, crds, api, root, _shutdown: tx, _dir: dir }
+    }
+
+    /// The client a controller named `name` writes with.
+    pub fn client(&self, name: &str) -> SystemClient {
+        super::client(self.api.clone(), name)
+    }
+
+    /// Creates or replaces `key` in storage directly.
+    pub async fn put(&self, key: &str, obj: Value) {
+        let bytes = object::to_stored(&obj);
+        match self.store.get(key).await {
+            Ok(s) => self.store.update(key, s.revision, bytes).await.map(drop),
+            Err(StorageError::NotFound { .. }) => self.store.create(key, bytes).await.map(drop),
+            Err(e) => Err(e),
+        }
+        .expect("write");
+    }
+
+    /// The object at `key`, if any.
+    pub async fn get(&self, key: &str) -> Option<Value> {
+        let s = self.store.get(key).await.ok()?;
+        Some(serde_json::from_slice(&s.value).expect("stored JSON"))
+    }
+
+    /// Creates a logical cluster (Ready, no owner) and namespace `name` in it.
+    pub async fn namespace(&self, cluster: &str, name: &str) -> ObjectRef {
+        if tenancy::logical_cluster(&self.store, cluster).await.is_none() {
+            bootstrap::ensure_logical_cluster(&self.store, cluster).await.expect("logical cluster");
+        }
+        let r = ObjectRef::new("", "namespaces", cluster, "", name);
+        self.client("test").create(&r, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})).await.expect("namespace");
+        r
+    }
+}
+
+/// Polls `done` until it holds; panics after five seconds.
+pub async fn eventually(mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "condition not met within 5s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

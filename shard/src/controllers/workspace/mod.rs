@@ -1,0 +1,92 @@
+//! Workspace lifecycle: scheduling a new Workspace onto a fresh logical cluster
+//! ([`scheduling`]), mirroring the logical cluster's phase ([`phase`]), and deleting the whole
+//! subtree with its content ([`deletion`]). See `README.md` for the order of the steps.
+
+pub mod deletion;
+pub mod phase;
+pub mod scheduling;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apimachinery::registry::crd::CrdIndex;
+use apiserver::rest::client::{ObjectRef, SystemClient};
+use apiserver::rest::object;
+use serde_json::Value;
+
+use super::runtime::{Action, Backoff, Change, Controller, Reconcile};
+use super::{own_key, Error};
+use crate::root_view::RootView;
+
+/// The controller's name (metrics, logs, identity).
+pub const NAME: &str = "workspace";
+
+/// Storage prefix of every Workspace on the shard.
+pub const PREFIX: &str = "tenancy.kcp.io/workspaces/";
+
+/// Where this shard may put logical clusters: on itself, and on other shards when it has
+/// credentials to reach them.
+#[derive(Clone)]
+pub struct Placement {
+    /// This shard's name.
+    pub shard: String,
+    /// Where workspace types and shards are read.
+    pub root: Arc<RootView>,
+    /// A `system:masters` client for other shards.
+    pub others: Option<apiserver::client::Client>,
+}
+
+/// Schedules, follows and deletes Workspaces.
+pub struct Workspaces {
+    pub client: SystemClient,
+    pub crds: Arc<CrdIndex>,
+    pub placement: Placement,
+}
+
+/// The controller, fed by every Workspace of the shard and by each local LogicalCluster whose
+/// phase its Workspace mirrors.
+pub fn controller(reconciler: Workspaces) -> Controller<Workspaces> {
+    let store = reconciler.client.api().store.clone();
+    // Scheduling waits on other shards (up to seconds each): several at once, and retries
+    // that stay quick because an unreachable shard usually comes back soon.
+    Controller::new(NAME, reconciler)
+        .workers(4)
+        .backoff(Backoff { base: Duration::from_millis(200), cap: Duration::from_secs(5) })
+        .watches(store.clone(), PREFIX, own_key)
+        .watches(store, super::logicalcluster::PREFIX, owning_workspace)
+}
+
+/// The Workspace a LogicalCluster belongs to, from its `spec.owner`.
+fn owning_workspace(change: &Change) -> Option<ObjectRef> {
+    let Change::Present(s) = change else { return None };
+    let lc: Value = serde_json::from_slice(&s.value).ok()?;
+    let parent = lc.pointer("/spec/owner/cluster").and_then(Value::as_str)?;
+    let name = lc.pointer("/spec/owner/name").and_then(Value::as_str)?;
+    Some(ObjectRef::new("tenancy.kcp.io", "workspaces", parent, "", name))
+}
+
+/// The logical cluster a Workspace was given, or "" before scheduling.
+fn cluster_of(ws: &Value) -> &str {
+    ws.pointer("/spec/cluster").and_then(Value::as_str).unwrap_or_default()
+}
+
+impl Reconcile for Workspaces {
+    type Key = ObjectRef;
+    type Error = Error;
+
+    async fn reconcile(&self, r: &ObjectRef) -> Result<Action, Error> {
+        let Some(ws) = self.client.get(r).await? else { return Ok(Action::Done) };
+        if object::is_deleting(&ws) {
+            return deletion::delete_subtree(self, r, &ws).await;
+        }
+        if cluster_of(&ws).is_empty() {
+            if let Some(wait) = scheduling::schedule(self, r, &ws).await? {
+                return Ok(wait);
+            }
+        }
+        phase::follow(self, r).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,135 @@
+//! Scheduling a Workspace onto a new logical cluster.
+//!
+//! Two-phase so a crash never orphans or duplicates a logical cluster: the shard is chosen and
+//! recorded on the Workspace first (by admission, or here when no shard qualified then), then
+//! the LogicalCluster is created there under a name derived from the Workspace's uid, then
+//! `spec.cluster` and `spec.URL` are set. A re-run after a crash finds the same shard and name.
+
+use std::time::Duration;
+
+use apiserver::rest::client::ObjectRef;
+use apiserver::rest::object;
+use serde_json::{json, Value};
+
+use super::super::logicalcluster::{create_logical_cluster, remote, NewCluster};
+use super::super::runtime::Action;
+use super::super::{update, Error, Part};
+use super::Workspaces;
+use crate::{shards, tenancy};
+
+/// How long an unschedulable Workspace waits before the scheduler looks at the shards again.
+const UNSCHEDULABLE_RETRY: Duration = Duration::from_secs(2);
+
+fn shards_unavailable(shard: &str) -> impl Fn(String) -> Error + '_ {
+    move |e| Error::remote("reading shards", shard, e)
+}
+
+/// Schedules a Workspace; None once it is placed, or the action to wait with when no shard
+/// can take it now (said in its `WorkspaceScheduled=False` condition).
+pub async fn schedule(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Option<Action>, Error> {
+    let (reason, message) = match place(w, r, ws).await? {
+        None => return Ok(None),
+        Some(waiting) => waiting,
+    };
+    set_scheduled_condition(w, r, "False", reason, &message).await?;
+    Ok(Some(Action::RequeueAfter(UNSCHEDULABLE_RETRY)))
+}
+
+/// Sets the `WorkspaceScheduled` condition unless it already says the same.
+async fn set_scheduled_condition(w: &Workspaces, r: &ObjectRef, status: &str, reason: &str, message: &str) -> Result<(), Error> {
+    update(&w.client, r, Part::Status, |ws| {
+        let condition = scheduled_condition(status, reason, message);
+        let conditions = ws["status"]["conditions"].as_array().cloned().unwrap_or_default();
+        let same = |c: &Value| c["type"] == condition["type"] && c["status"] == condition["status"] && c["reason"] == condition["reason"] && c["message"] == condition["message"];
+        if conditions.iter().any(same) {
+            return false;
+        }
+        let mut rest: Vec<Value> = conditions.into_iter().filter(|c| c["type"] != "WorkspaceScheduled").collect();
+        rest.push(condition);
+        ws["status"]["conditions"] = json!(rest);
+        true
+    })
+    .await?;
+    Ok(())
+}
+
+fn scheduled_condition(status: &str, reason: &str, message: &str) -> Value {
+    let mut c = json!({"type": "WorkspaceScheduled", "status": status, "lastTransitionTime": object::now_rfc3339()});
+    if !reason.is_empty() {
+        c["reason"] = json!(reason);
+        c["message"] = json!(message);
+    }
+    c
+}
+
+/// The shard a Workspace goes to: the one chosen at admission, or (when none qualified then)
+/// one chosen now and recorded before anything is created there.
+async fn target_shard(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Option<shards::Shard>, Error> {
+    let root = &w.placement.root;
+    if let Some(name) = shards::recorded(ws) {
+        if let Some(found) = shards::get(root, name).await.map_err(shards_unavailable(name))? {
+            return Ok(Some(found));
+        }
+    }
+    let selector = ws.pointer("/spec/location/selector").filter(|s| !s.is_null());
+    let Some(chosen) = shards::choose(root, selector).await.map_err(shards_unavailable("root"))? else { return Ok(None) };
+    let name = chosen.name.clone();
+    update(&w.client, r, Part::Main, |ws| {
+        object::meta_mut(ws).entry("annotations").or_insert_with(|| json!({}))[shards::SHARD_ANNOTATION] = json!(name);
+        true
+    })
+    .await?;
+    Ok(Some(chosen))
+}
+
+/// Creates the Workspace's logical cluster on its shard and points the Workspace at it; or
+/// says (reason, message) why it cannot now.
+async fn place(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Option<(&'static str, String)>, Error> {
+    let Some(target) = target_shard(w, r, ws).await? else {
+        return Ok(Some(("Unschedulable", "No available shards to schedule the workspace.".into())));
+    };
+    let store = &w.client.api().store;
+    let ws_name = object::meta_str(ws, "name").to_string();
+    let cluster = apimachinery::request::workspace_cluster_name(object::meta_str(ws, "uid"));
+    let path = format!("{}:{ws_name}", tenancy::path_of(store, &r.cluster).await);
+    let owner = ws.pointer("/metadata/annotations/experimental.tenancy.kcp.io~1owner").and_then(Value::as_str).map(String::from);
+    let type_ref = format!(
+        "{}:{}",
+        ws.pointer("/spec/type/path").and_then(Value::as_str).unwrap_or(tenancy::TYPES_CLUSTER),
+        ws.pointer("/spec/type/name").and_then(Value::as_str).unwrap_or("universal")
+    );
+    let spec_owner = json!({"apiVersion": "tenancy.kcp.io/v1alpha1", "resource": "workspaces", "name": ws_name, "cluster": r.cluster, "uid": object::meta_str(ws, "uid")});
+    let new = NewCluster { name: &cluster, path: &path, type_ref: &type_ref, owner: owner.as_deref(), spec_owner };
+    let phase = if target.name == w.placement.shard {
+        create_logical_cluster(&w.client, &w.placement.root, new).await?;
+        // The logical cluster may already be Ready (no initializers): take its phase along now.
+        tenancy::logical_cluster(store, &cluster).await.and_then(|lc| lc.pointer("/status/phase").cloned()).unwrap_or_else(|| json!("Initializing"))
+    } else {
+        let Some(client) = &w.placement.others else {
+            return Ok(Some(("ShardUnavailable", format!("shard {:?} was chosen, but this shard has no credentials to reach other shards (--root-shard-kubeconfig-file)", target.name))));
+        };
+        let initializers = tenancy::initializers_of(&w.placement.root, &type_ref).await;
+        match remote::create_logical_cluster(client, &target.base_url, &new, &initializers).await {
+            Ok(phase) => json!(phase),
+            Err(e) => return Ok(Some(("ShardUnavailable", format!("creating the logical cluster on shard {:?}: {}", target.name, apiserver::process::report(&e))))),
+        }
+    };
+    let url = format!("{}/clusters/{path}", target.external_url);
+    // Placement first: once recorded, a re-run never creates a second logical cluster.
+    update(&w.client, r, Part::Main, |ws| {
+        ws["spec"]["cluster"] = json!(cluster);
+        ws["spec"]["URL"] = json!(url);
+        true
+    })
+    .await?;
+    update(&w.client, r, Part::Status, |ws| {
+        if !object::is_deleting(ws) {
+            ws["status"]["phase"] = phase.clone();
+        }
+        let others: Vec<Value> = ws["status"]["conditions"].as_array().into_iter().flatten().filter(|c| c["type"] != "WorkspaceScheduled").cloned().collect();
+        ws["status"]["conditions"] = json!(others.into_iter().chain([scheduled_condition("True", "", "")]).collect::<Vec<_>>());
+        true
+    })
+    .await?;
+    Ok(None)
+}
