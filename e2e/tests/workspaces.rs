@@ -98,6 +98,15 @@ fn workspace_access_and_admins() {
         let admin = as_user("alice-token", target, &["get", "--raw", &raw, "--as=alice", "--as-group=system:kcp:admin"]);
         assert!(admin.fails().contains("Forbidden"), "{target}: {}", admin.stderr);
     }
+    // Nor become one of the shard's controllers, say to delete `default` while marking her
+    // logical cluster Deleting.
+    let raw = "/clusters/root:org:team-a/api/v1/namespaces/default";
+    let controller = as_user("alice-token", "root:org:team-a", &["delete", "--raw", raw, "--as=system:kcp:controller:logicalcluster"]);
+    assert!(controller.fails().contains("only system:masters may impersonate the system's own users"), "{}", controller.stderr);
+    as_user("alice-token", "root:org:team-a", &["patch", "logicalcluster", "cluster", "--subresource=status", "--type=merge", "-p", r#"{"status":{"phase":"Deleting"}}"#]);
+    let default = as_user("alice-token", "root:org:team-a", &["delete", "namespace", "default"]);
+    assert!(default.fails().contains("this namespace may not be deleted"), "{}", default.stderr);
+    kcp.kubectl_in("root:org:team-a", &["get", "namespace", "default"]).ok();
     as_user("alice-token", "root:org:team-a", &["create", "clusterrolebinding", "bob-access", "--clusterrole=system:kcp:workspace:access", "--user=bob"]).ok();
     as_user("alice-token", "root:org:team-a", &["-n", "apps", "create", "role", "secret-reader", "--verb=get,list", "--resource=secrets"]).ok();
     as_user("alice-token", "root:org:team-a", &["-n", "apps", "create", "rolebinding", "bob-secrets", "--role=secret-reader", "--user=bob"]).ok();

@@ -95,7 +95,10 @@ pub async fn delete_one(
         }
     }
     let is_namespace = r.info.group.is_empty() && r.info.plural == "namespaces";
-    if is_namespace && UNDELETABLE_NAMESPACES.contains(&name) && !cluster_deleting(api, cluster).await {
+    // Only the shard itself empties a logical cluster that is going away; a tenant who could
+    // mark their own cluster Deleting must still not delete `default` that way.
+    let by_the_system = req.user.is_masters() || req.user.name.starts_with(super::client::CONTROLLER_USER_PREFIX);
+    if is_namespace && UNDELETABLE_NAMESPACES.contains(&name) && !(by_the_system && cluster_deleting(api, cluster).await) {
         return Err(ApiError::new(Reason::Forbidden, format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted")));
     }
     let extra = match opts.propagation.as_deref() {

@@ -233,8 +233,14 @@ async fn impersonate(api: &Api, user: UserInfo, headers: &http::HeaderMap, clust
     };
     let groups: Vec<String> = headers.get_all(IMPERSONATE_GROUP).iter().filter_map(|v| v.to_str().ok().map(String::from)).collect();
     // RBAC inside a workspace may grant `impersonate` on anything, but a workspace's admin
-    // must not become an administrator of the whole shard that way.
+    // must not become an administrator of the whole shard, or one of its controllers, that way.
     if !user.is_masters() {
+        if target.starts_with("system:kcp:") {
+            return Err(ApiError::new(
+                apimachinery::status::Reason::Forbidden,
+                format!("users \"{target}\" is forbidden: User \"{}\" cannot impersonate user \"{target}\": only system:masters may impersonate the system's own users", user.name),
+            ));
+        }
         if let Some(g) = groups.iter().find(|g| is_privileged_group(g)) {
             return Err(ApiError::new(
                 apimachinery::status::Reason::Forbidden,
