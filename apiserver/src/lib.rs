@@ -2,10 +2,11 @@
 //!
 //! Storage (the trait and its sled backend), the generic REST handlers, the tower request
 //! stack with authentication and authorization at run time, discovery, PKI and TLS, the HTTPS
-//! client, and the process helpers every binary shares. The pure model it serves comes from
+//! client, the controller runtime, and the process helpers every binary shares. The pure model it serves comes from
 //! `apimachinery`; what is specific to kcp's tenancy lives in the binaries' crates.
 
 pub mod client;
+pub mod controller;
 pub mod pki;
 pub mod process;
 pub mod rest;

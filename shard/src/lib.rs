@@ -23,7 +23,7 @@ use apiserver::server::phase::Phases;
 use apiserver::server::Handler;
 use apiserver::storage::sled::SledStorage;
 use apiserver::storage::SharedStorage;
-use controllers::runtime::ControllerMetrics;
+use apiserver::controller::ControllerMetrics;
 
 pub use config::{ConfigError, ShardConfig, ShardFile, ShardFlags};
 

@@ -1,4 +1,4 @@
-//! Shard-local controllers, one folder each, all run by [`runtime`]: an informer queues keys,
+//! Shard-local controllers, one folder each, all run by [`apiserver::controller`]: an informer queues keys,
 //! a reconcile brings one key in line and says whether to look again later.
 //!
 //! Writes go through the REST handlers with a system identity ([`SystemClient`]), so the
@@ -14,7 +14,6 @@ pub mod gc;
 pub mod logicalcluster;
 pub mod namespace;
 pub mod namespace_defaults;
-pub mod runtime;
 #[cfg(test)]
 mod testing;
 pub mod workspace;
@@ -65,10 +64,10 @@ pub enum Part {
 }
 
 /// The key of the object a change is about, for controllers keyed by the watched object.
-pub fn own_key(change: &runtime::Change) -> Option<ObjectRef> {
+pub fn own_key(change: &apiserver::controller::Change) -> Option<ObjectRef> {
     match change {
-        runtime::Change::Present(s) => ObjectRef::from_key(&s.key),
-        runtime::Change::Gone(_) => None,
+        apiserver::controller::Change::Present(s) => ObjectRef::from_key(&s.key),
+        apiserver::controller::Change::Gone(_) => None,
     }
 }
 
@@ -140,7 +139,7 @@ pub fn client(api: std::sync::Arc<apiserver::rest::Api>, name: &str) -> SystemCl
 }
 
 /// Starts every controller of the shard, each with its own client, reporting into `metrics`.
-pub fn start(api: &std::sync::Arc<apiserver::rest::Api>, metrics: &runtime::ControllerMetrics, placement: workspace::Placement, root_ca: Option<std::sync::Arc<str>>) {
+pub fn start(api: &std::sync::Arc<apiserver::rest::Api>, metrics: &apiserver::controller::ControllerMetrics, placement: workspace::Placement, root_ca: Option<std::sync::Arc<str>>) {
     let crds = api.crds.clone();
     tokio::spawn(crd::controller(crd::Crds { client: client(api.clone(), crd::NAME), index: crds.clone() }).metrics(metrics).run());
     tokio::spawn(namespace::controller(namespace::NamespaceDeletion { client: client(api.clone(), namespace::NAME), crds: crds.clone() }).metrics(metrics).run());

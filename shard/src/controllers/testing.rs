@@ -2,16 +2,14 @@
 //! bootstrap content, and the REST handlers (admission plugins included) over it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use apimachinery::registry::crd::CrdIndex;
 use apiserver::rest::client::{ObjectRef, SystemClient};
-use apiserver::rest::object;
 use apiserver::rest::{Api, Limits};
 use apiserver::server::authn::Authenticator;
 use apiserver::server::authz::Authorizer;
 use apiserver::storage::sled::SledStorage;
-use apiserver::storage::{SharedStorage, StorageError};
+use apiserver::storage::SharedStorage;
 use serde_json::{json, Value};
 
 use crate::root_view::RootView;
@@ -59,17 +57,6 @@ impl Fixture {
         super::client(self.api.clone(), name)
     }
 
-    /// Creates or replaces `key` in storage directly.
-    pub async fn put(&self, key: &str, obj: Value) {
-        let bytes = object::to_stored(&obj);
-        match self.store.get(key).await {
-            Ok(s) => self.store.update(key, s.revision, bytes).await.map(drop),
-            Err(StorageError::NotFound { .. }) => self.store.create(key, bytes).await.map(drop),
-            Err(e) => Err(e),
-        }
-        .expect("write");
-    }
-
     /// The object at `key`, if any.
     pub async fn get(&self, key: &str) -> Option<Value> {
         let s = self.store.get(key).await.ok()?;
@@ -87,11 +74,3 @@ impl Fixture {
     }
 }
 
-/// Polls `done` until it holds; panics after five seconds.
-pub async fn eventually(mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "condition not met within 5s");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}

@@ -12,7 +12,7 @@ use apiserver::rest::object;
 use apiserver::storage::key;
 use serde_json::{json, Value};
 
-use super::runtime::{Action, Change, Controller, Reconcile};
+use apiserver::controller::{Action, Change, Controller, Reconcile};
 use super::{delete_all, remove_finalizer, update, Error, Part, DELETE_PASS};
 
 /// The controller's name (metrics, logs, identity).

@@ -17,7 +17,7 @@ use apiserver::rest::delete::{FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
 use apiserver::rest::object;
 use serde_json::Value;
 
-use super::runtime::{Action, Change, Controller, Reconcile};
+use apiserver::controller::{Action, Change, Controller, Reconcile};
 use super::{remove_finalizer, update, Error, Part};
 use index::{owner_uids, Index};
 

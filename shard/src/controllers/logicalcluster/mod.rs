@@ -15,7 +15,7 @@ use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
 use serde_json::{json, Value};
 
-use super::runtime::{Action, Controller, Reconcile};
+use apiserver::controller::{Action, Controller, Reconcile};
 use super::{ensure, own_key, remove_finalizer, update, Error, Part, DELETE_PASS};
 use crate::bootstrap;
 pub use content::{delete_content, Progress};

@@ -4,7 +4,7 @@ use serde_json::json;
 use super::*;
 use crate::controllers::namespace::NamespaceDeletion;
 use crate::controllers::testing::Fixture;
-use crate::controllers::{runtime, workspace};
+use crate::controllers::workspace;
 
 fn lc_ref(cluster: &str) -> ObjectRef {
     ObjectRef::new("core.kcp.io", "logicalclusters", cluster, "", "cluster")
@@ -46,7 +46,7 @@ async fn a_new_logical_cluster_is_ready_once_no_initializers_are_left() {
     let r = LogicalClusters { client: f.client(NAME), crds: f.crds.clone() };
     let mut lc = new_cluster("lc2", None).object(&["root:pending".to_string()], "Initializing");
     f.client("test").create(&lc_ref("lc2"), lc.clone()).await.unwrap();
-    assert_eq!(r.reconcile(&lc_ref("lc2")).await.unwrap(), runtime::Action::Done);
+    assert_eq!(r.reconcile(&lc_ref("lc2")).await.unwrap(), apiserver::controller::Action::Done);
     assert!(f.get("core/namespaces/lc2//default").await.is_some(), "default namespace first");
     assert_eq!(phase(&f, "lc2").await, "Initializing", "held by its initializer");
 
@@ -71,13 +71,13 @@ async fn a_deleted_logical_cluster_loses_its_content_before_its_finalizer() {
     f.client("test").create(&cm, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"}})).await.unwrap();
 
     f.client("test").delete(&lc_ref("lc3"), None).await.unwrap();
-    assert_eq!(r.reconcile(&lc_ref("lc3")).await.unwrap(), runtime::Action::RequeueAfter(DELETE_PASS));
+    assert_eq!(r.reconcile(&lc_ref("lc3")).await.unwrap(), apiserver::controller::Action::RequeueAfter(DELETE_PASS));
     assert_eq!(phase(&f, "lc3").await, "Deleting");
     // Namespaces are finalized by their own controller; the logical cluster waits for them.
     for _ in 0..5 {
         namespaces.reconcile(&team).await.unwrap();
         namespaces.reconcile(&default).await.unwrap();
-        if r.reconcile(&lc_ref("lc3")).await.unwrap() == runtime::Action::Done {
+        if r.reconcile(&lc_ref("lc3")).await.unwrap() == apiserver::controller::Action::Done {
             break;
         }
     }

@@ -11,7 +11,7 @@ use apiserver::rest::object;
 use apiserver::storage::key;
 use serde_json::{json, Value};
 
-use super::runtime::{Action, Controller, Reconcile};
+use apiserver::controller::{Action, Controller, Reconcile};
 use super::{delete_all, own_key, update, Error, Part, DELETE_PASS};
 
 /// The controller's name (metrics, logs, identity).

@@ -7,7 +7,7 @@ use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
 use serde_json::json;
 
-use super::runtime::{Action, Controller, Reconcile};
+use apiserver::controller::{Action, Controller, Reconcile};
 use super::{ensure, own_key, Error};
 use crate::bootstrap;
 

@@ -5,7 +5,7 @@ use apiserver::rest::client::ObjectRef;
 use serde_json::Value;
 
 use super::super::logicalcluster::{delete_content, remote, Progress};
-use super::super::runtime::Action;
+use apiserver::controller::Action;
 use super::super::{remove_finalizer, Error, DELETE_PASS, RETRY};
 use super::{cluster_of, Workspaces};
 use crate::shards;

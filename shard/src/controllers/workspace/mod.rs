@@ -14,7 +14,7 @@ use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
 use serde_json::Value;
 
-use super::runtime::{Action, Backoff, Change, Controller, Reconcile};
+use apiserver::controller::{Action, Backoff, Change, Controller, Reconcile};
 use super::{own_key, Error};
 use crate::root_view::RootView;
 

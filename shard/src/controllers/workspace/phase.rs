@@ -7,7 +7,7 @@ use apiserver::rest::object;
 use serde_json::{json, Value};
 
 use super::super::logicalcluster::remote;
-use super::super::runtime::Action;
+use apiserver::controller::Action;
 use super::super::{update, Error, Part, RETRY};
 use super::{cluster_of, Workspaces};
 use crate::{shards, tenancy};

@@ -12,7 +12,7 @@ use apiserver::rest::object;
 use serde_json::{json, Value};
 
 use super::super::logicalcluster::{create_logical_cluster, remote, NewCluster};
-use super::super::runtime::Action;
+use apiserver::controller::Action;
 use super::super::{update, Error, Part};
 use super::Workspaces;
 use crate::{shards, tenancy};

@@ -3,7 +3,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use super::*;
-use crate::controllers::testing::{eventually, Fixture};
+use super::testing::{eventually, Fixture};
 
 #[derive(Debug, thiserror::Error)]
 #[error("not yet")]

@@ -4,7 +4,7 @@
 //!
 //! Reconciles are level-driven: a key says *what* to look at, never what changed, so a queue
 //! that folds ten events into one run, or a re-list after a broken watch, loses nothing. This
-//! module knows storage and nothing of the shard, so it can move into a server library as is.
+//! module knows storage and nothing of the shard or of kcp.
 
 pub mod informer;
 pub mod metrics;
@@ -16,7 +16,7 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use apiserver::storage::SharedStorage;
+use crate::storage::SharedStorage;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use tracing::Instrument;
@@ -177,7 +177,7 @@ async fn run_one<R: Reconcile>(name: &'static str, reconciler: &Arc<R>, key: &R:
         Ok(Ok(action)) => Ok(action),
         Ok(Err(e)) => {
             let _g = span.enter();
-            tracing::warn!(error = %apiserver::process::report(&e), "reconcile failed; retrying with back-off");
+            tracing::warn!(error = %crate::process::report(&e), "reconcile failed; retrying with back-off");
             Err(())
         }
         Err(e) => {
@@ -196,5 +196,7 @@ async fn run_one<R: Reconcile>(name: &'static str, reconciler: &Arc<R>, key: &R:
     result
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sled"))]
+mod testing;
+#[cfg(all(test, feature = "sled"))]
 mod tests;

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use apiserver::storage::{Event, EventKind, SharedStorage, Stored, WatchFrom};
+use crate::storage::{Event, EventKind, SharedStorage, Stored, WatchFrom};
 use futures::StreamExt;
 
 /// How long the informer waits before listing again after the store failed.
@@ -114,12 +114,12 @@ async fn relist(store: &SharedStorage, prefix: &str, known: &mut HashSet<String>
     revision
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sled"))]
 mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::controllers::testing::Fixture;
+    use crate::controller::testing::Fixture;
 
     #[tokio::test]
     async fn lists_then_follows_and_reports_deletions() {
@@ -142,7 +142,7 @@ mod tests {
         synced_rx.await.unwrap();
         f.put("core/configmaps/c1/default/b", serde_json::json!({"metadata": {"name": "b"}})).await;
         f.store.delete("core/configmaps/c1/default/a", None).await.unwrap();
-        crate::controllers::testing::eventually(|| seen.lock().unwrap().len() == 3).await;
+        crate::controller::testing::eventually(|| seen.lock().unwrap().len() == 3).await;
         task.abort();
         assert_eq!(*seen.lock().unwrap(), ["+core/configmaps/c1/default/a", "+core/configmaps/c1/default/b", "-core/configmaps/c1/default/a"]);
     }
