@@ -9,7 +9,12 @@ fn health_and_metrics() {
     let kcp = Install::start();
     assert_eq!(
         kcp.kubectl(&["get", "--raw", "/readyz?verbose"]).ok(),
-        "[+]ping ok\n[+]storage ok\n[+]shutdown ok\nreadyz check passed\n"
+        concat!(
+            "[+]ping ok\n[+]storage ok\n[+]shutdown ok\n",
+            "[+]controller/crd ok\n[+]controller/namespace ok\n[+]controller/garbage-collector ok\n",
+            "[+]controller/logicalcluster ok\n[+]controller/workspace ok\n[+]controller/namespace-defaults ok\n",
+            "readyz check passed\n"
+        )
     );
     assert_eq!(kcp.kubectl(&["get", "--raw", "/livez"]).ok(), "ok");
     assert_eq!(kcp.kubectl(&["get", "--raw", "/healthz"]).ok(), "ok");

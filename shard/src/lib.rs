@@ -137,7 +137,8 @@ pub async fn run(
     });
     let controller_metrics = ControllerMetrics::default();
     let placement = controllers::workspace::Placement { shard: config.shard_name.clone(), root: root.clone(), others: shards_client.as_ref().map(|(c, _)| c.clone()) };
-    controllers::start(&api, &controller_metrics, placement, root_ca);
+    let readiness = apiserver::server::probes::Readiness::default();
+    controllers::start(&api, &controller_metrics, &readiness, placement, root_ca);
     let mut phases = Phases::default();
     if config.enable_home_workspaces && hosts_root {
         phases.0.push(Arc::new(home::HomeWorkspaces { api: api.clone(), base_url: external_url.clone() }));
@@ -145,7 +146,7 @@ pub async fn run(
     let mut metrics = Metrics::default();
     controller_metrics.register(metrics.registry_mut());
     let metrics = Arc::new(metrics);
-    let handler = Arc::new(Handler::new(api, metrics.clone(), config.max_requests_inflight, phases));
+    let handler = Arc::new(Handler::new(api, metrics.clone(), config.max_requests_inflight, phases, readiness));
     let client_ca = read(&config.client_ca_file)?;
     let proxy_ca = match &config.requestheader_client_ca_file {
         Some(p) => Some(read(p)?),

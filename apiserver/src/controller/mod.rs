@@ -57,6 +57,8 @@ pub struct Controller<R: Reconcile> {
     workers: usize,
     backoff: Backoff,
     metrics: ControllerMetrics,
+    /// Opened once the caches have synced.
+    ready: Option<crate::server::probes::Gate>,
 }
 
 impl<R: Reconcile> Controller<R> {
@@ -71,6 +73,7 @@ impl<R: Reconcile> Controller<R> {
             workers: 1,
             backoff: Backoff::default(),
             metrics: ControllerMetrics::default(),
+            ready: None,
         }
     }
 
@@ -112,6 +115,12 @@ impl<R: Reconcile> Controller<R> {
         self
     }
 
+    /// Opens `gate` once every informer has listed: the controller then acts on complete state.
+    pub fn ready_gate(mut self, gate: crate::server::probes::Gate) -> Self {
+        self.ready = Some(gate);
+        self
+    }
+
     /// The queue, to trigger keys from outside the informers.
     pub fn queue(&self) -> Arc<WorkQueue<R::Key>> {
         self.queue.clone()
@@ -120,7 +129,7 @@ impl<R: Reconcile> Controller<R> {
     /// Runs informers and workers until the future is dropped. Workers start once every
     /// informer has listed, so a reconcile never judges from a half-filled index.
     pub async fn run(self) {
-        let Controller { name, reconciler, queue, sources, synced, workers, backoff, metrics } = self;
+        let Controller { name, reconciler, queue, sources, synced, workers, backoff, metrics, ready } = self;
         let informers = futures::future::join_all(sources);
         queue.report_depth(metrics.depth.get_or_create(&ControllerLabels { controller: name }).clone());
         let work = async {
@@ -128,6 +137,9 @@ impl<R: Reconcile> Controller<R> {
                 let _ = rx.await;
             }
             tracing::debug!(controller = name, workers, "caches synced; starting workers");
+            if let Some(gate) = &ready {
+                gate.open();
+            }
             let worker = |_| {
                 let (reconciler, queue, metrics) = (reconciler.clone(), queue.clone(), metrics.clone());
                 async move {

@@ -1,7 +1,8 @@
 //! `/healthz`, `/livez` and `/readyz` (with `?verbose`), answered before authentication so
 //! probes need no credentials.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -15,6 +16,40 @@ use apimachinery::status::ApiError;
 /// The probe phase.
 pub struct Probes {
     pub api: Arc<Api>,
+    pub readiness: Readiness,
+}
+
+/// What `/readyz` waits for besides storage and shutdown: named gates, each opened once by
+/// whatever it stands for (a controller whose caches have synced, say), so that a process is
+/// not sent traffic it would answer from half-loaded state.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    gates: Arc<Mutex<Vec<(String, Arc<AtomicBool>)>>>,
+}
+
+/// One readiness condition, closed until [`Gate::open`].
+#[derive(Clone)]
+pub struct Gate(Arc<AtomicBool>);
+
+impl Gate {
+    /// Marks the condition met, for good.
+    pub fn open(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+impl Readiness {
+    /// Registers a closed gate that `/readyz` lists as `name`.
+    pub fn gate(&self, name: impl Into<String>) -> Gate {
+        let flag = Arc::new(AtomicBool::new(false));
+        self.gates.lock().unwrap_or_else(|e| e.into_inner()).push((name.into(), flag.clone()));
+        Gate(flag)
+    }
+
+    /// Every gate with whether it is open, in registration order.
+    fn checks(&self) -> Vec<(String, bool)> {
+        self.gates.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(n, f)| (n.clone(), f.load(Ordering::Acquire))).collect()
+    }
 }
 
 impl Phase for Probes {
@@ -31,7 +66,12 @@ impl Phase for Probes {
                 _ => return Ok(Outcome::Next),
             };
             let storage_ok = self.api.store.list("\u{1}probe/", None, 1).await.is_ok();
-            let checks = [("ping", true), ("storage", storage_ok), ("shutdown", !*self.api.shutdown.borrow())];
+            let mut checks = vec![("ping".to_string(), true), ("storage".to_string(), storage_ok), ("shutdown".to_string(), !*self.api.shutdown.borrow())];
+            // Liveness is about the process; only readiness waits for what is still loading.
+            if name == "readyz" {
+                checks.extend(self.readiness.checks());
+            }
+            let checks: Vec<(&str, bool)> = checks.iter().map(|(n, ok)| (n.as_str(), *ok)).collect();
             Ok(Outcome::Respond(render(name, &checks, info.query.contains_key("verbose"))))
         })
     }
@@ -68,6 +108,16 @@ mod tests {
         let code = r.status().as_u16();
         let b = r.into_body().collect().await.expect("body").to_bytes();
         (code, String::from_utf8_lossy(&b).into_owned())
+    }
+
+    #[test]
+    fn gates_stay_closed_until_opened() {
+        let readiness = Readiness::default();
+        let crd = readiness.gate("controller/crd");
+        readiness.gate("controller/gc").open();
+        assert_eq!(readiness.checks(), [("controller/crd".to_string(), false), ("controller/gc".to_string(), true)]);
+        crd.open();
+        assert!(readiness.checks().iter().all(|(_, ok)| *ok));
     }
 
     #[tokio::test]

@@ -25,7 +25,7 @@ use super::endpoint::Endpoint;
 use super::limit::InflightLimit;
 use super::metrics::{LatencyLabels, Metrics, RequestLabels};
 use super::phase::{PhaseLayer, Phases, Req};
-use super::probes::Probes;
+use super::probes::{Probes, Readiness};
 use apimachinery::request::RequestInfo;
 use crate::rest::body::{self, Response};
 use crate::rest::Api;
@@ -39,10 +39,10 @@ pub struct Handler {
 
 impl Handler {
     /// A handler admitting at most `max_inflight` concurrent short requests, running `extra`
-    /// after authentication.
-    pub fn new(api: Arc<Api>, metrics: Arc<Metrics>, max_inflight: usize, extra: Phases) -> Handler {
+    /// after authentication, and ready once every gate of `readiness` is open.
+    pub fn new(api: Arc<Api>, metrics: Arc<Metrics>, max_inflight: usize, extra: Phases, readiness: Readiness) -> Handler {
         let stack = ServiceBuilder::new()
-            .layer(PhaseLayer::new(Probes { api: api.clone() }))
+            .layer(PhaseLayer::new(Probes { api: api.clone(), readiness }))
             .layer(PhaseLayer::new(InflightLimit::new(max_inflight)))
             .layer(PhaseLayer::new(Authenticate { api: api.clone() }))
             .layer(PhaseLayer::new(extra))

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
+use apiserver::server::probes::Readiness;
 use apimachinery::status::{ApiError, Reason};
 use apiserver::storage::StorageError;
 use serde_json::Value;
@@ -138,13 +139,15 @@ pub fn client(api: std::sync::Arc<apiserver::rest::Api>, name: &str) -> SystemCl
     SystemClient::new(api, name, groups)
 }
 
-/// Starts every controller of the shard, each with its own client, reporting into `metrics`.
-pub fn start(api: &std::sync::Arc<apiserver::rest::Api>, metrics: &apiserver::controller::ControllerMetrics, placement: workspace::Placement, root_ca: Option<std::sync::Arc<str>>) {
+/// Starts every controller of the shard, each with its own client, reporting into `metrics`;
+/// each opens its `/readyz` gate once its caches have synced.
+pub fn start(api: &std::sync::Arc<apiserver::rest::Api>, metrics: &apiserver::controller::ControllerMetrics, readiness: &Readiness, placement: workspace::Placement, root_ca: Option<std::sync::Arc<str>>) {
     let crds = api.crds.clone();
-    tokio::spawn(crd::controller(crd::Crds { client: client(api.clone(), crd::NAME), index: crds.clone() }).metrics(metrics).run());
-    tokio::spawn(namespace::controller(namespace::NamespaceDeletion { client: client(api.clone(), namespace::NAME), crds: crds.clone() }).metrics(metrics).run());
-    tokio::spawn(gc::controller(gc::GarbageCollector::new(client(api.clone(), gc::NAME))).metrics(metrics).run());
-    tokio::spawn(logicalcluster::controller(logicalcluster::LogicalClusters { client: client(api.clone(), logicalcluster::NAME), crds: crds.clone() }).metrics(metrics).run());
-    tokio::spawn(workspace::controller(workspace::Workspaces { client: client(api.clone(), workspace::NAME), crds, placement }).metrics(metrics).run());
-    tokio::spawn(namespace_defaults::controller(namespace_defaults::NamespaceDefaults { client: client(api.clone(), namespace_defaults::NAME), ca_pem: root_ca }).metrics(metrics).run());
+    let gate = |name: &str| readiness.gate(format!("controller/{name}"));
+    tokio::spawn(crd::controller(crd::Crds { client: client(api.clone(), crd::NAME), index: crds.clone() }).metrics(metrics).ready_gate(gate(crd::NAME)).run());
+    tokio::spawn(namespace::controller(namespace::NamespaceDeletion { client: client(api.clone(), namespace::NAME), crds: crds.clone() }).metrics(metrics).ready_gate(gate(namespace::NAME)).run());
+    tokio::spawn(gc::controller(gc::GarbageCollector::new(client(api.clone(), gc::NAME))).metrics(metrics).ready_gate(gate(gc::NAME)).run());
+    tokio::spawn(logicalcluster::controller(logicalcluster::LogicalClusters { client: client(api.clone(), logicalcluster::NAME), crds: crds.clone() }).metrics(metrics).ready_gate(gate(logicalcluster::NAME)).run());
+    tokio::spawn(workspace::controller(workspace::Workspaces { client: client(api.clone(), workspace::NAME), crds, placement }).metrics(metrics).ready_gate(gate(workspace::NAME)).run());
+    tokio::spawn(namespace_defaults::controller(namespace_defaults::NamespaceDefaults { client: client(api.clone(), namespace_defaults::NAME), ca_pem: root_ca }).metrics(metrics).ready_gate(gate(namespace_defaults::NAME)).run());
 }
