@@ -8,7 +8,7 @@ pub mod bench;
 pub mod sharded;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
@@ -38,6 +38,27 @@ pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> O
         assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The `kubectl.1.<minor>` binaries next to the `kubectl` on PATH, oldest first. Google Cloud
+/// SDK installs them beside its `kubectl` dispatcher (which `/usr/bin/kubectl` may link to), so
+/// both the PATH entry's directory and the link target's are searched.
+pub fn versioned_kubectls() -> Vec<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let Some(kubectl) = std::env::split_paths(&path).map(|d| d.join("kubectl")).find(|p| p.is_file()) else { return Vec::new() };
+    let dirs = [kubectl.parent().map(Path::to_path_buf), std::fs::canonicalize(&kubectl).ok().and_then(|p| p.parent().map(Path::to_path_buf))];
+    let mut found: Vec<(u32, PathBuf)> = Vec::new();
+    for dir in dirs.into_iter().flatten() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(minor) = name.strip_prefix("kubectl.1.").and_then(|m| m.parse::<u32>().ok()) else { continue };
+            if entry.path().is_file() && found.iter().all(|(m, _)| *m != minor) {
+                found.push((minor, entry.path()));
+            }
+        }
+    }
+    found.sort();
+    found.into_iter().map(|(_, p)| p).collect()
 }
 
 /// A running `kcp start` with its own root directory.
@@ -176,7 +197,12 @@ impl Install {
 
     /// Runs kubectl with `stdin` piped in (for `-f -`).
     pub fn kubectl_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
-        let mut cmd = Command::new("kubectl");
+        self.kubectl_with(Path::new("kubectl"), args, stdin)
+    }
+
+    /// Runs a given kubectl binary (see [`versioned_kubectls`]) with the admin kubeconfig.
+    pub fn kubectl_with(&self, program: &Path, args: &[&str], stdin: Option<&str>) -> Run {
+        let mut cmd = Command::new(program);
         cmd.arg("--kubeconfig").arg(&self.kubeconfig).arg("--cache-dir").arg(self.cache.path()).args(args);
         cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("kubectl on PATH");
@@ -219,7 +245,12 @@ impl Install {
 
     /// Starts kubectl in the background against `cluster` (for `get -w`), collecting stdout.
     pub fn background(&self, cluster: &str, args: &[&str]) -> Background {
-        let mut child = Command::new("kubectl")
+        self.background_with(Path::new("kubectl"), cluster, args)
+    }
+
+    /// [`Install::background`] with a given kubectl binary.
+    pub fn background_with(&self, program: &Path, cluster: &str, args: &[&str]) -> Background {
+        let mut child = Command::new(program)
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .arg("--cache-dir")

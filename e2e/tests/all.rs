@@ -6,6 +6,7 @@ mod crd;
 mod discovery;
 mod durability;
 mod isolation;
+mod kubectl_versions;
 mod objects;
 mod refusals;
 mod ops;

@@ -7,8 +7,9 @@ use e2e::Install;
 
 const CRD: &str = include_str!("testdata/widgets-crd.yaml");
 
-/// One install: the widgets CRD in `root`, and a second logical cluster `second` without it.
-fn kcp() -> &'static Install {
+/// One install: the widgets CRD in `root`, and a second logical cluster `second` without it
+/// (also used by [`crate::kubectl_versions`]).
+pub(crate) fn kcp() -> &'static Install {
     static KCP: OnceLock<Install> = OnceLock::new();
     Install::shared(&KCP, |kcp| {
         kcp.logical_cluster("second");
@@ -163,4 +164,29 @@ fn explain_crd_spec() {
     assert!(text.contains("  color\t<string>\n"), "{text}");
     let other = kcp.kubectl_in("second", &["explain", "widgets.spec"]);
     assert_eq!(other.fails().trim(), "the server doesn't have a resource type \"widgets\"");
+}
+
+#[test]
+fn explain_openapiv2_per_workspace() {
+    let kcp = kcp();
+    let out = kcp.kubectl(&["explain", "configmaps", "--output=plaintext-openapiv2"]);
+    let text = out.ok();
+    assert!(text.starts_with("KIND:     ConfigMap\nVERSION:  v1\n\nDESCRIPTION:\n     ConfigMap holds configuration data for pods to consume.\n"), "{text}");
+    assert!(text.contains("   data\t<map[string]string>\n"), "{text}");
+    let crd = kcp.kubectl(&["explain", "widgets.spec.size", "--output=plaintext-openapiv2"]);
+    assert!(crd.ok().starts_with("KIND:     Widget\nVERSION:  example.com/v1\n\nFIELD:    size <string>\n"), "{}", crd.stdout);
+    let other = kcp.kubectl_in("second", &["explain", "widgets", "--output=plaintext-openapiv2"]);
+    assert_eq!(other.fails().trim(), "the server doesn't have a resource type \"widgets\"");
+
+    // The documents themselves differ, not only discovery: a CRD is defined in its own
+    // workspace's document only. (`get --raw` ignores the server's path, so it names the cluster.)
+    let defines_widget = |cluster: &str| {
+        let doc = kcp.kubectl(&["get", "--raw", &format!("/clusters/{cluster}/openapi/v2")]).json();
+        assert_eq!(doc["swagger"], "2.0");
+        assert!(doc["definitions"]["io.k8s.api.core.v1.ConfigMap"]["x-kubernetes-group-version-kind"].is_array());
+        let gvk = serde_json::json!([{"group": "example.com", "kind": "Widget", "version": "v1"}]);
+        doc["definitions"].as_object().expect("definitions").values().any(|d| d["x-kubernetes-group-version-kind"] == gvk)
+    };
+    assert!(defines_widget("root"));
+    assert!(!defines_widget("second"));
 }

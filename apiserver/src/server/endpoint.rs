@@ -12,6 +12,8 @@ use serde_json::json;
 
 use super::discovery;
 use super::metrics::Metrics;
+use super::openapi;
+use apimachinery::openapi::cache::documents;
 use super::phase::Req;
 use apimachinery::auth::UserInfo;
 use apimachinery::registry::builtin;
@@ -88,9 +90,10 @@ fn non_resource(api: &Api, metrics: &Metrics, info: &RequestInfo, headers: &http
         ["api", v] => discovery::resource_list(&served, "", v).ok_or_else(ApiError::path_not_found)?,
         ["apis", g] => discovery::api_group(&served, g).ok_or_else(ApiError::path_not_found)?,
         ["apis", g, v] => discovery::resource_list(&served, g, v).ok_or_else(ApiError::path_not_found)?,
-        ["openapi", "v3"] => apimachinery::openapi::index(&served, &prefix),
-        ["openapi", "v3", "api", v] => gv_doc(&served, "", v)?,
-        ["openapi", "v3", "apis", g, v] => gv_doc(&served, g, v)?,
+        ["openapi", "v2"] => return openapi::v2(&documents(&served), headers),
+        ["openapi", "v3"] => documents(&served).index(&prefix),
+        ["openapi", "v3", "api", v] => return openapi::v3_group_version(&documents(&served), "", v, headers),
+        ["openapi", "v3", "apis", g, v] => return openapi::v3_group_version(&documents(&served), g, v, headers),
         ["metrics"] if cluster.is_empty() => {
             metrics.storage_bytes.set(api.store.size_on_disk() as i64);
             metrics.storage_revision.set(api.store.current_revision() as i64);
@@ -104,11 +107,3 @@ fn non_resource(api: &Api, metrics: &Metrics, info: &RequestInfo, headers: &http
     };
     Ok(body::json(200, &doc))
 }
-
-fn gv_doc(served: &[apimachinery::registry::ResourceInfo], group: &str, version: &str) -> Result<serde_json::Value, ApiError> {
-    if !served.iter().any(|r| r.group == group && r.version == version) {
-        return Err(ApiError::path_not_found());
-    }
-    Ok(apimachinery::openapi::group_version_document(group, version, served))
-}
-

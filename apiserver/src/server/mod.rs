@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod inactive;
 pub mod limit;
 pub mod metrics;
+pub mod openapi;
 pub mod phase;
 pub mod probes;
 pub mod stack;

@@ -5,9 +5,16 @@
 //! definitions); CRD schemas come from their `openAPIV3Schema`. PATCH operations carry the GVK
 //! and the `fieldValidation` parameter, which is what tells kubectl to let the server validate.
 //! Strategic merge patch is deliberately not advertised (kubectl then uses its compiled-in types).
+//!
+//! [`v2`] derives the Swagger 2.0 document from these group-version documents, [`gnostic`]
+//! encodes it as the protobuf kubectl asks for, and [`cache`] keeps both per set of served
+//! resources (so per logical cluster, rebuilt when its CRDs change) with their ETags.
+
+pub mod cache;
+pub mod gnostic;
+pub mod v2;
 
 use std::collections::{BTreeSet, HashMap};
-use std::hash::{Hash, Hasher};
 use std::sync::{LazyLock, Mutex};
 
 use k8s_openapi::api::{authentication::v1 as authn, authorization::v1 as authz, coordination::v1 as coord, core::v1 as core, events::v1 as events, rbac::v1 as rbac};
@@ -18,7 +25,8 @@ use serde_json::{json, Map, Value};
 use crate::registry::ResourceInfo;
 
 const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
-const REF_PREFIX: &str = "#/components/schemas/";
+/// Prefix of v3 schema references.
+pub const REF_PREFIX: &str = "#/components/schemas/";
 /// How deep `builtin_schema` inlines references before treating the rest as free-form.
 const INLINE_DEPTH: usize = 10;
 
@@ -269,11 +277,20 @@ fn operations(r: &ResourceInfo, def: &str) -> (String, Value, String, Value) {
         }
         o
     };
+    let path_param = |name: &str, desc: &str| json!({"name": name, "in": "path", "required": true, "description": desc, "schema": {"type": "string", "uniqueItems": true}});
+    let mut scope = vec![];
+    if r.namespaced {
+        scope.push(path_param("namespace", "object name and auth scope, such as for teams and projects"));
+    }
+    let mut named = vec![path_param("name", &format!("name of the {}", r.kind))];
+    named.extend(scope.iter().cloned());
     let collection = json!({
+        "parameters": scope,
         "get": op("list", "list", json!({})),
         "post": op("post", "create", json!({"parameters": write_params, "requestBody": body(&["application/json", "application/yaml"])})),
     });
     let single = json!({
+        "parameters": named,
         "get": op("get", "read", json!({})),
         "put": op("put", "replace", json!({"parameters": write_params, "requestBody": body(&["application/json", "application/yaml"])})),
         "patch": op("patch", "patch", json!({"parameters": patch_params, "requestBody": body(&["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"])})),
@@ -314,23 +331,6 @@ pub fn group_version_document(group: &str, version: &str, served: &[ResourceInfo
     json!({"openapi": "3.0.0", "info": {"title": title, "version": "v1.32.0"}, "paths": paths, "components": {"schemas": schemas}})
 }
 
-/// The `/openapi/v3` index: one entry per served group-version, with a content hash for caching.
-pub fn index(served: &[ResourceInfo], prefix: &str) -> Value {
-    let mut gvs: Vec<(String, String)> = served.iter().map(|r| (r.group.clone(), r.version.clone())).collect();
-    gvs.sort();
-    gvs.dedup();
-    let mut paths = Map::new();
-    for (g, v) in gvs {
-        let key = gv_prefix(&g, &v).trim_start_matches('/').to_string();
-        let doc = group_version_document(&g, &v, served);
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        doc.to_string().hash(&mut h);
-        let url = format!("{prefix}/openapi/v3/{key}?hash={:016X}", h.finish());
-        paths.insert(key, json!({"serverRelativeURL": url}));
-    }
-    json!({"paths": paths})
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,14 +362,5 @@ mod tests {
         assert_eq!(cm["x-kubernetes-group-version-kind"][0]["kind"], "ConfigMap");
         assert!(doc["components"]["schemas"][OBJECT_META].is_object());
         assert!(doc["paths"]["/api/v1/namespaces/{name}"]["patch"].is_object());
-    }
-
-    #[test]
-    fn index_is_stable() {
-        let a = index(&served(), "/clusters/root");
-        assert_eq!(a, index(&served(), "/clusters/root"));
-        let url = a["paths"]["api/v1"]["serverRelativeURL"].as_str().expect("url");
-        assert!(url.starts_with("/clusters/root/openapi/v3/api/v1?hash="));
-        assert!(a["paths"]["apis/rbac.authorization.k8s.io/v1"].is_object());
     }
 }
