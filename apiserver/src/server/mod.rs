@@ -5,6 +5,7 @@
 pub mod access;
 pub mod authn;
 pub mod authz;
+pub mod bodies;
 pub mod discovery;
 pub mod endpoint;
 pub mod inactive;
@@ -31,9 +32,16 @@ pub use stack::Handler;
 /// How long shutdown waits for in-flight requests before closing connections.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Boxes hyper's body into the stack's request body type.
+/// Boxes hyper's body into the stack's request body type. A body left unread is drained (see
+/// [`bodies`]) unless the client sent `Expect: 100-continue`: it then waits for our answer
+/// before uploading, and reading on would make hyper send the `100 Continue` a refusal withholds.
 fn into_stack_request(req: http::Request<hyper::body::Incoming>) -> phase::Req {
-    req.map(BodyExt::boxed_unsync)
+    let expects_continue = req.headers().get(http::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects_continue {
+        req.map(BodyExt::boxed_unsync)
+    } else {
+        req.map(|body| bodies::DrainOnDrop::new(body).boxed_unsync())
+    }
 }
 
 /// What answers the requests of a server: a shard's [`Handler`], or the front-proxy.
@@ -89,13 +97,15 @@ pub async fn serve<H: Serves>(
                 let handler = handler.clone();
                 let peer = peer.clone();
                 async move {
+                    let head = req.method() == http::Method::HEAD;
                     let mut req = into_stack_request(req);
                     match peer {
                         Some(Peer::User(p)) => req.extensions_mut().insert(p).map(drop),
                         Some(Peer::Proxy(p)) => req.extensions_mut().insert(p).map(drop),
                         None => None,
                     };
-                    Ok::<_, std::convert::Infallible>(handler.answer(req).await)
+                    let resp = handler.answer(req).await;
+                    Ok::<_, std::convert::Infallible>(if head { bodies::head_answer(resp) } else { resp })
                 }
             });
             let builder = auto::Builder::new(TokioExecutor::new());
