@@ -10,6 +10,11 @@ if ! command -v kubectl >/dev/null 2>&1; then
   echo "scripts/test.sh: kubectl (1.32) must be on PATH" >&2
   exit 1
 fi
+# The HTTP/2 edge tests (e2e/tests/connections.rs) check what curl (nghttp2) sees.
+if ! command -v curl >/dev/null 2>&1; then
+  echo "scripts/test.sh: curl (with HTTP/2) must be on PATH" >&2
+  exit 1
+fi
 # Reuse a build cache outside the clone when there is one; a fresh machine builds from nothing.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kcp-rs/target}"
 mkdir -p "$CARGO_TARGET_DIR"

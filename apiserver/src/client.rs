@@ -120,7 +120,9 @@ impl Client {
         http.set_connect_timeout(Some(Duration::from_secs(2)));
         let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_only().enable_http1().wrap_connector(http);
         let inner = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
+            // Below the servers' default idle timeout: the pool, not the server, retires an idle
+            // connection, so no request races a server-side close.
+            .pool_idle_timeout(Duration::from_secs(20))
             .pool_max_idle_per_host(64)
             .build(https);
         Ok(Client { inner, token: None })

@@ -30,8 +30,10 @@ const MAX_BODY: usize = 3 * 1024 * 1024;
 /// Largest answer of known length collected before it is sent on.
 const BUFFERED_RESPONSE: usize = 256 * 1024;
 
-/// Headers that describe one hop, never forwarded.
-const HOP_BY_HOP: &[&str] = &["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host"];
+/// Headers that describe one hop, never forwarded. `expect` too: the proxy answers a client's
+/// `100-continue` itself, and its client sends the body at once, so a shard that saw the header
+/// would not drain a body it refuses and would close the connection under the proxy's writes.
+const HOP_BY_HOP: &[&str] = &["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host", "expect"];
 
 /// The front-proxy.
 pub struct Proxy {

@@ -11,11 +11,14 @@ pub mod oidc;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use apimachinery::auth::TokenVerifier;
 use apiserver::client::{Client, Credentials};
 use apiserver::pki::CertPair;
 use apiserver::server::authn::Peers;
+use apiserver::server::connection::{parse_duration, DEFAULT_IDLE_TIMEOUT, DEFAULT_REQUEST_HEADER_TIMEOUT};
+use apiserver::server::ConnectionLimits;
 
 /// Command-line flags.
 #[derive(Debug, Clone, clap::Parser)]
@@ -79,6 +82,14 @@ pub struct Flags {
     /// CA verifying the issuer's HTTPS endpoints.
     #[arg(long)]
     pub oidc_ca_file: Option<PathBuf>,
+    /// Time a client has to send a request's headers (on a new connection, from accept: the
+    /// TLS handshake counts) before the connection is closed; default 10s.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub request_header_timeout: Option<Duration>,
+    /// Time a connection with no request in flight stays open (watches are in flight for their
+    /// whole life); default 30s.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub idle_connection_timeout: Option<Duration>,
 }
 
 /// Why the proxy could not start.
@@ -165,6 +176,10 @@ pub async fn run(flags: Flags, shutdown: tokio::sync::watch::Receiver<bool>) -> 
     let bound = listener.local_addr().map_err(|source| ProxyError::Bind { addr, source })?;
     tracing::info!(%bound, "front-proxy serving");
     eprintln!("kcp-front-proxy is serving at https://{bound}");
-    apiserver::server::serve(listener, tls, peers, proxy, shutdown).await;
+    let limits = ConnectionLimits {
+        request_header_timeout: flags.request_header_timeout.unwrap_or(DEFAULT_REQUEST_HEADER_TIMEOUT),
+        idle_timeout: flags.idle_connection_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
+    };
+    apiserver::server::serve(listener, tls, peers, proxy, limits, shutdown).await;
     Ok(())
 }

@@ -2,7 +2,10 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+use std::time::Duration;
 
+use apiserver::server::connection::{deserialize_duration, parse_duration, DEFAULT_IDLE_TIMEOUT, DEFAULT_REQUEST_HEADER_TIMEOUT};
+use apiserver::server::ConnectionLimits;
 use serde::Deserialize;
 
 /// Errors in configuration; the binary exits with status 64 on these.
@@ -40,6 +43,10 @@ pub struct ShardFile {
     pub shard_virtual_workspace_url: Option<String>,
     pub enable_home_workspaces: Option<bool>,
     pub requestheader_allowed_names: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "deserialize_duration")]
+    pub request_header_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "deserialize_duration")]
+    pub idle_connection_timeout: Option<Duration>,
 }
 
 impl ShardFile {
@@ -121,6 +128,14 @@ pub struct ShardFlags {
     /// Serve home workspaces (`workspaces/~`, `user:<name>`); default true.
     #[arg(long, action = clap::ArgAction::Set)]
     pub enable_home_workspaces: Option<bool>,
+    /// Time a client has to send a request's headers (on a new connection, from accept: the
+    /// TLS handshake counts) before the connection is closed; default `10s`.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub request_header_timeout: Option<Duration>,
+    /// Time a connection with no request in flight stays open (watches are in flight for their
+    /// whole life); default `30s`.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub idle_connection_timeout: Option<Duration>,
 }
 
 /// The resolved configuration of one shard.
@@ -146,6 +161,7 @@ pub struct ShardConfig {
     pub shard_virtual_workspace_url: Option<String>,
     pub enable_home_workspaces: bool,
     pub requestheader_allowed_names: Vec<String>,
+    pub connection_limits: ConnectionLimits,
 }
 
 impl ShardConfig {
@@ -165,6 +181,10 @@ impl ShardConfig {
             shard_virtual_workspace_url: flags.shard_virtual_workspace_url.or(file.shard_virtual_workspace_url),
             enable_home_workspaces: flags.enable_home_workspaces.or(file.enable_home_workspaces).unwrap_or(true),
             requestheader_allowed_names: flags.requestheader_allowed_names.or(file.requestheader_allowed_names).unwrap_or_default(),
+            connection_limits: ConnectionLimits {
+                request_header_timeout: flags.request_header_timeout.or(file.request_header_timeout).unwrap_or(DEFAULT_REQUEST_HEADER_TIMEOUT),
+                idle_timeout: flags.idle_connection_timeout.or(file.idle_connection_timeout).unwrap_or(DEFAULT_IDLE_TIMEOUT),
+            },
             root_directory,
             bind_address: flags.bind_address.or(file.bind_address).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
             secure_port: flags.secure_port.or(file.secure_port).unwrap_or(6443),
@@ -195,5 +215,16 @@ mod tests {
         assert_eq!(cfg.secure_port, 8000);
         assert_eq!(cfg.root_directory, PathBuf::from("/a"));
         assert!(serde_saphyr::from_str::<ShardFile>("bogus: 1\n").is_err());
+    }
+
+    #[test]
+    fn connection_limits_from_file_and_flags() {
+        let file: ShardFile = serde_saphyr::from_str("requestHeaderTimeout: 2s\nidleConnectionTimeout: 1m\ntlsCertFile: c\ntlsPrivateKeyFile: k\nclientCaFile: ca\n").expect("parses");
+        let flags = ShardFlags { idle_connection_timeout: Some(Duration::from_secs(5)), ..Default::default() };
+        let limits = ShardConfig::resolve(file, flags).expect("resolves").connection_limits;
+        assert_eq!(limits, ConnectionLimits { request_header_timeout: Duration::from_secs(2), idle_timeout: Duration::from_secs(5) });
+        assert!(serde_saphyr::from_str::<ShardFile>("requestHeaderTimeout: 0s\n").is_err());
+        let none: ShardFile = serde_saphyr::from_str("tlsCertFile: c\ntlsPrivateKeyFile: k\nclientCaFile: ca\n").expect("parses");
+        assert_eq!(ShardConfig::resolve(none, ShardFlags::default()).expect("resolves").connection_limits, ConnectionLimits::default());
     }
 }

@@ -164,7 +164,7 @@ pub async fn run(
     });
     tracing::info!(%bound, "serving");
     on_listening(bound);
-    apiserver::server::serve(listener, tls, peers, handler, shutdown).await;
+    apiserver::server::serve(listener, tls, peers, handler, config.connection_limits, shutdown).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -5,6 +5,8 @@
 pub mod access;
 pub mod authn;
 pub mod authz;
+pub mod bodies;
+pub mod connection;
 pub mod discovery;
 pub mod endpoint;
 pub mod inactive;
@@ -27,14 +29,22 @@ use tokio_rustls::TlsAcceptor;
 use authn::Peer;
 use crate::rest;
 use http_body_util::BodyExt;
+pub use connection::ConnectionLimits;
 pub use stack::Handler;
 
 /// How long shutdown waits for in-flight requests before closing connections.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Boxes hyper's body into the stack's request body type.
+/// Boxes hyper's body into the stack's request body type. A body left unread is drained (see
+/// [`bodies`]) unless the client sent `Expect: 100-continue`: it then waits for our answer
+/// before uploading, and reading on would make hyper send the `100 Continue` a refusal withholds.
 fn into_stack_request(req: http::Request<hyper::body::Incoming>) -> phase::Req {
-    req.map(BodyExt::boxed_unsync)
+    let expects_continue = req.headers().get(http::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects_continue {
+        req.map(BodyExt::boxed_unsync)
+    } else {
+        req.map(|body| bodies::DrainOnDrop::new(body).boxed_unsync())
+    }
 }
 
 /// What answers the requests of a server: a shard's [`Handler`], or the front-proxy.
@@ -50,15 +60,18 @@ impl Serves for Handler {
 }
 
 /// Accepts TLS connections until `shutdown` turns true, then drains in-flight requests.
+/// Connections that keep the server waiting are closed as [`ConnectionLimits`] says.
 pub async fn serve<H: Serves>(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     peers: Arc<authn::Peers>,
     handler: Arc<H>,
+    limits: ConnectionLimits,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Every connection task holds a sender; all of them gone means every connection has ended.
+    let (open, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
     loop {
         let (tcp, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -70,13 +83,16 @@ pub async fn serve<H: Serves>(
             },
             _ = shutdown.changed() => break,
         };
+        let accepted = tokio::time::Instant::now();
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let handler = handler.clone();
         let peers = peers.clone();
-        let watcher = graceful.watcher();
+        let shutdown = shutdown.clone();
+        let open = open.clone();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+            // The handshake counts toward the first request's headers, as in Go's net/http.
+            let tls = match tokio::time::timeout_at(accepted + limits.request_header_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     tracing::debug!(%remote, error = %e, "TLS handshake failed");
@@ -84,30 +100,114 @@ pub async fn serve<H: Serves>(
                 }
                 Err(_) => return,
             };
+            let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
             // A certificate that chains to no trusted CA identifies nobody (401 later).
             let peer = tls.get_ref().1.peer_certificates().and_then(|chain| peers.classify(chain));
+            let activity = connection::Activity::new(limits, accepted, http2);
+            let requests = activity.clone();
             let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let handler = handler.clone();
                 let peer = peer.clone();
+                let in_flight = requests.start();
                 async move {
+                    let head = req.method() == http::Method::HEAD;
                     let mut req = into_stack_request(req);
                     match peer {
                         Some(Peer::User(p)) => req.extensions_mut().insert(p).map(drop),
                         Some(Peer::Proxy(p)) => req.extensions_mut().insert(p).map(drop),
                         None => None,
                     };
-                    Ok::<_, std::convert::Infallible>(handler.answer(req).await)
+                    let resp = handler.answer(req).await;
+                    let resp = if head { bodies::head_answer(resp) } else { resp };
+                    // In flight until the last byte of the answer is out: watches have no deadline.
+                    Ok::<_, std::convert::Infallible>(resp.map(|body| InFlightBody { body, _in_flight: in_flight }))
                 }
             });
             let builder = auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(%remote, error = %e, "connection ended with error");
-            }
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(connection::Watched::new(tls, activity.clone())), service);
+            drive(conn, &activity, shutdown, remote).await;
+            drop(open);
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+    drop(open);
+    if tokio::time::timeout(DRAIN_TIMEOUT, all_closed.recv()).await.is_err() {
         tracing::warn!("in-flight requests did not drain within {DRAIN_TIMEOUT:?}");
+    }
+}
+
+/// Runs one connection until it ends, its time runs out, or the server shuts down (then it
+/// finishes what is in flight and closes).
+async fn drive<C>(conn: C, activity: &connection::Activity, mut shutdown: tokio::sync::watch::Receiver<bool>, remote: std::net::SocketAddr)
+where
+    C: std::future::Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + Closable,
+{
+    tokio::pin!(conn);
+    loop {
+        tokio::select! {
+            ended = conn.as_mut() => {
+                if let Err(e) = ended {
+                    tracing::debug!(%remote, error = %e, "connection ended with error");
+                }
+                return;
+            }
+            expiry = activity.expired() => match expiry {
+                connection::Expiry::Idle => {
+                    activity.closing();
+                    conn.as_mut().shut_down();
+                }
+                connection::Expiry::Stalled => {
+                    tracing::debug!(%remote, "closing a connection whose request headers did not arrive in time");
+                    return;
+                }
+            },
+            // A dropped sender (server gone) counts as shutdown too.
+            _ = shutdown.wait_for(|stop| *stop), if !activity.is_closing() => {
+                activity.closing();
+                conn.as_mut().shut_down();
+            }
+        }
+    }
+}
+
+/// hyper's connections that can close after what is in flight (HTTP/2: with a GOAWAY).
+trait Closable {
+    fn shut_down(self: std::pin::Pin<&mut Self>);
+}
+
+impl<I, S, E> Closable for auto::UpgradeableConnection<'_, I, S, E>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::ResBody: http_body::Body + Send + 'static,
+    <S::ResBody as http_body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, S::ResBody>,
+{
+    fn shut_down(self: std::pin::Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// A response body that keeps its request counted in flight until it ends or is dropped.
+struct InFlightBody {
+    body: rest::body::Body,
+    _in_flight: connection::InFlight,
+}
+
+impl http_body::Body for InFlightBody {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }

@@ -143,7 +143,7 @@ async fn hop(mut args: impl Iterator<Item = String>) {
     let peers = std::sync::Arc::new(apiserver::server::authn::Peers::clients_only(&[read("client-ca.crt")]).expect("CA"));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
     let (_never, shutdown) = tokio::sync::watch::channel(false);
-    apiserver::server::serve(listener, tls, peers, std::sync::Arc::new(Hop { upstream, base }), shutdown).await;
+    apiserver::server::serve(listener, tls, peers, std::sync::Arc::new(Hop { upstream, base }), Default::default(), shutdown).await;
 }
 
 /// `kcp-bench proxy`: GET and LIST through (a) a shard directly, (b) a bare forwarding hop,
