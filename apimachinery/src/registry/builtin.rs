@@ -51,6 +51,7 @@ const SUBRESOURCE_KINDS: &[&dyn Strategy] = &[&authentication::TokenRequest];
 pub struct Builtin {
     pub info: ResourceInfo,
     pub backing: Backing,
+    /// How the kind behaves.
     pub strategy: &'static dyn Strategy,
 }
 

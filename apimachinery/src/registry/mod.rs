@@ -51,7 +51,9 @@ impl ResourceInfo {
 /// A resolved kind's strategy: a built-in's static one, or one built from a CRD version.
 #[derive(Debug, Clone)]
 pub enum StrategyRef {
+    /// A built-in kind's strategy from [`builtin`].
     Builtin(&'static dyn Strategy),
+    /// The strategy of one served CRD version.
     Custom(std::sync::Arc<crd::CustomResource>),
 }
 
