@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use apimachinery::registry::crd::CrdIndex;
-use apiserver::rest::{Api, Limits};
+use apiserver::rest::{admission, Api, Limits};
 use apimachinery::auth::TokenSigner;
 use apiserver::pki::ClientCertAuthority;
 use apiserver::server::authn::{Authenticator, Peers, ServiceAccountTokens};
@@ -169,7 +169,7 @@ pub async fn run(
     Ok(())
 }
 
-/// The shard's own admission steps, after the generic ones.
+/// Every admission plugin of the shard in order: the built-in ones, then the shard's own.
 pub(crate) fn admission_plugins(root: &Arc<root_view::RootView>) -> Vec<Arc<dyn apiserver::rest::AdmissionPlugin>> {
-    vec![Arc::new(tenancy::WorkspaceAdmission { root: root.clone() }), Arc::new(tenancy::LogicalClusterAdmission), Arc::new(shards::ShardAdmission)]
+    admission::plugins(vec![Arc::new(tenancy::WorkspaceAdmission { root: root.clone() }), Arc::new(tenancy::LogicalClusterAdmission), Arc::new(shards::ShardAdmission)])
 }

@@ -4,12 +4,13 @@
 //! exactly the fields of its configuration; fields it stops applying are pruned unless someone
 //! else owns them; changing a field another manager owns is a conflict unless forced, and
 //! forcing (or any non-apply write) takes the field away from the other managers. Managers are
-//! identified as upstream does: name + operation (+ apiVersion for `Update`). The object's
-//! group and kind come from its `apiVersion`/`kind` and select the list rules.
+//! identified as upstream does: name + operation (+ apiVersion for `Update`). The caller passes
+//! the lists of the object's kind, which its strategy names.
 
 use serde_json::{json, Map, Value};
 
 use super::fields::{display_path, remove_path, FieldSet, Lists, PathElement};
+use super::lists::KindLists;
 use crate::status::{ApiError, Reason};
 
 const APPLY: &str = "Apply";
@@ -151,12 +152,6 @@ fn str_field<'v>(obj: &'v Value, key: &str) -> &'v str {
     obj.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
-/// The list rules for `obj`'s kind, from its `apiVersion` (`group/version` or `v1`) and `kind`.
-fn lists_of(obj: &Value) -> Lists<'_> {
-    let group = str_field(obj, "apiVersion").rsplit_once('/').map_or("", |(g, _)| g);
-    Lists { group, kind: str_field(obj, "kind") }
-}
-
 fn decode_entries(obj: &Value) -> Vec<Entry> {
     match obj.pointer("/metadata/managedFields") {
         Some(Value::Array(list)) => list.iter().map(Entry::decode).collect(),
@@ -188,9 +183,10 @@ fn store_entries(obj: &mut Value, mut entries: Vec<Entry>) {
 }
 
 /// Applies `applied` (an apply configuration) for `manager` over `live` (`None` creates) and
-/// returns the new object with its `managedFields`; `now` is the RFC 3339 time to record.
-pub fn apply(live: Option<&Value>, applied: &Value, manager: &str, force: bool, now: &str) -> Result<Value, ApplyConflicts> {
-    let lists = lists_of(applied);
+/// returns the new object with its `managedFields`; `now` is the RFC 3339 time to record and
+/// `kind` the lists of the object's kind.
+pub fn apply(live: Option<&Value>, applied: &Value, manager: &str, force: bool, now: &str, kind: KindLists<'_>) -> Result<Value, ApplyConflicts> {
+    let lists = Lists { kind };
     let api_version = str_field(applied, "apiVersion");
     let config = without_managed_fields(applied);
     let live_plain = live.map(without_managed_fields).unwrap_or_else(|| json!({}));
@@ -260,7 +256,7 @@ pub fn apply(live: Option<&Value>, applied: &Value, manager: &str, force: bool, 
 ///
 /// If `new` carries its own `managedFields` they are used as the starting point (an empty list
 /// resets tracking, as in kube); otherwise `old`'s are.
-pub fn track_update(old: Option<&Value>, new: &mut Value, manager: &str, now: &str) {
+pub fn track_update(old: Option<&Value>, new: &mut Value, manager: &str, now: &str, kind: KindLists<'_>) {
     let api_version = str_field(new, "apiVersion").to_string();
     let mut entries = match new.pointer("/metadata/managedFields") {
         Some(Value::Array(_)) => decode_entries(new),
@@ -268,7 +264,7 @@ pub fn track_update(old: Option<&Value>, new: &mut Value, manager: &str, now: &s
     };
     let old_plain = old.map(without_managed_fields).unwrap_or_else(|| json!({}));
     let new_plain = without_managed_fields(new);
-    let (changed, removed) = lists_of(&new_plain).compare(&old_plain, &new_plain);
+    let (changed, removed) = Lists { kind }.compare(&old_plain, &new_plain);
 
     for e in entries.iter_mut() {
         if !e.is(manager, UPDATE, &api_version) {

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::lists::{list_rule, ListType};
+use super::lists::{list_rule, KindLists, ListType};
 
 /// One step of a field path; the order (fields, keys, values, indices) is upstream's.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -219,13 +219,12 @@ impl FieldSet {
 /// The list rules of one kind, for SSA walks.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Lists<'a> {
-    pub group: &'a str,
-    pub kind: &'a str,
+    pub kind: KindLists<'a>,
 }
 
 impl Lists<'_> {
     fn ssa(&self, names: &[String]) -> ListType {
-        list_rule(self.group, self.kind, names).ssa
+        list_rule(self.kind, names).ssa
     }
 
     /// The items of a non-atomic list with their path elements; `None` means "treat as atomic"

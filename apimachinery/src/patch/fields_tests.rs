@@ -1,8 +1,9 @@
 use super::*;
+use crate::patch::ListRule;
 use serde_json::json;
 
-const CM: Lists = Lists { group: "", kind: "ConfigMap" };
-const SA: Lists = Lists { group: "", kind: "ServiceAccount" };
+const CM: Lists = Lists { kind: &[] };
+const SA: Lists = Lists { kind: &[("secrets", ListRule { smp: ListType::Map("name"), ssa: ListType::Map("name") })] };
 
 #[test]
 fn field_set_of_an_applied_config() {

@@ -5,8 +5,8 @@
 //! preconditions and retries, and these functions can be tested table by table.
 //! - [`json_patch`]: RFC 6902 (`application/json-patch+json`);
 //! - [`merge_patch`]: RFC 7386 (`application/merge-patch+json`);
-//! - [`strategic_merge_patch`]: Kubernetes SMP for the built-in kinds, driven by the list table
-//!   in `lists.rs` instead of Go struct tags;
+//! - [`strategic_merge_patch`]: Kubernetes SMP for the built-in kinds, driven by list rules
+//!   ([`ListRule`], named by each kind's strategy) instead of Go struct tags;
 //! - [`apply`] and [`track_update`]: server-side apply and the `metadata.managedFields` that
 //!   every write keeps, so appliers see conflicts with values other writers set.
 
@@ -19,6 +19,7 @@ mod strategic;
 
 pub use apply::{apply, track_update, ApplyConflicts, Conflict};
 pub use json::json_patch;
+pub use lists::{KindLists, ListRule, ListType};
 pub use merge::merge_patch;
 pub use strategic::strategic_merge_patch;
 

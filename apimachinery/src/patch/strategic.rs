@@ -1,7 +1,7 @@
 //! Kubernetes strategic merge patch (`application/strategic-merge-patch+json`), the patch type
 //! `kubectl patch` and client-side `kubectl apply` send for built-in kinds.
 //!
-//! It is RFC 7386 plus list awareness: lists named in `lists.rs` merge by key (or as sets of
+//! It is RFC 7386 plus list awareness: lists with a rule (`lists.rs` and the kind's strategy) merge by key (or as sets of
 //! scalars) instead of being replaced, and the patch may carry directives: `$patch`
 //! (`replace`/`delete`, and `delete` items in keyed lists), `$retainKeys`,
 //! `$setElementOrder/<list>` and `$deleteFromPrimitiveList/<list>`. The algorithm and its
@@ -11,7 +11,7 @@
 
 use serde_json::{Map, Value};
 
-use super::lists::{list_rule, ListType};
+use super::lists::{list_rule, KindLists, ListType};
 use super::PatchError;
 
 const DIRECTIVE: &str = "$patch";
@@ -24,24 +24,23 @@ const ERR_PRIMITIVE_LIST: &str = "invalid patch format of primitive list";
 const ERR_RETAIN_KEYS: &str = "invalid patch format of retainKeys";
 const ERR_SET_ORDER: &str = "invalid patch format of setElementOrder list";
 
-/// Applies a strategic merge patch to `doc`, an object of the built-in `group`/`kind`.
-pub fn strategic_merge_patch(doc: &Value, patch: &Value, group: &str, kind: &str) -> Result<Value, PatchError> {
+/// Applies a strategic merge patch to `doc`, an object of a built-in kind whose own lists are `lists`.
+pub fn strategic_merge_patch(doc: &Value, patch: &Value, lists: KindLists<'_>) -> Result<Value, PatchError> {
     let (Value::Object(original), Value::Object(patch)) = (doc, patch) else {
         return Err(PatchError::BadRequest(ERR_BAD_JSON_DOC.into()));
     };
-    let smp = Smp { group, kind };
+    let smp = Smp { lists };
     smp.merge_map(original.clone(), patch.clone(), &mut Vec::new()).map(Value::Object)
 }
 
-/// The kind being patched, which selects the list rules.
+/// The list rules of the kind being patched.
 struct Smp<'a> {
-    group: &'a str,
-    kind: &'a str,
+    lists: KindLists<'a>,
 }
 
 impl Smp<'_> {
     fn list_type(&self, path: &[String]) -> ListType {
-        list_rule(self.group, self.kind, path).smp
+        list_rule(self.lists, path).smp
     }
 
     /// Merges `patch` into `original`; `path` holds the field names leading here.

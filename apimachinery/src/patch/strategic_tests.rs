@@ -1,8 +1,15 @@
 use super::*;
+use crate::patch::ListRule;
 use serde_json::json;
 
 const CORE: &str = "";
 const RBAC: &str = "rbac.authorization.k8s.io";
+
+/// The list rules these cases need: ServiceAccount's keyed `secrets`; every other list is atomic.
+fn lists(group: &str, kind: &str) -> KindLists<'static> {
+    const SECRETS: KindLists = &[("secrets", ListRule { smp: ListType::Map("name"), ssa: ListType::Map("name") })];
+    if (group, kind) == (CORE, "ServiceAccount") { SECRETS } else { &[] }
+}
 
 #[test]
 fn merges() {
@@ -76,7 +83,7 @@ fn merges() {
          json!({"data": {"a": "1"}}), json!({"$patch": "delete"}), json!({})),
     ];
     for (name, group, kind, original, patch, want) in cases {
-        match strategic_merge_patch(&original, &patch, group, kind) {
+        match strategic_merge_patch(&original, &patch, lists(group, kind)) {
             Ok(got) => assert_eq!(got, want, "{name}"),
             Err(e) => panic!("{name}: {e}"),
         }
@@ -103,7 +110,7 @@ fn errors() {
          bad("invalid patch format of primitive list")),
     ];
     for (name, original, patch, want) in cases {
-        let got = strategic_merge_patch(&original, &patch, CORE, "ServiceAccount").map(|_| ());
+        let got = strategic_merge_patch(&original, &patch, lists(CORE, "ServiceAccount")).map(|_| ());
         assert_eq!(got, want, "{name}");
     }
 }
@@ -112,6 +119,6 @@ fn errors() {
 fn set_element_order_must_cover_the_patch() {
     let original = json!({"secrets": [{"name": "a"}]});
     let patch = json!({"$setElementOrder/secrets": [{"name": "a"}], "secrets": [{"name": "b"}]});
-    let err = strategic_merge_patch(&original, &patch, CORE, "ServiceAccount").unwrap_err();
+    let err = strategic_merge_patch(&original, &patch, lists(CORE, "ServiceAccount")).unwrap_err();
     assert!(matches!(&err, PatchError::Unprocessable(m) if m.starts_with("The order in patch list:")), "{err}");
 }

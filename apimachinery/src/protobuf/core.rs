@@ -9,7 +9,7 @@ use k8s_pb::api::core::v1::{
 
 use super::json::{all, byte_map, requirement, Obj};
 
-pub(super) fn namespace(ns: Namespace) -> Obj {
+pub(crate) fn namespace(ns: Namespace) -> Obj {
     let spec = ns.spec.map(|s| Obj::default().omit("finalizers", s.finalizers));
     let status = ns
         .status
@@ -26,14 +26,14 @@ fn namespace_condition(c: NamespaceCondition) -> Obj {
         .omit("message", c.message)
 }
 
-pub(super) fn config_map(cm: ConfigMap) -> Obj {
+pub(crate) fn config_map(cm: ConfigMap) -> Obj {
     Obj::object(cm.metadata)
         .keep("immutable", cm.immutable)
         .omit("data", cm.data)
         .omit("binaryData", byte_map(cm.binary_data))
 }
 
-pub(super) fn secret(s: Secret) -> Obj {
+pub(crate) fn secret(s: Secret) -> Obj {
     Obj::object(s.metadata)
         .keep("immutable", s.immutable)
         .omit("data", byte_map(s.data))
@@ -41,7 +41,7 @@ pub(super) fn secret(s: Secret) -> Obj {
         .omit("type", s.r#type)
 }
 
-pub(super) fn service_account(sa: ServiceAccount) -> Obj {
+pub(crate) fn service_account(sa: ServiceAccount) -> Obj {
     Obj::object(sa.metadata)
         .omit("secrets", all(sa.secrets, object_reference))
         .omit("imagePullSecrets", all(sa.image_pull_secrets, local_object_reference))
@@ -63,7 +63,7 @@ fn local_object_reference(r: LocalObjectReference) -> Obj {
     Obj::default().omit("name", r.name)
 }
 
-pub(super) fn resource_quota(q: ResourceQuota) -> Obj {
+pub(crate) fn resource_quota(q: ResourceQuota) -> Obj {
     Obj::object(q.metadata)
         .omit("spec", q.spec.map(resource_quota_spec))
         .omit("status", q.status.map(resource_quota_status))
@@ -81,7 +81,7 @@ fn resource_quota_status(s: ResourceQuotaStatus) -> Obj {
     Obj::default().omit("hard", s.hard).omit("used", s.used)
 }
 
-pub(super) fn limit_range(lr: LimitRange) -> Obj {
+pub(crate) fn limit_range(lr: LimitRange) -> Obj {
     let spec = lr.spec.map(|s| Obj::default().always("limits", all(s.limits, limit_range_item)));
     Obj::object(lr.metadata).omit("spec", spec)
 }
@@ -96,7 +96,7 @@ fn limit_range_item(i: LimitRangeItem) -> Obj {
         .omit("maxLimitRequestRatio", i.max_limit_request_ratio)
 }
 
-pub(super) fn event(e: Event) -> Obj {
+pub(crate) fn event(e: Event) -> Obj {
     let source = e.source.map(|s| Obj::default().omit("component", s.component).omit("host", s.host));
     let series = e.series.map(|s| Obj::default().omit("count", s.count).omit("lastObservedTime", s.last_observed_time));
     Obj::object(e.metadata)
@@ -117,7 +117,7 @@ pub(super) fn event(e: Event) -> Obj {
 }
 
 /// Every LeaseSpec field is a pointer in Go, so whatever was sent is shown.
-pub(super) fn lease(l: Lease) -> Obj {
+pub(crate) fn lease(l: Lease) -> Obj {
     let spec = l.spec.map(|s| {
         Obj::default()
             .keep("holderIdentity", s.holder_identity)

@@ -27,7 +27,7 @@ pub(super) trait ToJson {
 
 /// A JSON object under construction; the first conversion error is kept and reported once.
 #[derive(Default)]
-pub(super) struct Obj {
+pub(crate) struct Obj {
     map: Map<String, Value>,
     err: Option<ProtoError>,
 }

@@ -6,17 +6,14 @@
 //! the `k8s\0` magic and `runtime.Unknown` envelope are unwrapped here, the message is decoded
 //! with `k8s-pb`'s prost types, and one small converter per kind (grouped by API in `core`,
 //! `rbac` and `review`) writes the JSON the API would show, with the omission rules in
-//! `json`. Kinds not listed in `convert` are refused with [`ProtoError::UnsupportedKind`].
+//! `json`. Which kind uses which converter is its strategy's business: [`decode`] asks the
+//! caller, and kinds without one are refused with [`ProtoError::UnsupportedKind`].
 
-mod core;
+pub(crate) mod core;
 mod json;
-mod rbac;
-mod review;
-#[cfg(test)]
-mod tests;
+pub(crate) mod rbac;
+pub(crate) mod review;
 
-use k8s_pb::api::{authentication::v1 as authn, authorization::v1 as authz, coordination::v1 as coordination};
-use k8s_pb::api::{core::v1 as corev1, rbac::v1 as rbacv1};
 use k8s_pb::apimachinery::pkg::runtime::Unknown;
 use prost::Message;
 use serde_json::{Map, Value};
@@ -28,7 +25,7 @@ use json::Obj;
 pub const MEDIA_TYPE: &str = "application/vnd.kubernetes.protobuf";
 
 /// The four bytes that open every Kubernetes protobuf body.
-const MAGIC: &[u8; 4] = b"k8s\0";
+pub(crate) const MAGIC: &[u8; 4] = b"k8s\0";
 
 /// Why a protobuf body could not be turned into JSON.
 #[derive(Debug, thiserror::Error)]
@@ -60,8 +57,13 @@ pub fn is_protobuf(content_type: &str) -> bool {
     media_type.eq_ignore_ascii_case(MEDIA_TYPE)
 }
 
-/// Decodes a protobuf request body into the object's Kubernetes JSON, `apiVersion` and `kind` first.
-pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
+/// A message decoded into its JSON fields, without `apiVersion` and `kind`.
+pub type Fields = Result<Map<String, Value>, ProtoError>;
+
+/// Decodes a protobuf request body into the object's Kubernetes JSON, `apiVersion` and `kind`
+/// first; `convert(apiVersion, kind, message)` decodes the message, `None` for a kind that has
+/// no protobuf converter.
+pub fn decode(body: &[u8], convert: impl FnOnce(&str, &str, &[u8]) -> Option<Fields>) -> Result<Value, ProtoError> {
     let message = body.strip_prefix(MAGIC).ok_or_else(|| {
         ProtoError::Malformed(
             "provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]".into(),
@@ -95,50 +97,8 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
     Ok(Value::Object(object))
 }
 
-/// The kinds readable as protobuf; `None` for any other kind.
-fn convert(api_version: &str, kind: &str, raw: &[u8]) -> Option<Result<Map<String, Value>, ProtoError>> {
-    Some(match (api_version, kind) {
-        ("v1", "Namespace") => typed::<corev1::Namespace>(kind, raw, core::namespace),
-        ("v1", "ConfigMap") => typed::<corev1::ConfigMap>(kind, raw, core::config_map),
-        ("v1", "Secret") => typed::<corev1::Secret>(kind, raw, core::secret),
-        ("v1", "ServiceAccount") => typed::<corev1::ServiceAccount>(kind, raw, core::service_account),
-        ("v1", "ResourceQuota") => typed::<corev1::ResourceQuota>(kind, raw, core::resource_quota),
-        ("v1", "LimitRange") => typed::<corev1::LimitRange>(kind, raw, core::limit_range),
-        ("v1", "Event") => typed::<corev1::Event>(kind, raw, core::event),
-        ("coordination.k8s.io/v1", "Lease") => typed::<coordination::Lease>(kind, raw, core::lease),
-        ("rbac.authorization.k8s.io/v1", "Role") => typed::<rbacv1::Role>(kind, raw, rbac::role),
-        ("rbac.authorization.k8s.io/v1", "ClusterRole") => typed::<rbacv1::ClusterRole>(kind, raw, rbac::cluster_role),
-        ("rbac.authorization.k8s.io/v1", "RoleBinding") => typed::<rbacv1::RoleBinding>(kind, raw, rbac::role_binding),
-        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
-            typed::<rbacv1::ClusterRoleBinding>(kind, raw, rbac::cluster_role_binding)
-        }
-        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => {
-            typed::<authz::SelfSubjectAccessReview>(kind, raw, review::self_subject_access_review)
-        }
-        ("authorization.k8s.io/v1", "SubjectAccessReview") => {
-            typed::<authz::SubjectAccessReview>(kind, raw, review::subject_access_review)
-        }
-        ("authorization.k8s.io/v1", "LocalSubjectAccessReview") => {
-            typed::<authz::LocalSubjectAccessReview>(kind, raw, review::local_subject_access_review)
-        }
-        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => {
-            typed::<authz::SelfSubjectRulesReview>(kind, raw, review::self_subject_rules_review)
-        }
-        ("authentication.k8s.io/v1", "SelfSubjectReview") => {
-            typed::<authn::SelfSubjectReview>(kind, raw, review::self_subject_review)
-        }
-        ("authentication.k8s.io/v1", "TokenReview") => typed::<authn::TokenReview>(kind, raw, review::token_review),
-        ("authentication.k8s.io/v1", "TokenRequest") => typed::<authn::TokenRequest>(kind, raw, review::token_request),
-        _ => return None,
-    })
-}
-
 /// Decodes `raw` as message `M` and converts it with that kind's converter.
-fn typed<M: Message + Default>(
-    kind: &str,
-    raw: &[u8],
-    to_json: fn(M) -> Obj,
-) -> Result<Map<String, Value>, ProtoError> {
+pub(crate) fn message<M: Message + Default>(kind: &str, raw: &[u8], to_json: fn(M) -> Obj) -> Fields {
     let message = M::decode(raw).map_err(|e| ProtoError::Malformed(format!("unable to decode {kind}: {e}")))?;
     to_json(message).finish()
 }

@@ -6,11 +6,11 @@ use k8s_pb::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::json::{all, label_selector, Obj};
 
-pub(super) fn role(r: Role) -> Obj {
+pub(crate) fn role(r: Role) -> Obj {
     with_rules(r.metadata, r.rules)
 }
 
-pub(super) fn cluster_role(r: ClusterRole) -> Obj {
+pub(crate) fn cluster_role(r: ClusterRole) -> Obj {
     let aggregation = r
         .aggregation_rule
         .map(|a| Obj::default().omit("clusterRoleSelectors", all(a.cluster_role_selectors, label_selector)));
@@ -30,11 +30,11 @@ fn policy_rule(r: PolicyRule) -> Obj {
         .omit("nonResourceURLs", r.non_resource_ur_ls)
 }
 
-pub(super) fn role_binding(b: RoleBinding) -> Obj {
+pub(crate) fn role_binding(b: RoleBinding) -> Obj {
     binding(b.metadata, b.subjects, b.role_ref)
 }
 
-pub(super) fn cluster_role_binding(b: ClusterRoleBinding) -> Obj {
+pub(crate) fn cluster_role_binding(b: ClusterRoleBinding) -> Obj {
     binding(b.metadata, b.subjects, b.role_ref)
 }
 

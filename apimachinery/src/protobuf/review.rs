@@ -17,16 +17,16 @@ use k8s_pb::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::json::{all, requirement, Obj};
 
-pub(super) fn self_subject_access_review(r: SelfSubjectAccessReview) -> Obj {
+pub(crate) fn self_subject_access_review(r: SelfSubjectAccessReview) -> Obj {
     let spec = r.spec.map(|s| attributes(s.resource_attributes, s.non_resource_attributes));
     access_review(r.metadata, spec, r.status)
 }
 
-pub(super) fn subject_access_review(r: SubjectAccessReview) -> Obj {
+pub(crate) fn subject_access_review(r: SubjectAccessReview) -> Obj {
     access_review(r.metadata, r.spec.map(subject_access_review_spec), r.status)
 }
 
-pub(super) fn local_subject_access_review(r: LocalSubjectAccessReview) -> Obj {
+pub(crate) fn local_subject_access_review(r: LocalSubjectAccessReview) -> Obj {
     access_review(r.metadata, r.spec.map(subject_access_review_spec), r.status)
 }
 
@@ -81,7 +81,7 @@ fn selector_attributes(raw: Option<String>, requirements: Vec<Obj>) -> Obj {
     Obj::default().omit("rawSelector", raw).omit("requirements", requirements)
 }
 
-pub(super) fn self_subject_rules_review(r: SelfSubjectRulesReview) -> Obj {
+pub(crate) fn self_subject_rules_review(r: SelfSubjectRulesReview) -> Obj {
     let spec = r.spec.map(|s| Obj::default().omit("namespace", s.namespace));
     Obj::object(r.metadata).always("spec", spec).omit("status", r.status.map(rules_status))
 }
@@ -104,7 +104,7 @@ fn rules_status(s: SubjectRulesReviewStatus) -> Obj {
         .omit("evaluationError", s.evaluation_error)
 }
 
-pub(super) fn self_subject_review(r: SelfSubjectReview) -> Obj {
+pub(crate) fn self_subject_review(r: SelfSubjectReview) -> Obj {
     let status = r.status.map(|s| Obj::default().omit("userInfo", s.user_info.map(user_info)));
     Obj::object(r.metadata).omit("status", status)
 }
@@ -122,7 +122,7 @@ fn extra<E>(map: BTreeMap<String, E>, items: fn(E) -> Vec<String>) -> BTreeMap<S
     map.into_iter().map(|(k, v)| (k, items(v))).collect()
 }
 
-pub(super) fn token_review(r: TokenReview) -> Obj {
+pub(crate) fn token_review(r: TokenReview) -> Obj {
     let spec = r.spec.map(|s| Obj::default().omit("token", s.token).omit("audiences", s.audiences));
     let status = r.status.map(|s| {
         Obj::default()
@@ -134,7 +134,7 @@ pub(super) fn token_review(r: TokenReview) -> Obj {
     Obj::object(r.metadata).always("spec", spec).omit("status", status)
 }
 
-pub(super) fn token_request(r: TokenRequest) -> Obj {
+pub(crate) fn token_request(r: TokenRequest) -> Obj {
     Obj::object(r.metadata)
         .always("spec", r.spec.map(token_request_spec))
         .omit("status", r.status.map(token_request_status))

@@ -1,7 +1,9 @@
-//! The resources every logical cluster serves without any CRD.
+//! The resources every logical cluster serves without any CRD: one line per kind.
 
 use std::sync::OnceLock;
 
+use super::strategy::Strategy;
+use super::{apiextensions, authentication, authorization, coordination, core, events, kcpcore, rbac, tenancy};
 use super::ResourceInfo;
 
 /// How a built-in resource is served.
@@ -13,98 +15,55 @@ pub enum Backing {
     Review,
 }
 
-struct Def {
-    group: &'static str,
-    version: &'static str,
-    kind: &'static str,
-    plural: &'static str,
-    namespaced: bool,
-    short: &'static [&'static str],
-    categories: &'static [&'static str],
-    subresources: &'static [&'static str],
-    backing: Backing,
-}
-
-const STORED_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
-
-const DEFS: &[Def] = &[
-    def("", "v1", "Namespace", "namespaces", false, &["ns"], &[], &["status"]),
-    def("", "v1", "ConfigMap", "configmaps", true, &["cm"], &[], &[]),
-    def("", "v1", "Secret", "secrets", true, &[], &[], &[]),
-    def("", "v1", "ServiceAccount", "serviceaccounts", true, &["sa"], &[], &["token"]),
-    def("", "v1", "Event", "events", true, &["ev"], &[], &[]),
-    def("", "v1", "ResourceQuota", "resourcequotas", true, &["quota"], &[], &["status"]),
-    def("", "v1", "LimitRange", "limitranges", true, &["limits"], &[], &[]),
-    def("rbac.authorization.k8s.io", "v1", "Role", "roles", true, &[], &[], &[]),
-    def("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, &[], &[], &[]),
-    def("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, &[], &[], &[]),
-    def("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, &[], &[], &[]),
-    def("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, &["crd", "crds"], &[], &["status"]),
-    def("coordination.k8s.io", "v1", "Lease", "leases", true, &[], &[], &[]),
-    def("events.k8s.io", "v1", "Event", "events", true, &["ev"], &[], &[]),
-    def("core.kcp.io", "v1alpha1", "LogicalCluster", "logicalclusters", false, &[], &[], &["status"]),
-    def("core.kcp.io", "v1alpha1", "Shard", "shards", false, &[], &[], &["status"]),
-    def("tenancy.kcp.io", "v1alpha1", "Workspace", "workspaces", false, &["ws"], &[], &["status"]),
-    def("tenancy.kcp.io", "v1alpha1", "WorkspaceType", "workspacetypes", false, &[], &[], &["status"]),
-    review("authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreviews", false),
-    review("authorization.k8s.io", "SubjectAccessReview", "subjectaccessreviews", false),
-    review("authorization.k8s.io", "LocalSubjectAccessReview", "localsubjectaccessreviews", true),
-    review("authorization.k8s.io", "SelfSubjectRulesReview", "selfsubjectrulesreviews", false),
-    review("authentication.k8s.io", "SelfSubjectReview", "selfsubjectreviews", false),
-    review("authentication.k8s.io", "TokenReview", "tokenreviews", false),
+/// Every built-in kind, in discovery order.
+const KINDS: &[&dyn Strategy] = &[
+    &core::Namespace,
+    &core::ConfigMap,
+    &core::Secret,
+    &core::ServiceAccount,
+    &core::Event,
+    &core::ResourceQuota,
+    &core::LimitRange,
+    &rbac::Role,
+    &rbac::ClusterRole,
+    &rbac::RoleBinding,
+    &rbac::ClusterRoleBinding,
+    &apiextensions::CustomResourceDefinition,
+    &coordination::Lease,
+    &events::Event,
+    &kcpcore::LogicalCluster,
+    &kcpcore::Shard,
+    &tenancy::Workspace,
+    &tenancy::WorkspaceType,
+    &authorization::SelfSubjectAccessReview,
+    &authorization::SubjectAccessReview,
+    &authorization::LocalSubjectAccessReview,
+    &authorization::SelfSubjectRulesReview,
+    &authentication::SelfSubjectReview,
+    &authentication::TokenReview,
 ];
 
-#[allow(clippy::too_many_arguments)]
-const fn def(
-    group: &'static str,
-    version: &'static str,
-    kind: &'static str,
-    plural: &'static str,
-    namespaced: bool,
-    short: &'static [&'static str],
-    categories: &'static [&'static str],
-    subresources: &'static [&'static str],
-) -> Def {
-    Def { group, version, kind, plural, namespaced, short, categories, subresources, backing: Backing::Stored }
-}
-
-const fn review(group: &'static str, kind: &'static str, plural: &'static str, namespaced: bool) -> Def {
-    Def { group, version: "v1", kind, plural, namespaced, short: &[], categories: &[], subresources: &[], backing: Backing::Review }
-}
+/// Kinds that only travel through a subresource of another kind.
+const SUBRESOURCE_KINDS: &[&dyn Strategy] = &[&authentication::TokenRequest];
 
 /// A built-in resource with how it is served.
 #[derive(Debug, Clone)]
 pub struct Builtin {
     pub info: ResourceInfo,
     pub backing: Backing,
+    /// How the kind behaves.
+    pub strategy: &'static dyn Strategy,
 }
 
 /// Every built-in resource, in discovery order.
 pub fn builtins() -> &'static [Builtin] {
     static ALL: OnceLock<Vec<Builtin>> = OnceLock::new();
     ALL.get_or_init(|| {
-        DEFS.iter()
-            .map(|d| Builtin {
-                info: ResourceInfo {
-                    group: d.group.into(),
-                    version: d.version.into(),
-                    kind: d.kind.into(),
-                    list_kind: format!("{}List", d.kind),
-                    plural: d.plural.into(),
-                    singular: d.kind.to_ascii_lowercase(),
-                    namespaced: d.namespaced,
-                    short_names: d.short.iter().map(|s| s.to_string()).collect(),
-                    categories: d.categories.iter().map(|s| s.to_string()).collect(),
-                    verbs: match d.backing {
-                        Backing::Stored => STORED_VERBS.iter().map(|s| s.to_string()).collect(),
-                        Backing::Review => vec!["create".into()],
-                    },
-                    subresources: d.subresources.iter().map(|s| s.to_string()).collect(),
-                    columns: vec![],
-                    schema: None,
-                    custom: false,
-                },
-                backing: d.backing,
+        KINDS
+            .iter()
+            .map(|&strategy| {
+                let info = strategy.info();
+                Builtin { backing: info.backing, info, strategy }
             })
             .collect()
     })
@@ -113,6 +72,14 @@ pub fn builtins() -> &'static [Builtin] {
 /// The built-in resource served at `group/version/plural`, if any.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Builtin> {
     builtins().iter().find(|b| b.info.group == group && b.info.version == version && b.info.plural == plural)
+}
+
+/// The strategy of built-in kind `kind` of `apiVersion`, subresource kinds included.
+pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static dyn Strategy> {
+    KINDS.iter().chain(SUBRESOURCE_KINDS).copied().find(|s| {
+        let info = s.info();
+        info.kind == kind && info.api_version() == api_version
+    })
 }
 
 /// The kind a subresource takes and returns, and its verbs.
@@ -128,7 +95,10 @@ pub struct SubresourceShape {
 /// else (`status`) reads and writes the parent kind.
 pub fn subresource_shape(info: &ResourceInfo, name: &str) -> SubresourceShape {
     match name {
-        "token" => SubresourceShape { group: "authentication.k8s.io".into(), version: "v1".into(), kind: "TokenRequest".into(), verbs: &["create"] },
+        "token" => {
+            let token = authentication::TokenRequest.info();
+            SubresourceShape { group: token.group, version: token.version, kind: token.kind, verbs: &["create"] }
+        }
         _ => SubresourceShape { group: info.group.clone(), version: info.version.clone(), kind: info.kind.clone(), verbs: &["get", "patch", "update"] },
     }
 }

@@ -8,7 +8,9 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
 
-use super::{Column, ResourceInfo};
+use super::builtin::Backing;
+use super::{Column, ResourceInfo, Strategy};
+use crate::status::FieldError;
 
 /// Finalizer that holds a CRD until all its objects are deleted.
 pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
@@ -60,6 +62,7 @@ pub fn resources_of(crd: &Value) -> Vec<ResourceInfo> {
             columns: columns_of(v),
             schema: v.pointer("/schema/openAPIV3Schema").cloned(),
             custom: true,
+            backing: Backing::Stored,
         })
         .collect()
 }
@@ -89,6 +92,54 @@ fn columns_of(version: &Value) -> Vec<Column> {
         });
     }
     out
+}
+
+/// The strategy of every custom resource: its CRD version's schema defaults and validates it,
+/// its printer columns are JSONPath columns, and strategic merge patch is refused.
+#[derive(Debug)]
+pub struct CustomResource {
+    info: ResourceInfo,
+}
+
+impl CustomResource {
+    /// The strategy of one served CRD version.
+    pub fn new(info: ResourceInfo) -> Self {
+        CustomResource { info }
+    }
+}
+
+impl Strategy for CustomResource {
+    fn info(&self) -> ResourceInfo {
+        self.info.clone()
+    }
+
+    fn tracks_generation(&self) -> bool {
+        true
+    }
+
+    // Schema errors come before metadata ones, so they are reported here rather than in validate.
+    fn prepare(&self, obj: &mut Value, _old: Option<&Value>) -> Vec<FieldError> {
+        let Some(schema) = &self.info.schema else { return Vec::new() };
+        crate::schema::default(schema, obj);
+        crate::schema::validate(schema, obj)
+    }
+
+    fn columns(&self) -> Vec<Column> {
+        let mut columns = vec![Column {
+            name: "Name".into(),
+            type_: "string".into(),
+            format: "name".into(),
+            description: "Name must be unique within a namespace. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names".into(),
+            priority: 0,
+            json_path: ".metadata.name".into(),
+        }];
+        columns.extend(self.info.columns.iter().cloned());
+        columns
+    }
+
+    fn strategic_merge(&self) -> bool {
+        false
+    }
 }
 
 /// Established CRDs per logical cluster, keyed by CRD name.

@@ -1,22 +1,15 @@
-//! What a logical cluster serves: one [`ResourceInfo`] per resource, built in or from a CRD.
+//! What a logical cluster serves: one [`Strategy`] per kind, built in or from a CRD.
 //!
-//! Discovery, OpenAPI, Table printing, request routing and validation all read these
-//! descriptions, so adding a resource means adding one entry here and nothing else.
+//! Discovery, OpenAPI, Table printing, request routing, validation, field selectors, patching
+//! and protobuf decoding all read a kind's strategy, so adding a resource means adding one file
+//! under `registry/<group>/` and one line in [`builtin`]. The modules below this one (table,
+//! selector, patch, protobuf, validation) are libraries the strategies call; none of them
+//! knows any kind.
 
 use serde_json::Value;
 
-/// A printer column, as `additionalPrinterColumns` or a built-in type's `kubectl get` output.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Column {
-    pub name: String,
-    /// `string`, `integer`, `number`, `boolean` or `date`.
-    pub type_: String,
-    pub format: String,
-    pub description: String,
-    pub priority: i32,
-    /// JSONPath into the object (`.spec.size`); empty for computed built-in columns.
-    pub json_path: String,
-}
+pub use crate::table::Column;
+pub use strategy::{Definition, Strategy};
 
 /// The description of one served resource in one version.
 #[derive(Debug, Clone)]
@@ -40,6 +33,8 @@ pub struct ResourceInfo {
     pub schema: Option<Value>,
     /// True for CRD-backed resources: no strategic merge patch, schema-driven validation.
     pub custom: bool,
+    /// Whether objects are stored or computed per request.
+    pub backing: builtin::Backing,
 }
 
 impl ResourceInfo {
@@ -53,5 +48,51 @@ impl ResourceInfo {
     }
 }
 
+/// A resolved kind's strategy: a built-in's static one, or one built from a CRD version.
+#[derive(Debug, Clone)]
+pub enum StrategyRef {
+    /// A built-in kind's strategy from [`builtin`].
+    Builtin(&'static dyn Strategy),
+    /// The strategy of one served CRD version.
+    Custom(std::sync::Arc<crd::CustomResource>),
+}
+
+impl StrategyRef {
+    /// The strategy of a CRD-served resource.
+    pub fn custom(info: ResourceInfo) -> Self {
+        StrategyRef::Custom(std::sync::Arc::new(crd::CustomResource::new(info)))
+    }
+}
+
+impl std::ops::Deref for StrategyRef {
+    type Target = dyn Strategy;
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            StrategyRef::Builtin(s) => *s,
+            StrategyRef::Custom(s) => s.as_ref(),
+        }
+    }
+}
+
+/// Decodes a Kubernetes protobuf request body with the converter of the kind it names.
+pub fn decode_protobuf(body: &[u8]) -> Result<Value, crate::protobuf::ProtoError> {
+    crate::protobuf::decode(body, |api_version, kind, raw| builtin::by_kind(api_version, kind)?.decode_protobuf(raw))
+}
+
+pub mod apiextensions;
+pub mod authentication;
+pub mod authorization;
 pub mod builtin;
+pub mod coordination;
+pub mod core;
 pub mod crd;
+pub mod events;
+pub mod kcpcore;
+pub mod rbac;
+pub mod strategy;
+pub mod tenancy;
+#[cfg(test)]
+mod protobuf_tests;
+#[cfg(test)]
+mod tests;

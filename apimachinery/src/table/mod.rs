@@ -1,16 +1,30 @@
 //! Server-side printing: the `meta.k8s.io/v1` `Table` that `kubectl get` asks for.
 //!
 //! kubectl prints Table cells verbatim (it never humanises dates), so the server must compute
-//! what kube-apiserver computes: per-kind printers for built-ins ([`builtin`]), JSONPath columns
-//! for CRDs ([`jsonpath`]) and kube's `HumanDuration` ages. Columns and cells are separate calls
+//! what kube-apiserver computes: the cells each kind's strategy prints (built from [`cell`]),
+//! JSONPath columns ([`jsonpath`]) and kube's `HumanDuration` ages. Columns and cells are separate calls
 //! so a list computes its columns once and a watch can send one-row tables with the same code.
 
-mod builtin;
+pub mod cell;
 mod jsonpath;
 
-use crate::registry::Column;
-use builtin::Printer;
 use serde_json::{json, Value};
+
+/// A printer column, as `additionalPrinterColumns` or a built-in type's `kubectl get` output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    /// `string`, `integer`, `number`, `boolean` or `date`.
+    pub type_: String,
+    pub format: String,
+    pub description: String,
+    pub priority: i32,
+    /// JSONPath into the object (`.spec.size`); empty for computed built-in columns.
+    pub json_path: String,
+}
+
+/// Printed cells keyed by column name; a kind's printer yields one per column it knows.
+pub type Row = Vec<(&'static str, Value)>;
 
 /// What each row's `object` carries (`?includeObject=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -45,20 +59,29 @@ impl IncludeObject {
 }
 
 /// The first column of every table: the object name, with kubectl's `name` format.
-fn name_column() -> Column {
+pub fn name_column() -> Column {
     Column {
         name: "Name".to_string(),
         type_: "string".to_string(),
         format: "name".to_string(),
-        description: builtin::doc::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>("name"),
+        description: cell::doc::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>("name"),
         priority: 0,
         json_path: String::new(),
     }
 }
 
-/// The columns kube-apiserver prints for a built-in kind; unknown kinds get `Name` and `Created At`.
-pub fn builtin_columns(group: &str, kind: &str) -> Vec<Column> {
-    builtin::columns(Printer::of(group, kind))
+/// kube's default table convertor: `Name` and `Created At`.
+pub fn default_columns() -> Vec<Column> {
+    vec![name_column(), cell::column("Created At", "date", cell::doc::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>("creationTimestamp"), 0)]
+}
+
+/// The row of [`default_columns`].
+pub fn default_row(obj: &Value) -> Row {
+    // The default convertor prints the timestamp itself; kubectl shows it raw.
+    let created = timestamp(obj, &["metadata", "creationTimestamp"])
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| "0001-01-01T00:00:00Z".to_string());
+    vec![("Name", cell::name_cell(obj)), ("Created At", created.into())]
 }
 
 /// The columns of a CRD version: `Name`, then its `additionalPrinterColumns`, or an `Age`
@@ -70,7 +93,7 @@ pub fn crd_columns(additional: &[Column]) -> Vec<Column> {
             name: "Age".to_string(),
             type_: "date".to_string(),
             format: String::new(),
-            description: builtin::doc::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>("creationTimestamp"),
+            description: cell::doc::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>("creationTimestamp"),
             priority: 0,
             json_path: ".metadata.creationTimestamp".to_string(),
         });
@@ -81,9 +104,8 @@ pub fn crd_columns(additional: &[Column]) -> Vec<Column> {
 }
 
 /// One row's cells, one per column: JSONPath columns are evaluated (dates become ages), the
-/// others take the built-in printer's cell of the same name, or `null` if it has none.
-pub fn cells(group: &str, kind: &str, columns: &[Column], obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
-    let row = builtin::row(Printer::of(group, kind), obj, now);
+/// others take the printed `row`'s cell of the same name, or `null` if it has none.
+pub fn cells(columns: &[Column], row: &[(&str, Value)], obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
     columns
         .iter()
         .map(|c| {
@@ -141,7 +163,7 @@ pub fn human_age(since: jiff::Timestamp, now: jiff::Timestamp) -> String {
 }
 
 /// An age cell: `<unknown>` for a missing or zero timestamp, like kube's `translateTimestampSince`.
-fn age(since: Option<jiff::Timestamp>, now: jiff::Timestamp) -> String {
+pub fn age(since: Option<jiff::Timestamp>, now: jiff::Timestamp) -> String {
     // Go's zero time.Time, which is what an unset timestamp decodes to.
     const ZERO_SECONDS: i64 = -62_135_596_800;
     match since.filter(|t| t.as_second() != ZERO_SECONDS) {
@@ -151,7 +173,7 @@ fn age(since: Option<jiff::Timestamp>, now: jiff::Timestamp) -> String {
 }
 
 /// The RFC 3339 timestamp at `path` in `obj`, if present and valid.
-fn timestamp(obj: &Value, path: &[&str]) -> Option<jiff::Timestamp> {
+pub fn timestamp(obj: &Value, path: &[&str]) -> Option<jiff::Timestamp> {
     path.iter().try_fold(obj, |v, key| v.get(*key))?.as_str()?.parse().ok()
 }
 

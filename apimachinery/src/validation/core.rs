@@ -46,7 +46,7 @@ fn key_errors(path: &str, key: &str) -> Vec<FieldError> {
 }
 
 /// A Namespace's `spec.finalizers`: qualified names, and fully qualified unless kube's own.
-pub(super) fn namespace(obj: &Value) -> Vec<FieldError> {
+pub fn namespace(obj: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let finalizers = obj.get("spec").map(|s| list_at(s, "finalizers")).unwrap_or(&[]);
     for finalizer in finalizers.iter().filter_map(Value::as_str) {
@@ -63,7 +63,7 @@ pub(super) fn namespace(obj: &Value) -> Vec<FieldError> {
     errs
 }
 
-pub(super) fn config_map(obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
+pub fn config_map(obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let mut errs = immutability(obj, old, &["data", "binaryData"]);
     let binary = map_at(obj, "binaryData");
     let mut total = 0;
@@ -87,7 +87,7 @@ pub(super) fn config_map(obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
 
 /// kube's `ValidateSecret` and `ValidateSecretUpdate`: keys, size, type immutability and the
 /// data keys or annotations each well-known type requires.
-pub(super) fn secret(obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
+pub fn secret(obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let mut errs = Vec::new();
     if let Some(old) = old {
         let (new_type, old_type) = (str_at(obj, "type"), str_at(old, "type"));
@@ -192,7 +192,7 @@ fn quantities(map: Option<&Map<String, Value>>, path: &str, check_names: bool) -
     errs
 }
 
-pub(super) fn resource_quota(obj: &Value) -> Vec<FieldError> {
+pub fn resource_quota(obj: &Value) -> Vec<FieldError> {
     let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
     let status = obj.get("status").cloned().unwrap_or(Value::Null);
     let mut errs = quantities(map_at(&spec, "hard"), "spec.hard", true);
@@ -201,7 +201,7 @@ pub(super) fn resource_quota(obj: &Value) -> Vec<FieldError> {
     errs
 }
 
-pub(super) fn limit_range(obj: &Value) -> Vec<FieldError> {
+pub fn limit_range(obj: &Value) -> Vec<FieldError> {
     const TYPES: [&str; 3] = ["Pod", "Container", "PersistentVolumeClaim"];
     let mut errs = Vec::new();
     let limits = obj.get("spec").map(|s| list_at(s, "limits")).unwrap_or(&[]);
@@ -220,7 +220,7 @@ pub(super) fn limit_range(obj: &Value) -> Vec<FieldError> {
     errs
 }
 
-pub(super) fn lease(obj: &Value) -> Vec<FieldError> {
+pub fn lease(obj: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let Some(spec) = obj.get("spec") else { return errs };
     if let Some(d) = spec.get("leaseDurationSeconds").and_then(Value::as_i64).filter(|d| *d <= 0) {
@@ -237,7 +237,7 @@ pub(super) fn lease(obj: &Value) -> Vec<FieldError> {
 
 /// The namespace rule every Event obeys, plus the reporting fields new-style events require.
 /// `events_api` selects the `events.k8s.io` field names (`regarding`, `note`, `reportingController`).
-pub(super) fn event(obj: &Value, events_api: bool) -> Vec<FieldError> {
+pub fn event(obj: &Value, events_api: bool) -> Vec<FieldError> {
     let (object_field, controller_field, message_field) = if events_api {
         ("regarding", "reportingController", "note")
     } else {

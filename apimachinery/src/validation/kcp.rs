@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::status::FieldError;
 
 /// A Shard needs `spec.baseURL`; every URL it names must be an absolute https URL with a host.
-pub(super) fn shard(obj: &Value) -> Vec<FieldError> {
+pub fn shard(obj: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
     for (field, required) in [("baseURL", true), ("externalURL", false), ("virtualWorkspaceURL", false)] {
         let path = format!("spec.{field}");

@@ -38,17 +38,6 @@ impl NameRule {
     }
 }
 
-/// The name format kube-apiserver enforces for a kind.
-pub fn name_rule(group: &str, kind: &str) -> NameRule {
-    match (group, kind) {
-        ("", "Namespace") | ("tenancy.kcp.io", "Workspace") => NameRule::Label,
-        ("rbac.authorization.k8s.io", "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding") => {
-            NameRule::PathSegment
-        }
-        _ => NameRule::Subdomain,
-    }
-}
-
 /// Validates `obj.metadata` as kube's `ValidateObjectMeta` does; the caller has already turned
 /// `generateName` into a name, so a missing name is an error here.
 pub fn validate_object_meta(obj: &Value, namespaced: bool, name_rule: NameRule) -> Vec<FieldError> {
@@ -204,14 +193,6 @@ mod tests {
     use crate::validation::messages;
     use serde_json::json;
 
-
-    #[test]
-    fn name_rules_by_kind() {
-        assert_eq!(name_rule("", "Namespace"), NameRule::Label);
-        assert_eq!(name_rule("rbac.authorization.k8s.io", "ClusterRole"), NameRule::PathSegment);
-        assert_eq!(name_rule("", "ConfigMap"), NameRule::Subdomain);
-        assert_eq!(name_rule("example.com", "Widget"), NameRule::Subdomain);
-    }
 
     #[test]
     fn object_meta_cases() {

@@ -46,7 +46,7 @@ fn policy_rule(rule: &Value, namespaced: bool, path: &str) -> Vec<FieldError> {
 }
 
 /// Role (`namespaced`) or ClusterRole: every rule, and a ClusterRole's aggregation selectors.
-pub(super) fn role(obj: &Value, namespaced: bool) -> Vec<FieldError> {
+pub fn role(obj: &Value, namespaced: bool) -> Vec<FieldError> {
     let mut errs = Vec::new();
     for (i, rule) in list_at(obj, "rules").iter().enumerate() {
         errs.extend(policy_rule(rule, namespaced, &format!("rules[{i}]")));
@@ -67,7 +67,7 @@ pub(super) fn role(obj: &Value, namespaced: bool) -> Vec<FieldError> {
 }
 
 /// RoleBinding (`namespaced`) or ClusterRoleBinding, with `roleRef` frozen on update.
-pub(super) fn binding(obj: &Value, old: Option<&Value>, namespaced: bool) -> Vec<FieldError> {
+pub fn binding(obj: &Value, old: Option<&Value>, namespaced: bool) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let null = Value::Null;
     let role_ref = obj.get("roleRef").unwrap_or(&null);

@@ -100,12 +100,12 @@ impl SystemClient {
     /// including ones being deleted (whose objects a controller still has to remove).
     fn resolve(&self, r: &ObjectRef) -> Result<Resolved, ApiError> {
         if let Some(b) = builtin::builtins().iter().find(|b| b.info.group == r.group && b.info.plural == r.resource) {
-            return Ok(Resolved { info: b.info.clone(), backing: b.backing });
+            return Ok(Resolved::builtin(b));
         }
         let crds = self.api.crds.crds(&r.cluster);
         let mut custom = crds.iter().flat_map(|c| resources_of(c)).filter(|i| i.group == r.group && i.plural == r.resource);
         let info = custom.next().ok_or_else(|| ApiError::not_found(&r.group, &r.resource, &r.name))?;
-        Ok(Resolved { info, backing: builtin::Backing::Stored })
+        Ok(Resolved::custom(info))
     }
 
     /// A request as the REST handlers see it, with a JSON field manager named after the client.

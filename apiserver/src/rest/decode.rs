@@ -12,7 +12,7 @@ pub fn body_value(req: &ApiRequest) -> Result<Value, ApiError> {
     let ct = req.header("content-type");
     let media = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     if apimachinery::protobuf::is_protobuf(&media) {
-        return apimachinery::protobuf::decode(&req.body).map_err(ApiError::from);
+        return apimachinery::registry::decode_protobuf(&req.body).map_err(ApiError::from);
     }
     match media.as_str() {
         "" | "application/json" => json(&req.body),
@@ -115,18 +115,17 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use apimachinery::registry::builtin::{self, Backing};
+    use apimachinery::registry::builtin;
 
     fn configmaps() -> Resolved {
-        let b = builtin::find("", "v1", "configmaps").expect("configmaps are built in");
-        Resolved { info: b.info.clone(), backing: b.backing }
+        Resolved::builtin(builtin::find("", "v1", "configmaps").expect("configmaps are built in"))
     }
 
     fn widgets() -> Resolved {
         let mut info = configmaps().info;
         (info.group, info.version, info.kind, info.plural) = ("example.com".into(), "v1".into(), "Widget".into(), "widgets".into());
         info.custom = true;
-        Resolved { info, backing: Backing::Stored }
+        Resolved::custom(info)
     }
 
     fn checked(mut obj: Value, r: &Resolved) -> Result<Value, String> {

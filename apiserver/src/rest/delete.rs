@@ -133,7 +133,7 @@ async fn cluster_deleting(api: &Api, cluster: &str) -> bool {
 pub async fn delete_collection(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response, ApiError> {
     cluster_of(req)?;
     let opts = DeleteOptions::from_request(req)?;
-    let filter = Filter::from_request(req, &r.info)?;
+    let filter = Filter::from_request(req, r)?;
     let listed = collect(api, req, r, &filter).await?;
     let mut items = Vec::with_capacity(listed.items.len());
     for obj in listed.items {

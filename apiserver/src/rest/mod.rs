@@ -2,7 +2,7 @@
 //!
 //! `Api::handle` receives a request that is already authenticated and authorized, resolves the
 //! resource in the addressed logical cluster, and runs the verb. Per-kind differences come from
-//! `validation`, `table`, `schema` and the small admission hooks in [`admission`]; metadata rules
+//! the kind's [`Strategy`] and the ordered admission plugins in [`admission`]; metadata rules
 //! live once in [`object`].
 
 pub mod admission;
@@ -26,7 +26,7 @@ use serde_json::Value;
 use apimachinery::auth::UserInfo;
 use apimachinery::registry::builtin::{self, Backing};
 use apimachinery::registry::crd::CrdIndex;
-use apimachinery::registry::ResourceInfo;
+use apimachinery::registry::{ResourceInfo, StrategyRef};
 use apimachinery::request::{ClusterTarget, RequestInfo};
 use crate::server::authz::Authorizer;
 use apimachinery::status::ApiError;
@@ -58,9 +58,21 @@ pub const CLUSTER_ANNOTATION: &str = "kcp.io/cluster";
 pub struct Resolved {
     pub info: ResourceInfo,
     pub backing: Backing,
+    /// How the kind behaves: validation, printing, field labels, list merging.
+    pub strategy: StrategyRef,
 }
 
 impl Resolved {
+    /// A built-in resource.
+    pub fn builtin(b: &builtin::Builtin) -> Self {
+        Resolved { info: b.info.clone(), backing: b.backing, strategy: StrategyRef::Builtin(b.strategy) }
+    }
+
+    /// A resource served from a CRD.
+    pub fn custom(info: ResourceInfo) -> Self {
+        Resolved { backing: info.backing, strategy: StrategyRef::custom(info.clone()), info }
+    }
+
     /// Storage key prefix for a list or watch in `cluster` (None = every cluster).
     pub fn prefix(&self, cluster: Option<&str>, namespace: &str) -> String {
         let (g, r) = (&self.info.group, &self.info.plural);
@@ -129,8 +141,8 @@ impl Write<'_> {
     }
 }
 
-/// A validating/mutating admission step that a binary adds to the generic ones (for example
-/// workspace admission in the shard). Runs after the built-in checks, before storage.
+/// A validating/mutating admission plugin: a built-in one or one a binary adds (workspace
+/// admission in the shard). Plugins run in [`Api::plugins`] order, after validation, before storage.
 pub trait AdmissionPlugin: Send + Sync + 'static {
     /// Admits (and may mutate) `obj`.
     fn admit<'a>(&'a self, write: Write<'a>, obj: &'a mut Value) -> futures::future::BoxFuture<'a, Result<(), ApiError>>;
@@ -143,7 +155,7 @@ pub struct Api {
     pub authz: Arc<Authorizer>,
     pub authn: Arc<crate::server::authn::Authenticator>,
     pub limits: Limits,
-    /// Admission steps added by the binary, in order.
+    /// Admission plugins in the order they run: [`admission::plugins`] puts the built-in ones first.
     pub plugins: Vec<Arc<dyn AdmissionPlugin>>,
     /// Fires when the server shuts down, so watches end cleanly.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
@@ -155,7 +167,7 @@ impl Api {
     /// Finds `group/version/resource` in a cluster: built-ins first, then its established CRDs.
     pub fn resolve(&self, target: &ClusterTarget, group: &str, version: &str, resource: &str) -> Option<Resolved> {
         if let Some(b) = builtin::find(group, version, resource) {
-            return Some(Resolved { info: b.info.clone(), backing: b.backing });
+            return Some(Resolved::builtin(b));
         }
         let info = match target {
             ClusterTarget::Name(c) => self.crds.find(c, group, version, resource),
@@ -165,7 +177,7 @@ impl Api {
                 .into_iter()
                 .find(|r| r.group == group && r.version == version && r.plural == resource),
         }?;
-        Some(Resolved { info, backing: Backing::Stored })
+        Some(Resolved::custom(info))
     }
 
     /// Every resource served in a cluster: built-ins then CRDs.

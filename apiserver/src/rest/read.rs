@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::body::{self, Response, TABLE_CONTENT_TYPE};
 use super::{cluster_of, object, ApiRequest, Api, Resolved};
-use apimachinery::registry::{Column, ResourceInfo};
+use apimachinery::registry::{Strategy, StrategyRef};
 use apimachinery::request::ClusterTarget;
 use apimachinery::selector::{FieldSelector, LabelSelector};
 use apimachinery::status::ApiError;
@@ -15,25 +15,24 @@ use apimachinery::table::{self, IncludeObject};
 pub struct Filter {
     label: LabelSelector,
     field: FieldSelector,
-    group: String,
-    kind: String,
+    strategy: StrategyRef,
 }
 
 impl Filter {
     /// Parses `labelSelector` and `fieldSelector`; unsupported field labels are a 400.
-    pub fn from_request(req: &ApiRequest, info: &ResourceInfo) -> Result<Filter, ApiError> {
+    pub fn from_request(req: &ApiRequest, r: &Resolved) -> Result<Filter, ApiError> {
         let ls = req.info.param("labelSelector").unwrap_or_default();
         let fs = req.info.param("fieldSelector").unwrap_or_default();
         let label = LabelSelector::parse(ls).map_err(|e| ApiError::bad_request(e.to_string()))?;
         let field = FieldSelector::parse(fs).map_err(|e| ApiError::bad_request(e.to_string()))?;
         let unset = serde_json::json!({});
         for f in field.requirements().iter().map(|r| r.field.as_str()) {
-            if apimachinery::selector::field_value(&info.group, &info.kind, &unset, f).is_none() {
+            if apimachinery::selector::field_value(&unset, f, |l| r.strategy.field_label(l)).is_none() {
                 // kubectl adds the "Unable to find ... that match ..." context itself.
                 return Err(ApiError::bad_request(format!("field label not supported: {f}")));
             }
         }
-        Ok(Filter { label, field, group: info.group.clone(), kind: info.kind.clone() })
+        Ok(Filter { label, field, strategy: r.strategy.clone() })
     }
 
     /// True when an object passes both selectors.
@@ -41,7 +40,7 @@ impl Filter {
         let empty = serde_json::Map::new();
         let labels = obj.pointer("/metadata/labels").and_then(Value::as_object).unwrap_or(&empty);
         self.label.matches(labels)
-            && self.field.matches(|f| apimachinery::selector::field_value(&self.group, &self.kind, obj, f))
+            && self.field.matches(|f| apimachinery::selector::field_value(obj, f, |l| self.strategy.field_label(l)))
     }
 }
 
@@ -85,44 +84,26 @@ pub fn respond_object(req: &ApiRequest, r: &Resolved, code: u16, obj: Value) -> 
     if body::wants_table(req.header("accept")) {
         let include = include_object(req).unwrap_or(IncludeObject::Metadata);
         let rv = object::meta_str(&obj, "resourceVersion").to_string();
-        let t = render_table(&r.info, std::slice::from_ref(&obj), include, &rv, None, true);
+        let t = render_table(&*r.strategy, std::slice::from_ref(&obj), include, &rv, None, true);
         return body::json_typed(code, &t, TABLE_CONTENT_TYPE);
     }
     body::json(code, &obj)
 }
 
-/// The printer columns of a resource: built-in ones, or `Name` plus the CRD's columns.
-pub fn columns_of(info: &ResourceInfo) -> Vec<Column> {
-    if info.custom {
-        let mut cols = vec![Column {
-            name: "Name".into(),
-            type_: "string".into(),
-            format: "name".into(),
-            description: "Name must be unique within a namespace. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names".into(),
-            priority: 0,
-            json_path: ".metadata.name".into(),
-        }];
-        cols.extend(info.columns.iter().cloned());
-        cols
-    } else {
-        table::builtin_columns(&info.group, &info.kind)
-    }
-}
-
 /// Renders objects as a `meta.k8s.io/v1` Table.
 pub fn render_table(
-    info: &ResourceInfo,
+    strategy: &dyn Strategy,
     objs: &[Value],
     include: IncludeObject,
     resource_version: &str,
     continue_token: Option<&str>,
     with_columns: bool,
 ) -> Value {
-    let columns = columns_of(info);
+    let columns = strategy.columns();
     let now = jiff::Timestamp::now();
     let rows = objs
         .iter()
-        .map(|o| (table::cells(&info.group, &info.kind, &columns, o, now), table::row_object(o, include)))
+        .map(|o| (table::cells(&columns, &strategy.row(o, now), o, now), table::row_object(o, include)))
         .collect();
     let mut t = table::table(&columns, rows, resource_version, continue_token);
     if !with_columns {
@@ -204,12 +185,12 @@ pub async fn collect(api: &Api, req: &ApiRequest, r: &Resolved, filter: &Filter)
 
 /// LIST: a `<Kind>List` or a Table.
 pub async fn list(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response, ApiError> {
-    let filter = Filter::from_request(req, &r.info)?;
+    let filter = Filter::from_request(req, r)?;
     let listed = collect(api, req, r, &filter).await?;
     let rv = listed.revision.to_string();
     if body::wants_table(req.header("accept")) {
         let include = include_object(req)?;
-        let t = render_table(&r.info, &listed.items, include, &rv, listed.continue_token.as_deref(), true);
+        let t = render_table(&*r.strategy, &listed.items, include, &rv, listed.continue_token.as_deref(), true);
         return Ok(body::json_typed(200, &t, TABLE_CONTENT_TYPE));
     }
     let mut meta = json!({"resourceVersion": rv});

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use super::body::{self, Response, TABLE_CONTENT_TYPE};
 use super::read::{collect, render_table, storage_error, Filter};
 use super::{object, Api, ApiRequest, Resolved};
-use apimachinery::registry::ResourceInfo;
+use apimachinery::registry::{ResourceInfo, StrategyRef};
 use apimachinery::request::ClusterTarget;
 use apimachinery::status::ApiError;
 use crate::storage::{Event, EventKind, StorageError, WatchFrom};
@@ -33,6 +33,7 @@ const BOOKMARK_BEFORE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How one watch renders its events.
 struct Encoder {
     info: ResourceInfo,
+    strategy: StrategyRef,
     table: Option<IncludeObject>,
 }
 
@@ -41,7 +42,7 @@ impl Encoder {
         let object = match self.table {
             Some(include) => {
                 let rv = object::meta_str(&obj, "resourceVersion").to_string();
-                render_table(&self.info, std::slice::from_ref(&obj), include, &rv, None, false)
+                render_table(&*self.strategy, std::slice::from_ref(&obj), include, &rv, None, false)
             }
             None => obj,
         };
@@ -93,7 +94,7 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 
 /// GET with `watch=true`.
 pub async fn watch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response, ApiError> {
-    let filter = Filter::from_request(req, &r.info)?;
+    let filter = Filter::from_request(req, r)?;
     let cluster = match &req.info.cluster {
         ClusterTarget::Name(c) => Some(c.as_str()),
         ClusterTarget::Wildcard => None,
@@ -104,7 +105,7 @@ pub async fn watch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
         true => Some(super::read::include_object(req)?),
         false => None,
     };
-    let encoder = Encoder { info: r.info.clone(), table };
+    let encoder = Encoder { info: r.info.clone(), strategy: r.strategy.clone(), table };
     let bookmarks = req.info.flag("allowWatchBookmarks");
     let timeout = match req.info.param("timeoutSeconds") {
         Some(t) if !t.is_empty() => {

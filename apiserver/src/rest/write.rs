@@ -54,7 +54,7 @@ pub(crate) async fn create_object(api: &Api, req: &ApiRequest, r: &Resolved, mut
         for k in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
             meta.remove(k);
         }
-        if admission::tracks_generation(&r.info) {
+        if r.strategy.tracks_generation() {
             meta.insert("generation".into(), json!(1));
         } else {
             meta.remove("generation");
@@ -73,9 +73,10 @@ pub(crate) async fn create_object(api: &Api, req: &ApiRequest, r: &Resolved, mut
         )]));
     }
     let warnings = admission::normalize(req, r, &mut obj, None)?;
+    r.strategy.initialize(&mut obj);
     admission::admit(api, req, r, cluster, &mut obj, None).await?;
     if fields == Fields::Track {
-        apimachinery::patch::track_update(None, &mut obj, field_manager(req), &object::now_rfc3339());
+        apimachinery::patch::track_update(None, &mut obj, field_manager(req), &object::now_rfc3339(), r.strategy.lists());
     }
     if dry {
         return Ok((obj, warnings));
@@ -179,14 +180,14 @@ pub(crate) async fn commit_update(
             )]));
         }
     }
-    if admission::tracks_generation(&r.info) && object::spec_part(&new) != object::spec_part(&old) {
+    if r.strategy.tracks_generation() && object::spec_part(&new) != object::spec_part(&old) {
         let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
         object::meta_mut(&mut new).insert("generation".into(), json!(g + 1));
     }
     let warnings = admission::normalize(req, r, &mut new, Some(&old))?;
     admission::admit(api, req, r, cluster, &mut new, Some(&old)).await?;
     if fields == Fields::Track {
-        apimachinery::patch::track_update(Some(&old), &mut new, field_manager(req), &object::now_rfc3339());
+        apimachinery::patch::track_update(Some(&old), &mut new, field_manager(req), &object::now_rfc3339(), r.strategy.lists());
     }
     let mut old_cmp = old.clone();
     object::meta_mut(&mut old_cmp).insert("resourceVersion".into(), json!(old_rv.to_string()));
@@ -211,7 +212,7 @@ pub async fn patch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
     let ct = req.header("content-type");
     let media = ct.split(';').next().unwrap_or_default().trim();
     let kind = PatchType::from_content_type(media).ok_or_else(|| unsupported_patch(media))?;
-    if kind == PatchType::Strategic && r.info.custom {
+    if kind == PatchType::Strategic && !r.strategy.strategic_merge() {
         return Err(unsupported_patch(media));
     }
     let body = match kind {
@@ -234,7 +235,7 @@ pub async fn patch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
                 if manager.is_empty() {
                     return Err(ApiError::bad_request("PATCH with apply requires a fieldManager"));
                 }
-                let applied = patch::apply(None, &body, manager, force, &object::now_rfc3339())
+                let applied = patch::apply(None, &body, manager, force, &object::now_rfc3339(), r.strategy.lists())
                     .map_err(ApiError::from)?;
                 let (obj, warnings) = create_object(api, req, r, applied, Fields::Applied).await?;
                 return Ok(with_warnings(respond_object(req, r, 201, obj), &warnings));
@@ -244,14 +245,14 @@ pub async fn patch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
         let new = match kind {
             PatchType::Json => patch::json_patch(&old, &body)?,
             PatchType::Merge => patch::merge_patch(&old, &body),
-            PatchType::Strategic => patch::strategic_merge_patch(&old, &body, &r.info.group, &r.info.kind)?,
+            PatchType::Strategic => patch::strategic_merge_patch(&old, &body, r.strategy.lists())?,
             PatchType::Apply => {
                 decode::check_object(&body, r, &req.info.namespace, &req.info.name)?;
                 let manager = req.info.param("fieldManager").unwrap_or_default();
                 if manager.is_empty() {
                     return Err(ApiError::bad_request("PATCH with apply requires a fieldManager"));
                 }
-                patch::apply(Some(&old), &body, manager, force, &object::now_rfc3339()).map_err(ApiError::from)?
+                patch::apply(Some(&old), &body, manager, force, &object::now_rfc3339(), r.strategy.lists()).map_err(ApiError::from)?
             }
         };
         // A resourceVersion inside a merge-style patch is a precondition, as in kube.

@@ -11,7 +11,8 @@ use k8s_pb::apimachinery::pkg::runtime::{TypeMeta, Unknown};
 use prost::Message;
 use serde_json::{json, Value};
 
-use super::{decode, is_protobuf, ProtoError, MAGIC};
+use super::decode_protobuf as decode;
+use crate::protobuf::{is_protobuf, ProtoError, MAGIC};
 use crate::status::ApiError;
 
 fn s(v: &str) -> Option<String> {

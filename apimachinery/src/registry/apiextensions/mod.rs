@@ -1,0 +1,6 @@
+//! `apiextensions.k8s.io/v1`: CustomResourceDefinitions, which add kinds served by
+//! [`crate::registry::crd`].
+
+pub mod customresourcedefinition;
+
+pub use customresourcedefinition::CustomResourceDefinition;

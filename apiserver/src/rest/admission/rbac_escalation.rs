@@ -1,0 +1,74 @@
+//! RBAC escalation prevention: you may only grant what you hold, unless you may `escalate`
+//! (roles) or `bind` (bindings).
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use super::super::{object, str_of, Api, AdmissionPlugin, ApiRequest, Write};
+use apimachinery::auth::{self, Attributes};
+use apimachinery::registry::rbac;
+use apimachinery::status::{ApiError, Reason};
+
+/// Refuses roles and bindings that grant more than their writer holds; `system:masters` may.
+pub struct RbacEscalation;
+
+impl AdmissionPlugin for RbacEscalation {
+    fn admit<'a>(&'a self, w: Write<'a>, obj: &'a mut Value) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async move {
+            if w.resource.info.group != rbac::GROUP || w.by_masters() {
+                return Ok(());
+            }
+            check_escalation(w.api, w.req, w.cluster, &w.resource.info.kind, obj).await
+        })
+    }
+}
+
+async fn check_escalation(api: &Api, req: &ApiRequest, cluster: &str, kind: &str, obj: &Value) -> Result<(), ApiError> {
+    let ns = req.info.namespace.as_str();
+    let allowed = |verb: &str, resource: &str, name: &str| Attributes {
+        user: req.user.clone(),
+        verb: verb.into(),
+        resource_request: true,
+        api_group: "rbac.authorization.k8s.io".into(),
+        api_version: "v1".into(),
+        resource: resource.into(),
+        subresource: String::new(),
+        namespace: ns.into(),
+        name: name.into(),
+        path: String::new(),
+    };
+    let requested: Vec<Value> = match kind {
+        "Role" | "ClusterRole" => {
+            let plural = if kind == "Role" { "roles" } else { "clusterroles" };
+            if api.authz.allows(cluster, &allowed("escalate", plural, object::meta_str(obj, "name"))).await? {
+                return Ok(());
+            }
+            obj.get("rules").and_then(Value::as_array).cloned().unwrap_or_default()
+        }
+        "RoleBinding" | "ClusterRoleBinding" => {
+            let ref_kind = str_of(obj, "/roleRef/kind");
+            let ref_name = str_of(obj, "/roleRef/name");
+            let plural = if ref_kind == "Role" { "roles" } else { "clusterroles" };
+            if api.authz.allows(cluster, &allowed("bind", plural, ref_name)).await? {
+                return Ok(());
+            }
+            api.authz.role_rules(cluster, ns, &obj["roleRef"]).await?
+        }
+        _ => return Ok(()),
+    };
+    let held = api.authz.rules_for(cluster, &req.user, ns).await?;
+    match auth::covers(&held, &requested) {
+        Ok(()) => Ok(()),
+        Err(missing) => {
+            let name = object::meta_str(obj, "name");
+            let plural = format!("{}s", kind.to_ascii_lowercase());
+            Err(ApiError::new(
+                Reason::Forbidden,
+                format!(
+                    "{plural}.rbac.authorization.k8s.io \"{name}\" is forbidden: {}",
+                    auth::escalation_message(&req.user, &missing)
+                ),
+            ))
+        }
+    }
+}
