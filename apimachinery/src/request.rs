@@ -10,6 +10,63 @@ use http::Method;
 
 use crate::status::ApiError;
 
+/// What a request does, in the words authorization, admission and metrics use.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Verb {
+    /// Read one object (or a non-resource GET).
+    Get,
+    /// Read a collection.
+    List,
+    /// Follow changes.
+    Watch,
+    /// POST of a new object.
+    Create,
+    /// PUT of a whole object.
+    Update,
+    /// PATCH of an object (or a non-resource PATCH).
+    Patch,
+    /// DELETE of one object (or a non-resource DELETE).
+    Delete,
+    /// DELETE of a collection.
+    DeleteCollection,
+    /// A non-resource request's other method, lower-cased (`post`, `put`, `head`); empty for a
+    /// resource request whose method no verb maps to.
+    Other(String),
+}
+
+impl Verb {
+    /// The verb as RBAC rules and kube's metrics spell it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Verb::Get => "get",
+            Verb::List => "list",
+            Verb::Watch => "watch",
+            Verb::Create => "create",
+            Verb::Update => "update",
+            Verb::Patch => "patch",
+            Verb::Delete => "delete",
+            Verb::DeleteCollection => "deletecollection",
+            Verb::Other(method) => method,
+        }
+    }
+
+    /// The verb of a non-resource request: its method, lower-cased.
+    fn of_method(method: &Method) -> Verb {
+        match *method {
+            Method::GET => Verb::Get,
+            Method::PATCH => Verb::Patch,
+            Method::DELETE => Verb::Delete,
+            _ => Verb::Other(method.as_str().to_ascii_lowercase()),
+        }
+    }
+}
+
+impl std::fmt::Display for Verb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Which logical clusters a request addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClusterTarget {
@@ -33,7 +90,7 @@ pub struct RequestInfo {
     pub is_resource_request: bool,
     /// Kubernetes verb: get, list, watch, create, update, patch, delete, deletecollection, or
     /// for non-resource requests the lower-cased HTTP method.
-    pub verb: String,
+    pub verb: Verb,
     pub api_prefix: String,
     pub api_group: String,
     pub api_version: String,
@@ -191,7 +248,7 @@ impl RequestInfo {
             cluster_as_written,
             path: rest.clone(),
             is_resource_request: false,
-            verb: method.as_str().to_ascii_lowercase(),
+            verb: Verb::of_method(method),
             api_prefix: String::new(),
             api_group: String::new(),
             api_version: String::new(),
@@ -251,17 +308,16 @@ impl RequestInfo {
         }
         let watch = legacy_watch || info.flag("watch");
         info.verb = match *method {
-            Method::GET | Method::HEAD if watch => "watch",
-            Method::GET | Method::HEAD if info.name.is_empty() => "list",
-            Method::GET | Method::HEAD => "get",
-            Method::POST => "create",
-            Method::PUT => "update",
-            Method::PATCH => "patch",
-            Method::DELETE if info.name.is_empty() => "deletecollection",
-            Method::DELETE => "delete",
-            _ => "",
-        }
-        .to_string();
+            Method::GET | Method::HEAD if watch => Verb::Watch,
+            Method::GET | Method::HEAD if info.name.is_empty() => Verb::List,
+            Method::GET | Method::HEAD => Verb::Get,
+            Method::POST => Verb::Create,
+            Method::PUT => Verb::Update,
+            Method::PATCH => Verb::Patch,
+            Method::DELETE if info.name.is_empty() => Verb::DeleteCollection,
+            Method::DELETE => Verb::Delete,
+            _ => Verb::Other(String::new()),
+        };
         Ok(info)
     }
 
@@ -343,7 +399,7 @@ mod tests {
         let i = parse(Method::GET, "/clusters/root/api/v1/watch/namespaces/d/configmaps", None);
         assert_eq!((i.verb.as_str(), i.namespace.as_str()), ("watch", "d"));
         let i = parse(Method::DELETE, "/api/v1/namespaces/d/configmaps", None);
-        assert_eq!(i.verb, "deletecollection");
+        assert_eq!(i.verb, Verb::DeleteCollection);
         let i = parse(Method::PATCH, "/clusters/root/apis/example.com/v1/namespaces/d/widgets/w/status", None);
         assert_eq!(i.subresource, "status");
     }
@@ -378,7 +434,7 @@ mod tests {
     fn boolean_parameters_read_like_go() {
         for (query, watch) in [("watch=true", true), ("watch=True", true), ("watch=1", true), ("watch=false", false), ("watch=False", false), ("watch=yes", false)] {
             let i = parse(Method::GET, "/clusters/root/api/v1/configmaps", Some(query));
-            assert_eq!(i.verb == "watch", watch, "{query}");
+            assert_eq!(i.verb == Verb::Watch, watch, "{query}");
         }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apimachinery::auth::{Attributes, UserInfo};
-use apimachinery::request::{home_cluster_name, valid_cluster_name, ClusterTarget, RequestInfo, HOME_ROOT};
+use apimachinery::request::{home_cluster_name, valid_cluster_name, ClusterTarget, RequestInfo, HOME_ROOT, Verb};
 use apimachinery::auth::MASTERS_GROUP;
 use apiserver::rest::client::SystemClient;
 use apiserver::rest::{body, object, Api};
@@ -48,7 +48,7 @@ impl Phase for HomeWorkspaces {
 
 fn is_home_request(info: &RequestInfo) -> bool {
     info.cluster == ClusterTarget::Name(ROOT_CLUSTER.to_string())
-        && info.verb == "get"
+        && info.verb == Verb::Get
         && info.api_group == "tenancy.kcp.io"
         && info.resource == "workspaces"
         && info.name == "~"

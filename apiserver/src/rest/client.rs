@@ -21,7 +21,7 @@ use super::{Api, ApiRequest, Resolved};
 use apimachinery::auth::UserInfo;
 use apimachinery::registry::builtin;
 use apimachinery::registry::crd::resources_of;
-use apimachinery::request::{ClusterTarget, RequestInfo};
+use apimachinery::request::{ClusterTarget, RequestInfo, Verb};
 use apimachinery::status::{ApiError, Reason};
 
 /// Prefix of the user names controllers write as.
@@ -109,13 +109,13 @@ impl SystemClient {
     }
 
     /// A request as the REST handlers see it, with a JSON field manager named after the client.
-    fn request(&self, verb: &str, method: Method, r: &ObjectRef, res: &Resolved, subresource: &str) -> ApiRequest {
+    fn request(&self, verb: Verb, method: Method, r: &ObjectRef, res: &Resolved, subresource: &str) -> ApiRequest {
         let info = RequestInfo {
             cluster: ClusterTarget::Name(r.cluster.clone()),
             cluster_as_written: r.cluster.clone(),
             path: String::new(),
             is_resource_request: true,
-            verb: verb.into(),
+            verb,
             api_prefix: if res.info.group.is_empty() { "api" } else { "apis" }.into(),
             api_group: res.info.group.clone(),
             api_version: res.info.version.clone(),
@@ -151,7 +151,7 @@ impl SystemClient {
     /// Creates an object (a POST); returns it as stored.
     pub async fn create(&self, r: &ObjectRef, obj: Value) -> Result<Value, ApiError> {
         let res = self.resolve(r)?;
-        let req = self.request("create", Method::POST, r, &res, "");
+        let req = self.request(Verb::Create, Method::POST, r, &res, "");
         Ok(create_object(&self.api, &req, &res, obj, Fields::Track).await?.0)
     }
 
@@ -169,7 +169,7 @@ impl SystemClient {
 
     async fn put(&self, r: &ObjectRef, obj: Value, subresource: &str) -> Result<Value, ApiError> {
         let res = self.resolve(r)?;
-        let req = self.request("update", Method::PUT, r, &res, subresource);
+        let req = self.request(Verb::Update, Method::PUT, r, &res, subresource);
         super::decode::check_object(&obj, &res, &r.namespace, &r.name)?;
         let expect = super::object::resource_version(&obj)?;
         let (old, old_rv) = load(&self.api, &res, &r.cluster, &r.namespace, &r.name).await?;
@@ -184,7 +184,7 @@ impl SystemClient {
             Err(e) if e.reason == Reason::NotFound => return Ok(()),
             Err(e) => return Err(e),
         };
-        let req = self.request("delete", Method::DELETE, r, &res, "");
+        let req = self.request(Verb::Delete, Method::DELETE, r, &res, "");
         let opts = DeleteOptions { propagation: propagation.map(String::from), ..Default::default() };
         match delete_one(&self.api, &req, &res, &r.namespace, &r.name, &opts).await {
             Ok(_) => Ok(()),

@@ -27,7 +27,7 @@ use apimachinery::auth::UserInfo;
 use apimachinery::registry::builtin::{self, Backing};
 use apimachinery::registry::crd::CrdIndex;
 use apimachinery::registry::{ResourceInfo, StrategyRef};
-use apimachinery::request::{ClusterTarget, RequestInfo};
+use apimachinery::request::{ClusterTarget, RequestInfo, Verb};
 use crate::server::authz::Authorizer;
 use apimachinery::status::ApiError;
 use crate::storage::{key, SharedStorage};
@@ -191,7 +191,7 @@ impl Api {
         let resolved = self
             .resolve(&i.cluster, &i.api_group, &i.api_version, &i.resource)
             .ok_or_else(ApiError::path_not_found)?;
-        let collection_verb = matches!(i.verb.as_str(), "list" | "watch" | "deletecollection");
+        let collection_verb = matches!(i.verb, Verb::List | Verb::Watch | Verb::DeleteCollection);
         if i.namespace.is_empty() && resolved.info.namespaced && !collection_verb {
             return Err(ApiError::path_not_found());
         }
@@ -201,31 +201,31 @@ impl Api {
         if !i.subresource.is_empty() && !resolved.info.subresources.contains(&i.subresource) {
             return Err(ApiError::path_not_found());
         }
-        if matches!(i.cluster, ClusterTarget::Wildcard) && !matches!(i.verb.as_str(), "list" | "watch") {
+        if matches!(i.cluster, ClusterTarget::Wildcard) && !matches!(i.verb, Verb::List | Verb::Watch) {
             return Err(ApiError::method_not_allowed(format!(
                 "the server does not allow this method on the requested resource: {} is only allowed for list and watch across all logical clusters",
                 i.verb
             )));
         }
         if resolved.backing == Backing::Review {
-            return match i.verb.as_str() {
-                "create" => review::create(self, &req, &resolved).await,
+            return match i.verb {
+                Verb::Create => review::create(self, &req, &resolved).await,
                 _ => Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource")),
             };
         }
         if i.subresource == "token" {
             return token::request(self, &req, &resolved).await;
         }
-        match i.verb.as_str() {
-            "get" => read::get(self, &req, &resolved).await,
-            "list" => read::list(self, &req, &resolved).await,
-            "watch" => watch::watch(self, &req, &resolved).await,
-            "create" => write::create(self, &req, &resolved).await,
-            "update" => write::update(self, &req, &resolved).await,
-            "patch" => write::patch(self, &req, &resolved).await,
-            "delete" => delete::delete(self, &req, &resolved).await,
-            "deletecollection" => delete::delete_collection(self, &req, &resolved).await,
-            _ => Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource")),
+        match i.verb {
+            Verb::Get => read::get(self, &req, &resolved).await,
+            Verb::List => read::list(self, &req, &resolved).await,
+            Verb::Watch => watch::watch(self, &req, &resolved).await,
+            Verb::Create => write::create(self, &req, &resolved).await,
+            Verb::Update => write::update(self, &req, &resolved).await,
+            Verb::Patch => write::patch(self, &req, &resolved).await,
+            Verb::Delete => delete::delete(self, &req, &resolved).await,
+            Verb::DeleteCollection => delete::delete_collection(self, &req, &resolved).await,
+            Verb::Other(_) => Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource")),
         }
     }
 }

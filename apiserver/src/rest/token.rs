@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use apimachinery::request::Verb;
 use super::body::{self, Response};
 use super::{cluster_of, decode, read, str_of, ApiRequest, Api, Resolved};
 use apimachinery::auth::service_account::{
@@ -16,7 +17,7 @@ const KIND: &str = "TokenRequest";
 
 /// POST of a TokenRequest for an existing service account.
 pub async fn request(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response, ApiError> {
-    if req.info.verb != "create" {
+    if req.info.verb != Verb::Create {
         return Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource"));
     }
     // Without a signing key the subresource is not served at all, as in kube.

@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 
 use super::phase::{Outcome, Phase, Req};
 use apimachinery::auth::{Attributes, UserInfo};
-use apimachinery::request::{ClusterTarget, RequestInfo, WorkspacePath};
+use apimachinery::request::{ClusterTarget, RequestInfo, WorkspacePath, Verb};
 use crate::rest::Api;
 use apimachinery::status::{ApiError, Reason};
 use crate::storage::key::Key;
@@ -121,7 +121,7 @@ async fn check_cluster(api: &Api, cluster: &str, user: &UserInfo, info: &Request
         }
         return Ok(());
     }
-    let creating_cluster = info.verb == "create" && info.api_group == "core.kcp.io" && info.resource == "logicalclusters";
+    let creating_cluster = info.verb == Verb::Create && info.api_group == "core.kcp.io" && info.resource == "logicalclusters";
     // Discovery and OpenAPI let kubectl validate the LogicalCluster it is about to create.
     if masters && (creating_cluster || !info.is_resource_request) {
         return Ok(());
@@ -151,7 +151,7 @@ pub(crate) fn is_inactive(stored: &[u8]) -> bool {
 
 /// Creating a SelfSubjectAccessReview, SelfSubjectRulesReview or SelfSubjectReview.
 fn is_self_review(info: &RequestInfo) -> bool {
-    info.verb == "create"
+    info.verb == Verb::Create
         && matches!(
             (info.api_group.as_str(), info.resource.as_str()),
             ("authorization.k8s.io", "selfsubjectaccessreviews" | "selfsubjectrulesreviews") | ("authentication.k8s.io", "selfsubjectreviews")
@@ -162,7 +162,7 @@ fn is_self_review(info: &RequestInfo) -> bool {
 pub fn attributes(user: &UserInfo, info: &RequestInfo) -> Attributes {
     Attributes {
         user: user.clone(),
-        verb: info.verb.clone(),
+        verb: info.verb.to_string(),
         resource_request: info.is_resource_request,
         api_group: info.api_group.clone(),
         api_version: info.api_version.clone(),
@@ -176,7 +176,7 @@ pub fn attributes(user: &UserInfo, info: &RequestInfo) -> Attributes {
 
 fn forbidden(user: &UserInfo, info: &RequestInfo, why: &str) -> ApiError {
     if !info.is_resource_request {
-        let verb = info.verb.clone();
+        let verb = &info.verb;
         let mut msg = format!("forbidden: User \"{}\" cannot {verb} path \"{}\"", user.name, info.path);
         if !why.is_empty() {
             msg.push_str(": ");
@@ -193,7 +193,7 @@ fn forbidden(user: &UserInfo, info: &RequestInfo, why: &str) -> ApiError {
         format!("in the namespace \"{}\"", info.namespace)
     };
     let resource = if info.subresource.is_empty() { info.resource.clone() } else { format!("{}/{}", info.resource, info.subresource) };
-    ApiError::forbidden(&user.name, &info.verb, &resource, &info.api_group, &info.name, &scope, why)
+    ApiError::forbidden(&user.name, info.verb.as_str(), &resource, &info.api_group, &info.name, &scope, why)
 }
 
 #[cfg(test)]

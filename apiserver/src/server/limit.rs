@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::phase::{Outcome, Phase, Req};
-use apimachinery::request::RequestInfo;
+use apimachinery::request::{RequestInfo, Verb};
 use apimachinery::status::ApiError;
 
 /// How long clients are told to wait after a 429.
@@ -34,7 +34,7 @@ pub struct Permit {
 impl Phase for InflightLimit {
     fn run<'a>(&'a self, req: &'a mut Req) -> BoxFuture<'a, Result<Outcome, ApiError>> {
         Box::pin(async move {
-            if req.extensions().get::<RequestInfo>().is_some_and(|i| i.verb == "watch") {
+            if req.extensions().get::<RequestInfo>().is_some_and(|i| i.verb == Verb::Watch) {
                 return Ok(Outcome::Next);
             }
             let permit = self.slots.clone().try_acquire_owned().map_err(|_| ApiError::too_many_requests(RETRY_AFTER_SECS))?;

@@ -61,7 +61,7 @@ impl Handler {
         let response = match RequestInfo::parse(req.method(), req.uri().path(), req.uri().query()) {
             Err(e) => body::error(&e),
             Ok(info) => {
-                labels = LatencyLabels { verb: info.verb.clone(), group: info.api_group.clone(), resource: info.resource.clone() };
+                labels = LatencyLabels { verb: info.verb.to_string(), group: info.api_group.clone(), resource: info.resource.clone() };
                 if let Some(c) = info.cluster_name() {
                     span.record("cluster", c);
                 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use apimachinery::request::Verb;
 use super::{object, Api, AdmissionPlugin, ApiRequest, Resolved};
 use apimachinery::patch::PatchType;
 use apimachinery::registry::ResourceInfo;
@@ -75,7 +76,7 @@ fn cannot_handle(info: &ResourceInfo, detail: &str) -> ApiError {
 /// `patch` field for the result of a JSON, merge or strategic merge patch, as kube-apiserver
 /// decodes the patched object only after patching.
 fn undecodable(req: &ApiRequest, info: &ResourceInfo, obj: &Value, detail: &str) -> ApiError {
-    let patched = req.info.verb == "patch" && PatchType::from_content_type(req.header("content-type")) != Some(PatchType::Apply);
+    let patched = req.info.verb == Verb::Patch && PatchType::from_content_type(req.header("content-type")) != Some(PatchType::Apply);
     if patched {
         ApiError::invalid("", "", "", &[FieldError::invalid("patch", obj.to_string(), detail)])
     } else {
