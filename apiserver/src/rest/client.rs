@@ -15,7 +15,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use serde_json::Value;
 
 use super::delete::{delete_one, DeleteOptions};
-use super::read::load;
+use super::load::load;
 use super::write::{commit_update, create_object, Fields};
 use super::{Api, ApiRequest, Resolved};
 use apimachinery::auth::UserInfo;

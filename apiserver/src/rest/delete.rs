@@ -3,7 +3,8 @@
 use serde_json::{json, Value};
 
 use super::body::{self, Response};
-use super::read::{collect, load, respond_object, storage_error, Filter};
+use super::load::{collect, load, Filter};
+use super::render::respond_object;
 use super::object::Deletion;
 use super::{cluster_of, decode, dry_run, object, Api, ApiRequest, Resolved};
 use apimachinery::registry::ResourceInfo;
@@ -112,13 +113,13 @@ pub async fn delete_one(
         Deletion::Unchanged => return Ok(obj),
         _ if dry => return Ok(obj),
         Deletion::Now => {
-            let gone = api.store.delete(&key, Some(rev)).await.map_err(|e| storage_error(e, r, name))?;
+            let gone = api.store.delete(&key, Some(rev)).await?;
             object::meta_mut(&mut obj).insert("resourceVersion".into(), json!(gone.revision.to_string()));
             return Ok(obj);
         }
         Deletion::Marked => {}
     }
-    let new_rev = api.store.update(&key, rev, object::to_stored(&obj)).await.map_err(|e| storage_error(e, r, name))?;
+    let new_rev = api.store.update(&key, rev, object::to_stored(&obj)).await?;
     object::meta_mut(&mut obj).insert("resourceVersion".into(), json!(new_rev.to_string()));
     Ok(obj)
 }

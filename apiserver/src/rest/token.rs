@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use apimachinery::request::Verb;
 use super::body::{self, Response};
-use super::{cluster_of, decode, read, str_of, ApiRequest, Api, Resolved};
+use super::{cluster_of, decode, str_of, ApiRequest, Api, Resolved};
 use apimachinery::auth::service_account::{
     AccountId, DEFAULT_EXPIRATION_SECONDS, MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS,
 };
@@ -34,7 +34,7 @@ pub async fn request(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Respon
     }
     let spec = body.get("spec").cloned().unwrap_or_else(|| json!({}));
     let (expiration, audiences) = parse_spec(&spec).map_err(|errs| ApiError::invalid(GROUP, KIND, name, &errs))?;
-    let (sa, _) = read::load(api, r, cluster, namespace, name).await?;
+    let (sa, _) = super::load::load(api, r, cluster, namespace, name).await?;
     let account = ServiceAccountRef {
         cluster: cluster.to_string(),
         namespace: namespace.clone(),

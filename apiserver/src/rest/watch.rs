@@ -16,7 +16,8 @@ use http_body_util::{BodyExt, StreamBody};
 use serde_json::{json, Value};
 
 use super::body::{self, Response, TABLE_CONTENT_TYPE};
-use super::read::{collect, render_table, storage_error, Filter};
+use super::load::{collect, Filter};
+use super::render::render_table;
 use super::{object, Api, ApiRequest, Resolved};
 use apimachinery::registry::{ResourceInfo, StrategyRef};
 use apimachinery::request::ClusterTarget;
@@ -102,7 +103,7 @@ pub async fn watch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
     };
     let prefix = r.prefix(cluster, &req.info.namespace);
     let table = match body::wants_table(req.header("accept")) {
-        true => Some(super::read::include_object(req)?),
+        true => Some(super::render::include_object(req)?),
         false => None,
     };
     let encoder = Encoder { info: r.info.clone(), strategy: r.strategy.clone(), table };
@@ -192,7 +193,7 @@ pub async fn watch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
             // Like kube: the watch opens, reports 410 Expired as an ERROR event, and ends.
             let _ = tx.try_send(error_event(&ApiError::expired(requested, oldest)));
         }
-        Err(e) => return Err(storage_error(e, r, "")),
+        Err(e) => return Err(e.into()),
     }
     let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
         .map(|b| Ok::<_, Infallible>(Frame::data(b)));

@@ -3,7 +3,8 @@
 use serde_json::{json, Value};
 
 use super::body::Response;
-use super::read::{load, respond_object, storage_error};
+use super::load::load;
+use super::render::respond_object;
 use super::{admission, cluster_of, decode, dry_run, object, Api, ApiRequest, Resolved};
 use apimachinery::patch::{self, PatchType};
 use apimachinery::status::{ApiError, Reason};
@@ -82,7 +83,7 @@ pub(crate) async fn create_object(api: &Api, req: &ApiRequest, r: &Resolved, mut
         return Ok((obj, warnings));
     }
     let key = r.key(cluster, ns, &name);
-    let rev = api.store.create(&key, object::to_stored(&obj)).await.map_err(|e| storage_error(e, r, &name))?;
+    let rev = api.store.create(&key, object::to_stored(&obj)).await?;
     object::meta_mut(&mut obj).insert("resourceVersion".into(), json!(rev.to_string()));
     Ok((obj, warnings))
 }
@@ -197,11 +198,11 @@ pub(crate) async fn commit_update(
     }
     let key = r.key(cluster, &req.info.namespace, &name);
     if object::finalized(&new) {
-        let gone = api.store.delete(&key, Some(old_rv)).await.map_err(|e| storage_error(e, r, &name))?;
+        let gone = api.store.delete(&key, Some(old_rv)).await?;
         object::meta_mut(&mut new).insert("resourceVersion".into(), json!(gone.revision.to_string()));
         return Ok((new, warnings));
     }
-    let rev = api.store.update(&key, old_rv, object::to_stored(&new)).await.map_err(|e| storage_error(e, r, &name))?;
+    let rev = api.store.update(&key, old_rv, object::to_stored(&new)).await?;
     object::meta_mut(&mut new).insert("resourceVersion".into(), json!(rev.to_string()));
     Ok((new, warnings))
 }

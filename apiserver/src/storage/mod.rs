@@ -89,6 +89,41 @@ pub enum StorageError {
     Unavailable(String),
 }
 
+/// The Status a client expects for a storage failure, in kube's words: the key names the
+/// resource and object concerned.
+impl From<StorageError> for apimachinery::status::ApiError {
+    fn from(e: StorageError) -> Self {
+        use apimachinery::status::ApiError;
+        // `<group>/<resource>/<cluster>/<namespace>/<name>`; the core group is spelled `core`.
+        let parts = |key: &str| -> (String, String, String) {
+            let mut it = key.splitn(5, '/');
+            let group = match it.next().unwrap_or_default() {
+                "core" => "",
+                g => g,
+            }
+            .to_string();
+            let resource = it.next().unwrap_or_default().to_string();
+            (group, resource, it.nth(2).unwrap_or_default().to_string())
+        };
+        match e {
+            StorageError::NotFound { key } => {
+                let (g, r, n) = parts(&key);
+                ApiError::not_found(&g, &r, &n)
+            }
+            StorageError::AlreadyExists { key } => {
+                let (g, r, n) = parts(&key);
+                ApiError::already_exists(&g, &r, &n)
+            }
+            StorageError::Conflict { key, .. } => {
+                let (g, r, n) = parts(&key);
+                ApiError::conflict(&g, &r, &n)
+            }
+            StorageError::Expired { requested, oldest } => ApiError::expired(requested, oldest),
+            StorageError::Unavailable(msg) => ApiError::internal(msg),
+        }
+    }
+}
+
 /// The operations every backend (sled now, etcd later) provides.
 ///
 /// Every method that returns after a write returns only once that write is durable.

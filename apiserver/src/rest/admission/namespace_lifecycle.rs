@@ -3,7 +3,7 @@
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use super::super::read::load;
+use super::super::load::load;
 use super::super::{object, AdmissionPlugin, Resolved, Write};
 use apimachinery::registry::builtin;
 use apimachinery::status::{ApiError, Reason};
