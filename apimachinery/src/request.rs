@@ -81,23 +81,33 @@ pub enum ClusterTarget {
 /// Where a request is going, parsed from method, path and query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestInfo {
+    /// The logical cluster(s) addressed by the `/clusters/<c>` prefix, if any.
     pub cluster: ClusterTarget,
     /// The cluster as the caller wrote it (a workspace path or a logical cluster name), for
     /// messages: refusals must never reveal what a path resolves to.
     pub cluster_as_written: String,
     /// Path with the `/clusters/<c>` prefix removed.
     pub path: String,
+    /// Whether the path names an API resource (`/api/v1/pods`), not discovery or `/healthz`.
     pub is_resource_request: bool,
     /// Kubernetes verb: get, list, watch, create, update, patch, delete, deletecollection, or
     /// for non-resource requests the lower-cased HTTP method.
     pub verb: Verb,
+    /// `api` for the core group, `apis` for named groups; empty for non-API paths.
     pub api_prefix: String,
+    /// API group, e.g. `apps`; empty for the core group.
     pub api_group: String,
+    /// API version, e.g. `v1`.
     pub api_version: String,
+    /// Namespace from `namespaces/<ns>/...`; empty for cluster-scoped requests.
     pub namespace: String,
+    /// Resource, plural and lower-case, e.g. `configmaps`.
     pub resource: String,
+    /// Subresource, e.g. `status` or `scale`; empty for the main resource.
     pub subresource: String,
+    /// Object name; empty for collection requests.
     pub name: String,
+    /// Decoded query parameters; a repeated key keeps its last value.
     pub query: HashMap<String, String>,
 }
 

@@ -8,22 +8,39 @@ use serde_json::{json, Value};
 /// Machine-readable reason of a failed request, as kube-apiserver names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
+    /// 400: the request is malformed or its parameters are wrong.
     BadRequest,
+    /// 401: no authenticator accepted the credentials.
     Unauthorized,
+    /// 403: the authenticated user may not do this.
     Forbidden,
+    /// 404: the object or path does not exist.
     NotFound,
+    /// 409: a create named an object that already exists.
     AlreadyExists,
+    /// 409: the write raced another one (a stale resourceVersion, mostly).
     Conflict,
+    /// 410: the resource is gone and will not come back.
     Gone,
+    /// 410: the requested resourceVersion has been compacted away.
     Expired,
+    /// 422: validation failed; the details list one cause per field.
     Invalid,
+    /// 405: the verb is not supported on this resource.
     MethodNotAllowed,
+    /// 406: none of the media types in `Accept` can be served.
     NotAcceptable,
+    /// 413: the body is over the size limit.
     RequestEntityTooLarge,
+    /// 415: the body's `Content-Type` is not one the server decodes.
     UnsupportedMediaType,
+    /// 429: the server is over its in-flight limit; retry after a while.
     TooManyRequests,
+    /// 500: the server failed; the cause is in its log.
     InternalError,
+    /// 503: the server (or a dependency) is not ready to serve.
     ServiceUnavailable,
+    /// 504: the request did not finish in time.
     Timeout,
 }
 
@@ -78,6 +95,7 @@ impl Reason {
 pub struct Cause {
     /// `FieldValueInvalid`, `FieldValueRequired`, `FieldValueNotSupported`, ...
     pub reason: String,
+    /// What is wrong with the field, without the field path in front.
     pub message: String,
     /// JSON path of the field, e.g. `metadata.name` or `spec.replicas`.
     pub field: String,
@@ -86,22 +104,34 @@ pub struct Cause {
 /// The kind of a field error, with the wording Kubernetes uses in messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldErrorKind {
+    /// The value is not allowed (`FieldValueInvalid`).
     Invalid,
+    /// The field is missing or empty (`FieldValueRequired`).
     Required,
+    /// The value is not one of an enumerated set (`FieldValueNotSupported`).
     NotSupported,
+    /// The field may not be set here (`FieldValueForbidden`).
     Forbidden,
+    /// The value repeats one already given in the list (`FieldValueDuplicate`).
     Duplicate,
+    /// The value is over its length limit (`FieldValueTooLong`).
     TooLong,
+    /// The list has more items than allowed (`FieldValueTooMany`).
     TooMany,
+    /// The value has the wrong JSON type (reported as `FieldValueInvalid`).
     TypeInvalid,
 }
 
 /// A validation error on one field; a list of them becomes a 422 `Invalid` Status.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldError {
+    /// What kind of problem it is; picks the message wording and the cause reason.
     pub kind: FieldErrorKind,
+    /// JSON path of the field, e.g. `metadata.name` or `spec.template.spec.containers[0].image`.
     pub field: String,
+    /// The offending value, quoted in the message; `None` when the message does not show it.
     pub value: Option<Value>,
+    /// Explanation appended after the value; may be empty.
     pub detail: String,
 }
 
@@ -198,9 +228,13 @@ fn render_value(v: &Value) -> String {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct ApiError {
+    /// Machine-readable reason; also decides the HTTP status code.
     pub reason: Reason,
+    /// Human-readable message, in kube-apiserver's wording where there is one.
     pub message: String,
+    /// The Status `details` object (name, group, kind, causes), when the error has one.
     pub details: Option<Value>,
+    /// Seconds for the `Retry-After` header, set on 429s.
     pub retry_after: Option<u32>,
 }
 

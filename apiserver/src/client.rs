@@ -21,12 +21,25 @@ pub type ClientBody = UnsyncBoxBody<Bytes, BoxError>;
 /// Failures calling another component.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The kubeconfig could not be read, parsed or used.
     #[error("reading kubeconfig {path}: {detail}")]
-    Kubeconfig { path: String, detail: String },
+    Kubeconfig {
+        /// Path of the kubeconfig; empty when the fault is in credentials already loaded.
+        path: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The credentials' certificates could not be turned into a TLS client config.
     #[error(transparent)]
     Tls(#[from] PkiError),
+    /// A request failed to send, timed out, or got an answer that could not be used.
     #[error("request to {url}: {detail}")]
-    Request { url: String, detail: String },
+    Request {
+        /// URL of the request.
+        url: String,
+        /// Why it failed, with the error's causes.
+        detail: String,
+    },
 }
 
 /// Where a component is and how to prove who we are to it.

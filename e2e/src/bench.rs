@@ -18,8 +18,11 @@ use serde_json::Value;
 /// Connection details read from an admin kubeconfig.
 #[derive(Clone)]
 pub struct Target {
+    /// Server host name or IP, also the TLS server name.
     pub host: String,
+    /// Server port.
     pub port: u16,
+    /// Client config trusting the server's CA and presenting the user's certificate, if any.
     pub tls: Arc<rustls::ClientConfig>,
 }
 
@@ -128,8 +131,11 @@ pub fn count_matching(target: Target, path: String, done: impl Fn(&Value) -> boo
 /// Latency samples of one workload.
 #[derive(Default)]
 pub struct Samples {
+    /// Latency of every request, in no particular order.
     pub latencies: Vec<Duration>,
+    /// Wall-clock time of the whole run, all workers together.
     pub elapsed: Duration,
+    /// Requests answered with a status of 300 or more.
     pub errors: usize,
 }
 

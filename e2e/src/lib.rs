@@ -65,6 +65,7 @@ pub fn versioned_kubectls() -> Vec<PathBuf> {
 pub struct Install {
     child: Option<Child>,
     dir: tempfile::TempDir,
+    /// The admin kubeconfig the install wrote.
     pub kubeconfig: PathBuf,
     cache: tempfile::TempDir,
 }
@@ -72,8 +73,11 @@ pub struct Install {
 /// The result of one kubectl run.
 #[derive(Debug)]
 pub struct Run {
+    /// Exit code; -1 when kubectl was killed by a signal.
     pub code: i32,
+    /// Everything kubectl wrote to standard output.
     pub stdout: String,
+    /// Everything kubectl wrote to standard error.
     pub stderr: String,
 }
 

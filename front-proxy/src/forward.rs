@@ -39,7 +39,9 @@ const HOP_BY_HOP: &[&str] = &["connection", "keep-alive", "proxy-connection", "t
 pub struct Proxy {
     /// Request counts and latencies (by method and code) and certificate expiry.
     pub metrics: Arc<Metrics>,
+    /// Where every shard and workspace is; resolves each request's route.
     pub index: Arc<Index>,
+    /// Decides who the caller is before the request is forwarded.
     pub authn: Authenticators,
     /// Forwards with the front-proxy's request-header client certificate.
     pub upstream: Client,

@@ -50,9 +50,13 @@ impl GroupFilter {
 
 /// The proxy's authenticators.
 pub struct Authenticators {
+    /// Static bearer tokens, tried first.
     pub tokens: Option<TokenFile>,
+    /// The OIDC issuer, tried for tokens that name it as their issuer.
     pub oidc: Option<Oidc>,
+    /// Checks service-account tokens before they are passed on; without it they are refused.
     pub service_accounts: Option<TokenVerifier>,
+    /// Filters the groups of users authenticated here before they are forwarded.
     pub groups: GroupFilter,
 }
 

@@ -13,8 +13,11 @@ use serde_json::Value;
 /// Where a request goes: a shard and a logical cluster on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
+    /// Name of the shard, for logs and messages.
     pub shard: String,
+    /// Base URL of the shard, or of its virtual workspaces for `/services/` paths.
     pub base_url: String,
+    /// Logical cluster name on that shard; empty for paths outside `/clusters/`.
     pub cluster: String,
 }
 

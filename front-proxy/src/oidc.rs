@@ -15,13 +15,17 @@ use serde_json::Value;
 /// How an OIDC issuer's tokens map to users.
 #[derive(Debug, Clone)]
 pub struct OidcConfig {
+    /// Issuer URL; a token's `iss` claim must equal it.
     pub issuer: String,
     /// Expected audience.
     pub client_id: String,
+    /// Claim holding the username, e.g. `sub` or `email`.
     pub username_claim: String,
     /// Prefix of usernames; kube's default is `<issuer>#` unless the claim is `email`.
     pub username_prefix: String,
+    /// Claim holding the groups (a string or a list of them); no groups when unset.
     pub groups_claim: Option<String>,
+    /// Prefix put in front of every group from the token.
     pub groups_prefix: String,
 }
 
@@ -31,30 +35,46 @@ pub enum Keys {
     Fixed(JwkSet),
     /// The issuer's `jwks_uri`, fetched with `client` and refreshed at most every minute
     /// when a token names a key not yet known.
-    Fetched { client: Box<Client>, url: String, cached: RwLock<(JwkSet, Option<Instant>)> },
+    Fetched {
+        /// Client trusting the issuer's CA.
+        client: Box<Client>,
+        /// The `jwks_uri` from the issuer's discovery document.
+        url: String,
+        /// The last key set fetched and when; `None` until the first fetch.
+        cached: RwLock<(JwkSet, Option<Instant>)>,
+    },
 }
 
 /// An OIDC authenticator.
 pub struct Oidc {
+    /// The issuer, audience and claim mapping.
     pub config: OidcConfig,
+    /// The issuer's signing keys.
     pub keys: Keys,
 }
 
 /// Why a token was refused (logged, never sent: the caller gets a plain 401).
 #[derive(Debug, thiserror::Error)]
 pub enum OidcError {
+    /// The token's header could not be decoded.
     #[error("not a JWT: {0}")]
     Malformed(String),
+    /// The token is signed with a symmetric or unknown algorithm.
     #[error("unsupported signing algorithm {0:?}")]
     Algorithm(Algorithm),
+    /// The token's `kid` names no key the issuer has published.
     #[error("no key {0:?} in the issuer's key set")]
     UnknownKey(String),
+    /// Signature, issuer, audience or expiry check failed, or the email is unverified.
     #[error("invalid token: {0}")]
     Invalid(String),
+    /// The key set needed refreshing and could not be fetched.
     #[error("refreshing the issuer's key set")]
     KeySet(#[from] KeySetError),
+    /// The username claim is missing, empty or not a string.
     #[error("claim {0:?} is missing or not a string")]
     Claim(String),
+    /// The token names a `system:` user or group.
     #[error("{0:?} is reserved for the platform")]
     Reserved(String),
 }
@@ -145,14 +165,38 @@ impl Oidc {
 /// Why an issuer's keys could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum KeySetError {
+    /// The request did not get an answer.
     #[error("requesting {url}")]
-    Request { url: String, source: ClientError },
+    Request {
+        /// URL requested.
+        url: String,
+        /// Why the request failed.
+        source: ClientError,
+    },
+    /// The JWKS URL answered with a status other than 200.
     #[error("{url} answered {code}")]
-    Status { url: String, code: u16 },
+    Status {
+        /// The JWKS URL.
+        url: String,
+        /// HTTP status code of the answer.
+        code: u16,
+    },
+    /// The JWKS URL answered with something that is not a key set.
     #[error("{url} is not a JWKS document")]
-    NotJwks { url: String, source: serde_json::Error },
+    NotJwks {
+        /// The JWKS URL.
+        url: String,
+        /// Why the answer did not parse as a JWKS.
+        source: serde_json::Error,
+    },
+    /// The discovery document could not be had or names no `jwks_uri`.
     #[error("{url} answered {code} without a jwks_uri")]
-    NoJwksUri { url: String, code: u16 },
+    NoJwksUri {
+        /// URL of the discovery document.
+        url: String,
+        /// HTTP status code of the answer.
+        code: u16,
+    },
 }
 
 /// GETs `url` as JSON.

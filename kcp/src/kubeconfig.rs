@@ -12,8 +12,11 @@ use serde_json::{json, Value};
 pub struct AdminKubeconfig<'a> {
     /// `https://host:port` without a path.
     pub server: String,
+    /// PEM of the CA that verifies the server, embedded as `certificate-authority-data`.
     pub ca_pem: &'a str,
+    /// Credentials of user `kcp-admin`, used by contexts `root` and `base`.
     pub kcp_admin: &'a CertPair,
+    /// Credentials of user `shard-admin`, used by contexts `system:admin` and `shard-base`.
     pub shard_admin: &'a CertPair,
 }
 

@@ -31,16 +31,26 @@ pub struct InitFlags {
 /// Why `kcp pki` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiCommandError {
+    /// A certificate could not be issued, read or written.
     #[error(transparent)]
     Pki(#[from] PkiError),
+    /// `init` would overwrite this file and `--force` was not given.
     #[error("{0} already exists; use --force to overwrite the PKI")]
     Exists(PathBuf),
+    /// The service-account signing key could not be generated.
     #[error("service-account key")]
     ServiceAccount(#[from] apimachinery::auth::AuthError),
+    /// `rotate` was asked for a CA, a key or an unknown file stem.
     #[error("{0:?} is not a leaf certificate of this PKI (CAs and keys are not rotated)")]
     NotLeaf(String),
+    /// The PKI directory could not be created.
     #[error("creating {path}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
 /// What `init` writes, by file stem.

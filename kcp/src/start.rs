@@ -11,6 +11,7 @@ use crate::kubeconfig::{self, AdminKubeconfig};
 /// Flags of `kcp start` (kcp's names).
 #[derive(Debug, Clone, clap::Args)]
 pub struct StartFlags {
+    /// The shard's own flags; certificate paths default to the generated ones.
     #[command(flatten)]
     pub shard: ShardFlags,
     /// Extra DNS names or IPs for the serving certificate.
@@ -24,14 +25,23 @@ pub struct StartFlags {
 /// Why `kcp start` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// A certificate or the admin kubeconfig could not be generated, read or written.
     #[error(transparent)]
     Pki(#[from] PkiError),
+    /// The shard failed to start or stopped with an error.
     #[error(transparent)]
     Shard(#[from] shard::ShardError),
+    /// The shard's config file or flags are invalid.
     #[error(transparent)]
     Config(#[from] shard::ConfigError),
+    /// A directory under the root directory could not be created.
     #[error("writing {path}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
 /// File stems of the generated certificates under `<root>/certs`.
@@ -61,8 +71,11 @@ fn host_names(extra: &[String]) -> (Vec<String>, Vec<IpAddr>) {
 
 /// Certificates of a single-process install, generated once and reused.
 pub struct Pki {
+    /// The CA that signed the serving certificate; clients verify the shard with it.
     pub server_ca: CertPair,
+    /// Client certificate of `kcp-admin`, in group `system:kcp:admin`.
     pub kcp_admin: CertPair,
+    /// Client certificate of `shard-admin`, in group `system:masters`.
     pub shard_admin: CertPair,
 }
 

@@ -26,6 +26,7 @@ const READY_WAIT: Duration = Duration::from_secs(2);
 
 /// The request phase serving `workspaces/~` in `root`.
 pub struct HomeWorkspaces {
+    /// The shard's API: its storage, authorizer, and a client acting as `system:masters`.
     pub api: Arc<Api>,
     /// Where clients reach this shard; home URLs start with it.
     pub base_url: String,

@@ -16,7 +16,12 @@ pub enum RootView {
     /// This shard hosts `root`.
     Local(SharedStorage),
     /// The root shard at `url`, reached with `client`.
-    Remote { client: Box<Client>, url: String },
+    Remote {
+        /// Client authenticating as `system:masters` on the root shard.
+        client: Box<Client>,
+        /// Base URL of the root shard, without a `/clusters/` path.
+        url: String,
+    },
 }
 
 impl RootView {

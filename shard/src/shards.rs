@@ -25,7 +25,9 @@ pub const UNSCHEDULABLE_ANNOTATION: &str = "experimental.core.kcp.io/unschedulab
 /// A shard as scheduling sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shard {
+    /// Name of the Shard object, the shard's name.
     pub name: String,
+    /// Where other components reach the shard (`spec.baseURL`).
     pub base_url: String,
     /// Where clients reach its workspaces (`baseURL` unless set).
     pub external_url: String,
@@ -50,8 +52,11 @@ fn shard_key(name: &str) -> String {
 /// The URLs a shard announces in its Shard object.
 #[derive(Debug, Clone)]
 pub struct Urls {
+    /// `spec.baseURL`: where other components reach the shard.
     pub base: String,
+    /// `spec.externalURL`: where clients reach its workspaces.
     pub external: String,
+    /// `spec.virtualWorkspaceURL`: where its virtual workspaces (`/services/...`) are served.
     pub virtual_workspaces: String,
 }
 

@@ -118,6 +118,7 @@ fn allowed(limit: &Value, candidate: &[String]) -> bool {
 
 /// Admission of Workspaces: system fields, owner, type defaulting and checks, shard choice.
 pub struct WorkspaceAdmission {
+    /// Where the WorkspaceTypes and Shards of `root` are read from.
     pub root: Arc<RootView>,
 }
 

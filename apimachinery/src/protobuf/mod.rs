@@ -37,7 +37,12 @@ pub enum ProtoError {
     #[error(
         "the server does not accept {MEDIA_TYPE} bodies for {api_version}, Kind={kind}; send application/json instead"
     )]
-    UnsupportedKind { api_version: String, kind: String },
+    UnsupportedKind {
+        /// `apiVersion` of the envelope's type meta, e.g. `apps/v1`.
+        api_version: String,
+        /// `kind` of the envelope's type meta.
+        kind: String,
+    },
 }
 
 /// The one mapping of decode failures onto Kubernetes `Status` errors.

@@ -22,6 +22,7 @@ pub enum FieldOp {
 pub struct FieldRequirement {
     /// The field label, e.g. `metadata.name`.
     pub field: String,
+    /// Whether the field must equal the value or differ from it.
     pub op: FieldOp,
     /// The unescaped value.
     pub value: String,

@@ -13,21 +13,32 @@ use std::collections::BTreeSet;
 /// How a requirement relates a label to its values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operator {
+    /// `key=value`.
     Equals,
+    /// `key==value`, the same as `=`.
     DoubleEquals,
+    /// `key!=value`; also matches objects without the label.
     NotEquals,
+    /// `key in (a,b)`: the label is one of the values.
     In,
+    /// `key notin (a,b)`: the label is absent or none of the values.
     NotIn,
+    /// `key`: the label is present, whatever its value.
     Exists,
+    /// `!key`: the label is absent.
     DoesNotExist,
+    /// `key>n`: the label parses as an integer greater than the value.
     GreaterThan,
+    /// `key<n`: the label parses as an integer less than the value.
     LessThan,
 }
 
 /// One ANDed clause of a label selector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Requirement {
+    /// The label key, a qualified name such as `app` or `example.com/tier`.
     pub key: String,
+    /// How the label's value is compared with `values`.
     pub operator: Operator,
     /// Sorted and unique for set operators; one value for the others; empty for existence.
     pub values: Vec<String>,

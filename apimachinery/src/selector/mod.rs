@@ -19,10 +19,18 @@ pub enum SelectorError {
     Requirement(Box<SelectorError>),
     /// The label selector has an unexpected token.
     #[error("found '{found}', expected: {expected}")]
-    Syntax { found: String, expected: &'static str },
+    Syntax {
+        /// Text of the token found, empty at the end of the input.
+        found: String,
+        /// What the parser would have accepted there, as kube lists it.
+        expected: &'static str,
+    },
     /// A set-based requirement lacks its opening parenthesis (kube words this one differently).
     #[error("found '{found}' expected: '('")]
-    ExpectedOpenParen { found: String },
+    ExpectedOpenParen {
+        /// Text of the token found instead of `(`.
+        found: String,
+    },
     /// Keys or values failed validation; the text is the rendered field errors.
     #[error("{0}")]
     Invalid(String),
@@ -31,7 +39,12 @@ pub enum SelectorError {
     Operator(String),
     /// A field selector term has no `=`, `==` or `!=`.
     #[error("invalid selector: '{selector}'; can't understand '{term}'")]
-    FieldTerm { selector: String, term: String },
+    FieldTerm {
+        /// The whole field selector as given.
+        selector: String,
+        /// The term without an operator.
+        term: String,
+    },
     /// A field selector value has a backslash escape other than `\\`, `\,` or `\=`.
     #[error("invalid field selector: invalid escape sequence: {0}")]
     InvalidEscape(String),

@@ -54,7 +54,12 @@ pub enum PkiError {
     Verifier(#[from] rustls::server::VerifierBuilderError),
     /// A PEM block was missing or unreadable.
     #[error("reading {what} PEM")]
-    Pem { what: &'static str, source: rustls::pki_types::pem::Error },
+    Pem {
+        /// What the PEM should have held: `certificate` or `private key`.
+        what: &'static str,
+        /// The PEM decoder's error.
+        source: rustls::pki_types::pem::Error,
+    },
     /// A certificate's PEM armour could not be parsed.
     #[error("parsing certificate PEM")]
     CertPem(#[from] x509_parser::nom::Err<PEMError>),
@@ -72,7 +77,12 @@ pub enum PkiError {
     NoCommonName,
     /// Reading or writing a certificate file failed.
     #[error("{path}")]
-    Io { path: std::path::PathBuf, source: std::io::Error },
+    Io {
+        /// The file read or written.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
 /// CAs live long so that the kubeconfigs that embed them keep working.
@@ -163,9 +173,13 @@ pub fn holder_of(cert_pem: &str) -> Result<Holder, PkiError> {
 /// The holder of a certificate: see [`holder_of`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
+    /// Subject common name: the user name of a client certificate.
     pub cn: String,
+    /// Subject organizations: the groups of a client certificate.
     pub groups: Vec<String>,
+    /// DNS subject alternative names.
     pub dns: Vec<String>,
+    /// IP address subject alternative names.
     pub ips: Vec<IpAddr>,
 }
 

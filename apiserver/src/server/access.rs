@@ -16,6 +16,7 @@ use crate::storage::Storage;
 
 /// The authorization phase.
 pub struct Authorize {
+    /// The API: its authorizer chain, and the storage that says which logical clusters exist.
     pub api: Arc<Api>,
 }
 

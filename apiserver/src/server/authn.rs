@@ -35,7 +35,9 @@ pub struct Peers {
 /// What a verified client certificate makes of a connection.
 #[derive(Debug, Clone)]
 pub enum Peer {
+    /// A user or component, identified by its certificate's subject.
     User(PeerSubject),
+    /// An authenticating proxy, whose `X-Remote-*` headers name the user.
     Proxy(TrustedProxy),
 }
 
@@ -85,13 +87,17 @@ pub fn user_from_headers(headers: &http::HeaderMap) -> Option<UserInfo> {
 /// The configured authenticators.
 #[derive(Default)]
 pub struct Authenticator {
+    /// Static bearer tokens from `--token-auth-file`, if given.
     pub tokens: Option<TokenFile>,
+    /// Service-account token verification, if the server has a signing key.
     pub service_accounts: Option<ServiceAccountTokens>,
 }
 
 /// Service-account tokens: the signer, and the storage that says whether the account still exists.
 pub struct ServiceAccountTokens {
+    /// Verifies a token's signature, issuer, expiry and audience.
     pub signer: TokenSigner,
+    /// Where the token's ServiceAccount is looked up.
     pub store: SharedStorage,
 }
 
@@ -144,6 +150,7 @@ impl Authenticator {
 
 /// The authentication phase: puts the caller's [`UserInfo`] on the request.
 pub struct Authenticate {
+    /// The API: its authenticators, and the storage impersonation and path walks read.
     pub api: Arc<Api>,
 }
 

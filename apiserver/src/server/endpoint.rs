@@ -28,7 +28,9 @@ pub const KUBE_MINOR: &str = "32";
 /// The endpoint service.
 #[derive(Clone)]
 pub struct Endpoint {
+    /// The API that serves resource requests.
     pub api: Arc<Api>,
+    /// Rendered at `/metrics`, with storage size and revision refreshed first.
     pub metrics: Arc<Metrics>,
 }
 

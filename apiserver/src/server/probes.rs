@@ -15,7 +15,9 @@ use apimachinery::status::ApiError;
 
 /// The probe phase.
 pub struct Probes {
+    /// The API whose storage and shutdown signal the probes check.
     pub api: Arc<Api>,
+    /// The extra gates `/readyz` waits for.
     pub readiness: Readiness,
 }
 

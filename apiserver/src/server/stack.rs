@@ -32,7 +32,9 @@ use crate::rest::Api;
 
 /// Everything the request path needs.
 pub struct Handler {
+    /// The API every phase and the endpoint share.
     pub api: Arc<Api>,
+    /// Request counts, latencies and in-flight gauges, recorded around the whole stack.
     pub metrics: Arc<Metrics>,
     stack: BoxCloneSyncService<Req, Response, Infallible>,
 }

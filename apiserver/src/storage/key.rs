@@ -7,10 +7,15 @@
 /// The parts of one object's key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key<'a> {
+    /// API group; empty for the core group, which is encoded as `core`.
     pub group: &'a str,
+    /// Resource, plural and lower-case, e.g. `configmaps`.
     pub resource: &'a str,
+    /// Logical cluster name the object lives in.
     pub cluster: &'a str,
+    /// Namespace; empty for cluster-scoped objects.
     pub namespace: &'a str,
+    /// Object name.
     pub name: &'a str,
 }
 

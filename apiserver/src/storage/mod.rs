@@ -26,23 +26,31 @@ pub use key::Key;
 /// A stored value together with the revision of the write that produced it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
+    /// Encoded storage key the value was read from.
     pub key: String,
+    /// The object's JSON bytes.
     pub value: Bytes,
+    /// Revision of the write that produced the value.
     pub revision: u64,
 }
 
 /// What happened to a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
+    /// The key was created.
     Added,
+    /// The key's value was replaced.
     Modified,
+    /// The key was deleted.
     Deleted,
 }
 
 /// One committed change, as watchers see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
+    /// Whether the key was added, modified or deleted.
     pub kind: EventKind,
+    /// Encoded storage key that changed.
     pub key: String,
     /// The new value; for `Deleted`, the last value before deletion.
     pub value: Bytes,
@@ -55,6 +63,7 @@ pub struct Event {
 /// One page of a prefix listing.
 #[derive(Debug, Clone, Default)]
 pub struct Page {
+    /// The values of this page, in key order.
     pub items: Vec<Stored>,
     /// The store's revision when the list was taken.
     pub revision: u64,
@@ -77,14 +86,35 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Result<Event, StorageError>> + 
 /// Errors of the storage layer; the REST layer maps them to Status once.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
+    /// A read, update or delete named a key that does not exist.
     #[error("key {key} not found")]
-    NotFound { key: String },
+    NotFound {
+        /// The missing key.
+        key: String,
+    },
+    /// A create named a key that already exists.
     #[error("key {key} already exists")]
-    AlreadyExists { key: String },
+    AlreadyExists {
+        /// The existing key.
+        key: String,
+    },
+    /// An update or delete expected a revision the key is no longer at.
     #[error("key {key} is at revision {current}, not the expected one")]
-    Conflict { key: String, current: u64 },
+    Conflict {
+        /// The key written.
+        key: String,
+        /// Revision the key is actually at.
+        current: u64,
+    },
+    /// A watch asked to start from a revision older than the event window holds.
     #[error("too old resource version: {requested} ({oldest})")]
-    Expired { requested: u64, oldest: u64 },
+    Expired {
+        /// Revision the watch asked to start after.
+        requested: u64,
+        /// Oldest revision a watch can still start after.
+        oldest: u64,
+    },
+    /// The backend cannot read or write (an I/O error, a failed flush); the text says why.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
 }

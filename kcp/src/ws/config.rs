@@ -16,7 +16,9 @@ pub const PREVIOUS: &str = "workspace.kcp.io/previous";
 
 /// A loaded kubeconfig.
 pub struct Kubeconfig {
+    /// The file it was loaded from, and is saved back to.
     pub path: PathBuf,
+    /// The parsed document, edited in place until [`Kubeconfig::save`].
     pub doc: Value,
 }
 

@@ -14,10 +14,13 @@ use config::{Kubeconfig, PREVIOUS};
 /// Why a plugin command failed; the message is printed as `error: <message>`.
 #[derive(Debug, thiserror::Error)]
 pub enum WsError {
+    /// The arguments or the workspace asked for do not work: a bad path, not found, denied.
     #[error("{0}")]
     Usage(String),
+    /// The kubeconfig is missing, unreadable, or lacks the current context or its cluster.
     #[error("{0}")]
     Config(String),
+    /// The server could not be reached or answered something unexpected.
     #[error("{0}")]
     Server(String),
 }
@@ -29,6 +32,7 @@ pub struct WsArgs {
     /// Path to the kubeconfig file (default $KUBECONFIG or ~/.kube/config).
     #[arg(long, global = true)]
     pub kubeconfig: Option<PathBuf>,
+    /// What to do; without one, enter `path` or print the current workspace.
     #[command(subcommand)]
     pub command: Option<WsCommand>,
     /// A workspace to enter (`:root:a`, `a:b`, `..`, `-`, `'~'`), or `.` for the current one.
@@ -50,6 +54,7 @@ pub enum WsCommand {
     Tree,
     /// Create a workspace in the current workspace and wait until it is ready.
     Create {
+        /// Name of the new workspace.
         name: String,
         /// Workspace type (a WorkspaceType in root).
         #[arg(long = "type")]
@@ -63,7 +68,9 @@ pub enum WsCommand {
     },
     /// Add a kubeconfig context for the current workspace.
     CreateContext {
+        /// Context name (default: the current workspace path).
         name: Option<String>,
+        /// Replace a context of the same name.
         #[arg(long)]
         overwrite: bool,
     },
