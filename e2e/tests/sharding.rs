@@ -210,7 +210,7 @@ fn serve_issuer(dir: &std::path::Path, jwks: serde_json::Value) -> (String, std:
             listener.set_nonblocking(true).expect("nonblocking");
             let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
             let tls = std::sync::Arc::new(apiserver::pki::server_config(&serving, &[]).expect("TLS"));
-            let peers = std::sync::Arc::new(apiserver::server::authn::Peers::clients_only(std::slice::from_ref(&ca.cert_pem)).expect("CA"));
+            let peers = std::sync::Arc::new(apiserver::auth::authn::Peers::clients_only(std::slice::from_ref(&ca.cert_pem)).expect("CA"));
             let (_keep, shutdown) = tokio::sync::watch::channel(false);
             apiserver::server::serve(listener, tls, peers, std::sync::Arc::new(endpoints), Default::default(), shutdown).await;
         });

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use apiserver::client::{BoxError, Client};
 use apimachinery::request::valid_cluster_name;
 use apiserver::rest::body::{self, Response};
-use apiserver::server::authn::{PeerSubject, REMOTE_CLUSTER, REMOTE_EXTRA_PREFIX, REMOTE_GROUP, REMOTE_USER};
+use apiserver::auth::authn::{PeerSubject, REMOTE_CLUSTER, REMOTE_EXTRA_PREFIX, REMOTE_GROUP, REMOTE_USER};
 use apiserver::server::phase::Req;
 use apiserver::server::probes;
 use apiserver::server::metrics::{LatencyLabels, Metrics, RequestLabels};

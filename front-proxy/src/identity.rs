@@ -4,7 +4,7 @@
 //! which alone knows whether the service account still exists.
 
 use apimachinery::auth::{self, Claims, TokenFile, TokenVerifier, UserInfo};
-use apiserver::server::authn::PeerSubject;
+use apiserver::auth::authn::PeerSubject;
 
 use crate::oidc::Oidc;
 

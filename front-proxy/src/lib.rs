@@ -16,7 +16,7 @@ use std::time::Duration;
 use apimachinery::auth::TokenVerifier;
 use apiserver::client::{Client, Credentials};
 use apiserver::pki::CertPair;
-use apiserver::server::authn::Peers;
+use apiserver::auth::authn::Peers;
 use apiserver::server::connection::{parse_duration, DEFAULT_IDLE_TIMEOUT, DEFAULT_REQUEST_HEADER_TIMEOUT};
 use apiserver::server::ConnectionLimits;
 
@@ -154,7 +154,7 @@ pub async fn run(flags: Flags, shutdown: tokio::sync::watch::Receiver<bool>) -> 
     tokio::spawn(index.clone().run(watcher, root.base_url()));
 
     let authn = identity::Authenticators {
-        tokens: flags.token_auth_file.as_deref().map(apiserver::server::authn::load_token_file).transpose()?,
+        tokens: flags.token_auth_file.as_deref().map(apiserver::auth::authn::load_token_file).transpose()?,
         oidc: oidc(&flags).await?,
         service_accounts: match &flags.service_account_key_file {
             Some(p) => Some(TokenVerifier::from_pem(&flags.service_account_issuer, &read(p)?)?),

@@ -4,7 +4,7 @@
 //! Objects are created only when missing, so restarts never overwrite what users changed.
 
 use apiserver::rest::object;
-use apiserver::server::authz::BOOTSTRAP_CLUSTER;
+use apiserver::auth::authz::BOOTSTRAP_CLUSTER;
 use apiserver::storage::{Key, SharedStorage, StorageError};
 use serde_json::{json, Value};
 

@@ -16,8 +16,8 @@ use apimachinery::registry::crd::CrdIndex;
 use apiserver::rest::{admission, Api, Limits};
 use apimachinery::auth::TokenSigner;
 use apiserver::pki::ClientCertAuthority;
-use apiserver::server::authn::{Authenticator, Peers, ServiceAccountTokens};
-use apiserver::server::authz::Authorizer;
+use apiserver::auth::authn::{Authenticator, Peers, ServiceAccountTokens};
+use apiserver::auth::authz::Authorizer;
 use apiserver::server::metrics::Metrics;
 use apiserver::server::phase::Phases;
 use apiserver::server::Handler;
@@ -116,7 +116,7 @@ pub async fn run(
         None => None,
     };
     let tokens = match &config.token_auth_file {
-        Some(p) => Some(apiserver::server::authn::load_token_file(p)?),
+        Some(p) => Some(apiserver::auth::authn::load_token_file(p)?),
         None => None,
     };
     let api = Arc::new(Api {

@@ -30,7 +30,7 @@ use apimachinery::registry::builtin::{self, Backing};
 use apimachinery::registry::crd::CrdIndex;
 use apimachinery::registry::{ResourceInfo, StrategyRef};
 use apimachinery::request::{ClusterTarget, RequestInfo, Verb};
-use crate::server::authz::Authorizer;
+use crate::auth::authz::Authorizer;
 use apimachinery::status::ApiError;
 use crate::storage::{key, SharedStorage};
 
@@ -155,7 +155,7 @@ pub struct Api {
     pub store: SharedStorage,
     pub crds: Arc<CrdIndex>,
     pub authz: Arc<Authorizer>,
-    pub authn: Arc<crate::server::authn::Authenticator>,
+    pub authn: Arc<crate::auth::authn::Authenticator>,
     pub limits: Limits,
     /// Admission plugins in the order they run: [`admission::plugins`] puts the built-in ones first.
     pub plugins: Vec<Arc<dyn AdmissionPlugin>>,

@@ -9,21 +9,23 @@ use futures::future::BoxFuture;
 use super::phase::{Outcome, Phase, Req};
 use apimachinery::auth::{Attributes, UserInfo};
 use apimachinery::request::{ClusterTarget, RequestInfo, WorkspacePath, Verb};
-use crate::rest::Api;
+use crate::auth::authz::Authorizer;
 use apimachinery::status::{ApiError, Reason};
 use crate::storage::key::Key;
-use crate::storage::Storage;
+use crate::storage::{SharedStorage, Storage};
 
 /// The authorization phase.
 pub struct Authorize {
-    /// The API: its authorizer chain, and the storage that says which logical clusters exist.
-    pub api: Arc<Api>,
+    /// The authorizer chain (workspace access, bootstrap policy, the cluster's RBAC).
+    pub authz: Arc<Authorizer>,
+    /// Where paths are resolved and logical clusters are found to exist (or be inactive).
+    pub store: SharedStorage,
 }
 
 impl Phase for Authorize {
     fn run<'a>(&'a self, req: &'a mut Req) -> BoxFuture<'a, Result<Outcome, ApiError>> {
         Box::pin(async move {
-            resolve_path(&self.api, req).await?;
+            resolve_path(&*self.store, req).await?;
             scope_identity(req);
             let (Some(info), Some(user)) = (req.extensions().get::<RequestInfo>(), req.extensions().get::<UserInfo>()) else {
                 return Err(ApiError::internal("authorization ran before request parsing and authentication"));
@@ -31,7 +33,7 @@ impl Phase for Authorize {
             let masters = user.is_masters();
             let cluster = match &info.cluster {
                 ClusterTarget::Name(c) => {
-                    check_cluster(&self.api, c, user, info).await?;
+                    check_cluster(self, c, user, info).await?;
                     c.as_str()
                 }
                 ClusterTarget::Wildcard if masters => return Ok(Outcome::Next),
@@ -45,13 +47,13 @@ impl Phase for Authorize {
                     ))
                 }
                 // Shard-level paths (/version, /metrics, discovery) follow the bootstrap policy.
-                ClusterTarget::None => super::authz::BOOTSTRAP_CLUSTER,
+                ClusterTarget::None => crate::auth::authz::BOOTSTRAP_CLUSTER,
             };
             // Asking about oneself is always possible; the answer applies the whole chain.
             if is_self_review(info) {
                 return Ok(Outcome::Next);
             }
-            if !self.api.authz.allows(cluster, &attributes(user, info)).await? {
+            if !self.authz.allows(cluster, &attributes(user, info)).await? {
                 return Err(forbidden(user, info, ""));
             }
             Ok(Outcome::Next)
@@ -70,11 +72,11 @@ fn scope_identity(req: &mut Req) {
 /// Replaces a workspace path (`root:org:team`, or `user:<name>:...` from a home workspace) by
 /// the logical cluster it names. An unresolvable path is, to anyone but `system:masters`,
 /// indistinguishable from a workspace they may not access.
-async fn resolve_path(api: &Api, req: &mut Req) -> Result<(), ApiError> {
+async fn resolve_path(store: &dyn Storage, req: &mut Req) -> Result<(), ApiError> {
     let Some(path) = req.extensions().get::<RequestInfo>().filter(|i| i.cluster_is_path()).and_then(|i| i.cluster_name().map(String::from)) else {
         return Ok(());
     };
-    let Some(cluster) = walk_path(&*api.store, &path).await else {
+    let Some(cluster) = walk_path(store, &path).await else {
         let (Some(info), Some(user)) = (req.extensions().get::<RequestInfo>(), req.extensions().get::<UserInfo>()) else {
             return Err(ApiError::internal("path resolution ran before request parsing and authentication"));
         };
@@ -110,14 +112,14 @@ pub(crate) async fn walk_path(store: &dyn Storage, path: &str) -> Option<String>
 
 /// Lets a request into an existing, active logical cluster. Whether a cluster exists or is
 /// inactive is told only to those the authorizer lets in.
-async fn check_cluster(api: &Api, cluster: &str, user: &UserInfo, info: &RequestInfo) -> Result<(), ApiError> {
+async fn check_cluster(gate: &Authorize, cluster: &str, user: &UserInfo, info: &RequestInfo) -> Result<(), ApiError> {
     let key = Key::logical_cluster(cluster).encode();
     let masters = user.is_masters();
-    if let Ok(stored) = api.store.get(&key).await {
+    if let Ok(stored) = gate.store.get(&key).await {
         // An inactive logical cluster is closed to everyone but system:masters (who can
         // reopen it); saying so is only for those who could otherwise have come in.
         if !masters && is_inactive(&stored.value) {
-            let why = if api.authz.allows(cluster, &attributes(user, info)).await? { "the logical cluster is inactive" } else { "" };
+            let why = if gate.authz.allows(cluster, &attributes(user, info)).await? { "the logical cluster is inactive" } else { "" };
             return Err(forbidden(user, info, why));
         }
         return Ok(());

@@ -3,8 +3,7 @@
 //! `serve` owns connections only; what happens to a request is decided in [`stack`].
 
 pub mod access;
-pub mod authn;
-pub mod authz;
+pub mod authenticate;
 pub mod bodies;
 pub mod connection;
 pub mod discovery;
@@ -26,7 +25,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use authn::Peer;
+use crate::auth::authn::{self, Peer};
 use crate::rest;
 use http_body_util::BodyExt;
 pub use connection::ConnectionLimits;

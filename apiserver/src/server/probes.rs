@@ -10,14 +10,16 @@ use futures::future::BoxFuture;
 use super::phase::{Outcome, Phase, Req};
 use apimachinery::request::{ClusterTarget, RequestInfo};
 use crate::rest::body;
-use crate::rest::Api;
+use crate::storage::SharedStorage;
 use apimachinery::status::ApiError;
 
 /// The probe phase.
 pub struct Probes {
-    /// The API whose storage and shutdown signal the probes check.
-    pub api: Arc<Api>,
-    /// The extra gates `/readyz` waits for.
+    /// Checked with a one-item list: a store that cannot list is not ready.
+    pub store: SharedStorage,
+    /// True once shutdown began: a draining server takes no new traffic.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The gates the binary registered (controllers whose caches must sync first).
     pub readiness: Readiness,
 }
 
@@ -67,8 +69,8 @@ impl Phase for Probes {
                 "/readyz" => "readyz",
                 _ => return Ok(Outcome::Next),
             };
-            let storage_ok = self.api.store.list("\u{1}probe/", None, 1).await.is_ok();
-            let mut checks = vec![("ping".to_string(), true), ("storage".to_string(), storage_ok), ("shutdown".to_string(), !*self.api.shutdown.borrow())];
+            let storage_ok = self.store.list("\u{1}probe/", None, 1).await.is_ok();
+            let mut checks = vec![("ping".to_string(), true), ("storage".to_string(), storage_ok), ("shutdown".to_string(), !*self.shutdown.borrow())];
             // Liveness is about the process; only readiness waits for what is still loading.
             if name == "readyz" {
                 checks.extend(self.readiness.checks());

@@ -20,7 +20,7 @@ use tower::{ServiceBuilder, ServiceExt};
 use tracing::Instrument;
 
 use super::access::Authorize;
-use super::authn::Authenticate;
+use super::authenticate::Authenticate;
 use super::endpoint::Endpoint;
 use super::limit::InflightLimit;
 use super::metrics::{LatencyLabels, Metrics, RequestLabels};
@@ -44,11 +44,11 @@ impl Handler {
     /// after authentication, and ready once every gate of `readiness` is open.
     pub fn new(api: Arc<Api>, metrics: Arc<Metrics>, max_inflight: usize, extra: Phases, readiness: Readiness) -> Handler {
         let stack = ServiceBuilder::new()
-            .layer(PhaseLayer::new(Probes { api: api.clone(), readiness }))
+            .layer(PhaseLayer::new(Probes { store: api.store.clone(), shutdown: api.shutdown.clone(), readiness }))
             .layer(PhaseLayer::new(InflightLimit::new(max_inflight)))
-            .layer(PhaseLayer::new(Authenticate { api: api.clone() }))
+            .layer(PhaseLayer::new(Authenticate { authn: api.authn.clone(), authz: api.authz.clone(), store: api.store.clone() }))
             .layer(PhaseLayer::new(extra))
-            .layer(PhaseLayer::new(Authorize { api: api.clone() }))
+            .layer(PhaseLayer::new(Authorize { authz: api.authz.clone(), store: api.store.clone() }))
             .service(Endpoint { api: api.clone(), metrics: metrics.clone() });
         Handler { api, metrics, stack: BoxCloneSyncService::new(stack) }
     }

@@ -140,7 +140,7 @@ async fn hop(mut args: impl Iterator<Item = String>) {
     let upstream = apiserver::client::Client::new(&ca, Some(&admin)).expect("client");
     let serving = apiserver::pki::CertPair { cert_pem: read("front-proxy.crt"), key_pem: read("front-proxy.key") };
     let tls = std::sync::Arc::new(apiserver::pki::server_config(&serving, &[]).expect("TLS"));
-    let peers = std::sync::Arc::new(apiserver::server::authn::Peers::clients_only(&[read("client-ca.crt")]).expect("CA"));
+    let peers = std::sync::Arc::new(apiserver::auth::authn::Peers::clients_only(&[read("client-ca.crt")]).expect("CA"));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
     let (_never, shutdown) = tokio::sync::watch::channel(false);
     apiserver::server::serve(listener, tls, peers, std::sync::Arc::new(Hop { upstream, base }), Default::default(), shutdown).await;

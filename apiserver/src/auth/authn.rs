@@ -1,16 +1,8 @@
-//! Authentication: client certificate or bearer token, then impersonation; 401 otherwise.
+//! The authenticators: client certificates (users, and the front-proxy whose identity headers
+//! are then trusted), static tokens and service-account tokens.
 
-use std::sync::Arc;
-
-use futures::future::BoxFuture;
-
-use super::phase::{Outcome, Phase, Req};
-use apimachinery::auth::{self, Attributes, AuthError, TokenFile, TokenSigner, UserInfo};
+use apimachinery::auth::{self, AuthError, TokenFile, TokenSigner, UserInfo};
 use crate::pki::ClientCertAuthority;
-use apimachinery::request::{ClusterTarget, RequestInfo};
-use apimachinery::auth::MASTERS_GROUP;
-use crate::rest::Api;
-use apimachinery::status::ApiError;
 use crate::storage::{Key, SharedStorage};
 
 /// The verified client certificate's (CN, O values), put on requests by the connection.
@@ -148,55 +140,6 @@ impl Authenticator {
     }
 }
 
-/// The authentication phase: puts the caller's [`UserInfo`] on the request.
-pub struct Authenticate {
-    /// The API: its authenticators, and the storage impersonation and path walks read.
-    pub api: Arc<Api>,
-}
-
-impl Phase for Authenticate {
-    fn run<'a>(&'a self, req: &'a mut Req) -> BoxFuture<'a, Result<Outcome, ApiError>> {
-        Box::pin(async move {
-            let forwarded = req.extensions().get::<TrustedProxy>().and_then(|_| user_from_headers(req.headers()));
-            if req.extensions().get::<TrustedProxy>().is_some() {
-                adopt_cluster_as_written(req);
-            }
-            let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-            let user = match forwarded {
-                Some(user) => user,
-                None => self.api.authn.authenticate(authorization, req.extensions().get::<PeerSubject>()).await.ok_or_else(ApiError::unauthorized)?,
-            };
-            route_in_cluster_client(req, &user);
-            let user = if req.headers().contains_key(IMPERSONATE_USER) || req.headers().contains_key(IMPERSONATE_GROUP) {
-                // Impersonation is judged by the RBAC of the cluster the request goes to, so a
-                // path is resolved first; an unknown one has no RBAC and grants nothing.
-                let cluster = match req.extensions().get::<RequestInfo>() {
-                    Some(info) if info.cluster_is_path() => {
-                        let path = info.cluster_as_written.clone();
-                        super::access::walk_path(&*self.api.store, &path).await.unwrap_or(path)
-                    }
-                    Some(info) => info.cluster_name().unwrap_or(super::authz::BOOTSTRAP_CLUSTER).to_string(),
-                    None => super::authz::BOOTSTRAP_CLUSTER.to_string(),
-                };
-                impersonate(&self.api, user, req.headers(), &cluster).await?
-            } else {
-                user
-            };
-            tracing::Span::current().record("user", user.name.as_str());
-            // Nothing past this phase may read identity headers; drop them in any case.
-            strip_identity_headers(req.headers_mut());
-            req.extensions_mut().insert(user);
-            Ok(Outcome::Next)
-        })
-    }
-}
-
-/// Groups whose members hold power beyond one workspace: `system:masters` and kcp's own
-/// `system:kcp:*` groups (the kcp administrators among them).
-fn is_privileged_group(group: &str) -> bool {
-    group == MASTERS_GROUP || group.starts_with("system:kcp:")
-}
-
 /// Removes `X-Remote-*` identity headers.
 pub fn strip_identity_headers(headers: &mut http::HeaderMap) {
     let extras: Vec<http::HeaderName> = headers.keys().filter(|k| k.as_str().starts_with(REMOTE_EXTRA_PREFIX)).cloned().collect();
@@ -204,83 +147,6 @@ pub fn strip_identity_headers(headers: &mut http::HeaderMap) {
         headers.remove(name);
     }
 }
-
-/// A service account calling without a `/clusters/` prefix (an in-cluster client) addresses
-/// its own logical cluster.
-fn route_in_cluster_client(req: &mut Req, user: &UserInfo) {
-    let Some(cluster) = auth::service_account_cluster(user) else { return };
-    if let Some(info) = req.extensions_mut().get_mut::<RequestInfo>() {
-        if info.cluster == ClusterTarget::None {
-            info.cluster = ClusterTarget::Name(cluster.to_string());
-            tracing::Span::current().record("cluster", cluster);
-        }
-    }
-}
-
-/// The front-proxy forwards to `/clusters/<logical cluster>` and says in [`REMOTE_CLUSTER`] how
-/// the caller wrote it; messages use the caller's words.
-fn adopt_cluster_as_written(req: &mut Req) {
-    let Some(written) = req.headers().get(REMOTE_CLUSTER).and_then(|v| v.to_str().ok()).filter(|w| apimachinery::request::valid_cluster_name(w)).map(String::from) else {
-        return;
-    };
-    if let Some(info) = req.extensions_mut().get_mut::<RequestInfo>().filter(|i| i.cluster_name().is_some()) {
-        info.cluster_as_written = written;
-    }
-}
-
-const IMPERSONATE_USER: &str = "impersonate-user";
-const IMPERSONATE_GROUP: &str = "impersonate-group";
-
-async fn impersonate(api: &Api, user: UserInfo, headers: &http::HeaderMap, cluster: &str) -> Result<UserInfo, ApiError> {
-    let Some(target) = headers.get(IMPERSONATE_USER).and_then(|v| v.to_str().ok()) else {
-        if headers.contains_key(IMPERSONATE_GROUP) {
-            return Err(ApiError::new(apimachinery::status::Reason::BadRequest, "requested Impersonate-Group without Impersonate-User"));
-        }
-        return Ok(user);
-    };
-    let groups: Vec<String> = headers.get_all(IMPERSONATE_GROUP).iter().filter_map(|v| v.to_str().ok().map(String::from)).collect();
-    // RBAC inside a workspace may grant `impersonate` on anything, but a workspace's admin
-    // must not become an administrator of the whole shard, or one of its controllers, that way.
-    if !user.is_masters() {
-        if target.starts_with("system:kcp:") {
-            return Err(ApiError::new(
-                apimachinery::status::Reason::Forbidden,
-                format!("users \"{target}\" is forbidden: User \"{}\" cannot impersonate user \"{target}\": only system:masters may impersonate the system's own users", user.name),
-            ));
-        }
-        if let Some(g) = groups.iter().find(|g| is_privileged_group(g)) {
-            return Err(ApiError::new(
-                apimachinery::status::Reason::Forbidden,
-                format!("groups \"{g}\" is forbidden: User \"{}\" cannot impersonate group \"{g}\": only system:masters may impersonate privileged groups", user.name),
-            ));
-        }
-    }
-    let mut checks: Vec<(String, String, String)> = Vec::new();
-    match target.strip_prefix("system:serviceaccount:").and_then(|r| r.split_once(':')) {
-        Some((ns, name)) => checks.push(("serviceaccounts".into(), ns.into(), name.into())),
-        None => checks.push(("users".into(), String::new(), target.into())),
-    }
-    checks.extend(groups.iter().map(|g| ("groups".to_string(), String::new(), g.clone())));
-    for (resource, namespace, name) in checks {
-        let attrs = Attributes {
-            user: user.clone(),
-            verb: "impersonate".into(),
-            resource_request: true,
-            resource: resource.clone(),
-            namespace,
-            name: name.clone(),
-            ..Default::default()
-        };
-        if !api.authz.allows(cluster, &attrs).await? {
-            return Err(ApiError::new(
-                apimachinery::status::Reason::Forbidden,
-                format!("{resource} \"{name}\" is forbidden: User \"{}\" cannot impersonate resource \"{resource}\" in API group \"\" at the cluster scope", user.name),
-            ));
-        }
-    }
-    Ok(UserInfo { name: target.to_string(), uid: String::new(), groups, extra: Default::default() }.with_authenticated_group())
-}
-
 
 #[cfg(test)]
 mod tests {
@@ -324,15 +190,6 @@ mod tests {
         assert!(msg.contains("bad.csv") && msg.contains("line 1"), "{msg}");
 
         assert!(matches!(load_token_file(dir.path().join("missing")), Err(AuthError::TokenFileRead { .. })));
-    }
-
-    #[test]
-    fn privileged_groups() {
-        assert!(is_privileged_group("system:masters"));
-        assert!(is_privileged_group("system:kcp:admin"));
-        assert!(is_privileged_group("system:kcp:logical-cluster-admin"));
-        assert!(!is_privileged_group("system:authenticated"));
-        assert!(!is_privileged_group("dev"));
     }
 
     #[test]
