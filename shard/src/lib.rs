@@ -2,9 +2,11 @@
 //! every logical cluster it hosts and runs the controllers that keep them consistent.
 
 pub mod bootstrap;
+pub mod cluster_gate;
 pub mod config;
 pub mod controllers;
 pub mod home;
+pub mod inactive;
 pub mod root_view;
 pub mod shards;
 pub mod tenancy;
@@ -133,7 +135,7 @@ pub async fn run(
         limits: Limits::default(),
         plugins: admission_plugins(&root),
         shutdown: shutdown.clone(),
-        inactive: apiserver::server::inactive::follow(store.clone())?,
+        inactive: inactive::follow(store.clone())?,
     });
     let controller_metrics = ControllerMetrics::default();
     let placement = controllers::workspace::Placement { shard: config.shard_name.clone(), root: root.clone(), others: shards_client.as_ref().map(|(c, _)| c.clone()) };
@@ -143,10 +145,13 @@ pub async fn run(
     if config.enable_home_workspaces && hosts_root {
         phases.0.push(Arc::new(home::HomeWorkspaces { api: api.clone(), base_url: external_url.clone() }));
     }
+    // After home workspaces (which answer `~` themselves), before the authorizer.
+    phases.0.push(Arc::new(cluster_gate::ClusterGate { authz: api.authz.clone(), store: api.store.clone() }));
     let mut metrics = Metrics::default();
     controller_metrics.register(metrics.registry_mut());
     let metrics = Arc::new(metrics);
-    let handler = Arc::new(Handler::new(api, metrics.clone(), config.max_requests_inflight, phases, readiness));
+    let resolver: Arc<dyn apiserver::server::authenticate::ClusterResolver> = Arc::new(cluster_gate::PathResolver(api.store.clone()));
+    let handler = Arc::new(Handler::new(api, metrics.clone(), config.max_requests_inflight, phases, readiness, Some(resolver)));
     let client_ca = read(&config.client_ca_file)?;
     let proxy_ca = match &config.requestheader_client_ca_file {
         Some(p) => Some(read(p)?),

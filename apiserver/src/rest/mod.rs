@@ -119,6 +119,10 @@ impl Default for Limits {
     }
 }
 
+/// Logical clusters closed to requests, as the binary keeps them current (kcp: inactive
+/// ones); watches into a cluster end when it joins the set.
+pub type ClosedClusters = tokio::sync::watch::Receiver<Arc<std::collections::HashSet<String>>>;
+
 /// What an admission step sees of a write: who writes what where, and the stored object on
 /// updates.
 #[derive(Clone, Copy)]
@@ -162,7 +166,7 @@ pub struct Api {
     /// Fires when the server shuts down, so watches end cleanly.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Inactive logical clusters, whose open watches end.
-    pub inactive: crate::server::inactive::Inactive,
+    pub inactive: ClosedClusters,
 }
 
 impl Api {

@@ -163,7 +163,7 @@ pub async fn watch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
                         // A cluster closed (made inactive) ends the watches into it.
                         Ok(()) = inactive.changed() => {
                             let now = inactive.borrow_and_update().clone();
-                            if crate::server::inactive::closes(watched.as_deref(), &closed_before, &now) {
+                            if closes(watched.as_deref(), &closed_before, &now) {
                                 return;
                             }
                             continue;
@@ -204,4 +204,28 @@ pub async fn watch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
         .header("cache-control", "no-cache, private")
         .body(StreamBody::new(stream).boxed_unsync())
         .unwrap_or_else(|_| http::Response::new(body::full(Bytes::new()))))
+}
+/// Whether a watch of `cluster` (None: every cluster) must end now that `now` is inactive,
+/// given what was inactive when it started.
+fn closes(cluster: Option<&str>, before: &std::collections::HashSet<String>, now: &std::collections::HashSet<String>) -> bool {
+    match cluster {
+        Some(c) => now.contains(c),
+        // Wildcard watches end whenever some cluster is newly closed, as in kcp.
+        None => now.iter().any(|c| !before.contains(c)),
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn which_watches_close() {
+        let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<std::collections::HashSet<_>>();
+        assert!(closes(Some("a"), &set(&[]), &set(&["a"])));
+        assert!(!closes(Some("b"), &set(&[]), &set(&["a"])));
+        assert!(closes(None, &set(&[]), &set(&["a"])));
+        assert!(!closes(None, &set(&["a"]), &set(&["a"])));
+    }
 }

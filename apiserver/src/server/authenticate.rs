@@ -9,7 +9,6 @@ use futures::future::BoxFuture;
 use super::phase::{Outcome, Phase, Req};
 use crate::auth::authn::{strip_identity_headers, user_from_headers, Authenticator, PeerSubject, TrustedProxy, REMOTE_CLUSTER};
 use crate::auth::authz::{Authorizer, BOOTSTRAP_CLUSTER};
-use crate::storage::SharedStorage;
 use apimachinery::auth::{self, Attributes, UserInfo, MASTERS_GROUP};
 use apimachinery::request::{ClusterTarget, RequestInfo};
 use apimachinery::status::ApiError;
@@ -20,8 +19,15 @@ pub struct Authenticate {
     pub authn: Arc<Authenticator>,
     /// Whether the caller may impersonate whom it asks to.
     pub authz: Arc<Authorizer>,
-    /// Where workspace paths are resolved, to judge impersonation in the target's RBAC.
-    pub store: SharedStorage,
+    /// Turns a workspace path into its logical cluster, to judge impersonation in the target's
+    /// RBAC; without one, impersonation on a path is judged by the bootstrap policy alone.
+    pub resolver: Option<Arc<dyn ClusterResolver>>,
+}
+
+/// Resolves the cluster a request names as written (a workspace path) to a logical cluster.
+pub trait ClusterResolver: Send + Sync {
+    /// The logical cluster `path` names, if any.
+    fn resolve<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Option<String>>;
 }
 
 impl Phase for Authenticate {
@@ -43,7 +49,10 @@ impl Phase for Authenticate {
                 let cluster = match req.extensions().get::<RequestInfo>() {
                     Some(info) if info.cluster_is_path() => {
                         let path = info.cluster_as_written.clone();
-                        super::access::walk_path(&*self.store, &path).await.unwrap_or(path)
+                        match &self.resolver {
+                            Some(resolver) => resolver.resolve(&path).await.unwrap_or(path),
+                            None => BOOTSTRAP_CLUSTER.to_string(),
+                        }
                     }
                     Some(info) => info.cluster_name().unwrap_or(BOOTSTRAP_CLUSTER).to_string(),
                     None => BOOTSTRAP_CLUSTER.to_string(),

@@ -8,7 +8,6 @@ pub mod bodies;
 pub mod connection;
 pub mod discovery;
 pub mod endpoint;
-pub mod inactive;
 pub mod limit;
 pub mod metrics;
 pub mod openapi;

@@ -4,8 +4,9 @@
 //! 2. [`Probes`]: health endpoints, before any credentials are needed;
 //! 3. [`InflightLimit`]: 429 with `Retry-After` beyond the concurrency limit (watches exempt);
 //! 4. [`Authenticate`]: certificate or token, then impersonation (401/403);
-//! 5. [`Phases`] the binary adds, knowing who is calling (home workspaces);
-//! 6. [`Authorize`]: logical cluster, wildcard and RBAC checks (403/404);
+//! 5. [`Phases`] the binary adds, knowing who is calling (the shard: home workspaces, then
+//!    resolving the workspace path and gating on the logical cluster);
+//! 6. [`Authorize`]: wildcard and RBAC checks (403/404);
 //! 7. [`Endpoint`]: the body within its limit (413), then discovery, OpenAPI or REST, where
 //!    admission and storage happen.
 //!
@@ -20,7 +21,7 @@ use tower::{ServiceBuilder, ServiceExt};
 use tracing::Instrument;
 
 use super::access::Authorize;
-use super::authenticate::Authenticate;
+use super::authenticate::{Authenticate, ClusterResolver};
 use super::endpoint::Endpoint;
 use super::limit::InflightLimit;
 use super::metrics::{LatencyLabels, Metrics, RequestLabels};
@@ -41,14 +42,15 @@ pub struct Handler {
 
 impl Handler {
     /// A handler admitting at most `max_inflight` concurrent short requests, running `extra`
-    /// after authentication, and ready once every gate of `readiness` is open.
-    pub fn new(api: Arc<Api>, metrics: Arc<Metrics>, max_inflight: usize, extra: Phases, readiness: Readiness) -> Handler {
+    /// after authentication (where a binary resolves and gates its clusters), and ready once
+    /// every gate of `readiness` is open.
+    pub fn new(api: Arc<Api>, metrics: Arc<Metrics>, max_inflight: usize, extra: Phases, readiness: Readiness, resolver: Option<Arc<dyn ClusterResolver>>) -> Handler {
         let stack = ServiceBuilder::new()
             .layer(PhaseLayer::new(Probes { store: api.store.clone(), shutdown: api.shutdown.clone(), readiness }))
             .layer(PhaseLayer::new(InflightLimit::new(max_inflight)))
-            .layer(PhaseLayer::new(Authenticate { authn: api.authn.clone(), authz: api.authz.clone(), store: api.store.clone() }))
+            .layer(PhaseLayer::new(Authenticate { authn: api.authn.clone(), authz: api.authz.clone(), resolver }))
             .layer(PhaseLayer::new(extra))
-            .layer(PhaseLayer::new(Authorize { authz: api.authz.clone(), store: api.store.clone() }))
+            .layer(PhaseLayer::new(Authorize { authz: api.authz.clone() }))
             .service(Endpoint { api: api.clone(), metrics: metrics.clone() });
         Handler { api, metrics, stack: BoxCloneSyncService::new(stack) }
     }

@@ -47,7 +47,7 @@ impl Fixture {
             limits: Limits::default(),
             plugins: crate::admission_plugins(&root),
             shutdown,
-            inactive: apiserver::server::inactive::follow(store.clone()).expect("inactive"),
+            inactive: crate::inactive::follow(store.clone()).expect("inactive"),
         });
         Fixture { store, crds, api, root, _shutdown: tx, _dir: dir }
     }
