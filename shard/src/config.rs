@@ -11,10 +11,23 @@ use serde::Deserialize;
 /// Errors in configuration; the binary exits with status 64 on these.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The config file could not be read.
     #[error("reading config file {path}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The config file is not valid YAML or has unknown or ill-typed keys.
     #[error("parsing config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// The parser's error.
+        message: String,
+    },
+    /// A required setting is in neither the file nor the flags; holds the flag's name.
     #[error("missing required setting {0}")]
     Missing(&'static str),
 }
@@ -23,28 +36,50 @@ pub enum ConfigError {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ShardFile {
+    /// Directory for state (storage) and generated files; `.kcp` by default.
     pub root_directory: Option<PathBuf>,
+    /// Address to listen on; all interfaces by default.
     pub bind_address: Option<IpAddr>,
+    /// HTTPS port (0 picks a free port); 6443 by default.
     pub secure_port: Option<u16>,
+    /// Serving certificate (PEM); required here or as a flag.
     pub tls_cert_file: Option<PathBuf>,
+    /// Serving private key (PEM); required here or as a flag.
     pub tls_private_key_file: Option<PathBuf>,
+    /// CA bundle that client certificates must chain to; required here or as a flag.
     pub client_ca_file: Option<PathBuf>,
+    /// Static token file: CSV lines `token,user,uid,"group1,group2"`.
     pub token_auth_file: Option<PathBuf>,
+    /// Concurrent non-watch requests before answering 429; 400 by default.
     pub max_requests_inflight: Option<usize>,
+    /// Recent events kept for watches to resume from; 10000 by default.
     pub watch_cache_size: Option<usize>,
+    /// URL clients use to reach this shard (workspace URLs start with it).
     pub shard_external_url: Option<String>,
+    /// CA certificate published as ConfigMap `kube-root-ca.crt` in every namespace.
     pub root_ca_file: Option<PathBuf>,
+    /// PKCS#8 PEM ECDSA P-256 key signing service-account tokens.
     pub service_account_signing_key_file: Option<PathBuf>,
+    /// `iss` of service-account tokens, and the audience they get by default.
     pub service_account_issuer: Option<String>,
+    /// Name of this shard's Shard object in `root`.
     pub shard_name: Option<String>,
+    /// CA of the front-proxy's client certificate, trusted for `X-Remote-*` identity headers.
     pub requestheader_client_ca_file: Option<PathBuf>,
+    /// Kubeconfig reaching the root shard with a `system:masters` identity.
     pub root_shard_kubeconfig_file: Option<PathBuf>,
+    /// URL other components reach this shard at.
     pub shard_base_url: Option<String>,
+    /// URL of this shard's virtual workspaces.
     pub shard_virtual_workspace_url: Option<String>,
+    /// Whether home workspaces (`workspaces/~`) are served; true by default.
     pub enable_home_workspaces: Option<bool>,
+    /// Common names the request-header certificate may have; any it signs when unset.
     pub requestheader_allowed_names: Option<Vec<String>>,
+    /// Time a client has to send a request's headers (`10s`); `requestHeaderTimeout` in the file.
     #[serde(default, deserialize_with = "deserialize_duration")]
     pub request_header_timeout: Option<Duration>,
+    /// Time a connection with no request in flight stays open (`30s`); `idleConnectionTimeout` in the file.
     #[serde(default, deserialize_with = "deserialize_duration")]
     pub idle_connection_timeout: Option<Duration>,
 }
@@ -141,26 +176,47 @@ pub struct ShardFlags {
 /// The resolved configuration of one shard.
 #[derive(Debug, Clone)]
 pub struct ShardConfig {
+    /// Directory for state (storage) and generated files.
     pub root_directory: PathBuf,
+    /// Address the shard listens on.
     pub bind_address: IpAddr,
+    /// HTTPS port; 0 picks a free port.
     pub secure_port: u16,
+    /// Serving certificate (PEM).
     pub tls_cert_file: PathBuf,
+    /// Serving private key (PEM).
     pub tls_private_key_file: PathBuf,
+    /// CA bundle that client certificates must chain to.
     pub client_ca_file: PathBuf,
+    /// Static token file, if tokens are accepted from one.
     pub token_auth_file: Option<PathBuf>,
+    /// Concurrent non-watch requests before answering 429.
     pub max_requests_inflight: usize,
+    /// Recent events kept for watches to resume from.
     pub watch_cache_size: usize,
+    /// URL clients use to reach this shard (workspace URLs start with it); the base URL when unset.
     pub shard_external_url: Option<String>,
+    /// CA certificate published as ConfigMap `kube-root-ca.crt`; none published when unset.
     pub root_ca_file: Option<PathBuf>,
+    /// Key signing service-account tokens, generated on first start if absent.
     pub service_account_signing_key_file: PathBuf,
+    /// `iss` of service-account tokens (`https://kcp.default.svc` by default).
     pub service_account_issuer: String,
+    /// Name of this shard's Shard object in `root`.
     pub shard_name: String,
+    /// CA trusted to vouch for `X-Remote-*` identity headers; none is trusted when unset.
     pub requestheader_client_ca_file: Option<PathBuf>,
+    /// Kubeconfig reaching the root shard; shards other than `root` register through it.
     pub root_shard_kubeconfig_file: Option<PathBuf>,
+    /// URL other components reach this shard at; `https://<bound address>` when unset.
     pub shard_base_url: Option<String>,
+    /// URL of this shard's virtual workspaces; the base URL when unset.
     pub shard_virtual_workspace_url: Option<String>,
+    /// Whether home workspaces (`workspaces/~`, `user:<name>`) are served.
     pub enable_home_workspaces: bool,
+    /// Common names the request-header certificate may have; empty allows any it signs.
     pub requestheader_allowed_names: Vec<String>,
+    /// How long connections may take to send headers and stay idle.
     pub connection_limits: ConnectionLimits,
 }
 

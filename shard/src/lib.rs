@@ -32,20 +32,37 @@ pub use config::{ConfigError, ShardConfig, ShardFile, ShardFlags};
 /// Why a shard could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ShardError {
+    /// The configuration is missing a setting or could not be read.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The storage could not be opened or written.
     #[error("storage")]
     Storage(#[from] apiserver::storage::StorageError),
+    /// Certificates or keys could not be loaded, generated or written.
     #[error("TLS")]
     Tls(#[from] apiserver::pki::PkiError),
+    /// A file named in the configuration could not be read.
     #[error("reading {path}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The static token file is malformed.
     #[error("authentication")]
     Tokens(#[from] apimachinery::auth::AuthError),
+    /// The root shard kubeconfig could not be loaded or used.
     #[error(transparent)]
     Client(#[from] apiserver::client::ClientError),
+    /// The secure port could not be bound.
     #[error("listening on {addr}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        /// Address and port asked for.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
 fn read(path: &std::path::Path) -> Result<String, ShardError> {

@@ -25,15 +25,20 @@ const CAPACITY: usize = 16;
 
 /// One encoded document and its entity tag (unquoted).
 pub struct Encoded {
+    /// The encoded document.
     pub json: Arc<[u8]>,
+    /// Entity tag of the document, a digest of its bytes.
     pub etag: String,
 }
 
 /// `/openapi/v2` in both encodings; one ETag for both, as kube-apiserver does (responses say
 /// `Vary: Accept`).
 pub struct V2 {
+    /// The document as JSON.
     pub json: Arc<[u8]>,
+    /// The document as gnostic protobuf, for kubectl.
     pub proto: Arc<[u8]>,
+    /// Entity tag shared by both encodings.
     pub etag: String,
 }
 

@@ -14,14 +14,19 @@ use serde_json::{Map, Value};
 /// `openapi.v2.Document`.
 #[derive(Clone, PartialEq, Message)]
 pub struct Document {
+    /// Swagger version, always `2.0`.
     #[prost(string, tag = "1")]
     pub swagger: String,
+    /// Title, version and description of the API.
     #[prost(message, optional, tag = "2")]
     pub info: Option<Info>,
+    /// Every path the server serves, with its operations.
     #[prost(message, optional, tag = "8")]
     pub paths: Option<Paths>,
+    /// Schemas of every kind, keyed by definition name.
     #[prost(message, optional, tag = "9")]
     pub definitions: Option<Definitions>,
+    /// Top-level `x-*` extensions.
     #[prost(message, repeated, tag = "16")]
     pub vendor_extension: Vec<NamedAny>,
 }
@@ -29,10 +34,13 @@ pub struct Document {
 /// `openapi.v2.Info`.
 #[derive(Clone, PartialEq, Message)]
 pub struct Info {
+    /// Title of the API (`Kubernetes`).
     #[prost(string, tag = "1")]
     pub title: String,
+    /// Version of the API document.
     #[prost(string, tag = "2")]
     pub version: String,
+    /// Free-form description of the API.
     #[prost(string, tag = "3")]
     pub description: String,
 }
@@ -40,6 +48,7 @@ pub struct Info {
 /// `openapi.v2.Any`: a value as YAML text.
 #[derive(Clone, PartialEq, Message)]
 pub struct Any {
+    /// The value as YAML text (JSON text is YAML).
     #[prost(string, tag = "2")]
     pub yaml: String,
 }
@@ -47,8 +56,10 @@ pub struct Any {
 /// `openapi.v2.NamedAny`: one vendor extension.
 #[derive(Clone, PartialEq, Message)]
 pub struct NamedAny {
+    /// Extension name, `x-` prefix included.
     #[prost(string, tag = "1")]
     pub name: String,
+    /// Extension value.
     #[prost(message, optional, tag = "2")]
     pub value: Option<Any>,
 }
@@ -56,8 +67,10 @@ pub struct NamedAny {
 /// `openapi.v2.Paths`.
 #[derive(Clone, PartialEq, Message)]
 pub struct Paths {
+    /// `x-*` extensions of the paths object (never written).
     #[prost(message, repeated, tag = "1")]
     pub vendor_extension: Vec<NamedAny>,
+    /// Each path and its operations, in document order.
     #[prost(message, repeated, tag = "2")]
     pub path: Vec<NamedPathItem>,
 }
@@ -65,8 +78,10 @@ pub struct Paths {
 /// `openapi.v2.NamedPathItem`.
 #[derive(Clone, PartialEq, Message)]
 pub struct NamedPathItem {
+    /// URL path template (`/api/v1/namespaces/{namespace}/configmaps`).
     #[prost(string, tag = "1")]
     pub name: String,
+    /// Operations and parameters of the path.
     #[prost(message, optional, tag = "2")]
     pub value: Option<PathItem>,
 }
@@ -74,18 +89,25 @@ pub struct NamedPathItem {
 /// `openapi.v2.PathItem`.
 #[derive(Clone, PartialEq, Message)]
 pub struct PathItem {
+    /// `get` operation (get, list, watch).
     #[prost(message, optional, tag = "2")]
     pub get: Option<Operation>,
+    /// `put` operation (replace).
     #[prost(message, optional, tag = "3")]
     pub put: Option<Operation>,
+    /// `post` operation (create).
     #[prost(message, optional, tag = "4")]
     pub post: Option<Operation>,
+    /// `delete` operation (delete, deletecollection).
     #[prost(message, optional, tag = "5")]
     pub delete: Option<Operation>,
+    /// `patch` operation.
     #[prost(message, optional, tag = "8")]
     pub patch: Option<Operation>,
+    /// Parameters shared by every operation of the path.
     #[prost(message, repeated, tag = "9")]
     pub parameters: Vec<ParametersItem>,
+    /// `x-*` extensions of the path.
     #[prost(message, repeated, tag = "10")]
     pub vendor_extension: Vec<NamedAny>,
 }
@@ -93,22 +115,31 @@ pub struct PathItem {
 /// `openapi.v2.Operation`.
 #[derive(Clone, PartialEq, Message)]
 pub struct Operation {
+    /// Tags grouping the operation.
     #[prost(string, repeated, tag = "1")]
     pub tags: Vec<String>,
+    /// What the operation does.
     #[prost(string, tag = "3")]
     pub description: String,
+    /// Operation id, unique in the document.
     #[prost(string, tag = "5")]
     pub operation_id: String,
+    /// Media types the operation answers with.
     #[prost(string, repeated, tag = "6")]
     pub produces: Vec<String>,
+    /// Media types the operation accepts.
     #[prost(string, repeated, tag = "7")]
     pub consumes: Vec<String>,
+    /// Parameters of this operation only.
     #[prost(message, repeated, tag = "8")]
     pub parameters: Vec<ParametersItem>,
+    /// Responses by status code.
     #[prost(message, optional, tag = "9")]
     pub responses: Option<Responses>,
+    /// URL schemes the operation is served on.
     #[prost(string, repeated, tag = "10")]
     pub schemes: Vec<String>,
+    /// `x-*` extensions, including `x-kubernetes-action` and `x-kubernetes-group-version-kind`.
     #[prost(message, repeated, tag = "13")]
     pub vendor_extension: Vec<NamedAny>,
 }
@@ -116,6 +147,7 @@ pub struct Operation {
 /// `openapi.v2.ParametersItem` (references to shared parameters are never written).
 #[derive(Clone, PartialEq, Message)]
 pub struct ParametersItem {
+    /// The parameter itself.
     #[prost(message, optional, tag = "1")]
     pub parameter: Option<Parameter>,
 }
@@ -123,6 +155,7 @@ pub struct ParametersItem {
 /// `openapi.v2.Parameter`.
 #[derive(Clone, PartialEq, Message)]
 pub struct Parameter {
+    /// Body or non-body parameter.
     #[prost(oneof = "ParameterKind", tags = "1, 2")]
     pub oneof: Option<ParameterKind>,
 }
@@ -130,8 +163,10 @@ pub struct Parameter {
 /// The `oneof` of `openapi.v2.Parameter`.
 #[derive(Clone, PartialEq, prost::Oneof)]
 pub enum ParameterKind {
+    /// The request body (`in: body`).
     #[prost(message, tag = "1")]
     BodyParameter(BodyParameter),
+    /// A query or path parameter.
     #[prost(message, tag = "2")]
     NonBodyParameter(NonBodyParameter),
 }
@@ -139,14 +174,19 @@ pub enum ParameterKind {
 /// `openapi.v2.BodyParameter`.
 #[derive(Clone, PartialEq, Message)]
 pub struct BodyParameter {
+    /// What the body carries.
     #[prost(string, tag = "1")]
     pub description: String,
+    /// Parameter name (`body`).
     #[prost(string, tag = "2")]
     pub name: String,
+    /// Location, always `body`.
     #[prost(string, tag = "3")]
     pub r#in: String,
+    /// Whether the body must be sent.
     #[prost(bool, tag = "4")]
     pub required: bool,
+    /// Schema of the body.
     #[prost(message, optional, boxed, tag = "5")]
     pub schema: Option<Box<Schema>>,
 }
@@ -154,6 +194,7 @@ pub struct BodyParameter {
 /// `openapi.v2.NonBodyParameter`.
 #[derive(Clone, PartialEq, Message)]
 pub struct NonBodyParameter {
+    /// Query or path parameter.
     #[prost(oneof = "NonBodyKind", tags = "3, 4")]
     pub oneof: Option<NonBodyKind>,
 }
@@ -161,8 +202,10 @@ pub struct NonBodyParameter {
 /// The `oneof` of `openapi.v2.NonBodyParameter` (header and form parameters are never written).
 #[derive(Clone, PartialEq, prost::Oneof)]
 pub enum NonBodyKind {
+    /// A query parameter (`in: query`).
     #[prost(message, tag = "3")]
     QueryParameterSubSchema(SimpleParameter),
+    /// A path parameter (`in: path`).
     #[prost(message, tag = "4")]
     PathParameterSubSchema(PathParameter),
 }
@@ -170,16 +213,22 @@ pub enum NonBodyKind {
 /// `openapi.v2.QueryParameterSubSchema` (its first fields; the rest are constraints never used).
 #[derive(Clone, PartialEq, Message)]
 pub struct SimpleParameter {
+    /// Whether the parameter must be given.
     #[prost(bool, tag = "1")]
     pub required: bool,
+    /// Location (`query`).
     #[prost(string, tag = "2")]
     pub r#in: String,
+    /// What the parameter does.
     #[prost(string, tag = "3")]
     pub description: String,
+    /// Parameter name (`fieldSelector`).
     #[prost(string, tag = "4")]
     pub name: String,
+    /// Type of the value (`string`, `integer`, `boolean`).
     #[prost(string, tag = "6")]
     pub r#type: String,
+    /// Whether repeated values must be distinct.
     #[prost(bool, tag = "20")]
     pub unique_items: bool,
 }
@@ -187,16 +236,22 @@ pub struct SimpleParameter {
 /// `openapi.v2.PathParameterSubSchema`, whose numbering differs from the query form's.
 #[derive(Clone, PartialEq, Message)]
 pub struct PathParameter {
+    /// Whether the parameter must be given (path parameters always must).
     #[prost(bool, tag = "1")]
     pub required: bool,
+    /// Location, `path`.
     #[prost(string, tag = "2")]
     pub r#in: String,
+    /// What the parameter names.
     #[prost(string, tag = "3")]
     pub description: String,
+    /// Parameter name, as in the path template (`namespace`).
     #[prost(string, tag = "4")]
     pub name: String,
+    /// Type of the value (`string`).
     #[prost(string, tag = "5")]
     pub r#type: String,
+    /// Whether repeated values must be distinct.
     #[prost(bool, tag = "19")]
     pub unique_items: bool,
 }
@@ -204,6 +259,7 @@ pub struct PathParameter {
 /// `openapi.v2.Responses`.
 #[derive(Clone, PartialEq, Message)]
 pub struct Responses {
+    /// Each status code and its response.
     #[prost(message, repeated, tag = "1")]
     pub response_code: Vec<NamedResponseValue>,
 }
@@ -211,8 +267,10 @@ pub struct Responses {
 /// `openapi.v2.NamedResponseValue`.
 #[derive(Clone, PartialEq, Message)]
 pub struct NamedResponseValue {
+    /// Status code (`200`, `201`).
     #[prost(string, tag = "1")]
     pub name: String,
+    /// The response for that code.
     #[prost(message, optional, tag = "2")]
     pub value: Option<ResponseValue>,
 }
@@ -220,6 +278,7 @@ pub struct NamedResponseValue {
 /// `openapi.v2.ResponseValue` with its `response` branch.
 #[derive(Clone, PartialEq, Message)]
 pub struct ResponseValue {
+    /// The response.
     #[prost(message, optional, tag = "1")]
     pub response: Option<Response>,
 }
@@ -227,8 +286,10 @@ pub struct ResponseValue {
 /// `openapi.v2.Response`.
 #[derive(Clone, PartialEq, Message)]
 pub struct Response {
+    /// What the response means (`OK`).
     #[prost(string, tag = "1")]
     pub description: String,
+    /// Schema of the response body.
     #[prost(message, optional, tag = "2")]
     pub schema: Option<SchemaItem>,
 }
@@ -236,6 +297,7 @@ pub struct Response {
 /// `openapi.v2.SchemaItem` with its `schema` branch.
 #[derive(Clone, PartialEq, Message)]
 pub struct SchemaItem {
+    /// The schema.
     #[prost(message, optional, tag = "1")]
     pub schema: Option<Schema>,
 }
@@ -243,6 +305,7 @@ pub struct SchemaItem {
 /// `openapi.v2.Definitions`.
 #[derive(Clone, PartialEq, Message)]
 pub struct Definitions {
+    /// Each definition and its schema.
     #[prost(message, repeated, tag = "1")]
     pub additional_properties: Vec<NamedSchema>,
 }
@@ -250,8 +313,10 @@ pub struct Definitions {
 /// `openapi.v2.NamedSchema`, also the entries of `openapi.v2.Properties`.
 #[derive(Clone, PartialEq, Message)]
 pub struct NamedSchema {
+    /// Definition or property name.
     #[prost(string, tag = "1")]
     pub name: String,
+    /// Its schema.
     #[prost(message, optional, tag = "2")]
     pub value: Option<Schema>,
 }
@@ -259,6 +324,7 @@ pub struct NamedSchema {
 /// `openapi.v2.Properties`.
 #[derive(Clone, PartialEq, Message)]
 pub struct Properties {
+    /// Each property and its schema.
     #[prost(message, repeated, tag = "1")]
     pub additional_properties: Vec<NamedSchema>,
 }
@@ -266,6 +332,7 @@ pub struct Properties {
 /// `openapi.v2.TypeItem`.
 #[derive(Clone, PartialEq, Message)]
 pub struct TypeItem {
+    /// JSON types the value may have (`object`, `string`, ...).
     #[prost(string, repeated, tag = "1")]
     pub value: Vec<String>,
 }
@@ -273,6 +340,7 @@ pub struct TypeItem {
 /// `openapi.v2.ItemsItem`.
 #[derive(Clone, PartialEq, Message)]
 pub struct ItemsItem {
+    /// Schemas of the items: one, or one per position when `items` is a list.
     #[prost(message, repeated, tag = "1")]
     pub schema: Vec<Schema>,
 }
@@ -280,6 +348,7 @@ pub struct ItemsItem {
 /// `openapi.v2.AdditionalPropertiesItem`.
 #[derive(Clone, PartialEq, Message)]
 pub struct AdditionalPropertiesItem {
+    /// A schema or a boolean.
     #[prost(oneof = "AdditionalProperties", tags = "1, 2")]
     pub oneof: Option<AdditionalProperties>,
 }
@@ -287,8 +356,10 @@ pub struct AdditionalPropertiesItem {
 /// The `oneof` of `openapi.v2.AdditionalPropertiesItem`.
 #[derive(Clone, PartialEq, prost::Oneof)]
 pub enum AdditionalProperties {
+    /// Schema of every additional property.
     #[prost(message, boxed, tag = "1")]
     Schema(Box<Schema>),
+    /// Whether additional properties are allowed at all.
     #[prost(bool, tag = "2")]
     Boolean(bool),
 }
@@ -296,62 +367,91 @@ pub enum AdditionalProperties {
 /// `openapi.v2.Schema`.
 #[derive(Clone, PartialEq, Message)]
 pub struct Schema {
+    /// `$ref`: the referenced definition (`#/definitions/...`).
     #[prost(string, tag = "1")]
     pub xref: String,
+    /// Format of the value (`int32`, `date-time`, `byte`).
     #[prost(string, tag = "2")]
     pub format: String,
+    /// Short title of the schema.
     #[prost(string, tag = "3")]
     pub title: String,
+    /// What the value holds.
     #[prost(string, tag = "4")]
     pub description: String,
+    /// Default value.
     #[prost(message, optional, tag = "5")]
     pub default: Option<Any>,
+    /// `multipleOf`: the value must divide by it.
     #[prost(double, tag = "6")]
     pub multiple_of: f64,
+    /// Largest value allowed.
     #[prost(double, tag = "7")]
     pub maximum: f64,
+    /// Whether `maximum` itself is excluded.
     #[prost(bool, tag = "8")]
     pub exclusive_maximum: bool,
+    /// Smallest value allowed.
     #[prost(double, tag = "9")]
     pub minimum: f64,
+    /// Whether `minimum` itself is excluded.
     #[prost(bool, tag = "10")]
     pub exclusive_minimum: bool,
+    /// Longest string allowed.
     #[prost(int64, tag = "11")]
     pub max_length: i64,
+    /// Shortest string allowed.
     #[prost(int64, tag = "12")]
     pub min_length: i64,
+    /// Regular expression a string must match.
     #[prost(string, tag = "13")]
     pub pattern: String,
+    /// Most items a list may have.
     #[prost(int64, tag = "14")]
     pub max_items: i64,
+    /// Fewest items a list must have.
     #[prost(int64, tag = "15")]
     pub min_items: i64,
+    /// Whether list items must be distinct.
     #[prost(bool, tag = "16")]
     pub unique_items: bool,
+    /// Most properties an object may have.
     #[prost(int64, tag = "17")]
     pub max_properties: i64,
+    /// Fewest properties an object must have.
     #[prost(int64, tag = "18")]
     pub min_properties: i64,
+    /// Properties that must be present.
     #[prost(string, repeated, tag = "19")]
     pub required: Vec<String>,
+    /// Values allowed, when the schema is an enum.
     #[prost(message, repeated, tag = "20")]
     pub r#enum: Vec<Any>,
+    /// `additionalProperties`: the schema of map values.
     #[prost(message, optional, tag = "21")]
     pub additional_properties: Option<AdditionalPropertiesItem>,
+    /// JSON type of the value.
     #[prost(message, optional, tag = "22")]
     pub r#type: Option<TypeItem>,
+    /// Schema of list items.
     #[prost(message, optional, tag = "23")]
     pub items: Option<ItemsItem>,
+    /// `allOf`: schemas the value must also match.
     #[prost(message, repeated, tag = "24")]
     pub all_of: Vec<Schema>,
+    /// Schemas of the object's properties.
     #[prost(message, optional, tag = "25")]
     pub properties: Option<Properties>,
+    /// Property naming a polymorphic object's type.
     #[prost(string, tag = "26")]
     pub discriminator: String,
+    /// Whether the property is set by the server only.
     #[prost(bool, tag = "27")]
     pub read_only: bool,
+    /// Example value.
     #[prost(message, optional, tag = "30")]
     pub example: Option<Any>,
+    /// `x-*` extensions (`x-kubernetes-list-type`, `x-kubernetes-patch-strategy`, ...).
     #[prost(message, repeated, tag = "31")]
     pub vendor_extension: Vec<NamedAny>,
 }

@@ -22,7 +22,9 @@ pub enum ListType {
 /// The SMP and SSA behaviour of one list field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListRule {
+    /// How strategic merge patch merges the list.
     pub smp: ListType,
+    /// How server-side apply merges the list.
     pub ssa: ListType,
 }
 

@@ -49,7 +49,9 @@ const SUBRESOURCE_KINDS: &[&dyn Strategy] = &[&authentication::TokenRequest];
 /// A built-in resource with how it is served.
 #[derive(Debug, Clone)]
 pub struct Builtin {
+    /// Names, scope, verbs and schema the resource is served with.
     pub info: ResourceInfo,
+    /// Whether objects are stored or computed per request.
     pub backing: Backing,
     /// How the kind behaves.
     pub strategy: &'static dyn Strategy,
@@ -85,9 +87,13 @@ pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static dyn Strategy> {
 /// The kind a subresource takes and returns, and its verbs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubresourceShape {
+    /// API group of the kind the subresource takes (empty for core).
     pub group: String,
+    /// API version of that kind.
     pub version: String,
+    /// The kind the subresource takes and returns (`TokenRequest`, or the parent's kind).
     pub kind: String,
+    /// Verbs the subresource serves.
     pub verbs: &'static [&'static str],
 }
 

@@ -14,16 +14,25 @@ pub use strategy::{Definition, Strategy};
 /// The description of one served resource in one version.
 #[derive(Debug, Clone)]
 pub struct ResourceInfo {
+    /// API group (empty for the core group).
     pub group: String,
+    /// API version (`v1`).
     pub version: String,
+    /// Kind of the objects (`ConfigMap`).
     pub kind: String,
+    /// Kind of a list of them (`ConfigMapList`).
     pub list_kind: String,
     /// Plural resource name used in URLs.
     pub plural: String,
+    /// Singular resource name, lowercase (`configmap`).
     pub singular: String,
+    /// Whether objects live in a namespace.
     pub namespaced: bool,
+    /// Short names kubectl accepts (`cm`).
     pub short_names: Vec<String>,
+    /// Categories the resource belongs to (`all`).
     pub categories: Vec<String>,
+    /// Verbs served, as discovery lists them.
     pub verbs: Vec<String>,
     /// Subresources served (`status`).
     pub subresources: Vec<String>,

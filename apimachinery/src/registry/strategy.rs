@@ -22,16 +22,23 @@ const STORED_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "
 /// What a built-in kind is: its names, scope and the subresources it serves.
 #[derive(Debug, Clone, Copy)]
 pub struct Definition {
+    /// API group (empty for the core group).
     pub group: &'static str,
+    /// API version (`v1`).
     pub version: &'static str,
+    /// Kind of the objects (`ConfigMap`).
     pub kind: &'static str,
     /// Plural resource name used in URLs.
     pub plural: &'static str,
+    /// Whether objects live in a namespace.
     pub namespaced: bool,
+    /// Short names kubectl accepts (`cm`).
     pub short_names: &'static [&'static str],
+    /// Categories the resource belongs to (`all`).
     pub categories: &'static [&'static str],
     /// Subresources served (`status`, `token`).
     pub subresources: &'static [&'static str],
+    /// Whether objects are stored or computed per request.
     pub backing: Backing,
 }
 

@@ -13,11 +13,15 @@ use serde_json::{json, Value};
 /// A printer column, as `additionalPrinterColumns` or a built-in type's `kubectl get` output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Column {
+    /// Column header (`Age`, `Data`).
     pub name: String,
     /// `string`, `integer`, `number`, `boolean` or `date`.
     pub type_: String,
+    /// Format hint for the type (`name` marks the name column); usually empty.
     pub format: String,
+    /// What the column shows.
     pub description: String,
+    /// 0 shows the column always; higher only with `-o wide`.
     pub priority: i32,
     /// JSONPath into the object (`.spec.size`); empty for computed built-in columns.
     pub json_path: String,

@@ -63,6 +63,7 @@ pub fn namespace(obj: &Value) -> Vec<FieldError> {
     errs
 }
 
+/// kube's `ValidateConfigMap` and `ValidateConfigMapUpdate`: keys, total size and immutability.
 pub fn config_map(obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let mut errs = immutability(obj, old, &["data", "binaryData"]);
     let binary = map_at(obj, "binaryData");
@@ -192,6 +193,7 @@ fn quantities(map: Option<&Map<String, Value>>, path: &str, check_names: bool) -
     errs
 }
 
+/// A ResourceQuota's `spec.hard`, `status.hard` and `status.used`: valid quantities of valid resource names.
 pub fn resource_quota(obj: &Value) -> Vec<FieldError> {
     let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
     let status = obj.get("status").cloned().unwrap_or(Value::Null);
@@ -201,6 +203,7 @@ pub fn resource_quota(obj: &Value) -> Vec<FieldError> {
     errs
 }
 
+/// A LimitRange's limits: a known `type` and valid quantities in each constraint.
 pub fn limit_range(obj: &Value) -> Vec<FieldError> {
     const TYPES: [&str; 3] = ["Pod", "Container", "PersistentVolumeClaim"];
     let mut errs = Vec::new();
@@ -220,6 +223,7 @@ pub fn limit_range(obj: &Value) -> Vec<FieldError> {
     errs
 }
 
+/// A Lease's spec: positive duration, non-negative transitions, `preferredHolder` only with `strategy`.
 pub fn lease(obj: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let Some(spec) = obj.get("spec") else { return errs };

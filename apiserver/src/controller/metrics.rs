@@ -13,6 +13,7 @@ use prometheus_client::registry::Registry;
 /// Labels naming a controller.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ControllerLabels {
+    /// Name of the controller.
     pub controller: &'static str,
 }
 
@@ -31,7 +32,9 @@ pub enum Outcome {
 /// Labels of the results counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
+    /// Name of the controller.
     pub controller: &'static str,
+    /// How the reconcile ended.
     pub result: Outcome,
 }
 

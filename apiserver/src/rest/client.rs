@@ -30,11 +30,15 @@ pub const CONTROLLER_USER_PREFIX: &str = "system:kcp:controller:";
 /// One object, addressed the way storage keys are: group and plural resource, no version.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ObjectRef {
+    /// API group (empty for the core group).
     pub group: String,
+    /// Plural resource name (`configmaps`).
     pub resource: String,
+    /// Logical cluster the object lives in.
     pub cluster: String,
     /// Empty for cluster-scoped objects.
     pub namespace: String,
+    /// Object name.
     pub name: String,
 }
 

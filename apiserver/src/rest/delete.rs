@@ -20,8 +20,11 @@ const UNDELETABLE_NAMESPACES: &[&str] = &["default"];
 /// The parts of DeleteOptions the server acts on.
 #[derive(Debug, Default, Clone)]
 pub struct DeleteOptions {
+    /// `propagationPolicy`: `Orphan`, `Background` or `Foreground`; `orphanDependents: true` reads as `Orphan`.
     pub propagation: Option<String>,
+    /// `preconditions.uid`: the object is deleted only if its uid matches.
     pub uid: Option<String>,
+    /// `preconditions.resourceVersion`: the object is deleted only if its resourceVersion matches.
     pub resource_version: Option<String>,
 }
 

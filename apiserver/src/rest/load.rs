@@ -76,8 +76,11 @@ fn encode_continue(t: &ContinueToken) -> String {
 
 /// One page of matching objects.
 pub struct Listed {
+    /// The objects of the page, as served.
     pub items: Vec<Value>,
+    /// Storage revision the list is consistent at, its `resourceVersion`.
     pub revision: u64,
+    /// Token for the next page (`metadata.continue`); `None` on the last page.
     pub continue_token: Option<String>,
 }
 

@@ -14,17 +14,24 @@ use prometheus_client::registry::Registry;
 /// Labels of request metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
+    /// Request verb (`get`, `list`, `watch`, ...; the lowercased HTTP method for non-resource requests).
     pub verb: String,
+    /// API group of the request (empty for core and non-resource requests).
     pub group: String,
+    /// Resource of the request (empty for non-resource requests).
     pub resource: String,
+    /// HTTP status code of the response.
     pub code: String,
 }
 
 /// Labels of latency metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LatencyLabels {
+    /// Request verb (`get`, `list`, `watch`, ...; the lowercased HTTP method for non-resource requests).
     pub verb: String,
+    /// API group of the request (empty for core and non-resource requests).
     pub group: String,
+    /// Resource of the request (empty for non-resource requests).
     pub resource: String,
 }
 
@@ -38,10 +45,15 @@ pub struct CertificateLabels {
 /// The metrics of one API server.
 pub struct Metrics {
     registry: Registry,
+    /// `apiserver_request`: requests served, by verb, group, resource and code.
     pub requests: Family<RequestLabels, Counter>,
+    /// `apiserver_request_duration_seconds`: response latency.
     pub duration: Family<LatencyLabels, Histogram>,
+    /// `apiserver_current_inflight_requests`: requests being served now.
     pub inflight: Gauge<i64, AtomicI64>,
+    /// `apiserver_storage_size_bytes`: size of the storage database on disk.
     pub storage_bytes: Gauge<i64, AtomicI64>,
+    /// `kcp_storage_revision`: newest durable storage revision.
     pub storage_revision: Gauge<i64, AtomicI64>,
     /// When each certificate the server uses expires (unix seconds).
     pub certificate_expiry: Family<CertificateLabels, Gauge<i64, AtomicI64>>,

@@ -45,7 +45,15 @@ pub enum Error {
     Storage(#[from] StorageError),
     /// Another shard (or the root view of shards) could not be reached or refused.
     #[error("{doing} on shard {shard}")]
-    Remote { doing: &'static str, shard: String, #[source] source: Box<dyn std::error::Error + Send + Sync> },
+    Remote {
+        /// What was being done (`deleting a logical cluster`).
+        doing: &'static str,
+        /// Name of the shard.
+        shard: String,
+        /// Why it failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl Error {

@@ -23,7 +23,9 @@ pub const PREFIX: &str = "apiextensions.k8s.io/customresourcedefinitions/";
 
 /// Establishes new CRDs and cleans up deleted ones.
 pub struct Crds {
+    /// Writes CRD conditions and deletes a deleted CRD's objects as the controller.
     pub client: SystemClient,
+    /// The served CRDs, updated as CRDs change.
     pub index: Arc<CrdIndex>,
 }
 

@@ -29,6 +29,7 @@ const CATCH_UP: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Deletes and releases dependents as their owners go.
 pub struct GarbageCollector {
+    /// Reads owners and deletes dependents as the controller.
     pub client: SystemClient,
     index: Arc<Mutex<Index>>,
 }

@@ -32,7 +32,9 @@ pub const PREFIX: &str = "core.kcp.io/logicalclusters/";
 
 /// Initializes new logical clusters and empties deleted ones.
 pub struct LogicalClusters {
+    /// Writes the logical cluster's objects as the controller.
     pub client: SystemClient,
+    /// The served CRDs, whose instances are deleted with the logical cluster.
     pub crds: Arc<CrdIndex>,
 }
 

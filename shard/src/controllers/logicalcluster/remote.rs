@@ -13,10 +13,19 @@ const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Why a call to another shard failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
+    /// The request could not be sent or its answer read.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The other shard answered with an error status.
     #[error("{url} answered {code}: {message}")]
-    Refused { url: String, code: u16, message: String },
+    Refused {
+        /// URL of the request.
+        url: String,
+        /// HTTP status code of the answer.
+        code: u16,
+        /// `message` of the Status the shard answered with.
+        message: String,
+    },
 }
 
 fn refused(url: &str, code: u16, answer: &Value) -> RemoteError {

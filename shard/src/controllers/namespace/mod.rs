@@ -22,7 +22,9 @@ pub const PREFIX: &str = "core/namespaces/";
 
 /// Empties and then releases terminating namespaces.
 pub struct NamespaceDeletion {
+    /// Deletes namespace contents and finalizes as the controller.
     pub client: SystemClient,
+    /// The served CRDs, whose namespaced instances are deleted too.
     pub crds: Arc<CrdIndex>,
 }
 

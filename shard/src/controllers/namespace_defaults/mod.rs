@@ -22,7 +22,9 @@ pub const SERVICE_ACCOUNT: &str = "default";
 
 /// Creates the default objects of each namespace; without a CA only the service account.
 pub struct NamespaceDefaults {
+    /// Creates the default objects as the controller.
     pub client: SystemClient,
+    /// CA certificate (PEM) published as ConfigMap `kube-root-ca.crt`; `None` skips it.
     pub ca_pem: Option<Arc<str>>,
 }
 

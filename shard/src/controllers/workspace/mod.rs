@@ -38,8 +38,11 @@ pub struct Placement {
 
 /// Schedules, follows and deletes Workspaces.
 pub struct Workspaces {
+    /// Writes Workspaces and local LogicalClusters as the controller.
     pub client: SystemClient,
+    /// The served CRDs, whose instances go with a deleted Workspace's logical cluster.
     pub crds: Arc<CrdIndex>,
+    /// Shards new logical clusters may be scheduled to.
     pub placement: Placement,
 }
 
