@@ -38,10 +38,15 @@ pub use body::{Body, Response};
 
 /// An authenticated, authorized API request.
 pub struct ApiRequest {
+    /// Where it goes: cluster, resource, verb, query.
     pub info: RequestInfo,
+    /// Who is asking, after impersonation and scoping.
     pub user: UserInfo,
+    /// The HTTP method.
     pub method: Method,
+    /// The request headers (content type, accept, field manager, ...).
     pub headers: HeaderMap,
+    /// The whole body, read within the size limit.
     pub body: Bytes,
 }
 
@@ -58,7 +63,9 @@ pub const CLUSTER_ANNOTATION: &str = "kcp.io/cluster";
 /// A resource resolved in one logical cluster (or across all, for wildcard requests).
 #[derive(Debug, Clone)]
 pub struct Resolved {
+    /// Names, scope, versions and columns of the resource.
     pub info: ResourceInfo,
+    /// Whether it is stored or answered from the request (reviews).
     pub backing: Backing,
     /// How the kind behaves: validation, printing, field labels, list merging.
     pub strategy: StrategyRef,
@@ -127,9 +134,13 @@ pub type ClosedClusters = tokio::sync::watch::Receiver<Arc<std::collections::Has
 /// updates.
 #[derive(Clone, Copy)]
 pub struct Write<'a> {
+    /// The server state, for checks that read other objects.
     pub api: &'a Api,
+    /// The request being admitted.
     pub req: &'a ApiRequest,
+    /// The resource written.
     pub resource: &'a Resolved,
+    /// The logical cluster written to.
     pub cluster: &'a str,
     /// The stored object, on updates.
     pub old: Option<&'a Value>,
@@ -156,10 +167,15 @@ pub trait AdmissionPlugin: Send + Sync + 'static {
 
 /// Shared state of the REST handlers of one shard.
 pub struct Api {
+    /// Where objects live.
     pub store: SharedStorage,
+    /// The established CRDs of every logical cluster.
     pub crds: Arc<CrdIndex>,
+    /// The authorizer chain, for access reviews and escalation checks.
     pub authz: Arc<Authorizer>,
+    /// The authenticators, for TokenReview.
     pub authn: Arc<crate::auth::authn::Authenticator>,
+    /// Request size limits.
     pub limits: Limits,
     /// Admission plugins in the order they run: [`admission::plugins`] puts the built-in ones first.
     pub plugins: Vec<Arc<dyn AdmissionPlugin>>,

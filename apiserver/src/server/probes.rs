@@ -28,8 +28,11 @@ pub struct Probes {
 /// not sent traffic it would answer from half-loaded state.
 #[derive(Clone, Default)]
 pub struct Readiness {
-    gates: Arc<Mutex<Vec<(String, Arc<AtomicBool>)>>>,
+    gates: Arc<Mutex<Vec<NamedGate>>>,
 }
+
+/// A gate's name and whether it is open.
+type NamedGate = (String, Arc<AtomicBool>);
 
 /// One readiness condition, closed until [`Gate::open`].
 #[derive(Clone)]
