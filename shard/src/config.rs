@@ -4,33 +4,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use apiserver::server::connection::{deserialize_duration, parse_duration, DEFAULT_IDLE_TIMEOUT, DEFAULT_REQUEST_HEADER_TIMEOUT};
+pub use apiserver::config::ConfigError;
+use apiserver::config::{deserialize_duration, parse_duration};
+use apiserver::server::connection::{DEFAULT_IDLE_TIMEOUT, DEFAULT_REQUEST_HEADER_TIMEOUT};
 use apiserver::server::ConnectionLimits;
 use serde::Deserialize;
-
-/// Errors in configuration; the binary exits with status 64 on these.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The config file could not be read.
-    #[error("reading config file {path}")]
-    Read {
-        /// The config file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The config file is not valid YAML or has unknown or ill-typed keys.
-    #[error("parsing config file {path}: {message}")]
-    Parse {
-        /// The config file.
-        path: PathBuf,
-        /// The parser's error.
-        message: String,
-    },
-    /// A required setting is in neither the file nor the flags; holds the flag's name.
-    #[error("missing required setting {0}")]
-    Missing(&'static str),
-}
 
 /// The YAML config file (camelCase keys, unknown keys rejected).
 #[derive(Debug, Default, Deserialize)]
@@ -87,8 +65,7 @@ pub struct ShardFile {
 impl ShardFile {
     /// Reads a config file.
     pub fn load(path: &PathBuf) -> Result<ShardFile, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-        serde_saphyr::from_str(&text).map_err(|e| ConfigError::Parse { path: path.clone(), message: e.to_string() })
+        apiserver::config::load(Some(path))
     }
 }
 
