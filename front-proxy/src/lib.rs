@@ -8,6 +8,7 @@ pub mod forward;
 pub mod identity;
 pub mod index;
 pub mod oidc;
+pub mod phase;
 
 pub use config::{ConfigError, ProxyConfig, ProxyFile, ProxyFlags};
 
