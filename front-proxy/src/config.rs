@@ -8,7 +8,6 @@ use std::time::Duration;
 
 pub use apiserver::config::ConfigError;
 use apiserver::config::{deserialize_duration, parse_duration};
-use apiserver::server::connection::{DEFAULT_IDLE_TIMEOUT, DEFAULT_REQUEST_HEADER_TIMEOUT};
 use apiserver::server::ConnectionLimits;
 use serde::Deserialize;
 
@@ -234,10 +233,10 @@ impl ProxyConfig {
                 drop: flags.authentication_drop_groups.or(file.authentication_drop_groups).unwrap_or(defaults.drop),
                 pass_on: flags.authentication_pass_on_groups.or(file.authentication_pass_on_groups).unwrap_or(defaults.pass_on),
             },
-            connection_limits: ConnectionLimits {
-                request_header_timeout: flags.request_header_timeout.or(file.request_header_timeout).unwrap_or(DEFAULT_REQUEST_HEADER_TIMEOUT),
-                idle_timeout: flags.idle_connection_timeout.or(file.idle_connection_timeout).unwrap_or(DEFAULT_IDLE_TIMEOUT),
-            },
+            connection_limits: ConnectionLimits::or_defaults(
+                flags.request_header_timeout.or(file.request_header_timeout),
+                flags.idle_connection_timeout.or(file.idle_connection_timeout),
+            ),
             oidc,
         })
     }
@@ -275,6 +274,8 @@ fn resolve_oidc(file: &ProxyFile, flags: &ProxyFlags) -> Result<Option<OidcSetti
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+
+    use apiserver::server::connection::DEFAULT_REQUEST_HEADER_TIMEOUT;
 
     use super::*;
 

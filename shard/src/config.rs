@@ -6,7 +6,6 @@ use std::time::Duration;
 
 pub use apiserver::config::ConfigError;
 use apiserver::config::{deserialize_duration, parse_duration};
-use apiserver::server::connection::{DEFAULT_IDLE_TIMEOUT, DEFAULT_REQUEST_HEADER_TIMEOUT};
 use apiserver::server::ConnectionLimits;
 use serde::Deserialize;
 
@@ -214,10 +213,10 @@ impl ShardConfig {
             shard_virtual_workspace_url: flags.shard_virtual_workspace_url.or(file.shard_virtual_workspace_url),
             enable_home_workspaces: flags.enable_home_workspaces.or(file.enable_home_workspaces).unwrap_or(true),
             requestheader_allowed_names: flags.requestheader_allowed_names.or(file.requestheader_allowed_names).unwrap_or_default(),
-            connection_limits: ConnectionLimits {
-                request_header_timeout: flags.request_header_timeout.or(file.request_header_timeout).unwrap_or(DEFAULT_REQUEST_HEADER_TIMEOUT),
-                idle_timeout: flags.idle_connection_timeout.or(file.idle_connection_timeout).unwrap_or(DEFAULT_IDLE_TIMEOUT),
-            },
+            connection_limits: ConnectionLimits::or_defaults(
+                flags.request_header_timeout.or(file.request_header_timeout),
+                flags.idle_connection_timeout.or(file.idle_connection_timeout),
+            ),
             root_directory,
             bind_address: flags.bind_address.or(file.bind_address).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
             secure_port: flags.secure_port.or(file.secure_port).unwrap_or(6443),

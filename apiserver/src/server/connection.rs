@@ -37,6 +37,16 @@ pub struct ConnectionLimits {
     pub idle_timeout: Duration,
 }
 
+impl ConnectionLimits {
+    /// The limits a binary's settings ask for, each defaulting on its own.
+    pub fn or_defaults(request_header_timeout: Option<Duration>, idle_timeout: Option<Duration>) -> Self {
+        ConnectionLimits {
+            request_header_timeout: request_header_timeout.unwrap_or(DEFAULT_REQUEST_HEADER_TIMEOUT),
+            idle_timeout: idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
+        }
+    }
+}
+
 impl Default for ConnectionLimits {
     fn default() -> Self {
         ConnectionLimits { request_header_timeout: DEFAULT_REQUEST_HEADER_TIMEOUT, idle_timeout: DEFAULT_IDLE_TIMEOUT }
