@@ -24,20 +24,37 @@ use apiserver::auth::authn::Peers;
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
+    /// A file the configuration names cannot be read.
     #[error("reading {path}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The root shard's kubeconfig or a client built from it.
     #[error(transparent)]
     Client(#[from] apiserver::client::ClientError),
+    /// Serving or client certificates.
     #[error("TLS")]
     Tls(#[from] apiserver::pki::PkiError),
+    /// A token file or service-account key.
     #[error("authentication")]
     Auth(#[from] apimachinery::auth::AuthError),
+    /// The OIDC key file.
     #[error("OIDC: {0}")]
     Oidc(String),
+    /// The OIDC issuer's discovery document.
     #[error("OIDC issuer")]
     OidcKeys(#[from] oidc::KeySetError),
+    /// The listen address.
     #[error("listening on {addr}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 fn read(path: &Path) -> Result<String, ProxyError> {
