@@ -63,7 +63,7 @@ pub struct ShardFile {
 
 impl ShardFile {
     /// Reads a config file.
-    pub fn load(path: &PathBuf) -> Result<ShardFile, ConfigError> {
+    pub fn load(path: &std::path::Path) -> Result<ShardFile, ConfigError> {
         apiserver::config::load(Some(path))
     }
 }
