@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod config;
 pub mod controller;
 pub mod pki;
 pub mod process;

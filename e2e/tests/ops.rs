@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use e2e::sharded::{raw_get, Sharded};
 use e2e::{eventually, Install};
 
 #[test]
@@ -71,14 +72,74 @@ fn a_bad_configuration_exits_64() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("bad.yaml");
     std::fs::write(&config, "securePort: [not a port]\n").expect("config");
-    for (binary, args) in [("kcp", vec!["start"]), ("kcp-shard", vec![])] {
+    let root = ["--root-directory".to_string(), dir.path().join("root").display().to_string()];
+    for (binary, args) in [("kcp", vec!["start"]), ("kcp-shard", vec![]), ("kcp-front-proxy", vec![])] {
+        // The front-proxy keeps no state: it has no root directory.
+        let root: &[String] = if binary == "kcp-front-proxy" { &[] } else { &root };
         let out = std::process::Command::new(e2e::bin_dir().join(binary))
             .args(&args)
-            .args(["--root-directory", &dir.path().join("root").display().to_string(), "--config", &config.display().to_string()])
+            .args(root)
+            .args(["--config", &config.display().to_string()])
             .output()
             .expect("runs");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(64), "{binary}: {stderr}");
         assert!(stderr.contains("bad.yaml"), "{binary} names the file: {stderr}");
     }
+    // Without a file, what has no default must come as a flag; the message names it.
+    let out = std::process::Command::new(e2e::bin_dir().join("kcp-front-proxy")).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("missing required setting --tls-cert-file"), "{stderr}");
+}
+
+/// Stops the front-proxy this test started, and only it.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_front_proxy_starts_from_a_config_file_alone() {
+    let s = Sharded::up("");
+    let dir = s.kcp.dir();
+    let pki = |f: &str| s.pki(f).display().to_string();
+    // The settings deploy/local/up.sh passes as flags, as keys of the file.
+    let config = format!(
+        "bindAddress: 127.0.0.1\nsecurePort: 0\ntlsCertFile: {}\ntlsPrivateKeyFile: {}\nclientCaFile: {}\n\
+         serviceAccountKeyFile: {}\nrootKubeconfig: {}\nproxyClientCertFile: {}\nproxyClientKeyFile: {}\n\
+         requestHeaderTimeout: 5s\nidleConnectionTimeout: 1m\n",
+        pki("front-proxy.crt"),
+        pki("front-proxy.key"),
+        pki("client-ca.crt"),
+        pki("service-account.pub"),
+        dir.join("root-shard.kubeconfig").display(),
+        pki("front-proxy-client.crt"),
+        pki("front-proxy-client.key"),
+    );
+    let path = dir.join("proxy.yaml");
+    std::fs::write(&path, config).expect("config file");
+    let log = dir.join("logs").join("proxy-from-file.log");
+    let stderr = std::fs::File::create(&log).expect("log file");
+    let _proxy = Child(
+        std::process::Command::new(e2e::bin_dir().join("kcp-front-proxy"))
+            .args(["--config", &path.display().to_string()])
+            .stderr(stderr)
+            .spawn()
+            .expect("starts"),
+    );
+    let url = eventually("the proxy to serve", Duration::from_secs(30), || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.lines().find_map(|l| l.strip_prefix("kcp-front-proxy is serving at ")).map(|u| u.trim().replace("0.0.0.0", "127.0.0.1"))
+    });
+    eventually("the routing index to sync", Duration::from_secs(30), || (raw_get(&s, &url, "/readyz", None, &[]).0 == 200).then_some(()));
+    let (code, body) = raw_get(&s, &url, "/clusters/root/api/v1/namespaces", Some("admin"), &[]);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("NamespaceList"), "{body}");
+    // Anonymous callers are refused as through the proxy up.sh started with flags.
+    assert_eq!(raw_get(&s, &url, "/clusters/root/api/v1/namespaces", None, &[]), raw_get(&s, &s.proxy_url(), "/clusters/root/api/v1/namespaces", None, &[]));
 }

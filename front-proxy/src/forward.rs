@@ -1,13 +1,15 @@
-//! The proxy's request path: health probes, authentication, routing by workspace path, and
-//! forwarding over mutual TLS with the identity in `X-Remote-*` headers. Bodies stream both
-//! ways; a client that goes away drops the upstream request with it.
+//! The proxy's request path, as named phases that `Proxy::handle` calls in order (read it
+//! first): authenticate, resolve (path to shard and logical cluster), rewrite (target URL and
+//! identity headers), forward over mutual TLS, finish (relay the answer). Health probes answer
+//! before all of them. Bodies stream both ways; a client that goes away drops the upstream
+//! request with it.
 
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use apiserver::client::{BoxError, Client};
+use apiserver::client::{BoxError, Client, ClientBody};
 use apimachinery::request::valid_cluster_name;
 use apiserver::rest::body::{self, Response};
 use apiserver::auth::authn::{PeerSubject, REMOTE_CLUSTER, REMOTE_EXTRA_PREFIX, REMOTE_GROUP, REMOTE_USER};
@@ -15,14 +17,17 @@ use apiserver::server::phase::Req;
 use apiserver::server::probes;
 use apiserver::server::metrics::{LatencyLabels, Metrics, RequestLabels};
 use apiserver::server::Serves;
-use apimachinery::status::{ApiError, Reason};
+use apimachinery::status::ApiError;
+use apiserver::process::report;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use http_body::Frame;
 use http_body_util::BodyExt;
+use hyper::body::Incoming;
 
 use crate::identity::{Authenticators, Identity};
 use crate::index::{Index, Route};
+use crate::phase::{Failure, Phase, ProxyRequestError};
 
 /// Largest request body forwarded, as on the shards.
 const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -54,9 +59,18 @@ impl Serves for Proxy {
         let path = req.uri().path().to_string();
         let method = req.method().clone();
         let started = std::time::Instant::now();
-        let response = match self.route_and_forward(req).await {
+        let response = match self.handle(req).await {
             Ok(r) => r,
-            Err(e) => body::error(&e),
+            Err(e) => {
+                // Failures past resolve are the proxy's or a shard's, worth an operator's eye;
+                // earlier ones are the client's.
+                if matches!(e.phase, Phase::Forward | Phase::Finish) {
+                    tracing::warn!(phase = %e.phase, %method, %path, error = %report(&e), "request failed");
+                } else {
+                    tracing::debug!(phase = %e.phase, %method, %path, error = %report(&e), "request refused");
+                }
+                body::error(&ApiError::from(e))
+            }
         };
         let code = response.status().as_u16();
         tracing::debug!(%method, %path, code, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "proxied");
@@ -67,57 +81,30 @@ impl Serves for Proxy {
     }
 }
 
+/// Where the resolve phase sends a request.
+struct Target {
+    route: Route,
+    /// The path after `/clusters/<segment>` (or the whole path outside `/clusters/`).
+    rest: String,
+    /// The cluster segment as the caller wrote it, passed on in `X-Remote-Cluster`.
+    written: Option<String>,
+}
+
 impl Proxy {
-    async fn route_and_forward(&self, mut req: Req) -> Result<Response, ApiError> {
+    /// A request's way through the proxy, phase by phase; every failure carries its phase.
+    async fn handle(&self, req: Req) -> Result<Response, ProxyRequestError> {
+        // Probes carry no credentials: load balancers and kubelets ask them.
         if let Some(probe) = self.probe(&req) {
             return Ok(probe);
         }
-        let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let identity = self.authn.identify(authorization, req.extensions().get::<PeerSubject>()).await.ok_or_else(ApiError::unauthorized)?;
-        // Anonymous requests are off everywhere: one 401, before anything depends on the path.
-        if identity == Identity::Anonymous {
-            return Err(ApiError::unauthorized());
-        }
+        let identity = self.authenticate(req.headers(), req.extensions().get::<PeerSubject>()).await.map_err(Phase::Authenticate.failed())?;
         if req.uri().path() == "/metrics" {
-            // The proxy's own metrics, for any authenticated caller.
-            if !matches!(identity, Identity::User(_)) {
-                return Err(ApiError::unauthorized());
-            }
-            return Ok(http::Response::builder().header("content-type", "text/plain; version=0.0.4").body(body::full(self.metrics.render())).unwrap_or_default());
+            return self.own_metrics(&identity).map_err(Phase::Authenticate.failed());
         }
-        let (route, rest, written) = self.route(req.uri().path(), &identity)?;
-        let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
-        let prefix = if route.cluster.is_empty() { String::new() } else { format!("/clusters/{}", route.cluster) };
-        let target = format!("{}{prefix}{rest}{query}", route.base_url);
-        if req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()).is_some_and(|n| n > MAX_BODY) {
-            return Err(ApiError::too_large(MAX_BODY));
-        }
-        prepare_headers(req.headers_mut(), &identity);
-        if let Some(value) = written.and_then(|w| HeaderValue::from_str(&w).ok()) {
-            req.headers_mut().insert(REMOTE_CLUSTER, value);
-        }
-        let (mut parts, incoming) = req.into_parts();
-        parts.uri = target.parse().map_err(|e| ApiError::bad_request(format!("cannot forward to {target}: {e}")))?;
-        parts.extensions = http::Extensions::new();
-        // Clients may speak HTTP/2 to the proxy; the pooled shard connections are HTTP/1.1.
-        parts.version = http::Version::HTTP_11;
-        let limited = http_body_util::Limited::new(incoming, MAX_BODY).map_err(BoxError::from).boxed_unsync();
-        let upstream = self.upstream.send(http::Request::from_parts(parts, limited)).await.map_err(|e| {
-            tracing::warn!(shard = %route.shard, error = %e, "shard unreachable");
-            ApiError::unavailable(format!("the shard {:?} hosting this workspace is unavailable", route.shard))
-        })?;
-        let (mut parts, incoming) = upstream.into_parts();
-        for name in HOP_BY_HOP {
-            parts.headers.remove(*name);
-        }
-        // A small answer of known length goes out in one write (one TLS record, one syscall);
-        // anything else, watches above all, streams as it comes.
-        let length = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-        if length.is_some_and(|n| n <= BUFFERED_RESPONSE) {
-            let bytes = incoming.collect().await.map(|b| b.to_bytes()).map_err(|e| ApiError::unavailable(format!("reading the answer of shard {:?}: {e}", route.shard)))?;
-            return Ok(http::Response::from_parts(parts, body::full(bytes)));
-        }
-        Ok(http::Response::from_parts(parts, EndOnError(incoming).boxed_unsync()))
+        let target = self.resolve(req.uri().path(), &identity).map_err(Phase::Resolve.failed())?;
+        let upstream = rewrite(req, &identity, &target).map_err(Phase::Rewrite.failed())?;
+        let answer = self.forward(upstream, &target.route.shard).await.map_err(Phase::Forward.failed())?;
+        finish(answer, &target.route.shard).await.map_err(Phase::Finish.failed())
     }
 
     /// `/healthz`, `/livez` and `/readyz` (`?verbose` lists the checks). Ready means the routing
@@ -134,17 +121,36 @@ impl Proxy {
         Some(probes::render(name, &[("ping", true), ("routing-index", synced)], verbose))
     }
 
+    /// Who is calling, from the credentials and the client certificate (not the request: its
+    /// body is not `Sync`, and this awaits). Anonymous requests are off everywhere: one 401,
+    /// before anything depends on the path.
+    async fn authenticate(&self, headers: &HeaderMap, peer: Option<&PeerSubject>) -> Result<Identity, Failure> {
+        let authorization = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        match self.authn.identify(authorization, peer).await {
+            None | Some(Identity::Anonymous) => Err(Failure::Unauthorized),
+            Some(identity) => Ok(identity),
+        }
+    }
+
+    /// The proxy's own metrics, for callers it authenticated itself (a service-account token is
+    /// only checked here, not authenticated).
+    fn own_metrics(&self, identity: &Identity) -> Result<Response, Failure> {
+        if !matches!(identity, Identity::User(_)) {
+            return Err(Failure::Unauthorized);
+        }
+        Ok(http::Response::builder().header("content-type", "text/plain; version=0.0.4").body(body::full(self.metrics.render())).unwrap_or_default())
+    }
+
     /// The shard and logical cluster a path goes to, the rest of the path, and the cluster as the
     /// caller wrote it.
-    fn route(&self, path: &str, identity: &Identity) -> Result<(Route, String, Option<String>), ApiError> {
+    fn resolve(&self, path: &str, identity: &Identity) -> Result<Target, Failure> {
         if let Some(after) = path.strip_prefix("/clusters/") {
             let (segment, rest) = after.split_once('/').map(|(s, r)| (s, format!("/{r}"))).unwrap_or((after, String::new()));
             if segment == "*" {
-                return Err(ApiError::new(Reason::Forbidden, "forbidden: requests across all workspaces are not served through the front-proxy"));
+                return Err(Failure::AcrossWorkspaces);
             }
-            // A name no workspace can have says nothing about what exists.
             if !valid_cluster_name(segment) {
-                return Err(ApiError::new(Reason::Forbidden, "forbidden: workspace access not permitted"));
+                return Err(Failure::InvalidName);
             }
             // What the index does not know goes, as written, to the root shard, which refuses it
             // exactly as a shard refuses an existing workspace the caller may not access (or
@@ -153,24 +159,69 @@ impl Proxy {
                 Some(route) => route,
                 None => Route { cluster: segment.to_string(), ..self.root_route(path)? },
             };
-            return Ok((route, rest, Some(segment.to_string())));
+            return Ok(Target { route, rest, written: Some(segment.to_string()) });
         }
         // In-cluster clients call without a prefix: their token says where they belong.
         if let Identity::ServiceAccount(claims) = identity {
             if let Some(route) = self.index.lookup(&claims.kubernetes.cluster) {
-                return Ok((route, path.to_string(), None));
+                return Ok(Target { route, rest: path.to_string(), written: None });
             }
         }
-        Ok((self.root_route(path)?, path.to_string(), None))
+        Ok(Target { route: self.root_route(path)?, rest: path.to_string(), written: None })
     }
 
     /// The root shard, which serves paths outside `/clusters/`; virtual workspaces
     /// (`/services/...`) live behind its own URL.
-    fn root_route(&self, path: &str) -> Result<Route, ApiError> {
+    fn root_route(&self, path: &str) -> Result<Route, Failure> {
         let base_url = if path.starts_with("/services/") { self.index.virtual_workspace_url(&self.root_shard) } else { self.index.shard_url(&self.root_shard) };
-        let base_url = base_url.ok_or_else(|| ApiError::unavailable("the root shard is not known yet"))?;
+        let base_url = base_url.ok_or(Failure::RootShardUnknown)?;
         Ok(Route { shard: self.root_shard.clone(), base_url, cluster: String::new() })
     }
+
+    /// Sends the rewritten request over the pooled mutual-TLS connections.
+    async fn forward(&self, upstream: http::Request<ClientBody>, shard: &str) -> Result<http::Response<Incoming>, Failure> {
+        self.upstream.send(upstream).await.map_err(|source| Failure::Unreachable { shard: shard.to_string(), source })
+    }
+}
+
+/// The request the shard receives: its URL on the target shard, the identity the proxy
+/// established instead of what the client claimed, and a bounded body.
+fn rewrite(mut req: Req, identity: &Identity, target: &Target) -> Result<http::Request<ClientBody>, Failure> {
+    let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+    let prefix = if target.route.cluster.is_empty() { String::new() } else { format!("/clusters/{}", target.route.cluster) };
+    let url = format!("{}{prefix}{}{query}", target.route.base_url, target.rest);
+    // A declared length over the limit is refused before a byte is read; a body that lies about
+    // its length stops at the limit while streaming.
+    if req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()).is_some_and(|n| n > MAX_BODY) {
+        return Err(Failure::TooLarge { limit: MAX_BODY });
+    }
+    prepare_headers(req.headers_mut(), identity);
+    if let Some(value) = target.written.as_deref().and_then(|w| HeaderValue::from_str(w).ok()) {
+        req.headers_mut().insert(REMOTE_CLUSTER, value);
+    }
+    let (mut parts, incoming) = req.into_parts();
+    parts.uri = url.parse().map_err(|source| Failure::BadTarget { target: url, source })?;
+    parts.extensions = http::Extensions::new();
+    // Clients may speak HTTP/2 to the proxy; the pooled shard connections are HTTP/1.1.
+    parts.version = http::Version::HTTP_11;
+    let limited = http_body_util::Limited::new(incoming, MAX_BODY).map_err(BoxError::from).boxed_unsync();
+    Ok(http::Request::from_parts(parts, limited))
+}
+
+/// Relays the shard's answer without its hop-by-hop headers. A small answer of known length
+/// goes out in one write (one TLS record, one syscall); anything else, watches above all,
+/// streams as it comes.
+async fn finish(answer: http::Response<Incoming>, shard: &str) -> Result<Response, Failure> {
+    let (mut parts, incoming) = answer.into_parts();
+    for name in HOP_BY_HOP {
+        parts.headers.remove(*name);
+    }
+    let length = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if length.is_some_and(|n| n <= BUFFERED_RESPONSE) {
+        let bytes = incoming.collect().await.map(|b| b.to_bytes()).map_err(|source| Failure::ReadingAnswer { shard: shard.to_string(), source })?;
+        return Ok(http::Response::from_parts(parts, body::full(bytes)));
+    }
+    Ok(http::Response::from_parts(parts, EndOnError(incoming).boxed_unsync()))
 }
 
 /// Removes what a client may not say about itself (identity headers, hop headers) and adds the
@@ -218,7 +269,7 @@ fn escape(key: &str) -> String {
 
 /// A streamed upstream body that ends (instead of failing) when the shard's stream breaks: the
 /// client sees a truncated response, as with any proxy.
-struct EndOnError(hyper::body::Incoming);
+struct EndOnError(Incoming);
 
 impl http_body::Body for EndOnError {
     type Data = Bytes;

@@ -4,33 +4,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use apiserver::server::connection::{deserialize_duration, parse_duration, DEFAULT_IDLE_TIMEOUT, DEFAULT_REQUEST_HEADER_TIMEOUT};
+pub use apiserver::config::ConfigError;
+use apiserver::config::{deserialize_duration, parse_duration};
 use apiserver::server::ConnectionLimits;
 use serde::Deserialize;
-
-/// Errors in configuration; the binary exits with status 64 on these.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The config file could not be read.
-    #[error("reading config file {path}")]
-    Read {
-        /// The config file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The config file is not valid YAML or has unknown or ill-typed keys.
-    #[error("parsing config file {path}: {message}")]
-    Parse {
-        /// The config file.
-        path: PathBuf,
-        /// The parser's error.
-        message: String,
-    },
-    /// A required setting is in neither the file nor the flags; holds the flag's name.
-    #[error("missing required setting {0}")]
-    Missing(&'static str),
-}
 
 /// The YAML config file (camelCase keys, unknown keys rejected).
 #[derive(Debug, Default, Deserialize)]
@@ -86,9 +63,8 @@ pub struct ShardFile {
 
 impl ShardFile {
     /// Reads a config file.
-    pub fn load(path: &PathBuf) -> Result<ShardFile, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-        serde_saphyr::from_str(&text).map_err(|e| ConfigError::Parse { path: path.clone(), message: e.to_string() })
+    pub fn load(path: &std::path::Path) -> Result<ShardFile, ConfigError> {
+        apiserver::config::load(Some(path))
     }
 }
 
@@ -237,10 +213,10 @@ impl ShardConfig {
             shard_virtual_workspace_url: flags.shard_virtual_workspace_url.or(file.shard_virtual_workspace_url),
             enable_home_workspaces: flags.enable_home_workspaces.or(file.enable_home_workspaces).unwrap_or(true),
             requestheader_allowed_names: flags.requestheader_allowed_names.or(file.requestheader_allowed_names).unwrap_or_default(),
-            connection_limits: ConnectionLimits {
-                request_header_timeout: flags.request_header_timeout.or(file.request_header_timeout).unwrap_or(DEFAULT_REQUEST_HEADER_TIMEOUT),
-                idle_timeout: flags.idle_connection_timeout.or(file.idle_connection_timeout).unwrap_or(DEFAULT_IDLE_TIMEOUT),
-            },
+            connection_limits: ConnectionLimits::or_defaults(
+                flags.request_header_timeout.or(file.request_header_timeout),
+                flags.idle_connection_timeout.or(file.idle_connection_timeout),
+            ),
             root_directory,
             bind_address: flags.bind_address.or(file.bind_address).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
             secure_port: flags.secure_port.or(file.secure_port).unwrap_or(6443),

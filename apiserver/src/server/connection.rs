@@ -37,45 +37,20 @@ pub struct ConnectionLimits {
     pub idle_timeout: Duration,
 }
 
+impl ConnectionLimits {
+    /// The limits a binary's settings ask for, each defaulting on its own.
+    pub fn or_defaults(request_header_timeout: Option<Duration>, idle_timeout: Option<Duration>) -> Self {
+        ConnectionLimits {
+            request_header_timeout: request_header_timeout.unwrap_or(DEFAULT_REQUEST_HEADER_TIMEOUT),
+            idle_timeout: idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
+        }
+    }
+}
+
 impl Default for ConnectionLimits {
     fn default() -> Self {
         ConnectionLimits { request_header_timeout: DEFAULT_REQUEST_HEADER_TIMEOUT, idle_timeout: DEFAULT_IDLE_TIMEOUT }
     }
-}
-
-/// Parses a duration as kube flags write it (`10s`, `500ms`, `1m30s`, `1h`); zero is refused
-/// because a limit of nothing would close every connection.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err("empty duration".into());
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        let number: u64 = rest[..digits].parse().map_err(|_| format!("{text:?} is not a duration such as 10s, 500ms or 1m30s"))?;
-        rest = &rest[digits..];
-        let unit = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let scale = match &rest[..unit] {
-            "ms" => Duration::from_millis(1),
-            "s" => Duration::from_secs(1),
-            "m" => Duration::from_secs(60),
-            "h" => Duration::from_secs(3600),
-            _ => return Err(format!("{text:?} is not a duration such as 10s, 500ms or 1m30s")),
-        };
-        rest = &rest[unit..];
-        total += scale.checked_mul(u32::try_from(number).map_err(|_| format!("{text:?} is too long"))?).ok_or_else(|| format!("{text:?} is too long"))?;
-    }
-    if total.is_zero() {
-        return Err(format!("{text:?}: a connection limit must be longer than zero"));
-    }
-    Ok(total)
-}
-
-/// Reads an optional duration from a config file (same syntax as the flags).
-pub fn deserialize_duration<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
-    let text: Option<String> = serde::Deserialize::deserialize(de)?;
-    text.map(|t| parse_duration(&t).map_err(serde::de::Error::custom)).transpose()
 }
 
 /// Why a connection's time ran out.
@@ -266,17 +241,6 @@ mod tests {
 
     // Real (short) time: the assertions are about order and lower bounds, never speed.
     const LIMITS: ConnectionLimits = ConnectionLimits { request_header_timeout: Duration::from_millis(40), idle_timeout: Duration::from_millis(120) };
-
-    #[test]
-    fn durations_as_kube_writes_them() {
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        for bad in ["", "10", "s", "1.5s", "-1s", "0s", "10 s", "1d"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?}");
-        }
-    }
 
     #[tokio::test]
     async fn the_first_headers_are_due_from_accept() {
