@@ -36,5 +36,8 @@ if ! py_ready "$py_venv"; then
 fi
 export KCP_E2E_PYTHON="$py_venv/bin/python"
 
+# Formatting and lints first: cheap, and a failure there says more than a failing test.
+cargo fmt --all -- --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo build --locked --bins
 cargo test --locked --workspace -- --test-threads=2

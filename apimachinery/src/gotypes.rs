@@ -96,9 +96,7 @@ impl<'a> Walk<'a> {
         match short_name(name) {
             "Time" | "MicroTime" => return Shape::String,
             "Quantity" | "IntOrString" => return Shape::IntOrString,
-            "RawExtension" | "FieldsV1" | "JSON" | "JSONSchemaPropsOrArray" | "JSONSchemaPropsOrBool" | "JSONSchemaPropsOrStringArray" => {
-                return Shape::Any
-            }
+            "RawExtension" | "FieldsV1" | "JSON" | "JSONSchemaPropsOrArray" | "JSONSchemaPropsOrBool" | "JSONSchemaPropsOrStringArray" => return Shape::Any,
             _ => {}
         }
         match self.defs.get(name).map(|d| self.shape(d)) {
@@ -214,12 +212,32 @@ mod tests {
         let cases = [
             ("", "ConfigMap", json!({"data": {"port": 8080}}), "json: cannot unmarshal number into Go struct field ConfigMap.data of type string"),
             ("", "ConfigMap", json!({"data": "text"}), "json: cannot unmarshal string into Go struct field ConfigMap.data of type map[string]string"),
-            ("", "ConfigMap", json!({"metadata": {"labels": {"a": true}}}), "json: cannot unmarshal bool into Go struct field ObjectMeta.metadata.labels of type string"),
+            (
+                "",
+                "ConfigMap",
+                json!({"metadata": {"labels": {"a": true}}}),
+                "json: cannot unmarshal bool into Go struct field ObjectMeta.metadata.labels of type string",
+            ),
             ("", "ConfigMap", json!({"metadata": "c"}), "json: cannot unmarshal string into Go struct field ConfigMap.metadata of type v1.ObjectMeta"),
             ("", "Secret", json!({"data": {"k": 1}}), "json: cannot unmarshal number into Go struct field Secret.data of type []uint8"),
-            ("rbac.authorization.k8s.io", "Role", json!({"rules": [{"verbs": "get"}]}), "json: cannot unmarshal string into Go struct field PolicyRule.rules.verbs of type []string"),
-            ("coordination.k8s.io", "Lease", json!({"spec": {"leaseDurationSeconds": 1.5}}), "json: cannot unmarshal number 1.5 into Go struct field LeaseSpec.spec.leaseDurationSeconds of type int32"),
-            ("", "Namespace", json!({"metadata": {"creationTimestamp": 5}}), "json: cannot unmarshal number into Go struct field ObjectMeta.metadata.creationTimestamp of type string"),
+            (
+                "rbac.authorization.k8s.io",
+                "Role",
+                json!({"rules": [{"verbs": "get"}]}),
+                "json: cannot unmarshal string into Go struct field PolicyRule.rules.verbs of type []string",
+            ),
+            (
+                "coordination.k8s.io",
+                "Lease",
+                json!({"spec": {"leaseDurationSeconds": 1.5}}),
+                "json: cannot unmarshal number 1.5 into Go struct field LeaseSpec.spec.leaseDurationSeconds of type int32",
+            ),
+            (
+                "",
+                "Namespace",
+                json!({"metadata": {"creationTimestamp": 5}}),
+                "json: cannot unmarshal number into Go struct field ObjectMeta.metadata.creationTimestamp of type string",
+            ),
         ];
         for (group, kind, obj, want) in cases {
             assert_eq!(message(group, kind, obj.clone()).as_deref(), Some(want), "{kind} {obj}");

@@ -442,7 +442,9 @@ mod tests {
 
     #[test]
     fn boolean_parameters_read_like_go() {
-        for (query, watch) in [("watch=true", true), ("watch=True", true), ("watch=1", true), ("watch=false", false), ("watch=False", false), ("watch=yes", false)] {
+        for (query, watch) in
+            [("watch=true", true), ("watch=True", true), ("watch=1", true), ("watch=false", false), ("watch=False", false), ("watch=yes", false)]
+        {
             let i = parse(Method::GET, "/clusters/root/api/v1/configmaps", Some(query));
             assert_eq!(i.verb == Verb::Watch, watch, "{query}");
         }

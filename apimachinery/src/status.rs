@@ -151,21 +151,11 @@ impl FieldError {
     /// `field: Unsupported value: <value>: supported values: "a", "b"`.
     pub fn not_supported(field: impl Into<String>, value: impl Into<Value>, supported: &[&str]) -> Self {
         let list = supported.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
-        Self {
-            kind: FieldErrorKind::NotSupported,
-            field: field.into(),
-            value: Some(value.into()),
-            detail: format!("supported values: {list}"),
-        }
+        Self { kind: FieldErrorKind::NotSupported, field: field.into(), value: Some(value.into()), detail: format!("supported values: {list}") }
     }
     /// `field: Too long: may not be more than N bytes`.
     pub fn too_long(field: impl Into<String>, max: usize) -> Self {
-        Self {
-            kind: FieldErrorKind::TooLong,
-            field: field.into(),
-            value: None,
-            detail: format!("may not be more than {max} bytes"),
-        }
+        Self { kind: FieldErrorKind::TooLong, field: field.into(), value: None, detail: format!("may not be more than {max} bytes") }
     }
     /// `field: Invalid value: "type": detail` for values of the wrong JSON type.
     pub fn type_invalid(field: impl Into<String>, value: impl Into<Value>, detail: impl Into<String>) -> Self {
@@ -302,12 +292,7 @@ impl ApiError {
     }
     /// 409 `Conflict` for a stale resourceVersion.
     pub fn conflict(group: &str, resource: &str, name: &str) -> Self {
-        Self::conflict_msg(
-            group,
-            resource,
-            name,
-            "the object has been modified; please apply your changes to the latest version and try again",
-        )
+        Self::conflict_msg(group, resource, name, "the object has been modified; please apply your changes to the latest version and try again")
     }
     /// 409 `Conflict` with a custom explanation.
     pub fn conflict_msg(group: &str, resource: &str, name: &str, why: &str) -> Self {
@@ -316,21 +301,13 @@ impl ApiError {
         if !group.is_empty() {
             details["group"] = json!(group);
         }
-        Self::new(Reason::Conflict, format!("Operation cannot be fulfilled on {res} \"{name}\": {why}"))
-            .with_details(details)
+        Self::new(Reason::Conflict, format!("Operation cannot be fulfilled on {res} \"{name}\": {why}")).with_details(details)
     }
     /// 422 `Invalid` with one cause per field error.
     pub fn invalid(group: &str, kind: &str, name: &str, errors: &[FieldError]) -> Self {
         let gk = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
-        let list = if errors.len() == 1 {
-            errors[0].to_string()
-        } else {
-            format!("[{}]", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", "))
-        };
-        let causes: Vec<Value> = errors
-            .iter()
-            .map(|e| json!({"reason": e.cause_reason(), "message": e.message(), "field": e.field}))
-            .collect();
+        let list = if errors.len() == 1 { errors[0].to_string() } else { format!("[{}]", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")) };
+        let causes: Vec<Value> = errors.iter().map(|e| json!({"reason": e.cause_reason(), "message": e.message(), "field": e.field})).collect();
         let mut details = json!({"name": name, "kind": kind, "causes": causes});
         if !group.is_empty() {
             details["group"] = json!(group);
@@ -355,17 +332,13 @@ impl ApiError {
     }
     /// 429 `TooManyRequests` with a Retry-After hint.
     pub fn too_many_requests(retry_after: u32) -> Self {
-        let mut e = Self::new(Reason::TooManyRequests, "Too many requests, please try again later.")
-            .with_details(json!({"retryAfterSeconds": retry_after}));
+        let mut e = Self::new(Reason::TooManyRequests, "Too many requests, please try again later.").with_details(json!({"retryAfterSeconds": retry_after}));
         e.retry_after = Some(retry_after);
         e
     }
     /// 500 `InternalError`; the cause is logged by the caller, not sent.
     pub fn internal(msg: impl std::fmt::Display) -> Self {
-        Self::new(
-            Reason::InternalError,
-            format!("Internal error occurred: {msg}"),
-        )
+        Self::new(Reason::InternalError, format!("Internal error occurred: {msg}"))
     }
     /// 503 `ServiceUnavailable`.
     pub fn unavailable(msg: impl Into<String>) -> Self {

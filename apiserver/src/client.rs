@@ -145,7 +145,8 @@ impl Client {
     pub fn for_credentials(creds: &Credentials) -> Result<Client, ClientError> {
         let mut client = Client::new(&creds.ca_pem, creds.client.as_ref())?;
         if let Some(t) = &creds.token {
-            let value = http::HeaderValue::from_str(&format!("Bearer {t}")).map_err(|e| ClientError::Kubeconfig { path: String::new(), detail: format!("token: {e}") })?;
+            let value = http::HeaderValue::from_str(&format!("Bearer {t}"))
+                .map_err(|e| ClientError::Kubeconfig { path: String::new(), detail: format!("token: {e}") })?;
             client.token = Some(value);
         }
         Ok(client)

@@ -221,13 +221,7 @@ impl Install {
     /// the kubeconfig comes from `KUBECONFIG`.
     pub fn kubectl_plugin(&self, args: &[&str]) -> Run {
         let path = format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default());
-        let out = Command::new("kubectl")
-            .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env("PATH", path)
-            .stdin(Stdio::null())
-            .output()
-            .expect("kubectl runs");
+        let out = Command::new("kubectl").args(args).env("KUBECONFIG", &self.kubeconfig).env("PATH", path).stdin(Stdio::null()).output().expect("kubectl runs");
         Run::from(out)
     }
 

@@ -82,7 +82,10 @@ fn wrong_api_version_and_kind() {
         assert_eq!(k(&["create", "--validate=false", "-f", &v9], None).fails(), unmapped);
         let path = format!("/clusters/{cluster}/api/v1/namespaces/wrongversion/configmaps");
         for (body, message) in [
-            (r#"{"apiVersion":"v2","kind":"ConfigMap","metadata":{"name":"x"}}"#, "the API version in the data (v2) does not match the expected API version (v1)"),
+            (
+                r#"{"apiVersion":"v2","kind":"ConfigMap","metadata":{"name":"x"}}"#,
+                "the API version in the data (v2) does not match the expected API version (v1)",
+            ),
             (r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"x"}}"#, "the kind in the data (Secret) does not match the expected kind (ConfigMap)"),
         ] {
             let raw = k(&["create", "--raw", &path, "-f", &file(&dir, "body.json", body)], None);

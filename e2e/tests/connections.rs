@@ -22,7 +22,12 @@ const SLACK: Duration = Duration::from_secs(5);
 
 /// Runs curl; returns its exit code and what `-w` printed.
 fn curl(args: &[&str]) -> (i32, String) {
-    let out = Command::new("curl").args(["-sS", "-o", "/dev/null", "-w", "%{http_code} %{http_version}"]).args(args).stdin(Stdio::null()).output().expect("curl on PATH");
+    let out = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code} %{http_version}"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl on PATH");
     (out.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
@@ -91,9 +96,13 @@ fn idle_http2_connection(target: &Target, wait: Duration) -> Option<Duration> {
         let tcp = tokio::net::TcpStream::connect((target.host.as_str(), target.port)).await.expect("connect");
         let name = rustls_pki_types::ServerName::try_from(target.host.clone()).expect("server name");
         let io = tokio_rustls::TlsConnector::from(Arc::new(tls)).connect(name, tcp).await.expect("TLS");
-        let (mut send, conn) = hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(io)).await.expect("HTTP/2 handshake");
+        let (mut send, conn) =
+            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(io)).await.expect("HTTP/2 handshake");
         let conn = tokio::spawn(conn);
-        let req = http::Request::builder().uri(format!("https://{}:{}/readyz", target.host, target.port)).body(http_body_util::Empty::<bytes::Bytes>::new()).expect("request");
+        let req = http::Request::builder()
+            .uri(format!("https://{}:{}/readyz", target.host, target.port))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .expect("request");
         let resp = send.send_request(req).await.expect("answer");
         assert_eq!(resp.status(), 200);
         drop(resp);
@@ -119,7 +128,10 @@ fn stalled_and_idle_connections_close(target: &Target, served: impl Fn() -> bool
     assert!(stalled.iter().flatten().all(|t| *t >= HEADER_TIMEOUT), "closed before the header timeout: {stalled:?}");
     assert!(requests.iter().all(|ok| *ok), "requests failed while stalled connections were open: {requests:?}");
     let idle = idle_http2_connection(target, IDLE_TIMEOUT + SLACK);
-    assert!(idle.is_some_and(|t| t >= IDLE_TIMEOUT - Duration::from_millis(100)), "idle HTTP/2 connection closed after {idle:?}, expected the idle timeout {IDLE_TIMEOUT:?}");
+    assert!(
+        idle.is_some_and(|t| t >= IDLE_TIMEOUT - Duration::from_millis(100)),
+        "idle HTTP/2 connection closed after {idle:?}, expected the idle timeout {IDLE_TIMEOUT:?}"
+    );
     assert_eq!(watch.exited(), None, "a watch is in flight: no connection limit applies to it");
 }
 
@@ -161,7 +173,20 @@ fn front_proxy_ends_streams_cleanly_and_closes_stalled_connections() {
     let ca = ca.to_str().expect("utf-8");
     for version in ["--http2", "--http1.1"] {
         for _ in 0..3 {
-            let refused = curl(&[version, "--cacert", ca, "-H", "Authorization: Bearer alice-token", "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", &format!("@{body}"), &url]);
+            let refused = curl(&[
+                version,
+                "--cacert",
+                ca,
+                "-H",
+                "Authorization: Bearer alice-token",
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                &format!("@{body}"),
+                &url,
+            ]);
             assert_eq!(refused.0, 0, "{version}: {refused:?}");
             assert!(refused.1.starts_with("403 "), "{version}: {refused:?}");
         }

@@ -42,12 +42,8 @@ fn widget(name: &str, spec: &str) -> String {
 fn conditions_and_printer_columns() {
     let kcp = kcp();
     let crd = kcp.kubectl(&["get", "crd", "widgets.example.com", "-o", "json"]).json();
-    let conditions: Vec<(&str, &str)> = crd["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| Some((c["type"].as_str()?, c["status"].as_str()?)))
-        .collect();
+    let conditions: Vec<(&str, &str)> =
+        crd["status"]["conditions"].as_array().into_iter().flatten().filter_map(|c| Some((c["type"].as_str()?, c["status"].as_str()?))).collect();
     assert!(conditions.contains(&("Established", "True")) && conditions.contains(&("NamesAccepted", "True")), "{conditions:?}");
     assert_eq!(crd["status"]["acceptedNames"]["kind"], "Widget");
 
@@ -161,7 +157,10 @@ fn crd_and_objects_are_invisible_in_the_other_cluster() {
     assert_eq!(raw.fails(), "Error from server (NotFound): the server could not find the requested resource\n");
     let crds = kcp.kubectl_in("second", &["get", "crd"]);
     assert_eq!((crds.ok(), crds.stderr.as_str()), ("", "No resources found\n"));
-    assert_eq!(kcp.kubectl_in("second", &["get", "crd", "widgets.example.com"]).fails(), "Error from server (NotFound): customresourcedefinitions.apiextensions.k8s.io \"widgets.example.com\" not found\n");
+    assert_eq!(
+        kcp.kubectl_in("second", &["get", "crd", "widgets.example.com"]).fails(),
+        "Error from server (NotFound): customresourcedefinitions.apiextensions.k8s.io \"widgets.example.com\" not found\n"
+    );
 
     // The same CRD name in the second cluster is a different API: its own schema and columns.
     let other = CRD.replace("enum: [small, medium, large]", "enum: [tiny]").replace("name: Size", "name: Dimension");
@@ -189,7 +188,10 @@ fn deleting_a_crd_deletes_its_objects() {
     kcp.kubectl(&["wait", "--for=condition=Established", "crd/gizmos.example.org", "--timeout=30s"]).ok();
     let k = in_ns("gizmos");
     k(&["create", "-f", "-"], Some("apiVersion: example.org/v1\nkind: Gizmo\nmetadata:\n  name: g1\nspec:\n  any: [1, 2]\n")).ok();
-    assert_eq!(kcp.kubectl(&["delete", "crd", "gizmos.example.org", "--timeout=60s"]).ok(), "customresourcedefinition.apiextensions.k8s.io \"gizmos.example.org\" deleted\n");
+    assert_eq!(
+        kcp.kubectl(&["delete", "crd", "gizmos.example.org", "--timeout=60s"]).ok(),
+        "customresourcedefinition.apiextensions.k8s.io \"gizmos.example.org\" deleted\n"
+    );
     eventually("gizmos to leave discovery", Duration::from_secs(20), || {
         (k(&["get", "gizmos"], None).stderr == "error: the server doesn't have a resource type \"gizmos\"\n").then_some(())
     });
@@ -209,8 +211,7 @@ fn several_versions_share_objects() {
     let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gadgets.example.com\nspec:\n  group: example.com\n  scope: Cluster\n  names:\n    kind: Gadget\n    plural: gadgets\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        x-kubernetes-preserve-unknown-fields: true\n  - name: v2\n    served: true\n    storage: false\n    schema:\n      openAPIV3Schema:\n        type: object\n        x-kubernetes-preserve-unknown-fields: true\n";
     kcp.kubectl_stdin(&["apply", "-f", "-"], Some(crd)).ok();
     kcp.kubectl(&["wait", "--for=condition=Established", "crd/gadgets.example.com", "--timeout=30s"]).ok();
-    kcp.kubectl_stdin(&["create", "-f", "-"], Some("apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g1\nspec:\n  anything: [1, 2]\n"))
-        .ok();
+    kcp.kubectl_stdin(&["create", "-f", "-"], Some("apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g1\nspec:\n  anything: [1, 2]\n")).ok();
     let v2 = kcp.kubectl(&["get", "--raw", "/clusters/root/apis/example.com/v2/gadgets/g1"]);
     let obj: serde_json::Value = serde_json::from_str(v2.ok()).expect("json");
     assert_eq!(obj["apiVersion"], "example.com/v2");

@@ -143,7 +143,9 @@ fn explain_builtin_kinds() {
         "{}",
         out.stdout
     );
-    for field in ["  apiVersion\t<string>", "  binaryData\t<map[string]string>", "  data\t<map[string]string>", "  immutable\t<boolean>", "  metadata\t<ObjectMeta>"] {
+    for field in
+        ["  apiVersion\t<string>", "  binaryData\t<map[string]string>", "  data\t<map[string]string>", "  immutable\t<boolean>", "  metadata\t<ObjectMeta>"]
+    {
         assert!(lines.contains(&field), "no {field:?} in\n{}", out.stdout);
     }
     let data = kcp.kubectl(&["explain", "configmap.data"]);

@@ -40,7 +40,12 @@ fn role_in_one_cluster_grants_nothing_in_another() {
     // Without workspace access, the rules review lists only what alice can really do there.
     let rules = kcp.kubectl_token("alice-token", "other", &["auth", "can-i", "--list"]);
     let listed: Vec<&str> = rules.ok().lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
-    assert_eq!(listed, ["selfsubjectreviews.authentication.k8s.io", "selfsubjectaccessreviews.authorization.k8s.io", "selfsubjectrulesreviews.authorization.k8s.io"], "{}", rules.stdout);
+    assert_eq!(
+        listed,
+        ["selfsubjectreviews.authentication.k8s.io", "selfsubjectaccessreviews.authorization.k8s.io", "selfsubjectrulesreviews.authorization.k8s.io"],
+        "{}",
+        rules.stdout
+    );
     let whoami = kcp.kubectl_token("alice-token", "other", &["auth", "whoami"]);
     assert_eq!(whoami.ok(), "ATTRIBUTE   VALUE\nUsername    alice\nUID         1001\nGroups      [dev system:authenticated]\n");
 
@@ -86,11 +91,56 @@ fn bad_credentials_are_unauthorized() {
         let out = Command::new("openssl").args(args).output().expect("openssl");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     };
-    openssl(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", &p("ca.key"), "-out", &p("ca.crt"), "-subj", "/CN=evil-ca", "-days", "1"]);
-    openssl(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", &p("u.key"), "-out", &p("u.csr"), "-subj", "/CN=mallory/O=system:masters"]);
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.crt"),
+        "-subj",
+        "/CN=evil-ca",
+        "-days",
+        "1",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &p("u.key"),
+        "-out",
+        &p("u.csr"),
+        "-subj",
+        "/CN=mallory/O=system:masters",
+    ]);
     // A v3 certificate, as any real CA issues (rustls cannot parse v1 certificates at all).
     std::fs::write(p("ext.cnf"), "extendedKeyUsage=clientAuth\n").expect("extension file");
-    openssl(&["x509", "-req", "-in", &p("u.csr"), "-CA", &p("ca.crt"), "-CAkey", &p("ca.key"), "-CAcreateserial", "-out", &p("u.crt"), "-days", "1", "-extfile", &p("ext.cnf")]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("u.csr"),
+        "-CA",
+        &p("ca.crt"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-out",
+        &p("u.crt"),
+        "-days",
+        "1",
+        "-extfile",
+        &p("ext.cnf"),
+    ]);
     let forged = kcp.kubectl_as(serde_json::json!({"client-certificate": p("u.crt"), "client-key": p("u.key")}), "root", &["get", "configmaps"]);
     // As kube-apiserver does: the TLS handshake accepts any client certificate, and the
     // authenticator answers 401 for one it cannot verify.

@@ -60,7 +60,10 @@ impl Client<'_> {
         assert_eq!(managers, "kubectl");
 
         assert_eq!(self.ok(&["patch", "configmap", "web", "--type", "merge", "-p", r#"{"data":{"m":"merge"}}"#]), "configmap/web patched\n");
-        assert_eq!(self.ok(&["patch", "configmap", "web", "--type", "json", "-p", r#"[{"op":"add","path":"/data/j","value":"json"}]"#]), "configmap/web patched\n");
+        assert_eq!(
+            self.ok(&["patch", "configmap", "web", "--type", "json", "-p", r#"[{"op":"add","path":"/data/j","value":"json"}]"#]),
+            "configmap/web patched\n"
+        );
         assert_eq!(self.ok(&["patch", "configmap", "web", "--type", "strategic", "-p", r#"{"data":{"s":"strategic"}}"#]), "configmap/web patched\n");
         let data = self.run(&["get", "configmap", "web", "-o", "json"], None).json()["data"].clone();
         assert_eq!(data, serde_json::json!({"a": "1", "m": "merge", "j": "json", "s": "strategic"}));

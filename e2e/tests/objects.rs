@@ -57,8 +57,7 @@ fn in_each_cluster(ns: &str, scenario: impl Fn(&Ns)) {
 #[track_caller]
 fn assert_table(out: &str, want: &[&[&str]]) {
     let got: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
-    let matches = got.len() == want.len()
-        && got.iter().zip(want).all(|(g, w)| g.len() == w.len() && g.iter().zip(*w).all(|(c, e)| *e == "*" || c == e));
+    let matches = got.len() == want.len() && got.iter().zip(want).all(|(g, w)| g.len() == w.len() && g.iter().zip(*w).all(|(c, e)| *e == "*" || c == e));
     assert!(matches, "table mismatch\nwant: {want:?}\ngot:\n{out}");
 }
 
@@ -72,9 +71,15 @@ fn typed_generators_post_protobuf() {
             (&["create", "secret", "generic", "s", "--from-literal=user=admin"], "secret/s created".into()),
             (&["create", "serviceaccount", "robot"], "serviceaccount/robot created".into()),
             (&["create", "role", "reader", "--verb=get,list", "--resource=configmaps"], "role.rbac.authorization.k8s.io/reader created".into()),
-            (&["create", "rolebinding", "rb", "--role=reader", "--serviceaccount=gen:robot", "--user=alice"], "rolebinding.rbac.authorization.k8s.io/rb created".into()),
+            (
+                &["create", "rolebinding", "rb", "--role=reader", "--serviceaccount=gen:robot", "--user=alice"],
+                "rolebinding.rbac.authorization.k8s.io/rb created".into(),
+            ),
             (&["create", "clusterrole", &cr, "--verb=get", "--resource=namespaces"], format!("clusterrole.rbac.authorization.k8s.io/{cr} created")),
-            (&["create", "clusterrolebinding", &crb, &format!("--clusterrole={cr}"), "--group=devs"], format!("clusterrolebinding.rbac.authorization.k8s.io/{crb} created")),
+            (
+                &["create", "clusterrolebinding", &crb, &format!("--clusterrole={cr}"), "--group=devs"],
+                format!("clusterrolebinding.rbac.authorization.k8s.io/{crb} created"),
+            ),
         ];
         for (args, want) in creates {
             assert_eq!(n.k(args).ok().trim(), want, "{} {args:?}", n.cluster);
@@ -116,9 +121,17 @@ fn get_in_every_output() {
         assert_table(n.k(&["get", "cm", "-o", "wide"]).ok(), cms);
         assert_table(
             n.k(&["get", "cm", "--show-labels"]).ok(),
-            &[&["NAME", "DATA", "AGE", "LABELS"], &["kube-root-ca.crt", "1", "*", "<none>"], &["other", "2", "*", "<none>"], &["web", "1", "*", "app=web,tier=fe"]],
+            &[
+                &["NAME", "DATA", "AGE", "LABELS"],
+                &["kube-root-ca.crt", "1", "*", "<none>"],
+                &["other", "2", "*", "<none>"],
+                &["web", "1", "*", "app=web,tier=fe"],
+            ],
         );
-        assert_table(n.k(&["get", "cm", "-L", "app"]).ok(), &[&["NAME", "DATA", "AGE", "APP"], &["kube-root-ca.crt", "1", "*"], &["other", "2", "*"], &["web", "1", "*", "web"]]);
+        assert_table(
+            n.k(&["get", "cm", "-L", "app"]).ok(),
+            &[&["NAME", "DATA", "AGE", "APP"], &["kube-root-ca.crt", "1", "*"], &["other", "2", "*"], &["web", "1", "*", "web"]],
+        );
         assert_eq!(n.k(&["get", "cm", "-o", "name"]).ok(), "configmap/kube-root-ca.crt\nconfigmap/other\nconfigmap/web\n");
         // Label selectors: every operator.
         for (sel, want) in [
@@ -166,7 +179,10 @@ fn get_in_every_output() {
         assert_eq!(list["items"][1]["kind"], "ConfigMap");
         assert_eq!(n.k(&["get", "cm", "-o", "jsonpath={.items[*].metadata.name}"]).ok(), "kube-root-ca.crt other web");
         // Paging with continue tokens returns everything once.
-        assert_eq!(n.k(&["get", "cm,secrets", "--chunk-size=1", "-o", "name"]).ok(), "configmap/kube-root-ca.crt\nconfigmap/other\nconfigmap/web\nsecret/basic\nsecret/opaque\n");
+        assert_eq!(
+            n.k(&["get", "cm,secrets", "--chunk-size=1", "-o", "name"]).ok(),
+            "configmap/kube-root-ca.crt\nconfigmap/other\nconfigmap/web\nsecret/basic\nsecret/opaque\n"
+        );
     });
 }
 
@@ -180,7 +196,9 @@ fn unsupported_field_selector_is_a_bad_request() {
             bad.fails().trim(),
             "Error from server (BadRequest): Unable to find \"/v1, Resource=configmaps\" that match label selector \"\", field selector \"spec.foo=bar\": field label not supported: spec.foo"
         );
-        let raw = n.kcp.kubectl_in(n.cluster, &["get", "--raw", &format!("/clusters/{}/api/v1/namespaces/fieldsel/configmaps?fieldSelector=spec.foo%3Dbar", n.cluster)]);
+        let raw = n
+            .kcp
+            .kubectl_in(n.cluster, &["get", "--raw", &format!("/clusters/{}/api/v1/namespaces/fieldsel/configmaps?fieldSelector=spec.foo%3Dbar", n.cluster)]);
         assert_eq!(raw.fails().trim(), "Error from server (BadRequest): field label not supported: spec.foo");
     });
 }
@@ -350,7 +368,8 @@ fn replace_and_stale_resource_version() {
 #[test]
 fn secrets_fold_string_data_and_check_base64() {
     in_each_cluster("secrets", |n| {
-        let doc = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  password: hunter2\n  user: override\ndata:\n  user: YWRtaW4=\n  other: eA==\n";
+        let doc =
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  password: hunter2\n  user: override\ndata:\n  user: YWRtaW4=\n  other: eA==\n";
         assert_eq!(n.k_stdin(&["create", "-f", "-"], doc).ok(), "secret/s created\n");
         let s = n.k(&["get", "secret", "s", "-o", "json"]).json();
         // stringData wins over data for the same key and is never stored itself.
@@ -364,7 +383,11 @@ fn secrets_fold_string_data_and_check_base64() {
         assert!(n.k(&["get", "secret", "bad"]).fails().contains("NotFound"));
         let bad_key = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bad\nstringData:\n  \"a/b\": x\n";
         let err = n.k_stdin(&["create", "-f", "-"], bad_key);
-        assert!(err.fails().contains("data[a/b]: Invalid value: \"a/b\": a valid config key must consist of alphanumeric characters, '-', '_' or '.'"), "{}", err.stderr);
+        assert!(
+            err.fails().contains("data[a/b]: Invalid value: \"a/b\": a valid config key must consist of alphanumeric characters, '-', '_' or '.'"),
+            "{}",
+            err.stderr
+        );
     });
 }
 
@@ -441,7 +464,10 @@ fn auth_can_i_and_whoami() {
     in_each_cluster("auth", |n| {
         assert_eq!(n.k(&["auth", "can-i", "create", "configmaps"]).ok(), "yes\n");
         assert_eq!(n.k(&["auth", "can-i", "delete", "leases.coordination.k8s.io"]).ok(), "yes\n");
-        assert_eq!(n.kcp.kubectl_in(n.cluster, &["auth", "whoami"]).ok(), "ATTRIBUTE   VALUE\nUsername    kcp-admin\nGroups      [system:kcp:admin system:authenticated]\n");
+        assert_eq!(
+            n.kcp.kubectl_in(n.cluster, &["auth", "whoami"]).ok(),
+            "ATTRIBUTE   VALUE\nUsername    kcp-admin\nGroups      [system:kcp:admin system:authenticated]\n"
+        );
         let who = n.kcp.kubectl_in(n.cluster, &["auth", "whoami", "-o", "json"]).json();
         assert_eq!(who["kind"], "SelfSubjectReview");
         assert_eq!(who["status"]["userInfo"]["username"], "kcp-admin");

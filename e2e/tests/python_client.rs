@@ -22,10 +22,7 @@ fn python() -> String {
     );
     let probe = Command::new(&python).args(["-c", "import kubernetes; print(kubernetes.__version__)"]).output();
     let version = probe.as_ref().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
-    assert_eq!(
-        version, "33.1.0",
-        "{python} does not provide the Python client kubernetes==33.1.0 ({probe:?}): run scripts/test.sh, which installs it"
-    );
+    assert_eq!(version, "33.1.0", "{python} does not provide the Python client kubernetes==33.1.0 ({probe:?}): run scripts/test.sh, which installs it");
     python
 }
 

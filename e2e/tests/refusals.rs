@@ -43,8 +43,11 @@ fn refusals_are_the_same_for_existing_and_missing_workspaces() {
     let robot = k.kubectl_in("root:other", &["create", "token", "robot"]).ok().trim().to_string();
     let robot_auth = format!("Bearer {robot}");
 
-    let callers: [(&str, Vec<(&str, &str)>); 3] =
-        [("anonymous", vec![]), ("stranger", vec![("authorization", "Bearer bob-token")]), ("service account of root:other", vec![("authorization", robot_auth.as_str())])];
+    let callers: [(&str, Vec<(&str, &str)>); 3] = [
+        ("anonymous", vec![]),
+        ("stranger", vec![("authorization", "Bearer bob-token")]),
+        ("service account of root:other", vec![("authorization", robot_auth.as_str())]),
+    ];
     // (existing, missing) as the caller writes them.
     let targets = [("root:closed", "root:absent"), (closed.as_str(), "zzzzzzzzzzzzzzzz")];
     let suffixes = ["/api/v1/secrets", "/api/v1/namespaces/default/secrets/s", "/apis/rbac.authorization.k8s.io/v1/clusterroles", "/api"];
@@ -80,7 +83,9 @@ fn impersonation_through_the_proxy_is_decided_by_the_target_workspace() {
     let k = &s.kcp;
     eventually("the root shard registered", Duration::from_secs(10), || k.kubectl(&["get", "shards", "-o", "name"]).stdout.contains("root").then_some(()));
     k.kubectl_stdin(&["create", "-f", "-"], Some("apiVersion: tenancy.kcp.io/v1alpha1\nkind: Workspace\nmetadata:\n  name: team\n")).ok();
-    eventually("root:team Ready", Duration::from_secs(30), || (k.kubectl(&["get", "workspace", "team", "-o", "jsonpath={.status.phase}"]).stdout == "Ready").then_some(()));
+    eventually("root:team Ready", Duration::from_secs(30), || {
+        (k.kubectl(&["get", "workspace", "team", "-o", "jsonpath={.status.phase}"]).stdout == "Ready").then_some(())
+    });
     k.kubectl_in("root:team", &["create", "configmap", "c", "--from-literal=a=b"]).ok();
 
     // An administrator acting as bob gets exactly bob's rights: none yet. (A refused discovery
@@ -91,7 +96,9 @@ fn impersonation_through_the_proxy_is_decided_by_the_target_workspace() {
     assert_eq!(k.kubectl_in("root:team", &["--as", "bob", "auth", "can-i", "list", "configmaps"]).stdout.trim(), "no");
     k.kubectl_in("root:team", &["create", "clusterrolebinding", "bob-access", "--clusterrole=system:kcp:workspace:access", "--user=bob"]).ok();
     k.kubectl_in("root:team", &["create", "clusterrolebinding", "bob-view", "--clusterrole=view", "--user=bob"]).ok();
-    eventually("bob's grant to apply", Duration::from_secs(10), || (k.kubectl_in("root:team", &["--as", "bob", "get", "configmaps", "-o", "name"]).stdout.lines().any(|l| l == "configmap/c")).then_some(()));
+    eventually("bob's grant to apply", Duration::from_secs(10), || {
+        (k.kubectl_in("root:team", &["--as", "bob", "get", "configmaps", "-o", "name"]).stdout.lines().any(|l| l == "configmap/c")).then_some(())
+    });
     let write = k.kubectl_in("root:team", &["--as", "bob", "create", "configmap", "nope"]);
     assert!(write.fails().contains("User \"bob\" cannot create"), "{}", write.stderr);
 

@@ -52,7 +52,9 @@ fn workspaces_spread_over_shards_behind_the_proxy() {
     let url = k.kubectl_in("root:org", &["get", "workspace", "team", "-o", "jsonpath={.spec.URL}"]);
     assert_eq!(url.ok(), format!("{}/clusters/root:org:team", s.proxy_url()));
     // The logical cluster lives on shard-2 and only there.
-    let on = |shard: &str| s.kubectl_shard(shard, "shard-admin", "*", &["get", "--raw", "/clusters/*/apis/core.kcp.io/v1alpha1/logicalclusters"]).ok().contains(&team_cluster);
+    let on = |shard: &str| {
+        s.kubectl_shard(shard, "shard-admin", "*", &["get", "--raw", "/clusters/*/apis/core.kcp.io/v1alpha1/logicalclusters"]).ok().contains(&team_cluster)
+    };
     assert!(on("shard-2"));
     assert!(!on("root"));
 
@@ -64,7 +66,11 @@ fn workspaces_spread_over_shards_behind_the_proxy() {
     eventually("held to be Initializing", Duration::from_secs(20), || {
         (k.kubectl(&["get", "workspace", "held", "-o", "jsonpath={.status.phase}"]).stdout == "Initializing").then_some(())
     });
-    k.kubectl_in("root:held", &["patch", "logicalcluster", "cluster", "--subresource=status", "--type=json", "-p", r#"[{"op":"remove","path":"/status/initializers/0"}]"#]).ok();
+    k.kubectl_in(
+        "root:held",
+        &["patch", "logicalcluster", "cluster", "--subresource=status", "--type=json", "-p", r#"[{"op":"remove","path":"/status/initializers/0"}]"#],
+    )
+    .ok();
     eventually("held to follow its logical cluster to Ready", Duration::from_secs(20), || {
         (k.kubectl(&["get", "workspace", "held", "-o", "jsonpath={.status.phase}"]).stdout == "Ready").then_some(())
     });
@@ -119,7 +125,12 @@ fn workspaces_spread_over_shards_behind_the_proxy() {
 
     // Rotating the proxy's serving certificate takes effect without a restart.
     let before = presented_certificate(&s, &s.proxy_url());
-    let rotated = Command::new(e2e::bin_dir().join("kcp")).args(["pki", "rotate", "--dir"]).arg(s.pki("")).args(["--cert", "front-proxy"]).output().expect("kcp pki rotate");
+    let rotated = Command::new(e2e::bin_dir().join("kcp"))
+        .args(["pki", "rotate", "--dir"])
+        .arg(s.pki(""))
+        .args(["--cert", "front-proxy"])
+        .output()
+        .expect("kcp pki rotate");
     assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
     eventually("the rotated certificate to be served", Duration::from_secs(10), || (presented_certificate(&s, &s.proxy_url()) != before).then_some(()));
     k.kubectl(&["get", "namespaces"]).ok();
@@ -188,7 +199,9 @@ struct IssuerEndpoints {
 impl apiserver::server::Serves for IssuerEndpoints {
     async fn answer(&self, req: apiserver::server::phase::Req) -> apiserver::rest::body::Response {
         match req.uri().path() {
-            "/.well-known/openid-configuration" => apiserver::rest::body::json(200, &serde_json::json!({"issuer": self.url, "jwks_uri": format!("{}/keys", self.url)})),
+            "/.well-known/openid-configuration" => {
+                apiserver::rest::body::json(200, &serde_json::json!({"issuer": self.url, "jwks_uri": format!("{}/keys", self.url)}))
+            }
             "/keys" => apiserver::rest::body::json(200, &self.jwks),
             _ => apiserver::rest::body::json(404, &serde_json::json!({})),
         }

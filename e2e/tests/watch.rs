@@ -11,10 +11,14 @@ fn kcp() -> &'static Install {
 
 /// (event, name) of each printed `--output-watch-events` row.
 fn events(lines: &[String]) -> Vec<(String, String)> {
-    lines.iter().skip(1).filter_map(|l| {
-        let mut cells = l.split_whitespace();
-        Some((cells.next()?.to_string(), cells.next()?.to_string()))
-    }).collect()
+    lines
+        .iter()
+        .skip(1)
+        .filter_map(|l| {
+            let mut cells = l.split_whitespace();
+            Some((cells.next()?.to_string(), cells.next()?.to_string()))
+        })
+        .collect()
 }
 
 #[test]

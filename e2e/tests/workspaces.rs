@@ -103,7 +103,11 @@ fn workspace_access_and_admins() {
     let raw = "/clusters/root:org:team-a/api/v1/namespaces/default";
     let controller = as_user("alice-token", "root:org:team-a", &["delete", "--raw", raw, "--as=system:kcp:controller:logicalcluster"]);
     assert!(controller.fails().contains("only system:masters may impersonate the system's own users"), "{}", controller.stderr);
-    as_user("alice-token", "root:org:team-a", &["patch", "logicalcluster", "cluster", "--subresource=status", "--type=merge", "-p", r#"{"status":{"phase":"Deleting"}}"#]);
+    as_user(
+        "alice-token",
+        "root:org:team-a",
+        &["patch", "logicalcluster", "cluster", "--subresource=status", "--type=merge", "-p", r#"{"status":{"phase":"Deleting"}}"#],
+    );
     let default = as_user("alice-token", "root:org:team-a", &["delete", "namespace", "default"]);
     assert!(default.fails().contains("this namespace may not be deleted"), "{}", default.stderr);
     kcp.kubectl_in("root:org:team-a", &["get", "namespace", "default"]).ok();
@@ -159,7 +163,10 @@ fn kubectl_ws_plugin() {
     // `~` is the caller's home, created on first use.
     assert_eq!(ws(&["~"]).ok().trim(), "Current workspace is \"user:kcp-admin\".");
     kcp.kubectl(&["create", "configmap", "at-home"]).ok();
-    assert_eq!(ws(&["create", "sub", "--enter"]).ok().trim(), "Workspace \"sub\" (type root:universal) is ready to use.\nCurrent workspace is \"user:kcp-admin:sub\".");
+    assert_eq!(
+        ws(&["create", "sub", "--enter"]).ok().trim(),
+        "Workspace \"sub\" (type root:universal) is ready to use.\nCurrent workspace is \"user:kcp-admin:sub\"."
+    );
     assert_eq!(kcp.kubectl_in("user:kcp-admin", &["get", "configmap", "at-home", "-o", "name"]).ok().trim(), "configmap/at-home");
     let bad_type = ws(&["create", "x", "--type", "nope"]);
     assert!(bad_type.fails().contains("workspace type root:nope does not exist"), "{}", bad_type.stderr);
@@ -179,7 +186,11 @@ fn initializers_hold_a_workspace_until_removed() {
     assert_eq!(lc["status"]["initializers"], serde_json::json!(["root:gated"]), "{lc}");
     assert_eq!(lc["status"]["phase"], "Initializing");
     // The initializer finishes by removing itself; then the workspace becomes Ready.
-    kcp.kubectl_in("root:held", &["patch", "logicalcluster", "cluster", "--subresource=status", "--type=json", "-p", r#"[{"op":"remove","path":"/status/initializers/0"}]"#]).ok();
+    kcp.kubectl_in(
+        "root:held",
+        &["patch", "logicalcluster", "cluster", "--subresource=status", "--type=json", "-p", r#"[{"op":"remove","path":"/status/initializers/0"}]"#],
+    )
+    .ok();
     ready(&kcp, "root", "held");
 }
 
@@ -334,9 +345,7 @@ fn a_deleting_workspace_waits_for_finalizers_inside_it() {
     });
     assert_eq!(kcp.kubectl(&["get", "workspace", "slow", "-o", "name"]).ok().trim(), "workspace.tenancy.kcp.io/slow", "held by the finalizer");
     kcp.kubectl_in("root:slow", &["patch", "configmap", "held", "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#]).ok();
-    eventually("the workspace to be gone", Duration::from_secs(10), || {
-        kcp.kubectl(&["get", "workspace", "slow"]).stderr.contains("NotFound").then_some(())
-    });
+    eventually("the workspace to be gone", Duration::from_secs(10), || kcp.kubectl(&["get", "workspace", "slow"]).stderr.contains("NotFound").then_some(()));
 }
 
 #[test]

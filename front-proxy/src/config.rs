@@ -270,7 +270,6 @@ fn resolve_oidc(file: &ProxyFile, flags: &ProxyFlags) -> Result<Option<OidcSetti
     Ok(Some(OidcSettings { config, keys }))
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;

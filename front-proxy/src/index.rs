@@ -5,8 +5,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-use apiserver::client::Client;
 use apimachinery::request::WorkspacePath;
+use apiserver::client::Client;
 use apiserver::rest::CLUSTER_ANNOTATION;
 use serde_json::Value;
 

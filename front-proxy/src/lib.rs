@@ -17,9 +17,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use apimachinery::auth::TokenVerifier;
+use apiserver::auth::authn::Peers;
 use apiserver::client::{Client, Credentials};
 use apiserver::pki::CertPair;
-use apiserver::auth::authn::Peers;
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +65,9 @@ fn read(path: &Path) -> Result<String, ProxyError> {
 async fn oidc(settings: Option<&config::OidcSettings>) -> Result<Option<oidc::Oidc>, ProxyError> {
     let Some(settings) = settings else { return Ok(None) };
     let keys = match &settings.keys {
-        config::OidcKeySource::JwksFile(file) => oidc::Keys::Fixed(serde_json::from_str(&read(file)?).map_err(|e| ProxyError::Oidc(format!("{}: {e}", file.display())))?),
+        config::OidcKeySource::JwksFile(file) => {
+            oidc::Keys::Fixed(serde_json::from_str(&read(file)?).map_err(|e| ProxyError::Oidc(format!("{}: {e}", file.display())))?)
+        }
         config::OidcKeySource::Discovered { ca_file } => {
             let client = Client::new(&read(ca_file)?, None)?;
             let url = oidc::discover_jwks_uri(&client, &settings.config.issuer).await?;

@@ -80,8 +80,15 @@ pub enum OidcError {
 }
 
 const ASYMMETRIC: &[Algorithm] = &[
-    Algorithm::RS256, Algorithm::RS384, Algorithm::RS512, Algorithm::PS256, Algorithm::PS384, Algorithm::PS512,
-    Algorithm::ES256, Algorithm::ES384, Algorithm::EdDSA,
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
 ];
 
 impl Oidc {

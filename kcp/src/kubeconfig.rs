@@ -26,12 +26,10 @@ fn b64(s: &str) -> String {
 
 /// The kubeconfig document.
 pub fn document(k: &AdminKubeconfig<'_>) -> Value {
-    let cluster = |name: &str, path: &str| {
-        json!({"name": name, "cluster": {"server": format!("{}{path}", k.server), "certificate-authority-data": b64(k.ca_pem)}})
-    };
-    let user = |name: &str, pair: &CertPair| {
-        json!({"name": name, "user": {"client-certificate-data": b64(&pair.cert_pem), "client-key-data": b64(&pair.key_pem)}})
-    };
+    let cluster =
+        |name: &str, path: &str| json!({"name": name, "cluster": {"server": format!("{}{path}", k.server), "certificate-authority-data": b64(k.ca_pem)}});
+    let user =
+        |name: &str, pair: &CertPair| json!({"name": name, "user": {"client-certificate-data": b64(&pair.cert_pem), "client-key-data": b64(&pair.key_pem)}});
     let context = |name: &str, cluster: &str, user: &str| json!({"name": name, "context": {"cluster": cluster, "user": user}});
     json!({
         "apiVersion": "v1",

@@ -55,10 +55,21 @@ pub enum PkiCommandError {
 
 /// What `init` writes, by file stem.
 fn plan(flags: &InitFlags) -> Vec<String> {
-    let mut stems: Vec<String> = ["server-ca", "client-ca", "requestheader-ca", "front-proxy", "cache-server", "virtual-workspaces", "admin", "shard-admin", "shard-client", "front-proxy-client"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut stems: Vec<String> = [
+        "server-ca",
+        "client-ca",
+        "requestheader-ca",
+        "front-proxy",
+        "cache-server",
+        "virtual-workspaces",
+        "admin",
+        "shard-admin",
+        "shard-client",
+        "front-proxy-client",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     stems.extend(flags.shards.iter().map(|s| format!("shard-{s}")));
     stems
 }
@@ -164,7 +175,12 @@ mod tests {
     #[test]
     fn init_writes_everything_once() {
         let dir = tempfile::tempdir().expect("dir");
-        let flags = InitFlags { dir: dir.path().join("pki"), hosts: vec!["localhost".into(), "127.0.0.1".into()], shards: vec!["root".into(), "s2".into()], force: false };
+        let flags = InitFlags {
+            dir: dir.path().join("pki"),
+            hosts: vec!["localhost".into(), "127.0.0.1".into()],
+            shards: vec!["root".into(), "s2".into()],
+            force: false,
+        };
         let files = init(&flags).expect("init");
         for f in &files {
             let mode = std::fs::metadata(f).expect("file").permissions().mode() & 0o777;

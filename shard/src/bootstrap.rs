@@ -3,8 +3,8 @@
 //!
 //! Objects are created only when missing, so restarts never overwrite what users changed.
 
-use apiserver::rest::object;
 use apiserver::auth::authz::BOOTSTRAP_CLUSTER;
+use apiserver::rest::object;
 use apiserver::storage::{Key, SharedStorage, StorageError};
 use serde_json::{json, Value};
 
@@ -96,24 +96,42 @@ type Named = Vec<(String, Value)>;
 /// The bootstrap policy: roles every logical cluster may bind, and grants that hold everywhere.
 fn policy() -> (Named, Named) {
     let roles = vec![
-        cluster_role("cluster-admin", json!([
+        cluster_role(
+            "cluster-admin",
+            json!([
             {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
-            {"nonResourceURLs": ["*"], "verbs": ["*"]}])),
+            {"nonResourceURLs": ["*"], "verbs": ["*"]}]),
+        ),
         cluster_role("admin", json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}])),
-        cluster_role("edit", json!([{"apiGroups": ["", "coordination.k8s.io", "events.k8s.io"],
+        cluster_role(
+            "edit",
+            json!([{"apiGroups": ["", "coordination.k8s.io", "events.k8s.io"],
             "resources": ["configmaps", "secrets", "serviceaccounts", "events", "leases"],
-            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]}])),
-        cluster_role("view", json!([{"apiGroups": ["", "coordination.k8s.io", "events.k8s.io"],
+            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]}]),
+        ),
+        cluster_role(
+            "view",
+            json!([{"apiGroups": ["", "coordination.k8s.io", "events.k8s.io"],
             "resources": ["configmaps", "serviceaccounts", "events", "leases", "namespaces", "resourcequotas", "limitranges"],
-            "verbs": ["get", "list", "watch"]}])),
-        cluster_role("system:basic-user", json!([
+            "verbs": ["get", "list", "watch"]}]),
+        ),
+        cluster_role(
+            "system:basic-user",
+            json!([
             {"apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"], "verbs": ["create"]},
-            {"apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"], "verbs": ["create"]}])),
-        cluster_role("system:discovery", json!([{"nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/openapi", "/openapi/*", "/version", "/version/"], "verbs": ["get"]}])),
+            {"apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"], "verbs": ["create"]}]),
+        ),
+        cluster_role(
+            "system:discovery",
+            json!([{"nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/openapi", "/openapi/*", "/version", "/version/"], "verbs": ["get"]}]),
+        ),
         cluster_role(WORKSPACE_ACCESS_ROLE, json!([{"nonResourceURLs": ["/"], "verbs": ["access"]}])),
-        cluster_role(TENANCY_READER_ROLE, json!([
+        cluster_role(
+            TENANCY_READER_ROLE,
+            json!([
             {"apiGroups": ["tenancy.kcp.io"], "resources": ["workspaces", "workspacetypes"], "verbs": ["get", "list", "watch"]},
-            {"apiGroups": ["core.kcp.io"], "resources": ["logicalclusters"], "verbs": ["get", "list", "watch"]}])),
+            {"apiGroups": ["core.kcp.io"], "resources": ["logicalclusters"], "verbs": ["get", "list", "watch"]}]),
+        ),
     ];
     let bindings = vec![
         cluster_role_binding("system:kcp:admin:cluster-admin", "cluster-admin", KCP_ADMIN_GROUP),
@@ -154,14 +172,21 @@ pub async fn run(store: &SharedStorage, scope: Scope) -> Result<(), StorageError
         ensure(store, key, obj).await?;
     }
     if scope.home_workspaces {
-        let (name, role) = cluster_role(HOME_CREATOR_ROLE, json!([
-            {"apiGroups": ["tenancy.kcp.io"], "resources": ["workspaces"], "resourceNames": ["~"], "verbs": ["create"]}]));
+        let (name, role) = cluster_role(
+            HOME_CREATOR_ROLE,
+            json!([
+            {"apiGroups": ["tenancy.kcp.io"], "resources": ["workspaces"], "resourceNames": ["~"], "verbs": ["create"]}]),
+        );
         ensure(store, Key { group: "rbac.authorization.k8s.io", resource: "clusterroles", cluster: ROOT_CLUSTER, namespace: "", name: &name }, role).await?;
         let (name, obj) = cluster_role_binding(HOME_CREATOR_ROLE, HOME_CREATOR_ROLE, "system:authenticated");
-        ensure(store, Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: ROOT_CLUSTER, namespace: "", name: &name }, obj).await?;
+        ensure(store, Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: ROOT_CLUSTER, namespace: "", name: &name }, obj)
+            .await?;
     }
-    let (name, role) = cluster_role("system:kcp:workspacetype-use", json!([
-        {"apiGroups": ["tenancy.kcp.io"], "resources": ["workspacetypes"], "resourceNames": ["universal", "organization", "team"], "verbs": ["use"]}]));
+    let (name, role) = cluster_role(
+        "system:kcp:workspacetype-use",
+        json!([
+        {"apiGroups": ["tenancy.kcp.io"], "resources": ["workspacetypes"], "resourceNames": ["universal", "organization", "team"], "verbs": ["use"]}]),
+    );
     ensure(store, Key { group: "rbac.authorization.k8s.io", resource: "clusterroles", cluster: ROOT_CLUSTER, namespace: "", name: &name }, role).await?;
     // Every authenticated user may enter root, read its workspaces and use the public types.
     for (binding, role) in [
@@ -170,7 +195,8 @@ pub async fn run(store: &SharedStorage, scope: Scope) -> Result<(), StorageError
         ("system:kcp:authenticated:tenancy-reader", TENANCY_READER_ROLE),
     ] {
         let (name, obj) = cluster_role_binding(binding, role, "system:authenticated");
-        ensure(store, Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: ROOT_CLUSTER, namespace: "", name: &name }, obj).await?;
+        ensure(store, Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: ROOT_CLUSTER, namespace: "", name: &name }, obj)
+            .await?;
     }
     Ok(())
 }

@@ -221,10 +221,7 @@ impl ShardConfig {
             bind_address: flags.bind_address.or(file.bind_address).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
             secure_port: flags.secure_port.or(file.secure_port).unwrap_or(6443),
             tls_cert_file: flags.tls_cert_file.or(file.tls_cert_file).ok_or(ConfigError::Missing("--tls-cert-file"))?,
-            tls_private_key_file: flags
-                .tls_private_key_file
-                .or(file.tls_private_key_file)
-                .ok_or(ConfigError::Missing("--tls-private-key-file"))?,
+            tls_private_key_file: flags.tls_private_key_file.or(file.tls_private_key_file).ok_or(ConfigError::Missing("--tls-private-key-file"))?,
             client_ca_file: flags.client_ca_file.or(file.client_ca_file).ok_or(ConfigError::Missing("--client-ca-file"))?,
             token_auth_file: flags.token_auth_file.or(file.token_auth_file),
             max_requests_inflight: flags.max_requests_inflight.or(file.max_requests_inflight).unwrap_or(400),
@@ -241,7 +238,8 @@ mod tests {
 
     #[test]
     fn flags_win_over_file() {
-        let file: ShardFile = serde_saphyr::from_str("securePort: 7000\nrootDirectory: /a\ntlsCertFile: c\ntlsPrivateKeyFile: k\nclientCaFile: ca\n").expect("parses");
+        let file: ShardFile =
+            serde_saphyr::from_str("securePort: 7000\nrootDirectory: /a\ntlsCertFile: c\ntlsPrivateKeyFile: k\nclientCaFile: ca\n").expect("parses");
         let flags = ShardFlags { secure_port: Some(8000), ..Default::default() };
         let cfg = ShardConfig::resolve(file, flags).expect("resolves");
         assert_eq!(cfg.secure_port, 8000);
@@ -251,7 +249,9 @@ mod tests {
 
     #[test]
     fn connection_limits_from_file_and_flags() {
-        let file: ShardFile = serde_saphyr::from_str("requestHeaderTimeout: 2s\nidleConnectionTimeout: 1m\ntlsCertFile: c\ntlsPrivateKeyFile: k\nclientCaFile: ca\n").expect("parses");
+        let file: ShardFile =
+            serde_saphyr::from_str("requestHeaderTimeout: 2s\nidleConnectionTimeout: 1m\ntlsCertFile: c\ntlsPrivateKeyFile: k\nclientCaFile: ca\n")
+                .expect("parses");
         let flags = ShardFlags { idle_connection_timeout: Some(Duration::from_secs(5)), ..Default::default() };
         let limits = ShardConfig::resolve(file, flags).expect("resolves").connection_limits;
         assert_eq!(limits, ConnectionLimits { request_header_timeout: Duration::from_secs(2), idle_timeout: Duration::from_secs(5) });

@@ -6,13 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use apimachinery::auth::{Attributes, UserInfo};
-use apimachinery::request::{home_cluster_name, valid_cluster_name, ClusterTarget, RequestInfo, HOME_ROOT, Verb};
 use apimachinery::auth::MASTERS_GROUP;
+use apimachinery::auth::{Attributes, UserInfo};
+use apimachinery::request::{home_cluster_name, valid_cluster_name, ClusterTarget, RequestInfo, Verb, HOME_ROOT};
+use apimachinery::status::{ApiError, Reason};
 use apiserver::rest::client::SystemClient;
 use apiserver::rest::{body, object, Api};
 use apiserver::server::phase::{Outcome, Phase, Req};
-use apimachinery::status::{ApiError, Reason};
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
@@ -97,14 +97,27 @@ impl HomeWorkspaces {
             ..Default::default()
         };
         if !self.api.authz.allows(ROOT_CLUSTER, &attrs).await? {
-            return Err(ApiError::forbidden(&user.name, "create", "workspaces", "tenancy.kcp.io", "~", "at the cluster scope", "workspace access not permitted"));
+            return Err(ApiError::forbidden(
+                &user.name,
+                "create",
+                "workspaces",
+                "tenancy.kcp.io",
+                "~",
+                "at the cluster scope",
+                "workspace access not permitted",
+            ));
         }
         let owner = json!({"username": user.name, "uid": user.uid, "groups": user.groups}).to_string();
         let type_ref = format!("{ROOT_CLUSTER}:{HOME_TYPE}");
         tracing::info!(user = %user.name, %cluster, "creating home workspace");
         // Granting the owner cluster-admin in the new cluster is reserved to system:masters.
         let client = SystemClient::new(self.api.clone(), "home-workspaces", &[MASTERS_GROUP]);
-        create_logical_cluster(&client, &RootView::Local(self.api.store.clone()), NewCluster { name: cluster, path, type_ref: &type_ref, owner: Some(&owner), spec_owner: Value::Null }).await
+        create_logical_cluster(
+            &client,
+            &RootView::Local(self.api.store.clone()),
+            NewCluster { name: cluster, path, type_ref: &type_ref, owner: Some(&owner), spec_owner: Value::Null },
+        )
+        .await
     }
 
     /// The Workspace shape of a home, as kcp presents it.

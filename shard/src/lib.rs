@@ -14,18 +14,18 @@ pub mod tenancy;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use apimachinery::registry::crd::CrdIndex;
-use apiserver::rest::{admission, Api, Limits};
 use apimachinery::auth::TokenSigner;
-use apiserver::pki::ClientCertAuthority;
+use apimachinery::registry::crd::CrdIndex;
 use apiserver::auth::authn::{Authenticator, Peers, ServiceAccountTokens};
 use apiserver::auth::authz::Authorizer;
+use apiserver::controller::ControllerMetrics;
+use apiserver::pki::ClientCertAuthority;
+use apiserver::rest::{admission, Api, Limits};
 use apiserver::server::metrics::Metrics;
 use apiserver::server::phase::Phases;
 use apiserver::server::Handler;
 use apiserver::storage::sled::SledStorage;
 use apiserver::storage::SharedStorage;
-use apiserver::controller::ControllerMetrics;
 
 pub use config::{ConfigError, ShardConfig, ShardFile, ShardFlags};
 
@@ -84,11 +84,7 @@ fn signing_key(path: &std::path::Path, issuer: &str) -> Result<TokenSigner, Shar
 
 /// Runs a shard until `shutdown` turns true. `on_listening` is told the bound address once the
 /// shard accepts connections (useful with port 0).
-pub async fn run(
-    config: ShardConfig,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-    on_listening: impl FnOnce(SocketAddr),
-) -> Result<(), ShardError> {
+pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<bool>, on_listening: impl FnOnce(SocketAddr)) -> Result<(), ShardError> {
     let data = config.root_directory.join("data");
     std::fs::create_dir_all(&data).map_err(|source| ShardError::Io { path: data.display().to_string(), source })?;
     let store: SharedStorage = Arc::new(SledStorage::open(&data, config.watch_cache_size)?);
@@ -155,7 +151,8 @@ pub async fn run(
         inactive: inactive::follow(store.clone())?,
     });
     let controller_metrics = ControllerMetrics::default();
-    let placement = controllers::workspace::Placement { shard: config.shard_name.clone(), root: root.clone(), others: shards_client.as_ref().map(|(c, _)| c.clone()) };
+    let placement =
+        controllers::workspace::Placement { shard: config.shard_name.clone(), root: root.clone(), others: shards_client.as_ref().map(|(c, _)| c.clone()) };
     let readiness = apiserver::server::probes::Readiness::default();
     controllers::start(&api, &controller_metrics, &readiness, placement, root_ca);
     let mut phases = Phases::default();
@@ -193,5 +190,9 @@ pub async fn run(
 
 /// Every admission plugin of the shard in order: the built-in ones, then the shard's own.
 pub(crate) fn admission_plugins(root: &Arc<root_view::RootView>) -> Vec<Arc<dyn apiserver::rest::AdmissionPlugin>> {
-    admission::plugins(vec![Arc::new(tenancy::WorkspaceAdmission { root: root.clone() }), Arc::new(tenancy::LogicalClusterAdmission), Arc::new(shards::ShardAdmission)])
+    admission::plugins(vec![
+        Arc::new(tenancy::WorkspaceAdmission { root: root.clone() }),
+        Arc::new(tenancy::LogicalClusterAdmission),
+        Arc::new(shards::ShardAdmission),
+    ])
 }

@@ -3,9 +3,9 @@
 //! storage; every other shard asks the root shard, as `system:masters`.
 
 use apimachinery::auth::{Attributes, UserInfo};
+use apimachinery::status::ApiError;
 use apiserver::client::Client;
 use apiserver::rest::Api;
-use apimachinery::status::ApiError;
 use apiserver::storage::{key, Key, SharedStorage};
 use serde_json::{json, Value};
 
@@ -33,7 +33,8 @@ impl RootView {
     pub async fn workspace_type(&self, name: &str) -> Option<Value> {
         match self {
             RootView::Local(store) => {
-                let stored = store.get(&Key { group: "tenancy.kcp.io", resource: "workspacetypes", cluster: ROOT_CLUSTER, namespace: "", name }.encode()).await.ok()?;
+                let stored =
+                    store.get(&Key { group: "tenancy.kcp.io", resource: "workspacetypes", cluster: ROOT_CLUSTER, namespace: "", name }.encode()).await.ok()?;
                 serde_json::from_slice(&stored.value).ok()
             }
             RootView::Remote { client, url } => {
@@ -81,7 +82,8 @@ impl RootView {
                              "resourceAttributes": {"verb": "use", "group": "tenancy.kcp.io", "version": "v1alpha1", "resource": "workspacetypes", "name": name}},
                 });
                 let sar = Self::root_url(url, "/apis/authorization.k8s.io/v1/subjectaccessreviews");
-                let (code, answer) = client.json("POST", &sar, Some(&review)).await.map_err(|e| ApiError::unavailable(format!("asking the root shard: {e}")))?;
+                let (code, answer) =
+                    client.json("POST", &sar, Some(&review)).await.map_err(|e| ApiError::unavailable(format!("asking the root shard: {e}")))?;
                 if code != 201 {
                     return Err(ApiError::unavailable(format!("asking the root shard whether {:?} may use type {name}: answered {code}", user.name)));
                 }

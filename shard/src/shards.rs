@@ -1,10 +1,10 @@
 //! Shards: the Shard objects in `root` saying where logical clusters can live, this shard's
 //! registration among them, and the choice of a shard for a new workspace.
 
-use apiserver::client::Client;
-use apiserver::rest::{object, AdmissionPlugin, Write};
 use apimachinery::selector::LabelSelector;
 use apimachinery::status::{ApiError, FieldError, Reason};
+use apiserver::client::Client;
+use apiserver::rest::{object, AdmissionPlugin, Write};
 use apiserver::storage::{Key, SharedStorage, StorageError};
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
@@ -37,11 +37,7 @@ impl Shard {
     fn from_object(obj: &Value) -> Shard {
         let text = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
         let (base_url, external) = (text("/spec/baseURL"), text("/spec/externalURL"));
-        Shard {
-            name: object::meta_str(obj, "name").to_string(),
-            external_url: if external.is_empty() { base_url.clone() } else { external },
-            base_url,
-        }
+        Shard { name: object::meta_str(obj, "name").to_string(), external_url: if external.is_empty() { base_url.clone() } else { external }, base_url }
     }
 }
 

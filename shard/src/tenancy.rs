@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
-use apiserver::rest::{object, AdmissionPlugin, Write};
 use apimachinery::status::{ApiError, FieldError, Reason};
+use apiserver::rest::{object, AdmissionPlugin, Write};
 use apiserver::storage::{Key, SharedStorage};
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
@@ -53,7 +53,6 @@ async fn type_of(store: &SharedStorage, cluster: &str) -> String {
     annotated.unwrap_or_else(|| format!("{TYPES_CLUSTER}:root"))
 }
 
-
 /// A workspace type and every type it extends (`extend.with`), transitively, as
 /// `(<type path>:<name>, definition)`. A type "implements" each of them for parent and child
 /// limits, and inherits their initializers.
@@ -87,12 +86,8 @@ async fn implemented(root: &RootView, of_type: &str) -> Vec<String> {
 /// Initializers of a workspace type and the types it extends: `<type path>:<name>` for each
 /// one marked `initializer: true`. They hold a new workspace in `Initializing`.
 pub async fn initializers_of(root: &RootView, of_type: &str) -> Vec<String> {
-    let mut out: Vec<String> = type_closure(root, of_type)
-        .await
-        .into_iter()
-        .filter(|(_, def)| def.pointer("/spec/initializer") == Some(&json!(true)))
-        .map(|(t, _)| t)
-        .collect();
+    let mut out: Vec<String> =
+        type_closure(root, of_type).await.into_iter().filter(|(_, def)| def.pointer("/spec/initializer") == Some(&json!(true))).map(|(t, _)| t).collect();
     out.sort();
     out
 }
@@ -172,13 +167,7 @@ impl AdmissionPlugin for WorkspaceAdmission {
             let (type_path, type_name) = wanted.rsplit_once(':').unwrap_or((TYPES_CLUSTER, wanted.as_str()));
             let def = match (type_path, self.root.workspace_type(type_name).await) {
                 (TYPES_CLUSTER, Some(def)) => def,
-                _ => {
-                    return Err(invalid(vec![FieldError::invalid(
-                        "spec.type",
-                        wanted.as_str(),
-                        format!("workspace type {wanted} does not exist"),
-                    )]))
-                }
+                _ => return Err(invalid(vec![FieldError::invalid("spec.type", wanted.as_str(), format!("workspace type {wanted} does not exist"))])),
             };
             if !allowed(&def["spec"]["limitAllowedParents"], &implemented(&self.root, &parent_type).await) {
                 return Err(invalid(vec![FieldError::invalid(

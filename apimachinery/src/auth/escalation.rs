@@ -31,8 +31,7 @@ pub fn covers(owner: &[Value], requested: &[Value]) -> Result<(), Vec<Value>> {
 /// [`covers`] on parsed rules.
 pub fn covers_rules(owner: &[Rule], requested: &[Rule]) -> Result<(), Vec<Rule>> {
     // Broken down to atoms, each one is covered by a single owner rule or not at all.
-    let missing: Vec<Rule> =
-        requested.iter().flat_map(breakdown).filter(|atom| !owner.iter().any(|o| rule_covers(o, atom))).collect();
+    let missing: Vec<Rule> = requested.iter().flat_map(breakdown).filter(|atom| !owner.iter().any(|o| rule_covers(o, atom))).collect();
     if missing.is_empty() {
         Ok(())
     } else {
@@ -83,12 +82,8 @@ fn rule_covers(owner: &Rule, atom: &Rule) -> bool {
     let verbs = has(&owner.verbs, ALL) || has_all(&owner.verbs, &atom.verbs);
     let groups = has(&owner.api_groups, ALL) || has_all(&owner.api_groups, &atom.api_groups);
     let resources = has(&owner.resources, ALL)
-        || atom.resources.iter().all(|r| {
-            has(&owner.resources, r)
-                || r.split_once('/').is_some_and(|(_, sub)| has(&owner.resources, &format!("*/{sub}")))
-        });
-    let urls =
-        atom.non_resource_urls.iter().all(|u| owner.non_resource_urls.iter().any(|o| non_resource_url_covers(o, u)));
+        || atom.resources.iter().all(|r| has(&owner.resources, r) || r.split_once('/').is_some_and(|(_, sub)| has(&owner.resources, &format!("*/{sub}"))));
+    let urls = atom.non_resource_urls.iter().all(|u| owner.non_resource_urls.iter().any(|o| non_resource_url_covers(o, u)));
     let names = if atom.resource_names.is_empty() {
         owner.resource_names.is_empty()
     } else {
@@ -102,13 +97,8 @@ fn rule_covers(owner: &Rule, atom: &Rule) -> bool {
 fn compact(rules: &[Rule]) -> Vec<Rule> {
     let mut out: Vec<Rule> = Vec::new();
     for rule in rules {
-        let simple = rule.api_groups.len() == 1
-            && rule.resources.len() == 1
-            && rule.resource_names.len() <= 1
-            && rule.non_resource_urls.is_empty();
-        let same_target = |r: &Rule| {
-            r.api_groups == rule.api_groups && r.resources == rule.resources && r.resource_names == rule.resource_names
-        };
+        let simple = rule.api_groups.len() == 1 && rule.resources.len() == 1 && rule.resource_names.len() <= 1 && rule.non_resource_urls.is_empty();
+        let same_target = |r: &Rule| r.api_groups == rule.api_groups && r.resources == rule.resources && r.resource_names == rule.resource_names;
         match out.iter_mut().find(|r| simple && r.non_resource_urls.is_empty() && same_target(r)) {
             Some(existing) => existing.verbs.extend(rule.verbs.iter().cloned()),
             None => out.push(rule.clone()),
@@ -151,12 +141,7 @@ fn message_for(user: &UserInfo, missing: &[Rule]) -> String {
 
 /// Fails with kube's message unless `user`'s RBAC rules in `namespace` (cluster-wide ones
 /// included; pass `""` for cluster-scoped objects) cover `requested`.
-pub fn confirm_no_escalation(
-    rbac: &CompiledRbac,
-    user: &UserInfo,
-    namespace: &str,
-    requested: &[Rule],
-) -> Result<(), AuthError> {
+pub fn confirm_no_escalation(rbac: &CompiledRbac, user: &UserInfo, namespace: &str, requested: &[Rule]) -> Result<(), AuthError> {
     let owned = rbac.policy_rules_for(user, namespace);
     covers_rules(&owned, requested).map_err(|missing| AuthError::Escalation(message_for(user, &missing)))
 }
@@ -164,10 +149,7 @@ pub fn confirm_no_escalation(
 /// The rules that let a ClusterRole carry an `aggregationRule`: everything, everywhere.
 fn full_authority() -> [Rule; 2] {
     let all = || vec![ALL.to_string()];
-    [
-        Rule { verbs: all(), api_groups: all(), resources: all(), ..Rule::default() },
-        Rule { verbs: all(), non_resource_urls: all(), ..Rule::default() },
-    ]
+    [Rule { verbs: all(), api_groups: all(), resources: all(), ..Rule::default() }, Rule { verbs: all(), non_resource_urls: all(), ..Rule::default() }]
 }
 
 fn meta<'a>(obj: &'a Value, field: &str) -> &'a str {
@@ -204,14 +186,11 @@ pub fn check_role_write(
     }
     confirm_no_escalation(rbac, user, namespace, &Rule::list_from(role))?;
     // kube counts an aggregationRule as present only when it has selectors.
-    let aggregation = role
-        .get("aggregationRule")
-        .filter(|a| a.get("clusterRoleSelectors").and_then(Value::as_array).is_some_and(|s| !s.is_empty()));
+    let aggregation = role.get("aggregationRule").filter(|a| a.get("clusterRoleSelectors").and_then(Value::as_array).is_some_and(|s| !s.is_empty()));
     let aggregation_changed = aggregation.is_some() && old.and_then(|o| o.get("aggregationRule")) != aggregation;
     if resource == "clusterroles" && aggregation_changed {
-        confirm_no_escalation(rbac, user, namespace, &full_authority()).map_err(|_| {
-            AuthError::Escalation("must have cluster-admin privileges to use the aggregationRule".into())
-        })?;
+        confirm_no_escalation(rbac, user, namespace, &full_authority())
+            .map_err(|_| AuthError::Escalation("must have cluster-admin privileges to use the aggregationRule".into()))?;
     }
     Ok(())
 }
@@ -221,12 +200,7 @@ pub fn check_role_write(
 /// Allowed when `is_allowed` grants `bind` on the referenced role (checked in the binding's
 /// namespace, or cluster-wide for ClusterRoleBindings), or when the user's RBAC rules cover
 /// the referenced role's rules. A missing role is an error, as in kube.
-pub fn check_binding_write(
-    rbac: &CompiledRbac,
-    is_allowed: impl Fn(&Attributes) -> bool,
-    user: &UserInfo,
-    binding: &Value,
-) -> Result<(), AuthError> {
+pub fn check_binding_write(rbac: &CompiledRbac, is_allowed: impl Fn(&Attributes) -> bool, user: &UserInfo, binding: &Value) -> Result<(), AuthError> {
     let namespace = meta(binding, "namespace");
     let role_ref = binding.get("roleRef").cloned().unwrap_or_else(|| json!({}));
     let str_of = |k: &str| role_ref.get(k).and_then(Value::as_str).unwrap_or("");
@@ -264,36 +238,16 @@ mod tests {
     fn covers_table() {
         let pods = json!({"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]});
         let cases = [
-            (
-                "subset of verbs",
-                vec![pods.clone()],
-                json!({"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}),
-                0,
-            ),
-            (
-                "verb missing",
-                vec![pods.clone()],
-                json!({"verbs": ["get", "delete"], "apiGroups": [""], "resources": ["pods"]}),
-                1,
-            ),
-            (
-                "other group",
-                vec![pods.clone()],
-                json!({"verbs": ["get"], "apiGroups": ["apps"], "resources": ["pods"]}),
-                1,
-            ),
+            ("subset of verbs", vec![pods.clone()], json!({"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}), 0),
+            ("verb missing", vec![pods.clone()], json!({"verbs": ["get", "delete"], "apiGroups": [""], "resources": ["pods"]}), 1),
+            ("other group", vec![pods.clone()], json!({"verbs": ["get"], "apiGroups": ["apps"], "resources": ["pods"]}), 1),
             (
                 "wildcards cover all",
                 vec![json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]})],
                 json!({"verbs": ["escalate"], "apiGroups": ["x.io", ""], "resources": ["a", "b/c"], "resourceNames": ["n"]}),
                 0,
             ),
-            (
-                "wildcard verb is not covered by named verbs",
-                vec![pods.clone()],
-                json!({"verbs": ["*"], "apiGroups": [""], "resources": ["pods"]}),
-                1,
-            ),
+            ("wildcard verb is not covered by named verbs", vec![pods.clone()], json!({"verbs": ["*"], "apiGroups": [""], "resources": ["pods"]}), 1),
             (
                 "*/status covers a status subresource",
                 vec![json!({"verbs": ["get"], "apiGroups": ["apps"], "resources": ["*/status"]})],
@@ -302,9 +256,7 @@ mod tests {
             ),
             (
                 "named owner covers the same name",
-                vec![
-                    json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a", "b"]}),
-                ],
+                vec![json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a", "b"]})],
                 json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a", "c"]}),
                 1,
             ),
@@ -314,12 +266,7 @@ mod tests {
                 json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"]}),
                 1,
             ),
-            (
-                "unnamed owner covers names",
-                vec![pods.clone()],
-                json!({"verbs": ["get"], "apiGroups": [""], "resources": ["pods"], "resourceNames": ["x"]}),
-                0,
-            ),
+            ("unnamed owner covers names", vec![pods.clone()], json!({"verbs": ["get"], "apiGroups": [""], "resources": ["pods"], "resourceNames": ["x"]}), 0),
             (
                 "url prefix",
                 vec![json!({"verbs": ["get"], "nonResourceURLs": ["/logs/*"]})],
@@ -355,11 +302,7 @@ mod tests {
     }
 
     fn alice() -> UserInfo {
-        UserInfo {
-            name: "alice".into(),
-            groups: vec!["g".into(), "system:authenticated".into()],
-            ..UserInfo::default()
-        }
+        UserInfo { name: "alice".into(), groups: vec!["g".into(), "system:authenticated".into()], ..UserInfo::default() }
     }
 
     #[test]

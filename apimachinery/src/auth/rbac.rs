@@ -113,13 +113,7 @@ impl Binding {
     /// kube's binding describers, used in the "allowed by" reason.
     fn describe(&self, subject: &Subject) -> String {
         if self.namespace.is_empty() {
-            format!(
-                "ClusterRoleBinding {} of {} {} to {}",
-                go_quote(&self.name),
-                self.role_kind,
-                go_quote(&self.role_name),
-                subject.describe("")
-            )
+            format!("ClusterRoleBinding {} of {} {} to {}", go_quote(&self.name), self.role_kind, go_quote(&self.role_name), subject.describe(""))
         } else {
             format!(
                 "RoleBinding {} of {} {} to {}",
@@ -225,8 +219,7 @@ fn aggregate_cluster_roles(sources: &[ClusterRoleSource<'_>]) -> Vec<Vec<Rule>> 
             })
         })
         .collect();
-    let mut effective: Vec<Vec<Rule>> =
-        sources.iter().map(|r| if r.selectors.is_some() { Vec::new() } else { r.rules.clone() }).collect();
+    let mut effective: Vec<Vec<Rule>> = sources.iter().map(|r| if r.selectors.is_some() { Vec::new() } else { r.rules.clone() }).collect();
     let aggregated = picks.iter().filter(|p| p.is_some()).count();
     for _ in 0..=aggregated {
         let mut changed = false;
@@ -256,26 +249,25 @@ fn aggregate_cluster_roles(sources: &[ClusterRoleSource<'_>]) -> Vec<Vec<Rule>> 
 impl CompiledRbac {
     /// Parses, resolves and indexes the RBAC objects of one logical cluster.
     pub fn new(rbac: &RbacObjects) -> Self {
-        let sources: Vec<ClusterRoleSource<'_>> =
-            rbac.cluster_roles
-                .iter()
-                .map(|cr| ClusterRoleSource {
-                    name: str_at(cr, &["metadata", "name"]),
-                    labels: cr.pointer("/metadata/labels").and_then(Value::as_object),
-                    rules: Rule::list_from(cr),
-                    // Any aggregationRule object, even one without selectors, replaces the own rules.
-                    selectors: cr.get("aggregationRule").filter(|a| a.is_object()).map(|a| {
-                        a.get("clusterRoleSelectors").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
-                    }),
-                })
-                .collect();
+        let sources: Vec<ClusterRoleSource<'_>> = rbac
+            .cluster_roles
+            .iter()
+            .map(|cr| ClusterRoleSource {
+                name: str_at(cr, &["metadata", "name"]),
+                labels: cr.pointer("/metadata/labels").and_then(Value::as_object),
+                rules: Rule::list_from(cr),
+                // Any aggregationRule object, even one without selectors, replaces the own rules.
+                selectors: cr
+                    .get("aggregationRule")
+                    .filter(|a| a.is_object())
+                    .map(|a| a.get("clusterRoleSelectors").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])),
+            })
+            .collect();
         let mut rule_sets = aggregate_cluster_roles(&sources);
-        let cluster_role_ids: HashMap<String, usize> =
-            sources.iter().enumerate().map(|(i, s)| (s.name.to_string(), i)).collect();
+        let cluster_role_ids: HashMap<String, usize> = sources.iter().enumerate().map(|(i, s)| (s.name.to_string(), i)).collect();
         let mut role_ids: HashMap<(String, String), usize> = HashMap::new();
         for role in &rbac.roles {
-            let key =
-                (str_at(role, &["metadata", "namespace"]).to_string(), str_at(role, &["metadata", "name"]).to_string());
+            let key = (str_at(role, &["metadata", "namespace"]).to_string(), str_at(role, &["metadata", "name"]).to_string());
             role_ids.insert(key, rule_sets.len());
             rule_sets.push(Rule::list_from(role));
         }
@@ -288,11 +280,8 @@ impl CompiledRbac {
                 "Role" => role_ids.get(&(namespace.to_string(), role_name.to_string())).copied(),
                 _ => None,
             };
-            let subjects = b
-                .get("subjects")
-                .and_then(Value::as_array)
-                .map(|items| items.iter().map(|s| compile_subject(s, namespace)).collect())
-                .unwrap_or_default();
+            let subjects =
+                b.get("subjects").and_then(Value::as_array).map(|items| items.iter().map(|s| compile_subject(s, namespace)).collect()).unwrap_or_default();
             Binding {
                 name: str_at(b, &["metadata", "name"]).to_string(),
                 namespace: namespace.to_string(),
@@ -320,11 +309,7 @@ impl CompiledRbac {
 
     /// Every (binding, subject, rules) granting something to `user` in `namespace`, in kube's
     /// visiting order: ClusterRoleBindings first, then RoleBindings of that namespace.
-    fn grants<'a>(
-        &'a self,
-        user: &'a UserInfo,
-        namespace: &str,
-    ) -> impl Iterator<Item = (&'a Binding, &'a Subject, &'a [Rule])> + 'a {
+    fn grants<'a>(&'a self, user: &'a UserInfo, namespace: &str) -> impl Iterator<Item = (&'a Binding, &'a Subject, &'a [Rule])> + 'a {
         let local = if namespace.is_empty() { None } else { self.namespaced_bindings.get(namespace) };
         self.cluster_bindings
             .applicable(user)
@@ -358,10 +343,7 @@ impl CompiledRbac {
             "Role" => ("roles", self.role_ids.get(&(binding_namespace.to_string(), name.to_string()))),
             other => return Err(AuthError::UnsupportedRoleRef { kind: other.to_string() }),
         };
-        found
-            .and_then(|&i| self.rule_sets.get(i))
-            .cloned()
-            .ok_or_else(|| AuthError::RoleNotFound { resource, name: name.to_string() })
+        found.and_then(|&i| self.rule_sets.get(i)).cloned().ok_or_else(|| AuthError::RoleNotFound { resource, name: name.to_string() })
     }
 
     /// The resource and non-resource rules of `user` in `namespace`, in the shapes of
@@ -435,41 +417,17 @@ mod tests {
         let to_view = json!({"example.io/aggregate-to-view": "true"});
         RbacObjects {
             cluster_roles: vec![
-                cluster_role(
-                    "pod-reader",
-                    json!({}),
-                    json!([{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]}]),
-                ),
-                cluster_role(
-                    "secret-one",
-                    json!({}),
-                    json!([{"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["one"]}]),
-                ),
-                cluster_role(
-                    "logs",
-                    json!({}),
-                    json!([{"verbs": ["get"], "apiGroups": [""], "resources": ["pods/log"]}]),
-                ),
-                cluster_role(
-                    "any-status",
-                    json!({}),
-                    json!([{"verbs": ["get"], "apiGroups": ["*"], "resources": ["*/status"]}]),
-                ),
+                cluster_role("pod-reader", json!({}), json!([{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]}])),
+                cluster_role("secret-one", json!({}), json!([{"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["one"]}])),
+                cluster_role("logs", json!({}), json!([{"verbs": ["get"], "apiGroups": [""], "resources": ["pods/log"]}])),
+                cluster_role("any-status", json!({}), json!([{"verbs": ["get"], "apiGroups": ["*"], "resources": ["*/status"]}])),
                 cluster_role("all", json!({}), json!([{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}])),
-                cluster_role(
-                    "health",
-                    json!({}),
-                    json!([{"verbs": ["get"], "nonResourceURLs": ["/healthz", "/logs/*"]}]),
-                ),
+                cluster_role("health", json!({}), json!([{"verbs": ["get"], "nonResourceURLs": ["/healthz", "/logs/*"]}])),
                 json!({"metadata": {"name": "agg-view", "labels": {"tier": "top"}},
                        "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": to_view}]},
                        // Stale own rules: aggregation replaces them.
                        "rules": [{"verbs": ["delete"], "apiGroups": ["*"], "resources": ["*"]}]}),
-                cluster_role(
-                    "view-cm",
-                    to_view.clone(),
-                    json!([{"verbs": ["get"], "apiGroups": [""], "resources": ["configmaps"]}]),
-                ),
+                cluster_role("view-cm", to_view.clone(), json!([{"verbs": ["get"], "apiGroups": [""], "resources": ["configmaps"]}])),
                 cluster_role(
                     "view-lease",
                     to_view.clone(),
@@ -491,32 +449,14 @@ mod tests {
                 binding("crb-missing", None, "ClusterRole", "nope", user_subject("alice")),
                 binding("crb-reader", None, "ClusterRole", "pod-reader", user_subject("alice")),
                 binding("crb-health", None, "ClusterRole", "health", group_subject("system:authenticated")),
-                binding(
-                    "crb-any-status",
-                    None,
-                    "ClusterRole",
-                    "any-status",
-                    json!([{"kind": "ServiceAccount", "name": "robot", "namespace": "ns1"}]),
-                ),
-                binding(
-                    "crb-sa-no-ns",
-                    None,
-                    "ClusterRole",
-                    "all",
-                    json!([{"kind": "ServiceAccount", "name": "robot"}]),
-                ),
+                binding("crb-any-status", None, "ClusterRole", "any-status", json!([{"kind": "ServiceAccount", "name": "robot", "namespace": "ns1"}])),
+                binding("crb-sa-no-ns", None, "ClusterRole", "all", json!([{"kind": "ServiceAccount", "name": "robot"}])),
                 binding("crb-agg", None, "ClusterRole", "agg-top", group_subject("viewers")),
             ],
             role_bindings: vec![
                 binding("rb-writer", Some("ns1"), "Role", "cm-writer", user_subject("bob")),
                 binding("rb-secret", Some("ns1"), "ClusterRole", "secret-one", group_subject("devs")),
-                binding(
-                    "rb-logs",
-                    Some("ns1"),
-                    "ClusterRole",
-                    "logs",
-                    json!([{"kind": "ServiceAccount", "name": "robot"}]),
-                ),
+                binding("rb-logs", Some("ns1"), "ClusterRole", "logs", json!([{"kind": "ServiceAccount", "name": "robot"}])),
                 binding("rb-writer2", Some("ns2"), "Role", "cm-writer", user_subject("bob")),
                 binding(
                     "rb-all",
@@ -607,26 +547,16 @@ mod tests {
             (
                 "*/subresource",
                 resource(&robot, "get", "apps", "deployments/status", "ns3", "d"),
-                Some(
-                    r#"ClusterRoleBinding "crb-any-status" of ClusterRole "any-status" to ServiceAccount "robot/ns1""#,
-                ),
+                Some(r#"ClusterRoleBinding "crb-any-status" of ClusterRole "any-status" to ServiceAccount "robot/ns1""#),
             ),
             ("*/subresource needs a subresource", resource(&robot, "get", "apps", "deployments", "ns3", "d"), None),
-            (
-                "service account namespace defaults to the binding's",
-                resource(&robot2, "get", "", "pods/log", "ns1", "p"),
-                None,
-            ),
+            ("service account namespace defaults to the binding's", resource(&robot2, "get", "", "pods/log", "ns1", "p"), None),
             (
                 "wildcard rule, second subject",
                 resource(&robot, "deletecollection", "x.io", "things", "ns2", ""),
                 Some(r#"RoleBinding "rb-all/ns2" of ClusterRole "all" to ServiceAccount "robot/ns1""#),
             ),
-            (
-                "clusterrolebinding service account needs a namespace",
-                resource(&bare_robot, "get", "", "pods", "ns2", "p"),
-                None,
-            ),
+            ("clusterrolebinding service account needs a namespace", resource(&bare_robot, "get", "", "pods", "ns2", "p"), None),
             (
                 "non-resource exact",
                 non_resource(&dave, "get", "/healthz"),
@@ -659,10 +589,7 @@ mod tests {
             let want = want.map_or(Decision::NoOpinion, |r| Decision::Allow(format!("RBAC: allowed by {r}")));
             assert_eq!(compiled.authorize(&attrs), want, "{what}");
         }
-        assert_eq!(
-            authorize(&resource(&alice, "get", "", "pods", "", ""), &fixture()),
-            compiled.authorize(&resource(&alice, "get", "", "pods", "", ""))
-        );
+        assert_eq!(authorize(&resource(&alice, "get", "", "pods", "", ""), &fixture()), compiled.authorize(&resource(&alice, "get", "", "pods", "", "")));
     }
 
     #[test]
@@ -672,11 +599,7 @@ mod tests {
             cluster_roles: vec![
                 json!({"metadata": {"name": "a", "labels": {"ring": "b"}}, "aggregationRule": sel("a")}),
                 json!({"metadata": {"name": "b", "labels": {"ring": "a"}}, "aggregationRule": sel("b")}),
-                cluster_role(
-                    "leaf",
-                    json!({"ring": "a"}),
-                    json!([{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}]),
-                ),
+                cluster_role("leaf", json!({"ring": "a"}), json!([{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}])),
             ],
             cluster_role_bindings: vec![binding("x", None, "ClusterRole", "a", user_subject("u"))],
             ..RbacObjects::default()
@@ -702,10 +625,7 @@ mod tests {
 
         let carol = user("carol", &["devs"]);
         let (res, non_res) = rules_for(&carol, "ns1", &rbac);
-        assert_eq!(
-            res,
-            vec![json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["one"]})]
-        );
+        assert_eq!(res, vec![json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["one"]})]);
         assert!(non_res.is_empty());
 
         let (viewer, _) = rules_for(&user("vic", &["viewers"]), "", &rbac);
@@ -728,10 +648,7 @@ mod tests {
         }
         let compiled = CompiledRbac::new(&rbac);
         let create_cm = |u: &UserInfo| compiled.authorize(&resource(u, "create", "", "configmaps", "ns1", ""));
-        assert_eq!(
-            create_cm(&user("u4998", &[])),
-            Decision::Allow(r#"RBAC: allowed by RoleBinding "b4998/ns1" of Role "cm-writer" to User "u4998""#.into())
-        );
+        assert_eq!(create_cm(&user("u4998", &[])), Decision::Allow(r#"RBAC: allowed by RoleBinding "b4998/ns1" of Role "cm-writer" to User "u4998""#.into()));
         assert_eq!(
             create_cm(&user("x", &["g4999", "g3"])),
             Decision::Allow(r#"RBAC: allowed by RoleBinding "b3/ns1" of Role "cm-writer" to Group "g3""#.into()),
@@ -745,8 +662,7 @@ mod tests {
         let compiled = CompiledRbac::new(&fixture());
         let ok = compiled.role_ref_rules(&json!({"kind": "Role", "name": "cm-writer"}), "ns2").expect("exists");
         assert_eq!(ok[0].verbs, vec!["delete"]);
-        let missing =
-            compiled.role_ref_rules(&json!({"kind": "Role", "name": "cm-writer"}), "ns3").map(|_| ()).unwrap_err();
+        let missing = compiled.role_ref_rules(&json!({"kind": "Role", "name": "cm-writer"}), "ns3").map(|_| ()).unwrap_err();
         assert_eq!(missing.to_string(), r#"roles.rbac.authorization.k8s.io "cm-writer" not found"#);
         let odd = compiled.role_ref_rules(&json!({"kind": "Group", "name": "x"}), "").map(|_| ()).unwrap_err();
         assert_eq!(odd.to_string(), r#"unsupported role reference kind: "Group""#);

@@ -46,13 +46,9 @@ pub fn attributes_from_review(spec: &Value, user: UserInfo) -> Result<Attributes
                 path: String::new(),
             })
         }
-        (None, Some(n)) if n.is_object() => Ok(Attributes {
-            user,
-            verb: field(n, "verb").into(),
-            resource_request: false,
-            path: field(n, "path").into(),
-            ..Attributes::default()
-        }),
+        (None, Some(n)) if n.is_object() => {
+            Ok(Attributes { user, verb: field(n, "verb").into(), resource_request: false, path: field(n, "path").into(), ..Attributes::default() })
+        }
         (Some(_), Some(n)) => Err(AuthError::InvalidReview(vec![FieldError::invalid(
             "spec.nonResourceAttributes",
             n.clone(),
@@ -63,23 +59,13 @@ pub fn attributes_from_review(spec: &Value, user: UserInfo) -> Result<Attributes
             Value::Null,
             "exactly one of nonResourceAttributes or resourceAttributes must be specified",
         )])),
-        (Some(r), None) => Err(AuthError::InvalidReview(vec![FieldError::type_invalid(
-            "spec.resourceAttributes",
-            r.clone(),
-            "must be an object",
-        )])),
-        (None, Some(n)) => Err(AuthError::InvalidReview(vec![FieldError::type_invalid(
-            "spec.nonResourceAttributes",
-            n.clone(),
-            "must be an object",
-        )])),
+        (Some(r), None) => Err(AuthError::InvalidReview(vec![FieldError::type_invalid("spec.resourceAttributes", r.clone(), "must be an object")])),
+        (None, Some(n)) => Err(AuthError::InvalidReview(vec![FieldError::type_invalid("spec.nonResourceAttributes", n.clone(), "must be an object")])),
     }
 }
 
 fn string_list(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-        .unwrap_or_default()
+    v.and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default()
 }
 
 /// The identity a SubjectAccessReview spec asks about (`user`, `uid`, `groups`, `extra`),
@@ -88,17 +74,10 @@ pub fn user_from_review_spec(spec: &Value) -> Result<UserInfo, AuthError> {
     let name = field(spec, "user").to_string();
     let groups = string_list(spec.get("groups"));
     if name.is_empty() && groups.is_empty() {
-        return Err(AuthError::InvalidReview(vec![FieldError::invalid(
-            "spec.user",
-            "",
-            "at least one of user or group must be specified",
-        )]));
+        return Err(AuthError::InvalidReview(vec![FieldError::invalid("spec.user", "", "at least one of user or group must be specified")]));
     }
-    let extra: BTreeMap<String, Vec<String>> = spec
-        .get("extra")
-        .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), string_list(Some(v)))).collect())
-        .unwrap_or_default();
+    let extra: BTreeMap<String, Vec<String>> =
+        spec.get("extra").and_then(Value::as_object).map(|m| m.iter().map(|(k, v)| (k.clone(), string_list(Some(v)))).collect()).unwrap_or_default();
     Ok(UserInfo { name, uid: field(spec, "uid").into(), groups, extra })
 }
 
@@ -117,10 +96,7 @@ mod tests {
             "resource": "deployments", "subresource": "scale", "name": "web"}});
         let a = attributes_from_review(&spec, alice()).expect("valid");
         assert!(a.resource_request);
-        assert_eq!(
-            (a.verb.as_str(), a.api_group.as_str(), a.api_version.as_str(), a.resource.as_str()),
-            ("get", "apps", "*", "deployments")
-        );
+        assert_eq!((a.verb.as_str(), a.api_group.as_str(), a.api_version.as_str(), a.resource.as_str()), ("get", "apps", "*", "deployments"));
         assert_eq!((a.subresource.as_str(), a.namespace.as_str(), a.name.as_str()), ("scale", "ns", "web"));
         assert_eq!(a.user.name, "alice");
 
@@ -141,7 +117,10 @@ mod tests {
         let cases = [
             (json!({}), "spec.resourceAttributes: Invalid value: null: exactly one of nonResourceAttributes or resourceAttributes must be specified"),
             (json!({"resourceAttributes": null, "nonResourceAttributes": null}), "exactly one of"),
-            (json!({"resourceAttributes": {}, "nonResourceAttributes": {}}), "spec.nonResourceAttributes: Invalid value: map[...]: cannot be specified in combination with resourceAttributes"),
+            (
+                json!({"resourceAttributes": {}, "nonResourceAttributes": {}}),
+                "spec.nonResourceAttributes: Invalid value: map[...]: cannot be specified in combination with resourceAttributes",
+            ),
             (json!({"resourceAttributes": "x"}), "spec.resourceAttributes"),
         ];
         for (spec, want) in cases {

@@ -29,10 +29,7 @@ pub struct Rule {
 /// The strings of a JSON array field; absent or non-string entries contribute nothing, since
 /// stored RBAC objects were validated on write and a stray value must not widen a grant.
 fn strings(obj: &Value, field: &str) -> Vec<String> {
-    obj.get(field)
-        .and_then(Value::as_array)
-        .map(|items| items.iter().filter_map(Value::as_str).map(str::to_string).collect())
-        .unwrap_or_default()
+    obj.get(field).and_then(Value::as_array).map(|items| items.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default()
 }
 
 fn has(set: &[String], item: &str) -> bool {
@@ -53,10 +50,7 @@ impl Rule {
 
     /// Reads the `rules` array of a Role or ClusterRole.
     pub fn list_from(role: &Value) -> Vec<Self> {
-        role.get("rules")
-            .and_then(Value::as_array)
-            .map(|rs| rs.iter().map(Rule::from_value).collect())
-            .unwrap_or_default()
+        role.get("rules").and_then(Value::as_array).map(|rs| rs.iter().map(Rule::from_value).collect()).unwrap_or_default()
     }
 
     /// The PolicyRule JSON, with empty lists omitted as Go's `omitempty` does (`verbs` is

@@ -78,10 +78,8 @@ impl Claims {
     /// The identity the token stands for.
     pub fn user(&self) -> UserInfo {
         let sa = &self.kubernetes;
-        let extra = BTreeMap::from([
-            (CLUSTER_NAME_EXTRA.to_string(), vec![sa.cluster.clone()]),
-            (CREDENTIAL_ID_EXTRA.to_string(), vec![format!("JTI={}", self.jti)]),
-        ]);
+        let extra =
+            BTreeMap::from([(CLUSTER_NAME_EXTRA.to_string(), vec![sa.cluster.clone()]), (CREDENTIAL_ID_EXTRA.to_string(), vec![format!("JTI={}", self.jti)])]);
         UserInfo {
             name: service_account_username(&sa.namespace, &sa.account.name),
             uid: sa.account.uid.clone(),
@@ -227,11 +225,7 @@ mod tests {
     use super::*;
 
     fn account() -> ServiceAccountRef {
-        ServiceAccountRef {
-            cluster: "abc123".into(),
-            namespace: "default".into(),
-            account: AccountId { name: "robot".into(), uid: "u-1".into() },
-        }
+        ServiceAccountRef { cluster: "abc123".into(), namespace: "default".into(), account: AccountId { name: "robot".into(), uid: "u-1".into() } }
     }
 
     fn now() -> i64 {

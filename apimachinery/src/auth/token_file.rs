@@ -43,10 +43,7 @@ impl TokenFile {
             let err = |detail: String| AuthError::TokenFile { path: origin.to_string(), line, detail };
             let fields = split_csv_line(raw).map_err(|d| err(d.to_string()))?;
             if fields.len() < 3 {
-                return Err(err(format!(
-                    "must have at least 3 columns (token, user name, user uid), found {}",
-                    fields.len()
-                )));
+                return Err(err(format!("must have at least 3 columns (token, user name, user uid), found {}", fields.len())));
             }
             let mut fields = fields.into_iter();
             let (token, name, uid) = match (fields.next(), fields.next(), fields.next()) {
@@ -58,10 +55,7 @@ impl TokenFile {
                 continue;
             }
             // kube splits on "," verbatim; empty pieces (from "" or "a,") would be nameless groups.
-            let groups = fields
-                .next()
-                .map(|g| g.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect())
-                .unwrap_or_default();
+            let groups = fields.next().map(|g| g.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default();
             let user = UserInfo { name, uid, groups, extra: BTreeMap::new() };
             let token = token.into_bytes();
             match file.entries.iter_mut().find(|(t, _)| constant_time_eq(t, &token)) {

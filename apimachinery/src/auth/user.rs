@@ -112,10 +112,7 @@ mod tests {
         let mut u = user_from_certificate("bob".into(), vec![]);
         u.extra.insert("scopes".into(), vec!["cluster:abc".into()]);
         let v = serde_json::to_value(&u).unwrap_or_default();
-        assert_eq!(
-            v,
-            json!({"username": "bob", "groups": ["system:authenticated"], "extra": {"scopes": ["cluster:abc"]}})
-        );
+        assert_eq!(v, json!({"username": "bob", "groups": ["system:authenticated"], "extra": {"scopes": ["cluster:abc"]}}));
         let back: UserInfo = serde_json::from_value(v).unwrap_or_default();
         assert_eq!(back, u);
     }

@@ -17,7 +17,9 @@ pub mod v2;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{LazyLock, Mutex};
 
-use k8s_openapi::api::{authentication::v1 as authn, authorization::v1 as authz, coordination::v1 as coord, core::v1 as core, events::v1 as events, rbac::v1 as rbac};
+use k8s_openapi::api::{
+    authentication::v1 as authn, authorization::v1 as authz, coordination::v1 as coord, core::v1 as core, events::v1 as events, rbac::v1 as rbac,
+};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiext;
 use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
@@ -151,9 +153,9 @@ pub(crate) fn builtin_definition(group: &str, version: &str, kind: &str) -> Opti
 fn inline(v: &Value, chain: &mut Vec<String>) -> Value {
     match v {
         Value::Object(m) => {
-            let target = ref_name(v).map(String::from).or_else(|| {
-                m.get("allOf").and_then(Value::as_array).filter(|a| a.len() == 1).and_then(|a| ref_name(&a[0]).map(String::from))
-            });
+            let target = ref_name(v)
+                .map(String::from)
+                .or_else(|| m.get("allOf").and_then(Value::as_array).filter(|a| a.len() == 1).and_then(|a| ref_name(&a[0]).map(String::from)));
             if let Some(name) = target {
                 if chain.len() >= INLINE_DEPTH || chain.contains(&name) {
                     return json!({"x-kubernetes-preserve-unknown-fields": true});
@@ -170,9 +172,7 @@ fn inline(v: &Value, chain: &mut Vec<String>) -> Value {
                 m.iter()
                     .map(|(k, val)| {
                         let inlined = match (k.as_str(), val) {
-                            ("properties", Value::Object(props)) => {
-                                Value::Object(props.iter().map(|(pk, pv)| (pk.clone(), inline(pv, chain))).collect())
-                            }
+                            ("properties", Value::Object(props)) => Value::Object(props.iter().map(|(pk, pv)| (pk.clone(), inline(pv, chain))).collect()),
                             _ => inline(val, chain),
                         };
                         (k.clone(), inlined)
@@ -277,7 +277,8 @@ fn operations(r: &ResourceInfo, def: &str) -> (String, Value, String, Value) {
         }
         o
     };
-    let path_param = |name: &str, desc: &str| json!({"name": name, "in": "path", "required": true, "description": desc, "schema": {"type": "string", "uniqueItems": true}});
+    let path_param =
+        |name: &str, desc: &str| json!({"name": name, "in": "path", "required": true, "description": desc, "schema": {"type": "string", "uniqueItems": true}});
     let mut scope = vec![];
     if r.namespaced {
         scope.push(path_param("namespace", "object name and auth scope, such as for teams and projects"));

@@ -22,7 +22,8 @@ const V3_ONLY: &[&str] = &["allOf", "oneOf", "anyOf", "not", "nullable"];
 
 /// Definitions whose v2 form upstream declares by hand because their JSON form is a string or
 /// a number: kubectl's v2 validation reads them as strings (`int-or-string` admits numbers).
-const STRING_LIKE: &[(&str, &str)] = &[("io.k8s.apimachinery.pkg.util.intstr.IntOrString", "int-or-string"), ("io.k8s.apimachinery.pkg.api.resource.Quantity", "")];
+const STRING_LIKE: &[(&str, &str)] =
+    &[("io.k8s.apimachinery.pkg.util.intstr.IntOrString", "int-or-string"), ("io.k8s.apimachinery.pkg.api.resource.Quantity", "")];
 
 /// The Swagger 2.0 document made from the v3 documents of every served group-version.
 pub fn from_v3<'a>(gv_docs: impl IntoIterator<Item = &'a Value>) -> Value {
@@ -235,7 +236,9 @@ mod tests {
         assert_eq!(doc["swagger"], "2.0");
         let defs = doc["definitions"].as_object().expect("definitions");
         for r in &served {
-            let found = defs.values().any(|d| d["x-kubernetes-group-version-kind"].as_array().is_some_and(|l| l.contains(&json!({"group": r.group, "kind": r.kind, "version": r.version}))));
+            let found = defs.values().any(|d| {
+                d["x-kubernetes-group-version-kind"].as_array().is_some_and(|l| l.contains(&json!({"group": r.group, "kind": r.kind, "version": r.version})))
+            });
             assert!(found, "{}/{} {}", r.group, r.version, r.kind);
         }
         assert_eq!(defs["io.k8s.apimachinery.pkg.api.resource.Quantity"]["type"], "string");

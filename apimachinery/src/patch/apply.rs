@@ -68,11 +68,8 @@ impl ApplyConflicts {
 
 impl From<ApplyConflicts> for ApiError {
     fn from(c: ApplyConflicts) -> Self {
-        let causes: Vec<Value> = c
-            .0
-            .iter()
-            .map(|x| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {}", x.who()), "field": x.field}))
-            .collect();
+        let causes: Vec<Value> =
+            c.0.iter().map(|x| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {}", x.who()), "field": x.field})).collect();
         let mut e = ApiError::new(Reason::Conflict, c.to_string());
         e.details = Some(json!({"causes": causes}));
         e
@@ -92,10 +89,7 @@ struct Entry {
 
 impl Entry {
     fn is(&self, manager: &str, operation: &str, api_version: &str) -> bool {
-        self.manager == manager
-            && self.operation == operation
-            && self.subresource.is_none()
-            && (operation == APPLY || self.api_version == api_version)
+        self.manager == manager && self.operation == operation && self.subresource.is_none() && (operation == APPLY || self.api_version == api_version)
     }
 
     fn decode(v: &Value) -> Entry {
@@ -219,13 +213,8 @@ pub fn apply(live: Option<&Value>, applied: &Value, manager: &str, force: bool, 
     }
 
     let (changed, removed) = lists.compare(&live_plain, &merged);
-    let conflicts: Vec<(usize, FieldSet)> = entries
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != mine)
-        .map(|(i, e)| (i, e.set.intersection(&changed)))
-        .filter(|(_, s)| !s.is_empty())
-        .collect();
+    let conflicts: Vec<(usize, FieldSet)> =
+        entries.iter().enumerate().filter(|(i, _)| *i != mine).map(|(i, e)| (i, e.set.intersection(&changed))).filter(|(_, s)| !s.is_empty()).collect();
     if !force && !conflicts.is_empty() {
         let list = conflicts
             .iter()

@@ -11,11 +11,7 @@ fn cm(data: Value) -> Value {
 fn managed(obj: &Value) -> Vec<(String, String, Value)> {
     obj.pointer("/metadata/managedFields")
         .and_then(Value::as_array)
-        .map(|l| {
-            l.iter()
-                .map(|e| (str_field(e, "manager").to_string(), str_field(e, "operation").to_string(), e["fieldsV1"].clone()))
-                .collect()
-        })
+        .map(|l| l.iter().map(|e| (str_field(e, "manager").to_string(), str_field(e, "operation").to_string(), e["fieldsV1"].clone())).collect())
         .unwrap_or_default()
 }
 
@@ -65,10 +61,7 @@ fn conflicts_and_force() {
     assert_eq!(v2["data"], json!({"x": "2", "y": "1"}));
     assert_eq!(
         managed(&v2),
-        [
-            ("a".into(), "Apply".into(), json!({"f:data": {"f:y": {}}})),
-            ("b".into(), "Apply".into(), json!({"f:data": {"f:x": {}}})),
-        ],
+        [("a".into(), "Apply".into(), json!({"f:data": {"f:y": {}}})), ("b".into(), "Apply".into(), json!({"f:data": {"f:x": {}}})),],
         "force moves x to b"
     );
 }
@@ -109,10 +102,7 @@ fn plural_conflicts_are_grouped_by_manager() {
     track_update(None, &mut obj, "m", T0, &[]);
     let obj = ok(apply(Some(&obj), &cm(json!({"c": "1"})), "z", false, T0, &[]));
     let err = apply(Some(&obj), &cm(json!({"a": "2", "b": "2", "c": "2"})), "kubectl", false, T1, &[]).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "Apply failed with 3 conflicts: conflicts with \"m\" using v1:\n- .data.a\n- .data.b\nconflicts with \"z\":\n- .data.c"
-    );
+    assert_eq!(err.to_string(), "Apply failed with 3 conflicts: conflicts with \"m\" using v1:\n- .data.a\n- .data.b\nconflicts with \"z\":\n- .data.c");
 }
 
 #[test]
@@ -136,10 +126,7 @@ fn updates_take_fields_from_other_managers() {
     let mut removed = edited.clone();
     removed["data"].as_object_mut().unwrap().shift_remove("y");
     track_update(Some(&edited), &mut removed, "kubectl-patch", T1, &[]);
-    assert_eq!(
-        managed(&removed),
-        [("kubectl-edit".into(), "Update".into(), json!({"f:data": {"f:x": {}}, "f:metadata": {"f:labels": {".": {}, "f:l": {}}}}))]
-    );
+    assert_eq!(managed(&removed), [("kubectl-edit".into(), "Update".into(), json!({"f:data": {"f:x": {}}, "f:metadata": {"f:labels": {".": {}, "f:l": {}}}}))]);
 }
 
 #[test]
@@ -162,10 +149,7 @@ fn keyed_lists_are_owned_per_item() {
     let v1 = ok(apply(None, &sa(json!([{"uid": "1", "name": "a"}])), "m1", false, T0, &[]));
     let v2 = ok(apply(Some(&v1), &sa(json!([{"uid": "2", "name": "b"}])), "m2", false, T0, &[]));
     assert_eq!(v2["metadata"]["ownerReferences"], json!([{"uid": "1", "name": "a"}, {"uid": "2", "name": "b"}]));
-    assert_eq!(
-        managed(&v2)[1].2,
-        json!({"f:metadata": {"f:ownerReferences": {"k:{\"uid\":\"2\"}": {".": {}, "f:name": {}, "f:uid": {}}}}})
-    );
+    assert_eq!(managed(&v2)[1].2, json!({"f:metadata": {"f:ownerReferences": {"k:{\"uid\":\"2\"}": {".": {}, "f:name": {}, "f:uid": {}}}}}));
     let err = apply(Some(&v2), &sa(json!([{"uid": "1", "name": "changed"}])), "m2", false, T1, &[]).unwrap_err();
     assert_eq!(err.to_string(), "Apply failed with 1 conflict: conflict with \"m1\": .metadata.ownerReferences[uid=\"1\"].name");
 }

@@ -232,10 +232,7 @@ impl Lists<'_> {
     fn items<'v>(&self, names: &[String], list: &'v [Value]) -> Option<Vec<(PathElement, &'v Value)>> {
         match self.ssa(names) {
             ListType::Atomic => None,
-            ListType::Set => list
-                .iter()
-                .map(|v| (!v.is_object() && !v.is_array()).then(|| (PathElement::Value(v.to_string()), v)))
-                .collect(),
+            ListType::Set => list.iter().map(|v| (!v.is_object() && !v.is_array()).then(|| (PathElement::Value(v.to_string()), v))).collect(),
             ListType::Map(key) => list
                 .iter()
                 .map(|v| {

@@ -8,12 +8,13 @@ const SA: Lists = Lists { kind: &[("secrets", ListRule { smp: ListType::Map("nam
 #[test]
 fn field_set_of_an_applied_config() {
     let cases = [
-        (CM, json!({"data": {"x": "1"}, "metadata": {"labels": {"a": "b"}}}),
-         json!({"f:data": {"f:x": {}}, "f:metadata": {"f:labels": {"f:a": {}}}})),
-        (CM, json!({"metadata": {"finalizers": ["a/b"], "annotations": {}}}),
-         json!({"f:metadata": {"f:annotations": {}, "f:finalizers": {"v:\"a/b\"": {}}}})),
-        (SA, json!({"secrets": [{"name": "s", "namespace": "n"}], "imagePullSecrets": [{"name": "p"}]}),
-         json!({"f:imagePullSecrets": {}, "f:secrets": {"k:{\"name\":\"s\"}": {".": {}, "f:name": {}, "f:namespace": {}}}})),
+        (CM, json!({"data": {"x": "1"}, "metadata": {"labels": {"a": "b"}}}), json!({"f:data": {"f:x": {}}, "f:metadata": {"f:labels": {"f:a": {}}}})),
+        (CM, json!({"metadata": {"finalizers": ["a/b"], "annotations": {}}}), json!({"f:metadata": {"f:annotations": {}, "f:finalizers": {"v:\"a/b\"": {}}}})),
+        (
+            SA,
+            json!({"secrets": [{"name": "s", "namespace": "n"}], "imagePullSecrets": [{"name": "p"}]}),
+            json!({"f:imagePullSecrets": {}, "f:secrets": {"k:{\"name\":\"s\"}": {".": {}, "f:name": {}, "f:namespace": {}}}}),
+        ),
         // an unkeyable item makes the list atomic
         (SA, json!({"secrets": [{"namespace": "n"}]}), json!({"f:secrets": {}})),
     ];
@@ -29,10 +30,7 @@ fn compare_reports_changes_and_new_containers() {
     let old = json!({"data": {"a": "1", "b": "2"}, "metadata": {"name": "x"}});
     let new = json!({"data": {"a": "9", "c": "3"}, "metadata": {"name": "x", "labels": {"l": "v"}}});
     let (changed, removed) = CM.compare(&old, &new);
-    assert_eq!(
-        changed.to_fields_v1(),
-        json!({"f:data": {"f:a": {}, "f:c": {}}, "f:metadata": {"f:labels": {".": {}, "f:l": {}}}})
-    );
+    assert_eq!(changed.to_fields_v1(), json!({"f:data": {"f:a": {}, "f:c": {}}, "f:metadata": {"f:labels": {".": {}, "f:l": {}}}}));
     assert_eq!(removed.to_fields_v1(), json!({"f:data": {"f:b": {}}}));
 }
 

@@ -9,8 +9,7 @@ use super::PatchError;
 
 /// Applies an RFC 6902 patch document (a JSON array of operations) to `doc`.
 pub fn json_patch(doc: &Value, patch: &Value) -> Result<Value, PatchError> {
-    let ops: json_patch::Patch = serde_json::from_value(patch.clone())
-        .map_err(|e| PatchError::BadRequest(format!("error decoding patch: {e}")))?;
+    let ops: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| PatchError::BadRequest(format!("error decoding patch: {e}")))?;
     let mut out = doc.clone();
     json_patch::patch(&mut out, &ops).map_err(|e| PatchError::Unprocessable(format!("unable to apply patch: {e}")))?;
     Ok(out)

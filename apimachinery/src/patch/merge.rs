@@ -20,10 +20,16 @@ mod tests {
     fn rfc7386_semantics() {
         let cases = [
             // label / unlabel, as kubectl sends them
-            (json!({"metadata": {"labels": {"a": "1"}}}), json!({"metadata": {"labels": {"tier": "be"}}}),
-             json!({"metadata": {"labels": {"a": "1", "tier": "be"}}})),
-            (json!({"metadata": {"labels": {"a": "1", "tier": "be"}}}), json!({"metadata": {"labels": {"tier": null}}}),
-             json!({"metadata": {"labels": {"a": "1"}}})),
+            (
+                json!({"metadata": {"labels": {"a": "1"}}}),
+                json!({"metadata": {"labels": {"tier": "be"}}}),
+                json!({"metadata": {"labels": {"a": "1", "tier": "be"}}}),
+            ),
+            (
+                json!({"metadata": {"labels": {"a": "1", "tier": "be"}}}),
+                json!({"metadata": {"labels": {"tier": null}}}),
+                json!({"metadata": {"labels": {"a": "1"}}}),
+            ),
             // arrays are replaced, not merged
             (json!({"l": [1, 2]}), json!({"l": [3]}), json!({"l": [3]})),
             // nulls inside a newly added object are dropped

@@ -106,7 +106,14 @@ impl Smp<'_> {
         }
     }
 
-    fn merge_list(&self, original: Vec<Value>, patch: Vec<Value>, path: &[String], merge_key: Option<&str>, is_delete_list: bool) -> Result<Vec<Value>, PatchError> {
+    fn merge_list(
+        &self,
+        original: Vec<Value>,
+        patch: Vec<Value>,
+        path: &[String],
+        merge_key: Option<&str>,
+        is_delete_list: bool,
+    ) -> Result<Vec<Value>, PatchError> {
         if original.is_empty() && patch.is_empty() {
             return Ok(original);
         }
@@ -225,9 +232,7 @@ fn apply_retain_keys(original: &mut Map<String, Value>, patch: &mut Map<String, 
         return Err(PatchError::BadRequest(ERR_RETAIN_KEYS.into()));
     };
     let retained = |k: &str| retain.iter().any(|r| r.as_str() == Some(k));
-    let offending = patch.iter().any(|(k, v)| {
-        !(v.is_null() || k.starts_with(DELETE_FROM_PRIMITIVE) || k.starts_with(SET_ORDER) || retained(k))
-    });
+    let offending = patch.iter().any(|(k, v)| !(v.is_null() || k.starts_with(DELETE_FROM_PRIMITIVE) || k.starts_with(SET_ORDER) || retained(k)));
     if offending {
         return Err(PatchError::BadRequest(ERR_RETAIN_KEYS.into()));
     }
@@ -329,7 +334,13 @@ fn partition(items: Vec<Value>, by: &[Value], merge_key: Option<&str>) -> Result
 /// Orders patch items by `patch_order` and server-only items by `server_order`, then
 /// interleaves them: a server-only item goes before a patch item only when the live list had
 /// it first.
-fn normalize_order(mut patch_items: Vec<Value>, mut server_only: Vec<Value>, patch_order: &[Value], server_order: &[Value], merge_key: Option<&str>) -> Result<Vec<Value>, PatchError> {
+fn normalize_order(
+    mut patch_items: Vec<Value>,
+    mut server_only: Vec<Value>,
+    patch_order: &[Value],
+    server_order: &[Value],
+    merge_key: Option<&str>,
+) -> Result<Vec<Value>, PatchError> {
     if let Some(k) = merge_key {
         for item in patch_items.iter().chain(&server_only).chain(patch_order).chain(server_order) {
             if item.get(DIRECTIVE).is_none() {
@@ -363,10 +374,7 @@ fn validate_set_order(patch_list: &[Value], order: &[Value], merge_key: Option<&
     if order.is_empty() || patch_list.is_empty() {
         return Ok(());
     }
-    let items: Vec<&Value> = patch_list
-        .iter()
-        .filter(|v| merge_key.is_none() || v.get(DIRECTIVE).and_then(Value::as_str) != Some("delete"))
-        .collect();
+    let items: Vec<&Value> = patch_list.iter().filter(|v| merge_key.is_none() || v.get(DIRECTIVE).and_then(Value::as_str) != Some("delete")).collect();
     let (mut pi, mut oi) = (0, 0);
     while pi < items.len() && oi < order.len() {
         if items[pi].get(DIRECTIVE).is_some() {
@@ -420,10 +428,7 @@ fn strip_directives(v: Value) -> Option<Value> {
 }
 
 fn strip_directives_map(m: Map<String, Value>) -> Map<String, Value> {
-    m.into_iter()
-        .filter(|(k, _)| !is_directive_key(k))
-        .filter_map(|(k, v)| strip_directives(v).map(|v| (k, v)))
-        .collect()
+    m.into_iter().filter(|(k, _)| !is_directive_key(k)).filter_map(|(k, v)| strip_directives(v).map(|v| (k, v))).collect()
 }
 
 #[cfg(test)]

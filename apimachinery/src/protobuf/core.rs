@@ -3,17 +3,15 @@
 
 use k8s_pb::api::coordination::v1::Lease;
 use k8s_pb::api::core::v1::{
-    ConfigMap, Event, LimitRange, LimitRangeItem, LocalObjectReference, Namespace, NamespaceCondition, ObjectReference,
-    ResourceQuota, ResourceQuotaSpec, ResourceQuotaStatus, Secret, ServiceAccount,
+    ConfigMap, Event, LimitRange, LimitRangeItem, LocalObjectReference, Namespace, NamespaceCondition, ObjectReference, ResourceQuota, ResourceQuotaSpec,
+    ResourceQuotaStatus, Secret, ServiceAccount,
 };
 
 use super::json::{all, byte_map, requirement, Obj};
 
 pub(crate) fn namespace(ns: Namespace) -> Obj {
     let spec = ns.spec.map(|s| Obj::default().omit("finalizers", s.finalizers));
-    let status = ns
-        .status
-        .map(|s| Obj::default().omit("phase", s.phase).omit("conditions", all(s.conditions, namespace_condition)));
+    let status = ns.status.map(|s| Obj::default().omit("phase", s.phase).omit("conditions", all(s.conditions, namespace_condition)));
     Obj::object(ns.metadata).omit("spec", spec).omit("status", status)
 }
 
@@ -27,18 +25,11 @@ fn namespace_condition(c: NamespaceCondition) -> Obj {
 }
 
 pub(crate) fn config_map(cm: ConfigMap) -> Obj {
-    Obj::object(cm.metadata)
-        .keep("immutable", cm.immutable)
-        .omit("data", cm.data)
-        .omit("binaryData", byte_map(cm.binary_data))
+    Obj::object(cm.metadata).keep("immutable", cm.immutable).omit("data", cm.data).omit("binaryData", byte_map(cm.binary_data))
 }
 
 pub(crate) fn secret(s: Secret) -> Obj {
-    Obj::object(s.metadata)
-        .keep("immutable", s.immutable)
-        .omit("data", byte_map(s.data))
-        .omit("stringData", s.string_data)
-        .omit("type", s.r#type)
+    Obj::object(s.metadata).keep("immutable", s.immutable).omit("data", byte_map(s.data)).omit("stringData", s.string_data).omit("type", s.r#type)
 }
 
 pub(crate) fn service_account(sa: ServiceAccount) -> Obj {
@@ -64,9 +55,7 @@ fn local_object_reference(r: LocalObjectReference) -> Obj {
 }
 
 pub(crate) fn resource_quota(q: ResourceQuota) -> Obj {
-    Obj::object(q.metadata)
-        .omit("spec", q.spec.map(resource_quota_spec))
-        .omit("status", q.status.map(resource_quota_status))
+    Obj::object(q.metadata).omit("spec", q.spec.map(resource_quota_spec)).omit("status", q.status.map(resource_quota_status))
 }
 
 fn resource_quota_spec(s: ResourceQuotaSpec) -> Obj {

@@ -34,9 +34,7 @@ pub enum ProtoError {
     #[error("{0}")]
     Malformed(String),
     /// The envelope names a kind this server cannot read as protobuf (415).
-    #[error(
-        "the server does not accept {MEDIA_TYPE} bodies for {api_version}, Kind={kind}; send application/json instead"
-    )]
+    #[error("the server does not accept {MEDIA_TYPE} bodies for {api_version}, Kind={kind}; send application/json instead")]
     UnsupportedKind {
         /// `apiVersion` of the envelope's type meta, e.g. `apps/v1`.
         api_version: String,
@@ -69,13 +67,10 @@ pub type Fields = Result<Map<String, Value>, ProtoError>;
 /// first; `convert(apiVersion, kind, message)` decodes the message, `None` for a kind that has
 /// no protobuf converter.
 pub fn decode(body: &[u8], convert: impl FnOnce(&str, &str, &[u8]) -> Option<Fields>) -> Result<Value, ProtoError> {
-    let message = body.strip_prefix(MAGIC).ok_or_else(|| {
-        ProtoError::Malformed(
-            "provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]".into(),
-        )
-    })?;
-    let envelope = Unknown::decode(message)
-        .map_err(|e| ProtoError::Malformed(format!("unable to decode protobuf envelope: {e}")))?;
+    let message = body
+        .strip_prefix(MAGIC)
+        .ok_or_else(|| ProtoError::Malformed("provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]".into()))?;
+    let envelope = Unknown::decode(message).map_err(|e| ProtoError::Malformed(format!("unable to decode protobuf envelope: {e}")))?;
     let content_encoding = envelope.content_encoding.unwrap_or_default();
     if !content_encoding.is_empty() {
         return Err(ProtoError::Malformed(format!("unsupported protobuf content encoding {content_encoding:?}")));

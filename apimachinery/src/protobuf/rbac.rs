@@ -11,9 +11,7 @@ pub(crate) fn role(r: Role) -> Obj {
 }
 
 pub(crate) fn cluster_role(r: ClusterRole) -> Obj {
-    let aggregation = r
-        .aggregation_rule
-        .map(|a| Obj::default().omit("clusterRoleSelectors", all(a.cluster_role_selectors, label_selector)));
+    let aggregation = r.aggregation_rule.map(|a| Obj::default().omit("clusterRoleSelectors", all(a.cluster_role_selectors, label_selector)));
     with_rules(r.metadata, r.rules).keep("aggregationRule", aggregation)
 }
 
@@ -43,11 +41,7 @@ fn binding(meta: Option<ObjectMeta>, subjects: Vec<Subject>, role: Option<RoleRe
 }
 
 fn subject(s: Subject) -> Obj {
-    Obj::default()
-        .always("kind", s.kind)
-        .omit("apiGroup", s.api_group)
-        .always("name", s.name)
-        .omit("namespace", s.namespace)
+    Obj::default().always("kind", s.kind).omit("apiGroup", s.api_group).always("name", s.name).omit("namespace", s.namespace)
 }
 
 fn role_ref(r: RoleRef) -> Obj {

@@ -5,13 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use k8s_pb::api::authentication::v1::{
-    SelfSubjectReview, TokenRequest, TokenRequestSpec, TokenRequestStatus, TokenReview, UserInfo,
-};
+use k8s_pb::api::authentication::v1::{SelfSubjectReview, TokenRequest, TokenRequestSpec, TokenRequestStatus, TokenReview, UserInfo};
 use k8s_pb::api::authorization::v1::{
-    LocalSubjectAccessReview, NonResourceAttributes, ResourceAttributes, SelfSubjectAccessReview,
-    SelfSubjectRulesReview, SubjectAccessReview, SubjectAccessReviewSpec, SubjectAccessReviewStatus,
-    SubjectRulesReviewStatus,
+    LocalSubjectAccessReview, NonResourceAttributes, ResourceAttributes, SelfSubjectAccessReview, SelfSubjectRulesReview, SubjectAccessReview,
+    SubjectAccessReviewSpec, SubjectAccessReviewStatus, SubjectRulesReviewStatus,
 };
 use k8s_pb::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -31,13 +28,8 @@ pub(crate) fn local_subject_access_review(r: LocalSubjectAccessReview) -> Obj {
 }
 
 fn access_review(meta: Option<ObjectMeta>, spec: Option<Obj>, status: Option<SubjectAccessReviewStatus>) -> Obj {
-    let status = status.map(|s| {
-        Obj::default()
-            .always("allowed", s.allowed)
-            .omit("denied", s.denied)
-            .omit("reason", s.reason)
-            .omit("evaluationError", s.evaluation_error)
-    });
+    let status = status
+        .map(|s| Obj::default().always("allowed", s.allowed).omit("denied", s.denied).omit("reason", s.reason).omit("evaluationError", s.evaluation_error));
     Obj::object(meta).always("spec", spec).omit("status", status)
 }
 
@@ -88,15 +80,9 @@ pub(crate) fn self_subject_rules_review(r: SelfSubjectRulesReview) -> Obj {
 
 fn rules_status(s: SubjectRulesReviewStatus) -> Obj {
     let resource_rules = all(s.resource_rules, |r| {
-        Obj::default()
-            .always("verbs", r.verbs)
-            .omit("apiGroups", r.api_groups)
-            .omit("resources", r.resources)
-            .omit("resourceNames", r.resource_names)
+        Obj::default().always("verbs", r.verbs).omit("apiGroups", r.api_groups).omit("resources", r.resources).omit("resourceNames", r.resource_names)
     });
-    let non_resource_rules = all(s.non_resource_rules, |r| {
-        Obj::default().always("verbs", r.verbs).omit("nonResourceURLs", r.non_resource_ur_ls)
-    });
+    let non_resource_rules = all(s.non_resource_rules, |r| Obj::default().always("verbs", r.verbs).omit("nonResourceURLs", r.non_resource_ur_ls));
     Obj::default()
         .always("resourceRules", resource_rules)
         .always("nonResourceRules", non_resource_rules)
@@ -110,11 +96,7 @@ pub(crate) fn self_subject_review(r: SelfSubjectReview) -> Obj {
 }
 
 fn user_info(u: UserInfo) -> Obj {
-    Obj::default()
-        .omit("username", u.username)
-        .omit("uid", u.uid)
-        .omit("groups", u.groups)
-        .omit("extra", extra(u.extra, |e| e.items))
+    Obj::default().omit("username", u.username).omit("uid", u.uid).omit("groups", u.groups).omit("extra", extra(u.extra, |e| e.items))
 }
 
 /// `map[string]ExtraValue`; each API group has its own ExtraValue message around a string list.
@@ -125,29 +107,18 @@ fn extra<E>(map: BTreeMap<String, E>, items: fn(E) -> Vec<String>) -> BTreeMap<S
 pub(crate) fn token_review(r: TokenReview) -> Obj {
     let spec = r.spec.map(|s| Obj::default().omit("token", s.token).omit("audiences", s.audiences));
     let status = r.status.map(|s| {
-        Obj::default()
-            .omit("authenticated", s.authenticated)
-            .omit("user", s.user.map(user_info))
-            .omit("audiences", s.audiences)
-            .omit("error", s.error)
+        Obj::default().omit("authenticated", s.authenticated).omit("user", s.user.map(user_info)).omit("audiences", s.audiences).omit("error", s.error)
     });
     Obj::object(r.metadata).always("spec", spec).omit("status", status)
 }
 
 pub(crate) fn token_request(r: TokenRequest) -> Obj {
-    Obj::object(r.metadata)
-        .always("spec", r.spec.map(token_request_spec))
-        .omit("status", r.status.map(token_request_status))
+    Obj::object(r.metadata).always("spec", r.spec.map(token_request_spec)).omit("status", r.status.map(token_request_status))
 }
 
 fn token_request_spec(s: TokenRequestSpec) -> Obj {
-    let bound = s.bound_object_ref.map(|b| {
-        Obj::default().omit("kind", b.kind).omit("apiVersion", b.api_version).omit("name", b.name).omit("uid", b.u_id)
-    });
-    Obj::default()
-        .always("audiences", s.audiences)
-        .keep("expirationSeconds", s.expiration_seconds)
-        .keep("boundObjectRef", bound)
+    let bound = s.bound_object_ref.map(|b| Obj::default().omit("kind", b.kind).omit("apiVersion", b.api_version).omit("name", b.name).omit("uid", b.u_id));
+    Obj::default().always("audiences", s.audiences).keep("expirationSeconds", s.expiration_seconds).keep("boundObjectRef", bound)
 }
 
 fn token_request_status(s: TokenRequestStatus) -> Obj {

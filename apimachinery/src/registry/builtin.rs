@@ -3,8 +3,8 @@
 use std::sync::OnceLock;
 
 use super::strategy::Strategy;
-use super::{apiextensions, authentication, authorization, coordination, core, events, kcpcore, rbac, tenancy};
 use super::ResourceInfo;
+use super::{apiextensions, authentication, authorization, coordination, core, events, kcpcore, rbac, tenancy};
 
 /// How a built-in resource is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,9 +17,7 @@ pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io"
 
 /// True when the CRD's status has condition `type` set to `True`.
 pub fn has_condition(crd: &Value, type_: &str) -> bool {
-    crd.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == type_ && c["status"] == "True"))
+    crd.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|cs| cs.iter().any(|c| c["type"] == type_ && c["status"] == "True"))
 }
 
 /// The resources one CRD serves, one per served version, in the CRD's version order.
@@ -27,9 +25,7 @@ pub fn resources_of(crd: &Value) -> Vec<ResourceInfo> {
     let spec = &crd["spec"];
     let names = &spec["names"];
     let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
-    };
+    let strings = |v: &Value| -> Vec<String> { v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default() };
     let kind = s(&names["kind"]);
     let plural = s(&names["plural"]);
     let singular = match names["singular"].as_str() {
@@ -54,10 +50,7 @@ pub fn resources_of(crd: &Value) -> Vec<ResourceInfo> {
             namespaced: spec["scope"] == "Namespaced",
             short_names: strings(&names["shortNames"]),
             categories: strings(&names["categories"]),
-            verbs: ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
-                .iter()
-                .map(|x| x.to_string())
-                .collect(),
+            verbs: ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"].iter().map(|x| x.to_string()).collect(),
             subresources: if v.pointer("/subresources/status").is_some() { vec!["status".into()] } else { vec![] },
             columns: columns_of(v),
             schema: v.pointer("/schema/openAPIV3Schema").cloned(),
@@ -129,7 +122,8 @@ impl Strategy for CustomResource {
             name: "Name".into(),
             type_: "string".into(),
             format: "name".into(),
-            description: "Name must be unique within a namespace. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names".into(),
+            description: "Name must be unique within a namespace. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names"
+                .into(),
             priority: 0,
             json_path: ".metadata.name".into(),
         }];

@@ -98,10 +98,10 @@ pub mod core;
 pub mod crd;
 pub mod events;
 pub mod kcpcore;
+#[cfg(test)]
+mod protobuf_tests;
 pub mod rbac;
 pub mod strategy;
 pub mod tenancy;
-#[cfg(test)]
-mod protobuf_tests;
 #[cfg(test)]
 mod tests;

@@ -74,14 +74,8 @@ fn decodes_the_namespace_body_kubectl_sends() {
 
 #[test]
 fn object_meta_drops_proto2_zero_values_and_keeps_set_ones() {
-    let owner = OwnerReference {
-        api_version: s("v1"),
-        kind: s("ConfigMap"),
-        name: s("owner"),
-        uid: s("u-1"),
-        controller: Some(false),
-        block_owner_deletion: None,
-    };
+    let owner =
+        OwnerReference { api_version: s("v1"), kind: s("ConfigMap"), name: s("owner"), uid: s("u-1"), controller: Some(false), block_owner_deletion: None };
     let cases: Vec<(&str, ObjectMeta, Value)> = vec![
         ("every field sent empty", proto2_meta("a"), json!({"name": "a"})),
         ("nothing sent", ObjectMeta::default(), json!({})),
@@ -174,29 +168,17 @@ fn service_account_quota_and_limit_range() {
     let limits = corev1::LimitRange {
         metadata: Some(proto2_meta("lr")),
         spec: Some(corev1::LimitRangeSpec {
-            limits: vec![corev1::LimitRangeItem {
-                r#type: s("Container"),
-                max: BTreeMap::from([("memory".into(), quantity("1Gi"))]),
-                ..Default::default()
-            }],
+            limits: vec![corev1::LimitRangeItem { r#type: s("Container"), max: BTreeMap::from([("memory".into(), quantity("1Gi"))]), ..Default::default() }],
         }),
     };
-    assert_eq!(
-        roundtrip("v1", "LimitRange", &limits)["spec"],
-        json!({"limits": [{"type": "Container", "max": {"memory": "1Gi"}}]})
-    );
+    assert_eq!(roundtrip("v1", "LimitRange", &limits)["spec"], json!({"limits": [{"type": "Container", "max": {"memory": "1Gi"}}]}));
 }
 
 #[test]
 fn event_times_and_required_fields() {
     let event = corev1::Event {
         metadata: Some(proto2_meta("e")),
-        involved_object: Some(corev1::ObjectReference {
-            kind: s("Pod"),
-            name: s("p1"),
-            namespace: s(""),
-            ..Default::default()
-        }),
+        involved_object: Some(corev1::ObjectReference { kind: s("Pod"), name: s("p1"), namespace: s(""), ..Default::default() }),
         reason: s("Started"),
         first_timestamp: Some(Time::default()),
         count: Some(0),
@@ -254,19 +236,10 @@ fn rbac_kinds() {
     let binding = rbacv1::ClusterRoleBinding {
         metadata: Some(proto2_meta("admins")),
         subjects: vec![
-            rbacv1::Subject {
-                kind: s("User"),
-                api_group: s("rbac.authorization.k8s.io"),
-                name: s("alice"),
-                namespace: s(""),
-            },
+            rbacv1::Subject { kind: s("User"), api_group: s("rbac.authorization.k8s.io"), name: s("alice"), namespace: s("") },
             rbacv1::Subject { kind: s("ServiceAccount"), api_group: s(""), name: s("bot"), namespace: s("default") },
         ],
-        role_ref: Some(rbacv1::RoleRef {
-            api_group: s("rbac.authorization.k8s.io"),
-            kind: s("ClusterRole"),
-            name: s("admin"),
-        }),
+        role_ref: Some(rbacv1::RoleRef { api_group: s("rbac.authorization.k8s.io"), kind: s("ClusterRole"), name: s("admin") }),
     };
     assert_eq!(
         roundtrip("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", &binding),
@@ -296,22 +269,11 @@ fn self_subject_access_review_as_can_i_sends_it() {
     };
     let review = authz::SelfSubjectAccessReview {
         metadata: Some(ObjectMeta { creation_timestamp: Some(Time::default()), ..Default::default() }),
-        spec: Some(authz::SelfSubjectAccessReviewSpec {
-            resource_attributes: Some(attrs),
-            non_resource_attributes: None,
-        }),
-        status: Some(authz::SubjectAccessReviewStatus {
-            allowed: Some(false),
-            denied: None,
-            reason: s(""),
-            evaluation_error: s(""),
-        }),
+        spec: Some(authz::SelfSubjectAccessReviewSpec { resource_attributes: Some(attrs), non_resource_attributes: None }),
+        status: Some(authz::SubjectAccessReviewStatus { allowed: Some(false), denied: None, reason: s(""), evaluation_error: s("") }),
     };
     let got = roundtrip("authorization.k8s.io/v1", "SelfSubjectAccessReview", &review);
-    assert_eq!(
-        got["spec"],
-        json!({"resourceAttributes": {"namespace": "default", "verb": "create", "resource": "configmaps"}})
-    );
+    assert_eq!(got["spec"], json!({"resourceAttributes": {"namespace": "default", "verb": "create", "resource": "configmaps"}}));
     assert_eq!(got["metadata"], json!({}));
     assert_eq!(got["status"], json!({"allowed": false}));
 
@@ -367,9 +329,7 @@ fn rules_and_identity_reviews() {
 
     let whoami = authn::SelfSubjectReview {
         metadata: Some(ObjectMeta { creation_timestamp: Some(Time::default()), ..Default::default() }),
-        status: Some(authn::SelfSubjectReviewStatus {
-            user_info: Some(authn::UserInfo { username: s(""), uid: s(""), ..Default::default() }),
-        }),
+        status: Some(authn::SelfSubjectReviewStatus { user_info: Some(authn::UserInfo { username: s(""), uid: s(""), ..Default::default() }) }),
     };
     assert_eq!(
         roundtrip("authentication.k8s.io/v1", "SelfSubjectReview", &whoami),
@@ -390,11 +350,7 @@ fn rules_and_identity_reviews() {
 fn token_request_as_create_token_sends_it() {
     let request = authn::TokenRequest {
         metadata: Some(proto2_meta("")),
-        spec: Some(authn::TokenRequestSpec {
-            audiences: vec![],
-            expiration_seconds: Some(3600),
-            bound_object_ref: None,
-        }),
+        spec: Some(authn::TokenRequestSpec { audiences: vec![], expiration_seconds: Some(3600), bound_object_ref: None }),
         status: Some(authn::TokenRequestStatus { token: s(""), expiration_timestamp: Some(Time::default()) }),
     };
     assert_eq!(
@@ -423,21 +379,14 @@ fn rejects_bad_envelopes() {
         ("truncated envelope", good[..good.len() - 3].to_vec(), "unable to decode protobuf envelope"),
         ("content encoding", rewrap(&gzipped), "unsupported protobuf content encoding \"gzip\""),
         ("no kind", rewrap(&missing_kind), "Object 'Kind' is missing"),
-        (
-            "message is not a namespace",
-            envelope("v1", "Namespace", &Unknown { raw: Some(vec![0xff; 3]), ..Default::default() }),
-            "unable to decode Namespace",
-        ),
+        ("message is not a namespace", envelope("v1", "Namespace", &Unknown { raw: Some(vec![0xff; 3]), ..Default::default() }), "unable to decode Namespace"),
         (
             "time out of range",
             envelope(
                 "v1",
                 "Namespace",
                 &corev1::Namespace {
-                    metadata: Some(ObjectMeta {
-                        creation_timestamp: Some(Time { seconds: Some(i64::MAX), nanos: None }),
-                        ..Default::default()
-                    }),
+                    metadata: Some(ObjectMeta { creation_timestamp: Some(Time { seconds: Some(i64::MAX), nanos: None }), ..Default::default() }),
                     ..Default::default()
                 },
             ),
@@ -456,8 +405,7 @@ fn rejects_bad_envelopes() {
 
 #[test]
 fn unknown_kinds_are_unsupported_media() {
-    for (api_version, kind) in [("apps/v1", "Deployment"), ("v1", "Pod"), ("rbac.authorization.k8s.io/v1beta1", "Role")]
-    {
+    for (api_version, kind) in [("apps/v1", "Deployment"), ("v1", "Pod"), ("rbac.authorization.k8s.io/v1beta1", "Role")] {
         let body = envelope(api_version, kind, &corev1::Namespace::default());
         match decode(&body) {
             Err(ProtoError::UnsupportedKind { api_version: a, kind: k }) => {

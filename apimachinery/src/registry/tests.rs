@@ -59,12 +59,24 @@ fn builtin_column_sets() {
         ("", "ServiceAccount", vec![name, s("Secrets"), age]),
         ("", "ResourceQuota", vec![name, age, s("Request"), s("Limit")]),
         ("coordination.k8s.io", "Lease", vec![name, s("Holder"), age]),
-        ("rbac.authorization.k8s.io", "RoleBinding",
-            vec![name, s("Role"), age, wide("Users"), wide("Groups"), wide("ServiceAccounts")]),
-        ("rbac.authorization.k8s.io", "ClusterRoleBinding",
-            vec![name, s("Role"), age, wide("Users"), wide("Groups"), wide("ServiceAccounts")]),
-        ("", "Event", vec![s("Last Seen"), s("Type"), s("Reason"), s("Object"), wide("Subobject"), wide("Source"),
-            s("Message"), wide("First Seen"), wide("Count"), ("Name", "string", "name", 1)]),
+        ("rbac.authorization.k8s.io", "RoleBinding", vec![name, s("Role"), age, wide("Users"), wide("Groups"), wide("ServiceAccounts")]),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding", vec![name, s("Role"), age, wide("Users"), wide("Groups"), wide("ServiceAccounts")]),
+        (
+            "",
+            "Event",
+            vec![
+                s("Last Seen"),
+                s("Type"),
+                s("Reason"),
+                s("Object"),
+                wide("Subobject"),
+                wide("Source"),
+                s("Message"),
+                wide("First Seen"),
+                wide("Count"),
+                ("Name", "string", "name", 1),
+            ],
+        ),
         ("core.kcp.io", "LogicalCluster", vec![name, s("Phase"), s("URL"), ("Age", "date", "", 0)]),
         ("", "LimitRange", vec![name, ("Created At", "date", "", 0)]),
         ("rbac.authorization.k8s.io", "Role", vec![name, ("Created At", "date", "", 0)]),
@@ -112,21 +124,32 @@ fn builtin_cells() {
         ("", "ServiceAccount", json!({"metadata": meta, "secrets": [{"name": "t"}]}), json!(["x", 1, "5m"])),
         ("coordination.k8s.io", "Lease", json!({"metadata": meta, "spec": {"holderIdentity": "node-1"}}), json!(["x", "node-1", "5m"])),
         ("coordination.k8s.io", "Lease", json!({"metadata": meta, "spec": {}}), json!(["x", "", "5m"])),
-        ("rbac.authorization.k8s.io", "RoleBinding", json!({"metadata": meta,
+        (
+            "rbac.authorization.k8s.io",
+            "RoleBinding",
+            json!({"metadata": meta,
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
             "subjects": [{"kind": "User", "name": "alice"}, {"kind": "User", "name": "bob"},
                          {"kind": "Group", "name": "devs"}, {"kind": "ServiceAccount", "namespace": "ns", "name": "sa"}]}),
-            json!(["x", "ClusterRole/view", "5m", "alice, bob", "devs", "ns/sa"])),
-        ("", "ResourceQuota", json!({"metadata": meta, "status": {
+            json!(["x", "ClusterRole/view", "5m", "alice, bob", "devs", "ns/sa"]),
+        ),
+        (
+            "",
+            "ResourceQuota",
+            json!({"metadata": meta, "status": {
             "hard": {"pods": "10", "limits.cpu": "2", "requests.cpu": "1"},
             "used": {"pods": "3", "requests.cpu": "500m"}}}),
-            json!(["x", "5m", "pods: 3/10, requests.cpu: 500m/1", "limits.cpu: 0/2"])),
+            json!(["x", "5m", "pods: 3/10, requests.cpu: 500m/1", "limits.cpu: 0/2"]),
+        ),
         ("", "LimitRange", json!({"metadata": meta}), json!(["x", "2024-06-01T11:55:00Z"])),
-        ("example.com", "Widget", json!({"metadata": {"name": "w", "creationTimestamp": "2024-06-01T11:55:00.5Z"}}),
-            json!(["w", "2024-06-01T11:55:00Z"])),
-        ("core.kcp.io", "LogicalCluster", json!({"metadata": {"name": "cluster", "creationTimestamp": "2024-05-30T09:00:00Z"},
+        ("example.com", "Widget", json!({"metadata": {"name": "w", "creationTimestamp": "2024-06-01T11:55:00.5Z"}}), json!(["w", "2024-06-01T11:55:00Z"])),
+        (
+            "core.kcp.io",
+            "LogicalCluster",
+            json!({"metadata": {"name": "cluster", "creationTimestamp": "2024-05-30T09:00:00Z"},
             "status": {"phase": "Ready", "URL": "https://h/clusters/abc"}}),
-            json!(["cluster", "Ready", "https://h/clusters/abc", "2d3h"])),
+            json!(["cluster", "Ready", "https://h/clusters/abc", "2d3h"]),
+        ),
         ("core.kcp.io", "LogicalCluster", json!({"metadata": {"name": "cluster"}}), json!(["cluster", null, null, null])),
     ];
     for (group, kind, obj, want) in cases {
@@ -152,10 +175,7 @@ fn event_cells() {
         "regarding": {"kind": "Node"}, "reason": "Boot", "type": "Warning", "note": "up",
         "reportingController": "ctl", "reportingInstance": "i-1",
     });
-    assert_eq!(
-        Value::Array(row("events.k8s.io", "Event", new_api)),
-        json!(["30s", "Warning", "Boot", "node", "", "ctl, i-1", "up", "30s", 1, "e"])
-    );
+    assert_eq!(Value::Array(row("events.k8s.io", "Event", new_api)), json!(["30s", "Warning", "Boot", "node", "", "ctl, i-1", "up", "30s", 1, "e"]));
     let series = json!({"metadata": {"name": "s"}, "eventTime": "2024-06-01T10:00:00.000000Z",
         "series": {"count": 7, "lastObservedTime": "2024-06-01T11:59:00.000000Z"}});
     let cells = row("events.k8s.io", "Event", series);
@@ -173,8 +193,10 @@ fn table_shape() {
     assert_eq!(t["metadata"], json!({"resourceVersion": "109", "continue": "tok"}));
     let first = &t["columnDefinitions"][0];
     assert_eq!((&first["name"], &first["type"], &first["format"], &first["priority"]), (&json!("Name"), &json!("string"), &json!("name"), &json!(0)));
-    assert_eq!(t["columnDefinitions"][1].as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()),
-        Some(vec!["name".into(), "type".into(), "format".into(), "description".into(), "priority".into()]));
+    assert_eq!(
+        t["columnDefinitions"][1].as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()),
+        Some(vec!["name".into(), "type".into(), "format".into(), "description".into(), "priority".into()])
+    );
     assert_eq!(t["rows"][0]["cells"], json!(["c", 0, "60s"]));
     assert_eq!(t["rows"][0]["object"]["metadata"]["name"], "c");
 
@@ -212,9 +234,7 @@ fn name_rules_by_kind() {
 
 #[test]
 fn list_rules_follow_upstream_tags() {
-    let rule = |group: &str, kind: &str, path: &str| {
-        strategy(group, kind).lists().iter().find(|(p, _)| *p == path).map(|(_, r)| *r)
-    };
+    let rule = |group: &str, kind: &str, path: &str| strategy(group, kind).lists().iter().find(|(p, _)| *p == path).map(|(_, r)| *r);
     let keyed = |k| Some(ListRule { smp: ListType::Map(k), ssa: ListType::Map(k) });
     assert_eq!(rule("", "ServiceAccount", "secrets"), keyed("name"));
     assert_eq!(rule("", "ServiceAccount", "imagePullSecrets"), None);

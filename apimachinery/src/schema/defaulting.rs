@@ -24,9 +24,7 @@ pub fn default(schema: &Value, obj: &mut Value) {
                         map.insert(key.clone(), pruned_default(prop, def));
                     }
                 }
-                map.retain(|key, v| {
-                    !(v.is_null() && props.get(key).is_some_and(|p| !flag(p, "nullable") && p.get("default").is_none()))
-                });
+                map.retain(|key, v| !(v.is_null() && props.get(key).is_some_and(|p| !flag(p, "nullable") && p.get("default").is_none())));
             }
             for (key, value) in map.iter_mut() {
                 match properties(schema).and_then(|p| p.get(key)) {

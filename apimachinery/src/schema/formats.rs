@@ -11,8 +11,29 @@ use std::sync::LazyLock;
 
 /// Formats apiextensions keeps in a CRD schema (names without dashes).
 const SUPPORTED: [&str; 24] = [
-    "bsonobjectid", "uri", "email", "hostname", "ipv4", "ipv6", "cidr", "mac", "uuid", "uuid3", "uuid4", "uuid5",
-    "isbn", "isbn10", "isbn13", "creditcard", "ssn", "hexcolor", "rgbcolor", "byte", "password", "date", "duration",
+    "bsonobjectid",
+    "uri",
+    "email",
+    "hostname",
+    "ipv4",
+    "ipv6",
+    "cidr",
+    "mac",
+    "uuid",
+    "uuid3",
+    "uuid4",
+    "uuid5",
+    "isbn",
+    "isbn10",
+    "isbn13",
+    "creditcard",
+    "ssn",
+    "hexcolor",
+    "rgbcolor",
+    "byte",
+    "password",
+    "date",
+    "duration",
     "datetime",
 ];
 
@@ -33,9 +54,7 @@ static UUID: LazyLock<[Regex; 4]> = LazyLock::new(|| {
         re(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?5[0-9a-fA-F]{3}-?[89abAB][0-9a-fA-F]{3}-?[0-9a-fA-F]{12}$"),
     ]
 });
-static MAC: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^([0-9A-Fa-f]{2}[:-]){5,19}[0-9A-Fa-f]{2}$|^([0-9A-Fa-f]{4}\.){2,9}[0-9A-Fa-f]{4}$")
-});
+static MAC: LazyLock<Regex> = LazyLock::new(|| re(r"^([0-9A-Fa-f]{2}[:-]){5,19}[0-9A-Fa-f]{2}$|^([0-9A-Fa-f]{4}\.){2,9}[0-9A-Fa-f]{4}$"));
 static HEXCOLOR: LazyLock<Regex> = LazyLock::new(|| re(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"));
 static RGBCOLOR: LazyLock<Regex> = LazyLock::new(|| {
     re(r"^rgb\(\s*(0|[1-9]\d?|1\d\d?|2[0-4]\d|25[0-5])\s*,\s*(0|[1-9]\d?|1\d\d?|2[0-4]\d|25[0-5])\s*,\s*(0|[1-9]\d?|1\d\d?|2[0-4]\d|25[0-5])\s*\)$")
@@ -76,9 +95,7 @@ fn is_hostname(s: &str) -> bool {
     let label = |l: &str| {
         let chars: Vec<char> = l.chars().collect();
         match (chars.first(), chars.last()) {
-            (Some(&first), Some(&last)) => {
-                chars.len() <= 63 && word(first) && word(last) && chars.iter().all(|&c| word(c) || c == '-')
-            }
+            (Some(&first), Some(&last)) => chars.len() <= 63 && word(first) && word(last) && chars.iter().all(|&c| word(c) || c == '-'),
             _ => false,
         }
     };
@@ -95,9 +112,7 @@ fn is_hostname(s: &str) -> bool {
         }
         Some((labels, tld)) => {
             let tld_len = tld.chars().count();
-            (2..=63).contains(&tld_len)
-                && tld.chars().all(|c| c.is_ascii_alphabetic() || !c.is_ascii())
-                && labels.split('.').all(label)
+            (2..=63).contains(&tld_len) && tld.chars().all(|c| c.is_ascii_alphabetic() || !c.is_ascii()) && labels.split('.').all(label)
         }
     }
 }
@@ -123,9 +138,7 @@ fn is_email(s: &str) -> bool {
         _ => s,
     };
     match addr.rsplit_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty() && !domain.is_empty() && !addr.contains(char::is_whitespace) && !domain.starts_with('.')
-        }
+        Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !addr.contains(char::is_whitespace) && !domain.starts_with('.'),
         None => false,
     }
 }
@@ -149,16 +162,8 @@ fn is_duration(s: &str) -> bool {
     if GO_DURATION.is_match(s) {
         return true;
     }
-    const UNITS: [&[&str]; 8] = [
-        &["ns", "nano"],
-        &["us", "µs", "micro"],
-        &["ms", "milli"],
-        &["s", "sec"],
-        &["m", "min"],
-        &["h", "hr", "hour"],
-        &["d", "day"],
-        &["w", "wk", "week"],
-    ];
+    const UNITS: [&[&str]; 8] =
+        [&["ns", "nano"], &["us", "µs", "micro"], &["ms", "milli"], &["s", "sec"], &["m", "min"], &["h", "hr", "hour"], &["d", "day"], &["w", "wk", "week"]];
     DURATION_PART.captures_iter(s).any(|c| {
         let unit = c[2].to_lowercase();
         UNITS.iter().any(|variants| {

@@ -82,9 +82,7 @@ fn compiled_pattern(pattern: &str) -> Result<regex::Regex, regex::Error> {
         .or_insert_with(|| {
             // This build of `regex` lacks Unicode case folding, so `(?i)` patterns only compile
             // in ASCII mode; use that when the Unicode attempt fails and ASCII mode accepts it.
-            regex::Regex::new(pattern).or_else(|unicode_err| {
-                regex::RegexBuilder::new(pattern).unicode(false).build().map_err(|_| unicode_err)
-            })
+            regex::Regex::new(pattern).or_else(|unicode_err| regex::RegexBuilder::new(pattern).unicode(false).build().map_err(|_| unicode_err))
         })
         .clone()
 }

@@ -6,10 +6,7 @@
 //! a user gets for a bad CRD reads like kube-apiserver's. Structural errors are sorted by their
 //! text as upstream sorts them; defaults are only checked once the schema is structural.
 
-use super::{
-    compiled_pattern, flag, properties, prune::prune_value, type_of, validate::validate_under, META_FIELDS,
-    OPENAPI_TYPES,
-};
+use super::{compiled_pattern, flag, properties, prune::prune_value, type_of, validate::validate_under, META_FIELDS, OPENAPI_TYPES};
 use crate::status::FieldError;
 use serde_json::{json, Value};
 
@@ -77,25 +74,14 @@ fn invariants(s: &Value, level: Level, path: &str, errs: &mut Vec<FieldError>) {
             invariants(additional, Level::Field, &format!("{path}.additionalProperties"), errs);
         }
         if embedded {
-            errs.push(FieldError::forbidden(
-                format!("{path}.additionalProperties"),
-                "must not be used if x-kubernetes-embedded-resource is set",
-            ));
+            errs.push(FieldError::forbidden(format!("{path}.additionalProperties"), "must not be used if x-kubernetes-embedded-resource is set"));
         }
     }
     if int_or_string && preserve {
-        errs.push(FieldError::invalid(
-            format!("{path}.x-kubernetes-preserve-unknown-fields"),
-            true,
-            "must be false if x-kubernetes-int-or-string is true",
-        ));
+        errs.push(FieldError::invalid(format!("{path}.x-kubernetes-preserve-unknown-fields"), true, "must be false if x-kubernetes-int-or-string is true"));
     }
     if int_or_string && embedded {
-        errs.push(FieldError::invalid(
-            format!("{path}.x-kubernetes-embedded-resource"),
-            true,
-            "must be false if x-kubernetes-int-or-string is true",
-        ));
+        errs.push(FieldError::invalid(format!("{path}.x-kubernetes-embedded-resource"), true, "must be false if x-kubernetes-int-or-string is true"));
     }
     let skip_any_of = is_int_or_string_any_of(s);
     value_validation(s, skip_any_of, path, errs);
@@ -129,10 +115,7 @@ fn invariants(s: &Value, level: Level, path: &str, errs: &mut Vec<FieldError>) {
             errs.push(FieldError::invalid(format!("{meta_path}.type"), type_of(meta), "must be object"));
         }
         if level == Level::Root && !only_restricts_names(meta) {
-            errs.push(FieldError::forbidden(
-                meta_path,
-                "must not specify anything other than name and generateName, but metadata is implicitly specified",
-            ));
+            errs.push(FieldError::forbidden(meta_path, "must not specify anything other than name and generateName, but metadata is implicitly specified"));
         }
     }
     if embedded && !preserve && properties(s).is_none_or(|p| p.is_empty()) {
@@ -171,11 +154,7 @@ fn value_validation(s: &Value, skip_any_of: bool, path: &str, errs: &mut Vec<Fie
     }
     if let Some(pattern) = s.get("pattern").and_then(Value::as_str).filter(|p| !p.is_empty()) {
         if let Err(e) = compiled_pattern(pattern) {
-            errs.push(FieldError::invalid(
-                format!("{path}.pattern"),
-                pattern,
-                format!("must be a valid regular expression, but isn't: {e}"),
-            ));
+            errs.push(FieldError::invalid(format!("{path}.pattern"), pattern, format!("must be a valid regular expression, but isn't: {e}")));
         }
     }
 }
@@ -199,7 +178,11 @@ fn nested(v: &Value, skip_any_of: bool, path: &str, errs: &mut Vec<FieldError>) 
         ("x-kubernetes-preserve-unknown-fields", flag(v, "x-kubernetes-preserve-unknown-fields"), "must be false to be structural"),
         ("x-kubernetes-embedded-resource", flag(v, "x-kubernetes-embedded-resource"), "must be false to be structural"),
         ("x-kubernetes-int-or-string", flag(v, "x-kubernetes-int-or-string"), "must be false to be structural"),
-        ("x-kubernetes-list-map-keys", v.get("x-kubernetes-list-map-keys").and_then(Value::as_array).is_some_and(|k| !k.is_empty()), "must be empty to be structural"),
+        (
+            "x-kubernetes-list-map-keys",
+            v.get("x-kubernetes-list-map-keys").and_then(Value::as_array).is_some_and(|k| !k.is_empty()),
+            "must be empty to be structural",
+        ),
         ("x-kubernetes-list-type", v.get("x-kubernetes-list-type").is_some(), "must be undefined to be structural"),
         ("x-kubernetes-map-type", v.get("x-kubernetes-map-type").is_some(), "must be undefined to be structural"),
     ];
@@ -240,10 +223,7 @@ fn nested_completeness(v: &Value, s: Option<&Value>, s_path: &str, v_path: &str,
         let v_prop_path = key(v_path, "properties", name);
         match properties(s).and_then(|p| p.get(name)) {
             Some(s_prop) => nested_completeness(prop, Some(s_prop), &key(s_path, "properties", name), &v_prop_path, errs),
-            None => errs.push(FieldError::required(
-                key(s_path, "properties", name),
-                format!("because it is defined in {v_prop_path}"),
-            )),
+            None => errs.push(FieldError::required(key(s_path, "properties", name), format!("because it is defined in {v_prop_path}"))),
         }
     }
 }

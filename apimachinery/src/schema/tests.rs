@@ -62,51 +62,27 @@ fn validation_messages_match_kube() {
                 "spec.replicas: Invalid value: 3000000000: spec.replicas in body should be less than or equal to 10",
             ],
         ),
-        (
-            json!({"spec": {"size": "small", "name": "ab1"}}),
-            vec![r#"spec.name: Invalid value: "ab1": spec.name in body should match '^[a-z]+$'"#],
-        ),
-        (
-            json!({"spec": {"size": "small", "name": "a"}}),
-            vec![r#"spec.name: Invalid value: "a": spec.name in body should be at least 2 chars long"#],
-        ),
+        (json!({"spec": {"size": "small", "name": "ab1"}}), vec![r#"spec.name: Invalid value: "ab1": spec.name in body should match '^[a-z]+$'"#]),
+        (json!({"spec": {"size": "small", "name": "a"}}), vec![r#"spec.name: Invalid value: "a": spec.name in body should be at least 2 chars long"#]),
         (json!({"spec": {"size": "small", "name": "abcdef"}}), vec!["spec.name: Too long: may not be more than 5 bytes"]),
-        (
-            json!({"spec": {"size": "small", "id": "nope"}}),
-            vec![r#"spec.id: Invalid value: "nope": spec.id in body must be of type uuid: "nope""#],
-        ),
-        (
-            json!({"spec": {"size": "small", "ratio": 0}}),
-            vec!["spec.ratio: Invalid value: 0: spec.ratio in body should be greater than 0"],
-        ),
-        (
-            json!({"spec": {"size": "small", "ratio": 0.7}}),
-            vec!["spec.ratio: Invalid value: 0.7: spec.ratio in body should be a multiple of 0.5"],
-        ),
+        (json!({"spec": {"size": "small", "id": "nope"}}), vec![r#"spec.id: Invalid value: "nope": spec.id in body must be of type uuid: "nope""#]),
+        (json!({"spec": {"size": "small", "ratio": 0}}), vec!["spec.ratio: Invalid value: 0: spec.ratio in body should be greater than 0"]),
+        (json!({"spec": {"size": "small", "ratio": 0.7}}), vec!["spec.ratio: Invalid value: 0.7: spec.ratio in body should be a multiple of 0.5"]),
         (json!({"spec": {"size": "small", "port": "http", "note": null}}), vec![]),
         (json!({"spec": {"size": "small", "port": 8080}}), vec![]),
         (
             json!({"spec": {"size": "small", "port": true}}),
             vec![r#"spec.port: Invalid value: "boolean": spec.port in body must be of type integer,string: "boolean""#],
         ),
-        (
-            json!({"spec": {"size": "small", "mode": null}}),
-            vec![r#"spec.mode: Invalid value: "null": spec.mode in body must be of type string: "null""#],
-        ),
+        (json!({"spec": {"size": "small", "mode": null}}), vec![r#"spec.mode: Invalid value: "null": spec.mode in body must be of type string: "null""#]),
         (json!({"spec": {"size": "small", "tags": ["a", "b", "c"]}}), vec!["spec.tags: Too many: 3: must have at most 2 items"]),
-        (
-            json!({"spec": {"size": "small", "tags": []}}),
-            vec!["spec.tags: Invalid value: 0: spec.tags in body should have at least 1 items"],
-        ),
+        (json!({"spec": {"size": "small", "tags": []}}), vec!["spec.tags: Invalid value: 0: spec.tags in body should have at least 1 items"]),
         (json!({"spec": {"size": "small", "labels": {"a": "1", "b": "2"}}}), vec!["spec.labels: Too many: 2: must have at most 1 items"]),
         (
             json!({"spec": {"size": "small", "labels": {"a": 1}}}),
             vec![r#"spec.labels.a: Invalid value: "integer": spec.labels.a in body must be of type string: "integer""#],
         ),
-        (
-            json!({"spec": {"size": "small", "items": [{"name": "a"}, {"weight": 2}]}}),
-            vec!["spec.items[1].name: Required value"],
-        ),
+        (json!({"spec": {"size": "small", "items": [{"name": "a"}, {"weight": 2}]}}), vec!["spec.items[1].name: Required value"]),
         (
             json!({"spec": {"size": "small", "either": {"a": "x", "b": "y"}}}),
             vec![r#"<nil>: Invalid value: "": "spec.either" must validate one and only one schema (oneOf). Found 2 valid alternatives"#],
@@ -124,13 +100,16 @@ fn junctors_anyof_allof_not() {
         "w": {"type": "integer", "allOf": [{"minimum": 5}, {"maximum": 3}]}
     }});
     let got: Vec<String> = validate(&schema, &json!({"v": "yy", "w": 4})).iter().map(ToString::to_string).collect();
-    assert_eq!(got, vec![
-        r#"<nil>: Invalid value: "": "v" must validate at least one schema (anyOf)"#,
-        "v: Too long: may not be more than 1 bytes",
-        "w: Invalid value: 4: w in body should be greater than or equal to 5",
-        "w: Invalid value: 4: w in body should be less than or equal to 3",
-        r#"<nil>: Invalid value: "": "w" must validate all the schemas (allOf). None validated"#,
-    ]);
+    assert_eq!(
+        got,
+        vec![
+            r#"<nil>: Invalid value: "": "v" must validate at least one schema (anyOf)"#,
+            "v: Too long: may not be more than 1 bytes",
+            "w: Invalid value: 4: w in body should be greater than or equal to 5",
+            "w: Invalid value: 4: w in body should be less than or equal to 3",
+            r#"<nil>: Invalid value: "": "w" must validate all the schemas (allOf). None validated"#,
+        ]
+    );
     let got: Vec<String> = validate(&schema, &json!({"v": "x"})).iter().map(ToString::to_string).collect();
     assert_eq!(got, vec![r#"<nil>: Invalid value: "": "v" must not validate the schema (not)"#]);
 }
@@ -146,12 +125,15 @@ fn prune_reports_unknown_fields() {
     });
     let pruned = prune(&widget_schema(), &mut obj);
     assert_eq!(pruned, vec!["extra", "spec.foo", "spec.items[0].bar", "spec.raw.known.zap"]);
-    assert_eq!(obj, json!({
-        "apiVersion": "example.com/v1", "kind": "Widget",
-        "metadata": {"name": "w", "whatever": 1},
-        "spec": {"size": "small", "items": [{"name": "a"}], "labels": {"x": "y"},
-                 "raw": {"anything": 1, "known": {"a": "b"}}}
-    }));
+    assert_eq!(
+        obj,
+        json!({
+            "apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "w", "whatever": 1},
+            "spec": {"size": "small", "items": [{"name": "a"}], "labels": {"x": "y"},
+                     "raw": {"anything": 1, "known": {"a": "b"}}}
+        })
+    );
 }
 
 #[test]
@@ -168,8 +150,11 @@ fn prune_descends_into_full_object_meta() {
 fn defaults_apply_in_items_and_replace_nulls() {
     let mut obj = json!({"spec": {"size": "small", "items": [{"name": "a"}, {"name": "b", "weight": 5}], "note": null, "replicas": null}});
     default(&widget_schema(), &mut obj);
-    assert_eq!(obj, json!({"spec": {"size": "small", "items": [{"name": "a", "weight": 1}, {"name": "b", "weight": 5}],
-        "note": null, "mode": "auto"}}));
+    assert_eq!(
+        obj,
+        json!({"spec": {"size": "small", "items": [{"name": "a", "weight": 1}, {"name": "b", "weight": 5}],
+        "note": null, "mode": "auto"}})
+    );
 }
 
 #[test]
@@ -190,10 +175,7 @@ fn structural_errors_match_kube() {
             json!({"type": "object", "properties": {"spec": {"properties": {"a": {"type": "string"}}}}}),
             vec![format!("{p}.properties[spec].type: Required value: must not be empty for specified object fields")],
         ),
-        (
-            json!({"type": "object", "properties": {"list": {"type": "array"}}}),
-            vec![format!("{p}.properties[list].items: Required value: must be specified")],
-        ),
+        (json!({"type": "object", "properties": {"list": {"type": "array"}}}), vec![format!("{p}.properties[list].items: Required value: must be specified")]),
         (
             json!({"type": "object", "properties": {"list": {"type": "array", "items": {}}}}),
             vec![format!("{p}.properties[list].items.type: Required value: must not be empty for specified array items")],
@@ -205,12 +187,11 @@ fn structural_errors_match_kube() {
         ),
         (
             json!({"type": "object", "properties": {"metadata": {"type": "object", "properties": {"labels": {"type": "object"}}}}}),
-            vec![format!("{p}.properties[metadata]: Forbidden: must not specify anything other than name and generateName, but metadata is implicitly specified")],
+            vec![format!(
+                "{p}.properties[metadata]: Forbidden: must not specify anything other than name and generateName, but metadata is implicitly specified"
+            )],
         ),
-        (
-            json!({"type": "object", "properties": {"metadata": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 10}}}}}),
-            vec![],
-        ),
+        (json!({"type": "object", "properties": {"metadata": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 10}}}}}), vec![]),
         (
             json!({"type": "object", "properties": {"n": {"type": "integer", "default": "x"}}}),
             vec![format!(r#"{p}.properties[n].default: Invalid value: "string":  in body must be of type integer: "string""#)],
@@ -230,10 +211,7 @@ fn structural_errors_match_kube() {
                 format!("{p}.properties[x].$ref: Forbidden: $ref is not supported"),
             ],
         ),
-        (
-            json!({"type": "object", "properties": {"p": {"x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]}}}),
-            vec![],
-        ),
+        (json!({"type": "object", "properties": {"p": {"x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]}}}), vec![]),
         (
             json!({"type": "object", "properties": {"p": {"type": "string", "anyOf": [{"type": "string", "description": "d"}]}}}),
             vec![
@@ -251,7 +229,10 @@ fn structural_errors_match_kube() {
         ),
         (
             json!({"type": "object", "properties": {"s": {"type": "string", "pattern": "("}}}),
-            vec![format!("{p}.properties[s].pattern: Invalid value: \"(\": must be a valid regular expression, but isn't: {}", compiled_pattern("(").unwrap_err())],
+            vec![format!(
+                "{p}.properties[s].pattern: Invalid value: \"(\": must be a valid regular expression, but isn't: {}",
+                compiled_pattern("(").unwrap_err()
+            )],
         ),
     ];
     for (schema, want) in cases {

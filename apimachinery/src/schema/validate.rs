@@ -35,12 +35,7 @@ fn child_path(path: &str, name: &str) -> String {
 }
 
 fn too_many(field: String, actual: usize, max: u64) -> FieldError {
-    FieldError {
-        kind: FieldErrorKind::TooMany,
-        field,
-        value: Some(Value::from(actual)),
-        detail: format!("must have at most {max} items"),
-    }
+    FieldError { kind: FieldErrorKind::TooMany, field, value: Some(Value::from(actual)), detail: format!("must have at most {max} items") }
 }
 
 impl Validator<'_> {
@@ -105,23 +100,13 @@ impl Validator<'_> {
             }
             _ => types.contains(&actual),
         };
-        (!ok).then(|| {
-            FieldError::type_invalid(
-                self.field(path),
-                actual,
-                format!("{path} in body must be of type {}: {actual:?}", types.join(",")),
-            )
-        })
+        (!ok).then(|| FieldError::type_invalid(self.field(path), actual, format!("{path} in body must be of type {}: {actual:?}", types.join(","))))
     }
 
     fn check_junctors(&self, schema: &Value, data: &Value, path: &str) -> Vec<FieldError> {
         let mut errs = Vec::new();
         let branches = |key: &str| -> Vec<Vec<FieldError>> {
-            schema
-                .get(key)
-                .and_then(Value::as_array)
-                .map(|list| list.iter().map(|s| self.node(s, data, path)).collect())
-                .unwrap_or_default()
+            schema.get(key).and_then(Value::as_array).map(|list| list.iter().map(|s| self.node(s, data, path)).collect()).unwrap_or_default()
         };
         let summary = |msg: String| FieldError::invalid(self.root(), "", msg);
 
@@ -177,11 +162,7 @@ impl Validator<'_> {
         match compiled_pattern(pattern) {
             Ok(re) if re.is_match(s) => None,
             Ok(_) => Some(FieldError::invalid(self.field(path), s, format!("{path} in body should match '{pattern}'"))),
-            Err(e) => Some(FieldError::invalid(
-                self.field(path),
-                s,
-                format!("{path} in body should match '{pattern}, but pattern is invalid: {e}'"),
-            )),
+            Err(e) => Some(FieldError::invalid(self.field(path), s, format!("{path} in body should match '{pattern}, but pattern is invalid: {e}'"))),
         }
     }
 
@@ -217,11 +198,7 @@ impl Validator<'_> {
                 // Dividing by a fraction loses precision; upstream multiplies by its inverse instead.
                 let quotient = if factor < 1.0 { 1.0 / factor * data } else { data / factor };
                 if quotient.fract() != 0.0 {
-                    errs.push(FieldError::invalid(
-                        self.field(path),
-                        value(),
-                        format!("{path} in body should be a multiple of {}", format_number(factor)),
-                    ));
+                    errs.push(FieldError::invalid(self.field(path), value(), format!("{path} in body should be a multiple of {}", format_number(factor))));
                 }
             }
         }
@@ -271,8 +248,7 @@ impl Validator<'_> {
         if !data.is_null() && allowed.iter().any(|a| same_value(a, data)) {
             return None;
         }
-        let names: Vec<String> =
-            allowed.iter().map(|a| a.as_str().map(str::to_string).unwrap_or_else(|| a.to_string())).collect();
+        let names: Vec<String> = allowed.iter().map(|a| a.as_str().map(str::to_string).unwrap_or_else(|| a.to_string())).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         Some(FieldError::not_supported(self.field(path), data.clone(), &refs))
     }
@@ -351,9 +327,7 @@ fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
         (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_value(p, q)),
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w)))
-        }
+        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w))),
         _ => a == b,
     }
 }

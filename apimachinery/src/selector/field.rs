@@ -55,8 +55,7 @@ fn split_terms(selector: &str) -> Vec<&str> {
 
 /// Splits a term at the first operator; the left side has no escaping, so it cannot hide one.
 fn split_term(term: &str) -> Option<(&str, FieldOp, &str)> {
-    const OPERATORS: [(&str, FieldOp); 3] =
-        [("!=", FieldOp::NotEquals), ("==", FieldOp::Equals), ("=", FieldOp::Equals)];
+    const OPERATORS: [(&str, FieldOp); 3] = [("!=", FieldOp::NotEquals), ("==", FieldOp::Equals), ("=", FieldOp::Equals)];
     term.char_indices().find_map(|(i, _)| {
         let rest = &term[i..];
         OPERATORS.iter().find(|(op, _)| rest.starts_with(op)).map(|(op, kind)| (&term[..i], *kind, &rest[op.len()..]))
@@ -126,11 +125,7 @@ impl FieldSelector {
 
 /// The string at a dotted path; absent or non-string fields read as "" like Go's zero values.
 fn string_at(obj: &Value, path: &str) -> String {
-    path.split('.')
-        .try_fold(obj, |v, key| v.get(key))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string()
+    path.split('.').try_fold(obj, |v, key| v.get(key)).and_then(Value::as_str).unwrap_or("").to_string()
 }
 
 /// Value of field label `field` of `obj`, or `None` when its kind does not support it.
@@ -156,10 +151,7 @@ mod tests {
             ("", &[]),
             ("metadata.name=x", &[("metadata.name", FieldOp::Equals, "x")]),
             ("metadata.name==x", &[("metadata.name", FieldOp::Equals, "x")]),
-            ("type!=Opaque,metadata.name=a", &[
-                ("metadata.name", FieldOp::Equals, "a"),
-                ("type", FieldOp::NotEquals, "Opaque"),
-            ]),
+            ("type!=Opaque,metadata.name=a", &[("metadata.name", FieldOp::Equals, "a"), ("type", FieldOp::NotEquals, "Opaque")]),
             ("a=x\\,y\\=z\\\\", &[("a", FieldOp::Equals, "x,y=z\\")]),
             ("a=", &[("a", FieldOp::Equals, "")]),
             ("a=b,,", &[("a", FieldOp::Equals, "b")]),
@@ -191,14 +183,7 @@ mod tests {
             "metadata.name" => Some("c1".to_string()),
             _ => None,
         };
-        let cases = [
-            ("metadata.name=c1", true),
-            ("metadata.name=c2", false),
-            ("metadata.name!=c2", true),
-            ("spec.x=", true),
-            ("spec.x!=", false),
-            ("", true),
-        ];
+        let cases = [("metadata.name=c1", true), ("metadata.name=c2", false), ("metadata.name!=c2", true), ("spec.x=", true), ("spec.x!=", false), ("", true)];
         for (input, want) in cases {
             assert_eq!(FieldSelector::parse(input).expect("parses").matches(get), want, "{input}");
         }

@@ -54,34 +54,22 @@ impl Requirement {
         }
         let values_value = || Value::Array(values.iter().cloned().map(Value::String).collect());
         match operator {
-            Operator::In | Operator::NotIn if values.is_empty() => errs.push(FieldError::invalid(
-                "values",
-                values_value(),
-                "for 'in', 'notin' operators, values set can't be empty",
-            )),
-            Operator::Equals | Operator::DoubleEquals | Operator::NotEquals if values.len() != 1 => errs.push(
-                FieldError::invalid("values", values_value(), "exact-match compatibility requires one single value"),
-            ),
-            Operator::Exists | Operator::DoesNotExist if !values.is_empty() => errs.push(FieldError::invalid(
-                "values",
-                values_value(),
-                "values set must be empty for exists and does not exist",
-            )),
+            Operator::In | Operator::NotIn if values.is_empty() => {
+                errs.push(FieldError::invalid("values", values_value(), "for 'in', 'notin' operators, values set can't be empty"))
+            }
+            Operator::Equals | Operator::DoubleEquals | Operator::NotEquals if values.len() != 1 => {
+                errs.push(FieldError::invalid("values", values_value(), "exact-match compatibility requires one single value"))
+            }
+            Operator::Exists | Operator::DoesNotExist if !values.is_empty() => {
+                errs.push(FieldError::invalid("values", values_value(), "values set must be empty for exists and does not exist"))
+            }
             Operator::GreaterThan | Operator::LessThan => {
                 if values.len() != 1 {
-                    errs.push(FieldError::invalid(
-                        "values",
-                        values_value(),
-                        "for 'Gt', 'Lt' operators, exactly one value is required",
-                    ));
+                    errs.push(FieldError::invalid("values", values_value(), "for 'Gt', 'Lt' operators, exactly one value is required"));
                 }
                 for (i, v) in values.iter().enumerate() {
                     if v.parse::<i64>().is_err() {
-                        errs.push(FieldError::invalid(
-                            format!("values[{i}]"),
-                            v.as_str(),
-                            "for 'Gt', 'Lt' operators, the value must be an integer",
-                        ));
+                        errs.push(FieldError::invalid(format!("values[{i}]"), v.as_str(), "for 'Gt', 'Lt' operators, the value must be an integer"));
                     }
                 }
             }
@@ -109,13 +97,14 @@ impl Requirement {
             Operator::Exists => value.is_some(),
             Operator::DoesNotExist => value.is_none(),
             Operator::GreaterThan | Operator::LessThan => {
-                let (Some(have), Some(want)) = (
-                    value.and_then(|v| v.parse::<i64>().ok()),
-                    self.values.first().and_then(|v| v.parse::<i64>().ok()),
-                ) else {
+                let (Some(have), Some(want)) = (value.and_then(|v| v.parse::<i64>().ok()), self.values.first().and_then(|v| v.parse::<i64>().ok())) else {
                     return false;
                 };
-                if self.operator == Operator::GreaterThan { have > want } else { have < want }
+                if self.operator == Operator::GreaterThan {
+                    have > want
+                } else {
+                    have < want
+                }
             }
         }
     }
@@ -555,12 +544,15 @@ mod tests {
     #[test]
     fn from_metav1_selector_errors() {
         let cases: Vec<(Value, &str)> = vec![
-            (json!({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]}),
-                "\"Gt\" is not a valid label selector operator"),
-            (json!({"matchExpressions": [{"key": "a", "operator": "In"}]}),
-                "values: Invalid value: [...]: for 'in', 'notin' operators, values set can't be empty"),
-            (json!({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]}),
-                "values: Invalid value: [...]: values set must be empty for exists and does not exist"),
+            (json!({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]}), "\"Gt\" is not a valid label selector operator"),
+            (
+                json!({"matchExpressions": [{"key": "a", "operator": "In"}]}),
+                "values: Invalid value: [...]: for 'in', 'notin' operators, values set can't be empty",
+            ),
+            (
+                json!({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]}),
+                "values: Invalid value: [...]: values set must be empty for exists and does not exist",
+            ),
         ];
         for (sel, want) in cases {
             assert_eq!(LabelSelector::from_json(&sel).map(|_| ()).expect_err("invalid").to_string(), want);

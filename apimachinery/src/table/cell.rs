@@ -20,14 +20,7 @@ pub fn doc<T: JsonSchema>(field: &str) -> String {
 
 /// A computed (non-JSONPath) column.
 pub fn column(name: &str, type_: &str, description: String, priority: i32) -> Column {
-    Column {
-        name: name.to_string(),
-        type_: type_.to_string(),
-        format: String::new(),
-        description,
-        priority,
-        json_path: String::new(),
-    }
+    Column { name: name.to_string(), type_: type_.to_string(), format: String::new(), description, priority, json_path: String::new() }
 }
 
 /// kube's `Age` column of the built-in printers.

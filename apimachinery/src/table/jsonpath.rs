@@ -73,9 +73,7 @@ fn bracket_end(chars: &[char], open: usize) -> Option<usize> {
 
 fn unquote(s: &str) -> Option<&str> {
     let s = s.trim();
-    s.strip_prefix('\'')
-        .and_then(|r| r.strip_suffix('\''))
-        .or_else(|| s.strip_prefix('"').and_then(|r| r.strip_suffix('"')))
+    s.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')).or_else(|| s.strip_prefix('"').and_then(|r| r.strip_suffix('"')))
 }
 
 fn bracket(inner: &str) -> Option<Step> {

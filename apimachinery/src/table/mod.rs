@@ -202,12 +202,8 @@ pub fn table(columns: &[Column], rows: Vec<(Vec<Value>, Value)>, resource_versio
     if let Some(token) = continue_token.filter(|t| !t.is_empty()) {
         metadata["continue"] = json!(token);
     }
-    let definitions: Vec<Value> = columns
-        .iter()
-        .map(|c| {
-            json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority})
-        })
-        .collect();
+    let definitions: Vec<Value> =
+        columns.iter().map(|c| json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority})).collect();
     let rows: Vec<Value> = rows.into_iter().map(|(cells, object)| json!({"cells": cells, "object": object})).collect();
     json!({
         "kind": "Table",

@@ -50,7 +50,11 @@ fn shape(columns: &[Column]) -> Vec<Shape<'_>> {
 #[test]
 fn crd_columns_and_cells() {
     let jp = |name: &str, type_: &str, path: &str| Column {
-        name: name.into(), type_: type_.into(), format: String::new(), description: String::new(), priority: 0,
+        name: name.into(),
+        type_: type_.into(),
+        format: String::new(),
+        description: String::new(),
+        priority: 0,
         json_path: path.into(),
     };
     let defaulted = crd_columns(&[]);
@@ -92,4 +96,3 @@ fn include_object() {
         json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {"name": "c", "labels": {"x": "y"}}})
     );
 }
-

@@ -52,11 +52,7 @@ pub fn namespace(obj: &Value) -> Vec<FieldError> {
     for finalizer in finalizers.iter().filter_map(Value::as_str) {
         let msgs = is_qualified_name(finalizer);
         if msgs.is_empty() && finalizer != "kubernetes" && !finalizer.contains('/') {
-            errs.push(FieldError::invalid(
-                "spec.finalizers",
-                finalizer,
-                "name is neither a standard finalizer name nor is it fully qualified",
-            ));
+            errs.push(FieldError::invalid("spec.finalizers", finalizer, "name is neither a standard finalizer name nor is it fully qualified"));
         }
         errs.extend(msgs.into_iter().map(|msg| FieldError::invalid("spec.finalizers", finalizer, msg)));
     }
@@ -242,11 +238,8 @@ pub fn lease(obj: &Value) -> Vec<FieldError> {
 /// The namespace rule every Event obeys, plus the reporting fields new-style events require.
 /// `events_api` selects the `events.k8s.io` field names (`regarding`, `note`, `reportingController`).
 pub fn event(obj: &Value, events_api: bool) -> Vec<FieldError> {
-    let (object_field, controller_field, message_field) = if events_api {
-        ("regarding", "reportingController", "note")
-    } else {
-        ("involvedObject", "reportingComponent", "message")
-    };
+    let (object_field, controller_field, message_field) =
+        if events_api { ("regarding", "reportingController", "note") } else { ("involvedObject", "reportingComponent", "message") };
     let namespace = obj.get("metadata").map(|m| str_at(m, "namespace")).unwrap_or("");
     let involved_ns = obj.get(object_field).map(|o| str_at(o, "namespace")).unwrap_or("");
     let ns_mismatch = || FieldError::invalid(format!("{object_field}.namespace"), involved_ns, "does not match event.namespace");
@@ -291,7 +284,6 @@ mod tests {
     use super::*;
     use crate::validation::messages;
     use serde_json::json;
-
 
     #[test]
     fn config_map_cases() {
@@ -390,10 +382,7 @@ mod tests {
     #[test]
     fn event_cases() {
         let legacy = json!({"metadata": {"namespace": "a"}, "involvedObject": {"namespace": "b"}});
-        assert_eq!(
-            messages(&event(&legacy, false)),
-            ["involvedObject.namespace: Invalid value: \"b\": does not match event.namespace"]
-        );
+        assert_eq!(messages(&event(&legacy, false)), ["involvedObject.namespace: Invalid value: \"b\": does not match event.namespace"]);
         let cluster_scoped = json!({"metadata": {"namespace": "default"}, "involvedObject": {"kind": "Node"}});
         assert!(event(&cluster_scoped, false).is_empty());
         let new_style = json!({"metadata": {"namespace": "a"}, "eventTime": "2024-01-01T00:00:00.000000Z",

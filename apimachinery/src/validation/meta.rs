@@ -109,14 +109,12 @@ pub fn validate_label_selector(selector: &Value, path: &str) -> Vec<FieldError> 
         let expr_path = format!("{path}.matchExpressions[{i}]");
         let values = list_at(expr, "values");
         match str_at(expr, "operator") {
-            "In" | "NotIn" if values.is_empty() => errs.push(FieldError::required(
-                format!("{expr_path}.values"),
-                "must be specified when `operator` is 'In' or 'NotIn'",
-            )),
-            "Exists" | "DoesNotExist" if !values.is_empty() => errs.push(FieldError::forbidden(
-                format!("{expr_path}.values"),
-                "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
-            )),
+            "In" | "NotIn" if values.is_empty() => {
+                errs.push(FieldError::required(format!("{expr_path}.values"), "must be specified when `operator` is 'In' or 'NotIn'"))
+            }
+            "Exists" | "DoesNotExist" if !values.is_empty() => {
+                errs.push(FieldError::forbidden(format!("{expr_path}.values"), "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))
+            }
             "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
             other => errs.push(FieldError::invalid(format!("{expr_path}.operator"), other, "not a valid selector operator")),
         }
@@ -178,10 +176,7 @@ fn validate_owner_references(refs: &[Value]) -> Vec<FieldError> {
         errs.push(FieldError::invalid(
             PATH,
             Value::Array(refs.to_vec()),
-            format!(
-                "Only one reference can have Controller set to true. Found \"true\" in references for {} and {}",
-                controllers[0], controllers[1]
-            ),
+            format!("Only one reference can have Controller set to true. Found \"true\" in references for {} and {}", controllers[0], controllers[1]),
         ));
     }
     errs
@@ -192,7 +187,6 @@ mod tests {
     use super::*;
     use crate::validation::messages;
     use serde_json::json;
-
 
     #[test]
     fn object_meta_cases() {
@@ -231,12 +225,18 @@ mod tests {
     fn label_selector_cases() {
         let cases: Vec<(Value, Vec<&str>)> = vec![
             (json!({"matchLabels": {"a": "b"}, "matchExpressions": [{"key": "k", "operator": "In", "values": ["v"]}]}), vec![]),
-            (json!({"matchExpressions": [{"key": "k", "operator": "In"}]}),
-                vec!["s.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'"]),
-            (json!({"matchExpressions": [{"key": "k", "operator": "Exists", "values": ["v"]}]}),
-                vec!["s.matchExpressions[0].values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"]),
-            (json!({"matchExpressions": [{"key": "k", "operator": "Gt"}]}),
-                vec!["s.matchExpressions[0].operator: Invalid value: \"Gt\": not a valid selector operator"]),
+            (
+                json!({"matchExpressions": [{"key": "k", "operator": "In"}]}),
+                vec!["s.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'"],
+            ),
+            (
+                json!({"matchExpressions": [{"key": "k", "operator": "Exists", "values": ["v"]}]}),
+                vec!["s.matchExpressions[0].values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"],
+            ),
+            (
+                json!({"matchExpressions": [{"key": "k", "operator": "Gt"}]}),
+                vec!["s.matchExpressions[0].operator: Invalid value: \"Gt\": not a valid selector operator"],
+            ),
         ];
         for (sel, want) in cases {
             assert_eq!(messages(&validate_label_selector(&sel, "s")), want, "{sel}");

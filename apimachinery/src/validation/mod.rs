@@ -17,8 +17,7 @@ mod secret;
 
 pub use meta::{validate_label_selector, validate_object_meta, NameRule};
 pub use names::{
-    is_config_map_key, is_dns1123_label, is_dns1123_subdomain, is_qualified_name, is_valid_label_value,
-    is_valid_path_segment_name, quantity_errors,
+    is_config_map_key, is_dns1123_label, is_dns1123_subdomain, is_qualified_name, is_valid_label_value, is_valid_path_segment_name, quantity_errors,
 };
 pub use secret::normalize_secret;
 

@@ -7,12 +7,14 @@ use regex::Regex;
 use std::sync::LazyLock;
 
 const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
-const DNS1123_LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
-const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
+const DNS1123_LABEL_MSG: &str =
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
+const DNS1123_SUBDOMAIN_MSG: &str =
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
 const QUALIFIED_NAME_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
-const QUALIFIED_NAME_MSG: &str =
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
-const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
+const QUALIFIED_NAME_MSG: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
+const LABEL_VALUE_MSG: &str =
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const CONFIG_MAP_KEY_FMT: &str = "[-._a-zA-Z0-9]+";
 const CONFIG_MAP_KEY_MSG: &str = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
 
@@ -110,10 +112,7 @@ pub fn is_qualified_name(value: &str) -> Vec<String> {
         errs.push(format!("name part {}", max_len_error(QUALIFIED_NAME_MAX)));
     }
     if !QUALIFIED_NAME.is_match(name) {
-        errs.push(format!(
-            "name part {}",
-            regex_error(QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, &["MyName", "my.name", "123-abc"])
-        ));
+        errs.push(format!("name part {}", regex_error(QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, &["MyName", "my.name", "123-abc"])));
     }
     errs
 }
@@ -159,11 +158,7 @@ pub fn is_valid_path_segment_name(value: &str, prefix: bool) -> Vec<String> {
             }
         }
     }
-    ["/", "%"]
-        .iter()
-        .filter(|bad| value.contains(**bad))
-        .map(|bad| format!("may not contain '{bad}'"))
-        .collect()
+    ["/", "%"].iter().filter(|bad| value.contains(**bad)).map(|bad| format!("may not contain '{bad}'")).collect()
 }
 
 /// Problems with a resource quantity string (`500m`, `1Gi`, `2e3`), in `resource.ParseQuantity`'s
@@ -178,8 +173,7 @@ pub fn quantity_errors(value: &str, non_negative: bool) -> Vec<String> {
 
 /// Parses a quantity far enough to validate it; returns whether it is negative (and non-zero).
 fn parse_quantity_sign(value: &str) -> Result<bool, &'static str> {
-    const FORMAT: &str =
-        "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+    const FORMAT: &str = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
     let (negative, rest) = match value.as_bytes().first() {
         Some(b'-') => (true, &value[1..]),
         Some(b'+') => (false, &value[1..]),
@@ -194,22 +188,16 @@ fn parse_quantity_sign(value: &str) -> Result<bool, &'static str> {
     if number.matches('.').count() > 1 || number == "." {
         return Err("unable to parse numeric part of quantity");
     }
-    let valid_suffix = matches!(
-        suffix,
-        "" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei" | "n" | "u" | "m" | "k" | "M" | "G" | "T" | "P" | "E"
-    ) || suffix
-        .strip_prefix(['e', 'E'])
-        .map(|exp| {
-            let digits = exp.strip_prefix(['+', '-']).unwrap_or(exp);
-            !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
-        })
-        .unwrap_or(false);
+    let valid_suffix = matches!(suffix, "" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei" | "n" | "u" | "m" | "k" | "M" | "G" | "T" | "P" | "E")
+        || suffix
+            .strip_prefix(['e', 'E'])
+            .map(|exp| {
+                let digits = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+                !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+            })
+            .unwrap_or(false);
     if !valid_suffix {
-        let format_ok = suffix
-            .trim_start_matches(|c: char| "eEinumkKMGTP".contains(c))
-            .trim_start_matches(['+', '-'])
-            .bytes()
-            .all(|b| b.is_ascii_digit());
+        let format_ok = suffix.trim_start_matches(|c: char| "eEinumkKMGTP".contains(c)).trim_start_matches(['+', '-']).bytes().all(|b| b.is_ascii_digit());
         return Err(if format_ok { "unable to parse quantity's suffix" } else { FORMAT });
     }
     let nonzero = number.bytes().any(|b| matches!(b, b'1'..=b'9'));
@@ -244,12 +232,8 @@ mod tests {
     #[test]
     fn dns1123_label() {
         let long = "a".repeat(64);
-        let cases: &[(&str, &[&str])] = &[
-            ("my-ns", &[]),
-            ("a.b", &["must not contain dots"]),
-            ("UPPER", &[LABEL_REGEX_MSG]),
-            (&long, &["must be no more than 63 characters"]),
-        ];
+        let cases: &[(&str, &[&str])] =
+            &[("my-ns", &[]), ("a.b", &["must not contain dots"]), ("UPPER", &[LABEL_REGEX_MSG]), (&long, &["must be no more than 63 characters"])];
         for (input, want) in cases {
             assert_eq!(is_dns1123_label(input), *want, "{input}");
         }

@@ -21,18 +21,10 @@ fn policy_rule(rule: &Value, namespaced: bool, path: &str) -> Vec<FieldError> {
     if non_empty(rule, "nonResourceURLs") {
         let urls = rule.get("nonResourceURLs").cloned().unwrap_or(Value::Null);
         if namespaced {
-            errs.push(FieldError::invalid(
-                format!("{path}.nonResourceURLs"),
-                urls.clone(),
-                "namespaced rules cannot apply to non-resource URLs",
-            ));
+            errs.push(FieldError::invalid(format!("{path}.nonResourceURLs"), urls.clone(), "namespaced rules cannot apply to non-resource URLs"));
         }
         if ["apiGroups", "resources", "resourceNames"].iter().any(|f| non_empty(rule, f)) {
-            errs.push(FieldError::invalid(
-                format!("{path}.nonResourceURLs"),
-                urls,
-                "rules cannot apply to both regular resources and non-resource URLs",
-            ));
+            errs.push(FieldError::invalid(format!("{path}.nonResourceURLs"), urls, "rules cannot apply to both regular resources and non-resource URLs"));
         }
         return errs;
     }
@@ -54,10 +46,7 @@ pub fn role(obj: &Value, namespaced: bool) -> Vec<FieldError> {
     if let Some(aggregation) = obj.get("aggregationRule").filter(|a| !namespaced && !a.is_null()) {
         let selectors = list_at(aggregation, "clusterRoleSelectors");
         if selectors.is_empty() {
-            errs.push(FieldError::required(
-                "aggregationRule.clusterRoleSelectors",
-                "at least one clusterRoleSelector required if aggregationRule is non-nil",
-            ));
+            errs.push(FieldError::required("aggregationRule.clusterRoleSelectors", "at least one clusterRoleSelector required if aggregationRule is non-nil"));
         }
         for (i, selector) in selectors.iter().enumerate() {
             errs.extend(validate_label_selector(selector, &format!("aggregationRule.clusterRoleSelectors[{i}]")));
@@ -140,24 +129,37 @@ mod tests {
     use crate::validation::messages;
     use serde_json::json;
 
-
     #[test]
     fn policy_rules() {
         let cases: Vec<(Value, bool, Vec<&str>)> = vec![
             (json!({"rules": [{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}]}), true, vec![]),
-            (json!({"rules": [{"apiGroups": [""], "resources": ["pods"]}]}), true,
-                vec!["rules[0].verbs: Required value: verbs must contain at least one value"]),
-            (json!({"rules": [{"verbs": ["get"]}]}), true, vec![
-                "rules[0].apiGroups: Required value: resource rules must supply at least one api group",
-                "rules[0].resources: Required value: resource rules must supply at least one resource",
-            ]),
+            (
+                json!({"rules": [{"apiGroups": [""], "resources": ["pods"]}]}),
+                true,
+                vec!["rules[0].verbs: Required value: verbs must contain at least one value"],
+            ),
+            (
+                json!({"rules": [{"verbs": ["get"]}]}),
+                true,
+                vec![
+                    "rules[0].apiGroups: Required value: resource rules must supply at least one api group",
+                    "rules[0].resources: Required value: resource rules must supply at least one resource",
+                ],
+            ),
             (json!({"rules": [{"verbs": ["get"], "nonResourceURLs": ["/healthz"]}]}), false, vec![]),
-            (json!({"rules": [{"verbs": ["get"], "nonResourceURLs": ["/x"], "resources": ["pods"]}]}), true, vec![
-                "rules[0].nonResourceURLs: Invalid value: [...]: namespaced rules cannot apply to non-resource URLs",
-                "rules[0].nonResourceURLs: Invalid value: [...]: rules cannot apply to both regular resources and non-resource URLs",
-            ]),
-            (json!({"aggregationRule": {}}), false,
-                vec!["aggregationRule.clusterRoleSelectors: Required value: at least one clusterRoleSelector required if aggregationRule is non-nil"]),
+            (
+                json!({"rules": [{"verbs": ["get"], "nonResourceURLs": ["/x"], "resources": ["pods"]}]}),
+                true,
+                vec![
+                    "rules[0].nonResourceURLs: Invalid value: [...]: namespaced rules cannot apply to non-resource URLs",
+                    "rules[0].nonResourceURLs: Invalid value: [...]: rules cannot apply to both regular resources and non-resource URLs",
+                ],
+            ),
+            (
+                json!({"aggregationRule": {}}),
+                false,
+                vec!["aggregationRule.clusterRoleSelectors: Required value: at least one clusterRoleSelector required if aggregationRule is non-nil"],
+            ),
             (json!({"aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"a": "b"}}]}}), false, vec![]),
         ];
         for (obj, namespaced, want) in cases {
@@ -169,24 +171,46 @@ mod tests {
     fn bindings() {
         let rr = |kind: &str| json!({"apiGroup": RBAC_GROUP, "kind": kind, "name": "view"});
         let cases: Vec<(Value, Option<Value>, bool, Vec<&str>)> = vec![
-            (json!({"roleRef": rr("ClusterRole"), "subjects": [{"kind": "User", "name": "alice"},
-                {"kind": "ServiceAccount", "name": "default"}]}), None, true, vec![]),
-            (json!({"roleRef": rr("Role")}), None, false,
-                vec!["roleRef.kind: Unsupported value: \"Role\": supported values: \"ClusterRole\""]),
-            (json!({}), None, true, vec![
-                "roleRef.apiGroup: Unsupported value: \"\": supported values: \"rbac.authorization.k8s.io\"",
-                "roleRef.kind: Unsupported value: \"\": supported values: \"Role\", \"ClusterRole\"",
-                "roleRef.name: Required value",
-            ]),
-            (json!({"roleRef": rr("ClusterRole"), "subjects": [{"kind": "ServiceAccount", "name": "sa"}]}), None, false,
-                vec!["subjects[0].namespace: Required value"]),
-            (json!({"roleRef": rr("ClusterRole"), "subjects": [{"kind": "Robot", "name": "r"}, {"kind": "Group", "apiGroup": "x"}]}), None, true, vec![
-                "subjects[0].kind: Unsupported value: \"Robot\": supported values: \"ServiceAccount\", \"User\", \"Group\"",
-                "subjects[1].name: Required value",
-                "subjects[1].apiGroup: Unsupported value: \"x\": supported values: \"rbac.authorization.k8s.io\"",
-            ]),
-            (json!({"roleRef": rr("ClusterRole")}), Some(json!({"roleRef": rr("Role")})), true,
-                vec!["roleRef: Invalid value: map[...]: cannot change roleRef"]),
+            (
+                json!({"roleRef": rr("ClusterRole"), "subjects": [{"kind": "User", "name": "alice"},
+                {"kind": "ServiceAccount", "name": "default"}]}),
+                None,
+                true,
+                vec![],
+            ),
+            (json!({"roleRef": rr("Role")}), None, false, vec!["roleRef.kind: Unsupported value: \"Role\": supported values: \"ClusterRole\""]),
+            (
+                json!({}),
+                None,
+                true,
+                vec![
+                    "roleRef.apiGroup: Unsupported value: \"\": supported values: \"rbac.authorization.k8s.io\"",
+                    "roleRef.kind: Unsupported value: \"\": supported values: \"Role\", \"ClusterRole\"",
+                    "roleRef.name: Required value",
+                ],
+            ),
+            (
+                json!({"roleRef": rr("ClusterRole"), "subjects": [{"kind": "ServiceAccount", "name": "sa"}]}),
+                None,
+                false,
+                vec!["subjects[0].namespace: Required value"],
+            ),
+            (
+                json!({"roleRef": rr("ClusterRole"), "subjects": [{"kind": "Robot", "name": "r"}, {"kind": "Group", "apiGroup": "x"}]}),
+                None,
+                true,
+                vec![
+                    "subjects[0].kind: Unsupported value: \"Robot\": supported values: \"ServiceAccount\", \"User\", \"Group\"",
+                    "subjects[1].name: Required value",
+                    "subjects[1].apiGroup: Unsupported value: \"x\": supported values: \"rbac.authorization.k8s.io\"",
+                ],
+            ),
+            (
+                json!({"roleRef": rr("ClusterRole")}),
+                Some(json!({"roleRef": rr("Role")})),
+                true,
+                vec!["roleRef: Invalid value: map[...]: cannot change roleRef"],
+            ),
             (json!({"roleRef": rr("Role")}), Some(json!({"roleRef": rr("Role")})), true, vec![]),
         ];
         for (obj, old, namespaced, want) in cases {

@@ -106,11 +106,7 @@ pub fn normalize_secret(obj: &mut Value) -> Vec<FieldError> {
         let Some(text) = value.as_str() else { continue };
         match decode_go_base64(text) {
             Ok(bytes) => *value = Value::String(engine.encode(bytes)),
-            Err(at) => errs.push(FieldError::invalid(
-                format!("data[{key}]"),
-                REDACTED,
-                format!("illegal base64 data at input byte {at}"),
-            )),
+            Err(at) => errs.push(FieldError::invalid(format!("data[{key}]"), REDACTED, format!("illegal base64 data at input byte {at}"))),
         }
     }
     if let Some(Value::Object(string_data)) = map.remove("stringData") {

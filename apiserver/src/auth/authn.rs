@@ -1,9 +1,9 @@
 //! The authenticators: client certificates (users, and the front-proxy whose identity headers
 //! are then trusted), static tokens and service-account tokens.
 
-use apimachinery::auth::{self, AuthError, TokenFile, TokenSigner, UserInfo};
 use crate::pki::ClientCertAuthority;
 use crate::storage::{Key, SharedStorage};
+use apimachinery::auth::{self, AuthError, TokenFile, TokenSigner, UserInfo};
 
 /// The verified client certificate's (CN, O values), put on requests by the connection.
 #[derive(Debug, Clone)]
@@ -107,8 +107,8 @@ impl ServiceAccountTokens {
             return (!hosted_here).then(|| claims.user());
         };
         let obj: serde_json::Value = serde_json::from_slice(&stored.value).ok()?;
-        let alive = obj.pointer("/metadata/uid").and_then(|u| u.as_str()) == Some(sa.account.uid.as_str())
-            && obj.pointer("/metadata/deletionTimestamp").is_none();
+        let alive =
+            obj.pointer("/metadata/uid").and_then(|u| u.as_str()) == Some(sa.account.uid.as_str()) && obj.pointer("/metadata/deletionTimestamp").is_none();
         alive.then(|| claims.user())
     }
 }

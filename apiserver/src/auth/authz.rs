@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+use crate::storage::{key, SharedStorage, StorageError, WatchFrom};
 use apimachinery::auth::{Attributes, CompiledRbac, Decision, RbacObjects, UserInfo};
 use apimachinery::status::ApiError;
-use crate::storage::{key, SharedStorage, StorageError, WatchFrom};
 
 /// Logical cluster whose ClusterRoles and ClusterRoleBindings apply to every logical cluster.
 pub const BOOTSTRAP_CLUSTER: &str = "system:admin";
@@ -68,11 +68,7 @@ impl Authorizer {
     async fn objects(&self, cluster: &str) -> Result<RbacObjects, ApiError> {
         let mut lists = Vec::with_capacity(4);
         for resource in ["roles", "clusterroles", "rolebindings", "clusterrolebindings"] {
-            let page = self
-                .store
-                .list(&key::cluster_prefix(RBAC_GROUP, resource, cluster), None, 0)
-                .await
-                .map_err(ApiError::internal)?;
+            let page = self.store.list(&key::cluster_prefix(RBAC_GROUP, resource, cluster), None, 0).await.map_err(ApiError::internal)?;
             lists.push(page.items.iter().filter_map(|s| serde_json::from_slice(&s.value).ok()).collect::<Vec<Value>>());
         }
         let mut it = lists.into_iter();
@@ -141,15 +137,18 @@ impl Authorizer {
     /// Resource and non-resource rules a user holds in a namespace of a cluster.
     pub async fn rules_review(&self, cluster: &str, user: &UserInfo, namespace: &str) -> Result<(Vec<Value>, Vec<Value>), ApiError> {
         if user.is_masters() {
-            return Ok((
-                vec![json!({"verbs":["*"],"apiGroups":["*"],"resources":["*"]})],
-                vec![json!({"verbs":["*"],"nonResourceURLs":["*"]})],
-            ));
+            return Ok((vec![json!({"verbs":["*"],"apiGroups":["*"],"resources":["*"]})], vec![json!({"verbs":["*"],"nonResourceURLs":["*"]})]));
         }
         // Without workspace access every rule below is gated off: all that is left is asking
         // about oneself, which is always possible.
         if !cluster.starts_with("system:") && !self.has_access(cluster, user).await? {
-            return Ok((vec![self_review_rule("authorization.k8s.io", &["selfsubjectaccessreviews", "selfsubjectrulesreviews"]), self_review_rule("authentication.k8s.io", &["selfsubjectreviews"])], Vec::new()));
+            return Ok((
+                vec![
+                    self_review_rule("authorization.k8s.io", &["selfsubjectaccessreviews", "selfsubjectrulesreviews"]),
+                    self_review_rule("authentication.k8s.io", &["selfsubjectreviews"]),
+                ],
+                Vec::new(),
+            ));
         }
         let (mut res, mut non) = self.view(BOOTSTRAP_CLUSTER).await?.rules_for(user, namespace);
         if cluster != BOOTSTRAP_CLUSTER {
@@ -167,11 +166,8 @@ impl Authorizer {
 
     /// The rules of the role a binding references; a missing role is a 403, as in kube.
     pub async fn role_rules(&self, cluster: &str, namespace: &str, role_ref: &Value) -> Result<Vec<Value>, ApiError> {
-        let rules = self
-            .view(cluster)
-            .await?
-            .role_ref_rules(role_ref, namespace)
-            .map_err(|e| ApiError::new(apimachinery::status::Reason::Forbidden, e.to_string()))?;
+        let rules =
+            self.view(cluster).await?.role_ref_rules(role_ref, namespace).map_err(|e| ApiError::new(apimachinery::status::Reason::Forbidden, e.to_string()))?;
         Ok(rules.iter().map(apimachinery::auth::Rule::to_value).collect())
     }
 }

@@ -130,12 +130,17 @@ mod tests {
         let task = tokio::spawn({
             let (store, seen) = (f.store.clone(), seen.clone());
             async move {
-                run(store, "core/configmaps/".into(), move |c| {
-                    let tag = if matches!(c, Change::Present(_)) { "+" } else { "-" };
-                    seen.lock().unwrap().push(format!("{tag}{}", c.key()));
-                }, move || {
-                    let _ = synced_tx.send(());
-                })
+                run(
+                    store,
+                    "core/configmaps/".into(),
+                    move |c| {
+                        let tag = if matches!(c, Change::Present(_)) { "+" } else { "-" };
+                        seen.lock().unwrap().push(format!("{tag}{}", c.key()));
+                    },
+                    move || {
+                        let _ = synced_tx.send(());
+                    },
+                )
                 .await
             }
         });

@@ -90,9 +90,12 @@ impl<R: Reconcile> Controller<R> {
                 queue.add(key);
             }
         };
-        self.sources.push(informer::run(store, prefix.into(), on_change, move || {
-            let _ = tx.send(());
-        }).boxed());
+        self.sources.push(
+            informer::run(store, prefix.into(), on_change, move || {
+                let _ = tx.send(());
+            })
+            .boxed(),
+        );
         self.synced.push(rx);
         self
     }

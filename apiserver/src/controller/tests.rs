@@ -2,8 +2,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use super::*;
 use super::testing::{eventually, Fixture};
+use super::*;
 
 #[derive(Debug, thiserror::Error)]
 #[error("not yet")]
@@ -53,9 +53,7 @@ async fn every_listed_and_watched_key_reconciles_without_overlap() {
     let f = Fixture::new().await;
     f.put("core/configmaps/c1/default/a", serde_json::json!({"metadata": {"name": "a"}})).await;
     let counting = Arc::new(Counting { hold: Duration::from_millis(30), ..Default::default() });
-    let controller = Controller::new("test", counting.clone())
-        .workers(4)
-        .watches(f.store.clone(), "core/configmaps/", |c: &Change| Some(c.key().to_string()));
+    let controller = Controller::new("test", counting.clone()).workers(4).watches(f.store.clone(), "core/configmaps/", |c: &Change| Some(c.key().to_string()));
     let task = tokio::spawn(controller.run());
     eventually(|| runs(&counting, "core/configmaps/c1/default/a") == 1).await;
     // Many changes of one key while it reconciles: never two runs at once.

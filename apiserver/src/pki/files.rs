@@ -34,11 +34,7 @@ pub fn read_pair(dir: &Path, stem: &str) -> Result<CertPair, PkiError> {
 }
 
 /// Reuses the pair stored under `stem` in `dir`, or makes, stores and returns a new one.
-pub fn ensure_pair(
-    dir: &Path,
-    stem: &str,
-    make: impl FnOnce() -> Result<CertPair, PkiError>,
-) -> Result<CertPair, PkiError> {
+pub fn ensure_pair(dir: &Path, stem: &str, make: impl FnOnce() -> Result<CertPair, PkiError>) -> Result<CertPair, PkiError> {
     let (cert, key) = (cert_path(dir, stem), key_path(dir, stem));
     let exists = |path: &Path| path.try_exists().map_err(io_error(path));
     if exists(&cert)? && exists(&key)? {

@@ -16,8 +16,7 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedKey, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType, PKCS_ECDSA_P256_SHA256,
+    BasicConstraints, CertificateParams, CertifiedKey, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, PKCS_ECDSA_P256_SHA256,
 };
 use x509_parser::error::{PEMError, X509Error};
 
@@ -133,10 +132,7 @@ pub fn subject_of(cert_der: &[u8]) -> Result<(String, Vec<String>), PkiError> {
         Some(attr) => attr.as_str().map_err(PkiError::Subject)?.to_owned(),
         None => return Err(PkiError::NoCommonName),
     };
-    let groups = subject
-        .iter_organization()
-        .map(|attr| attr.as_str().map(str::to_owned).map_err(PkiError::Subject))
-        .collect::<Result<_, _>>()?;
+    let groups = subject.iter_organization().map(|attr| attr.as_str().map(str::to_owned).map_err(PkiError::Subject)).collect::<Result<_, _>>()?;
     Ok((cn, groups))
 }
 

@@ -24,12 +24,7 @@ const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
 const ORGANIZATION: &[u8] = &[0x55, 0x04, 0x0a];
 
 /// Re-issues `cert_der` (signed by `ca_key`) with subject `O=orgs…, CN=cn`; returns it as PEM.
-pub(super) fn replace_subject(
-    cert_der: &[u8],
-    cn: &str,
-    orgs: &[String],
-    ca_key: &KeyPair,
-) -> Result<String, PkiError> {
+pub(super) fn replace_subject(cert_der: &[u8], cn: &str, orgs: &[String], ca_key: &KeyPair) -> Result<String, PkiError> {
     let (cert, _) = Tlv::split(cert_der, SEQUENCE)?;
     let (tbs, rest) = Tlv::split(cert.content, SEQUENCE)?;
     let (signature_algorithm, _) = Tlv::split(rest, SEQUENCE)?;
@@ -58,8 +53,7 @@ fn name(cn: &str, orgs: &[String]) -> Vec<u8> {
         let attribute = tlv(SEQUENCE, &[tlv(OID, oid), tlv(UTF8_STRING, value.as_bytes())].concat());
         tlv(SET, &attribute)
     };
-    let rdns: Vec<u8> =
-        orgs.iter().map(|o| rdn(ORGANIZATION, o)).chain(std::iter::once(rdn(COMMON_NAME, cn))).flatten().collect();
+    let rdns: Vec<u8> = orgs.iter().map(|o| rdn(ORGANIZATION, o)).chain(std::iter::once(rdn(COMMON_NAME, cn))).flatten().collect();
     tlv(SEQUENCE, &rdns)
 }
 
@@ -88,8 +82,7 @@ impl<'a> Tlv<'a> {
             let bytes = input.get(2..2 + n).filter(|_| (1..=4).contains(&n)).ok_or(PkiError::Der("bad length"))?;
             (2 + n, bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b)))
         };
-        let end =
-            header.checked_add(len).filter(|end| *end <= input.len()).ok_or(PkiError::Der("truncated element"))?;
+        let end = header.checked_add(len).filter(|end| *end <= input.len()).ok_or(PkiError::Der("truncated element"))?;
         Ok((Self { whole: &input[..end], content: &input[header..end] }, &input[end..]))
     }
 }

@@ -24,17 +24,12 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let ca = new_ca("kcp-ca").expect("CA");
-    let serving = new_serving_cert(&ca, "kcp", &groups(&["localhost"]), &[IpAddr::V4(Ipv4Addr::LOCALHOST)])
-        .expect("serving cert");
+    let serving = new_serving_cert(&ca, "kcp", &groups(&["localhost"]), &[IpAddr::V4(Ipv4Addr::LOCALHOST)]).expect("serving cert");
     Fixture { ca, serving }
 }
 
 /// Runs a TLS handshake in memory; returns the server side (for its peer certificates).
-fn handshake(
-    client: rustls::ClientConfig,
-    server: rustls::ServerConfig,
-    name: &str,
-) -> Result<ServerConnection, rustls::Error> {
+fn handshake(client: rustls::ClientConfig, server: rustls::ServerConfig, name: &str) -> Result<ServerConnection, rustls::Error> {
     let name = ServerName::try_from(name.to_owned()).expect("valid server name");
     let mut client = Connection::from(ClientConnection::new(Arc::new(client), name)?);
     let mut server = Connection::from(ServerConnection::new(Arc::new(server))?);
@@ -98,8 +93,7 @@ fn client_certificates_are_optional_and_any_listed_ca_may_issue_them() {
     let f = fixture();
     let second_ca = new_ca("front-proxy-ca").expect("CA");
     let proxy = new_client_cert(&second_ca, "front-proxy", &[]).expect("client cert");
-    let server =
-        server_config(&f.serving, &[f.ca.cert_pem.clone(), second_ca.cert_pem.clone()]).expect("server config");
+    let server = server_config(&f.serving, &[f.ca.cert_pem.clone(), second_ca.cert_pem.clone()]).expect("server config");
 
     let anonymous = client_config(&f.ca.cert_pem, None).expect("client config");
     let conn = handshake(anonymous, server.clone(), "127.0.0.1").expect("no client cert is fine");
@@ -172,8 +166,7 @@ fn certificates_carry_the_intended_usages_and_lifetimes() {
         let cert_der = der(&pair.cert_pem);
         let (_, cert) = x509_parser::parse_x509_certificate(&cert_der).expect("parses");
         assert_eq!(cert.is_ca(), is_ca, "{name}");
-        let usages =
-            cert.extended_key_usage().expect("valid extensions").map(|e| (e.value.server_auth, e.value.client_auth));
+        let usages = cert.extended_key_usage().expect("valid extensions").map(|e| (e.value.server_auth, e.value.client_auth));
         assert_eq!(usages, eku, "{name}");
         assert!(cert.validity().not_before.timestamp() <= now, "{name}: valid already");
     }
@@ -193,8 +186,7 @@ fn pairs_are_written_with_private_keys_readable_only_by_the_owner() {
     assert_eq!(mode("serving.key"), 0o600);
     assert_eq!(mode("serving.crt"), 0o644);
     assert_eq!(read_pair(dir.path(), "serving").expect("read back"), f.serving);
-    let leftovers: Vec<_> =
-        std::fs::read_dir(dir.path()).expect("ls").filter_map(Result::ok).map(|e| e.file_name()).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").filter_map(Result::ok).map(|e| e.file_name()).collect();
     assert_eq!(leftovers.len(), 2, "no temporary files left: {leftovers:?}");
 }
 

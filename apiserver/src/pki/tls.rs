@@ -12,16 +12,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::UnixTime;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
-use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
 use super::{CertPair, PkiError};
 
@@ -106,7 +106,9 @@ impl ReloadingCert {
                         state.key = fresh;
                         state.modified = now;
                     }
-                    Err(e) => tracing::warn!(cert = %self.cert.display(), error = %crate::process::report(&e), "new serving certificate not usable yet; keeping the current one"),
+                    Err(e) => {
+                        tracing::warn!(cert = %self.cert.display(), error = %crate::process::report(&e), "new serving certificate not usable yet; keeping the current one")
+                    }
                 }
             }
         }
@@ -176,7 +178,12 @@ impl ClientCertVerifier for DeferredChainCheck {
         self.inner.root_hint_subjects()
     }
 
-    fn verify_client_cert(&self, _end_entity: &CertificateDer<'_>, _intermediates: &[CertificateDer<'_>], _now: UnixTime) -> Result<ClientCertVerified, rustls::Error> {
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
         Ok(ClientCertVerified::assertion())
     }
 
@@ -200,9 +207,7 @@ pub fn client_config(ca_pem: &str, client: Option<&CertPair>) -> Result<ClientCo
     for cert in certificates(ca_pem)? {
         roots.add(cert)?;
     }
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots);
+    let builder = ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?.with_root_certificates(roots);
     Ok(match client {
         Some(pair) => builder.with_client_auth_cert(certificates(&pair.cert_pem)?, private_key(&pair.key_pem)?)?,
         None => builder.with_no_client_auth(),
@@ -215,9 +220,8 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// Every certificate in a PEM bundle; an empty bundle is an error.
 fn certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, PkiError> {
-    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| PkiError::Pem { what: "certificate", source })?;
+    let certs =
+        CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>().map_err(|source| PkiError::Pem { what: "certificate", source })?;
     if certs.is_empty() {
         return Err(PkiError::Pem { what: "certificate", source: rustls::pki_types::pem::Error::NoItemsFound });
     }

@@ -30,11 +30,7 @@ pub fn json(code: u16, value: &Value) -> Response {
 /// A JSON response with an explicit content type.
 pub fn json_typed(code: u16, value: &Value, content_type: &str) -> Response {
     let bytes = serde_json::to_vec(value).unwrap_or_default();
-    http::Response::builder()
-        .status(code)
-        .header(CONTENT_TYPE, content_type)
-        .body(full(bytes))
-        .unwrap_or_else(|_| http::Response::new(full(Bytes::new())))
+    http::Response::builder().status(code).header(CONTENT_TYPE, content_type).body(full(bytes)).unwrap_or_else(|_| http::Response::new(full(Bytes::new())))
 }
 
 /// The Status response of an error, with `Retry-After` where it applies.

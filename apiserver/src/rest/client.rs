@@ -82,11 +82,7 @@ impl SystemClient {
     /// A client acting as `system:kcp:controller:<name>` with `groups` (plus
     /// `system:authenticated`).
     pub fn new(api: Arc<Api>, name: &str, groups: &[&str]) -> SystemClient {
-        let user = UserInfo {
-            name: format!("{CONTROLLER_USER_PREFIX}{name}"),
-            groups: groups.iter().map(|g| g.to_string()).collect(),
-            ..Default::default()
-        };
+        let user = UserInfo { name: format!("{CONTROLLER_USER_PREFIX}{name}"), groups: groups.iter().map(|g| g.to_string()).collect(), ..Default::default() };
         SystemClient { api, user: user.with_authenticated_group() }
     }
 

@@ -23,16 +23,13 @@ pub fn body_value(req: &ApiRequest) -> Result<Value, ApiError> {
 
 /// Parses JSON with the message kube-apiserver uses for malformed bodies.
 pub fn json(body: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!("error decoding request body: couldn't get version/kind; json parse error: {e}"))
-    })
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding request body: couldn't get version/kind; json parse error: {e}")))
 }
 
 /// Parses one YAML document into JSON.
 pub fn yaml(body: &[u8]) -> Result<Value, ApiError> {
     let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("error decoding YAML: body is not UTF-8"))?;
-    serde_saphyr::from_str::<Value>(text)
-        .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))
+    serde_saphyr::from_str::<Value>(text).map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))
 }
 
 /// Fills a missing `kind` or `apiVersion` from the endpoint, as kube-apiserver's decoder does
@@ -81,22 +78,15 @@ pub fn check_object(obj: &Value, resolved: &Resolved, namespace: &str, url_name:
         )));
     }
     if kind != info.kind {
-        return Err(ApiError::bad_request(format!(
-            "the kind in the data ({kind}) does not match the expected kind ({})",
-            info.kind
-        )));
+        return Err(ApiError::bad_request(format!("the kind in the data ({kind}) does not match the expected kind ({})", info.kind)));
     }
     let obj_ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
     if info.namespaced && !obj_ns.is_empty() && obj_ns != namespace {
-        return Err(ApiError::bad_request(
-            "the namespace of the provided object does not match the namespace sent on the request",
-        ));
+        return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
     }
     let obj_name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
     if !url_name.is_empty() && !obj_name.is_empty() && obj_name != url_name {
-        return Err(ApiError::bad_request(format!(
-            "the name of the object ({obj_name}) does not match the name on the URL ({url_name})"
-        )));
+        return Err(ApiError::bad_request(format!("the name of the object ({obj_name}) does not match the name on the URL ({url_name})")));
     }
     Ok(())
 }
@@ -155,10 +145,7 @@ mod tests {
         let wrong_kind = checked(json!({"kind": "Secret", "metadata": {"name": "c"}}), &r);
         assert_eq!(wrong_kind.err().as_deref(), Some("the kind in the data (Secret) does not match the expected kind (ConfigMap)"));
         let wrong_version = checked(json!({"apiVersion": "apps/v1", "metadata": {"name": "c"}}), &r);
-        assert_eq!(
-            wrong_version.err().as_deref(),
-            Some("the API version in the data (apps/v1) does not match the expected API version (v1)")
-        );
+        assert_eq!(wrong_version.err().as_deref(), Some("the API version in the data (apps/v1) does not match the expected API version (v1)"));
     }
 
     #[test]

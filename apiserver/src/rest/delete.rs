@@ -4,8 +4,8 @@ use serde_json::{json, Value};
 
 use super::body::{self, Response};
 use super::load::{collect, load, Filter};
-use super::render::respond_object;
 use super::object::Deletion;
+use super::render::respond_object;
 use super::{cluster_of, decode, dry_run, object, Api, ApiRequest, Resolved};
 use apimachinery::registry::ResourceInfo;
 use apimachinery::status::{ApiError, Reason};
@@ -43,11 +43,12 @@ impl DeleteOptions {
         }
         match opts.propagation.as_deref() {
             None | Some("Background" | "Foreground" | "Orphan") => Ok(opts),
-            Some(other) => Err(ApiError::invalid("meta.k8s.io", "DeleteOptions", "", &[apimachinery::status::FieldError::not_supported(
-                "propagationPolicy",
-                other,
-                &["Foreground", "Background", "Orphan"],
-            )])),
+            Some(other) => Err(ApiError::invalid(
+                "meta.k8s.io",
+                "DeleteOptions",
+                "",
+                &[apimachinery::status::FieldError::not_supported("propagationPolicy", other, &["Foreground", "Background", "Orphan"])],
+            )),
         }
     }
 }
@@ -73,29 +74,28 @@ fn returns_deleted_object(info: &ResourceInfo) -> bool {
 }
 
 /// Deletes (or marks for deletion) one object and returns what the client should see.
-pub async fn delete_one(
-    api: &Api,
-    req: &ApiRequest,
-    r: &Resolved,
-    ns: &str,
-    name: &str,
-    opts: &DeleteOptions,
-) -> Result<Value, ApiError> {
+pub async fn delete_one(api: &Api, req: &ApiRequest, r: &Resolved, ns: &str, name: &str, opts: &DeleteOptions) -> Result<Value, ApiError> {
     let cluster = cluster_of(req)?;
     let (mut obj, rev) = load(api, r, cluster, ns, name).await?;
     if let Some(uid) = &opts.uid {
         let have = object::meta_str(&obj, "uid");
         if uid != have {
-            return Err(ApiError::conflict_msg(&r.info.group, &r.info.plural, name, &format!(
-                "Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"
-            )));
+            return Err(ApiError::conflict_msg(
+                &r.info.group,
+                &r.info.plural,
+                name,
+                &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"),
+            ));
         }
     }
     if let Some(want) = &opts.resource_version {
         if *want != rev.to_string() {
-            return Err(ApiError::conflict_msg(&r.info.group, &r.info.plural, name, &format!(
-                "Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {rev}"
-            )));
+            return Err(ApiError::conflict_msg(
+                &r.info.group,
+                &r.info.plural,
+                name,
+                &format!("Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {rev}"),
+            ));
         }
     }
     let is_namespace = r.info.group.is_empty() && r.info.plural == "namespaces";

@@ -4,7 +4,7 @@
 use base64::Engine;
 use serde_json::Value;
 
-use super::{ApiRequest, Api, Resolved};
+use super::{Api, ApiRequest, Resolved};
 use apimachinery::registry::StrategyRef;
 use apimachinery::request::ClusterTarget;
 use apimachinery::selector::{FieldSelector, LabelSelector};
@@ -38,8 +38,7 @@ impl Filter {
     pub fn matches(&self, obj: &Value) -> bool {
         let empty = serde_json::Map::new();
         let labels = obj.pointer("/metadata/labels").and_then(Value::as_object).unwrap_or(&empty);
-        self.label.matches(labels)
-            && self.field.matches(|f| apimachinery::selector::field_value(obj, f, |l| self.strategy.field_label(l)))
+        self.label.matches(labels) && self.field.matches(|f| apimachinery::selector::field_value(obj, f, |l| self.strategy.field_label(l)))
     }
 }
 

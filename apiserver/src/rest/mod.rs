@@ -10,8 +10,8 @@ pub mod body;
 pub mod client;
 pub mod decode;
 pub mod delete;
-pub mod object;
 pub mod load;
+pub mod object;
 pub mod read;
 pub mod render;
 pub mod review;
@@ -25,14 +25,14 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use serde_json::Value;
 
+use crate::auth::authz::Authorizer;
+use crate::storage::{key, SharedStorage};
 use apimachinery::auth::UserInfo;
 use apimachinery::registry::builtin::{self, Backing};
 use apimachinery::registry::crd::CrdIndex;
 use apimachinery::registry::{ResourceInfo, StrategyRef};
 use apimachinery::request::{ClusterTarget, RequestInfo, Verb};
-use crate::auth::authz::Authorizer;
 use apimachinery::status::ApiError;
-use crate::storage::{key, SharedStorage};
 
 pub use body::{Body, Response};
 
@@ -193,11 +193,7 @@ impl Api {
         }
         let info = match target {
             ClusterTarget::Name(c) => self.crds.find(c, group, version, resource),
-            _ => self
-                .crds
-                .all_served()
-                .into_iter()
-                .find(|r| r.group == group && r.version == version && r.plural == resource),
+            _ => self.crds.all_served().into_iter().find(|r| r.group == group && r.version == version && r.plural == resource),
         }?;
         Some(Resolved::custom(info))
     }
@@ -210,9 +206,7 @@ impl Api {
     /// Runs one resource request.
     pub async fn handle(&self, req: ApiRequest) -> Result<Response, ApiError> {
         let i = &req.info;
-        let resolved = self
-            .resolve(&i.cluster, &i.api_group, &i.api_version, &i.resource)
-            .ok_or_else(ApiError::path_not_found)?;
+        let resolved = self.resolve(&i.cluster, &i.api_group, &i.api_version, &i.resource).ok_or_else(ApiError::path_not_found)?;
         let collection_verb = matches!(i.verb, Verb::List | Verb::Watch | Verb::DeleteCollection);
         if i.namespace.is_empty() && resolved.info.namespaced && !collection_verb {
             return Err(ApiError::path_not_found());
@@ -262,9 +256,7 @@ pub(crate) fn dry_run(req: &ApiRequest) -> Result<bool, ApiError> {
     match req.info.param("dryRun") {
         None | Some("") => Ok(false),
         Some("All") => Ok(true),
-        Some(other) => Err(ApiError::bad_request(format!(
-            "Invalid dry run value: {other:?}: supported values: \"All\""
-        ))),
+        Some(other) => Err(ApiError::bad_request(format!("Invalid dry run value: {other:?}: supported values: \"All\""))),
     }
 }
 

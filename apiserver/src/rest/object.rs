@@ -31,10 +31,7 @@ pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
 
 /// The object's finalizers.
 pub fn finalizers(obj: &Value) -> Vec<String> {
-    obj.pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|f| f.as_str().map(String::from)).collect())
-        .unwrap_or_default()
+    obj.pointer("/metadata/finalizers").and_then(Value::as_array).map(|a| a.iter().filter_map(|f| f.as_str().map(String::from)).collect()).unwrap_or_default()
 }
 
 /// Replaces the object's finalizers (dropping the field when empty).
@@ -104,8 +101,7 @@ pub fn plan_deletion(obj: &mut Value, extra: Option<&str>) -> Deletion {
 
 /// Parses stored bytes and stamps a resourceVersion.
 pub fn decode_stored(bytes: &Bytes, revision: u64) -> Result<Value, ApiError> {
-    let mut obj: Value =
-        serde_json::from_slice(bytes).map_err(|e| ApiError::internal(format!("corrupt stored object: {e}")))?;
+    let mut obj: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::internal(format!("corrupt stored object: {e}")))?;
     meta_mut(&mut obj).insert("resourceVersion".into(), json!(revision.to_string()));
     Ok(obj)
 }
@@ -122,10 +118,7 @@ pub fn resource_version(obj: &Value) -> Result<Option<u64>, ApiError> {
     match obj.pointer("/metadata/resourceVersion") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => s
-            .parse()
-            .map(Some)
-            .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {s:?}: must be a decimal number"))),
+        Some(Value::String(s)) => s.parse().map(Some).map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {s:?}: must be a decimal number"))),
         Some(other) => Err(ApiError::bad_request(format!("invalid resourceVersion {other}: must be a string"))),
     }
 }
@@ -136,8 +129,7 @@ const NAME_SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 pub fn generate_name(prefix: &str) -> String {
     let prefix = if prefix.len() > 58 { &prefix[..58] } else { prefix };
     let bytes = uuid::Uuid::new_v4().into_bytes();
-    let suffix: String =
-        bytes.iter().take(5).map(|b| NAME_SUFFIX_ALPHABET[*b as usize % NAME_SUFFIX_ALPHABET.len()] as char).collect();
+    let suffix: String = bytes.iter().take(5).map(|b| NAME_SUFFIX_ALPHABET[*b as usize % NAME_SUFFIX_ALPHABET.len()] as char).collect();
     format!("{prefix}{suffix}")
 }
 

@@ -5,7 +5,7 @@ use serde_json::json;
 use super::body::{self, Response, TABLE_CONTENT_TYPE};
 use super::load::{collect, load, Filter};
 use super::render::{include_object, render_table, respond_object};
-use super::{cluster_of, ApiRequest, Api, Resolved};
+use super::{cluster_of, Api, ApiRequest, Resolved};
 use apimachinery::status::ApiError;
 
 /// GET of one object (or its status subresource).

@@ -36,10 +36,7 @@ pub fn render_table(
 ) -> Value {
     let columns = strategy.columns();
     let now = jiff::Timestamp::now();
-    let rows = objs
-        .iter()
-        .map(|o| (table::cells(&columns, &strategy.row(o, now), o, now), table::row_object(o, include)))
-        .collect();
+    let rows = objs.iter().map(|o| (table::cells(&columns, &strategy.row(o, now), o, now), table::row_object(o, include))).collect();
     let mut t = table::table(&columns, rows, resource_version, continue_token);
     if !with_columns {
         t["columnDefinitions"] = Value::Null;

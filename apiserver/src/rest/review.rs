@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::body::{self, Response};
-use super::{cluster_of, decode, ApiRequest, Api, Resolved};
+use super::{cluster_of, decode, Api, ApiRequest, Resolved};
 use apimachinery::auth::{self, UserInfo};
 use apimachinery::status::ApiError;
 
@@ -21,10 +21,7 @@ pub async fn create(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Respons
             let user = auth::user_from_review_spec(&spec).map_err(|e| review_error(r, e))?;
             let ns_in_spec = spec.pointer("/resourceAttributes/namespace").and_then(Value::as_str).unwrap_or_default();
             if r.info.kind == "LocalSubjectAccessReview" && ns_in_spec != req.info.namespace {
-                return Err(ApiError::bad_request(format!(
-                    "spec.resourceAttributes.namespace must match namespace: {}",
-                    req.info.namespace
-                )));
+                return Err(ApiError::bad_request(format!("spec.resourceAttributes.namespace must match namespace: {}", req.info.namespace)));
             }
             access(api, r, cluster, &spec, user).await?
         }

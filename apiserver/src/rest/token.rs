@@ -3,13 +3,11 @@
 
 use serde_json::{json, Value};
 
-use apimachinery::request::Verb;
 use super::body::{self, Response};
-use super::{cluster_of, decode, str_of, ApiRequest, Api, Resolved};
-use apimachinery::auth::service_account::{
-    AccountId, DEFAULT_EXPIRATION_SECONDS, MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS,
-};
+use super::{cluster_of, decode, str_of, Api, ApiRequest, Resolved};
+use apimachinery::auth::service_account::{AccountId, DEFAULT_EXPIRATION_SECONDS, MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS};
 use apimachinery::auth::ServiceAccountRef;
+use apimachinery::request::Verb;
 use apimachinery::status::{ApiError, FieldError};
 
 const GROUP: &str = "authentication.k8s.io";
@@ -28,9 +26,7 @@ pub async fn request(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Respon
     decode::fill_type(&mut body, "authentication.k8s.io/v1", KIND);
     let (api_version, kind) = (str_of(&body, "/apiVersion"), str_of(&body, "/kind"));
     if (api_version, kind) != ("authentication.k8s.io/v1", KIND) {
-        return Err(ApiError::bad_request(format!(
-            "the body must be an authentication.k8s.io/v1 TokenRequest, not {kind:?} of {api_version:?}"
-        )));
+        return Err(ApiError::bad_request(format!("the body must be an authentication.k8s.io/v1 TokenRequest, not {kind:?} of {api_version:?}")));
     }
     let spec = body.get("spec").cloned().unwrap_or_else(|| json!({}));
     let (expiration, audiences) = parse_spec(&spec).map_err(|errs| ApiError::invalid(GROUP, KIND, name, &errs))?;
@@ -41,10 +37,7 @@ pub async fn request(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Respon
         account: AccountId { name: name.clone(), uid: str_of(&sa, "/metadata/uid").to_string() },
     };
     let now = jiff::Timestamp::now();
-    let token = sa_tokens
-        .signer
-        .issue(account, audiences.clone(), now.as_second(), expiration)
-        .map_err(ApiError::internal)?;
+    let token = sa_tokens.signer.issue(account, audiences.clone(), now.as_second(), expiration).map_err(ApiError::internal)?;
     let expires = jiff::Timestamp::from_second(now.as_second() + expiration).map_err(ApiError::internal)?;
     let audiences = if audiences.is_empty() { vec![sa_tokens.signer.issuer().to_string()] } else { audiences };
     let out = json!({

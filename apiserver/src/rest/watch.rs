@@ -19,10 +19,10 @@ use super::body::{self, Response, TABLE_CONTENT_TYPE};
 use super::load::{collect, Filter};
 use super::render::render_table;
 use super::{object, Api, ApiRequest, Resolved};
+use crate::storage::{Event, EventKind, StorageError, WatchFrom};
 use apimachinery::registry::{ResourceInfo, StrategyRef};
 use apimachinery::request::ClusterTarget;
 use apimachinery::status::ApiError;
-use crate::storage::{Event, EventKind, StorageError, WatchFrom};
 use apimachinery::table::IncludeObject;
 
 /// How often a watch that asked for bookmarks gets one.
@@ -109,9 +109,7 @@ pub async fn watch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
     let encoder = Encoder { info: r.info.clone(), strategy: r.strategy.clone(), table };
     let bookmarks = req.info.flag("allowWatchBookmarks");
     let timeout = match req.info.param("timeoutSeconds") {
-        Some(t) if !t.is_empty() => {
-            Some(Duration::from_secs(t.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {t:?}")))?))
-        }
+        Some(t) if !t.is_empty() => Some(Duration::from_secs(t.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {t:?}")))?)),
         _ => None,
     };
 
@@ -122,7 +120,8 @@ pub async fn watch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
             let mut list_req_info = req.info.clone();
             list_req_info.query.remove("limit");
             list_req_info.query.remove("continue");
-            let list_req = ApiRequest { info: list_req_info, user: req.user.clone(), method: req.method.clone(), headers: req.headers.clone(), body: Bytes::new() };
+            let list_req =
+                ApiRequest { info: list_req_info, user: req.user.clone(), method: req.method.clone(), headers: req.headers.clone(), body: Bytes::new() };
             let listed = collect(api, &list_req, r, &filter).await?;
             initial = listed.items.into_iter().map(|o| encoder.event("ADDED", o)).collect();
             WatchFrom::After(listed.revision)
@@ -195,8 +194,7 @@ pub async fn watch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
         }
         Err(e) => return Err(e.into()),
     }
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
-        .map(|b| Ok::<_, Infallible>(Frame::data(b)));
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) }).map(|b| Ok::<_, Infallible>(Frame::data(b)));
     let content_type = if table.is_some() { TABLE_CONTENT_TYPE } else { "application/json" };
     Ok(http::Response::builder()
         .status(200)
@@ -214,7 +212,6 @@ fn closes(cluster: Option<&str>, before: &std::collections::HashSet<String>, now
         None => now.iter().any(|c| !before.contains(c)),
     }
 }
-
 
 #[cfg(test)]
 mod tests {

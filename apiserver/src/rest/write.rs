@@ -68,10 +68,12 @@ pub(crate) async fn create_object(api: &Api, req: &ApiRequest, r: &Resolved, mut
     }
     let name = object::meta_str(&obj, "name").to_string();
     if name.is_empty() {
-        return Err(ApiError::invalid(&r.info.group, &r.info.kind, "", &[apimachinery::status::FieldError::required(
-            "metadata.name",
-            "name or generateName is required",
-        )]));
+        return Err(ApiError::invalid(
+            &r.info.group,
+            &r.info.kind,
+            "",
+            &[apimachinery::status::FieldError::required("metadata.name", "name or generateName is required")],
+        ));
     }
     let warnings = admission::normalize(req, r, &mut obj, None)?;
     r.strategy.initialize(&mut obj);
@@ -175,10 +177,12 @@ pub(crate) async fn commit_update(
     if object::is_deleting(&old) {
         let before = object::finalizers(&old);
         if object::finalizers(&new).iter().any(|f| !before.contains(f)) {
-            return Err(ApiError::invalid(&r.info.group, &r.info.kind, &name, &[apimachinery::status::FieldError::forbidden(
-                "metadata.finalizers",
-                "no new finalizers can be added if the object is being deleted",
-            )]));
+            return Err(ApiError::invalid(
+                &r.info.group,
+                &r.info.kind,
+                &name,
+                &[apimachinery::status::FieldError::forbidden("metadata.finalizers", "no new finalizers can be added if the object is being deleted")],
+            ));
         }
     }
     if r.strategy.tracks_generation() && object::spec_part(&new) != object::spec_part(&old) {
@@ -236,8 +240,7 @@ pub async fn patch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
                 if manager.is_empty() {
                     return Err(ApiError::bad_request("PATCH with apply requires a fieldManager"));
                 }
-                let applied = patch::apply(None, &body, manager, force, &object::now_rfc3339(), r.strategy.lists())
-                    .map_err(ApiError::from)?;
+                let applied = patch::apply(None, &body, manager, force, &object::now_rfc3339(), r.strategy.lists()).map_err(ApiError::from)?;
                 let (obj, warnings) = create_object(api, req, r, applied, Fields::Applied).await?;
                 return Ok(with_warnings(respond_object(req, r, 201, obj), &warnings));
             }
@@ -277,7 +280,6 @@ fn unsupported_patch(media: &str) -> ApiError {
     )
 }
 
-
 /// Adds `Warning: 299` headers, as kube-apiserver does for non-fatal problems.
 pub fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
     for w in warnings {
@@ -288,4 +290,3 @@ pub fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
     }
     resp
 }
-

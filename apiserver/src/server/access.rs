@@ -7,9 +7,9 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use super::phase::{Outcome, Phase, Req};
+use crate::auth::authz::Authorizer;
 use apimachinery::auth::{Attributes, UserInfo};
 use apimachinery::request::{ClusterTarget, RequestInfo, Verb};
-use crate::auth::authz::Authorizer;
 use apimachinery::status::{ApiError, Reason};
 
 /// The authorization phase.
@@ -28,9 +28,7 @@ impl Phase for Authorize {
             let cluster = match &info.cluster {
                 ClusterTarget::Name(c) => c.as_str(),
                 ClusterTarget::Wildcard if masters => return Ok(Outcome::Next),
-                ClusterTarget::Wildcard => {
-                    return Err(forbidden(user, info, "wildcard requests across logical clusters are restricted to system:masters"))
-                }
+                ClusterTarget::Wildcard => return Err(forbidden(user, info, "wildcard requests across logical clusters are restricted to system:masters")),
                 ClusterTarget::None if info.is_resource_request => {
                     return Err(ApiError::new(
                         Reason::NotFound,
@@ -99,4 +97,3 @@ pub fn forbidden(user: &UserInfo, info: &RequestInfo, why: &str) -> ApiError {
     let resource = if info.subresource.is_empty() { info.resource.clone() } else { format!("{}/{}", info.resource, info.subresource) };
     ApiError::forbidden(&user.name, info.verb.as_str(), &resource, &info.api_group, &info.name, &scope, why)
 }
-

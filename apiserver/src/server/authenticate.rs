@@ -91,7 +91,9 @@ fn route_in_cluster_client(req: &mut Req, user: &UserInfo) {
 /// The front-proxy forwards to `/clusters/<logical cluster>` and says in [`REMOTE_CLUSTER`] how
 /// the caller wrote it; messages use the caller's words.
 fn adopt_cluster_as_written(req: &mut Req) {
-    let Some(written) = req.headers().get(REMOTE_CLUSTER).and_then(|v| v.to_str().ok()).filter(|w| apimachinery::request::valid_cluster_name(w)).map(String::from) else {
+    let Some(written) =
+        req.headers().get(REMOTE_CLUSTER).and_then(|v| v.to_str().ok()).filter(|w| apimachinery::request::valid_cluster_name(w)).map(String::from)
+    else {
         return;
     };
     if let Some(info) = req.extensions_mut().get_mut::<RequestInfo>().filter(|i| i.cluster_name().is_some()) {
@@ -122,7 +124,10 @@ async fn impersonate(authz: &Authorizer, user: UserInfo, headers: &http::HeaderM
         if let Some(g) = groups.iter().find(|g| is_privileged_group(g)) {
             return Err(ApiError::new(
                 apimachinery::status::Reason::Forbidden,
-                format!("groups \"{g}\" is forbidden: User \"{}\" cannot impersonate group \"{g}\": only system:masters may impersonate privileged groups", user.name),
+                format!(
+                    "groups \"{g}\" is forbidden: User \"{}\" cannot impersonate group \"{g}\": only system:masters may impersonate privileged groups",
+                    user.name
+                ),
             ));
         }
     }
@@ -145,7 +150,10 @@ async fn impersonate(authz: &Authorizer, user: UserInfo, headers: &http::HeaderM
         if !authz.allows(cluster, &attrs).await? {
             return Err(ApiError::new(
                 apimachinery::status::Reason::Forbidden,
-                format!("{resource} \"{name}\" is forbidden: User \"{}\" cannot impersonate resource \"{resource}\" in API group \"\" at the cluster scope", user.name),
+                format!(
+                    "{resource} \"{name}\" is forbidden: User \"{}\" cannot impersonate resource \"{resource}\" in API group \"\" at the cluster scope",
+                    user.name
+                ),
             ));
         }
     }

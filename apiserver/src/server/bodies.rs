@@ -121,7 +121,8 @@ mod tests {
 
     #[tokio::test]
     async fn draining_stops_at_the_bound() {
-        let chunks = |n: usize| StreamBody::new(futures::stream::iter((0..n).map(|_| Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(vec![0u8; 1024]))))));
+        let chunks =
+            |n: usize| StreamBody::new(futures::stream::iter((0..n).map(|_| Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(vec![0u8; 1024]))))));
         assert!(drain(chunks(4), 4096).await);
         assert!(!drain(chunks(5), 4096).await);
         assert!(drain(Full::new(Bytes::new()), 0).await);

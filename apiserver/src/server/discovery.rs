@@ -66,8 +66,7 @@ pub fn aggregated(served: &[ResourceInfo], core: bool) -> Value {
             let versions: Vec<Value> = versions
                 .iter()
                 .map(|v| {
-                    let resources: Vec<Value> =
-                        served.iter().filter(|r| r.group == g && &r.version == v).map(aggregated_resource).collect();
+                    let resources: Vec<Value> = served.iter().filter(|r| r.group == g && &r.version == v).map(aggregated_resource).collect();
                     json!({"version": v, "resources": resources, "freshness": "Current"})
                 })
                 .collect();
@@ -154,7 +153,13 @@ mod tests {
         let served: Vec<ResourceInfo> = builtins().iter().map(|b| b.info.clone()).collect();
         let core = aggregated(&served, true);
         assert_eq!(core["items"][0]["metadata"]["name"], "");
-        let cm = core["items"][0]["versions"][0]["resources"].as_array().expect("resources").iter().find(|r| r["resource"] == "configmaps").cloned().expect("configmaps");
+        let cm = core["items"][0]["versions"][0]["resources"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .find(|r| r["resource"] == "configmaps")
+            .cloned()
+            .expect("configmaps");
         assert_eq!(cm["responseKind"]["kind"], "ConfigMap");
         assert_eq!(cm["shortNames"][0], "cm");
         let apis = aggregated(&served, false);

@@ -13,13 +13,13 @@ use serde_json::json;
 use super::discovery;
 use super::metrics::Metrics;
 use super::openapi;
-use apimachinery::openapi::cache::documents;
 use super::phase::Req;
-use apimachinery::auth::UserInfo;
-use apimachinery::registry::builtin;
-use apimachinery::request::RequestInfo;
 use crate::rest::body::{self, Response};
 use crate::rest::{Api, ApiRequest};
+use apimachinery::auth::UserInfo;
+use apimachinery::openapi::cache::documents;
+use apimachinery::registry::builtin;
+use apimachinery::request::RequestInfo;
 use apimachinery::status::ApiError;
 
 /// The Kubernetes version reported at `/version`; kubectl's dispatcher picks its client by it.
@@ -70,11 +70,7 @@ impl Endpoint {
 fn non_resource(api: &Api, metrics: &Metrics, info: &RequestInfo, headers: &http::HeaderMap) -> Result<Response, ApiError> {
     let cluster = info.cluster_name().unwrap_or_default();
     let accept = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let served = if cluster.is_empty() {
-        builtin::builtins().iter().map(|b| b.info.clone()).collect()
-    } else {
-        api.served(cluster)
-    };
+    let served = if cluster.is_empty() { builtin::builtins().iter().map(|b| b.info.clone()).collect() } else { api.served(cluster) };
     let segs: Vec<&str> = info.path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
     let prefix = if cluster.is_empty() { String::new() } else { format!("/clusters/{cluster}") };
     let doc = match segs.as_slice() {

@@ -51,7 +51,9 @@ mod tests {
 
     fn request(verb: &str) -> Req {
         let mut r = http::Request::new(http_body_util::Empty::new().map_err(|e| match e {}).boxed_unsync());
-        let info = RequestInfo::parse(&http::Method::GET, "/clusters/root/api/v1/namespaces/d/configmaps", Some(if verb == "watch" { "watch=true" } else { "" })).expect("parses");
+        let info =
+            RequestInfo::parse(&http::Method::GET, "/clusters/root/api/v1/namespaces/d/configmaps", Some(if verb == "watch" { "watch=true" } else { "" }))
+                .expect("parses");
         r.extensions_mut().insert(info);
         r
     }

@@ -65,9 +65,7 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
-        let duration = Family::<LatencyLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
-        });
+        let duration = Family::<LatencyLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16)));
         let inflight = Gauge::<i64, AtomicI64>::default();
         let storage_bytes = Gauge::<i64, AtomicI64>::default();
         let storage_revision = Gauge::<i64, AtomicI64>::default();
@@ -77,7 +75,11 @@ impl Default for Metrics {
         registry.register("apiserver_storage_size_bytes", "Size of the storage database file on disk in bytes", storage_bytes.clone());
         registry.register("kcp_storage_revision", "Newest durable storage revision", storage_revision.clone());
         let certificate_expiry = Family::<CertificateLabels, Gauge<i64, AtomicI64>>::default();
-        registry.register("kcp_certificate_expiration_timestamp_seconds", "When a certificate in use expires, in seconds since the epoch", certificate_expiry.clone());
+        registry.register(
+            "kcp_certificate_expiration_timestamp_seconds",
+            "When a certificate in use expires, in seconds since the epoch",
+            certificate_expiry.clone(),
+        );
         Metrics { registry, requests, duration, inflight, storage_bytes, storage_revision, certificate_expiry, certificate_files: Default::default() }
     }
 }

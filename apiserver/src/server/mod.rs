@@ -26,8 +26,8 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::auth::authn::{self, Peer};
 use crate::rest;
-use http_body_util::BodyExt;
 pub use connection::ConnectionLimits;
+use http_body_util::BodyExt;
 pub use stack::Handler;
 
 /// How long shutdown waits for in-flight requests before closing connections.
@@ -197,7 +197,10 @@ impl http_body::Body for InFlightBody {
     type Data = bytes::Bytes;
     type Error = std::convert::Infallible;
 
-    fn poll_frame(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
         std::pin::Pin::new(&mut self.body).poll_frame(cx)
     }
 

@@ -6,8 +6,8 @@ use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY};
 use http::HeaderMap;
 
-use apimachinery::openapi::cache::{self, Documents};
 use crate::rest::body::{self, Response};
+use apimachinery::openapi::cache::{self, Documents};
 use apimachinery::status::{ApiError, Reason};
 
 /// Content type of the protobuf `/openapi/v2`.
@@ -45,18 +45,16 @@ fn negotiate(accept: &str) -> Option<Format> {
 fn conditional(headers: &HeaderMap, etag: &str, content_type: &str, body: Bytes) -> Response {
     let fresh = headers.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| cache::matches(v, etag));
     let builder = http::Response::builder().header(ETAG, format!("\"{etag}\"")).header(VARY, "Accept");
-    let response = if fresh {
-        builder.status(304).body(body::full(Bytes::new()))
-    } else {
-        builder.status(200).header(CONTENT_TYPE, content_type).body(body::full(body))
-    };
+    let response =
+        if fresh { builder.status(304).body(body::full(Bytes::new())) } else { builder.status(200).header(CONTENT_TYPE, content_type).body(body::full(body)) };
     response.unwrap_or_else(|_| http::Response::new(body::full(Bytes::new())))
 }
 
 /// `/openapi/v2` as JSON or protobuf, per `Accept`; 406 for anything else.
 pub fn v2(docs: &Documents, headers: &HeaderMap) -> Result<Response, ApiError> {
     let accept = headers.get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let format = negotiate(accept).ok_or_else(|| ApiError::new(Reason::NotAcceptable, format!("only application/json and {PROTOBUF} are served here, not {accept:?}")))?;
+    let format = negotiate(accept)
+        .ok_or_else(|| ApiError::new(Reason::NotAcceptable, format!("only application/json and {PROTOBUF} are served here, not {accept:?}")))?;
     let doc = docs.v2();
     Ok(match format {
         Format::Json => conditional(headers, &doc.etag, "application/json", Bytes::from_owner(doc.json.clone())),

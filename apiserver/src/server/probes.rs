@@ -8,9 +8,9 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 
 use super::phase::{Outcome, Phase, Req};
-use apimachinery::request::{ClusterTarget, RequestInfo};
 use crate::rest::body;
 use crate::storage::SharedStorage;
+use apimachinery::request::{ClusterTarget, RequestInfo};
 use apimachinery::status::ApiError;
 
 /// The probe phase.
@@ -88,10 +88,7 @@ impl Phase for Probes {
 pub fn render(name: &str, checks: &[(&str, bool)], verbose: bool) -> body::Response {
     let ok = checks.iter().all(|(_, ok)| *ok);
     let text = if verbose {
-        let mut s: String = checks
-            .iter()
-            .map(|(n, ok)| format!("[{}]{n} {}\n", if *ok { "+" } else { "-" }, if *ok { "ok" } else { "failed" }))
-            .collect();
+        let mut s: String = checks.iter().map(|(n, ok)| format!("[{}]{n} {}\n", if *ok { "+" } else { "-" }, if *ok { "ok" } else { "failed" })).collect();
         s.push_str(&format!("{name} check {}\n", if ok { "passed" } else { "failed" }));
         s
     } else if ok {

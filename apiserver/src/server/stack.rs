@@ -27,9 +27,9 @@ use super::limit::InflightLimit;
 use super::metrics::{LatencyLabels, Metrics, RequestLabels};
 use super::phase::{PhaseLayer, Phases, Req};
 use super::probes::{Probes, Readiness};
-use apimachinery::request::RequestInfo;
 use crate::rest::body::{self, Response};
 use crate::rest::Api;
+use apimachinery::request::RequestInfo;
 
 /// Everything the request path needs.
 pub struct Handler {
@@ -44,7 +44,14 @@ impl Handler {
     /// A handler admitting at most `max_inflight` concurrent short requests, running `extra`
     /// after authentication (where a binary resolves and gates its clusters), and ready once
     /// every gate of `readiness` is open.
-    pub fn new(api: Arc<Api>, metrics: Arc<Metrics>, max_inflight: usize, extra: Phases, readiness: Readiness, resolver: Option<Arc<dyn ClusterResolver>>) -> Handler {
+    pub fn new(
+        api: Arc<Api>,
+        metrics: Arc<Metrics>,
+        max_inflight: usize,
+        extra: Phases,
+        readiness: Readiness,
+        resolver: Option<Arc<dyn ClusterResolver>>,
+    ) -> Handler {
         let stack = ServiceBuilder::new()
             .layer(PhaseLayer::new(Probes { store: api.store.clone(), shutdown: api.shutdown.clone(), readiness }))
             .layer(PhaseLayer::new(InflightLimit::new(max_inflight)))

@@ -25,10 +25,7 @@ fn bytes(s: &str) -> Bytes {
 }
 
 async fn next_event(stream: &mut EventStream) -> Result<Event, StorageError> {
-    tokio::time::timeout(Duration::from_secs(10), stream.next())
-        .await
-        .expect("watch event did not arrive")
-        .expect("watch stream ended early")
+    tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("watch event did not arrive").expect("watch stream ended early")
 }
 
 async fn quiet(stream: &mut EventStream) -> bool {
@@ -80,11 +77,7 @@ pub(crate) async fn list_pages_in_key_order_within_prefix(h: &impl Harness) {
     assert_eq!(all.more_after, None);
     assert_eq!(all.revision, s.current_revision());
 
-    let cases: &[(usize, &[&[&str]])] = &[
-        (2, &[&["a", "b"], &["c", "d"], &["e"]]),
-        (5, &[&["a", "b", "c", "d", "e"]]),
-        (4, &[&["a", "b", "c", "d"], &["e"]]),
-    ];
+    let cases: &[(usize, &[&[&str]])] = &[(2, &[&["a", "b"], &["c", "d"], &["e"]]), (5, &[&["a", "b", "c", "d", "e"]]), (4, &[&["a", "b", "c", "d"], &["e"]])];
     for &(limit, expected) in cases {
         let mut start_after = None;
         for (i, page_names) in expected.iter().enumerate() {

@@ -36,14 +36,7 @@ impl<'a> Key<'a> {
 
     /// The encoded key.
     pub fn encode(&self) -> String {
-        format!(
-            "{}/{}/{}/{}/{}",
-            group_segment(self.group),
-            self.resource,
-            self.cluster,
-            self.namespace,
-            self.name
-        )
+        format!("{}/{}/{}/{}/{}", group_segment(self.group), self.resource, self.cluster, self.namespace, self.name)
     }
 }
 
@@ -83,9 +76,11 @@ mod tests {
         assert_eq!(a, "core/configmaps/a/default/x");
         assert!(a.starts_with(&cluster_prefix("", "configmaps", "a")));
         assert!(!a.starts_with(&cluster_prefix("", "configmaps", "ab")));
-        assert!(!Key { group: "", resource: "configmaps", cluster: "ab", namespace: "default", name: "x" }
-            .encode()
-            .starts_with(&cluster_prefix("", "configmaps", "a")));
+        assert!(!Key { group: "", resource: "configmaps", cluster: "ab", namespace: "default", name: "x" }.encode().starts_with(&cluster_prefix(
+            "",
+            "configmaps",
+            "a"
+        )));
         assert_eq!(decode(&a), Some(("a", "default", "x")));
     }
 }

@@ -162,12 +162,7 @@ pub trait Storage: Send + Sync + 'static {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Stored, StorageError>>;
     /// Lists keys under `prefix` in key order, starting after `start_after`, at most `limit`
     /// items (0 = no limit).
-    fn list<'a>(
-        &'a self,
-        prefix: &'a str,
-        start_after: Option<&'a str>,
-        limit: usize,
-    ) -> BoxFuture<'a, Result<Page, StorageError>>;
+    fn list<'a>(&'a self, prefix: &'a str, start_after: Option<&'a str>, limit: usize) -> BoxFuture<'a, Result<Page, StorageError>>;
     /// Creates a key that must not exist; returns the new revision.
     fn create<'a>(&'a self, key: &'a str, value: Bytes) -> BoxFuture<'a, Result<u64, StorageError>>;
     /// Replaces a key whose current revision is `expect`; returns the new revision.

@@ -114,9 +114,7 @@ impl SledStorage {
         let db = sled::Config::new().path(dir).flush_every_ms(None).cache_capacity(CACHE_BYTES).open().map_err(unavailable)?;
         let revision = match db.get(REVISION_KEY).map_err(unavailable)? {
             None => 0,
-            Some(raw) => <[u8; REVISION_LEN]>::try_from(raw.as_ref())
-                .map(u64::from_be_bytes)
-                .map_err(|_| unavailable("corrupt revision counter"))?,
+            Some(raw) => <[u8; REVISION_LEN]>::try_from(raw.as_ref()).map(u64::from_be_bytes).map_err(|_| unavailable("corrupt revision counter"))?,
         };
         // sled names its log file `db` inside the directory it was given.
         let disk = DirSync::open(dir, "db").map_err(unavailable)?;
@@ -132,10 +130,7 @@ impl SledStorage {
         });
         let flusher = {
             let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name("sled-flusher".into())
-                .spawn(move || shared.run_flusher())
-                .map_err(unavailable)?
+            std::thread::Builder::new().name("sled-flusher".into()).spawn(move || shared.run_flusher()).map_err(unavailable)?
         };
         Ok(SledStorage { shared, flusher: Some(flusher) })
     }
@@ -160,13 +155,9 @@ impl SledStorage {
         let (kind, value, prev) = match (write, current) {
             (Write::Create(value), None) => (EventKind::Added, value, None),
             (Write::Create(_), Some(_)) => return Err(StorageError::AlreadyExists { key: key.to_owned() }),
-            (Write::Update { expect, value }, Some((rev, old))) if rev == expect => {
-                (EventKind::Modified, value, Some(old))
-            }
+            (Write::Update { expect, value }, Some((rev, old))) if rev == expect => (EventKind::Modified, value, Some(old)),
             (Write::Update { .. }, Some((rev, _))) => return Err(conflict(rev)),
-            (Write::Delete { expect: Some(expect) }, Some((rev, _))) if rev != expect => {
-                return Err(conflict(rev))
-            }
+            (Write::Delete { expect: Some(expect) }, Some((rev, _))) if rev != expect => return Err(conflict(rev)),
             (Write::Delete { .. }, Some((_, old))) => (EventKind::Deleted, old.clone(), Some(old)),
             (Write::Update { .. } | Write::Delete { .. }, None) => return Err(not_found()),
         };
@@ -203,10 +194,7 @@ impl Shared {
     /// Waits until everything up to `revision` is on disk.
     async fn wait_durable(&self, revision: u64) -> Result<(), StorageError> {
         let mut durable = self.durable.subscribe();
-        let state = durable
-            .wait_for(|d| d.revision >= revision || d.failed.is_some())
-            .await
-            .map_err(|_| unavailable("store closed"))?;
+        let state = durable.wait_for(|d| d.revision >= revision || d.failed.is_some()).await.map_err(|_| unavailable("store closed"))?;
         match &state.failed {
             Some(reason) if state.revision < revision => Err(StorageError::Unavailable(reason.to_string())),
             _ => Ok(()),
@@ -267,21 +255,13 @@ impl Storage for SledStorage {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Stored, StorageError>> {
         Box::pin(async move {
             let stored = self.shared.db.get(key).map_err(unavailable)?;
-            let (revision, value) = stored
-                .map(split_value)
-                .transpose()?
-                .ok_or_else(|| StorageError::NotFound { key: key.to_owned() })?;
+            let (revision, value) = stored.map(split_value).transpose()?.ok_or_else(|| StorageError::NotFound { key: key.to_owned() })?;
             self.shared.wait_durable(revision).await?;
             Ok(Stored { key: key.to_owned(), value, revision })
         })
     }
 
-    fn list<'a>(
-        &'a self,
-        prefix: &'a str,
-        start_after: Option<&'a str>,
-        limit: usize,
-    ) -> BoxFuture<'a, Result<Page, StorageError>> {
+    fn list<'a>(&'a self, prefix: &'a str, start_after: Option<&'a str>, limit: usize) -> BoxFuture<'a, Result<Page, StorageError>> {
         Box::pin(async move {
             // Taken before the scan: the scan may show newer writes, never miss older ones, so a
             // watch from this revision sees every change the page might lack.

@@ -78,13 +78,7 @@ impl EventWindow {
     /// An empty window keeping up to `capacity` events, starting at the store's `revision`
     /// (watches from before it answer `Expired`).
     pub fn new(capacity: usize, revision: u64) -> Self {
-        let ring = Ring {
-            events: VecDeque::with_capacity(capacity.min(4096)),
-            capacity,
-            revision,
-            floor: revision,
-            closed: false,
-        };
+        let ring = Ring { events: VecDeque::with_capacity(capacity.min(4096)), capacity, revision, floor: revision, closed: false };
         let (tip, _) = watch::channel(Tip { revision, closed: false });
         EventWindow { inner: Arc::new(Inner { ring: RwLock::new(ring), tip }) }
     }
@@ -146,14 +140,8 @@ impl EventWindow {
                 WatchFrom::After(rv) => rv,
             }
         };
-        let watcher = Watcher {
-            window: self.clone(),
-            tip: self.inner.tip.subscribe(),
-            prefix: prefix.to_owned(),
-            cursor,
-            buffered: VecDeque::new(),
-            done: false,
-        };
+        let watcher =
+            Watcher { window: self.clone(), tip: self.inner.tip.subscribe(), prefix: prefix.to_owned(), cursor, buffered: VecDeque::new(), done: false };
         Ok(Box::pin(stream::unfold(watcher, Watcher::next)))
     }
 }
@@ -214,23 +202,14 @@ mod tests {
     use crate::storage::EventKind;
 
     fn event(revision: u64, key: &str) -> Event {
-        Event {
-            kind: EventKind::Added,
-            key: key.to_owned(),
-            value: Bytes::from(format!("v{revision}")),
-            revision,
-            prev: None,
-        }
+        Event { kind: EventKind::Added, key: key.to_owned(), value: Bytes::from(format!("v{revision}")), revision, prev: None }
     }
 
     /// Takes `n` items from a stream, failing the test if they do not arrive promptly.
     async fn take(stream: &mut EventStream, n: usize) -> Vec<Result<Event, StorageError>> {
         let mut out = Vec::new();
         for _ in 0..n {
-            let item = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next())
-                .await
-                .expect("event did not arrive")
-                .expect("stream ended early");
+            let item = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next()).await.expect("event did not arrive").expect("stream ended early");
             out.push(item);
         }
         out
@@ -268,12 +247,7 @@ mod tests {
     #[tokio::test]
     async fn prefix_filters_other_clusters() {
         let window = EventWindow::new(10, 0);
-        window.publish([
-            event(1, "core/cm/a/ns/x"),
-            event(2, "core/cm/ab/ns/x"),
-            event(3, "core/cm/a/ns/y"),
-            event(4, "core/cm/b/ns/z"),
-        ]);
+        window.publish([event(1, "core/cm/a/ns/x"), event(2, "core/cm/ab/ns/x"), event(3, "core/cm/a/ns/y"), event(4, "core/cm/b/ns/z")]);
         let mut stream = window.watch("core/cm/a/", WatchFrom::After(0)).expect("watch");
         let items = take(&mut stream, 2).await;
         assert_eq!(revisions(&items), vec![1, 3]);

@@ -16,13 +16,7 @@ fn configmap(ns: &str, name: &str, value: usize) -> serde_json::Value {
 }
 
 fn row(name: &str, workers: usize, s: &mut Samples) {
-    println!(
-        "| {name} | {workers} | {:.0} | {:.2} | {:.2} | {} |",
-        s.rate(),
-        s.quantile_ms(0.5),
-        s.quantile_ms(0.99),
-        s.errors
-    );
+    println!("| {name} | {workers} | {:.0} | {:.2} | {:.2} | {} |", s.rate(), s.quantile_ms(0.5), s.quantile_ms(0.99), s.errors);
 }
 
 /// Creates the workspaces `(parent path, name)` on `workers` connections; returns the samples.
@@ -192,7 +186,12 @@ async fn proxy() {
         assert_eq!(get.errors + list.errors + paced.errors, 0, "{name}: requests failed");
         println!(
             "| {name} | {:.0} | {:.2} | {:.2} | {:.0} | {:.3} | {:.3} |",
-            get.rate(), get.quantile_ms(0.5), get.quantile_ms(0.99), list.rate(), paced.quantile_ms(0.5), paced.quantile_ms(0.99)
+            get.rate(),
+            get.quantile_ms(0.5),
+            get.quantile_ms(0.99),
+            list.rate(),
+            paced.quantile_ms(0.5),
+            paced.quantile_ms(0.99)
         );
         saturated.push(get.rate());
         paced_p50.push(paced.quantile_ms(0.5));
@@ -213,12 +212,16 @@ async fn proxy() {
         let t = Instant::now();
         k.kubectl_stdin(&["create", "-f", "-"], Some(&ws.replace("name: bench", &format!("name: {name}")))).ok();
         let after_create = t.elapsed();
-        e2e::eventually("routed", Duration::from_secs(10), || (k.kubectl(&["get", "--raw", &format!("/clusters/root:{name}/version")]).code == 0).then_some(()));
+        e2e::eventually("routed", Duration::from_secs(10), || {
+            (k.kubectl(&["get", "--raw", &format!("/clusters/root:{name}/version")]).code == 0).then_some(())
+        });
         created.latencies.push(t.elapsed() - after_create);
         let t = Instant::now();
         k.kubectl(&["delete", "ws", &name, "--wait=false"]).ok();
         let after_delete = t.elapsed();
-        e2e::eventually("unrouted", Duration::from_secs(10), || (k.kubectl(&["get", "--raw", &format!("/clusters/root:{name}/version")]).code != 0).then_some(()));
+        e2e::eventually("unrouted", Duration::from_secs(10), || {
+            (k.kubectl(&["get", "--raw", &format!("/clusters/root:{name}/version")]).code != 0).then_some(())
+        });
         deleted.latencies.push(t.elapsed() - after_delete);
     }
     println!("| routing after create: p50 / p99 (includes one kubectl run, ~50 ms) | {:.0} / {:.0} ms |", created.quantile_ms(0.5), created.quantile_ms(0.99));
@@ -253,10 +256,7 @@ async fn main() {
     println!("## kcp-bench: {objects} ConfigMaps (~300 B each), {workers} connections, client and server on the same 2 cores\n");
     println!("| operation | connections | req/s | p50 ms | p99 ms | errors |");
     println!("|---|---|---|---|---|---|");
-    let mut create = bench::run(&target, workers, per, move |w, i| {
-        ("POST".into(), base.into(), Some(configmap("bench", &format!("cm-{w}-{i}"), i)))
-    })
-    .await;
+    let mut create = bench::run(&target, workers, per, move |w, i| ("POST".into(), base.into(), Some(configmap("bench", &format!("cm-{w}-{i}"), i)))).await;
     row("create", workers, &mut create);
     let rss_after = bench::rss_bytes(install.pid());
     let disk_after = bench::dir_bytes(&install.root().join("data"));
@@ -269,10 +269,9 @@ async fn main() {
     row("get (serial)", 1, &mut get1);
     let mut list = bench::run(&target, workers, 20, move |_, _| ("GET".into(), format!("{base}?limit=100"), None)).await;
     row("list (limit=100)", workers, &mut list);
-    let mut update = bench::run(&target, workers, per, move |w, i| {
-        ("PUT".into(), format!("{base}/cm-{w}-{i}"), Some(configmap("bench", &format!("cm-{w}-{i}"), i + 1)))
-    })
-    .await;
+    let mut update =
+        bench::run(&target, workers, per, move |w, i| ("PUT".into(), format!("{base}/cm-{w}-{i}"), Some(configmap("bench", &format!("cm-{w}-{i}"), i + 1))))
+            .await;
     row("update", workers, &mut update);
 
     // Watch latency: time from a write's acknowledgement to the event arriving on a watch.
@@ -325,10 +324,8 @@ async fn main() {
     println!("| disk growth per created object | {:.0} B |", (disk_after.saturating_sub(disk_before)) as f64 / objects as f64);
     // Many updates of the same objects: sled's known space amplification shows here.
     for _ in 0..3 {
-        bench::run(&target, workers, per, move |w, i| {
-            ("PUT".into(), format!("{base}/cm-{w}-{i}"), Some(configmap("bench", &format!("cm-{w}-{i}"), i + 7)))
-        })
-        .await;
+        bench::run(&target, workers, per, move |w, i| ("PUT".into(), format!("{base}/cm-{w}-{i}"), Some(configmap("bench", &format!("cm-{w}-{i}"), i + 7))))
+            .await;
     }
     let rss_final = bench::rss_bytes(install.pid());
     let disk_final = bench::dir_bytes(&install.root().join("data"));

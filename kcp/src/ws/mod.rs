@@ -170,13 +170,18 @@ async fn home_path(client: &Session) -> Result<String, WsError> {
     Err(WsError::Server("home workspace did not become ready within 30 attempts".into()))
 }
 
-fn tree_lines<'a>(client: &'a Session, path: String, prefix: String) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<String>, WsError>> + Send + 'a>> {
+fn tree_lines<'a>(
+    client: &'a Session,
+    path: String,
+    prefix: String,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<String>, WsError>> + Send + 'a>> {
     Box::pin(async move {
         let (code, list) = client.call("GET", &workspace_url(&path, None), None).await?;
         if code != 200 {
             return Ok(Vec::new());
         }
-        let mut names: Vec<String> = list["items"].as_array().map(|a| a.iter().filter_map(|w| w["metadata"]["name"].as_str().map(String::from)).collect()).unwrap_or_default();
+        let mut names: Vec<String> =
+            list["items"].as_array().map(|a| a.iter().filter_map(|w| w["metadata"]["name"].as_str().map(String::from)).collect()).unwrap_or_default();
         names.sort();
         let mut out = Vec::new();
         for (i, name) in names.iter().enumerate() {
@@ -208,7 +213,8 @@ impl Session {
 pub async fn run(args: WsArgs) -> Result<String, WsError> {
     let mut kc = Kubeconfig::load(args.kubeconfig.clone())?;
     let (base, current) = split_server(&kc.server()?);
-    let client = Session { http: apiserver::client::Client::for_credentials(&kc.credentials()?).map_err(|e| WsError::Config(e.to_string()))?, base: base.clone() };
+    let client =
+        Session { http: apiserver::client::Client::for_credentials(&kc.credentials()?).map_err(|e| WsError::Config(e.to_string()))?, base: base.clone() };
     let current_path = || current.clone().ok_or_else(|| WsError::Usage("the current kubeconfig server does not point at a workspace".into()));
     let command = match (args.command, args.path) {
         (Some(c), _) => c,
@@ -220,7 +226,10 @@ pub async fn run(args: WsArgs) -> Result<String, WsError> {
         WsCommand::Current => Ok(format!("Current workspace is {:?}.", current_path()?)),
         WsCommand::Use { path } if path == "-" => {
             let doc = &kc.doc;
-            let prev = doc["clusters"].as_array().and_then(|cs| cs.iter().find(|c| c["name"] == PREVIOUS)).and_then(|c| c["cluster"]["server"].as_str().map(String::from));
+            let prev = doc["clusters"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["name"] == PREVIOUS))
+                .and_then(|c| c["cluster"]["server"].as_str().map(String::from));
             let prev = prev.ok_or_else(|| WsError::Usage("no previous workspace found in kubeconfig".into()))?;
             let (_, prev_path) = split_server(&prev);
             let prev_path = prev_path.ok_or_else(|| WsError::Usage("the previous context does not point at a workspace".into()))?;
@@ -251,7 +260,11 @@ pub async fn run(args: WsArgs) -> Result<String, WsError> {
             let mut out = Vec::new();
             match code {
                 201 => {
-                    let t = format!("{}:{}", body.pointer("/spec/type/path").and_then(Value::as_str).unwrap_or("root"), body.pointer("/spec/type/name").and_then(Value::as_str).unwrap_or_default());
+                    let t = format!(
+                        "{}:{}",
+                        body.pointer("/spec/type/path").and_then(Value::as_str).unwrap_or("root"),
+                        body.pointer("/spec/type/name").and_then(Value::as_str).unwrap_or_default()
+                    );
                     eprintln!("Workspace {name:?} (type {t}) created. Waiting for it to be ready...");
                     let deadline = Instant::now() + Duration::from_secs(60);
                     loop {
@@ -260,7 +273,10 @@ pub async fn run(args: WsArgs) -> Result<String, WsError> {
                             break;
                         }
                         if Instant::now() > deadline {
-                            return Err(WsError::Server(format!("workspace {name:?} did not become ready within 60s (phase {})", w.pointer("/status/phase").and_then(Value::as_str).unwrap_or("unknown"))));
+                            return Err(WsError::Server(format!(
+                                "workspace {name:?} did not become ready within 60s (phase {})",
+                                w.pointer("/status/phase").and_then(Value::as_str).unwrap_or("unknown")
+                            )));
                         }
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }

@@ -20,10 +20,10 @@ pub mod workspace;
 
 use std::time::Duration;
 
+use apimachinery::status::{ApiError, Reason};
 use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
 use apiserver::server::probes::Readiness;
-use apimachinery::status::{ApiError, Reason};
 use apiserver::storage::StorageError;
 use serde_json::Value;
 
@@ -149,13 +149,39 @@ pub fn client(api: std::sync::Arc<apiserver::rest::Api>, name: &str) -> SystemCl
 
 /// Starts every controller of the shard, each with its own client, reporting into `metrics`;
 /// each opens its `/readyz` gate once its caches have synced.
-pub fn start(api: &std::sync::Arc<apiserver::rest::Api>, metrics: &apiserver::controller::ControllerMetrics, readiness: &Readiness, placement: workspace::Placement, root_ca: Option<std::sync::Arc<str>>) {
+pub fn start(
+    api: &std::sync::Arc<apiserver::rest::Api>,
+    metrics: &apiserver::controller::ControllerMetrics,
+    readiness: &Readiness,
+    placement: workspace::Placement,
+    root_ca: Option<std::sync::Arc<str>>,
+) {
     let crds = api.crds.clone();
     let gate = |name: &str| readiness.gate(format!("controller/{name}"));
     tokio::spawn(crd::controller(crd::Crds { client: client(api.clone(), crd::NAME), index: crds.clone() }).metrics(metrics).ready_gate(gate(crd::NAME)).run());
-    tokio::spawn(namespace::controller(namespace::NamespaceDeletion { client: client(api.clone(), namespace::NAME), crds: crds.clone() }).metrics(metrics).ready_gate(gate(namespace::NAME)).run());
+    tokio::spawn(
+        namespace::controller(namespace::NamespaceDeletion { client: client(api.clone(), namespace::NAME), crds: crds.clone() })
+            .metrics(metrics)
+            .ready_gate(gate(namespace::NAME))
+            .run(),
+    );
     tokio::spawn(gc::controller(gc::GarbageCollector::new(client(api.clone(), gc::NAME))).metrics(metrics).ready_gate(gate(gc::NAME)).run());
-    tokio::spawn(logicalcluster::controller(logicalcluster::LogicalClusters { client: client(api.clone(), logicalcluster::NAME), crds: crds.clone() }).metrics(metrics).ready_gate(gate(logicalcluster::NAME)).run());
-    tokio::spawn(workspace::controller(workspace::Workspaces { client: client(api.clone(), workspace::NAME), crds, placement }).metrics(metrics).ready_gate(gate(workspace::NAME)).run());
-    tokio::spawn(namespace_defaults::controller(namespace_defaults::NamespaceDefaults { client: client(api.clone(), namespace_defaults::NAME), ca_pem: root_ca }).metrics(metrics).ready_gate(gate(namespace_defaults::NAME)).run());
+    tokio::spawn(
+        logicalcluster::controller(logicalcluster::LogicalClusters { client: client(api.clone(), logicalcluster::NAME), crds: crds.clone() })
+            .metrics(metrics)
+            .ready_gate(gate(logicalcluster::NAME))
+            .run(),
+    );
+    tokio::spawn(
+        workspace::controller(workspace::Workspaces { client: client(api.clone(), workspace::NAME), crds, placement })
+            .metrics(metrics)
+            .ready_gate(gate(workspace::NAME))
+            .run(),
+    );
+    tokio::spawn(
+        namespace_defaults::controller(namespace_defaults::NamespaceDefaults { client: client(api.clone(), namespace_defaults::NAME), ca_pem: root_ca })
+            .metrics(metrics)
+            .ready_gate(gate(namespace_defaults::NAME))
+            .run(),
+    );
 }

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use apimachinery::registry::crd::CrdIndex;
-use apiserver::rest::client::{ObjectRef, SystemClient};
-use apiserver::rest::{Api, Limits};
 use apiserver::auth::authn::Authenticator;
 use apiserver::auth::authz::Authorizer;
+use apiserver::rest::client::{ObjectRef, SystemClient};
+use apiserver::rest::{Api, Limits};
 use apiserver::storage::sled::SledStorage;
 use apiserver::storage::SharedStorage;
 use serde_json::{json, Value};
@@ -73,4 +73,3 @@ impl Fixture {
         r
     }
 }
-

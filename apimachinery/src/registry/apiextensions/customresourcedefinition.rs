@@ -29,8 +29,7 @@ impl Strategy for CustomResourceDefinition {
     }
 
     fn initialize(&self, obj: &mut Value) {
-        let mut finalizers: Vec<&str> =
-            obj.pointer("/metadata/finalizers").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+        let mut finalizers: Vec<&str> = obj.pointer("/metadata/finalizers").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
         if !finalizers.contains(&CLEANUP_FINALIZER) {
             finalizers.push(CLEANUP_FINALIZER);
         }

@@ -14,8 +14,7 @@ use crate::validation;
 const DEFINITION: Definition = Definition { short_names: &["ev"], ..Definition::stored("", "v1", "Event", "events", true) };
 
 /// Sub-fields of an event's object reference that are selectable.
-const OBJECT_REFERENCE_FIELDS: [&str; 7] =
-    ["kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"];
+const OBJECT_REFERENCE_FIELDS: [&str; 7] = ["kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"];
 
 /// The core Event strategy.
 pub struct Event;

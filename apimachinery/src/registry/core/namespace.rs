@@ -14,8 +14,7 @@ use crate::validation::{self, NameRule};
 /// The finalizer a namespace carries until its content is gone.
 pub const FINALIZER: &str = "kubernetes";
 
-const DEFINITION: Definition =
-    Definition { short_names: &["ns"], subresources: &["status"], ..Definition::stored("", "v1", "Namespace", "namespaces", false) };
+const DEFINITION: Definition = Definition { short_names: &["ns"], subresources: &["status"], ..Definition::stored("", "v1", "Namespace", "namespaces", false) };
 
 /// The Namespace strategy.
 pub struct Namespace;

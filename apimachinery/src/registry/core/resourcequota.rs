@@ -31,7 +31,12 @@ impl Strategy for ResourceQuota {
             name_column(),
             age_column(),
             column("Request", "string", "Request represents a minimum amount of cpu/memory that a container may consume.".into(), 0),
-            column("Limit", "string", "Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node.".into(), 0),
+            column(
+                "Limit",
+                "string",
+                "Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node.".into(),
+                0,
+            ),
         ]
     }
 
@@ -58,13 +63,13 @@ fn usage(obj: &Value) -> (String, String) {
     names.sort();
     let (mut requests, mut limits) = (Vec::new(), Vec::new());
     for resource in names {
-        let entry = format!(
-            "{resource}: {}/{}",
-            quantity(&["status", "used", resource]),
-            quantity(&["status", "hard", resource])
-        );
+        let entry = format!("{resource}: {}/{}", quantity(&["status", "used", resource]), quantity(&["status", "hard", resource]));
         let is_limit = resource.split_once('.').is_some_and(|(head, _)| head == "limits");
-        if is_limit { limits.push(entry) } else { requests.push(entry) }
+        if is_limit {
+            limits.push(entry)
+        } else {
+            requests.push(entry)
+        }
     }
     (requests.join(", "), limits.join(", "))
 }

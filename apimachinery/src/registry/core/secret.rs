@@ -30,10 +30,7 @@ impl Strategy for Secret {
     }
 
     fn columns(&self) -> Vec<Column> {
-        columns_with_age(vec![
-            column("Type", "string", doc::<api::Secret>("type"), 0),
-            column("Data", "string", doc::<api::Secret>("data"), 0),
-        ])
+        columns_with_age(vec![column("Type", "string", doc::<api::Secret>("type"), 0), column("Data", "string", doc::<api::Secret>("data"), 0)])
     }
 
     fn row(&self, obj: &Value, now: jiff::Timestamp) -> Row {

@@ -9,8 +9,7 @@ use crate::registry::ResourceInfo;
 use crate::table::cell::crd_column;
 use crate::table::{cell, crd_columns, Column, Row};
 
-const DEFINITION: Definition =
-    Definition { subresources: &["status"], ..Definition::stored(GROUP, "v1alpha1", "LogicalCluster", "logicalclusters", false) };
+const DEFINITION: Definition = Definition { subresources: &["status"], ..Definition::stored(GROUP, "v1alpha1", "LogicalCluster", "logicalclusters", false) };
 
 /// The LogicalCluster strategy.
 pub struct LogicalCluster;

@@ -45,10 +45,9 @@ fn binding_row(obj: &Value, now: jiff::Timestamp) -> Row {
             _ => {}
         }
     }
-    row_with_age(obj, now, vec![
-        ("Role", role.into()),
-        ("Users", users.join(", ").into()),
-        ("Groups", groups.join(", ").into()),
-        ("ServiceAccounts", sas.join(", ").into()),
-    ])
+    row_with_age(
+        obj,
+        now,
+        vec![("Role", role.into()), ("Users", users.join(", ").into()), ("Groups", groups.join(", ").into()), ("ServiceAccounts", sas.join(", ").into())],
+    )
 }

@@ -4,8 +4,7 @@ use super::GROUP;
 use crate::registry::strategy::{Definition, Strategy};
 use crate::registry::ResourceInfo;
 
-const DEFINITION: Definition =
-    Definition { subresources: &["status"], ..Definition::stored(GROUP, "v1alpha1", "WorkspaceType", "workspacetypes", false) };
+const DEFINITION: Definition = Definition { subresources: &["status"], ..Definition::stored(GROUP, "v1alpha1", "WorkspaceType", "workspacetypes", false) };
 
 /// The WorkspaceType strategy.
 pub struct WorkspaceType;

@@ -17,11 +17,12 @@ impl AdmissionPlugin for LogicalClusterName {
             if !w.is(kcpcore::GROUP, "LogicalCluster") || name == "cluster" {
                 return Ok(());
             }
-            Err(ApiError::invalid(kcpcore::GROUP, "LogicalCluster", name, &[FieldError::invalid(
-                "metadata.name",
+            Err(ApiError::invalid(
+                kcpcore::GROUP,
+                "LogicalCluster",
                 name,
-                "the LogicalCluster of a logical cluster must be named \"cluster\"",
-            )]))
+                &[FieldError::invalid("metadata.name", name, "the LogicalCluster of a logical cluster must be named \"cluster\"")],
+            ))
         })
     }
 }

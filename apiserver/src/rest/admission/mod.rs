@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use apimachinery::request::Verb;
-use super::{object, Api, AdmissionPlugin, ApiRequest, Resolved};
+use super::{object, AdmissionPlugin, Api, ApiRequest, Resolved};
 use apimachinery::patch::PatchType;
 use apimachinery::registry::ResourceInfo;
+use apimachinery::request::Verb;
 use apimachinery::status::{ApiError, FieldError};
 
 pub use apimachinery::registry::core::namespace::FINALIZER as NAMESPACE_FINALIZER;

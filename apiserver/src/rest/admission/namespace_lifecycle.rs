@@ -21,10 +21,7 @@ impl AdmissionPlugin for NamespaceLifecycle {
             let namespace = &w.req.info.namespace;
             let (obj, _) = load(w.api, &ns, w.cluster, "", namespace).await?;
             if object::is_deleting(&obj) {
-                return Err(ApiError::new(
-                    Reason::Forbidden,
-                    format!("unable to create new content in namespace {namespace} because it is being terminated"),
-                ));
+                return Err(ApiError::new(Reason::Forbidden, format!("unable to create new content in namespace {namespace} because it is being terminated")));
             }
             Ok(())
         })

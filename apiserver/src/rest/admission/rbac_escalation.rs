@@ -4,7 +4,7 @@
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use super::super::{object, str_of, Api, AdmissionPlugin, ApiRequest, Write};
+use super::super::{object, str_of, AdmissionPlugin, Api, ApiRequest, Write};
 use apimachinery::auth::{self, Attributes};
 use apimachinery::registry::rbac;
 use apimachinery::status::{ApiError, Reason};
@@ -64,10 +64,7 @@ async fn check_escalation(api: &Api, req: &ApiRequest, cluster: &str, kind: &str
             let plural = format!("{}s", kind.to_ascii_lowercase());
             Err(ApiError::new(
                 Reason::Forbidden,
-                format!(
-                    "{plural}.rbac.authorization.k8s.io \"{name}\" is forbidden: {}",
-                    auth::escalation_message(&req.user, &missing)
-                ),
+                format!("{plural}.rbac.authorization.k8s.io \"{name}\" is forbidden: {}", auth::escalation_message(&req.user, &missing)),
             ))
         }
     }

@@ -12,8 +12,8 @@ use apiserver::rest::object;
 use apiserver::storage::key;
 use serde_json::{json, Value};
 
-use apiserver::controller::{Action, Change, Controller, Reconcile};
 use super::{delete_all, remove_finalizer, update, Error, Part, DELETE_PASS};
+use apiserver::controller::{Action, Change, Controller, Reconcile};
 
 /// The controller's name (metrics, logs, identity).
 pub const NAME: &str = "crd";
@@ -136,10 +136,8 @@ fn establish(crd: &mut Value, conflict: Option<&str>) -> bool {
     if accepted.get("listKind").and_then(Value::as_str).unwrap_or_default().is_empty() {
         accepted["listKind"] = json!(format!("{kind}List"));
     }
-    let stored: Vec<Value> = crd["spec"]["versions"]
-        .as_array()
-        .map(|vs| vs.iter().filter(|v| v["storage"] == json!(true)).map(|v| v["name"].clone()).collect())
-        .unwrap_or_default();
+    let stored: Vec<Value> =
+        crd["spec"]["versions"].as_array().map(|vs| vs.iter().filter(|v| v["storage"] == json!(true)).map(|v| v["name"].clone()).collect()).unwrap_or_default();
     crd["status"] = json!({"conditions": conditions, "acceptedNames": accepted, "storedVersions": stored});
     true
 }

@@ -17,8 +17,8 @@ use apiserver::rest::delete::{FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
 use apiserver::rest::object;
 use serde_json::Value;
 
-use apiserver::controller::{Action, Change, Controller, Reconcile};
 use super::{remove_finalizer, update, Error, Part};
+use apiserver::controller::{Action, Change, Controller, Reconcile};
 use index::{owner_uids, Index};
 
 /// The controller's name (metrics, logs, identity).
@@ -60,7 +60,11 @@ pub fn controller(reconciler: GarbageCollector) -> Controller<GarbageCollector> 
                 // which runs once everything is listed, decides.
                 let cluster = apiserver::storage::key::decode(&s.key).map(|(c, _, _)| c).unwrap_or_default();
                 let orphaned = owner_uids(&obj).iter().any(|u| !idx.exists(cluster, u));
-                if waits || orphaned { vec![s.key.clone()] } else { Vec::new() }
+                if waits || orphaned {
+                    vec![s.key.clone()]
+                } else {
+                    Vec::new()
+                }
             }
             Change::Gone(key) => {
                 let (deps, owners) = idx.gone(key);

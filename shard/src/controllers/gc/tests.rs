@@ -15,7 +15,8 @@ async fn reindex(f: &Fixture, gc: &GarbageCollector) {
 
 async fn config_map(f: &Fixture, name: &str, owners: &[&Value]) -> ObjectRef {
     let r = ObjectRef::new("", "configmaps", "c1", "team", name);
-    let refs: Vec<Value> = owners.iter().map(|o| json!({"apiVersion": "v1", "kind": "ConfigMap", "name": o["metadata"]["name"], "uid": o["metadata"]["uid"]})).collect();
+    let refs: Vec<Value> =
+        owners.iter().map(|o| json!({"apiVersion": "v1", "kind": "ConfigMap", "name": o["metadata"]["name"], "uid": o["metadata"]["uid"]})).collect();
     let mut obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
     if !refs.is_empty() {
         obj["metadata"]["ownerReferences"] = json!(refs);

@@ -1,7 +1,7 @@
 //! Creating a logical cluster: the objects a new workspace needs, then its LogicalCluster.
 
-use apiserver::rest::client::{ObjectRef, SystemClient};
 use apimachinery::status::ApiError;
+use apiserver::rest::client::{ObjectRef, SystemClient};
 use serde_json::{json, Value};
 
 use super::super::ensure;
@@ -45,10 +45,16 @@ impl NewCluster<'_> {
         if let Some(o) = self.owner {
             annotations[OWNER_ANNOTATION] = json!(o);
         }
-        let mut lc = bootstrap::new_object("core.kcp.io/v1alpha1", "LogicalCluster", "cluster", "", json!({
-            "spec": {"initializers": initializers},
-            "status": {"phase": phase, "initializers": initializers},
-        }));
+        let mut lc = bootstrap::new_object(
+            "core.kcp.io/v1alpha1",
+            "LogicalCluster",
+            "cluster",
+            "",
+            json!({
+                "spec": {"initializers": initializers},
+                "status": {"phase": phase, "initializers": initializers},
+            }),
+        );
         if !self.spec_owner.is_null() {
             lc["spec"]["owner"] = self.spec_owner.clone();
         }
@@ -59,9 +65,15 @@ impl NewCluster<'_> {
     /// The owner's `workspace-admin` ClusterRoleBinding to cluster-admin.
     pub fn admin_binding(&self) -> Option<Value> {
         let owner = serde_json::from_str::<Value>(self.owner?).ok()?;
-        Some(bootstrap::new_object("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "workspace-admin", "", json!({
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": owner["username"]}],
-        })))
+        Some(bootstrap::new_object(
+            "rbac.authorization.k8s.io/v1",
+            "ClusterRoleBinding",
+            "workspace-admin",
+            "",
+            json!({
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": owner["username"]}],
+            }),
+        ))
     }
 }

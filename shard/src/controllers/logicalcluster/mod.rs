@@ -15,9 +15,9 @@ use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
 use serde_json::{json, Value};
 
-use apiserver::controller::{Action, Controller, Reconcile};
 use super::{ensure, own_key, remove_finalizer, update, Error, Part, DELETE_PASS};
 use crate::bootstrap;
+use apiserver::controller::{Action, Controller, Reconcile};
 pub use content::{delete_content, Progress};
 pub use lifecycle::{create_logical_cluster, NewCluster};
 

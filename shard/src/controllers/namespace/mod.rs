@@ -11,8 +11,8 @@ use apiserver::rest::object;
 use apiserver::storage::key;
 use serde_json::{json, Value};
 
-use apiserver::controller::{Action, Controller, Reconcile};
 use super::{delete_all, own_key, update, Error, Part, DELETE_PASS};
+use apiserver::controller::{Action, Controller, Reconcile};
 
 /// The controller's name (metrics, logs, identity).
 pub const NAME: &str = "namespace";
@@ -80,7 +80,10 @@ mod tests {
         let f = Fixture::new().await;
         let ns = f.namespace("c1", "team").await;
         let cm = ObjectRef::new("", "configmaps", "c1", "team", "held");
-        f.client("test").create(&cm, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "held", "finalizers": ["example.com/hold"]}})).await.unwrap();
+        f.client("test")
+            .create(&cm, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "held", "finalizers": ["example.com/hold"]}}))
+            .await
+            .unwrap();
         let r = NamespaceDeletion { client: f.client(NAME), crds: f.crds.clone() };
         // Not terminating: nothing happens.
         assert_eq!(r.reconcile(&ns).await.unwrap(), Action::Done);

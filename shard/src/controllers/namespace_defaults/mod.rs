@@ -7,9 +7,9 @@ use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
 use serde_json::json;
 
-use apiserver::controller::{Action, Controller, Reconcile};
 use super::{ensure, own_key, Error};
 use crate::bootstrap;
+use apiserver::controller::{Action, Controller, Reconcile};
 
 /// The controller's name (metrics, logs, identity).
 pub const NAME: &str = "namespace-defaults";

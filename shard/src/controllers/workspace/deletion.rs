@@ -5,11 +5,11 @@ use apiserver::rest::client::ObjectRef;
 use serde_json::Value;
 
 use super::super::logicalcluster::{delete_content, remote, Progress};
-use apiserver::controller::Action;
 use super::super::{remove_finalizer, Error, DELETE_PASS, RETRY};
 use super::{cluster_of, Workspaces};
 use crate::shards;
 use crate::tenancy::WORKSPACE_FINALIZER;
+use apiserver::controller::Action;
 
 /// One pass of deleting a Workspace's subtree; releases the Workspace once it is gone.
 pub async fn delete_subtree(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Action, Error> {

@@ -14,9 +14,9 @@ use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
 use serde_json::Value;
 
-use apiserver::controller::{Action, Backoff, Change, Controller, Reconcile};
 use super::{own_key, Error};
 use crate::root_view::RootView;
+use apiserver::controller::{Action, Backoff, Change, Controller, Reconcile};
 
 /// The controller's name (metrics, logs, identity).
 pub const NAME: &str = "workspace";

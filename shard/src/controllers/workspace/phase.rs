@@ -7,10 +7,10 @@ use apiserver::rest::object;
 use serde_json::{json, Value};
 
 use super::super::logicalcluster::remote;
-use apiserver::controller::Action;
 use super::super::{update, Error, Part, RETRY};
 use super::{cluster_of, Workspaces};
 use crate::{shards, tenancy};
+use apiserver::controller::Action;
 
 /// Copies the logical cluster's phase onto the Workspace; polls again later while a remote
 /// logical cluster is not Ready.

@@ -12,10 +12,10 @@ use apiserver::rest::object;
 use serde_json::{json, Value};
 
 use super::super::logicalcluster::{create_logical_cluster, remote, NewCluster};
-use apiserver::controller::Action;
 use super::super::{update, Error, Part};
 use super::Workspaces;
 use crate::{shards, tenancy};
+use apiserver::controller::Action;
 
 /// How long an unschedulable Workspace waits before the scheduler looks at the shards again.
 const UNSCHEDULABLE_RETRY: Duration = Duration::from_secs(2);
@@ -40,7 +40,9 @@ async fn set_scheduled_condition(w: &Workspaces, r: &ObjectRef, status: &str, re
     update(&w.client, r, Part::Status, |ws| {
         let condition = scheduled_condition(status, reason, message);
         let conditions = ws["status"]["conditions"].as_array().cloned().unwrap_or_default();
-        let same = |c: &Value| c["type"] == condition["type"] && c["status"] == condition["status"] && c["reason"] == condition["reason"] && c["message"] == condition["message"];
+        let same = |c: &Value| {
+            c["type"] == condition["type"] && c["status"] == condition["status"] && c["reason"] == condition["reason"] && c["message"] == condition["message"]
+        };
         if conditions.iter().any(same) {
             return false;
         }
@@ -98,7 +100,8 @@ async fn place(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Option<(&'st
         ws.pointer("/spec/type/path").and_then(Value::as_str).unwrap_or(tenancy::TYPES_CLUSTER),
         ws.pointer("/spec/type/name").and_then(Value::as_str).unwrap_or("universal")
     );
-    let spec_owner = json!({"apiVersion": "tenancy.kcp.io/v1alpha1", "resource": "workspaces", "name": ws_name, "cluster": r.cluster, "uid": object::meta_str(ws, "uid")});
+    let spec_owner =
+        json!({"apiVersion": "tenancy.kcp.io/v1alpha1", "resource": "workspaces", "name": ws_name, "cluster": r.cluster, "uid": object::meta_str(ws, "uid")});
     let new = NewCluster { name: &cluster, path: &path, type_ref: &type_ref, owner: owner.as_deref(), spec_owner };
     let phase = if target.name == w.placement.shard {
         create_logical_cluster(&w.client, &w.placement.root, new).await?;
@@ -106,12 +109,17 @@ async fn place(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Option<(&'st
         tenancy::logical_cluster(store, &cluster).await.and_then(|lc| lc.pointer("/status/phase").cloned()).unwrap_or_else(|| json!("Initializing"))
     } else {
         let Some(client) = &w.placement.others else {
-            return Ok(Some(("ShardUnavailable", format!("shard {:?} was chosen, but this shard has no credentials to reach other shards (--root-shard-kubeconfig-file)", target.name))));
+            return Ok(Some((
+                "ShardUnavailable",
+                format!("shard {:?} was chosen, but this shard has no credentials to reach other shards (--root-shard-kubeconfig-file)", target.name),
+            )));
         };
         let initializers = tenancy::initializers_of(&w.placement.root, &type_ref).await;
         match remote::create_logical_cluster(client, &target.base_url, &new, &initializers).await {
             Ok(phase) => json!(phase),
-            Err(e) => return Ok(Some(("ShardUnavailable", format!("creating the logical cluster on shard {:?}: {}", target.name, apiserver::process::report(&e))))),
+            Err(e) => {
+                return Ok(Some(("ShardUnavailable", format!("creating the logical cluster on shard {:?}: {}", target.name, apiserver::process::report(&e)))))
+            }
         }
     };
     let url = format!("{}/clusters/{path}", target.external_url);
