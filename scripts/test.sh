@@ -11,6 +11,10 @@ if ! command -v kubectl >/dev/null 2>&1; then
   exit 1
 fi
 # The HTTP/2 edge tests (e2e/tests/connections.rs) check what curl (nghttp2) sees.
+if ! command -v curl >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing curl from Debian's packages" >&2
+  (apt-get update -qq && apt-get install -y -qq curl) >/dev/null || true
+fi
 if ! command -v curl >/dev/null 2>&1; then
   echo "scripts/test.sh: curl (with HTTP/2) must be on PATH" >&2
   exit 1
