@@ -15,7 +15,7 @@ pub mod gnostic;
 pub mod v2;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use k8s_openapi::api::{
     authentication::v1 as authn, authorization::v1 as authz, coordination::v1 as coord, core::v1 as core, events::v1 as events, rbac::v1 as rbac,
@@ -187,13 +187,15 @@ fn inline(v: &Value, chain: &mut Vec<String>) -> Value {
 
 /// The self-contained schema of a built-in kind (references inlined), for pruning unknown
 /// fields.
-pub fn builtin_schema(group: &str, version: &str, kind: &str) -> Option<Value> {
-    static CACHE: LazyLock<Mutex<HashMap<Gvk, Option<Value>>>> = LazyLock::new(Default::default);
+pub fn builtin_schema(group: &str, version: &str, kind: &str) -> Option<Arc<Value>> {
+    // Shared, not cloned: it is consulted on every write and a deep copy of an inlined
+    // schema costs more than the rest of the write's validation.
+    static CACHE: LazyLock<Mutex<HashMap<Gvk, Option<Arc<Value>>>>> = LazyLock::new(Default::default);
     let key = (group.to_string(), version.to_string(), kind.to_string());
     if let Some(hit) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return hit.clone();
     }
-    let schema = BUILTINS.kinds.get(&key).and_then(|n| BUILTINS.defs.get(n)).map(|d| inline(d, &mut Vec::new()));
+    let schema = BUILTINS.kinds.get(&key).and_then(|n| BUILTINS.defs.get(n)).map(|d| Arc::new(inline(d, &mut Vec::new())));
     CACHE.lock().unwrap_or_else(|e| e.into_inner()).insert(key, schema.clone());
     schema
 }

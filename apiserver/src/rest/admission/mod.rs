@@ -41,12 +41,16 @@ pub fn normalize(req: &ApiRequest, r: &Resolved, obj: &mut Value, old: Option<&V
             return Err(undecodable(req, info, obj, &mismatch.to_string()));
         }
     }
+    let builtin;
     let schema = match &info.schema {
-        Some(s) => Some(s.clone()),
-        None => apimachinery::openapi::builtin_schema(&info.group, &info.version, &info.kind),
+        Some(s) => Some(s),
+        None => {
+            builtin = apimachinery::openapi::builtin_schema(&info.group, &info.version, &info.kind);
+            builtin.as_deref()
+        }
     };
     let mut warnings = Vec::new();
-    if let Some(schema) = &schema {
+    if let Some(schema) = schema {
         let unknown = apimachinery::schema::prune(schema, obj);
         if !unknown.is_empty() {
             let quoted: Vec<String> = unknown.iter().map(|u| format!("unknown field {:?}", u.trim_start_matches('.'))).collect();
