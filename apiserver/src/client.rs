@@ -158,7 +158,7 @@ impl Client {
         if let Some(t) = &self.token {
             req.headers_mut().entry(http::header::AUTHORIZATION).or_insert_with(|| t.clone());
         }
-        self.inner.request(req).await.map_err(|e| ClientError::Request { url, detail: error_chain(&e) })
+        self.inner.request(req).await.map_err(|e| ClientError::Request { url, detail: crate::process::report(&e) })
     }
 
     /// Sends a JSON request and reads the whole JSON answer: (status, body).
@@ -222,18 +222,6 @@ impl Client {
         }
         Ok(())
     }
-}
-
-/// An error and its causes on one line (hyper's own message alone is often just "client error").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cur = c.source();
-    }
-    out
 }
 
 #[cfg(test)]

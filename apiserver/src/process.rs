@@ -28,8 +28,9 @@ pub fn shutdown_on_signals() -> tokio::sync::watch::Receiver<bool> {
 }
 
 /// An error and every cause below it on one line (`reading x: permission denied`). Error types
-/// keep their causes out of their own message, so this is how a process prints them.
-pub fn report(error: &(dyn std::error::Error + 'static)) -> String {
+/// keep their causes out of their own message (and hyper's own is often just "client error"),
+/// so this is how a process prints them.
+pub fn report(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(e) = cause {

@@ -50,13 +50,8 @@ impl ObjectRef {
 
     /// The object a storage key names.
     pub fn from_key(key: &str) -> Option<ObjectRef> {
-        let mut parts = key.splitn(5, '/');
-        let group = match parts.next()? {
-            "core" => "",
-            g => g,
-        };
-        let (resource, cluster, namespace, name) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        Some(ObjectRef::new(group, resource, cluster, namespace, name))
+        let k = crate::storage::Key::parse(key)?;
+        Some(ObjectRef::new(k.group, k.resource, k.cluster, k.namespace, k.name))
     }
 
     /// Its storage key.

@@ -18,7 +18,8 @@ const SUBDIRS: &[&str] = &["blobs"];
 
 /// Tracks which files of a store directory are already on disk, and syncs the rest.
 pub struct DirSync {
-    root: PathBuf,
+    /// The store directory and its engine-made sub-directories.
+    dirs: Vec<PathBuf>,
     /// The append-only log every write lands in; kept open so a sync costs no `open`.
     log: File,
     /// Paths whose contents and directory entry have been synced.
@@ -29,7 +30,8 @@ impl DirSync {
     /// Starts tracking `root`, whose main log file is `root/log_name`, and syncs what is there.
     pub fn open(root: &Path, log_name: &str) -> io::Result<DirSync> {
         let log = File::open(root.join(log_name))?;
-        let mut sync = DirSync { root: root.to_path_buf(), log, known: HashSet::new() };
+        let dirs = std::iter::once(root.to_path_buf()).chain(SUBDIRS.iter().map(|d| root.join(d))).collect();
+        let mut sync = DirSync { dirs, log, known: HashSet::new() };
         // A previous run may have died between creating a file and syncing it.
         sync.sync()?;
         Ok(sync)
@@ -40,9 +42,8 @@ impl DirSync {
     pub fn sync(&mut self) -> io::Result<usize> {
         self.log.sync_data()?;
         let mut synced = 0;
-        let dirs: Vec<PathBuf> = std::iter::once(self.root.clone()).chain(SUBDIRS.iter().map(|d| self.root.join(d))).collect();
-        for dir in dirs {
-            synced += self.sync_new_entries(&dir)?;
+        for dir in &self.dirs {
+            synced += sync_new_entries(&mut self.known, dir)?;
         }
         Ok(synced)
     }
@@ -51,43 +52,43 @@ impl DirSync {
     pub fn is_synced(&self, path: &Path) -> bool {
         self.known.contains(path)
     }
+}
 
-    /// Syncs the files of `dir` not seen before, then `dir` itself if any were found or removed.
-    fn sync_new_entries(&mut self, dir: &Path) -> io::Result<usize> {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(e),
-        };
-        let mut present = HashSet::new();
-        let mut synced = 0;
-        for entry in entries {
-            let entry = entry?;
-            if !entry.file_type()?.is_file() {
-                continue;
-            }
-            let path = entry.path();
-            if !self.known.contains(&path) {
-                match File::open(&path) {
-                    Ok(file) => file.sync_all()?,
-                    // The engine removed it between readdir and open (an obsolete snapshot or blob).
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(e),
-                }
-                synced += 1;
-            }
-            present.insert(path);
+/// Syncs the files of `dir` not seen before, then `dir` itself if any were found or removed.
+fn sync_new_entries(known: &mut HashSet<PathBuf>, dir: &Path) -> io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut present = HashSet::new();
+    let mut synced = 0;
+    for entry in entries {
+        let entry = entry?;
+        if !entry.file_type()?.is_file() {
+            continue;
         }
-        let before = self.known.len();
-        self.known.retain(|p| p.parent() != Some(dir) || present.contains(p));
-        let removed = before - self.known.len();
-        if synced > 0 || removed > 0 {
-            File::open(dir)?.sync_all()?;
+        let path = entry.path();
+        if !known.contains(&path) {
+            match File::open(&path) {
+                Ok(file) => file.sync_all()?,
+                // The engine removed it between readdir and open (an obsolete snapshot or blob).
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
             synced += 1;
         }
-        self.known.extend(present);
-        Ok(synced)
+        present.insert(path);
     }
+    let before = known.len();
+    known.retain(|p| p.parent() != Some(dir) || present.contains(p));
+    let removed = before - known.len();
+    if synced > 0 || removed > 0 {
+        File::open(dir)?.sync_all()?;
+        synced += 1;
+    }
+    known.extend(present);
+    Ok(synced)
 }
 
 #[cfg(test)]

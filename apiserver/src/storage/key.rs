@@ -34,6 +34,16 @@ impl<'a> Key<'a> {
         Key { group: "core.kcp.io", resource: "logicalclusters", cluster, namespace: "", name: "cluster" }
     }
 
+    /// The parts of an encoded key (the inverse of [`Key::encode`]); None for a prefix.
+    pub fn parse(key: &'a str) -> Option<Key<'a>> {
+        let mut parts = key.splitn(5, '/');
+        let group = match parts.next()? {
+            "core" => "",
+            g => g,
+        };
+        Some(Key { group, resource: parts.next()?, cluster: parts.next()?, namespace: parts.next()?, name: parts.next()? })
+    }
+
     /// The encoded key.
     pub fn encode(&self) -> String {
         format!("{}/{}/{}/{}/{}", group_segment(self.group), self.resource, self.cluster, self.namespace, self.name)
@@ -57,13 +67,7 @@ pub fn namespace_prefix(group: &str, resource: &str, cluster: &str, namespace: &
 
 /// Splits an encoded key into (cluster, namespace, name).
 pub fn decode(key: &str) -> Option<(&str, &str, &str)> {
-    let mut parts = key.splitn(5, '/');
-    let _group = parts.next()?;
-    let _resource = parts.next()?;
-    let cluster = parts.next()?;
-    let namespace = parts.next()?;
-    let name = parts.next()?;
-    Some((cluster, namespace, name))
+    Key::parse(key).map(|k| (k.cluster, k.namespace, k.name))
 }
 
 #[cfg(test)]

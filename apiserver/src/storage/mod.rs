@@ -124,17 +124,7 @@ pub enum StorageError {
 impl From<StorageError> for apimachinery::status::ApiError {
     fn from(e: StorageError) -> Self {
         use apimachinery::status::ApiError;
-        // `<group>/<resource>/<cluster>/<namespace>/<name>`; the core group is spelled `core`.
-        let parts = |key: &str| -> (String, String, String) {
-            let mut it = key.splitn(5, '/');
-            let group = match it.next().unwrap_or_default() {
-                "core" => "",
-                g => g,
-            }
-            .to_string();
-            let resource = it.next().unwrap_or_default().to_string();
-            (group, resource, it.nth(2).unwrap_or_default().to_string())
-        };
+        let parts = |key: &str| key::Key::parse(key).map(|k| (k.group.to_string(), k.resource.to_string(), k.name.to_string())).unwrap_or_default();
         match e {
             StorageError::NotFound { key } => {
                 let (g, r, n) = parts(&key);
