@@ -41,6 +41,30 @@ async fn reach(count: &mut tokio::sync::watch::Receiver<usize>, n: usize) {
     count.wait_for(|c| *c >= n).await.expect("watch of workspaces ended early");
 }
 
+/// Reads the counters that explain a workspace's cost from `/metrics`: the storage revision
+/// (one per durable write) and reconciles per controller.
+async fn work_counters(target: &Target) -> std::collections::BTreeMap<String, f64> {
+    let (_, body) = bench::call(&mut target.connect().await, "GET", "/metrics", None).await;
+    let mut out = std::collections::BTreeMap::new();
+    for line in String::from_utf8_lossy(&body).lines() {
+        let Some((series, value)) = line.rsplit_once(' ') else { continue };
+        let Ok(value) = value.parse::<f64>() else { continue };
+        let name = if series == "kcp_storage_revision" {
+            "durable writes".to_string()
+        } else if let Some(labels) = series.strip_prefix("controller_runtime_reconcile_total{") {
+            let controller = labels.split('"').nth(1).unwrap_or("?");
+            format!("reconciles: {controller}")
+        } else if let Some(labels) = series.strip_prefix("controller_runtime_reconcile_time_seconds_sum{") {
+            let controller = labels.split('"').nth(1).unwrap_or("?");
+            format!("reconcile ms: {controller}")
+        } else {
+            continue;
+        };
+        *out.entry(name).or_default() += value;
+    }
+    out
+}
+
 /// The largest tree the workspace benchmark builds.
 const MAX_TREE: usize = 10_000;
 
@@ -57,6 +81,7 @@ async fn workspaces(mut args: impl Iterator<Item = String>) {
     install.kubectl_stdin(&["create", "-f", "-"], Some(flat_ws)).ok();
     reach(&mut ready, 1).await;
     let rss_before = bench::rss_bytes(install.pid());
+    let counters_before = work_counters(&masters).await;
     println!("## kcp-bench workspaces: {flat} flat, tree fan-out {fanout} depth {depth} (at most {MAX_TREE}), 16 connections, 2 shared cores\n");
     println!("| scenario | workspaces | created to Ready per s | create p50 ms | create p99 ms |");
     println!("|---|---|---|---|---|");
@@ -67,6 +92,7 @@ async fn workspaces(mut args: impl Iterator<Item = String>) {
     let rate = flat as f64 / started.elapsed().as_secs_f64();
     println!("| flat, one parent | {flat} | {rate:.0} | {:.2} | {:.2} |", s.quantile_ms(0.5), s.quantile_ms(0.99));
     let rss_after = bench::rss_bytes(install.pid());
+    let counters_after = work_counters(&masters).await;
 
     install.kubectl_stdin(&["create", "-f", "-"], Some(&flat_ws.replace("name: flat", "name: tree"))).ok();
     reach(&mut ready, 2 + flat).await;
@@ -95,6 +121,12 @@ async fn workspaces(mut args: impl Iterator<Item = String>) {
     let started = Instant::now();
     install.kubectl(&["delete", "workspace", "tree", "--timeout=600s"]).ok();
     println!("| delete the {total}-workspace tree | {:.1} s |", started.elapsed().as_secs_f64());
+    println!("\n| work per flat workspace | count |\n|---|---|");
+    for (name, after) in &counters_after {
+        let before = counters_before.get(name).copied().unwrap_or(0.0);
+        let scale = if name.starts_with("reconcile ms") { 1000.0 } else { 1.0 };
+        println!("| {name} | {:.2} |", scale * (after - before) / flat as f64);
+    }
 }
 
 /// `kcp-bench hop PORT UPSTREAM PKI_DIR`: a bare reverse-proxy hop that only forwards (TLS in,

@@ -83,11 +83,30 @@ pub fn own_key(change: &apiserver::controller::Change) -> Option<ObjectRef> {
 /// Reads, changes and writes back one object, again on conflicts. `change` returns false when
 /// nothing needs writing. A missing object is not an error; one being deleted whose last
 /// finalizer `change` removes is deleted by the write.
-pub async fn update(client: &SystemClient, r: &ObjectRef, part: Part, mut change: impl FnMut(&mut Value) -> bool) -> Result<(), ApiError> {
+pub async fn update(client: &SystemClient, r: &ObjectRef, part: Part, change: impl FnMut(&mut Value) -> bool) -> Result<(), ApiError> {
+    update_from(client, r, part, None, change).await.map(drop)
+}
+
+/// [`update`], starting from `known` (the object as the caller last read it) instead of
+/// reading it first; a stale `known` costs one conflict and a fresh read. Returns the object as
+/// it now stands (written or left alone), None when it is gone.
+pub async fn update_from(
+    client: &SystemClient,
+    r: &ObjectRef,
+    part: Part,
+    mut known: Option<Value>,
+    mut change: impl FnMut(&mut Value) -> bool,
+) -> Result<Option<Value>, ApiError> {
     loop {
-        let Some(mut obj) = client.get(r).await? else { return Ok(()) };
+        let mut obj = match known.take() {
+            Some(obj) => obj,
+            None => match client.get(r).await? {
+                Some(obj) => obj,
+                None => return Ok(None),
+            },
+        };
         if !change(&mut obj) {
-            return Ok(());
+            return Ok(Some(obj));
         }
         let written = match part {
             Part::Main => client.update(r, obj).await,
@@ -95,8 +114,8 @@ pub async fn update(client: &SystemClient, r: &ObjectRef, part: Part, mut change
         };
         match written {
             Err(e) if e.reason == Reason::Conflict => continue,
-            Err(e) if e.reason == Reason::NotFound => return Ok(()),
-            other => return other.map(drop),
+            Err(e) if e.reason == Reason::NotFound => return Ok(None),
+            other => return other.map(Some),
         }
     }
 }

@@ -7,15 +7,14 @@ use apiserver::rest::object;
 use serde_json::{json, Value};
 
 use super::super::logicalcluster::remote;
-use super::super::{update, Error, Part, RETRY};
+use super::super::{update_from, Error, Part, RETRY};
 use super::{cluster_of, Workspaces};
 use crate::{shards, tenancy};
 use apiserver::controller::Action;
 
-/// Copies the logical cluster's phase onto the Workspace; polls again later while a remote
-/// logical cluster is not Ready.
-pub async fn follow(w: &Workspaces, r: &ObjectRef) -> Result<Action, Error> {
-    let Some(ws) = w.client.get(r).await? else { return Ok(Action::Done) };
+/// Copies the logical cluster's phase onto the Workspace `ws` (as last read); polls again
+/// later while a remote logical cluster is not Ready.
+pub async fn follow(w: &Workspaces, r: &ObjectRef, ws: Value) -> Result<Action, Error> {
     let cluster = cluster_of(&ws).to_string();
     if cluster.is_empty() || object::is_deleting(&ws) {
         return Ok(Action::Done);
@@ -23,7 +22,7 @@ pub async fn follow(w: &Workspaces, r: &ObjectRef) -> Result<Action, Error> {
     let shard = shards::recorded(&ws).unwrap_or(&w.placement.shard).to_string();
     if shard == w.placement.shard {
         if let Some(phase) = tenancy::logical_cluster(&w.client.api().store, &cluster).await.and_then(|lc| lc.pointer("/status/phase").cloned()) {
-            mirror(w, r, &phase).await?;
+            mirror(w, r, ws, &phase).await?;
         }
         return Ok(Action::Done);
     }
@@ -36,7 +35,7 @@ pub async fn follow(w: &Workspaces, r: &ObjectRef) -> Result<Action, Error> {
     };
     match remote::phase_of(client, &target.base_url, &cluster).await {
         Ok(None) => return Ok(Action::Done),
-        Ok(Some(phase)) if phase.is_string() => mirror(w, r, &phase).await?,
+        Ok(Some(phase)) if phase.is_string() => mirror(w, r, ws, &phase).await?,
         Ok(Some(_)) => {}
         // Polling: an unreachable shard is asked again at the next poll, not sooner.
         Err(e) => tracing::debug!(%shard, error = %apiserver::process::report(&e), "reading a remote logical cluster's phase"),
@@ -44,9 +43,9 @@ pub async fn follow(w: &Workspaces, r: &ObjectRef) -> Result<Action, Error> {
     Ok(Action::RequeueAfter(RETRY * 2))
 }
 
-/// Copies a logical cluster's phase onto its scheduled Workspace.
-async fn mirror(w: &Workspaces, r: &ObjectRef, phase: &Value) -> Result<(), Error> {
-    update(&w.client, r, Part::Status, |ws| {
+/// Copies a logical cluster's phase onto its scheduled Workspace `ws`.
+async fn mirror(w: &Workspaces, r: &ObjectRef, ws: Value, phase: &Value) -> Result<(), Error> {
+    update_from(&w.client, r, Part::Status, Some(ws), |ws| {
         if cluster_of(ws).is_empty() || object::is_deleting(ws) || ws.pointer("/status/phase") == Some(phase) {
             return false;
         }

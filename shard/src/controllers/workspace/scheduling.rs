@@ -12,7 +12,7 @@ use apiserver::rest::object;
 use serde_json::{json, Value};
 
 use super::super::logicalcluster::{create_logical_cluster, remote, NewCluster};
-use super::super::{update, Error, Part};
+use super::super::{update, update_from, Error, Part};
 use super::Workspaces;
 use crate::{shards, tenancy};
 use apiserver::controller::Action;
@@ -24,15 +24,22 @@ fn shards_unavailable(shard: &str) -> impl Fn(String) -> Error + '_ {
     move |e| Error::remote("reading shards", shard, e)
 }
 
-/// Schedules a Workspace; None once it is placed, or the action to wait with when no shard
-/// can take it now (said in its `WorkspaceScheduled=False` condition).
-pub async fn schedule(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Option<Action>, Error> {
+/// What scheduling a Workspace came to.
+pub enum Scheduled {
+    /// Placed; the Workspace as it now stands (None once gone).
+    Placed(Option<Value>),
+    /// No shard can take it now (said in its `WorkspaceScheduled=False` condition): look again then.
+    Waiting(Action),
+}
+
+/// Schedules a Workspace.
+pub async fn schedule(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Scheduled, Error> {
     let (reason, message) = match place(w, r, ws).await? {
-        None => return Ok(None),
-        Some(waiting) => waiting,
+        Ok(placed) => return Ok(Scheduled::Placed(placed)),
+        Err(waiting) => waiting,
     };
     set_scheduled_condition(w, r, "False", reason, &message).await?;
-    Ok(Some(Action::RequeueAfter(UNSCHEDULABLE_RETRY)))
+    Ok(Scheduled::Waiting(Action::RequeueAfter(UNSCHEDULABLE_RETRY)))
 }
 
 /// Sets the `WorkspaceScheduled` condition unless it already says the same.
@@ -84,11 +91,14 @@ async fn target_shard(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Optio
     Ok(Some(chosen))
 }
 
-/// Creates the Workspace's logical cluster on its shard and points the Workspace at it; or
-/// says (reason, message) why it cannot now.
-async fn place(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Option<(&'static str, String)>, Error> {
+/// Why a Workspace cannot be placed now: (reason, message) of its condition.
+type Unplaced = (&'static str, String);
+
+/// Creates the Workspace's logical cluster on its shard and points the Workspace at it,
+/// returning the Workspace as written; or says why it cannot now.
+async fn place(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Result<Option<Value>, Unplaced>, Error> {
     let Some(target) = target_shard(w, r, ws).await? else {
-        return Ok(Some(("Unschedulable", "No available shards to schedule the workspace.".into())));
+        return Ok(Err(("Unschedulable", "No available shards to schedule the workspace.".into())));
     };
     let store = &w.client.api().store;
     let ws_name = object::meta_str(ws, "name").to_string();
@@ -109,7 +119,7 @@ async fn place(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Option<(&'st
         tenancy::logical_cluster(store, &cluster).await.and_then(|lc| lc.pointer("/status/phase").cloned()).unwrap_or_else(|| json!("Initializing"))
     } else {
         let Some(client) = &w.placement.others else {
-            return Ok(Some((
+            return Ok(Err((
                 "ShardUnavailable",
                 format!("shard {:?} was chosen, but this shard has no credentials to reach other shards (--root-shard-kubeconfig-file)", target.name),
             )));
@@ -118,19 +128,20 @@ async fn place(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Option<(&'st
         match remote::create_logical_cluster(client, &target.base_url, &new, &initializers).await {
             Ok(phase) => json!(phase),
             Err(e) => {
-                return Ok(Some(("ShardUnavailable", format!("creating the logical cluster on shard {:?}: {}", target.name, apiserver::process::report(&e)))))
+                return Ok(Err(("ShardUnavailable", format!("creating the logical cluster on shard {:?}: {}", target.name, apiserver::process::report(&e)))))
             }
         }
     };
     let url = format!("{}/clusters/{path}", target.external_url);
     // Placement first: once recorded, a re-run never creates a second logical cluster.
-    update(&w.client, r, Part::Main, |ws| {
+    let placed = update_from(&w.client, r, Part::Main, Some(ws.clone()), |ws| {
         ws["spec"]["cluster"] = json!(cluster);
         ws["spec"]["URL"] = json!(url);
         true
     })
     .await?;
-    update(&w.client, r, Part::Status, |ws| {
+    let Some(placed) = placed else { return Ok(Ok(None)) };
+    let written = update_from(&w.client, r, Part::Status, Some(placed), |ws| {
         if !object::is_deleting(ws) {
             ws["status"]["phase"] = phase.clone();
         }
@@ -139,5 +150,5 @@ async fn place(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Option<(&'st
         true
     })
     .await?;
-    Ok(None)
+    Ok(Ok(written))
 }
