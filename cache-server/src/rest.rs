@@ -158,8 +158,8 @@ fn get(replica: &Replica, target: &Target, name: &str) -> body::Response {
         namespace: target.namespace.clone().unwrap_or_default(),
         name: name.to_string(),
     };
-    let found = replica.store().list(&target.filter()).into_iter().find(|(_, k, _)| *k == key);
-    match found.and_then(|(shard, key, json)| present(&shard, &key, &json)) {
+    let found = replica.store().find(target.shard.as_deref(), &key);
+    match found.and_then(|(shard, json)| present(&shard, &key, &json)) {
         Some(object) => body::json(200, &object),
         None => body::error(&ApiError::not_found(&target.group, &target.resource, name)),
     }

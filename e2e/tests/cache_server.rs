@@ -113,6 +113,32 @@ fn pki_init(dir: &Path) -> PathBuf {
     pki
 }
 
+/// Opens a REST watch; its events arrive on the returned channel, one JSON value a line.
+fn watch(ca: &str, identity: &CertPair, url: &str) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
+    use http_body_util::BodyExt;
+    let client = Client::new(ca, Some(identity)).expect("client");
+    let req = http::Request::builder().uri(format!("{url}?watch=true")).body(apiserver::client::body(Bytes::new())).expect("request");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    runtime().spawn(async move {
+        let mut body = client.send(req).await.expect("watch answered").into_body();
+        let mut pending = Vec::new();
+        while let Some(Ok(frame)) = body.frame().await {
+            pending.extend_from_slice(frame.data_ref().map(|d| d.as_ref()).unwrap_or_default());
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let _ = tx.send(serde_json::from_slice(&line).expect("a JSON watch event"));
+            }
+        }
+    });
+    rx
+}
+
+/// The next watch event as (type, name), within five seconds.
+fn next_event(events: &mut tokio::sync::mpsc::UnboundedReceiver<Value>) -> (String, String) {
+    let event = runtime().block_on(tokio::time::timeout(Duration::from_secs(5), events.recv())).expect("a watch event in time").expect("the watch is open");
+    (event["type"].as_str().unwrap_or_default().to_string(), event["object"]["metadata"]["name"].as_str().unwrap_or_default().to_string())
+}
+
 const VIEW: &str = "/services/cache/shards/*/clusters/c1/apis/apis.kcp.io/v1alpha2/apiexports";
 
 #[test]
@@ -154,6 +180,14 @@ fn cache_server_end_to_end() {
     let (code, status) = get(&ca, Some(&pair(&pki, "admin")), &format!("{base}{VIEW}"));
     assert_eq!((code, status["reason"].as_str()), (403, Some("Forbidden")));
     assert_eq!(get(&ca, None, &format!("{base}/metrics")).0, 401);
+    let metrics = runtime().block_on(async {
+        let client = Client::new(&ca, Some(&shard)).expect("client");
+        let req = http::Request::builder().uri(format!("{base}/metrics")).body(apiserver::client::body(Bytes::new())).expect("request");
+        let body = http_body_util::BodyExt::collect(client.send(req).await.expect("metrics").into_body()).await.expect("body").to_bytes();
+        String::from_utf8_lossy(&body).into_owned()
+    });
+    assert!(metrics.contains(r#"kcp_cache_objects{group="apis.kcp.io",resource="apiexports"} 2"#), "{metrics}");
+    assert!(metrics.contains(r#"kcp_cache_shard_revision{shard="shard-1"} 5"#), "{metrics}");
     for probe in ["/healthz", "/livez", "/readyz"] {
         assert_eq!(get(&ca, None, &format!("{base}{probe}")).0, 200, "{probe}");
     }
@@ -172,6 +206,11 @@ fn cache_server_end_to_end() {
     let object: Value = serde_json::from_slice(&out.stdout).expect("kubectl printed JSON");
     assert_eq!(object["metadata"]["name"], "b");
 
+    // A REST watch on the second replica: what exists, then what changes.
+    let mut events = watch(&ca, &shard, &format!("{}{VIEW}", replicas[1].url()));
+    assert_eq!(next_event(&mut events), ("ADDED".into(), "a".into()));
+    assert_eq!(next_event(&mut events), ("ADDED".into(), "b".into()));
+
     // The subscriber reads from the first replica; killing it moves it to the second within a second.
     eventually("the subscriber", Duration::from_secs(5), || subscriber.get("apis.kcp.io", "apiexports", "c1", "", "b").map(|_| ()));
     let mut connected = subscriber.connected();
@@ -189,6 +228,7 @@ fn cache_server_end_to_end() {
         .unwrap_or_else(|_| panic!("the subscriber did not fail over within 1s (connected: {})", subscriber.is_connected()))
     });
     let failover = killed.elapsed();
+    assert_eq!(next_event(&mut events), ("ADDED".into(), "c".into()));
 
     // A replica that comes back empty is refilled by the publisher within a second.
     replicas[0].restart();

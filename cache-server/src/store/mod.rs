@@ -261,9 +261,10 @@ impl Store {
         self.shards.iter().map(|(s, set)| (s.clone(), set.revision)).collect()
     }
 
-    /// One object of one shard.
-    pub fn get(&self, shard: &str, key: &Key) -> Option<Bytes> {
-        self.shards.get(shard)?.objects.get(key).cloned()
+    /// The object at `key` in `shard`, or in whichever shard has it, with that shard's name.
+    pub fn find(&self, shard: Option<&str>, key: &Key) -> Option<(String, Bytes)> {
+        let mut shards = self.shards.iter().filter(|(s, _)| shard.is_none_or(|want| want == s.as_str()));
+        shards.find_map(|(s, set)| set.objects.get(key).map(|json| (s.clone(), json.clone())))
     }
 
     /// Every object the filter admits, with its shard, in shard then key order.

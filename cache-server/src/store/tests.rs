@@ -39,6 +39,8 @@ fn a_snapshot_replaces_the_shards_whole_set() {
     store.replace(b, snapshot("b", 7, &["z"])).unwrap();
     store.replace(a, snapshot("a", 9, &["y"])).unwrap();
     assert_eq!(names(&store), ["a/y", "b/z"]);
+    assert_eq!(store.find(None, &key("z")).map(|(shard, _)| shard).as_deref(), Some("b"));
+    assert_eq!(store.find(Some("a"), &key("z")), None);
     assert_eq!(store.revisions(), BTreeMap::from([("a".to_string(), 9), ("b".to_string(), 7)]));
 }
 
