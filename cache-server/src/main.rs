@@ -1,0 +1,31 @@
+//! `kcp-cache-server`: one in-memory replica of kcp-rs's replicated cache.
+
+use cache_server::{CacheConfig, CacheFlags};
+use clap::Parser;
+
+/// One replica of the kcp-rs cache server.
+#[derive(Parser)]
+#[command(name = "kcp-cache-server", version)]
+struct Cli {
+    #[command(flatten)]
+    flags: CacheFlags,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    apiserver::process::init_logging();
+    let config = match CacheConfig::resolve(Cli::parse().flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kcp-cache-server: {}", apiserver::process::report(&e));
+            return std::process::ExitCode::from(64);
+        }
+    };
+    match cache_server::run(config, apiserver::process::shutdown_on_signals(), |_| {}).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kcp-cache-server: {}", apiserver::process::report(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! A replica: the [`Store`] behind a lock, fed by publish streams and read by subscriptions,
+//! both in the wire types so that a remote (gRPC) and an in-process caller share one path.
+//!
+//! Every store update is broadcast while the lock is held, and a subscription takes its
+//! catch-up events and its broadcast receiver under the same lock: it sees each change once.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use proto::cache as pb;
+use proto::cache::publish_request::Kind as Publish;
+use proto::cache::subscribe_event::Kind as Delivered;
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use crate::metrics::CacheMetrics;
+use crate::store::{Change, Event, Filter, Key, Snapshot, Store, Superseded};
+
+/// A stream of wire messages, or the status that ended it.
+pub type WireStream<T> = Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send>>;
+
+/// Changes broadcast to subscriptions before a slow one is cut off (it then resumes by vector).
+const BROADCAST_CAPACITY: usize = 16 * 1024;
+/// Objects per snapshot chunk, and the bytes a chunk stops growing at.
+const CHUNK_OBJECTS: usize = 1000;
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// One in-memory replica; cheap to clone, all clones share the state.
+#[derive(Clone)]
+pub struct Replica {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Mutex<Store>,
+    events: broadcast::Sender<Event>,
+    metrics: Arc<CacheMetrics>,
+}
+
+/// True for names kcp accepts for shards (`^[a-z0-9-:]{1,61}$`).
+pub fn valid_shard_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 61 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b':')
+}
+
+/// Splits a shard's set into snapshot chunks; an empty set is one empty chunk, so it still replaces.
+pub fn chunks(shard: &str, revision: u64, objects: impl IntoIterator<Item = (Key, Bytes)>) -> Vec<pb::SnapshotChunk> {
+    let mut out = vec![pb::SnapshotChunk { shard: shard.to_string(), revision, objects: Vec::new(), first: true, last: false }];
+    let mut bytes = 0;
+    for (key, json) in objects {
+        let full = out.last().is_some_and(|c| c.objects.len() >= CHUNK_OBJECTS || bytes >= CHUNK_BYTES);
+        if full {
+            out.push(pb::SnapshotChunk { shard: shard.to_string(), revision, objects: Vec::new(), first: false, last: false });
+            bytes = 0;
+        }
+        bytes += json.len();
+        if let Some(chunk) = out.last_mut() {
+            chunk.objects.push(pb::Object { key: Some(key.to_wire()), json });
+        }
+    }
+    if let Some(chunk) = out.last_mut() {
+        chunk.last = true;
+    }
+    out
+}
+
+/// The wire messages telling a subscription with `filter` about `event`.
+fn deliveries(event: &Event, filter: &Filter) -> Vec<pb::SubscribeEvent> {
+    let wrap = |kind| pb::SubscribeEvent { kind: Some(kind) };
+    match event {
+        Event::Snapshot(s) => {
+            let objects = s.objects.iter().filter(|(k, _)| filter.matches(&s.shard, k)).cloned();
+            chunks(&s.shard, s.revision, objects).into_iter().map(|c| wrap(Delivered::Snapshot(c))).collect()
+        }
+        Event::Change(c) if filter.matches(&c.shard, &c.key) => vec![wrap(Delivered::Change(c.to_wire()))],
+        Event::Change(_) => Vec::new(),
+    }
+}
+
+impl Replica {
+    /// An empty replica keeping `window_size` recent changes for subscribers to resume from.
+    pub fn new(window_size: usize, metrics: Arc<CacheMetrics>) -> Replica {
+        let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
+        Replica { inner: Arc::new(Inner { store: Mutex::new(Store::new(window_size)), events, metrics }) }
+    }
+
+    /// The store, for reading.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.inner.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The metrics this replica records into.
+    pub fn metrics(&self) -> &Arc<CacheMetrics> {
+        &self.inner.metrics
+    }
+
+    /// Runs an update and broadcasts its event under the store lock (see the module doc).
+    fn commit(&self, update: impl FnOnce(&mut Store) -> Result<Option<Event>, Superseded>) -> Result<(), Superseded> {
+        let mut store = self.store();
+        if let Some(event) = update(&mut store)? {
+            if let Event::Change(c) = &event {
+                self.inner.metrics.observe_change(&c.shard, c.published_unix_micros);
+            }
+            // No subscriber is not an error.
+            let _ = self.inner.events.send(event);
+        }
+        Ok(())
+    }
+
+    /// Serves one publish stream: `open`, a snapshot, then changes; acknowledges revisions.
+    pub fn publish<S>(&self, requests: S) -> WireStream<pb::PublishAck>
+    where
+        S: futures::Stream<Item = Result<pb::PublishRequest, Status>> + Send + Unpin + 'static,
+    {
+        let (tx, rx) = mpsc::channel(64);
+        let replica = self.clone();
+        tokio::spawn(async move {
+            if let Err(status) = replica.take_publish(requests, &tx).await {
+                let _ = tx.send(Err(status)).await;
+            }
+        });
+        Box::pin(ReceiverStream::new(rx))
+    }
+
+    async fn take_publish<S>(&self, mut requests: S, acks: &mpsc::Sender<Result<pb::PublishAck, Status>>) -> Result<(), Status>
+    where
+        S: futures::Stream<Item = Result<pb::PublishRequest, Status>> + Unpin,
+    {
+        let shard = match requests.next().await {
+            Some(Ok(pb::PublishRequest { kind: Some(Publish::Open(open)) })) if valid_shard_name(&open.shard) => open.shard,
+            Some(Err(status)) => return Err(status),
+            _ => return Err(Status::invalid_argument("a publish stream starts with `open` naming a valid shard")),
+        };
+        let session = self.store().open(&shard);
+        tracing::info!(%shard, "publisher connected");
+        let superseded = |_: Superseded| Status::aborted("a newer publish stream of this shard took over");
+        let mut staged: Option<Snapshot> = None;
+        while let Some(request) = requests.next().await {
+            let revision = match request?.kind {
+                Some(Publish::Snapshot(chunk)) => {
+                    if chunk.first {
+                        staged = Some(Snapshot { shard: shard.clone(), revision: chunk.revision, objects: Vec::new() });
+                    }
+                    let Some(snapshot) = staged.as_mut() else {
+                        return Err(Status::invalid_argument("a snapshot chunk arrived before the first one"));
+                    };
+                    snapshot.objects.extend(chunk.objects.into_iter().map(|o| (Key::from_wire(o.key.as_ref()), o.json)));
+                    if !chunk.last {
+                        continue;
+                    }
+                    let Some(snapshot) = staged.take() else { continue };
+                    tracing::info!(%shard, revision = chunk.revision, objects = snapshot.objects.len(), "snapshot applied");
+                    self.commit(|store| store.replace(session, snapshot).map(Some)).map_err(superseded)?;
+                    chunk.revision
+                }
+                Some(Publish::Change(change)) => {
+                    let revision = change.revision;
+                    self.commit(|store| store.apply(session, Change::from_wire(&shard, change))).map_err(superseded)?;
+                    revision
+                }
+                Some(Publish::Open(_)) | None => return Err(Status::invalid_argument("a publish stream is opened once")),
+            };
+            if acks.send(Ok(pb::PublishAck { revision })).await.is_err() {
+                break;
+            }
+        }
+        tracing::info!(%shard, "publisher disconnected");
+        Ok(())
+    }
+
+    /// Serves one subscription: what the subscriber's revision vector misses, `synced`, then
+    /// every later change the filter admits.
+    pub fn subscribe(&self, request: pb::SubscribeRequest) -> WireStream<pb::SubscribeEvent> {
+        let filter = Filter::from_wire(request.filter.as_ref());
+        let resume: BTreeMap<String, u64> = request.resume.into_iter().collect();
+        let (catch_up, revisions, mut events) = {
+            let store = self.store();
+            (store.catch_up(&filter, &resume), store.revisions(), self.inner.events.subscribe())
+        };
+        let revisions = revisions.into_iter().filter(|(shard, _)| filter.admits_shard(shard)).collect();
+        let (tx, rx) = mpsc::channel(256);
+        let metrics = self.inner.metrics.clone();
+        tokio::spawn(async move {
+            let _counted = metrics.subscriber();
+            let synced = pb::SubscribeEvent { kind: Some(Delivered::Synced(pb::Synced { revisions })) };
+            let first = catch_up.iter().flat_map(|e| deliveries(e, &filter)).chain([synced]);
+            for message in first {
+                if tx.send(Ok(message)).await.is_err() {
+                    return;
+                }
+            }
+            loop {
+                let event = tokio::select! {
+                    event = events.recv() => event,
+                    _ = tx.closed() => return,
+                };
+                match event {
+                    Ok(event) => {
+                        for message in deliveries(&event, &filter) {
+                            if tx.send(Ok(message)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        let _ = tx.send(Err(Status::aborted(format!("subscriber fell {missed} events behind; resume from its revisions")))).await;
+                        return;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        Box::pin(ReceiverStream::new(rx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> Key {
+        Key { group: "g".into(), resource: "r".into(), cluster: "c".into(), namespace: String::new(), name: name.into() }
+    }
+
+    #[test]
+    fn chunks_split_large_sets_and_keep_empty_ones() {
+        let empty = chunks("s", 3, []);
+        assert_eq!(empty.len(), 1);
+        assert!(empty[0].first && empty[0].last && empty[0].objects.is_empty());
+        let many = chunks("s", 3, (0..2500).map(|i| (key(&i.to_string()), Bytes::from_static(b"{}"))));
+        assert_eq!(many.iter().map(|c| c.objects.len()).collect::<Vec<_>>(), [1000, 1000, 500]);
+        assert_eq!(many.iter().map(|c| (c.first, c.last)).collect::<Vec<_>>(), [(true, false), (false, false), (false, true)]);
+    }
+
+    #[test]
+    fn shard_names() {
+        assert!(valid_shard_name("shard-1:a"));
+        assert!(!valid_shard_name(""));
+        assert!(!valid_shard_name("Shard"));
+        assert!(!valid_shard_name(&"a".repeat(62)));
+    }
+}

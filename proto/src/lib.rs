@@ -1,0 +1,9 @@
+//! The `.proto` contracts of kcp-rs's internal gRPC APIs and their generated tonic/prost code.
+//!
+//! Only types and stubs live here: the cache server and its client library give them meaning.
+
+/// Cache replication: shards publish to replicas, readers subscribe (`kcp.cache.v1`).
+pub mod cache {
+    #![allow(missing_docs)]
+    tonic::include_proto!("kcp.cache.v1");
+}
