@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Brings up a sharded kcp-rs install on this machine: a PKI, the root shard, a second shard
-# and the front-proxy, each a real process talking mutual TLS over loopback. Everything it
+# Brings up a sharded kcp-rs install on this machine: a PKI, two cache server replicas, the root
+# shard, a second shard and the front-proxy, each a real process talking mutual TLS over loopback. Everything it
 # makes (PKI, state, logs, pids) lives under DIR; DIR/admin.kubeconfig points at the proxy.
 #
 #   deploy/local/up.sh DIR      then   KUBECONFIG=DIR/admin.kubeconfig kubectl ...
 #   deploy/local/down.sh DIR    stops exactly these processes
 #
-# Ports: PROXY_PORT (default 6443), ROOT_PORT (6444), SHARD2_PORT (6445). TOKEN_AUTH_FILE and
+# Ports: PROXY_PORT (default 6443), ROOT_PORT (6444), SHARD2_PORT (6445), CACHE1_PORT (6446),
+# CACHE2_PORT (6447). TOKEN_AUTH_FILE and
 # FRONT_PROXY_EXTRA_ARGS (e.g. OIDC flags) configure the proxy's authentication.
 # Binaries: KCP_BIN_DIR, else built with cargo into $CARGO_TARGET_DIR/debug. Needs kubectl.
 set -euo pipefail
@@ -21,6 +22,8 @@ dir="$(cd "$1" && pwd)"
 proxy_port="${PROXY_PORT:-6443}"
 root_port="${ROOT_PORT:-6444}"
 shard2_port="${SHARD2_PORT:-6445}"
+cache1_port="${CACHE1_PORT:-6446}"
+cache2_port="${CACHE2_PORT:-6447}"
 
 if [ -z "${KCP_BIN_DIR:-}" ]; then
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kcp-rs/target}"
@@ -61,7 +64,7 @@ contexts:
 KC
 }
 
-# Shards reach the root shard, and each other, as system:masters.
+# Shards reach the root shard, each other and the cache replicas as system:masters.
 kubeconfig "https://127.0.0.1:$root_port" shard-client >"$dir/root-shard.kubeconfig"
 chmod 600 "$dir/root-shard.kubeconfig"
 
@@ -94,6 +97,19 @@ wait_ready() {
   exit 1
 }
 
+# Cache replicas: independent, in memory, refilled by the shards whenever they (re)start.
+cache() {
+  local name="$1" port="$2"
+  start "$name" "$bin/kcp-cache-server" \
+    --bind-address 127.0.0.1 --secure-port "$port" \
+    --tls-cert-file "$pki/cache-server.crt" --tls-private-key-file "$pki/cache-server.key" \
+    --client-ca-file "$pki/client-ca.crt"
+  wait_ready "$name" "https://127.0.0.1:$port"
+}
+
+cache cache-1 "$cache1_port"
+cache cache-2 "$cache2_port"
+
 shard() {
   local name="$1" port="$2"
   start "$name" "$bin/kcp-shard" \
@@ -106,7 +122,9 @@ shard() {
     --requestheader-client-ca-file "$pki/requestheader-ca.crt" --requestheader-allowed-names kcp-front-proxy \
     --root-ca-file "$pki/server-ca.crt" \
     --service-account-signing-key-file "$pki/service-account.key" \
-    --root-shard-kubeconfig-file "$dir/root-shard.kubeconfig"
+    --root-shard-kubeconfig-file "$dir/root-shard.kubeconfig" \
+    --cache-server-url "https://127.0.0.1:$cache1_port,https://127.0.0.1:$cache2_port" \
+    --cache-kubeconfig "$dir/root-shard.kubeconfig"
   wait_ready "$name" "https://127.0.0.1:$port"
 }
 

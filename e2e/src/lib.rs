@@ -206,8 +206,12 @@ impl Install {
 
     /// Runs a given kubectl binary (see [`versioned_kubectls`]) with the admin kubeconfig.
     pub fn kubectl_with(&self, program: &Path, args: &[&str], stdin: Option<&str>) -> Run {
+        self.run_kubectl(program, &self.kubeconfig, args, stdin)
+    }
+
+    fn run_kubectl(&self, program: &Path, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Run {
         let mut cmd = Command::new(program);
-        cmd.arg("--kubeconfig").arg(&self.kubeconfig).arg("--cache-dir").arg(self.cache.path()).args(args);
+        cmd.arg("--kubeconfig").arg(kubeconfig).arg("--cache-dir").arg(self.cache.path()).args(args);
         cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("kubectl on PATH");
         if let Some(input) = stdin {
@@ -284,9 +288,18 @@ impl Install {
         self.kubectl_as(serde_json::json!({"token": token}), cluster, args)
     }
 
+    /// [`Install::kubectl_token`] with `stdin` piped in.
+    pub fn kubectl_token_stdin(&self, token: &str, cluster: &str, args: &[&str], stdin: &str) -> Run {
+        self.kubectl_as_stdin(serde_json::json!({"token": token}), cluster, args, Some(stdin))
+    }
+
     /// Runs kubectl as another identity: `user` holds kubeconfig user fields (`token`,
     /// `client-certificate`, `client-key`), against `cluster`.
     pub fn kubectl_as(&self, user: serde_json::Value, cluster: &str, args: &[&str]) -> Run {
+        self.kubectl_as_stdin(user, cluster, args, None)
+    }
+
+    fn kubectl_as_stdin(&self, user: serde_json::Value, cluster: &str, args: &[&str], stdin: Option<&str>) -> Run {
         let text = std::fs::read_to_string(&self.kubeconfig).expect("kubeconfig");
         let admin: serde_json::Value = serde_saphyr::from_str(&text).expect("kubeconfig YAML");
         let ca = admin["clusters"][0]["cluster"]["certificate-authority-data"].clone();
@@ -298,16 +311,7 @@ impl Install {
         });
         let file = tempfile::NamedTempFile::new().expect("kubeconfig file");
         std::fs::write(file.path(), doc.to_string()).expect("write kubeconfig");
-        let out = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(file.path())
-            .arg("--cache-dir")
-            .arg(self.cache.path())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("kubectl runs");
-        Run::from(out)
+        self.run_kubectl(Path::new("kubectl"), file.path(), args, stdin)
     }
 
     /// `https://host:port/clusters/<cluster>`, or `https://host:port` for an empty cluster.

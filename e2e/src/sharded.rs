@@ -1,17 +1,20 @@
-//! The multi-process topology of `deploy/local/up.sh`: a root shard, a second shard and the
-//! front-proxy, each a real process on loopback, driven through the proxy with kubectl.
+//! The multi-process topology of `deploy/local/up.sh`: two cache replicas, a root shard, a second
+//! shard and the front-proxy, each a real process on loopback, driven through the proxy with kubectl.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::{bin_dir, Install, Run};
+use std::time::Duration;
+
+use crate::{bin_dir, eventually, Install, Run};
 
 /// A sharded install; `down.sh` stops it when dropped.
 pub struct Sharded {
     /// kubectl through the front-proxy, as kcp-admin.
     pub kcp: Install,
-    ports: [u16; 3],
+    /// Proxy, root shard, shard-2, cache-1, cache-2.
+    ports: [u16; 5],
     proxy_args: String,
 }
 
@@ -35,7 +38,8 @@ impl Sharded {
         std::fs::write(dir.path().join("tokens.csv"), token_lines).expect("token file");
         let extra = proxy_args(dir.path());
         let kubeconfig = dir.path().join("admin.kubeconfig");
-        let sharded = Sharded { kcp: Install::attached(dir, kubeconfig), ports: [free_port(), free_port(), free_port()], proxy_args: extra };
+        let sharded =
+            Sharded { kcp: Install::attached(dir, kubeconfig), ports: [free_port(), free_port(), free_port(), free_port(), free_port()], proxy_args: extra };
         sharded.up_again();
         sharded
     }
@@ -49,6 +53,8 @@ impl Sharded {
             .env("PROXY_PORT", self.ports[0].to_string())
             .env("ROOT_PORT", self.ports[1].to_string())
             .env("SHARD2_PORT", self.ports[2].to_string())
+            .env("CACHE1_PORT", self.ports[3].to_string())
+            .env("CACHE2_PORT", self.ports[4].to_string())
             .env("TOKEN_AUTH_FILE", self.kcp.dir().join("tokens.csv"))
             .env("FRONT_PROXY_EXTRA_ARGS", &self.proxy_args)
             .output()
@@ -56,7 +62,7 @@ impl Sharded {
         assert!(out.status.success(), "up.sh failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     }
 
-    /// The pid of a component (`root`, `shard-2`, `front-proxy`).
+    /// The pid of a component (`root`, `shard-2`, `front-proxy`, `cache-1`, `cache-2`).
     pub fn pid(&self, component: &str) -> u32 {
         std::fs::read_to_string(self.kcp.dir().join("run").join(format!("{component}.pid"))).ok().and_then(|p| p.trim().parse().ok()).unwrap_or(0)
     }
@@ -81,6 +87,12 @@ impl Sharded {
         format!("https://127.0.0.1:{port}")
     }
 
+    /// The URL of cache replica `cache-1` or `cache-2`.
+    pub fn cache_url(&self, replica: &str) -> String {
+        let port = if replica == "cache-1" { self.ports[3] } else { self.ports[4] };
+        format!("https://127.0.0.1:{port}")
+    }
+
     /// The URL of the front-proxy.
     pub fn proxy_url(&self) -> String {
         format!("https://127.0.0.1:{}", self.ports[0])
@@ -88,20 +100,63 @@ impl Sharded {
 
     /// kubectl straight to a shard with a client certificate of the PKI (`shard-admin`, `admin`).
     pub fn kubectl_shard(&self, shard: &str, cert: &str, cluster: &str, args: &[&str]) -> Run {
+        self.kubectl_at(&format!("{}/clusters/{cluster}", self.shard_url(shard)), cert, cluster, args)
+    }
+
+    /// kubectl straight to a cache replica with a client certificate of the PKI (`shard-client`).
+    pub fn kubectl_cache(&self, replica: &str, cert: &str, args: &[&str]) -> Run {
+        self.kubectl_at(&self.cache_url(replica), cert, "", args)
+    }
+
+    fn kubectl_at(&self, server: &str, cert: &str, cluster: &str, args: &[&str]) -> Run {
         let user = serde_json::json!({
             "client-certificate": self.pki(&format!("{cert}.crt")),
             "client-key": self.pki(&format!("{cert}.key")),
         });
-        let mut full = vec!["--server".to_string(), format!("{}/clusters/{cluster}", self.shard_url(shard))];
+        let mut full = vec!["--server".to_string(), server.to_string()];
         full.extend(args.iter().map(|a| a.to_string()));
         let refs: Vec<&str> = full.iter().map(String::as_str).collect();
         self.kcp.kubectl_as(user, cluster, &refs)
     }
 }
 
+/// A Workspace manifest, placed by shard label `region` when given.
+pub fn workspace(name: &str, region: Option<&str>) -> String {
+    let location = region.map(|r| format!("spec:\n  location:\n    selector:\n      matchLabels:\n        region: {r}\n")).unwrap_or_default();
+    format!("apiVersion: tenancy.kcp.io/v1alpha1\nkind: Workspace\nmetadata:\n  name: {name}\n{location}")
+}
+
+/// Creates a workspace in `parent` and waits until it is Ready; returns (shard, logical cluster).
+pub fn create_ready(k: &Install, parent: &str, name: &str, region: Option<&str>) -> (String, String) {
+    k.kubectl_in_stdin(parent, &["create", "-f", "-"], &workspace(name, region)).ok();
+    eventually(&format!("workspace {parent}:{name} Ready"), Duration::from_secs(20), || {
+        let ws = k.kubectl_in(parent, &["get", "workspace", name, "-o", "json"]);
+        let ws: serde_json::Value = serde_json::from_str(&ws.stdout).ok()?;
+        (ws["status"]["phase"] == "Ready").then(|| {
+            let shard = ws["metadata"]["annotations"]["internal.tenancy.kcp.io/shard"].as_str().unwrap_or_default().to_string();
+            (shard, ws["spec"]["cluster"].as_str().unwrap_or_default().to_string())
+        })
+    })
+}
+
+/// Labels the shards so selectors can place workspaces: root is `us`, shard-2 is `eu`.
+pub fn label_shards(s: &Sharded) {
+    eventually("both shards registered", Duration::from_secs(10), || {
+        let names = s.kcp.kubectl(&["get", "shards", "-o", "name"]).stdout;
+        (names.contains("shard.core.kcp.io/root") && names.contains("shard.core.kcp.io/shard-2")).then_some(())
+    });
+    s.kcp.kubectl(&["label", "shard", "root", "region=us"]).ok();
+    s.kcp.kubectl(&["label", "shard", "shard-2", "region=eu"]).ok();
+}
+
 /// A GET with chosen headers, for what kubectl cannot send: `server` is `https://host:port`,
 /// `identity` a client certificate stem of the PKI. Returns (status, body).
 pub fn raw_get(s: &Sharded, server: &str, path: &str, identity: Option<&str>, headers: &[(&str, &str)]) -> (u16, String) {
+    raw_request(s, "GET", server, path, identity, headers)
+}
+
+/// [`raw_get`] with any method (and an empty body).
+pub fn raw_request(s: &Sharded, method: &str, server: &str, path: &str, identity: Option<&str>, headers: &[(&str, &str)]) -> (u16, String) {
     let read = |f: PathBuf| std::fs::read_to_string(f).expect("PKI file");
     let ca = read(s.pki("server-ca.crt"));
     let id = identity.map(|stem| (read(s.pki(&format!("{stem}.crt"))), read(s.pki(&format!("{stem}.key")))));
@@ -109,7 +164,7 @@ pub fn raw_get(s: &Sharded, server: &str, path: &str, identity: Option<&str>, he
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async move {
         let mut conn = target.connect().await;
-        let mut req = http::Request::builder().uri(path).header("host", "localhost");
+        let mut req = http::Request::builder().method(method).uri(path).header("host", "localhost");
         for (k, v) in headers {
             req = req.header(*k, *v);
         }

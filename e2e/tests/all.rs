@@ -2,6 +2,7 @@
 //! drives it with the installed kubectl (or the official Python client) over TLS.
 
 mod bad_input;
+mod cache;
 mod connections;
 mod crd;
 mod discovery;

@@ -11,9 +11,10 @@ fn health_and_metrics() {
     assert_eq!(
         kcp.kubectl(&["get", "--raw", "/readyz?verbose"]).ok(),
         concat!(
-            "[+]ping ok\n[+]storage ok\n[+]shutdown ok\n",
+            "[+]ping ok\n[+]storage ok\n[+]shutdown ok\n[+]cache ok\n",
             "[+]controller/crd ok\n[+]controller/namespace ok\n[+]controller/garbage-collector ok\n",
-            "[+]controller/logicalcluster ok\n[+]controller/workspace ok\n[+]controller/namespace-defaults ok\n",
+            "[+]controller/logicalcluster ok\n[+]controller/workspace ok\n[+]controller/replicate-rbac ok\n",
+            "[+]controller/namespace-defaults ok\n",
             "readyz check passed\n"
         )
     );

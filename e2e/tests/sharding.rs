@@ -5,36 +5,8 @@ use std::time::Duration;
 
 use std::process::Command;
 
-use e2e::sharded::{presented_certificate, raw_get, Sharded};
-use e2e::{eventually, Install};
-
-fn workspace(name: &str, region: Option<&str>) -> String {
-    let location = region.map(|r| format!("spec:\n  location:\n    selector:\n      matchLabels:\n        region: {r}\n")).unwrap_or_default();
-    format!("apiVersion: tenancy.kcp.io/v1alpha1\nkind: Workspace\nmetadata:\n  name: {name}\n{location}")
-}
-
-/// Creates a workspace in `parent` and waits until it is Ready; returns (shard, logical cluster).
-fn create_ready(k: &Install, parent: &str, name: &str, region: Option<&str>) -> (String, String) {
-    k.kubectl_in_stdin(parent, &["create", "-f", "-"], &workspace(name, region)).ok();
-    eventually(&format!("workspace {parent}:{name} Ready"), Duration::from_secs(20), || {
-        let ws = k.kubectl_in(parent, &["get", "workspace", name, "-o", "json"]);
-        let ws: serde_json::Value = serde_json::from_str(&ws.stdout).ok()?;
-        (ws["status"]["phase"] == "Ready").then(|| {
-            let shard = ws["metadata"]["annotations"]["internal.tenancy.kcp.io/shard"].as_str().unwrap_or_default().to_string();
-            (shard, ws["spec"]["cluster"].as_str().unwrap_or_default().to_string())
-        })
-    })
-}
-
-/// Labels the shards so selectors can place workspaces: root is `us`, shard-2 is `eu`.
-fn label_shards(s: &Sharded) {
-    eventually("both shards registered", Duration::from_secs(10), || {
-        let names = s.kcp.kubectl(&["get", "shards", "-o", "name"]).stdout;
-        (names.contains("shard.core.kcp.io/root") && names.contains("shard.core.kcp.io/shard-2")).then_some(())
-    });
-    s.kcp.kubectl(&["label", "shard", "root", "region=us"]).ok();
-    s.kcp.kubectl(&["label", "shard", "shard-2", "region=eu"]).ok();
-}
+use e2e::eventually;
+use e2e::sharded::{create_ready, label_shards, presented_certificate, raw_get, workspace, Sharded};
 
 #[test]
 fn workspaces_spread_over_shards_behind_the_proxy() {

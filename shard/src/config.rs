@@ -45,6 +45,10 @@ pub struct ShardFile {
     pub requestheader_client_ca_file: Option<PathBuf>,
     /// Kubeconfig reaching the root shard with a `system:masters` identity.
     pub root_shard_kubeconfig_file: Option<PathBuf>,
+    /// URLs of the cache server replicas.
+    pub cache_server_urls: Option<Vec<String>>,
+    /// Kubeconfig with the client certificate and CA that reach the cache replicas.
+    pub cache_kubeconfig: Option<PathBuf>,
     /// URL other components reach this shard at.
     pub shard_base_url: Option<String>,
     /// URL of this shard's virtual workspaces.
@@ -130,6 +134,15 @@ pub struct ShardFlags {
     /// credentials reach every other shard. Shards other than `root` register through it.
     #[arg(long)]
     pub root_shard_kubeconfig_file: Option<PathBuf>,
+    /// URL of a cache server replica; repeat it (or separate with commas) for each replica.
+    /// Every replica gets this shard's replicated objects; cross-shard lookups read from one
+    /// that answers. Without it the shard runs a cache in its own process.
+    #[arg(long = "cache-server-url", value_delimiter = ',', value_name = "URL")]
+    pub cache_server_urls: Option<Vec<String>>,
+    /// Kubeconfig whose client certificate (system:masters) and CA reach the cache replicas;
+    /// its server is used when no --cache-server-url is given.
+    #[arg(long)]
+    pub cache_kubeconfig: Option<PathBuf>,
     /// URL other components reach this shard at (default `https://<bound address>`).
     #[arg(long)]
     pub shard_base_url: Option<String>,
@@ -184,6 +197,10 @@ pub struct ShardConfig {
     pub requestheader_client_ca_file: Option<PathBuf>,
     /// Kubeconfig reaching the root shard; shards other than `root` register through it.
     pub root_shard_kubeconfig_file: Option<PathBuf>,
+    /// Cache server replicas; empty: a cache runs inside the shard process.
+    pub cache_server_urls: Vec<String>,
+    /// Credentials (and, without URLs, the address) of the cache replicas.
+    pub cache_kubeconfig: Option<PathBuf>,
     /// URL other components reach this shard at; `https://<bound address>` when unset.
     pub shard_base_url: Option<String>,
     /// URL of this shard's virtual workspaces; the base URL when unset.
@@ -209,6 +226,8 @@ impl ShardConfig {
             shard_name: flags.shard_name.or(file.shard_name).unwrap_or_else(|| "root".into()),
             requestheader_client_ca_file: flags.requestheader_client_ca_file.or(file.requestheader_client_ca_file),
             root_shard_kubeconfig_file: flags.root_shard_kubeconfig_file.or(file.root_shard_kubeconfig_file),
+            cache_server_urls: flags.cache_server_urls.or(file.cache_server_urls).unwrap_or_default().into_iter().filter(|u| !u.is_empty()).collect(),
+            cache_kubeconfig: flags.cache_kubeconfig.or(file.cache_kubeconfig),
             shard_base_url: flags.shard_base_url.or(file.shard_base_url),
             shard_virtual_workspace_url: flags.shard_virtual_workspace_url.or(file.shard_virtual_workspace_url),
             enable_home_workspaces: flags.enable_home_workspaces.or(file.enable_home_workspaces).unwrap_or(true),

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::bootstrap::{HOME_TYPE, ROOT_CLUSTER};
 use crate::controllers::logicalcluster::{create_logical_cluster, NewCluster};
-use crate::root_view::RootView;
+use crate::global::Global;
 use crate::tenancy;
 
 /// How long a first request waits for the new home to become Ready before answering 429.
@@ -114,7 +114,7 @@ impl HomeWorkspaces {
         let client = SystemClient::new(self.api.clone(), "home-workspaces", &[MASTERS_GROUP]);
         create_logical_cluster(
             &client,
-            &RootView::Local(self.api.store.clone()),
+            &Global::local(self.api.store.clone()),
             NewCluster { name: cluster, path, type_ref: &type_ref, owner: Some(&owner), spec_owner: Value::Null },
         )
         .await

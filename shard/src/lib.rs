@@ -2,12 +2,14 @@
 //! every logical cluster it hosts and runs the controllers that keep them consistent.
 
 pub mod bootstrap;
+pub mod cache_view;
 pub mod cluster_gate;
 pub mod config;
 pub mod controllers;
+pub mod global;
 pub mod home;
 pub mod inactive;
-pub mod root_view;
+pub mod replication;
 pub mod shards;
 pub mod tenancy;
 
@@ -55,6 +57,9 @@ pub enum ShardError {
     /// The root shard kubeconfig could not be loaded or used.
     #[error(transparent)]
     Client(#[from] apiserver::client::ClientError),
+    /// The cache replicas' credentials could not be turned into a client.
+    #[error("cache client")]
+    Cache(#[from] cache_server::client::ClientError),
     /// The secure port could not be bound.
     #[error("listening on {addr}")]
     Bind {
@@ -98,10 +103,8 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
         }
         None => None,
     };
-    let root = Arc::new(match (&shards_client, hosts_root) {
-        (Some((client, url)), false) => root_view::RootView::Remote { client: Box::new(client.clone()), url: url.clone() },
-        _ => root_view::RootView::Local(store.clone()),
-    });
+    let cache = connect_cache(&config, &store)?;
+    let global = Arc::new(global::Global { store: store.clone(), cache: Some(cache.subscriber.clone()) });
 
     let addr = SocketAddr::new(config.bind_address, config.secure_port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ShardError::Bind { addr, source })?;
@@ -146,18 +149,22 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
             }),
         }),
         limits: Limits::default(),
-        plugins: admission_plugins(&root),
+        plugins: admission_plugins(&global),
         shutdown: shutdown.clone(),
         inactive: inactive::follow(store.clone())?,
     });
     let controller_metrics = ControllerMetrics::default();
     let placement =
-        controllers::workspace::Placement { shard: config.shard_name.clone(), root: root.clone(), others: shards_client.as_ref().map(|(c, _)| c.clone()) };
+        controllers::workspace::Placement { shard: config.shard_name.clone(), global: global.clone(), others: shards_client.as_ref().map(|(c, _)| c.clone()) };
     let readiness = apiserver::server::probes::Readiness::default();
+    tokio::spawn(follow_cache(cache.subscriber.clone(), readiness.gate("cache")));
     controllers::start(&api, &controller_metrics, &readiness, placement, root_ca);
     let mut phases = Phases::default();
     if config.enable_home_workspaces && hosts_root {
         phases.0.push(Arc::new(home::HomeWorkspaces { api: api.clone(), base_url: external_url.clone() }));
+    }
+    if let Some(replica) = cache.embedded {
+        phases.0.push(Arc::new(cache_view::CacheView { replica, shutdown: shutdown.clone() }));
     }
     // After home workspaces (which answer `~` themselves), before the authorizer.
     phases.0.push(Arc::new(cluster_gate::ClusterGate { authz: api.authz.clone(), store: api.store.clone() }));
@@ -188,10 +195,57 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
     Ok(())
 }
 
+/// This shard's link to the cache: the reader its cross-shard lookups use, and the replica it
+/// runs itself when no cache server is configured.
+struct CacheLink {
+    subscriber: Arc<cache_server::client::Subscriber>,
+    embedded: Option<cache_server::Replica>,
+}
+
+/// Connects to the cache replicas of the configuration (or starts one in this process), starts
+/// publishing this shard's replicated objects to all of them and reading from one.
+fn connect_cache(config: &ShardConfig, store: &SharedStorage) -> Result<CacheLink, ShardError> {
+    use cache_server::client::{Publisher, Subscriber, Target};
+    let (targets, embedded) = match &config.cache_kubeconfig {
+        None if config.cache_server_urls.is_empty() => {
+            let replica = cache_server::Replica::new(EMBEDDED_CACHE_HISTORY, Arc::default());
+            (vec![Target::Local(replica.clone())], Some(replica))
+        }
+        None => return Err(ConfigError::Missing("--cache-kubeconfig (with --cache-server-url)").into()),
+        Some(path) => {
+            let creds = apiserver::client::Credentials::from_kubeconfig(path)?;
+            let identity = creds.client.as_ref().ok_or(ConfigError::Missing("a client certificate in --cache-kubeconfig"))?;
+            let urls = if config.cache_server_urls.is_empty() { vec![creds.base_url()] } else { config.cache_server_urls.clone() };
+            let targets = urls.iter().map(|url| Target::remote(url.clone(), &creds.ca_pem, identity)).collect::<Result<Vec<_>, _>>()?;
+            (targets, None)
+        }
+    };
+    let publisher = Publisher::start(config.shard_name.clone(), targets.clone());
+    let sink = replication::publisher::PublisherSink::new(publisher, store.current_revision());
+    tokio::spawn(replication::run(store.clone(), Arc::new(sink)));
+    let subscriber = Arc::new(Subscriber::start(targets, cache_server::store::Filter::default()));
+    Ok(CacheLink { subscriber, embedded })
+}
+
+/// Changes kept by an embedded cache for readers to resume from.
+const EMBEDDED_CACHE_HISTORY: usize = 10_000;
+
+/// Keeps `/readyz`'s `cache` check in step with whether a replica is reachable.
+async fn follow_cache(subscriber: Arc<cache_server::client::Subscriber>, gate: apiserver::server::probes::Gate) {
+    let mut connected = subscriber.connected();
+    loop {
+        let now = *connected.borrow_and_update();
+        gate.set(now);
+        if connected.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Every admission plugin of the shard in order: the built-in ones, then the shard's own.
-pub(crate) fn admission_plugins(root: &Arc<root_view::RootView>) -> Vec<Arc<dyn apiserver::rest::AdmissionPlugin>> {
+pub(crate) fn admission_plugins(global: &Arc<global::Global>) -> Vec<Arc<dyn apiserver::rest::AdmissionPlugin>> {
     admission::plugins(vec![
-        Arc::new(tenancy::WorkspaceAdmission { root: root.clone() }),
+        Arc::new(tenancy::WorkspaceAdmission { global: global.clone() }),
         Arc::new(tenancy::LogicalClusterAdmission),
         Arc::new(shards::ShardAdmission),
     ])

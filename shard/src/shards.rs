@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
 use crate::bootstrap::{self, ROOT_CLUSTER};
-use crate::root_view::RootView;
+use crate::global::Global;
 
 /// Annotation on a Workspace: the shard chosen for its logical cluster when it was created.
 pub const SHARD_ANNOTATION: &str = "internal.tenancy.kcp.io/shard";
@@ -88,47 +88,58 @@ pub async fn register_remote(client: Client, root_url: String, name: String, url
                 tracing::info!(shard = %name, "registered with the root shard");
                 return;
             }
-            Err(e) => tracing::warn!(shard = %name, error = %e, "registering with the root shard failed; retrying"),
+            Err(e) => tracing::warn!(shard = %name, error = %apiserver::process::report(&e), "registering with the root shard failed; retrying"),
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 
-async fn register_remote_once(client: &Client, url: &str, name: &str, urls: &Urls) -> Result<(), String> {
-    let (code, mut existing) = client.json("GET", &format!("{url}/{name}"), None).await.map_err(|e| e.to_string())?;
+/// Why registering with the root shard failed this time.
+#[derive(Debug, thiserror::Error)]
+enum RegisterError {
+    /// The root shard could not be reached or its answer read.
+    #[error(transparent)]
+    Client(#[from] apiserver::client::ClientError),
+    /// The root shard refused.
+    #[error("root shard answered {code}: {message}")]
+    Refused { code: u16, message: String },
+}
+
+async fn register_remote_once(client: &Client, url: &str, name: &str, urls: &Urls) -> Result<(), RegisterError> {
+    let (code, mut existing) = client.json("GET", &format!("{url}/{name}"), None).await?;
     let (code, answer) = match code {
         404 => {
             let obj = json!({"apiVersion": "core.kcp.io/v1alpha1", "kind": "Shard", "metadata": {"name": name}, "spec": urls.spec()});
-            client.json("POST", url, Some(&obj)).await.map_err(|e| e.to_string())?
+            client.json("POST", url, Some(&obj)).await?
         }
         200 if existing["spec"] == urls.spec() => return Ok(()),
         200 => {
             existing["spec"] = urls.spec();
-            client.json("PUT", &format!("{url}/{name}"), Some(&existing)).await.map_err(|e| e.to_string())?
+            client.json("PUT", &format!("{url}/{name}"), Some(&existing)).await?
         }
         other => (other, existing),
     };
     match code {
         200 | 201 => Ok(()),
-        other => Err(format!("root shard answered {other}: {}", answer["message"].as_str().unwrap_or_default())),
+        code => Err(RegisterError::Refused { code, message: answer["message"].as_str().unwrap_or_default().to_string() }),
     }
 }
 
 /// The Shard named `name`, if it exists.
-pub async fn get(root: &RootView, name: &str) -> Result<Option<Shard>, String> {
-    Ok(root.shards().await?.iter().find(|s| object::meta_str(s, "name") == name).map(Shard::from_object))
+pub async fn get(global: &Global, name: &str) -> Result<Option<Shard>, ApiError> {
+    Ok(global.shards().await?.iter().find(|s| object::meta_str(s, "name") == name).map(Shard::from_object))
 }
 
 /// A schedulable shard whose labels match `selector` (absent: any shard), picked at random so
 /// new workspaces spread over the shards; None when no shard qualifies.
-pub async fn choose(root: &RootView, selector: Option<&Value>) -> Result<Option<Shard>, String> {
+pub async fn choose(global: &Global, selector: Option<&Value>) -> Result<Option<Shard>, ApiError> {
     // An invalid selector (admission refuses them) selects nothing rather than everything.
     let selector = match selector {
         Some(s) => LabelSelector::from_json(s).or_else(|_| LabelSelector::from_json(&Value::Null)).unwrap_or_default(),
         None => LabelSelector::default(),
     };
     let empty = serde_json::Map::new();
-    let candidates: Vec<Value> = root
+    let candidates: Vec<Value> = global
         .shards()
         .await?
         .into_iter()

@@ -3,7 +3,7 @@
 //! A Workspace in logical cluster P names a child logical cluster with an opaque, random name;
 //! its path (`root:org:team`) is recorded on the child's LogicalCluster so requests addressed
 //! by path can be resolved. Admission defaults and checks the workspace type against the
-//! WorkspaceTypes of `root`; the workspace controller does the scheduling.
+//! WorkspaceTypes of any workspace, on any shard; the workspace controller does the scheduling.
 
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use apiserver::storage::{Key, SharedStorage};
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
-use crate::root_view::RootView;
+use crate::global::{Global, Unavailable};
 use crate::shards;
 
 /// Annotation on a Workspace: the creator's user info (JSON), who becomes its admin.
@@ -55,8 +55,8 @@ async fn type_of(store: &SharedStorage, cluster: &str) -> String {
 
 /// A workspace type and every type it extends (`extend.with`), transitively, as
 /// `(<type path>:<name>, definition)`. A type "implements" each of them for parent and child
-/// limits, and inherits their initializers.
-async fn type_closure(root: &RootView, of_type: &str) -> Vec<(String, Value)> {
+/// limits, and inherits their initializers. Types that do not exist are left out.
+async fn type_closure(global: &Global, of_type: &str) -> Result<Vec<(String, Value)>, Unavailable> {
     let mut out = Vec::new();
     let mut todo = vec![of_type.to_string()];
     let mut seen = std::collections::HashSet::new();
@@ -64,32 +64,32 @@ async fn type_closure(root: &RootView, of_type: &str) -> Vec<(String, Value)> {
         if !seen.insert(t.clone()) {
             continue;
         }
-        let name = t.rsplit(':').next().unwrap_or_default();
-        let Some(def) = root.workspace_type(name).await else { continue };
-        if let Some(with) = def.pointer("/spec/extend/with").and_then(Value::as_array) {
+        let (path, name) = t.rsplit_once(':').unwrap_or((TYPES_CLUSTER, t.as_str()));
+        let Some(def) = global.workspace_type(path, name).await? else { continue };
+        if let Some(with) = def.object.pointer("/spec/extend/with").and_then(Value::as_array) {
             todo.extend(with.iter().filter_map(type_ref));
         }
-        out.push((t, def));
+        out.push((t, def.object));
     }
-    out
+    Ok(out)
 }
 
 /// Names of a type and every type it extends.
-async fn implemented(root: &RootView, of_type: &str) -> Vec<String> {
-    let mut names: Vec<String> = type_closure(root, of_type).await.into_iter().map(|(t, _)| t).collect();
+async fn implemented(global: &Global, of_type: &str) -> Result<Vec<String>, Unavailable> {
+    let mut names: Vec<String> = type_closure(global, of_type).await?.into_iter().map(|(t, _)| t).collect();
     if names.is_empty() {
         names.push(of_type.to_string());
     }
-    names
+    Ok(names)
 }
 
 /// Initializers of a workspace type and the types it extends: `<type path>:<name>` for each
 /// one marked `initializer: true`. They hold a new workspace in `Initializing`.
-pub async fn initializers_of(root: &RootView, of_type: &str) -> Vec<String> {
+pub async fn initializers_of(global: &Global, of_type: &str) -> Result<Vec<String>, Unavailable> {
     let mut out: Vec<String> =
-        type_closure(root, of_type).await.into_iter().filter(|(_, def)| def.pointer("/spec/initializer") == Some(&json!(true))).map(|(t, _)| t).collect();
+        type_closure(global, of_type).await?.into_iter().filter(|(_, def)| def.pointer("/spec/initializer") == Some(&json!(true))).map(|(t, _)| t).collect();
     out.sort();
-    out
+    Ok(out)
 }
 
 /// `{name, path}` of a type reference, as `path:name`.
@@ -113,8 +113,8 @@ fn allowed(limit: &Value, candidate: &[String]) -> bool {
 
 /// Admission of Workspaces: system fields, owner, type defaulting and checks, shard choice.
 pub struct WorkspaceAdmission {
-    /// Where the WorkspaceTypes and Shards of `root` are read from.
-    pub root: Arc<RootView>,
+    /// Where WorkspaceTypes, their RBAC and the Shards are read from.
+    pub global: Arc<Global>,
 }
 
 impl AdmissionPlugin for WorkspaceAdmission {
@@ -158,32 +158,31 @@ impl AdmissionPlugin for WorkspaceAdmission {
                     .map(|a| a.insert(OWNER_ANNOTATION.into(), json!(owner.to_string())));
             }
             let parent_type = type_of(&api.store, cluster).await;
-            let parent_name = parent_type.rsplit(':').next().unwrap_or_default().to_string();
-            let parent_def = self.root.workspace_type(&parent_name).await.unwrap_or(Value::Null);
+            let (parent_path, parent_name) = parent_type.rsplit_once(':').unwrap_or((TYPES_CLUSTER, parent_type.as_str()));
+            let parent_def = self.global.workspace_type(parent_path, parent_name).await?.map(|d| d.object).unwrap_or(Value::Null);
             let wanted = match type_ref(&obj["spec"]["type"]) {
                 Some(t) => t,
                 None => type_ref(&parent_def["spec"]["defaultChildWorkspaceType"]).unwrap_or_else(|| format!("{TYPES_CLUSTER}:universal")),
             };
             let (type_path, type_name) = wanted.rsplit_once(':').unwrap_or((TYPES_CLUSTER, wanted.as_str()));
-            let def = match (type_path, self.root.workspace_type(type_name).await) {
-                (TYPES_CLUSTER, Some(def)) => def,
-                _ => return Err(invalid(vec![FieldError::invalid("spec.type", wanted.as_str(), format!("workspace type {wanted} does not exist"))])),
+            let Some(def) = self.global.workspace_type(type_path, type_name).await? else {
+                return Err(invalid(vec![FieldError::invalid("spec.type", wanted.as_str(), format!("workspace type {wanted} does not exist"))]));
             };
-            if !allowed(&def["spec"]["limitAllowedParents"], &implemented(&self.root, &parent_type).await) {
+            if !allowed(&def.object["spec"]["limitAllowedParents"], &implemented(&self.global, &parent_type).await?) {
                 return Err(invalid(vec![FieldError::invalid(
                     "spec.type",
                     wanted.as_str(),
                     format!("workspace type {wanted} is not allowed in a workspace of type {parent_type}"),
                 )]));
             }
-            if !allowed(&parent_def["spec"]["limitAllowedChildren"], &implemented(&self.root, &wanted).await) {
+            if !allowed(&parent_def["spec"]["limitAllowedChildren"], &implemented(&self.global, &wanted).await?) {
                 return Err(invalid(vec![FieldError::invalid(
                     "spec.type",
                     wanted.as_str(),
                     format!("workspace type {parent_type} does not allow children of type {wanted}"),
                 )]));
             }
-            if !self.root.may_use(api, &req.user, type_name).await? {
+            if !self.global.may_use(api, &req.user, &def).await? {
                 return Err(ApiError::new(
                     Reason::Forbidden,
                     format!("workspaces.tenancy.kcp.io \"{name}\" is forbidden: User \"{}\" may not use workspace type {wanted}", req.user.name),
@@ -201,7 +200,7 @@ impl AdmissionPlugin for WorkspaceAdmission {
                 a.remove(shards::SHARD_ANNOTATION);
             }
             let selector = obj.pointer("/spec/location/selector").filter(|s| !s.is_null()).cloned();
-            if let Some(shard) = shards::choose(&self.root, selector.as_ref()).await.map_err(ApiError::unavailable)? {
+            if let Some(shard) = shards::choose(&self.global, selector.as_ref()).await? {
                 object::meta_mut(obj)["annotations"][shards::SHARD_ANNOTATION] = json!(shard.name);
             }
             let mut fins = object::finalizers(obj);

@@ -87,14 +87,32 @@ impl Authorizer {
         }
         let mut objs = self.objects(cluster).await?;
         if cluster != BOOTSTRAP_CLUSTER {
-            // Bindings here may reference bootstrap ClusterRoles; local ones of the same name win.
-            let boot = self.objects(BOOTSTRAP_CLUSTER).await?;
-            let local: Vec<Value> = objs.cluster_roles.iter().map(|r| r["metadata"]["name"].clone()).collect();
-            objs.cluster_roles.extend(boot.cluster_roles.into_iter().filter(|r| !local.contains(&r["metadata"]["name"])));
+            objs = self.with_bootstrap_roles(objs).await?;
         }
         let compiled = Arc::new(CompiledRbac::new(&objs));
         self.lock().insert(cluster.to_string(), compiled.clone());
         Ok(compiled)
+    }
+
+    /// `objs` with the bootstrap ClusterRoles added, which its bindings may reference; its own
+    /// ClusterRoles of the same name win.
+    async fn with_bootstrap_roles(&self, mut objs: RbacObjects) -> Result<RbacObjects, ApiError> {
+        let boot = self.objects(BOOTSTRAP_CLUSTER).await?;
+        let local: Vec<Value> = objs.cluster_roles.iter().map(|r| r["metadata"]["name"].clone()).collect();
+        objs.cluster_roles.extend(boot.cluster_roles.into_iter().filter(|r| !local.contains(&r["metadata"]["name"])));
+        Ok(objs)
+    }
+
+    /// Decides against the RBAC of a logical cluster this shard does not hold (another shard's,
+    /// as the cache replicates it): `system:masters`, the bootstrap policy, then `rbac`.
+    pub async fn decide_elsewhere(&self, rbac: RbacObjects, attrs: &Attributes) -> Result<Decision, ApiError> {
+        if attrs.user.is_masters() {
+            return Ok(Decision::Allow("allowed by system:masters".into()));
+        }
+        if let Decision::Allow(r) = self.view(BOOTSTRAP_CLUSTER).await?.authorize(attrs) {
+            return Ok(Decision::Allow(format!("bootstrap policy: {r}")));
+        }
+        Ok(CompiledRbac::new(&self.with_bootstrap_roles(rbac).await?).authorize(attrs))
     }
 
     /// The full decision, with the reason when allowed.

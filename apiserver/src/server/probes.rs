@@ -43,6 +43,11 @@ impl Gate {
     pub fn open(&self) {
         self.0.store(true, Ordering::Release);
     }
+
+    /// Marks the condition met or not, for one that comes and goes (a reachable dependency).
+    pub fn set(&self, met: bool) {
+        self.0.store(met, Ordering::Release);
+    }
 }
 
 impl Readiness {

@@ -14,6 +14,7 @@ pub mod gc;
 pub mod logicalcluster;
 pub mod namespace;
 pub mod namespace_defaults;
+pub mod replicate_rbac;
 #[cfg(test)]
 mod testing;
 pub mod workspace;
@@ -158,11 +159,13 @@ pub async fn delete_all(client: &SystemClient, prefixes: impl IntoIterator<Item 
     Ok(remaining)
 }
 
-/// The client controller `name` writes with. Only the workspace controller is
-/// `system:masters`: admission reserves recording placement on a Workspace, and granting a new
-/// workspace's owner cluster-admin, to it. The rest write as themselves.
+/// The client controller `name` writes with. Two controllers are `system:masters`: the workspace
+/// controller (admission reserves recording placement on a Workspace, and granting a new
+/// workspace's owner cluster-admin, to it) and the RBAC labeller (annotating a role is an update
+/// of it, which RBAC refuses to anyone not holding every permission the role grants). The rest
+/// write as themselves.
 pub fn client(api: std::sync::Arc<apiserver::rest::Api>, name: &str) -> SystemClient {
-    let groups: &[&str] = if name == workspace::NAME { &[apimachinery::auth::MASTERS_GROUP] } else { &[] };
+    let groups: &[&str] = if [workspace::NAME, replicate_rbac::NAME].contains(&name) { &[apimachinery::auth::MASTERS_GROUP] } else { &[] };
     SystemClient::new(api, name, groups)
 }
 
@@ -195,6 +198,12 @@ pub fn start(
         workspace::controller(workspace::Workspaces { client: client(api.clone(), workspace::NAME), crds, placement })
             .metrics(metrics)
             .ready_gate(gate(workspace::NAME))
+            .run(),
+    );
+    tokio::spawn(
+        replicate_rbac::controller(replicate_rbac::ReplicateRbac { client: client(api.clone(), replicate_rbac::NAME) })
+            .metrics(metrics)
+            .ready_gate(gate(replicate_rbac::NAME))
             .run(),
     );
     tokio::spawn(

@@ -12,7 +12,7 @@ use apiserver::storage::sled::SledStorage;
 use apiserver::storage::SharedStorage;
 use serde_json::{json, Value};
 
-use crate::root_view::RootView;
+use crate::global::Global;
 use crate::{bootstrap, shards, tenancy};
 
 /// This shard's name in fixtures.
@@ -23,7 +23,7 @@ pub struct Fixture {
     pub store: SharedStorage,
     pub crds: Arc<CrdIndex>,
     pub api: Arc<Api>,
-    pub root: Arc<RootView>,
+    pub global: Arc<Global>,
     _shutdown: tokio::sync::watch::Sender<bool>,
     _dir: tempfile::TempDir,
 }
@@ -36,7 +36,7 @@ impl Fixture {
         bootstrap::run(&store, bootstrap::Scope { hosts_root: true, home_workspaces: false }).await.expect("bootstrap");
         let url = "https://shard.example:6443".to_string();
         shards::register(&store, SHARD, &shards::Urls { base: url.clone(), external: url.clone(), virtual_workspaces: url }).await.expect("register");
-        let root = Arc::new(RootView::Local(store.clone()));
+        let global = Arc::new(Global::local(store.clone()));
         let crds = Arc::new(CrdIndex::default());
         let (tx, shutdown) = tokio::sync::watch::channel(false);
         let api = Arc::new(Api {
@@ -45,11 +45,11 @@ impl Fixture {
             authz: Authorizer::new(store.clone()).expect("authorizer"),
             authn: Arc::new(Authenticator { tokens: None, service_accounts: None }),
             limits: Limits::default(),
-            plugins: crate::admission_plugins(&root),
+            plugins: crate::admission_plugins(&global),
             shutdown,
             inactive: crate::inactive::follow(store.clone()).expect("inactive"),
         });
-        Fixture { store, crds, api, root, _shutdown: tx, _dir: dir }
+        Fixture { store, crds, api, global, _shutdown: tx, _dir: dir }
     }
 
     /// The client a controller named `name` writes with.

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::super::ensure;
 use crate::bootstrap;
-use crate::root_view::RootView;
+use crate::global::Global;
 use crate::tenancy::{self, OWNER_ANNOTATION, PATH_ANNOTATION, TYPE_ANNOTATION};
 
 /// A logical cluster to create for a workspace.
@@ -27,8 +27,8 @@ pub struct NewCluster<'a> {
 /// owner's admin binding. Without initializers it starts `Ready`: everything a new workspace
 /// needs exists before the LogicalCluster does, so no second write is needed to finish it.
 /// Granting cluster-admin needs a `system:masters` client.
-pub async fn create_logical_cluster(client: &SystemClient, root: &RootView, c: NewCluster<'_>) -> Result<(), ApiError> {
-    let initializers = tenancy::initializers_of(root, c.type_ref).await;
+pub async fn create_logical_cluster(client: &SystemClient, global: &Global, c: NewCluster<'_>) -> Result<(), ApiError> {
+    let initializers = tenancy::initializers_of(global, c.type_ref).await?;
     let ns = bootstrap::new_object("v1", "Namespace", "default", "", json!({}));
     ensure(client, &ObjectRef::new("", "namespaces", c.name, "", "default"), ns).await?;
     if let Some(crb) = c.admin_binding() {

@@ -22,7 +22,7 @@ async fn phase(f: &Fixture, cluster: &str) -> Value {
 async fn creating_a_logical_cluster_makes_what_a_workspace_needs() {
     let f = Fixture::new().await;
     let owner = r#"{"username":"alice"}"#;
-    create_logical_cluster(&f.client(workspace::NAME), &f.root, new_cluster("lc1", Some(owner))).await.unwrap();
+    create_logical_cluster(&f.client(workspace::NAME), &f.global, new_cluster("lc1", Some(owner))).await.unwrap();
     assert!(f.get("core/namespaces/lc1//default").await.is_some());
     let crb = f.get("rbac.authorization.k8s.io/clusterrolebindings/lc1//workspace-admin").await.unwrap();
     assert_eq!(crb["subjects"][0]["name"], "alice");
@@ -35,7 +35,7 @@ async fn creating_a_logical_cluster_makes_what_a_workspace_needs() {
 async fn granting_cluster_admin_goes_through_escalation_checks() {
     let f = Fixture::new().await;
     // A controller that holds nothing may not grant cluster-admin: admission runs for it too.
-    let err = create_logical_cluster(&f.client(NAME), &f.root, new_cluster("lc1", Some(r#"{"username":"alice"}"#))).await.unwrap_err();
+    let err = create_logical_cluster(&f.client(NAME), &f.global, new_cluster("lc1", Some(r#"{"username":"alice"}"#))).await.unwrap_err();
     assert_eq!(err.reason, Reason::Forbidden, "{err}");
     assert!(f.get(&lc_ref("lc1").key()).await.is_none(), "the LogicalCluster comes last");
 }

@@ -31,7 +31,7 @@ pub async fn delete_subtree(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result
 async fn delete_remote(w: &Workspaces, shard: &str, cluster: &str) -> Result<bool, Error> {
     const DOING: &str = "deleting a logical cluster";
     let client = w.placement.others.as_ref().ok_or_else(|| Error::remote(DOING, shard, "no credentials to reach other shards"))?;
-    let target = shards::get(&w.placement.root, shard).await.map_err(|e| Error::remote(DOING, shard, e))?;
+    let target = shards::get(&w.placement.global, shard).await.map_err(|e| Error::remote(DOING, shard, e))?;
     let target = target.ok_or_else(|| Error::remote(DOING, shard, "the shard is not registered"))?;
     remote::delete_logical_cluster(client, &target.base_url, cluster).await.map_err(|e| Error::remote(DOING, shard, e))
 }

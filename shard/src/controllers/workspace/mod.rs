@@ -15,7 +15,7 @@ use apiserver::rest::object;
 use serde_json::Value;
 
 use super::{own_key, Error};
-use crate::root_view::RootView;
+use crate::global::Global;
 use apiserver::controller::{Action, Backoff, Change, Controller, Reconcile};
 
 /// The controller's name (metrics, logs, identity).
@@ -31,7 +31,7 @@ pub struct Placement {
     /// This shard's name.
     pub shard: String,
     /// Where workspace types and shards are read.
-    pub root: Arc<RootView>,
+    pub global: Arc<Global>,
     /// A `system:masters` client for other shards.
     pub others: Option<apiserver::client::Client>,
 }

@@ -30,7 +30,7 @@ pub async fn follow(w: &Workspaces, r: &ObjectRef, ws: Value) -> Result<Action, 
     if ws.pointer("/status/phase") == Some(&json!("Ready")) {
         return Ok(Action::Done);
     }
-    let Some(target) = shards::get(&w.placement.root, &shard).await.map_err(|e| Error::remote("reading shards", &shard, e))? else {
+    let Some(target) = shards::get(&w.placement.global, &shard).await.map_err(|e| Error::remote("reading shards", &shard, e))? else {
         return Ok(Action::RequeueAfter(RETRY * 2));
     };
     match remote::phase_of(client, &target.base_url, &cluster).await {

@@ -20,10 +20,6 @@ use apiserver::controller::Action;
 /// How long an unschedulable Workspace waits before the scheduler looks at the shards again.
 const UNSCHEDULABLE_RETRY: Duration = Duration::from_secs(2);
 
-fn shards_unavailable(shard: &str) -> impl Fn(String) -> Error + '_ {
-    move |e| Error::remote("reading shards", shard, e)
-}
-
 /// What scheduling a Workspace came to.
 pub enum Scheduled {
     /// Placed; the Workspace as it now stands (None once gone).
@@ -74,14 +70,14 @@ fn scheduled_condition(status: &str, reason: &str, message: &str) -> Value {
 /// The shard a Workspace goes to: the one chosen at admission, or (when none qualified then)
 /// one chosen now and recorded before anything is created there.
 async fn target_shard(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Option<shards::Shard>, Error> {
-    let root = &w.placement.root;
+    let global = &w.placement.global;
     if let Some(name) = shards::recorded(ws) {
-        if let Some(found) = shards::get(root, name).await.map_err(shards_unavailable(name))? {
+        if let Some(found) = shards::get(global, name).await? {
             return Ok(Some(found));
         }
     }
     let selector = ws.pointer("/spec/location/selector").filter(|s| !s.is_null());
-    let Some(chosen) = shards::choose(root, selector).await.map_err(shards_unavailable("root"))? else { return Ok(None) };
+    let Some(chosen) = shards::choose(global, selector).await? else { return Ok(None) };
     let name = chosen.name.clone();
     update(&w.client, r, Part::Main, |ws| {
         object::meta_mut(ws).entry("annotations").or_insert_with(|| json!({}))[shards::SHARD_ANNOTATION] = json!(name);
@@ -114,7 +110,7 @@ async fn place(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Result<Optio
         json!({"apiVersion": "tenancy.kcp.io/v1alpha1", "resource": "workspaces", "name": ws_name, "cluster": r.cluster, "uid": object::meta_str(ws, "uid")});
     let new = NewCluster { name: &cluster, path: &path, type_ref: &type_ref, owner: owner.as_deref(), spec_owner };
     let phase = if target.name == w.placement.shard {
-        create_logical_cluster(&w.client, &w.placement.root, new).await?;
+        create_logical_cluster(&w.client, &w.placement.global, new).await?;
         // The logical cluster may already be Ready (no initializers): take its phase along now.
         tenancy::logical_cluster(store, &cluster).await.and_then(|lc| lc.pointer("/status/phase").cloned()).unwrap_or_else(|| json!("Initializing"))
     } else {
@@ -124,7 +120,7 @@ async fn place(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Result<Optio
                 format!("shard {:?} was chosen, but this shard has no credentials to reach other shards (--root-shard-kubeconfig-file)", target.name),
             )));
         };
-        let initializers = tenancy::initializers_of(&w.placement.root, &type_ref).await;
+        let initializers = tenancy::initializers_of(&w.placement.global, &type_ref).await.map_err(apimachinery::status::ApiError::from)?;
         match remote::create_logical_cluster(client, &target.base_url, &new, &initializers).await {
             Ok(phase) => json!(phase),
             Err(e) => {

@@ -8,7 +8,7 @@ use crate::controllers::testing::{Fixture, SHARD};
 use crate::tenancy::WORKSPACE_FINALIZER;
 
 fn workspaces(f: &Fixture) -> Workspaces {
-    let placement = Placement { shard: SHARD.into(), root: f.root.clone(), others: None };
+    let placement = Placement { shard: SHARD.into(), global: f.global.clone(), others: None };
     Workspaces { client: f.client(NAME), crds: f.crds.clone(), placement }
 }
 

@@ -1,0 +1,144 @@
+//! Marks the RBAC that other shards must see for replication: a ClusterRole granting `use` on
+//! WorkspaceTypes, and every ClusterRoleBinding to such a role, get the reason `workspacetypes`
+//! in annotation `internal.kcp.io/replicate` (a comma set: other reasons belong to other
+//! labellers and are kept). The replication controller then publishes them to the cache, so a
+//! shard admitting a workspace of a type in another shard's workspace can evaluate `use`.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use apiserver::auth::authz::BOOTSTRAP_CLUSTER;
+use apiserver::controller::{Action, Change, Controller, Reconcile};
+use apiserver::rest::client::{ObjectRef, SystemClient};
+use apiserver::rest::object;
+use serde_json::{json, Value};
+
+use super::{own_key, update, Error, Part};
+
+/// The controller's name (metrics, logs, identity).
+pub const NAME: &str = "replicate-rbac";
+
+/// Annotation naming why an object is replicated to the cache, as a comma set of reasons.
+pub const REPLICATE_ANNOTATION: &str = "internal.kcp.io/replicate";
+
+/// The reason this labeller manages: the RBAC decides who may `use` workspace types.
+pub const WORKSPACE_TYPES: &str = "workspacetypes";
+
+const ROLES: &str = "rbac.authorization.k8s.io/clusterroles/";
+const BINDINGS: &str = "rbac.authorization.k8s.io/clusterrolebindings/";
+
+/// Bindings of each (cluster, cluster role), so a role's change re-examines its bindings.
+type BindingIndex = Arc<Mutex<HashMap<(String, String), HashSet<ObjectRef>>>>;
+
+/// Keeps the replication marks of ClusterRoles and ClusterRoleBindings up to date.
+pub struct ReplicateRbac {
+    /// Writes the annotation as the controller.
+    pub client: SystemClient,
+}
+
+/// The controller, fed by every ClusterRole and ClusterRoleBinding of the shard.
+pub fn controller(reconciler: ReplicateRbac) -> Controller<ReplicateRbac> {
+    let store = reconciler.client.api().store.clone();
+    let index: BindingIndex = Arc::default();
+    let by_role = index.clone();
+    Controller::new(NAME, reconciler)
+        .workers(2)
+        .watches(store.clone(), BINDINGS, move |change: &Change| {
+            let key = own_key(change);
+            index_binding(&index, change);
+            key
+        })
+        .watches(store, ROLES, move |change: &Change| {
+            let role = ObjectRef::from_key(change.key());
+            let bindings = role
+                .as_ref()
+                .and_then(|r| by_role.lock().unwrap_or_else(|e| e.into_inner()).get(&(r.cluster.clone(), r.name.clone())).cloned())
+                .unwrap_or_default();
+            role.filter(|_| matches!(change, Change::Present(_))).into_iter().chain(bindings)
+        })
+}
+
+/// Records (or forgets) which role a binding points at.
+fn index_binding(index: &BindingIndex, change: &Change) {
+    let Some(binding) = ObjectRef::from_key(change.key()) else { return };
+    let mut index = index.lock().unwrap_or_else(|e| e.into_inner());
+    for bindings in index.values_mut() {
+        bindings.remove(&binding);
+    }
+    if let Change::Present(s) = change {
+        if let Some(role) = serde_json::from_slice::<Value>(&s.value).ok().and_then(|b| b.pointer("/roleRef/name").and_then(Value::as_str).map(String::from)) {
+            index.entry((binding.cluster.clone(), role)).or_default().insert(binding);
+        }
+    }
+    index.retain(|_, b| !b.is_empty());
+}
+
+/// Whether a rule list grants `use` on WorkspaceTypes.
+pub fn grants_type_use(role: &Value) -> bool {
+    let has = |rule: &Value, field: &str, want: &str| rule[field].as_array().is_some_and(|v| v.iter().any(|x| x == want || x == "*"));
+    role["rules"]
+        .as_array()
+        .is_some_and(|rules| rules.iter().any(|r| has(r, "apiGroups", "tenancy.kcp.io") && has(r, "resources", "workspacetypes") && has(r, "verbs", "use")))
+}
+
+/// The reasons in an object's replicate annotation.
+pub fn reasons(obj: &Value) -> BTreeSet<String> {
+    let raw = obj.pointer("/metadata/annotations").and_then(|a| a.get(REPLICATE_ANNOTATION)).and_then(Value::as_str).unwrap_or_default();
+    raw.split(',').map(str::trim).filter(|r| !r.is_empty()).map(String::from).collect()
+}
+
+/// Sets or clears this labeller's reason on `obj`; true when the annotation changed.
+fn mark(obj: &mut Value, wanted: bool) -> bool {
+    let mut set = reasons(obj);
+    let changed = if wanted { set.insert(WORKSPACE_TYPES.into()) } else { set.remove(WORKSPACE_TYPES) };
+    if !changed {
+        return false;
+    }
+    let annotations = object::meta_mut(obj).entry("annotations").or_insert_with(|| json!({}));
+    if let Some(a) = annotations.as_object_mut() {
+        if set.is_empty() {
+            a.remove(REPLICATE_ANNOTATION);
+        } else {
+            a.insert(REPLICATE_ANNOTATION.into(), json!(set.into_iter().collect::<Vec<_>>().join(",")));
+        }
+    }
+    true
+}
+
+impl ReplicateRbac {
+    /// Whether the ClusterRole a binding in `cluster` names grants `use`: the cluster's own, or
+    /// else the bootstrap one of that name (which every shard has, so it is not replicated).
+    async fn role_grants_use(&self, cluster: &str, name: &str) -> Result<bool, Error> {
+        for c in [cluster, BOOTSTRAP_CLUSTER] {
+            if let Some(role) = self.client.get(&ObjectRef::new("rbac.authorization.k8s.io", "clusterroles", c, "", name)).await? {
+                return Ok(grants_type_use(&role));
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl Reconcile for ReplicateRbac {
+    type Key = ObjectRef;
+    type Error = Error;
+
+    async fn reconcile(&self, r: &ObjectRef) -> Result<Action, Error> {
+        // System clusters are never replicated.
+        if r.cluster.starts_with("system:") {
+            return Ok(Action::Done);
+        }
+        let wanted = if r.resource == "clusterroles" {
+            let Some(role) = self.client.get(r).await? else { return Ok(Action::Done) };
+            grants_type_use(&role)
+        } else {
+            let Some(binding) = self.client.get(r).await? else { return Ok(Action::Done) };
+            let role_name = binding.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or_default();
+            binding.pointer("/roleRef/kind") == Some(&json!("ClusterRole")) && self.role_grants_use(&r.cluster, role_name).await?
+        };
+        update(&self.client, r, Part::Main, |obj| mark(obj, wanted)).await?;
+        Ok(Action::Done)
+    }
+}
+
+#[cfg(test)]
+mod tests;
