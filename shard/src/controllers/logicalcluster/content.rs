@@ -15,7 +15,9 @@ use super::super::{delete_all, update, Error, Part};
 pub enum Progress {
     /// Everything asked for is gone.
     Done,
-    /// Objects remain (held by finalizers, or children still deleting); look again later.
+    /// Child workspaces are still being deleted; their going wakes the parent.
+    Children,
+    /// Objects remain (held by finalizers); look again later.
     Pending,
 }
 
@@ -49,7 +51,7 @@ pub async fn delete_content(client: &SystemClient, crds: &CrdIndex, cluster: &st
     // Content waits until the child workspaces are gone.
     let children = key::cluster_prefix("tenancy.kcp.io", "workspaces", cluster);
     if delete_all(client, [children.clone()]).await? > 0 {
-        return Ok(Progress::Pending);
+        return Ok(Progress::Children);
     }
     if delete_all(client, content_prefixes(crds, cluster).into_iter().filter(|p| *p != children)).await? > 0 {
         return Ok(Progress::Pending);

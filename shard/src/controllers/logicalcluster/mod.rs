@@ -54,7 +54,7 @@ impl Reconcile for LogicalClusters {
             if !object::finalizers(&lc).iter().any(|f| f == CONTENT_FINALIZER) {
                 return Ok(Action::Done);
             }
-            if delete_content(&self.client, &self.crds, &r.cluster, false).await? == Progress::Pending {
+            if delete_content(&self.client, &self.crds, &r.cluster, false).await? != Progress::Done {
                 return Ok(Action::RequeueAfter(DELETE_PASS));
             }
             remove_finalizer(&self.client, r, CONTENT_FINALIZER).await?;

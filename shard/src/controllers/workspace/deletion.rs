@@ -19,8 +19,13 @@ pub async fn delete_subtree(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result
         if !delete_remote(w, shard, cluster).await? {
             return Ok(Action::RequeueAfter(RETRY));
         }
-    } else if !cluster.is_empty() && delete_content(&w.client, &w.crds, cluster, true).await? == Progress::Pending {
-        return Ok(Action::RequeueAfter(DELETE_PASS));
+    } else if !cluster.is_empty() {
+        match delete_content(&w.client, &w.crds, cluster, true).await? {
+            Progress::Done => {}
+            // Each child's disappearance queues this Workspace again; the delay is a safety net.
+            Progress::Children => return Ok(Action::RequeueAfter(RETRY * 4)),
+            Progress::Pending => return Ok(Action::RequeueAfter(DELETE_PASS)),
+        }
     }
     remove_finalizer(&w.client, r, WORKSPACE_FINALIZER).await?;
     Ok(Action::Done)
