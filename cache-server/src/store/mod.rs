@@ -150,6 +150,14 @@ pub enum Event {
     Snapshot(Arc<Snapshot>),
     /// The shard's set changed by one object.
     Change(Arc<Change>),
+    /// The shard's set was replaced at `revision`; read it with [`Store::snapshot_of`].
+    /// (Broadcast instead of the set itself: a broadcast channel keeps its last values.)
+    Replaced {
+        /// The shard.
+        shard: String,
+        /// The revision of the snapshot that replaced the set.
+        revision: u64,
+    },
 }
 
 /// Returned when a publish stream has been superseded by a newer one for the same shard.
@@ -206,7 +214,7 @@ impl Store {
         set.floor = snapshot.revision;
         set.loaded = true;
         self.window.retain(|c| c.shard != snapshot.shard);
-        Ok(Event::Snapshot(Arc::new(snapshot)))
+        Ok(Event::Replaced { shard: snapshot.shard, revision: snapshot.revision })
     }
 
     /// Applies a change; `None` when the shard already has its revision (a replay).
@@ -249,6 +257,12 @@ impl Store {
             }
         }
         events
+    }
+
+    /// The shard's current set within `filter`, if the shard is known.
+    pub fn snapshot_of(&self, shard: &str, filter: &Filter) -> Option<Snapshot> {
+        let set = self.shards.get(shard).filter(|s| s.loaded)?;
+        Some(self.snapshot(shard, set, filter))
     }
 
     fn snapshot(&self, shard: &str, set: &ShardSet, filter: &Filter) -> Snapshot {
