@@ -70,6 +70,11 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// Freezes the process: its connections stay open but nothing answers, as with a dead host.
+    fn freeze(&self) {
+        let _ = Command::new("kill").args(["-STOP", &self.child.id().to_string()]).status();
+    }
+
     /// Resident set size in bytes.
     fn rss(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
@@ -222,27 +227,36 @@ async fn main() {
     );
     drop(subscribers);
 
-    // Failover: the subscriber reads from the first replica, which is killed.
-    let mut failovers = Vec::new();
-    let mut refills = Vec::new();
-    for _ in 0..5 {
-        let subscriber = Subscriber::start(targets.clone(), Filter::default());
-        until("the subscriber", Duration::from_secs(10), || at(&subscriber, revision)).await;
-        replicas[0].kill();
-        let killed = Instant::now();
-        revision += 1;
-        let k = key(0, 0);
-        publisher.upsert(revision, k.clone(), object(&k, revision));
-        until("failover", Duration::from_secs(10), || at(&subscriber, revision)).await;
-        failovers.push(killed.elapsed());
-        replicas[0].restart(dir.path(), &probe).await;
-        let back = Instant::now();
-        until("refill", Duration::from_secs(10), || publisher.acknowledged().first().is_some_and(|r| *r >= revision)).await;
-        refills.push(back.elapsed());
+    // Failover: the subscriber reads from the first replica, which is killed (its
+    // connections reset) or frozen (only keepalive notices).
+    for frozen in [false, true] {
+        let mut failovers = Vec::new();
+        let mut refills = Vec::new();
+        for _ in 0..5 {
+            let subscriber = Subscriber::start(targets.clone(), Filter::default());
+            until("the subscriber", Duration::from_secs(10), || at(&subscriber, revision)).await;
+            if frozen {
+                replicas[0].freeze();
+            } else {
+                replicas[0].kill();
+            }
+            let failed = Instant::now();
+            revision += 1;
+            let k = key(0, 0);
+            publisher.upsert(revision, k.clone(), object(&k, revision));
+            until("failover", Duration::from_secs(10), || at(&subscriber, revision)).await;
+            failovers.push(failed.elapsed());
+            replicas[0].kill();
+            replicas[0].restart(dir.path(), &probe).await;
+            let back = Instant::now();
+            until("refill", Duration::from_secs(10), || publisher.acknowledged().first().is_some_and(|r| *r >= revision)).await;
+            refills.push(back.elapsed());
+        }
+        let ms = |d: &Vec<Duration>| d.iter().map(|d| format!("{:.1}", d.as_secs_f64() * 1000.0)).collect::<Vec<_>>().join(", ");
+        let how = if frozen { "frozen (SIGSTOP)" } else { "killed" };
+        println!("failover, replica {how} → subscriber current via the other replica, ms: {}", ms(&failovers));
+        println!("refill, restarted empty replica listening → snapshot acknowledged, ms: {}", ms(&refills));
     }
-    let ms = |d: &Vec<Duration>| d.iter().map(|d| format!("{:.1}", d.as_secs_f64() * 1000.0)).collect::<Vec<_>>().join(", ");
-    println!("failover (kill → subscriber current via the other replica), ms: {}", ms(&failovers));
-    println!("refill (restarted empty replica listening → snapshot acknowledged), ms: {}", ms(&refills));
     drop(publisher);
 
     // Memory: a fresh replica before and after 100,000 objects of one resource.

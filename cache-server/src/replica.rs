@@ -18,7 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::metrics::CacheMetrics;
-use crate::store::{Change, Event, Filter, Key, Snapshot, Store, Superseded};
+use crate::store::{object_from_wire, Change, Event, Filter, Key, Snapshot, Store, Superseded};
 
 /// A stream of wire messages, or the status that ended it.
 pub type WireStream<T> = Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send>>;
@@ -147,7 +147,7 @@ impl Replica {
                     let Some(snapshot) = staged.as_mut() else {
                         return Err(Status::invalid_argument("a snapshot chunk arrived before the first one"));
                     };
-                    snapshot.objects.extend(chunk.objects.into_iter().map(|o| (Key::from_wire(o.key.as_ref()), o.json)));
+                    snapshot.objects.extend(chunk.objects.iter().map(object_from_wire));
                     if !chunk.last {
                         continue;
                     }
@@ -158,7 +158,7 @@ impl Replica {
                 }
                 Some(Publish::Change(change)) => {
                     let revision = change.revision;
-                    self.commit(|store| store.apply(session, Change::from_wire(&shard, change))).map_err(superseded)?;
+                    self.commit(|store| store.apply(session, Change::from_wire(&shard, &change))).map_err(superseded)?;
                     revision
                 }
                 Some(Publish::Open(_)) | None => return Err(Status::invalid_argument("a publish stream is opened once")),

@@ -23,7 +23,7 @@ use proto::cache::subscribe_event::Kind;
 use tokio::sync::{broadcast, watch};
 
 use super::{connect, Target};
-use crate::store::{Change, Filter, Key};
+use crate::store::{object_from_wire, Change, Filter, Key};
 
 /// Pause after every replica failed in a row.
 const ROUND_PAUSE: Duration = Duration::from_millis(200);
@@ -88,14 +88,14 @@ impl Shared {
             return;
         }
         view.revision = revision;
-        view.objects = objects.into_iter().map(|o| (Key::from_wire(o.key.as_ref()), o.json)).collect();
+        view.objects = objects.iter().map(object_from_wire).collect();
         drop(shards);
         let _ = self.updates.send(Update::Replaced { shard, revision });
     }
 
     /// Applies a change above the shard's revision.
     fn apply(&self, change: pb::Change) {
-        let change = Change::from_wire(&change.shard.clone(), change);
+        let change = Change::from_wire(&change.shard, &change);
         let mut shards = self.write();
         let view = shards.entry(change.shard.clone()).or_default();
         if change.revision <= view.revision {

@@ -51,6 +51,12 @@ impl Key {
     }
 }
 
+/// An object of a wire message, with its JSON in an allocation of its own: decoded messages
+/// slice their payloads out of one receive buffer, which a kept slice would pin whole.
+pub fn object_from_wire(object: &pb::Object) -> (Key, Bytes) {
+    (Key::from_wire(object.key.as_ref()), Bytes::copy_from_slice(&object.json))
+}
+
 /// Which objects a reader wants; `None` matches everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filter {
@@ -120,12 +126,13 @@ pub struct Change {
 
 impl Change {
     /// The change of a wire message from `shard`.
-    pub fn from_wire(shard: &str, c: pb::Change) -> Change {
+    pub fn from_wire(shard: &str, c: &pb::Change) -> Change {
         Change {
             shard: shard.to_string(),
             revision: c.revision,
             key: Key::from_wire(c.key.as_ref()),
-            json: (!c.deleted).then_some(c.json),
+            // Copied for the reason given at [`object_from_wire`].
+            json: (!c.deleted).then(|| Bytes::copy_from_slice(&c.json)),
             published_unix_micros: c.published_unix_micros,
         }
     }
