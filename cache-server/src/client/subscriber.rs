@@ -225,20 +225,9 @@ async fn read(shared: &Shared, mut events: crate::replica::WireStream<pb::Subscr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::testing::{key, until};
     use crate::client::Publisher;
     use crate::replica::Replica;
-
-    fn key(name: &str) -> Key {
-        Key { group: "apis.kcp.io".into(), resource: "apiexports".into(), cluster: "c1".into(), namespace: String::new(), name: name.into() }
-    }
-
-    async fn until(what: &str, mut check: impl FnMut() -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while !check() {
-            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
 
     #[tokio::test]
     async fn publishes_and_reads_through_an_in_process_replica() {
