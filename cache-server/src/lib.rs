@@ -16,7 +16,7 @@ pub mod rest;
 pub mod server;
 pub mod store;
 
-pub use config::{CacheConfig, CacheFlags};
+pub use config::{CacheConfig, CacheFile, CacheFlags};
 pub use error::CacheError;
 pub use replica::Replica;
 pub use server::run;

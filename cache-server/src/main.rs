@@ -1,6 +1,6 @@
 //! `kcp-cache-server`: one in-memory replica of kcp-rs's replicated cache.
 
-use cache_server::{CacheConfig, CacheFlags};
+use cache_server::{CacheConfig, CacheFile, CacheFlags};
 use clap::Parser;
 
 /// One replica of the kcp-rs cache server.
@@ -14,7 +14,12 @@ struct Cli {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     apiserver::process::init_logging();
-    let config = match CacheConfig::resolve(Cli::parse().flags) {
+    let flags = Cli::parse().flags;
+    let file = match &flags.config {
+        Some(path) => CacheFile::load(path),
+        None => Ok(CacheFile::default()),
+    };
+    let config = match file.and_then(|f| CacheConfig::resolve(f, flags)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("kcp-cache-server: {}", apiserver::process::report(&e));

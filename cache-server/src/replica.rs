@@ -18,7 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::metrics::CacheMetrics;
-use crate::store::{Change, Event, Filter, Key, Snapshot, Store, Superseded};
+use crate::store::{object_from_wire, Change, Event, Filter, Key, Snapshot, Store, Superseded};
 
 /// A stream of wire messages, or the status that ended it.
 pub type WireStream<T> = Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send>>;
@@ -76,7 +76,7 @@ fn deliveries(event: &Event, filter: &Filter) -> Vec<pb::SubscribeEvent> {
             chunks(&s.shard, s.revision, objects).into_iter().map(|c| wrap(Delivered::Snapshot(c))).collect()
         }
         Event::Change(c) if filter.matches(&c.shard, &c.key) => vec![wrap(Delivered::Change(c.to_wire()))],
-        Event::Change(_) => Vec::new(),
+        Event::Change(_) | Event::Replaced { .. } => Vec::new(),
     }
 }
 
@@ -147,7 +147,7 @@ impl Replica {
                     let Some(snapshot) = staged.as_mut() else {
                         return Err(Status::invalid_argument("a snapshot chunk arrived before the first one"));
                     };
-                    snapshot.objects.extend(chunk.objects.into_iter().map(|o| (Key::from_wire(o.key.as_ref()), o.json)));
+                    snapshot.objects.extend(chunk.objects.iter().map(object_from_wire));
                     if !chunk.last {
                         continue;
                     }
@@ -158,7 +158,7 @@ impl Replica {
                 }
                 Some(Publish::Change(change)) => {
                     let revision = change.revision;
-                    self.commit(|store| store.apply(session, Change::from_wire(&shard, change))).map_err(superseded)?;
+                    self.commit(|store| store.apply(session, Change::from_wire(&shard, &change))).map_err(superseded)?;
                     revision
                 }
                 Some(Publish::Open(_)) | None => return Err(Status::invalid_argument("a publish stream is opened once")),
@@ -182,9 +182,9 @@ impl Replica {
         };
         let revisions = revisions.into_iter().filter(|(shard, _)| filter.admits_shard(shard)).collect();
         let (tx, rx) = mpsc::channel(256);
-        let metrics = self.inner.metrics.clone();
+        let replica = self.clone();
         tokio::spawn(async move {
-            let _counted = metrics.subscriber();
+            let _counted = replica.inner.metrics.subscriber();
             let synced = pb::SubscribeEvent { kind: Some(Delivered::Synced(pb::Synced { revisions })) };
             let first = catch_up.iter().flat_map(|e| deliveries(e, &filter)).chain([synced]);
             for message in first {
@@ -192,6 +192,9 @@ impl Replica {
                     return;
                 }
             }
+            // Revision per shard of the snapshots read from the store since: the changes
+            // broadcast up to there are in them already.
+            let mut read_at: BTreeMap<String, u64> = BTreeMap::new();
             loop {
                 let event = tokio::select! {
                     event = events.recv() => event,
@@ -199,6 +202,15 @@ impl Replica {
                 };
                 match event {
                     Ok(event) => {
+                        let event = match event {
+                            Event::Replaced { shard, .. } if filter.admits_shard(&shard) => {
+                                let Some(snapshot) = replica.store().snapshot_of(&shard, &filter) else { continue };
+                                read_at.insert(shard, snapshot.revision);
+                                Event::Snapshot(Arc::new(snapshot))
+                            }
+                            Event::Change(c) if read_at.get(&c.shard).is_some_and(|at| c.revision <= *at) => continue,
+                            other => other,
+                        };
                         for message in deliveries(&event, &filter) {
                             if tx.send(Ok(message)).await.is_err() {
                                 return;
@@ -233,6 +245,54 @@ mod tests {
         let many = chunks("s", 3, (0..2500).map(|i| (key(&i.to_string()), Bytes::from_static(b"{}"))));
         assert_eq!(many.iter().map(|c| c.objects.len()).collect::<Vec<_>>(), [1000, 1000, 500]);
         assert_eq!(many.iter().map(|c| (c.first, c.last)).collect::<Vec<_>>(), [(true, false), (false, false), (false, true)]);
+    }
+
+    fn summary(event: pb::SubscribeEvent) -> String {
+        match event.kind {
+            Some(Delivered::Snapshot(c)) => format!("snapshot {}@{} {}", c.shard, c.revision, c.objects.len()),
+            Some(Delivered::Change(c)) => format!("change {}@{}", c.shard, c.revision),
+            Some(Delivered::Synced(s)) => format!("synced {:?}", s.revisions),
+            None => "nothing".into(),
+        }
+    }
+
+    async fn next(events: &mut WireStream<pb::SubscribeEvent>) -> String {
+        summary(events.next().await.unwrap().unwrap())
+    }
+
+    /// Opens a publish stream for `shard` and sends `then` after `open`.
+    async fn publish(replica: &Replica, shard: &str, then: Vec<Publish>) -> (mpsc::Sender<Result<pb::PublishRequest, Status>>, WireStream<pb::PublishAck>) {
+        let (tx, rx) = mpsc::channel(16);
+        let acks = replica.publish(ReceiverStream::new(rx));
+        for kind in std::iter::once(Publish::Open(pb::Open { shard: shard.into() })).chain(then) {
+            tx.send(Ok(pb::PublishRequest { kind: Some(kind) })).await.unwrap();
+        }
+        (tx, acks)
+    }
+
+    #[tokio::test]
+    async fn subscribers_follow_snapshots_and_changes_once() {
+        let replica = Replica::new(10, Arc::default());
+        let mut events = replica.subscribe(pb::SubscribeRequest::default());
+        assert_eq!(next(&mut events).await, "synced {}");
+        let snapshot = |revision, names: &[&str]| {
+            let objects = names.iter().map(|n| (key(n), Bytes::from_static(b"{}")));
+            chunks("s1", revision, objects).into_iter().map(Publish::Snapshot).collect::<Vec<_>>()
+        };
+        let change = |revision, name: &str| pb::PublishRequest {
+            kind: Some(Publish::Change(pb::Change { revision, key: Some(key(name).to_wire()), json: Bytes::from_static(b"{}"), ..Default::default() })),
+        };
+        let (first, _acks) = publish(&replica, "s1", snapshot(1, &["a"])).await;
+        assert_eq!(next(&mut events).await, "snapshot s1@1 1");
+        first.send(Ok(change(2, "b"))).await.unwrap();
+        assert_eq!(next(&mut events).await, "change s1@2");
+        // A reconnect of the shard supersedes the first stream and replaces the set.
+        let (_second, mut acks) = publish(&replica, "s1", snapshot(3, &["b"])).await;
+        assert_eq!(acks.next().await.unwrap().unwrap().revision, 3);
+        assert_eq!(next(&mut events).await, "snapshot s1@3 1");
+        first.send(Ok(change(4, "c"))).await.unwrap();
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(100), next(&mut events)).await.is_err(), "nothing from a superseded stream");
+        assert_eq!(replica.store().revisions().get("s1"), Some(&3));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use apimachinery::status::{ApiError, Reason};
 use apiserver::auth::authn::{PeerSubject, Peers};
 use apiserver::rest::body;
 use apiserver::server::phase::Req;
-use apiserver::server::{probes, ConnectionLimits, Serves};
+use apiserver::server::{probes, Serves};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -147,6 +147,6 @@ pub async fn run(config: CacheConfig, shutdown: tokio::sync::watch::Receiver<boo
     tracing::info!(address = %bound, "cache server listening");
     on_listening(bound);
     let server = Arc::new(CacheServer::new(replica, shutdown.clone()));
-    apiserver::server::serve(listener, Arc::new(tls), Arc::new(peers), server, ConnectionLimits::or_defaults(None, None), shutdown).await;
+    apiserver::server::serve(listener, Arc::new(tls), Arc::new(peers), server, config.limits, shutdown).await;
     Ok(())
 }

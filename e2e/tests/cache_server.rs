@@ -59,6 +59,12 @@ impl Replica {
         eventually("the cache server's /readyz", Duration::from_secs(20), || (get(&ca, None, &url).0 == 200).then_some(()));
     }
 
+    /// Freezes the process (SIGSTOP): connections stay open, nothing answers, as with a dead host.
+    fn freeze(&self) {
+        let pid = self.child.as_ref().map(Child::id).expect("running");
+        assert!(Command::new("kill").args(["-STOP", &pid.to_string()]).status().expect("kill runs").success());
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -139,6 +145,20 @@ fn next_event(events: &mut tokio::sync::mpsc::UnboundedReceiver<Value>) -> (Stri
     (event["type"].as_str().unwrap_or_default().to_string(), event["object"]["metadata"]["name"].as_str().unwrap_or_default().to_string())
 }
 
+/// Waits up to a second for the subscriber to be connected and hold the APIExport `name`.
+fn sees_within_a_second(subscriber: &Subscriber, name: &str) {
+    let mut connected = subscriber.connected();
+    runtime().block_on(async {
+        tokio::time::timeout(Duration::from_secs(1), async {
+            while subscriber.get("apis.kcp.io", "apiexports", "c1", "", name).is_none() || !subscriber.is_connected() {
+                let _ = tokio::time::timeout(Duration::from_millis(10), connected.changed()).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the subscriber did not fail over and see {name} within 1s (connected: {})", subscriber.is_connected()))
+    });
+}
+
 const VIEW: &str = "/services/cache/shards/*/clusters/c1/apis/apis.kcp.io/v1alpha2/apiexports";
 
 #[test]
@@ -213,20 +233,11 @@ fn cache_server_end_to_end() {
 
     // The subscriber reads from the first replica; killing it moves it to the second within a second.
     eventually("the subscriber", Duration::from_secs(5), || subscriber.get("apis.kcp.io", "apiexports", "c1", "", "b").map(|_| ()));
-    let mut connected = subscriber.connected();
     replicas[0].kill();
     let killed = Instant::now();
     let (key, json) = export("c", 6);
     publisher.upsert(6, key, json);
-    runtime().block_on(async {
-        tokio::time::timeout(Duration::from_secs(1), async {
-            while subscriber.get("apis.kcp.io", "apiexports", "c1", "", "c").is_none() || !subscriber.is_connected() {
-                let _ = tokio::time::timeout(Duration::from_millis(10), connected.changed()).await;
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("the subscriber did not fail over within 1s (connected: {})", subscriber.is_connected()))
-    });
+    sees_within_a_second(&subscriber, "c");
     let failover = killed.elapsed();
     assert_eq!(next_event(&mut events), ("ADDED".into(), "c".into()));
 
@@ -238,5 +249,12 @@ fn cache_server_end_to_end() {
     let refill = back.elapsed();
     let (_, list) = get(&ca, Some(&shard), &format!("{}{VIEW}", replicas[0].url()));
     assert_eq!(list["items"].as_array().map(Vec::len), Some(3), "the whole set is back");
-    eprintln!("failover took {failover:?}; refill took {refill:?}");
+
+    // A replica that stops answering without closing its connections is left within a second too.
+    replicas[1].freeze();
+    let frozen = Instant::now();
+    let (key, json) = export("d", 7);
+    publisher.upsert(7, key, json);
+    sees_within_a_second(&subscriber, "d");
+    eprintln!("failover took {failover:?} (killed), {:?} (frozen); refill took {refill:?}", frozen.elapsed());
 }

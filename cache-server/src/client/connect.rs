@@ -17,8 +17,8 @@ use crate::replica::WireStream;
 /// How long connecting to a replica (TCP and TLS) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// How often an open connection is pinged, and how long the answer may take.
-const KEEPALIVE_INTERVAL: Duration = Duration::from_millis(300);
-const KEEPALIVE_TIMEOUT: Duration = Duration::from_millis(500);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_millis(200);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_millis(300);
 
 /// Why a stream to a replica could not be opened or broke.
 #[derive(Debug, thiserror::Error)]

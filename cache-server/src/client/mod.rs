@@ -47,3 +47,25 @@ impl Target {
         }
     }
 }
+
+/// Helpers of the client tests.
+#[cfg(test)]
+mod testing {
+    use std::time::Duration;
+
+    use crate::store::Key;
+
+    /// An APIExport's key in cluster `c1`.
+    pub fn key(name: &str) -> Key {
+        Key { group: "apis.kcp.io".into(), resource: "apiexports".into(), cluster: "c1".into(), namespace: String::new(), name: name.into() }
+    }
+
+    /// Waits (up to five seconds) until `check` holds.
+    pub async fn until(what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !check() {
+            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}

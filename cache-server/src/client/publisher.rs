@@ -33,7 +33,9 @@ const MAX_RETRY: Duration = Duration::from_millis(500);
 struct Mirror {
     revision: u64,
     objects: BTreeMap<Key, Bytes>,
-    feeds: Vec<mpsc::Sender<pb::Change>>,
+    /// Feeds of the connected streams, by a number of their own.
+    feeds: Vec<(u64, mpsc::Sender<pb::Change>)>,
+    fed: u64,
 }
 
 struct Shared {
@@ -110,7 +112,7 @@ impl Publisher {
             Some(json) => mirror.objects.insert(key, json),
             None => mirror.objects.remove(&key),
         };
-        mirror.feeds.retain(|feed| feed.try_send(wire.clone()).is_ok());
+        mirror.feeds.retain(|(_, feed)| feed.try_send(wire.clone()).is_ok());
     }
 
     /// The revision each target (in the order given to [`Publisher::start`]) acknowledged last.
@@ -142,10 +144,12 @@ async fn stream_to(shared: Arc<Shared>, index: usize, target: Target) {
     loop {
         let generation = *resets.borrow_and_update();
         let (feed, changes) = mpsc::channel(FEED_CAPACITY);
-        let snapshot = {
+        let (mine, snapshot) = {
             let mut mirror = shared.mirror.lock().unwrap_or_else(|e| e.into_inner());
-            mirror.feeds.push(feed);
-            chunks(&shared.shard, mirror.revision, mirror.objects.iter().map(|(k, v)| (k.clone(), v.clone())))
+            mirror.fed += 1;
+            let mine = mirror.fed;
+            mirror.feeds.push((mine, feed));
+            (mine, chunks(&shared.shard, mirror.revision, mirror.objects.iter().map(|(k, v)| (k.clone(), v.clone()))))
         };
         let open = pb::PublishRequest { kind: Some(Kind::Open(pb::Open { shard: shared.shard.clone() })) };
         let requests = futures::stream::iter(std::iter::once(open).chain(snapshot.into_iter().map(|c| pb::PublishRequest { kind: Some(Kind::Snapshot(c)) })))
@@ -165,6 +169,9 @@ async fn stream_to(shared: Arc<Shared>, index: usize, target: Target) {
             },
             Err(e) => Err(e),
         };
+        // The stream may be stuck rather than gone (a frozen replica): stop feeding it now
+        // instead of queueing changes for it until the feed overflows.
+        shared.mirror.lock().unwrap_or_else(|e| e.into_inner()).feeds.retain(|(id, _)| *id != mine);
         if let Err(e) = &outcome {
             tracing::debug!(replica = target.name(), error = %apiserver::process::report(e), "publish stream failed; retrying");
         }
@@ -173,5 +180,49 @@ async fn stream_to(shared: Arc<Shared>, index: usize, target: Target) {
             tokio::time::sleep(retry).await;
             retry = (retry * 2).min(MAX_RETRY);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::testing::{key, until};
+    use crate::replica::Replica;
+    use crate::store::Filter;
+
+    fn names(replica: &Replica) -> Vec<String> {
+        replica.store().list(&Filter::default()).into_iter().map(|(_, k, _)| k.name).collect()
+    }
+
+    #[tokio::test]
+    async fn a_reset_replaces_the_set_on_every_replica() {
+        let replicas = [Replica::new(10, Arc::default()), Replica::new(10, Arc::default())];
+        let publisher = Publisher::start("s1", replicas.iter().cloned().map(Target::Local).collect());
+        let json = Bytes::from_static(b"{}");
+        publisher.upsert(1, key("before-reset"), json.clone());
+        publisher.reset(2, [(key("a"), json.clone())]);
+        publisher.upsert(3, key("b"), json.clone());
+        until("both replicas at 3", || publisher.acknowledged() == [3, 3]).await;
+        assert_eq!(names(&replicas[0]), ["a", "b"], "changes before the first reset are part of it, not sent");
+        publisher.reset(4, [(key("c"), json.clone())]);
+        publisher.upsert(4, key("stale"), json);
+        until("both replicas at 4", || publisher.acknowledged() == [4, 4]).await;
+        for replica in &replicas {
+            assert_eq!(names(replica), ["c"]);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_replica_holds_no_queue() {
+        let ca = apiserver::pki::new_ca("test CA").unwrap();
+        let tls = Arc::new(apiserver::pki::client_config(&ca.cert_pem, None).unwrap());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).unwrap().port();
+        let publisher = Publisher::start("s1", vec![Target::Remote { url: format!("https://127.0.0.1:{port}"), tls }]);
+        publisher.reset(1, []);
+        for revision in 2..1000 {
+            publisher.upsert(revision, key(&revision.to_string()), Bytes::from_static(b"{}"));
+        }
+        until("failed attempts to let go of their feeds", || publisher.mirror().feeds.is_empty()).await;
+        assert_eq!((publisher.revision(), publisher.acknowledged()), (999, vec![0]));
     }
 }

@@ -23,7 +23,7 @@ use proto::cache::subscribe_event::Kind;
 use tokio::sync::{broadcast, watch};
 
 use super::{connect, Target};
-use crate::store::{Change, Filter, Key};
+use crate::store::{object_from_wire, Change, Filter, Key};
 
 /// Pause after every replica failed in a row.
 const ROUND_PAUSE: Duration = Duration::from_millis(200);
@@ -88,14 +88,14 @@ impl Shared {
             return;
         }
         view.revision = revision;
-        view.objects = objects.into_iter().map(|o| (Key::from_wire(o.key.as_ref()), o.json)).collect();
+        view.objects = objects.iter().map(object_from_wire).collect();
         drop(shards);
         let _ = self.updates.send(Update::Replaced { shard, revision });
     }
 
     /// Applies a change above the shard's revision.
     fn apply(&self, change: pb::Change) {
-        let change = Change::from_wire(&change.shard.clone(), change);
+        let change = Change::from_wire(&change.shard, &change);
         let mut shards = self.write();
         let view = shards.entry(change.shard.clone()).or_default();
         if change.revision <= view.revision {
@@ -225,20 +225,9 @@ async fn read(shared: &Shared, mut events: crate::replica::WireStream<pb::Subscr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::testing::{key, until};
     use crate::client::Publisher;
     use crate::replica::Replica;
-
-    fn key(name: &str) -> Key {
-        Key { group: "apis.kcp.io".into(), resource: "apiexports".into(), cluster: "c1".into(), namespace: String::new(), name: name.into() }
-    }
-
-    async fn until(what: &str, mut check: impl FnMut() -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while !check() {
-            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
 
     #[tokio::test]
     async fn publishes_and_reads_through_an_in_process_replica() {

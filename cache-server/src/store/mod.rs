@@ -51,6 +51,12 @@ impl Key {
     }
 }
 
+/// An object of a wire message, with its JSON in an allocation of its own: decoded messages
+/// slice their payloads out of one receive buffer, which a kept slice would pin whole.
+pub fn object_from_wire(object: &pb::Object) -> (Key, Bytes) {
+    (Key::from_wire(object.key.as_ref()), Bytes::copy_from_slice(&object.json))
+}
+
 /// Which objects a reader wants; `None` matches everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filter {
@@ -120,12 +126,13 @@ pub struct Change {
 
 impl Change {
     /// The change of a wire message from `shard`.
-    pub fn from_wire(shard: &str, c: pb::Change) -> Change {
+    pub fn from_wire(shard: &str, c: &pb::Change) -> Change {
         Change {
             shard: shard.to_string(),
             revision: c.revision,
             key: Key::from_wire(c.key.as_ref()),
-            json: (!c.deleted).then_some(c.json),
+            // Copied for the reason given at [`object_from_wire`].
+            json: (!c.deleted).then(|| Bytes::copy_from_slice(&c.json)),
             published_unix_micros: c.published_unix_micros,
         }
     }
@@ -150,6 +157,14 @@ pub enum Event {
     Snapshot(Arc<Snapshot>),
     /// The shard's set changed by one object.
     Change(Arc<Change>),
+    /// The shard's set was replaced at `revision`; read it with [`Store::snapshot_of`].
+    /// (Broadcast instead of the set itself: a broadcast channel keeps its last values.)
+    Replaced {
+        /// The shard.
+        shard: String,
+        /// The revision of the snapshot that replaced the set.
+        revision: u64,
+    },
 }
 
 /// Returned when a publish stream has been superseded by a newer one for the same shard.
@@ -206,7 +221,7 @@ impl Store {
         set.floor = snapshot.revision;
         set.loaded = true;
         self.window.retain(|c| c.shard != snapshot.shard);
-        Ok(Event::Snapshot(Arc::new(snapshot)))
+        Ok(Event::Replaced { shard: snapshot.shard, revision: snapshot.revision })
     }
 
     /// Applies a change; `None` when the shard already has its revision (a replay).
@@ -249,6 +264,12 @@ impl Store {
             }
         }
         events
+    }
+
+    /// The shard's current set within `filter`, if the shard is known.
+    pub fn snapshot_of(&self, shard: &str, filter: &Filter) -> Option<Snapshot> {
+        let set = self.shards.get(shard).filter(|s| s.loaded)?;
+        Some(self.snapshot(shard, set, filter))
     }
 
     fn snapshot(&self, shard: &str, set: &ShardSet, filter: &Filter) -> Snapshot {

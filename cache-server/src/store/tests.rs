@@ -26,6 +26,7 @@ fn summary(events: &[Event]) -> Vec<String> {
         .map(|e| match e {
             Event::Snapshot(s) => format!("snapshot {}@{} {}", s.shard, s.revision, s.objects.len()),
             Event::Change(c) => format!("change {}@{} {}", c.shard, c.revision, c.key.name),
+            Event::Replaced { shard, revision } => format!("replaced {shard}@{revision}"),
         })
         .collect()
 }
@@ -39,6 +40,8 @@ fn a_snapshot_replaces_the_shards_whole_set() {
     store.replace(b, snapshot("b", 7, &["z"])).unwrap();
     store.replace(a, snapshot("a", 9, &["y"])).unwrap();
     assert_eq!(names(&store), ["a/y", "b/z"]);
+    assert_eq!(store.snapshot_of("a", &Filter::default()).map(|s| (s.revision, s.objects.len())), Some((9, 1)));
+    assert_eq!(store.snapshot_of("c", &Filter::default()), None);
     assert_eq!(store.find(None, &key("z")).map(|(shard, _)| shard).as_deref(), Some("b"));
     assert_eq!(store.find(Some("a"), &key("z")), None);
     assert_eq!(store.revisions(), BTreeMap::from([("a".to_string(), 9), ("b".to_string(), 7)]));
