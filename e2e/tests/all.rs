@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cache;
+mod cache_server;
 mod connections;
 mod crd;
 mod discovery;

@@ -125,6 +125,7 @@ fn workspace_types_and_their_rbac_reach_every_shard() {
     eventually("sprocket usable from shard-2", Duration::from_secs(5), || {
         (k.kubectl_in_stdin("root:org:team", &["create", "-f", "-"], &typed_workspace("blind", "sprocket", "root:org")).code == 0).then_some(())
     });
+    eprintln!("usable {:?} after both replicas answered /readyz again", back.elapsed());
     assert!(back.elapsed() < Duration::from_secs(2), "took {:?}", back.elapsed());
     for replica in ["cache-1", "cache-2"] {
         let types = listed(s.kubectl_cache(replica, "shard-client", &["get", "--raw", TYPES]).ok());

@@ -95,6 +95,7 @@ fn non_resource(api: &Api, metrics: &Metrics, info: &RequestInfo, headers: &http
         ["metrics"] if cluster.is_empty() => {
             metrics.storage_bytes.set(api.store.size_on_disk() as i64);
             metrics.storage_revision.set(api.store.current_revision() as i64);
+            metrics.storage_syncs.set(api.store.durable_syncs() as i64);
             return Ok(http::Response::builder()
                 .status(200)
                 .header("content-type", "text/plain; version=0.0.4; charset=utf-8")

@@ -55,6 +55,8 @@ pub struct Metrics {
     pub storage_bytes: Gauge<i64, AtomicI64>,
     /// `kcp_storage_revision`: newest durable storage revision.
     pub storage_revision: Gauge<i64, AtomicI64>,
+    /// `kcp_storage_durable_syncs`: group commits made durable so far.
+    pub storage_syncs: Gauge<i64, AtomicI64>,
     /// When each certificate the server uses expires (unix seconds).
     pub certificate_expiry: Family<CertificateLabels, Gauge<i64, AtomicI64>>,
     /// Certificate files whose expiry is re-read at every scrape (they may be rotated).
@@ -69,18 +71,30 @@ impl Default for Metrics {
         let inflight = Gauge::<i64, AtomicI64>::default();
         let storage_bytes = Gauge::<i64, AtomicI64>::default();
         let storage_revision = Gauge::<i64, AtomicI64>::default();
+        let storage_syncs = Gauge::<i64, AtomicI64>::default();
         registry.register("apiserver_request", "Counter of apiserver requests by verb, group, resource and HTTP code", requests.clone());
         registry.register("apiserver_request_duration_seconds", "Response latency distribution in seconds", duration.clone());
         registry.register("apiserver_current_inflight_requests", "Requests currently being served", inflight.clone());
         registry.register("apiserver_storage_size_bytes", "Size of the storage database file on disk in bytes", storage_bytes.clone());
         registry.register("kcp_storage_revision", "Newest durable storage revision", storage_revision.clone());
+        registry.register("kcp_storage_durable_syncs", "Group commits made durable (one sync each) since start", storage_syncs.clone());
         let certificate_expiry = Family::<CertificateLabels, Gauge<i64, AtomicI64>>::default();
         registry.register(
             "kcp_certificate_expiration_timestamp_seconds",
             "When a certificate in use expires, in seconds since the epoch",
             certificate_expiry.clone(),
         );
-        Metrics { registry, requests, duration, inflight, storage_bytes, storage_revision, certificate_expiry, certificate_files: Default::default() }
+        Metrics {
+            registry,
+            requests,
+            duration,
+            inflight,
+            storage_bytes,
+            storage_revision,
+            storage_syncs,
+            certificate_expiry,
+            certificate_files: Default::default(),
+        }
     }
 }
 

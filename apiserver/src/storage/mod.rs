@@ -166,6 +166,9 @@ pub trait Storage: Send + Sync + 'static {
     fn current_revision(&self) -> u64;
     /// Bytes the store occupies on disk.
     fn size_on_disk(&self) -> u64;
+    /// How many times the store has made writes durable (one sync covers a whole group of
+    /// writes): the ratio to writes says how well group commit batches.
+    fn durable_syncs(&self) -> u64;
 }
 
 /// A shared handle to whichever backend the process uses.

@@ -318,6 +318,10 @@ impl Storage for SledStorage {
         self.shared.durable.borrow().revision
     }
 
+    fn durable_syncs(&self) -> u64 {
+        self.flush_count()
+    }
+
     fn size_on_disk(&self) -> u64 {
         self.shared.db.size_on_disk().unwrap_or(0)
     }

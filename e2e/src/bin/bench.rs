@@ -42,7 +42,7 @@ async fn reach(count: &mut tokio::sync::watch::Receiver<usize>, n: usize) {
 }
 
 /// Reads the counters that explain a workspace's cost from `/metrics`: the storage revision
-/// (one per durable write) and reconciles per controller.
+/// (one per durable write), syncs (one per group commit) and reconciles per controller.
 async fn work_counters(target: &Target) -> std::collections::BTreeMap<String, f64> {
     let (_, body) = bench::call(&mut target.connect().await, "GET", "/metrics", None).await;
     let mut out = std::collections::BTreeMap::new();
@@ -51,6 +51,8 @@ async fn work_counters(target: &Target) -> std::collections::BTreeMap<String, f6
         let Ok(value) = value.parse::<f64>() else { continue };
         let name = if series == "kcp_storage_revision" {
             "durable writes".to_string()
+        } else if series == "kcp_storage_durable_syncs" {
+            "durable syncs (group commits)".to_string()
         } else if let Some(labels) = series.strip_prefix("controller_runtime_reconcile_total{") {
             let controller = labels.split('"').nth(1).unwrap_or("?");
             format!("reconciles: {controller}")
