@@ -206,4 +206,7 @@ fn specs_that_must_not_change_are_refused() {
     let wrong_schema =
         EXPORT.replace("name: widgets\nspec", "name: other\nspec").replace("schema: today.widgets.example.io", "schema: today.gadgets.example.io");
     invalid(kcp.kubectl_stdin(&["create", "-f", "-"], Some(&wrong_schema)), "spec.resources[0].schema");
+    // Stored, an annotation v1alpha1 reads could not parse would break every such read.
+    let unreadable = EXPORT.replace("name: widgets\nspec", "name: junk\n  annotations: {apis.v1alpha2.kcp.io/v1alpha1-permission-claims: \"{\"}\nspec");
+    invalid(kcp.kubectl_stdin(&["create", "-f", "-"], Some(&unreadable)), "must hold a JSON list");
 }

@@ -95,10 +95,12 @@ pub fn own_label<'a>(field: &'a str, own: &[&str]) -> Option<&'a str> {
 
 /// Why an object could not be converted between two served versions of its kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot convert to {version}: {reason}")]
+#[error("cannot convert to {version}: {field}: {reason}")]
 pub struct ConversionError {
     /// The version asked for.
     pub version: String,
+    /// The field (path) that cannot be converted.
+    pub field: String,
     /// What in the object prevents it.
     pub reason: String,
 }

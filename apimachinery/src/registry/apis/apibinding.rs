@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::claims::ClaimList;
 use super::{
-    age_column, claim_group_resource, convert_with, drop_status_on_create, export_reference, items, unchanged, CATEGORIES, CONDITION_LISTS, GROUP, STORED,
-    V1ALPHA1,
+    age_column, claim_group_resource, convert_with, convertible, drop_status_on_create, export_reference, items, unchanged, CATEGORIES, CONDITION_LISTS, GROUP,
+    STORED, V1ALPHA1,
 };
 use crate::patch::KindLists;
 use crate::registry::strategy::{ConversionError, Definition, Strategy};
@@ -71,7 +71,8 @@ impl Strategy for APIBinding {
     // The reference and claims read the same in both versions but for how claims are scoped,
     // which is checked in each version's words.
     fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
-        let mut errs = export_reference(obj.pointer("/spec/reference/export"), "spec.reference.export");
+        let mut errs = convertible(self, obj);
+        errs.extend(export_reference(obj.pointer("/spec/reference/export"), "spec.reference.export"));
         errs.extend(unchanged(obj, old, "/spec/reference", "APIExport reference must not be changed"));
         let v1alpha1 = super::version_of(obj) == V1ALPHA1;
         for (i, claim) in items(obj, "/spec/permissionClaims").iter().enumerate() {

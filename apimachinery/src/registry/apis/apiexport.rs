@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 
 use super::claims::{self, ClaimList};
 use super::{
-    age_column, check_group, check_resource, claim_group_resource, convert_with, drop_status_on_create, items, unchanged, CATEGORIES, CONDITION_LISTS, GROUP,
-    STORED, V1ALPHA1,
+    age_column, check_group, check_resource, claim_group_resource, convert_with, convertible, drop_status_on_create, items, unchanged, CATEGORIES,
+    CONDITION_LISTS, GROUP, STORED, V1ALPHA1,
 };
 use crate::patch::KindLists;
 use crate::registry::strategy::{ConversionError, Definition, Strategy};
@@ -57,11 +57,11 @@ impl Strategy for APIExport {
 
     // Both versions are checked in v1alpha2's words, the ones kcp's rules are written in.
     fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
-        let (obj, old) = match (self.convert(obj.clone(), STORED), old.map(|o| self.convert(o.clone(), STORED)).transpose()) {
-            (Ok(obj), Ok(old)) => (obj, old),
-            (Err(e), _) | (_, Err(e)) => return vec![FieldError::invalid("spec.latestResourceSchemas", "", e.reason)],
-        };
-        validate(&obj, old.as_ref())
+        let errs = convertible(self, obj);
+        match self.convert(obj.clone(), STORED) {
+            Ok(obj) if errs.is_empty() => validate(&obj, old.and_then(|o| self.convert(o.clone(), STORED).ok()).as_ref()),
+            _ => errs,
+        }
     }
 
     fn columns(&self) -> Vec<Column> {
@@ -86,8 +86,11 @@ fn parse_schema_name(schema: &str) -> Option<(&str, &str)> {
 
 /// The v1alpha2 resource a v1alpha1 schema name stands for.
 fn resource_of(schema: &str) -> Result<Value, ConversionError> {
-    let (name, group) = parse_schema_name(schema)
-        .ok_or_else(|| ConversionError { version: STORED.into(), reason: format!("invalid schema {schema:?}: must have at least 3 dot-separated segments") })?;
+    let (name, group) = parse_schema_name(schema).ok_or_else(|| ConversionError {
+        version: STORED.into(),
+        field: "spec.latestResourceSchemas".into(),
+        reason: format!("invalid schema {schema:?}: must have at least 3 dot-separated segments"),
+    })?;
     Ok(json!({"name": name, "group": group, "schema": schema, "storage": {"crd": {}}}))
 }
 
@@ -107,7 +110,8 @@ fn to_v1alpha1(obj: &mut Value) -> Result<(), ConversionError> {
         }
     }
     if !kept.is_empty() {
-        let encoded = serde_json::to_string(&kept).map_err(|e| ConversionError { version: V1ALPHA1.into(), reason: e.to_string() })?;
+        let encoded =
+            serde_json::to_string(&kept).map_err(|e| ConversionError { version: V1ALPHA1.into(), field: "spec.resources".into(), reason: e.to_string() })?;
         claims::set_annotation(obj, RESOURCE_SCHEMAS_ANNOTATION, encoded);
     }
     CLAIMS.to_v1alpha1(obj)

@@ -112,7 +112,11 @@ impl ClaimList {
             }
         }
         if !lossy.is_empty() {
-            let encoded = serde_json::to_string(&lossy).map_err(|e| ConversionError { version: way.version.into(), reason: e.to_string() })?;
+            let encoded = serde_json::to_string(&lossy).map_err(|e| ConversionError {
+                version: way.version.into(),
+                field: self.pointer.trim_start_matches('/').replace('/', "."),
+                reason: e.to_string(),
+            })?;
             set_annotation(obj, way.keep_in, encoded);
         }
         Ok(())
@@ -147,9 +151,11 @@ pub(super) fn take_annotation(obj: &mut Value, key: &str, version: &str) -> Resu
             meta.remove("annotations");
         }
     }
-    raw.as_str()
-        .and_then(|s| serde_json::from_str::<Vec<Value>>(s).ok())
-        .ok_or_else(|| ConversionError { version: version.into(), reason: format!("annotation {key} must hold a JSON list") })
+    raw.as_str().and_then(|s| serde_json::from_str::<Vec<Value>>(s).ok()).ok_or_else(|| ConversionError {
+        version: version.into(),
+        field: format!("metadata.annotations[{key}]"),
+        reason: "must hold a JSON list".into(),
+    })
 }
 
 /// Sets annotation `key` to `value`.

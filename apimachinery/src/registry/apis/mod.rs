@@ -22,7 +22,7 @@ pub use apiresourceschema::APIResourceSchema;
 use serde_json::{json, Value};
 
 use crate::patch::{KindLists, ListRule, ListType};
-use crate::registry::strategy::ConversionError;
+use crate::registry::strategy::{ConversionError, Strategy};
 use crate::status::FieldError;
 use crate::table::cell::crd_column;
 use crate::table::Column;
@@ -66,10 +66,17 @@ fn convert_with(
         (f, t) if f == t => {}
         (STORED, V1ALPHA1) => down(&mut obj)?,
         (V1ALPHA1, STORED) => up(&mut obj)?,
-        _ => return Err(ConversionError { version: to.into(), reason: format!("unknown version {from:?}") }),
+        _ => return Err(ConversionError { version: to.into(), field: "apiVersion".into(), reason: format!("unknown version {from:?}") }),
     }
     obj["apiVersion"] = json!(api_version(to));
     Ok(obj)
+}
+
+/// Errors for what one of the served versions could not convert: stored, such an object (a
+/// malformed conversion annotation, a schema name without three segments) would fail every
+/// later read at that version.
+fn convertible(strategy: &dyn Strategy, obj: &Value) -> Vec<FieldError> {
+    [STORED, V1ALPHA1].iter().filter_map(|v| strategy.convert(obj.clone(), v).err()).map(|e| FieldError::invalid(e.field, "", e.reason)).collect()
 }
 
 /// kcp's pattern for workspace paths in export references.

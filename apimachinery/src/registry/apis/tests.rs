@@ -201,6 +201,9 @@ fn binding_rules() {
     let mut neither = binding_v1();
     neither["spec"]["permissionClaims"][0]["all"] = json!(false);
     assert_eq!(APIBinding.validate(&neither, None)[0].field, "spec.permissionClaims[0]");
+    let mut junk = binding_v2();
+    junk["metadata"]["annotations"] = json!({"apis.v1alpha2.kcp.io/v1alpha1-permission-claims": "{"});
+    assert_eq!(APIBinding.validate(&junk, None)[0].field, "metadata.annotations[apis.v1alpha2.kcp.io/v1alpha1-permission-claims]");
     let read = APIBinding.convert(binding_v2(), "v1alpha1").expect("converts");
     assert!(APIBinding.validate(&read, Some(&read)).is_empty());
 }
