@@ -101,6 +101,7 @@ fn the_four_kinds_are_served_and_printed_like_kcp() {
 
     assert_eq!(header(&kcp, "apiresourceschemas"), ["NAME", "AGE"]);
     assert_eq!(header(&kcp, "apiexports"), ["NAME", "AGE"]);
+    assert_eq!(header(&kcp, "apiexports.v1alpha1.apis.kcp.io"), ["NAME", "AGE", "READY"]);
     assert_eq!(header(&kcp, "apibindings"), ["NAME", "AGE", "READY"]);
     assert_eq!(header(&kcp, "apiexportendpointslices"), ["NAME", "EXPORT", "PARTITION", "AGE"]);
     let row = kcp.kubectl(&["get", "apiexportendpointslices", "widgets", "--no-headers"]);
@@ -185,6 +186,15 @@ fn exports_and_bindings_round_trip_through_v1alpha1() {
     create(&kcp, &legacy.to_string());
     let read = get_json(&kcp, &["apiexports.v1alpha1.apis.kcp.io", "legacy"]);
     assert_eq!(read["spec"], legacy["spec"]);
+    // Server-side apply at v1alpha1 stores at v1alpha2 as well.
+    let applied = r#"{"apiVersion": "apis.kcp.io/v1alpha1", "kind": "APIBinding", "metadata": {"name": "legacy"},
+        "spec": {"reference": {"export": {"name": "legacy"}}, "permissionClaims": [{"group": "", "resource": "configmaps", "all": true, "state": "Accepted"}]}}"#;
+    kcp.kubectl_stdin(&["apply", "--server-side", "-f", "-"], Some(applied)).ok();
+    let stored = get_json(&kcp, &["apibindings.v1alpha2.apis.kcp.io", "legacy"]);
+    assert_eq!(
+        stored["spec"]["permissionClaims"],
+        json!([{"group": "", "resource": "configmaps", "verbs": ["*"], "selector": {"matchAll": true}, "state": "Accepted"}])
+    );
 }
 
 #[test]

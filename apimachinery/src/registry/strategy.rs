@@ -153,6 +153,12 @@ pub trait Strategy: Send + Sync + 'static {
         table::default_columns()
     }
 
+    /// The columns `kubectl get` prints at `version`, one of the served versions (kcp's CRDs
+    /// print different ones per version).
+    fn columns_at(&self, _version: &str) -> Vec<Column> {
+        self.columns()
+    }
+
     /// The printed cells of `obj`, keyed by column name; JSONPath columns need none.
     fn row(&self, obj: &Value, _now: jiff::Timestamp) -> Row {
         table::default_row(obj)

@@ -15,6 +15,7 @@ use crate::patch::KindLists;
 use crate::registry::strategy::{ConversionError, Definition, Strategy};
 use crate::registry::ResourceInfo;
 use crate::status::FieldError;
+use crate::table::cell::crd_column;
 use crate::table::{cell, crd_columns, Column, Row};
 
 const DEFINITION: Definition =
@@ -66,6 +67,14 @@ impl Strategy for APIExport {
 
     fn columns(&self) -> Vec<Column> {
         crd_columns(&[age_column()])
+    }
+
+    // kcp's v1alpha1 CRD also printed whether the virtual workspace URLs were ready.
+    fn columns_at(&self, version: &str) -> Vec<Column> {
+        match version {
+            V1ALPHA1 => crd_columns(&[age_column(), crd_column("Ready", "string", "", ".status.conditions[?(@.type==\"VirtualWorkspaceURLsReady\")].status")]),
+            _ => self.columns(),
+        }
     }
 
     fn row(&self, obj: &Value, _now: jiff::Timestamp) -> Row {
