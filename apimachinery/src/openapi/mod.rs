@@ -10,6 +10,7 @@
 //! encodes it as the protobuf kubectl asks for, and [`cache`] keeps both per set of served
 //! resources (so per logical cluster, rebuilt when its CRDs change) with their ETags.
 
+mod apis;
 pub mod cache;
 pub mod gnostic;
 pub mod v2;
@@ -121,6 +122,11 @@ static BUILTINS: LazyLock<Builtins> = LazyLock::new(|| {
         let name = format!("{}.v1alpha1.{kind}", reversed.join("."));
         defs.insert(name.clone(), kcp_kind_schema(description));
         kinds.insert((group.into(), "v1alpha1".into(), kind.into()), name);
+    }
+    for (version, kind, schema) in apis::definitions() {
+        let name = format!("io.kcp.apis.{version}.{kind}");
+        defs.insert(name.clone(), schema);
+        kinds.insert(("apis.kcp.io".into(), version.into(), kind.into()), name);
     }
     for v in defs.values_mut() {
         tidy(v);

@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use super::strategy::Strategy;
 use super::ResourceInfo;
-use super::{apiextensions, authentication, authorization, coordination, core, events, kcpcore, rbac, tenancy};
+use super::{apiextensions, apis, authentication, authorization, coordination, core, events, kcpcore, rbac, tenancy};
 
 /// How a built-in resource is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +35,11 @@ const KINDS: &[&dyn Strategy] = &[
     &kcpcore::Shard,
     &tenancy::Workspace,
     &tenancy::WorkspaceType,
+    // APIExport first: its stored version leads the group's versions, making it preferred.
+    &apis::APIExport,
+    &apis::APIBinding,
+    &apis::APIResourceSchema,
+    &apis::APIExportEndpointSlice,
     &authorization::SelfSubjectAccessReview,
     &authorization::SubjectAccessReview,
     &authorization::LocalSubjectAccessReview,
@@ -55,17 +60,24 @@ pub struct Builtin {
     pub backing: Backing,
     /// How the kind behaves.
     pub strategy: &'static dyn Strategy,
+    /// The stored version, when this one is served by converting from it.
+    pub converted_from: Option<String>,
 }
 
 /// Every built-in resource, in discovery order.
 pub fn builtins() -> &'static [Builtin] {
     static ALL: OnceLock<Vec<Builtin>> = OnceLock::new();
     ALL.get_or_init(|| {
+        // The stored version comes first, so it is the group's preferred one in discovery.
         KINDS
             .iter()
-            .map(|&strategy| {
-                let info = strategy.info();
-                Builtin { backing: info.backing, info, strategy }
+            .flat_map(|&strategy| {
+                let stored = strategy.info();
+                let others = strategy.other_versions().iter().map(move |v| {
+                    let info = ResourceInfo { version: v.to_string(), ..strategy.info() };
+                    Builtin { backing: info.backing, info, strategy, converted_from: Some(strategy.info().version) }
+                });
+                std::iter::once(Builtin { backing: stored.backing, info: stored, strategy, converted_from: None }).chain(others)
             })
             .collect()
     })

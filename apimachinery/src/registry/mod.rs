@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 pub use crate::table::Column;
-pub use strategy::{Definition, Strategy};
+pub use strategy::{ConversionError, Definition, Strategy};
 
 /// The description of one served resource in one version.
 #[derive(Debug, Clone)]
@@ -90,6 +90,7 @@ pub fn decode_protobuf(body: &[u8]) -> Result<Value, crate::protobuf::ProtoError
 }
 
 pub mod apiextensions;
+pub mod apis;
 pub mod authentication;
 pub mod authorization;
 pub mod builtin;

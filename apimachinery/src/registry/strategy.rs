@@ -93,11 +93,35 @@ pub fn own_label<'a>(field: &'a str, own: &[&str]) -> Option<&'a str> {
     own.contains(&field).then_some(field)
 }
 
+/// Why an object could not be converted between two served versions of its kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot convert to {version}: {field}: {reason}")]
+pub struct ConversionError {
+    /// The version asked for.
+    pub version: String,
+    /// The field (path) that cannot be converted.
+    pub field: String,
+    /// What in the object prevents it.
+    pub reason: String,
+}
+
 /// How one kind is served and checked. Every method but [`Strategy::info`] has the behaviour of
 /// an ordinary stored kind as its default.
 pub trait Strategy: Send + Sync + 'static {
     /// The served resource: group, version, kind, names, scope, verbs, subresources, backing.
     fn info(&self) -> ResourceInfo;
+
+    /// Versions served besides the stored one ([`Strategy::info`]'s), in discovery order after
+    /// it; objects cross between versions through [`Strategy::convert`].
+    fn other_versions(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Converts `obj` from the version its `apiVersion` names to `version`, one of the served
+    /// versions; only kinds with [`Strategy::other_versions`] are ever asked.
+    fn convert(&self, obj: Value, _version: &str) -> Result<Value, ConversionError> {
+        Ok(obj)
+    }
 
     /// The name format kube-apiserver enforces for the kind.
     fn name_rule(&self) -> NameRule {
@@ -127,6 +151,12 @@ pub trait Strategy: Send + Sync + 'static {
     /// The columns `kubectl get` prints.
     fn columns(&self) -> Vec<Column> {
         table::default_columns()
+    }
+
+    /// The columns `kubectl get` prints at `version`, one of the served versions (kcp's CRDs
+    /// print different ones per version).
+    fn columns_at(&self, _version: &str) -> Vec<Column> {
+        self.columns()
     }
 
     /// The printed cells of `obj`, keyed by column name; JSONPath columns need none.

@@ -122,7 +122,7 @@ pub async fn delete_one(api: &Api, req: &ApiRequest, r: &Resolved, ns: &str, nam
         }
         Deletion::Marked => {}
     }
-    let new_rev = api.store.update(&key, rev, object::to_stored(&obj)).await?;
+    let new_rev = api.store.update(&key, rev, r.to_stored(&obj)?).await?;
     object::meta_mut(&mut obj).insert("resourceVersion".into(), json!(new_rev.to_string()));
     Ok(obj)
 }

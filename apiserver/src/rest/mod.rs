@@ -69,17 +69,19 @@ pub struct Resolved {
     pub backing: Backing,
     /// How the kind behaves: validation, printing, field labels, list merging.
     pub strategy: StrategyRef,
+    /// The stored version, when a built-in serves this one by converting from it.
+    pub converted_from: Option<String>,
 }
 
 impl Resolved {
     /// A built-in resource.
     pub fn builtin(b: &builtin::Builtin) -> Self {
-        Resolved { info: b.info.clone(), backing: b.backing, strategy: StrategyRef::Builtin(b.strategy) }
+        Resolved { info: b.info.clone(), backing: b.backing, strategy: StrategyRef::Builtin(b.strategy), converted_from: b.converted_from.clone() }
     }
 
     /// A resource served from a CRD.
     pub fn custom(info: ResourceInfo) -> Self {
-        Resolved { backing: info.backing, strategy: StrategyRef::custom(info.clone()), info }
+        Resolved { backing: info.backing, strategy: StrategyRef::custom(info.clone()), info, converted_from: None }
     }
 
     /// Storage key prefix for a list or watch in `cluster` (None = every cluster).
@@ -93,7 +95,8 @@ impl Resolved {
     }
 
     /// Parses the object stored at `key` as this endpoint serves it. CRD versions share
-    /// storage with `None` conversion, so only `apiVersion` changes to the version asked for.
+    /// storage with `None` conversion, so only `apiVersion` changes to the version asked for;
+    /// a built-in served in several versions converts through its strategy.
     /// Every object names its logical cluster in annotation `kcp.io/cluster`, as in kcp, so
     /// that wildcard readers (the front-proxy's index) know where each one lives.
     pub fn present(&self, key: &str, bytes: &bytes::Bytes, revision: u64) -> Result<Value, ApiError> {
@@ -101,10 +104,25 @@ impl Resolved {
         if self.info.custom {
             obj["apiVersion"] = serde_json::json!(self.info.api_version());
         }
+        if self.converted_from.is_some() {
+            obj = self.strategy.convert(obj, &self.info.version).map_err(ApiError::internal)?;
+        }
         if let Some((cluster, _, _)) = key::decode(key) {
             object::meta_mut(&mut obj).entry("annotations").or_insert_with(|| serde_json::json!({}))[CLUSTER_ANNOTATION] = serde_json::json!(cluster);
         }
         Ok(obj)
+    }
+
+    /// Serializes an object for storage in the stored version; a request whose object cannot
+    /// be converted to it is a 400.
+    pub fn to_stored(&self, obj: &Value) -> Result<Bytes, ApiError> {
+        match &self.converted_from {
+            None => Ok(object::to_stored(obj)),
+            Some(version) => {
+                let stored = self.strategy.convert(obj.clone(), version).map_err(|e| ApiError::bad_request(e.to_string()))?;
+                Ok(object::to_stored(&stored))
+            }
+        }
     }
 
     /// Storage key of one object.

@@ -22,7 +22,7 @@ pub async fn list(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response,
     let rv = listed.revision.to_string();
     if body::wants_table(req.header("accept")) {
         let include = include_object(req)?;
-        let t = render_table(&*r.strategy, &listed.items, include, &rv, listed.continue_token.as_deref(), true);
+        let t = render_table(r, &listed.items, include, &rv, listed.continue_token.as_deref(), true);
         return Ok(body::json_typed(200, &t, TABLE_CONTENT_TYPE));
     }
     let mut meta = json!({"resourceVersion": rv});

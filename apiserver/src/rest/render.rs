@@ -19,22 +19,16 @@ pub fn respond_object(req: &ApiRequest, r: &Resolved, code: u16, obj: Value) -> 
     if body::wants_table(req.header("accept")) {
         let include = include_object(req).unwrap_or(IncludeObject::Metadata);
         let rv = object::meta_str(&obj, "resourceVersion").to_string();
-        let t = render_table(&*r.strategy, std::slice::from_ref(&obj), include, &rv, None, true);
+        let t = render_table(r, std::slice::from_ref(&obj), include, &rv, None, true);
         return body::json_typed(code, &t, TABLE_CONTENT_TYPE);
     }
     body::json(code, &obj)
 }
 
-/// Renders objects as a `meta.k8s.io/v1` Table.
-pub fn render_table(
-    strategy: &dyn Strategy,
-    objs: &[Value],
-    include: IncludeObject,
-    resource_version: &str,
-    continue_token: Option<&str>,
-    with_columns: bool,
-) -> Value {
-    let columns = strategy.columns();
+/// Renders objects of `r` as a `meta.k8s.io/v1` Table, with the columns of the version served.
+pub fn render_table(r: &Resolved, objs: &[Value], include: IncludeObject, resource_version: &str, continue_token: Option<&str>, with_columns: bool) -> Value {
+    let strategy: &dyn Strategy = &*r.strategy;
+    let columns = strategy.columns_at(&r.info.version);
     let now = jiff::Timestamp::now();
     let rows = objs.iter().map(|o| (table::cells(&columns, &strategy.row(o, now), o, now), table::row_object(o, include))).collect();
     let mut t = table::table(&columns, rows, resource_version, continue_token);

@@ -20,7 +20,6 @@ use super::load::{collect, Filter};
 use super::render::render_table;
 use super::{object, Api, ApiRequest, Resolved};
 use crate::storage::{Event, EventKind, StorageError, WatchFrom};
-use apimachinery::registry::{ResourceInfo, StrategyRef};
 use apimachinery::request::ClusterTarget;
 use apimachinery::status::ApiError;
 use apimachinery::table::IncludeObject;
@@ -33,8 +32,7 @@ const BOOKMARK_BEFORE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How one watch renders its events.
 struct Encoder {
-    info: ResourceInfo,
-    strategy: StrategyRef,
+    resource: Resolved,
     table: Option<IncludeObject>,
 }
 
@@ -43,7 +41,7 @@ impl Encoder {
         let object = match self.table {
             Some(include) => {
                 let rv = object::meta_str(&obj, "resourceVersion").to_string();
-                render_table(&*self.strategy, std::slice::from_ref(&obj), include, &rv, None, false)
+                render_table(&self.resource, std::slice::from_ref(&obj), include, &rv, None, false)
             }
             None => obj,
         };
@@ -53,7 +51,8 @@ impl Encoder {
     }
 
     fn bookmark(&self, revision: u64) -> Bytes {
-        let obj = json!({"kind": self.info.kind, "apiVersion": self.info.api_version(),
+        let info = &self.resource.info;
+        let obj = json!({"kind": info.kind, "apiVersion": info.api_version(),
                          "metadata": {"resourceVersion": revision.to_string()}});
         let mut line = serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
         line.push(b'\n');
@@ -106,7 +105,7 @@ pub async fn watch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
         true => Some(super::render::include_object(req)?),
         false => None,
     };
-    let encoder = Encoder { info: r.info.clone(), strategy: r.strategy.clone(), table };
+    let encoder = Encoder { resource: r.clone(), table };
     let bookmarks = req.info.flag("allowWatchBookmarks");
     let timeout = match req.info.param("timeoutSeconds") {
         Some(t) if !t.is_empty() => Some(Duration::from_secs(t.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {t:?}")))?)),

@@ -85,7 +85,7 @@ pub(crate) async fn create_object(api: &Api, req: &ApiRequest, r: &Resolved, mut
         return Ok((obj, warnings));
     }
     let key = r.key(cluster, ns, &name);
-    let rev = api.store.create(&key, object::to_stored(&obj)).await?;
+    let rev = api.store.create(&key, r.to_stored(&obj)?).await?;
     object::meta_mut(&mut obj).insert("resourceVersion".into(), json!(rev.to_string()));
     Ok((obj, warnings))
 }
@@ -206,7 +206,7 @@ pub(crate) async fn commit_update(
         object::meta_mut(&mut new).insert("resourceVersion".into(), json!(gone.revision.to_string()));
         return Ok((new, warnings));
     }
-    let rev = api.store.update(&key, old_rv, object::to_stored(&new)).await?;
+    let rev = api.store.update(&key, old_rv, r.to_stored(&new)?).await?;
     object::meta_mut(&mut new).insert("resourceVersion".into(), json!(rev.to_string()));
     Ok((new, warnings))
 }
