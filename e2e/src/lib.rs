@@ -299,7 +299,8 @@ impl Install {
         self.kubectl_as_stdin(user, cluster, args, None)
     }
 
-    fn kubectl_as_stdin(&self, user: serde_json::Value, cluster: &str, args: &[&str], stdin: Option<&str>) -> Run {
+    /// [`Install::kubectl_as`] with `stdin` piped in.
+    pub fn kubectl_as_stdin(&self, user: serde_json::Value, cluster: &str, args: &[&str], stdin: Option<&str>) -> Run {
         let text = std::fs::read_to_string(&self.kubeconfig).expect("kubeconfig");
         let admin: serde_json::Value = serde_saphyr::from_str(&text).expect("kubeconfig YAML");
         let ca = admin["clusters"][0]["cluster"]["certificate-authority-data"].clone();

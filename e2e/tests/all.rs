@@ -3,6 +3,7 @@
 
 mod apis;
 mod bad_input;
+mod binding;
 mod cache;
 mod cache_server;
 mod connections;

@@ -53,14 +53,14 @@ impl Replicated for cache_server::client::Subscriber {
     }
 }
 
-/// A WorkspaceType and the logical cluster that holds it.
+/// An object found by workspace path and name, and the logical cluster that holds it.
 #[derive(Debug, Clone)]
-pub struct TypeDef {
-    /// The logical cluster of the type.
+pub struct Found {
+    /// The logical cluster of the object.
     pub cluster: String,
     /// Whether that cluster is on this shard (its RBAC is then read locally).
     pub local: bool,
-    /// The WorkspaceType object.
+    /// The object.
     pub object: Value,
 }
 
@@ -92,13 +92,14 @@ impl Global {
         Global { store, cache: None }
     }
 
-    /// The WorkspaceType `name` in the workspace at `path` (a path or a logical cluster name).
-    pub async fn workspace_type(&self, path: &str, name: &str) -> Result<Option<TypeDef>, Unavailable> {
+    /// The cluster-scoped `group`/`resource` object `name` in the workspace at `path` (a path or
+    /// a logical cluster name).
+    pub async fn find(&self, group: &str, resource: &str, path: &str, name: &str) -> Result<Option<Found>, Unavailable> {
         if let Some(cluster) = walk_path(self.store.as_ref(), path).await {
-            let key = Key { group: "tenancy.kcp.io", resource: "workspacetypes", cluster: &cluster, namespace: "", name }.encode();
+            let key = Key { group, resource, cluster: &cluster, namespace: "", name }.encode();
             if let Ok(stored) = self.store.get(&key).await {
                 let object = serde_json::from_slice(&stored.value).unwrap_or(Value::Null);
-                return Ok(Some(TypeDef { cluster, local: true, object }));
+                return Ok(Some(Found { cluster, local: true, object }));
             }
             // The workspace is on this shard: what it holds is the whole truth.
             if self.store.get(&Key::logical_cluster(&cluster).encode()).await.is_ok() {
@@ -106,15 +107,20 @@ impl Global {
             }
         }
         let Some(cache) = &self.cache else { return Ok(None) };
-        let found = cache.list("tenancy.kcp.io", "workspacetypes", None).into_iter().find(|t| {
+        let found = cache.list(group, resource, None).into_iter().find(|t| {
             apiserver::rest::object::meta_str(t, "name") == name
                 && (annotation(t, PATH_ANNOTATION) == Some(path) || annotation(t, CLUSTER_ANNOTATION) == Some(path))
         });
         match found {
-            Some(object) => Ok(Some(TypeDef { cluster: annotation(&object, CLUSTER_ANNOTATION).unwrap_or_default().to_string(), local: false, object })),
+            Some(object) => Ok(Some(Found { cluster: annotation(&object, CLUSTER_ANNOTATION).unwrap_or_default().to_string(), local: false, object })),
             None if cache.is_current() => Ok(None),
-            None => Err(Unavailable { what: format!("workspace type {path}:{name}") }),
+            None => Err(Unavailable { what: format!("{resource}.{group} {path}:{name}") }),
         }
+    }
+
+    /// The WorkspaceType `name` in the workspace at `path`.
+    pub async fn workspace_type(&self, path: &str, name: &str) -> Result<Option<Found>, Unavailable> {
+        self.find("tenancy.kcp.io", "workspacetypes", path, name).await
     }
 
     /// Every Shard object (they live in `root`).
@@ -131,26 +137,27 @@ impl Global {
         Ok(shards)
     }
 
-    /// Whether `user` may `use` the workspace type `def`: the RBAC of the type's workspace
-    /// decides, read from the cache when that workspace is on another shard.
-    pub async fn may_use(&self, api: &Api, user: &UserInfo, def: &TypeDef) -> Result<bool, ApiError> {
+    /// Whether `user` may `verb` the object `found` (of `group`/`resource`): the RBAC of its
+    /// workspace decides, read from the cache when that workspace is on another shard. A service
+    /// account from elsewhere counts there as a member of its workspace's group only.
+    pub async fn may(&self, api: &Api, user: &UserInfo, verb: &str, group: &str, resource: &str, found: &Found) -> Result<bool, ApiError> {
         let attrs = Attributes {
-            user: user.clone(),
-            verb: "use".into(),
+            user: apimachinery::auth::as_seen_in(user.clone(), &found.cluster),
+            verb: verb.into(),
             resource_request: true,
-            api_group: "tenancy.kcp.io".into(),
-            api_version: "v1alpha1".into(),
-            resource: "workspacetypes".into(),
-            name: apiserver::rest::object::meta_str(&def.object, "name").to_string(),
+            api_group: group.into(),
+            api_version: found.object["apiVersion"].as_str().and_then(|v| v.rsplit('/').next()).unwrap_or_default().into(),
+            resource: resource.into(),
+            name: apiserver::rest::object::meta_str(&found.object, "name").to_string(),
             ..Default::default()
         };
-        if def.local {
-            return api.authz.allows(&def.cluster, &attrs).await;
+        if found.local {
+            return api.authz.allows(&found.cluster, &attrs).await;
         }
         let Some(cache) = &self.cache else { return Ok(false) };
         let rbac = RbacObjects {
-            cluster_roles: cache.list("rbac.authorization.k8s.io", "clusterroles", Some(&def.cluster)),
-            cluster_role_bindings: cache.list("rbac.authorization.k8s.io", "clusterrolebindings", Some(&def.cluster)),
+            cluster_roles: cache.list("rbac.authorization.k8s.io", "clusterroles", Some(&found.cluster)),
+            cluster_role_bindings: cache.list("rbac.authorization.k8s.io", "clusterrolebindings", Some(&found.cluster)),
             ..Default::default()
         };
         Ok(matches!(api.authz.decide_elsewhere(rbac, &attrs).await?, Decision::Allow(_)))

@@ -1,6 +1,7 @@
 //! kcp-shard: the API server of one shard. It serves `/clusters/<logical cluster>/...` for
 //! every logical cluster it hosts and runs the controllers that keep them consistent.
 
+pub mod binding;
 pub mod bootstrap;
 pub mod cache_view;
 pub mod cluster_gate;
@@ -247,6 +248,7 @@ pub(crate) fn admission_plugins(global: &Arc<global::Global>) -> Vec<Arc<dyn api
     admission::plugins(vec![
         Arc::new(tenancy::WorkspaceAdmission { global: global.clone() }),
         Arc::new(tenancy::LogicalClusterAdmission),
+        Arc::new(binding::BindingAdmission { global: global.clone() }),
         Arc::new(shards::ShardAdmission),
     ])
 }

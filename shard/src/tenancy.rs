@@ -182,7 +182,7 @@ impl AdmissionPlugin for WorkspaceAdmission {
                     format!("workspace type {parent_type} does not allow children of type {wanted}"),
                 )]));
             }
-            if !self.global.may_use(api, &req.user, &def).await? {
+            if !self.global.may(api, &req.user, "use", "tenancy.kcp.io", "workspacetypes", &def).await? {
                 return Err(ApiError::new(
                     Reason::Forbidden,
                     format!("workspaces.tenancy.kcp.io \"{name}\" is forbidden: User \"{}\" may not use workspace type {wanted}", req.user.name),

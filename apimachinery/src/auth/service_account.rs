@@ -107,7 +107,7 @@ pub fn as_seen_in(user: UserInfo, cluster: &str) -> UserInfo {
         Some(home) if home != cluster => UserInfo {
             name: ANONYMOUS_USER.to_string(),
             uid: String::new(),
-            groups: vec![super::AUTHENTICATED_GROUP.to_string(), format!("system:cluster:{home}")],
+            groups: vec![super::AUTHENTICATED_GROUP.to_string(), format!("{}{home}", super::user::CLUSTER_GROUP_PREFIX)],
             extra: BTreeMap::new(),
         },
         _ => user,

@@ -34,10 +34,22 @@ pub struct UserInfo {
 /// The group whose members are unrestricted on a shard.
 pub const MASTERS_GROUP: &str = "system:masters";
 
+/// Prefix of the groups naming a logical cluster (`system:cluster:<name>`): only the server
+/// gives them, to a workspace's service accounts seen from elsewhere, so a provider may grant
+/// to a whole consumer workspace.
+pub const CLUSTER_GROUP_PREFIX: &str = "system:cluster:";
+
 impl UserInfo {
     /// Whether the user is in `system:masters`.
     pub fn is_masters(&self) -> bool {
         self.groups.iter().any(|g| g == MASTERS_GROUP)
+    }
+
+    /// Drops the `system:cluster:*` groups a credential claims: no token, certificate, OIDC
+    /// claim or proxy header may speak for a whole workspace.
+    pub fn without_cluster_groups(mut self) -> Self {
+        self.groups.retain(|g| !g.starts_with(CLUSTER_GROUP_PREFIX));
+        self
     }
 
     /// Appends `system:authenticated` unless already present, as kube's group adder does

@@ -61,6 +61,8 @@ impl Phase for Authenticate {
             } else {
                 user
             };
+            // Workspace groups are the server's to give (after this phase), never a caller's.
+            let user = user.without_cluster_groups();
             tracing::Span::current().record("user", user.name.as_str());
             // Nothing past this phase may read identity headers; drop them in any case.
             strip_identity_headers(req.headers_mut());

@@ -1,8 +1,10 @@
-//! Marks the RBAC that other shards must see for replication: a ClusterRole granting `use` on
-//! WorkspaceTypes, and every ClusterRoleBinding to such a role, get the reason `workspacetypes`
-//! in annotation `internal.kcp.io/replicate` (a comma set: other reasons belong to other
-//! labellers and are kept). The replication controller then publishes them to the cache, so a
-//! shard admitting a workspace of a type in another shard's workspace can evaluate `use`.
+//! Marks the RBAC that other shards must see for replication, in annotation
+//! `internal.kcp.io/replicate` (a comma set: reasons of other labellers are kept): a ClusterRole
+//! granting `use` on WorkspaceTypes gets `workspacetypes`, one granting `bind` on APIExports (or
+//! access to their content) gets `apiexports`, and every ClusterRoleBinding to such a role gets
+//! the role's reasons. The replication controller then publishes them to the cache, so a shard
+//! admitting a workspace of a type, or a binding to an export, in another shard's workspace can
+//! evaluate `use` and `bind`.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -21,8 +23,14 @@ pub const NAME: &str = "replicate-rbac";
 /// Annotation naming why an object is replicated to the cache, as a comma set of reasons.
 pub const REPLICATE_ANNOTATION: &str = "internal.kcp.io/replicate";
 
-/// The reason this labeller manages: the RBAC decides who may `use` workspace types.
+/// Reason: the RBAC decides who may `use` workspace types.
 pub const WORKSPACE_TYPES: &str = "workspacetypes";
+
+/// Reason: the RBAC decides who may `bind` APIExports or reach their content.
+pub const API_EXPORTS: &str = "apiexports";
+
+/// The reasons this labeller manages.
+const MANAGED: [&str; 2] = [WORKSPACE_TYPES, API_EXPORTS];
 
 const ROLES: &str = "rbac.authorization.k8s.io/clusterroles/";
 const BINDINGS: &str = "rbac.authorization.k8s.io/clusterrolebindings/";
@@ -73,12 +81,29 @@ fn index_binding(index: &BindingIndex, change: &Change) {
     index.retain(|_, b| !b.is_empty());
 }
 
-/// Whether a rule list grants `use` on WorkspaceTypes.
-pub fn grants_type_use(role: &Value) -> bool {
+/// Why a ClusterRole must be replicated: the managed reasons its rules call for.
+pub fn reasons_for(role: &Value) -> BTreeSet<String> {
     let has = |rule: &Value, field: &str, want: &str| rule[field].as_array().is_some_and(|v| v.iter().any(|x| x == want || x == "*"));
-    role["rules"]
-        .as_array()
-        .is_some_and(|rules| rules.iter().any(|r| has(r, "apiGroups", "tenancy.kcp.io") && has(r, "resources", "workspacetypes") && has(r, "verbs", "use")))
+    // `verb` None: any verb at all.
+    let grants = |group: &str, resource: &str, verb: Option<&str>| {
+        role["rules"].as_array().is_some_and(|rules| {
+            rules.iter().any(|r| {
+                let verb_ok = match verb {
+                    Some(v) => has(r, "verbs", v),
+                    None => r["verbs"].as_array().is_some_and(|v| !v.is_empty()),
+                };
+                has(r, "apiGroups", group) && has(r, "resources", resource) && verb_ok
+            })
+        })
+    };
+    let mut out = BTreeSet::new();
+    if grants("tenancy.kcp.io", "workspacetypes", Some("use")) {
+        out.insert(WORKSPACE_TYPES.to_string());
+    }
+    if grants("apis.kcp.io", "apiexports", Some("bind")) || grants("apis.kcp.io", "apiexports/content", None) {
+        out.insert(API_EXPORTS.to_string());
+    }
+    out
 }
 
 /// The reasons in an object's replicate annotation.
@@ -87,11 +112,12 @@ pub fn reasons(obj: &Value) -> BTreeSet<String> {
     raw.split(',').map(str::trim).filter(|r| !r.is_empty()).map(String::from).collect()
 }
 
-/// Sets or clears this labeller's reason on `obj`; true when the annotation changed.
-fn mark(obj: &mut Value, wanted: bool) -> bool {
-    let mut set = reasons(obj);
-    let changed = if wanted { set.insert(WORKSPACE_TYPES.into()) } else { set.remove(WORKSPACE_TYPES) };
-    if !changed {
+/// Sets this labeller's reasons on `obj` to `wanted`; true when the annotation changed.
+fn mark(obj: &mut Value, wanted: &BTreeSet<String>) -> bool {
+    let current = reasons(obj);
+    let mut set: BTreeSet<String> = current.iter().filter(|r| !MANAGED.contains(&r.as_str())).cloned().collect();
+    set.extend(wanted.iter().cloned());
+    if set == current {
         return false;
     }
     let annotations = object::meta_mut(obj).entry("annotations").or_insert_with(|| json!({}));
@@ -106,15 +132,15 @@ fn mark(obj: &mut Value, wanted: bool) -> bool {
 }
 
 impl ReplicateRbac {
-    /// Whether the ClusterRole a binding in `cluster` names grants `use`: the cluster's own, or
-    /// else the bootstrap one of that name (which every shard has, so it is not replicated).
-    async fn role_grants_use(&self, cluster: &str, name: &str) -> Result<bool, Error> {
+    /// The reasons of the ClusterRole a binding in `cluster` names: the cluster's own, or else
+    /// the bootstrap one of that name (which every shard has, so it is not replicated).
+    async fn role_reasons(&self, cluster: &str, name: &str) -> Result<BTreeSet<String>, Error> {
         for c in [cluster, BOOTSTRAP_CLUSTER] {
             if let Some(role) = self.client.get(&ObjectRef::new("rbac.authorization.k8s.io", "clusterroles", c, "", name)).await? {
-                return Ok(grants_type_use(&role));
+                return Ok(reasons_for(&role));
             }
         }
-        Ok(false)
+        Ok(BTreeSet::new())
     }
 }
 
@@ -129,13 +155,17 @@ impl Reconcile for ReplicateRbac {
         }
         let wanted = if r.resource == "clusterroles" {
             let Some(role) = self.client.get(r).await? else { return Ok(Action::Done) };
-            grants_type_use(&role)
+            reasons_for(&role)
         } else {
             let Some(binding) = self.client.get(r).await? else { return Ok(Action::Done) };
             let role_name = binding.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or_default();
-            binding.pointer("/roleRef/kind") == Some(&json!("ClusterRole")) && self.role_grants_use(&r.cluster, role_name).await?
+            if binding.pointer("/roleRef/kind") == Some(&json!("ClusterRole")) {
+                self.role_reasons(&r.cluster, role_name).await?
+            } else {
+                BTreeSet::new()
+            }
         };
-        update(&self.client, r, Part::Main, |obj| mark(obj, wanted)).await?;
+        update(&self.client, r, Part::Main, |obj| mark(obj, &wanted)).await?;
         Ok(Action::Done)
     }
 }

@@ -1,3 +1,5 @@
+use std::collections::BTreeSet;
+
 use serde_json::json;
 
 use super::*;
@@ -13,24 +15,32 @@ fn binding(role: &str) -> Value {
            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}]})
 }
 
+fn set(reasons: &[&str]) -> BTreeSet<String> {
+    reasons.iter().map(|r| r.to_string()).collect()
+}
+
 #[test]
-fn only_use_on_workspace_types_counts() {
-    assert!(grants_type_use(&role(json!([{"apiGroups": ["tenancy.kcp.io"], "resources": ["workspacetypes"], "verbs": ["use"]}]))));
-    assert!(grants_type_use(&role(json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]))));
-    assert!(!grants_type_use(&role(json!([{"apiGroups": ["tenancy.kcp.io"], "resources": ["workspacetypes"], "verbs": ["get", "list"]}]))));
-    assert!(!grants_type_use(&role(json!([{"apiGroups": [""], "resources": ["workspacetypes"], "verbs": ["use"]}]))));
+fn reasons_come_from_use_on_types_and_bind_on_exports() {
+    let rules = |r: Value| reasons_for(&role(r));
+    assert_eq!(rules(json!([{"apiGroups": ["tenancy.kcp.io"], "resources": ["workspacetypes"], "verbs": ["use"]}])), set(&[WORKSPACE_TYPES]));
+    assert_eq!(rules(json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}])), set(&[API_EXPORTS, WORKSPACE_TYPES]));
+    assert_eq!(rules(json!([{"apiGroups": ["apis.kcp.io"], "resources": ["apiexports"], "verbs": ["bind"]}])), set(&[API_EXPORTS]));
+    assert_eq!(rules(json!([{"apiGroups": ["apis.kcp.io"], "resources": ["apiexports/content"], "verbs": ["get"]}])), set(&[API_EXPORTS]));
+    assert!(rules(json!([{"apiGroups": ["tenancy.kcp.io"], "resources": ["workspacetypes"], "verbs": ["get", "list"]}])).is_empty());
+    assert!(rules(json!([{"apiGroups": [""], "resources": ["workspacetypes"], "verbs": ["use"]}])).is_empty());
+    assert!(rules(json!([{"apiGroups": ["apis.kcp.io"], "resources": ["apiexports"], "verbs": ["get"]}])).is_empty());
 }
 
 #[test]
 fn marking_keeps_other_reasons() {
-    let mut obj = json!({"metadata": {"annotations": {REPLICATE_ANNOTATION: "apiexports"}}});
-    assert!(mark(&mut obj, true));
-    assert_eq!(obj["metadata"]["annotations"][REPLICATE_ANNOTATION], "apiexports,workspacetypes");
-    assert!(!mark(&mut obj, true));
-    assert!(mark(&mut obj, false));
-    assert_eq!(obj["metadata"]["annotations"][REPLICATE_ANNOTATION], "apiexports");
+    let mut obj = json!({"metadata": {"annotations": {REPLICATE_ANNOTATION: "other"}}});
+    assert!(mark(&mut obj, &set(&[WORKSPACE_TYPES])));
+    assert_eq!(obj["metadata"]["annotations"][REPLICATE_ANNOTATION], "other,workspacetypes");
+    assert!(!mark(&mut obj, &set(&[WORKSPACE_TYPES])));
+    assert!(mark(&mut obj, &BTreeSet::new()));
+    assert_eq!(obj["metadata"]["annotations"][REPLICATE_ANNOTATION], "other");
     let mut only = json!({"metadata": {"annotations": {REPLICATE_ANNOTATION: "workspacetypes"}}});
-    assert!(mark(&mut only, false));
+    assert!(mark(&mut only, &BTreeSet::new()));
     assert!(only["metadata"]["annotations"].get(REPLICATE_ANNOTATION).is_none());
 }
 
