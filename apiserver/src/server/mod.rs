@@ -30,6 +30,12 @@ pub use connection::ConnectionLimits;
 use http_body_util::BodyExt;
 pub use stack::Handler;
 
+/// How often an HTTP/2 connection is pinged when the peer has sent nothing.
+const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How long a ping may go unanswered before the connection is closed.
+const HTTP2_PING_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// How long shutdown waits for in-flight requests before closing connections.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -121,7 +127,10 @@ pub async fn serve<H: Serves>(
                     Ok::<_, std::convert::Infallible>(resp.map(|body| InFlightBody { body, _in_flight: in_flight }))
                 }
             });
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // Streams (watches, the cache's gRPC streams) of a peer that vanished without closing
+            // its connection would otherwise live until TCP gives up, hours later.
+            builder.http2().timer(hyper_util::rt::TokioTimer::new()).keep_alive_interval(Some(HTTP2_PING_INTERVAL)).keep_alive_timeout(HTTP2_PING_TIMEOUT);
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(connection::Watched::new(tls, activity.clone())), service);
             drive(conn, &activity, shutdown, remote).await;
             drop(open);
