@@ -2,7 +2,7 @@
 //! `kcp start` over TLS, plus memory and disk per stored object. Prints a Markdown report.
 //!
 //! Usage: `cargo run --release -p e2e --bin kcp-bench -- [objects] [workers]`, or
-//! `... -- workspaces [flat] [fanout] [depth]`, or `... -- proxy` (the sharded topology of
+//! `... -- workspaces [flat] [fanout] [depth]`, `... -- cache [rate] [seconds]`, or `... -- proxy` (the sharded topology of
 //! deploy/local; build every binary in the same profile first).
 
 use std::time::{Duration, Instant};
@@ -262,6 +262,76 @@ async fn proxy() {
     println!("| routing stops after delete: p50 / p99 (same) | {:.0} / {:.0} ms |", deleted.quantile_ms(0.5), deleted.quantile_ms(0.99));
 }
 
+/// `kcp-bench cache [rate] [seconds]`: on the deploy/local topology, WorkspaceTypes created on the
+/// root shard at a steady rate, and the time until each reaches a subscriber of a cache replica
+/// (the REST view's watch, fed like every shard's reader): shard write → informer → publisher →
+/// replica → reader.
+async fn cache(mut args: impl Iterator<Item = String>) {
+    let rate: f64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000.0);
+    let seconds: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
+    let s = e2e::sharded::Sharded::up("");
+    let read = |f: &str| std::fs::read_to_string(s.pki(f)).expect("PKI file");
+    let ca = read("server-ca.crt");
+    let writer = Target::new(&s.shard_url("root"), &ca, Some((read("shard-admin.crt"), read("shard-admin.key"))));
+    let sent: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>> = Default::default();
+    let arrived: std::sync::Arc<std::sync::Mutex<Vec<(String, Instant)>>> = Default::default();
+    for replica in ["cache-1", "cache-2"] {
+        let reader = Target::new(&s.cache_url(replica), &ca, Some((read("shard-client.crt"), read("shard-client.key"))));
+        let arrived = arrived.clone();
+        let mut conn = reader.connect().await;
+        conn.ready().await.expect("ready");
+        let req = http::Request::builder()
+            .uri("/services/cache/shards/*/clusters/*/apis/tenancy.kcp.io/v1alpha1/workspacetypes?watch=true")
+            .header("host", "localhost")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .expect("watch request");
+        let mut body = conn.send_request(req).await.expect("watch response").into_body();
+        tokio::spawn(async move {
+            use http_body_util::BodyExt;
+            let mut buf = Vec::new();
+            while let Some(Ok(frame)) = body.frame().await {
+                let Ok(data) = frame.into_data() else { continue };
+                buf.extend_from_slice(&data);
+                while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buf.drain(..=nl).collect();
+                    let Ok(ev) = serde_json::from_slice::<serde_json::Value>(&line) else { continue };
+                    if ev["type"] == "ADDED" {
+                        let name = ev["object"]["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                        arrived.lock().expect("arrivals").push((name, Instant::now()));
+                    }
+                }
+            }
+        });
+    }
+    let workers = 16;
+    let stamps = sent.clone();
+    let mut writes = bench::run_paced(&writer, workers, rate, Duration::from_secs(seconds), move |w, i| {
+        let name = format!("bench-{w}-{i}");
+        let body = json!({"apiVersion": "tenancy.kcp.io/v1alpha1", "kind": "WorkspaceType", "metadata": {"name": name}});
+        stamps.lock().expect("stamps").insert(name, Instant::now());
+        ("POST".into(), "/clusters/root/apis/tenancy.kcp.io/v1alpha1/workspacetypes".into(), Some(body))
+    })
+    .await;
+    let expected = writes.latencies.len() - writes.errors;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while arrived.lock().expect("arrivals").iter().filter(|(n, _)| n.starts_with("bench-")).count() < 2 * expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sent = sent.lock().expect("stamps");
+    let mut propagation = Samples::default();
+    for (name, at) in arrived.lock().expect("arrivals").iter() {
+        if let Some(start) = sent.get(name) {
+            propagation.latencies.push(at.saturating_duration_since(*start));
+        }
+    }
+    println!("## kcp-bench cache: {rate:.0} WorkspaceType creates/s for {seconds} s on the root shard, read from both replicas' watches\n");
+    println!("| measure | value |\n|---|---|");
+    println!("| writes acknowledged (errors) | {expected} ({}) |", writes.errors);
+    println!("| create p50 / p99 | {:.2} / {:.2} ms |", writes.quantile_ms(0.5), writes.quantile_ms(0.99));
+    println!("| deliveries seen (2 replicas) | {} of {} |", propagation.latencies.len(), 2 * expected);
+    println!("| shard write → reader p50 / p99 | {:.2} / {:.2} ms |", propagation.quantile_ms(0.5), propagation.quantile_ms(0.99));
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mut args = std::env::args().skip(1).peekable();
@@ -271,6 +341,10 @@ async fn main() {
             return hop(args).await;
         }
         Some("proxy") => return proxy().await,
+        Some("cache") => {
+            args.next();
+            return cache(args).await;
+        }
         _ => {}
     }
     if args.peek().map(String::as_str) == Some("workspaces") {
