@@ -2,14 +2,13 @@
 //! `internal.kcp.io/replicate` (a comma set: reasons of other labellers are kept): a ClusterRole
 //! granting `use` on WorkspaceTypes gets `workspacetypes`, one granting `bind` on APIExports (or
 //! access to their content) gets `apiexports`, and every ClusterRoleBinding to such a role gets
-//! the role's reasons. The replication controller then publishes them to the cache, so a shard
+//! the role's reasons (bindings to the bootstrap roles, which every shard has, are not). The replication controller then publishes them to the cache, so a shard
 //! admitting a workspace of a type, or a binding to an export, in another shard's workspace can
 //! evaluate `use` and `bind`.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use apiserver::auth::authz::BOOTSTRAP_CLUSTER;
 use apiserver::controller::{Action, Change, Controller, Reconcile};
 use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
@@ -132,15 +131,12 @@ fn mark(obj: &mut Value, wanted: &BTreeSet<String>) -> bool {
 }
 
 impl ReplicateRbac {
-    /// The reasons of the ClusterRole a binding in `cluster` names: the cluster's own, or else
-    /// the bootstrap one of that name (which every shard has, so it is not replicated).
+    /// The reasons of the ClusterRole a binding in `cluster` names. Only the cluster's own roles
+    /// count, as in kcp: a binding to a bootstrap role (every workspace owner's binding to
+    /// `cluster-admin`) stays home, or every workspace would put one object in the cache.
     async fn role_reasons(&self, cluster: &str, name: &str) -> Result<BTreeSet<String>, Error> {
-        for c in [cluster, BOOTSTRAP_CLUSTER] {
-            if let Some(role) = self.client.get(&ObjectRef::new("rbac.authorization.k8s.io", "clusterroles", c, "", name)).await? {
-                return Ok(reasons_for(&role));
-            }
-        }
-        Ok(BTreeSet::new())
+        let role = self.client.get(&ObjectRef::new("rbac.authorization.k8s.io", "clusterroles", cluster, "", name)).await?;
+        Ok(role.map(|role| reasons_for(&role)).unwrap_or_default())
     }
 }
 
