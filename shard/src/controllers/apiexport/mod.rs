@@ -36,6 +36,23 @@ pub const VIRTUAL_WORKSPACE_URLS_READY: &str = "VirtualWorkspaceURLsReady";
 /// kcp's reason for an identity that could not be verified.
 pub const IDENTITY_VERIFICATION_FAILED: &str = "IdentityVerificationFailed";
 
+/// kcp's reason for an identity secret that could not be created.
+pub const IDENTITY_GENERATION_FAILED: &str = "IdentityGenerationFailed";
+
+/// Why an export has no valid identity: a condition reason and message.
+#[derive(Debug, Clone, PartialEq)]
+struct Failure {
+    reason: &'static str,
+    message: String,
+}
+
+impl Failure {
+    /// A secret that is missing, incomplete or no longer matches.
+    fn verification(message: String) -> Failure {
+        Failure { reason: IDENTITY_VERIFICATION_FAILED, message }
+    }
+}
+
 /// How long an export whose secret is missing waits before looking again; secrets of another
 /// name than the export's are not watched.
 const RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
@@ -84,9 +101,15 @@ impl Reconcile for ApiExports {
             self.ensure_endpoint_slice(r).await?;
         }
         let Some(secret) = export.pointer("/spec/identity/secretRef").filter(|s| s.is_object()) else {
-            self.generate_identity(r).await?;
-            // The export's update queues it again, now with its reference.
-            return Ok(Action::Done);
+            return match self.generate_identity(r).await {
+                // The export's update queues it again, now with its reference.
+                Ok(()) => Ok(Action::Done),
+                Err(e) => {
+                    let failed = Err(Failure { reason: IDENTITY_GENERATION_FAILED, message: e.to_string() });
+                    update_from(&self.client, r, Part::Status, Some(export), |obj| set_status(obj, &failed)).await?;
+                    Err(e)
+                }
+            };
         };
         let (ns, name) = (str_at(secret, "/namespace"), str_at(secret, "/name"));
         let identity = self.identity_hash(&r.cluster, ns, name).await?;
@@ -117,16 +140,16 @@ impl ApiExports {
     }
 
     /// The identity hash of secret `ns/name`, or why there is none.
-    async fn identity_hash(&self, cluster: &str, ns: &str, name: &str) -> Result<Result<String, String>, Error> {
+    async fn identity_hash(&self, cluster: &str, ns: &str, name: &str) -> Result<Result<String, Failure>, Error> {
         let Some(secret) = self.client.get(&ObjectRef::new("", "secrets", cluster, ns, name)).await? else {
-            return Ok(Err(format!("identity secret {ns}/{name} not found")));
+            return Ok(Err(Failure::verification(format!("identity secret {ns}/{name} not found"))));
         };
         let Some(key) = secret.pointer("/data/key").and_then(Value::as_str) else {
-            return Ok(Err(format!("identity secret {ns}/{name} has no {IDENTITY_KEY:?} in its data")));
+            return Ok(Err(Failure::verification(format!("identity secret {ns}/{name} has no {IDENTITY_KEY:?} in its data"))));
         };
         Ok(match base64::engine::general_purpose::STANDARD.decode(key) {
             Ok(bytes) => Ok(sha256_hex(&bytes)),
-            Err(e) => Err(format!("identity secret {ns}/{name} has an undecodable {IDENTITY_KEY:?}: {e}")),
+            Err(e) => Err(Failure::verification(format!("identity secret {ns}/{name} has an undecodable {IDENTITY_KEY:?}: {e}"))),
         })
     }
 
@@ -163,7 +186,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Brings status in line with the identity (its hash, or why there is none); false when
 /// nothing changes. A hash once recorded is kept, as kcp does: a secret whose key changed is
 /// a failed verification, not a new identity.
-fn set_status(obj: &mut Value, identity: &Result<String, String>) -> bool {
+fn set_status(obj: &mut Value, identity: &Result<String, Failure>) -> bool {
     let before = obj["status"].clone();
     let recorded = str_at(obj, "/status/identityHash").to_string();
     let verified = match identity {
@@ -171,13 +194,13 @@ fn set_status(obj: &mut Value, identity: &Result<String, String>) -> bool {
             obj["status"]["identityHash"] = json!(hash);
             Ok(())
         }
-        Ok(hash) => Err(format!("hash mismatch: identity secret hash {hash:?} must match status.identityHash {recorded:?}")),
-        Err(why) => Err(why.clone()),
+        Ok(hash) => Err(Failure::verification(format!("hash mismatch: identity secret hash {hash:?} must match status.identityHash {recorded:?}"))),
+        Err(failure) => Err(failure.clone()),
     };
     let mut conditions = obj.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
     match verified {
         Ok(()) => set_condition(&mut conditions, IDENTITY_VALID, "True", "", ""),
-        Err(why) => set_condition(&mut conditions, IDENTITY_VALID, "False", IDENTITY_VERIFICATION_FAILED, &why),
+        Err(f) => set_condition(&mut conditions, IDENTITY_VALID, "False", f.reason, &f.message),
     }
     // Virtual workspaces are reached through endpoint slices, so there are no URLs to wait for.
     set_condition(&mut conditions, VIRTUAL_WORKSPACE_URLS_READY, "True", "", "");

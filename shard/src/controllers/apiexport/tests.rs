@@ -114,6 +114,20 @@ async fn a_missing_or_keyless_secret_is_an_invalid_identity_until_it_appears() {
 }
 
 #[tokio::test]
+async fn a_secret_that_cannot_be_created_is_a_failed_generation() {
+    let f = fixture().await;
+    // A terminating kcp-system (no namespace controller runs here to finish it) takes no secrets.
+    let ns = f.namespace("c1", IDENTITY_NAMESPACE).await;
+    f.client("test").delete(&ns, None).await.unwrap();
+    let r = export(&f, "c1", "stuck", json!({})).await;
+    let c = ApiExports { client: f.client(NAME) };
+    assert!(c.reconcile(&r).await.is_err());
+    let obj = f.get(&r.key()).await.unwrap();
+    assert_eq!(condition(&obj, IDENTITY_VALID)["reason"], IDENTITY_GENERATION_FAILED);
+    assert!(obj["spec"].get("identity").is_none());
+}
+
+#[tokio::test]
 async fn exports_in_system_clusters_are_left_alone() {
     let f = Fixture::new().await;
     let c = ApiExports { client: f.client(NAME) };
@@ -136,6 +150,7 @@ fn a_changed_key_does_not_replace_a_recorded_hash() {
     assert!(set_status(&mut obj, &Ok("new".into())));
     assert_eq!(obj["status"]["identityHash"], "old");
     assert_eq!(condition(&obj, IDENTITY_VALID)["status"], "False");
+    assert_eq!(condition(&obj, IDENTITY_VALID)["reason"], IDENTITY_VERIFICATION_FAILED);
     assert!(!set_status(&mut obj, &Ok("new".into())), "a second pass writes nothing");
 }
 
