@@ -177,3 +177,18 @@ async fn a_schema_an_export_offers_cannot_be_deleted() {
     client.delete(&schema, None).await.expect("no longer in use");
     assert!(f.get(&schema.key()).await.is_none());
 }
+
+#[tokio::test]
+async fn exports_may_share_one_identity() {
+    let f = fixture().await;
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shared", "namespace": "default-ns"}, "data": {"key": "c2hhcmVk"}});
+    f.client("test").create(&ObjectRef::new("", "secrets", "c1", "default-ns", "shared"), secret).await.unwrap();
+    let named = json!({"spec": {"identity": {"secretRef": {"namespace": "default-ns", "name": "shared"}}}});
+    let a = export(&f, "c1", "a", named.clone()).await;
+    let b = export(&f, "c1", "b", named).await;
+    let c = ApiExports { client: f.client(NAME) };
+    for r in [&a, &b] {
+        assert_eq!(c.reconcile(r).await.unwrap(), Action::Done);
+        assert_eq!(f.get(&r.key()).await.unwrap()["status"]["identityHash"], sha256_hex(b"shared"));
+    }
+}
