@@ -2,6 +2,7 @@
 //! drives it with the installed kubectl (or the official Python client) over TLS.
 
 mod apis;
+mod apis_identity;
 mod bad_input;
 mod binding;
 mod cache;

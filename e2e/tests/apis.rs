@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 
 use e2e::{Install, Run};
 
-const SCHEMA: &str = r#"
+/// A schema of `widgets.example.io`, shared with the identity tests.
+pub(crate) const SCHEMA: &str = r#"
 apiVersion: apis.kcp.io/v1alpha1
 kind: APIResourceSchema
 metadata:
@@ -70,7 +71,8 @@ fn create(kcp: &Install, yaml: &str) {
     kcp.kubectl_stdin(&["create", "-f", "-"], Some(yaml)).ok();
 }
 
-fn get_json(kcp: &Install, args: &[&str]) -> Value {
+/// `kubectl get <args> -o json`, parsed.
+pub(crate) fn get_json(kcp: &Install, args: &[&str]) -> Value {
     let mut full = vec!["get"];
     full.extend_from_slice(args);
     full.extend_from_slice(&["-o", "json"]);
@@ -93,11 +95,12 @@ fn invalid(run: Run, message: &str) {
 fn the_four_kinds_are_served_and_printed_like_kcp() {
     let kcp = Install::start();
     create(&kcp, SCHEMA);
-    create(&kcp, EXPORT);
-    create(&kcp, BINDING);
-    // Created through apply too, and applied again unchanged.
+    // Created through apply too (before the export, whose default slice it then is), and
+    // applied again unchanged.
     kcp.kubectl_stdin(&["apply", "-f", "-"], Some(SLICE)).ok();
     assert!(kcp.kubectl_stdin(&["apply", "-f", "-"], Some(SLICE)).ok().contains("unchanged"));
+    create(&kcp, EXPORT);
+    create(&kcp, BINDING);
 
     assert_eq!(header(&kcp, "apiresourceschemas"), ["NAME", "AGE"]);
     assert_eq!(header(&kcp, "apiexports"), ["NAME", "AGE"]);
@@ -179,9 +182,10 @@ fn exports_and_bindings_round_trip_through_v1alpha1() {
     );
     assert_eq!(b2["spec"]["reference"], json!({"export": {"path": "root", "name": "widgets"}}));
 
-    // A v1alpha1 object created at v1alpha1 reads back the same after storage at v1alpha2.
+    // A v1alpha1 object created at v1alpha1 reads back the same after storage at v1alpha2 (it
+    // names its identity, which the controller would otherwise add).
     let legacy = json!({"apiVersion": "apis.kcp.io/v1alpha1", "kind": "APIExport", "metadata": {"name": "legacy"},
-        "spec": {"latestResourceSchemas": ["today.widgets.example.io"],
+        "spec": {"latestResourceSchemas": ["today.widgets.example.io"], "identity": {"secretRef": {"namespace": "kcp-system", "name": "legacy"}},
                  "permissionClaims": [{"group": "", "resource": "configmaps", "resourceSelector": [{"namespace": "default", "name": "cm"}]}]}});
     create(&kcp, &legacy.to_string());
     let read = get_json(&kcp, &["apiexports.v1alpha1.apis.kcp.io", "legacy"]);
@@ -201,9 +205,10 @@ fn exports_and_bindings_round_trip_through_v1alpha1() {
 fn specs_that_must_not_change_are_refused() {
     let kcp = Install::start();
     create(&kcp, SCHEMA);
+    // Before the export, whose controller would otherwise create its default slice.
+    create(&kcp, SLICE);
     create(&kcp, EXPORT);
     create(&kcp, BINDING);
-    create(&kcp, SLICE);
     let merge = |resource: &str, patch: &str| kcp.kubectl(&["patch", resource, "--type=merge", "-p", patch]);
     invalid(merge("apiresourceschema/today.widgets.example.io", r#"{"spec":{"scope":"Cluster"}}"#), "spec: Invalid value: \"object\": field is immutable");
     merge("apiresourceschema/today.widgets.example.io", r#"{"metadata":{"labels":{"a":"b"}}}"#).ok();

@@ -6,7 +6,7 @@ use super::body::{self, Response};
 use super::load::{collect, load, Filter};
 use super::object::Deletion;
 use super::render::respond_object;
-use super::{cluster_of, decode, dry_run, object, Api, ApiRequest, Resolved};
+use super::{admission, cluster_of, decode, dry_run, object, Api, ApiRequest, Resolved};
 use apimachinery::registry::ResourceInfo;
 use apimachinery::status::{ApiError, Reason};
 
@@ -104,6 +104,12 @@ pub async fn delete_one(api: &Api, req: &ApiRequest, r: &Resolved, ns: &str, nam
     let by_the_system = req.user.is_masters() || req.user.name.starts_with(super::client::CONTROLLER_USER_PREFIX);
     if is_namespace && UNDELETABLE_NAMESPACES.contains(&name) && !(by_the_system && cluster_deleting(api, cluster).await) {
         return Err(ApiError::new(Reason::Forbidden, format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted")));
+    }
+    // A logical cluster going away takes everything with it, whatever still refers to what.
+    if let Err(e) = admission::admit_delete(api, req, r, cluster, &obj).await {
+        if !(by_the_system && cluster_deleting(api, cluster).await) {
+            return Err(e);
+        }
     }
     let extra = match opts.propagation.as_deref() {
         Some("Foreground") => Some(FOREGROUND_FINALIZER),

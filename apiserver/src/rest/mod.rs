@@ -181,6 +181,11 @@ impl Write<'_> {
 pub trait AdmissionPlugin: Send + Sync + 'static {
     /// Admits (and may mutate) `obj`.
     fn admit<'a>(&'a self, write: Write<'a>, obj: &'a mut Value) -> futures::future::BoxFuture<'a, Result<(), ApiError>>;
+
+    /// Admits the deletion of `obj` (as stored); most plugins guard writes only.
+    fn admit_delete<'a>(&'a self, _write: Write<'a>, _obj: &'a Value) -> futures::future::BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Shared state of the REST handlers of one shard.

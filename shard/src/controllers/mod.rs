@@ -9,6 +9,7 @@
 //! Order of start does not matter: every controller is level-driven and re-lists after a
 //! broken watch.
 
+pub mod apiexport;
 pub mod crd;
 pub mod gc;
 pub mod logicalcluster;
@@ -55,6 +56,9 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The system's random number generator failed.
+    #[error("the system's random number generator failed")]
+    Random,
 }
 
 impl Error {
@@ -211,5 +215,8 @@ pub fn start(
             .metrics(metrics)
             .ready_gate(gate(namespace_defaults::NAME))
             .run(),
+    );
+    tokio::spawn(
+        apiexport::controller(apiexport::ApiExports { client: client(api.clone(), apiexport::NAME) }).metrics(metrics).ready_gate(gate(apiexport::NAME)).run(),
     );
 }

@@ -8,6 +8,7 @@
 mod logical_cluster_name;
 mod namespace_lifecycle;
 mod rbac_escalation;
+mod schema_in_use;
 
 use std::sync::Arc;
 
@@ -23,11 +24,12 @@ pub use apimachinery::registry::core::namespace::FINALIZER as NAMESPACE_FINALIZE
 
 /// The admission plugins in the order they run: the built-in ones, then `extra`.
 pub fn plugins(extra: Vec<Arc<dyn AdmissionPlugin>>) -> Vec<Arc<dyn AdmissionPlugin>> {
-    let builtin: [Arc<dyn AdmissionPlugin>; 3] = [
+    let builtin: [Arc<dyn AdmissionPlugin>; 4] = [
         // First, so nothing is admitted into a namespace that is going away.
         Arc::new(namespace_lifecycle::NamespaceLifecycle),
         Arc::new(logical_cluster_name::LogicalClusterName),
         Arc::new(rbac_escalation::RbacEscalation),
+        Arc::new(schema_in_use::SchemaInUse),
     ];
     builtin.into_iter().chain(extra).collect()
 }
@@ -86,6 +88,15 @@ fn undecodable(req: &ApiRequest, info: &ResourceInfo, obj: &Value, detail: &str)
     } else {
         cannot_handle(info, detail)
     }
+}
+
+/// Runs the admission plugins' deletion checks in order on `obj` (as stored); the first
+/// refusal wins.
+pub async fn admit_delete(api: &Api, req: &ApiRequest, r: &Resolved, cluster: &str, obj: &Value) -> Result<(), ApiError> {
+    for plugin in &api.plugins {
+        plugin.admit_delete(super::Write { api, req, resource: r, cluster, old: Some(obj) }, obj).await?;
+    }
+    Ok(())
 }
 
 /// Runs the admission plugins in order; the first refusal wins.
