@@ -40,6 +40,21 @@ pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> O
     }
 }
 
+/// Retries a kubectl run until it succeeds (what it needs may still be propagating); panics
+/// with its last error after 20 s.
+#[track_caller]
+pub fn until_ok(what: &str, mut attempt: impl FnMut() -> Run) {
+    let started = Instant::now();
+    loop {
+        let run = attempt();
+        if run.code == 0 {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{what}: {}", run.stderr);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The `kubectl.1.<minor>` binaries next to the `kubectl` on PATH, oldest first. Google Cloud
 /// SDK installs them beside its `kubectl` dispatcher (which `/usr/bin/kubectl` may link to), so
 /// both the PATH entry's directory and the link target's are searched.

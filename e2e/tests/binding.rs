@@ -3,29 +3,14 @@
 //! the export exists or not; a workspace's service accounts are granted through its group,
 //! which no credential can claim for itself.
 
-use std::time::{Duration, Instant};
-
 use base64::Engine;
 use e2e::sharded::{create_ready, label_shards, Sharded};
-use e2e::Run;
+use e2e::until_ok;
 
 const EXPORT: &str = "apiVersion: apis.kcp.io/v1alpha2\nkind: APIExport\nmetadata:\n  name: cowboys\nspec: {}\n";
 
 fn binding(name: &str, export: &str) -> String {
     format!("apiVersion: apis.kcp.io/v1alpha2\nkind: APIBinding\nmetadata:\n  name: {name}\nspec:\n  reference:\n    export:\n      path: root:prov\n      name: {export}\n")
-}
-
-/// Retries `attempt` until it succeeds (replication takes a moment); panics with its last error.
-fn until_ok(what: &str, mut attempt: impl FnMut() -> Run) {
-    let started = Instant::now();
-    loop {
-        let run = attempt();
-        if run.code == 0 {
-            return;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "{what}: {}", run.stderr);
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

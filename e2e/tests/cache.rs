@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::eventually;
 use e2e::sharded::{create_ready, label_shards, raw_request, Sharded};
+use e2e::{eventually, until_ok};
 use serde_json::Value;
 
 const TYPES: &str = "/services/cache/shards/*/clusters/*/apis/tenancy.kcp.io/v1alpha1/workspacetypes";
@@ -51,15 +51,7 @@ fn workspace_types_and_their_rbac_reach_every_shard() {
     }
 
     // The type reaches shard-2 through the cache, and the admin may use it: admitted there.
-    let started = Instant::now();
-    loop {
-        let run = k.kubectl_in_stdin("root:org:team", &["create", "-f", "-"], &typed_workspace("w1", "widget", "root:org"));
-        if run.code == 0 {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "root:org:widget never became usable on shard-2: {}", run.stderr);
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    until_ok("root:org:widget usable on shard-2", || k.kubectl_in_stdin("root:org:team", &["create", "-f", "-"], &typed_workspace("w1", "widget", "root:org")));
     // Nobody granted alice `use`: 403, the same as bob gets.
     let refused = k.kubectl_token_stdin("alice-token", "root:org:team", &["create", "-f", "-"], &typed_workspace("w2", "widget", "root:org"));
     assert!(refused.fails().contains("may not use workspace type root:org:widget"), "{}", refused.stderr);

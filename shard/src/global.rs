@@ -23,9 +23,10 @@ pub const SHARD_ANNOTATION: &str = "kcp.io/shard";
 
 /// The objects other shards publish, as a reader of the cache last saw them.
 pub trait Replicated: Send + Sync {
-    /// Copies of `group`/`resource` in `cluster` (or in every cluster), each annotated with
-    /// [`CLUSTER_ANNOTATION`] and, where it has one, the workspace path of its cluster.
-    fn list(&self, group: &str, resource: &str, cluster: Option<&str>) -> Vec<Value>;
+    /// Copies of `group`/`resource` in `cluster` (or in every cluster), named `name` (or any
+    /// name), each annotated with [`CLUSTER_ANNOTATION`] and, where it has one, the workspace
+    /// path of its cluster.
+    fn list(&self, group: &str, resource: &str, cluster: Option<&str>, name: Option<&str>) -> Vec<Value>;
     /// Whether the reader follows a replica right now; when not, what it lists may be stale and
     /// may miss objects published since.
     fn is_current(&self) -> bool;
@@ -34,9 +35,12 @@ pub trait Replicated: Send + Sync {
 /// The cache client's view: each copy as its shard published it, annotated with where it came
 /// from.
 impl Replicated for cache_server::client::Subscriber {
-    fn list(&self, group: &str, resource: &str, cluster: Option<&str>) -> Vec<Value> {
+    fn list(&self, group: &str, resource: &str, cluster: Option<&str>, name: Option<&str>) -> Vec<Value> {
         cache_server::client::Subscriber::list(self, group, resource, cluster)
             .into_iter()
+            // Admission looks up one name among every cached object of a kind: compare names
+            // before paying for a parse.
+            .filter(|o| name.is_none_or(|n| o.key.name == n))
             .filter_map(|o| {
                 let mut obj: Value = serde_json::from_slice(&o.json).ok()?;
                 let annotations = obj.get_mut("metadata")?.as_object_mut()?.entry("annotations").or_insert_with(|| serde_json::json!({}));
@@ -107,10 +111,10 @@ impl Global {
             }
         }
         let Some(cache) = &self.cache else { return Ok(None) };
-        let found = cache.list(group, resource, None).into_iter().find(|t| {
-            apiserver::rest::object::meta_str(t, "name") == name
-                && (annotation(t, PATH_ANNOTATION) == Some(path) || annotation(t, CLUSTER_ANNOTATION) == Some(path))
-        });
+        let found = cache
+            .list(group, resource, None, Some(name))
+            .into_iter()
+            .find(|t| annotation(t, PATH_ANNOTATION) == Some(path) || annotation(t, CLUSTER_ANNOTATION) == Some(path));
         match found {
             Some(object) => Ok(Some(Found { cluster: annotation(&object, CLUSTER_ANNOTATION).unwrap_or_default().to_string(), local: false, object })),
             None if cache.is_current() => Ok(None),
@@ -126,11 +130,11 @@ impl Global {
     /// Every Shard object (they live in `root`).
     pub async fn shards(&self) -> Result<Vec<Value>, ApiError> {
         let local = self.store.list(&key::cluster_prefix("core.kcp.io", "shards", ROOT_CLUSTER), None, 0).await?;
-        if !local.items.is_empty() || self.cache.is_none() {
-            return Ok(local.items.iter().filter_map(|s| serde_json::from_slice(&s.value).ok()).collect());
-        }
-        let cache = self.cache.as_ref().expect("checked above");
-        let shards = cache.list("core.kcp.io", "shards", Some(ROOT_CLUSTER));
+        let cache = match &self.cache {
+            Some(cache) if local.items.is_empty() => cache,
+            _ => return Ok(local.items.iter().filter_map(|s| serde_json::from_slice(&s.value).ok()).collect()),
+        };
+        let shards = cache.list("core.kcp.io", "shards", Some(ROOT_CLUSTER), None);
         if shards.is_empty() && !cache.is_current() {
             return Err(Unavailable { what: "the list of shards".into() }.into());
         }
@@ -156,8 +160,8 @@ impl Global {
         }
         let Some(cache) = &self.cache else { return Ok(false) };
         let rbac = RbacObjects {
-            cluster_roles: cache.list("rbac.authorization.k8s.io", "clusterroles", Some(&found.cluster)),
-            cluster_role_bindings: cache.list("rbac.authorization.k8s.io", "clusterrolebindings", Some(&found.cluster)),
+            cluster_roles: cache.list("rbac.authorization.k8s.io", "clusterroles", Some(&found.cluster), None),
+            cluster_role_bindings: cache.list("rbac.authorization.k8s.io", "clusterrolebindings", Some(&found.cluster), None),
             ..Default::default()
         };
         Ok(matches!(api.authz.decide_elsewhere(rbac, &attrs).await?, Decision::Allow(_)))

@@ -88,7 +88,8 @@ impl Publisher {
         self.change(revision, key, Some(json));
     }
 
-    /// Records that the object at `key` is gone, as of shard revision `revision`.
+    /// Records that the object at `key` is gone, as of shard revision `revision`; nothing is sent
+    /// for a key the publisher does not hold.
     pub fn delete(&self, revision: u64, key: Key) {
         self.change(revision, key, None);
     }
@@ -97,6 +98,10 @@ impl Publisher {
         let mut mirror = self.mirror();
         if revision <= mirror.revision {
             tracing::debug!(revision, current = mirror.revision, "ignoring a change at or below the published revision");
+            return;
+        }
+        // Withdrawing what replicas never got tells them nothing.
+        if json.is_none() && !mirror.objects.contains_key(&key) {
             return;
         }
         mirror.revision = revision;

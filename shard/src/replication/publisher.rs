@@ -1,7 +1,7 @@
 //! The [`Sink`] over the cache client's publisher: gathers the initial set into one snapshot,
 //! then forwards each change with a revision that only grows.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use apiserver::storage::Key;
@@ -16,9 +16,6 @@ use super::Sink;
 struct State {
     /// The set being gathered until the informers have listed; None afterwards.
     initial: Option<BTreeMap<CacheKey, Bytes>>,
-    /// Keys published and not withdrawn, so that withdrawals of objects never published (most
-    /// ClusterRoles, say) send nothing.
-    published: HashSet<CacheKey>,
     /// The last revision handed to the publisher.
     revision: u64,
 }
@@ -34,7 +31,7 @@ impl PublisherSink {
     /// start above `revision` (the store's when publishing starts), so a restarted shard never
     /// goes back behind what it published before.
     pub fn new(publisher: Publisher, revision: u64) -> PublisherSink {
-        PublisherSink { publisher, state: Mutex::new(State { initial: Some(BTreeMap::new()), published: HashSet::new(), revision }) }
+        PublisherSink { publisher, state: Mutex::new(State { initial: Some(BTreeMap::new()), revision }) }
     }
 }
 
@@ -52,7 +49,7 @@ impl Sink for PublisherSink {
     fn set(&self, key: &Key<'_>, json: Option<Bytes>, revision: u64) {
         let key = cache_key(key);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let State { initial, published, revision: last } = &mut *state;
+        let State { initial, revision: last } = &mut *state;
         // Kinds are followed by separate informers, so one kind's change may arrive after
         // another's newer one: the revision handed on is kept growing regardless.
         *last = revision.max(*last + 1);
@@ -64,19 +61,14 @@ impl Sink for PublisherSink {
             return;
         }
         match json {
-            Some(json) => {
-                published.insert(key.clone());
-                self.publisher.upsert(*last, key, json);
-            }
-            None if published.remove(&key) => self.publisher.delete(*last, key),
-            None => {}
+            Some(json) => self.publisher.upsert(*last, key, json),
+            None => self.publisher.delete(*last, key),
         }
     }
 
     fn synced(&self) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let Some(initial) = state.initial.take() else { return };
-        state.published = initial.keys().cloned().collect();
         self.publisher.reset(state.revision, initial);
     }
 }
