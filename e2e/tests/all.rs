@@ -1,6 +1,7 @@
 //! The e2e suite: one binary, a module per area. Each test starts the real `kcp` binary and
 //! drives it with the installed kubectl (or the official Python client) over TLS.
 
+mod apibinding;
 mod apis;
 mod apis_identity;
 mod bad_input;

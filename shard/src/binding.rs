@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use apimachinery::status::{ApiError, Reason};
+use apiserver::rest::client::CONTROLLER_USER_PREFIX;
 use apiserver::rest::{AdmissionPlugin, Write};
 use futures::future::BoxFuture;
 use serde_json::Value;
@@ -24,9 +25,22 @@ pub struct BindingAdmission {
 impl AdmissionPlugin for BindingAdmission {
     fn admit<'a>(&'a self, w: Write<'a>, obj: &'a mut Value) -> BoxFuture<'a, Result<(), ApiError>> {
         Box::pin(async move {
-            // The reference is immutable (the strategy refuses changes), so creation is the
-            // one moment to check it.
-            if !w.is(GROUP, "APIBinding") || w.old.is_some() {
+            if !w.is(GROUP, "APIBinding") {
+                return Ok(());
+            }
+            // What a binding serves is the binding controller's word: storage identities must
+            // not be chosen by whoever may write a status.
+            if let Some(old) = w.old {
+                let controller = format!("{CONTROLLER_USER_PREFIX}{}", crate::controllers::apibinding::NAME);
+                if obj.pointer("/status/boundResources") != old.pointer("/status/boundResources") && w.req.user.name != controller && !w.by_masters() {
+                    let name = apiserver::rest::object::meta_str(obj, "name");
+                    return Err(ApiError::new(
+                        Reason::Forbidden,
+                        format!("apibindings.apis.kcp.io {name:?} is forbidden: status.boundResources is set by the APIBinding controller only"),
+                    ));
+                }
+                // The reference is immutable (the strategy refuses changes), so creation is
+                // the one moment to check it.
                 return Ok(());
             }
             let export = &obj["spec"]["reference"]["export"];

@@ -7,10 +7,12 @@ pub mod cache_view;
 pub mod cluster_gate;
 pub mod config;
 pub mod controllers;
+pub mod crd_lock;
 pub mod global;
 pub mod home;
 pub mod inactive;
 pub mod replication;
+pub mod resource_locks;
 pub mod shards;
 pub mod tenancy;
 
@@ -249,6 +251,7 @@ pub(crate) fn admission_plugins(global: &Arc<global::Global>) -> Vec<Arc<dyn api
         Arc::new(tenancy::WorkspaceAdmission { global: global.clone() }),
         Arc::new(tenancy::LogicalClusterAdmission),
         Arc::new(binding::BindingAdmission { global: global.clone() }),
+        Arc::new(crd_lock::CrdLockAdmission),
         Arc::new(shards::ShardAdmission),
     ])
 }

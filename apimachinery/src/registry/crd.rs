@@ -56,6 +56,7 @@ pub fn resources_of(crd: &Value) -> Vec<ResourceInfo> {
             schema: v.pointer("/schema/openAPIV3Schema").cloned(),
             custom: true,
             backing: Backing::Stored,
+            identity: None,
         })
         .collect()
 }
@@ -136,10 +137,25 @@ impl Strategy for CustomResource {
     }
 }
 
-/// Established CRDs per logical cluster, keyed by CRD name.
+/// The logical cluster holding one CRD per bound APIResourceSchema (named by the schema's
+/// UID), from which every binding to it serves the resource, as in kcp.
+pub const BOUND_CRDS_CLUSTER: &str = "system:bound-crds";
+
+/// One resource an APIBinding serves in its cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundResource {
+    /// Name of the CRD in [`BOUND_CRDS_CLUSTER`] that describes it.
+    pub crd: String,
+    /// The export's identity hash, under which its objects are stored.
+    pub identity: String,
+}
+
+/// CRDs per logical cluster, keyed by CRD name, and the resources APIBindings serve.
 #[derive(Default)]
 pub struct CrdIndex {
     by_cluster: RwLock<HashMap<String, HashMap<String, Arc<Value>>>>,
+    /// Per cluster, per binding name: what it serves.
+    bindings: RwLock<HashMap<String, HashMap<String, Vec<BoundResource>>>>,
 }
 
 impl CrdIndex {
@@ -167,16 +183,68 @@ impl CrdIndex {
         map.get(cluster).map(|m| m.values().cloned().collect()).unwrap_or_default()
     }
 
-    /// Resources served by established CRDs in a cluster.
+    /// Records what binding `name` serves in `cluster`; an empty list forgets the binding.
+    pub fn bind(&self, cluster: &str, name: &str, resources: Vec<BoundResource>) {
+        let mut map = self.bindings.write().unwrap_or_else(|e| e.into_inner());
+        if resources.is_empty() {
+            if let Some(m) = map.get_mut(cluster) {
+                m.remove(name);
+                if m.is_empty() {
+                    map.remove(cluster);
+                }
+            }
+        } else {
+            map.entry(cluster.to_string()).or_default().insert(name.to_string(), resources);
+        }
+    }
+
+    /// The resources bindings serve in a cluster, whatever the state of their CRDs, each with
+    /// the binding that serves it.
+    fn bound(&self, cluster: &str) -> Vec<(String, ResourceInfo, bool)> {
+        let refs: Vec<(String, BoundResource)> = {
+            let map = self.bindings.read().unwrap_or_else(|e| e.into_inner());
+            map.get(cluster).map(|m| m.iter().flat_map(|(b, rs)| rs.iter().map(|r| (b.clone(), r.clone()))).collect()).unwrap_or_default()
+        };
+        if refs.is_empty() {
+            return Vec::new();
+        }
+        let crds = {
+            let map = self.by_cluster.read().unwrap_or_else(|e| e.into_inner());
+            map.get(BOUND_CRDS_CLUSTER).cloned().unwrap_or_default()
+        };
+        refs.into_iter()
+            .filter_map(|(binding, r)| {
+                let crd = crds.get(&r.crd)?;
+                let established = has_condition(crd, "Established");
+                Some(resources_of(crd).into_iter().map(move |info| (binding.clone(), ResourceInfo { identity: Some(r.identity.clone()), ..info }, established)))
+            })
+            .flatten()
+            .collect()
+    }
+
+    /// The binding serving `group`/`plural` in a cluster, if one does.
+    pub fn binding_of(&self, cluster: &str, group: &str, plural: &str) -> Option<String> {
+        self.bound(cluster).into_iter().find(|(_, r, _)| r.group == group && r.plural == plural).map(|(b, _, _)| b)
+    }
+
+    /// Resources served in a cluster by its established CRDs and by its bindings.
     pub fn served(&self, cluster: &str) -> Vec<ResourceInfo> {
         let mut out: Vec<ResourceInfo> = self
             .crds(cluster)
             .iter()
             .filter(|c| has_condition(c, "Established") && c.pointer("/metadata/deletionTimestamp").is_none())
             .flat_map(|c| resources_of(c))
+            .chain(self.bound(cluster).into_iter().filter(|(_, _, established)| *established).map(|(_, r, _)| r))
             .collect();
         out.sort_by(|a, b| (&a.group, &a.plural).cmp(&(&b.group, &b.plural)));
         out
+    }
+
+    /// Every resource whose objects a cluster may hold beyond the built-ins: those of its CRDs
+    /// in any state (being deleted, not yet established) and those of its bindings.
+    pub fn stored(&self, cluster: &str) -> Vec<ResourceInfo> {
+        let crds = self.crds(cluster);
+        crds.iter().flat_map(|c| resources_of(c)).chain(self.bound(cluster).into_iter().map(|(_, r, _)| r)).collect()
     }
 
     /// The served CRD resource at `group/version/plural` in a cluster.
@@ -184,13 +252,16 @@ impl CrdIndex {
         self.served(cluster).into_iter().find(|r| r.group == group && r.version == version && r.plural == plural)
     }
 
-    /// Every CRD in every cluster, for wildcard requests.
+    /// Every resource served in any cluster, for wildcard requests.
     pub fn all_served(&self) -> Vec<ResourceInfo> {
-        let clusters: Vec<String> = {
+        let mut clusters: Vec<String> = {
             let map = self.by_cluster.read().unwrap_or_else(|e| e.into_inner());
             map.keys().cloned().collect()
         };
-        clusters.iter().flat_map(|c| self.served(c)).collect()
+        clusters.extend(self.bindings.read().unwrap_or_else(|e| e.into_inner()).keys().cloned());
+        clusters.sort();
+        clusters.dedup();
+        clusters.iter().filter(|c| c.as_str() != BOUND_CRDS_CLUSTER).flat_map(|c| self.served(c)).collect()
     }
 }
 

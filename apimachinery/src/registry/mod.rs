@@ -44,6 +44,9 @@ pub struct ResourceInfo {
     pub custom: bool,
     /// Whether objects are stored or computed per request.
     pub backing: builtin::Backing,
+    /// The identity hash of the APIExport a binding serves this resource from; its objects are
+    /// stored apart from those of any other export of the same group and resource.
+    pub identity: Option<String>,
 }
 
 impl ResourceInfo {
@@ -53,6 +56,15 @@ impl ResourceInfo {
             self.version.clone()
         } else {
             format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The resource as storage keys and wildcard requests spell it: the plural, followed by
+    /// `:<identity hash>` for a resource bound from an export.
+    pub fn storage_resource(&self) -> String {
+        match &self.identity {
+            Some(identity) => format!("{}:{identity}", self.plural),
+            None => self.plural.clone(),
         }
     }
 }

@@ -75,6 +75,7 @@ impl Definition {
             schema: None,
             custom: false,
             backing: self.backing,
+            identity: None,
         }
     }
 

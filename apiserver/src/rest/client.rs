@@ -20,7 +20,6 @@ use super::write::{commit_update, create_object, Fields};
 use super::{Api, ApiRequest, Resolved};
 use apimachinery::auth::UserInfo;
 use apimachinery::registry::builtin;
-use apimachinery::registry::crd::resources_of;
 use apimachinery::request::{ClusterTarget, RequestInfo, Verb};
 use apimachinery::status::{ApiError, Reason};
 
@@ -91,14 +90,14 @@ impl SystemClient {
         &self.api
     }
 
-    /// Finds the resource an object belongs to: built-ins, then every CRD of its cluster,
-    /// including ones being deleted (whose objects a controller still has to remove).
+    /// Finds the resource an object belongs to: built-ins, then every CRD and binding of its
+    /// cluster, including CRDs being deleted (whose objects a controller still has to remove).
+    /// A bound resource is named as its storage keys spell it (`cowboys:<identity hash>`).
     fn resolve(&self, r: &ObjectRef) -> Result<Resolved, ApiError> {
         if let Some(b) = builtin::builtins().iter().find(|b| b.info.group == r.group && b.info.plural == r.resource) {
             return Ok(Resolved::builtin(b));
         }
-        let crds = self.api.crds.crds(&r.cluster);
-        let mut custom = crds.iter().flat_map(|c| resources_of(c)).filter(|i| i.group == r.group && i.plural == r.resource);
+        let mut custom = self.api.crds.stored(&r.cluster).into_iter().filter(|i| i.group == r.group && i.storage_resource() == r.resource);
         let info = custom.next().ok_or_else(|| ApiError::not_found(&r.group, &r.resource, &r.name))?;
         Ok(Resolved::custom(info))
     }

@@ -86,7 +86,7 @@ impl Resolved {
 
     /// Storage key prefix for a list or watch in `cluster` (None = every cluster).
     pub fn prefix(&self, cluster: Option<&str>, namespace: &str) -> String {
-        let (g, r) = (&self.info.group, &self.info.plural);
+        let (g, r) = (&self.info.group, &self.info.storage_resource());
         match (cluster, namespace) {
             (None, _) => key::resource_prefix(g, r),
             (Some(c), "") => key::cluster_prefix(g, r, c),
@@ -127,7 +127,7 @@ impl Resolved {
 
     /// Storage key of one object.
     pub fn key(&self, cluster: &str, namespace: &str, name: &str) -> String {
-        key::Key { group: &self.info.group, resource: &self.info.plural, cluster, namespace, name }.encode()
+        key::Key { group: &self.info.group, resource: &self.info.storage_resource(), cluster, namespace, name }.encode()
     }
 }
 
@@ -209,14 +209,16 @@ pub struct Api {
 }
 
 impl Api {
-    /// Finds `group/version/resource` in a cluster: built-ins first, then its established CRDs.
+    /// Finds `group/version/resource` in a cluster: built-ins first, then its established CRDs
+    /// and bindings. Across clusters, a bound resource is named with its export's identity
+    /// (`cowboys:<identity hash>`), since exports of one group and resource store apart.
     pub fn resolve(&self, target: &ClusterTarget, group: &str, version: &str, resource: &str) -> Option<Resolved> {
         if let Some(b) = builtin::find(group, version, resource) {
             return Some(Resolved::builtin(b));
         }
         let info = match target {
             ClusterTarget::Name(c) => self.crds.find(c, group, version, resource),
-            _ => self.crds.all_served().into_iter().find(|r| r.group == group && r.version == version && r.plural == resource),
+            _ => self.crds.all_served().into_iter().find(|r| r.group == group && r.version == version && r.storage_resource() == resource),
         }?;
         Some(Resolved::custom(info))
     }

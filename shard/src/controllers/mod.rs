@@ -9,6 +9,7 @@
 //! Order of start does not matter: every controller is level-driven and re-lists after a
 //! broken watch.
 
+pub mod apibinding;
 pub mod apiexport;
 pub mod crd;
 pub mod gc;
@@ -27,7 +28,7 @@ use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
 use apiserver::server::probes::Readiness;
 use apiserver::storage::StorageError;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// How long a controller waits before looking again at work that others must finish first
 /// (objects held by finalizers, a remote shard deleting).
@@ -125,6 +126,26 @@ pub async fn update_from(
     }
 }
 
+/// Sets condition `type_`, keeping its lastTransitionTime unless its status flips.
+pub fn set_condition(conditions: &mut Vec<Value>, type_: &str, status: &str, reason: &str, message: &str) {
+    let mut c = json!({"type": type_, "status": status, "lastTransitionTime": object::now_rfc3339()});
+    if !reason.is_empty() {
+        c["reason"] = json!(reason);
+    }
+    if !message.is_empty() {
+        c["message"] = json!(message);
+    }
+    match conditions.iter_mut().find(|c| c["type"] == type_) {
+        Some(old) => {
+            if old["status"] == status {
+                c["lastTransitionTime"] = old["lastTransitionTime"].clone();
+            }
+            *old = c;
+        }
+        None => conditions.push(c),
+    }
+}
+
 /// Removes one finalizer from an object (which then disappears if it was the last one).
 pub async fn remove_finalizer(client: &SystemClient, r: &ObjectRef, finalizer: &str) -> Result<(), ApiError> {
     update(client, r, Part::Main, |obj| {
@@ -183,6 +204,7 @@ pub fn start(
     root_ca: Option<std::sync::Arc<str>>,
 ) {
     let crds = api.crds.clone();
+    let bindings = apibinding::ApiBindings { client: client(api.clone(), apibinding::NAME), global: placement.global.clone(), index: crds.clone() };
     let gate = |name: &str| readiness.gate(format!("controller/{name}"));
     tokio::spawn(crd::controller(crd::Crds { client: client(api.clone(), crd::NAME), index: crds.clone() }).metrics(metrics).ready_gate(gate(crd::NAME)).run());
     tokio::spawn(
@@ -219,4 +241,5 @@ pub fn start(
     tokio::spawn(
         apiexport::controller(apiexport::ApiExports { client: client(api.clone(), apiexport::NAME) }).metrics(metrics).ready_gate(gate(apiexport::NAME)).run(),
     );
+    tokio::spawn(apibinding::controller(bindings).metrics(metrics).ready_gate(gate(apibinding::NAME)).run());
 }

@@ -9,7 +9,7 @@ use apiserver::rest::object;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::{ensure, update_from, Error, Part};
+use super::{ensure, set_condition, update_from, Error, Part};
 use crate::bootstrap;
 
 #[cfg(test)]
@@ -206,24 +206,4 @@ fn set_status(obj: &mut Value, identity: &Result<String, Failure>) -> bool {
     set_condition(&mut conditions, VIRTUAL_WORKSPACE_URLS_READY, "True", "", "");
     obj["status"]["conditions"] = Value::Array(conditions);
     obj["status"] != before
-}
-
-/// Sets condition `type_`, keeping its lastTransitionTime unless its status flips.
-pub fn set_condition(conditions: &mut Vec<Value>, type_: &str, status: &str, reason: &str, message: &str) {
-    let mut c = json!({"type": type_, "status": status, "lastTransitionTime": object::now_rfc3339()});
-    if !reason.is_empty() {
-        c["reason"] = json!(reason);
-    }
-    if !message.is_empty() {
-        c["message"] = json!(message);
-    }
-    match conditions.iter_mut().find(|c| c["type"] == type_) {
-        Some(old) => {
-            if old["status"] == status {
-                c["lastTransitionTime"] = old["lastTransitionTime"].clone();
-            }
-            *old = c;
-        }
-        None => conditions.push(c),
-    }
 }

@@ -3,7 +3,7 @@
 //! the LogicalCluster itself.
 
 use apimachinery::registry::builtin::{self, Backing};
-use apimachinery::registry::crd::{self, CrdIndex};
+use apimachinery::registry::crd::CrdIndex;
 use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::storage::key;
 use serde_json::json;
@@ -24,8 +24,7 @@ pub enum Progress {
 /// Prefixes of everything stored in a logical cluster but its LogicalCluster: custom objects
 /// first, then built-ins.
 fn content_prefixes(crds: &CrdIndex, cluster: &str) -> Vec<String> {
-    let defined = crds.crds(cluster);
-    let custom = defined.iter().flat_map(|c| crd::resources_of(c)).map(|r| (r.group, r.plural));
+    let custom = crds.stored(cluster).into_iter().map(|r| (r.group.clone(), r.storage_resource()));
     let builtins = builtin::builtins()
         .iter()
         .filter(|b| b.backing == Backing::Stored && b.info.plural != "logicalclusters")

@@ -40,7 +40,7 @@ fn content_prefixes(crds: &CrdIndex, cluster: &str, namespace: &str) -> Vec<Stri
         .iter()
         .filter(|b| b.info.namespaced && b.backing == builtin::Backing::Stored)
         .map(|b| (b.info.group.clone(), b.info.plural.clone()));
-    let custom = crds.served(cluster).into_iter().filter(|r| r.namespaced).map(|r| (r.group, r.plural));
+    let custom = crds.stored(cluster).into_iter().filter(|r| r.namespaced).map(|r| (r.group.clone(), r.storage_resource()));
     let mut out: Vec<String> = builtins.chain(custom).map(|(g, p)| key::namespace_prefix(&g, &p, cluster, namespace)).collect();
     out.dedup();
     out

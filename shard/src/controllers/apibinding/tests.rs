@@ -1,0 +1,224 @@
+use apimachinery::registry::crd::BOUND_CRDS_CLUSTER;
+use serde_json::{json, Value};
+
+use super::*;
+use crate::controllers::apiexport::{self, ApiExports};
+use crate::controllers::testing::Fixture;
+
+/// A client that may bind anything (admission's `bind` check is tested with the binding plugin).
+fn admin(f: &Fixture) -> SystemClient {
+    SystemClient::new(f.api.clone(), "test", &[apimachinery::auth::MASTERS_GROUP])
+}
+
+/// Provider cluster `p` exporting `cowboys.wildwest.dev` as export `name` (with its own
+/// identity), and consumer cluster `c` with namespace `default-ns`.
+async fn provider(f: &Fixture, name: &str) -> String {
+    for cluster in ["p", "c"] {
+        if crate::tenancy::logical_cluster(&f.store, cluster).await.is_none() {
+            f.namespace(cluster, "default-ns").await;
+        }
+    }
+    let schema = format!("{name}.cowboys.wildwest.dev");
+    let client = admin(f);
+    let s = ObjectRef::new(GROUP, "apiresourceschemas", "p", "", &schema);
+    let schema_obj = json!({"apiVersion": "apis.kcp.io/v1alpha1", "kind": "APIResourceSchema", "metadata": {"name": schema},
+        "spec": {"group": "wildwest.dev", "scope": "Namespaced", "names": {"plural": "cowboys", "singular": "cowboy", "kind": "Cowboy", "listKind": "CowboyList"},
+          "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"type": "object"}}]}});
+    client.create(&s, schema_obj).await.expect("schema");
+    let e = ObjectRef::new(GROUP, "apiexports", "p", "", name);
+    let export = json!({"apiVersion": "apis.kcp.io/v1alpha2", "kind": "APIExport", "metadata": {"name": name},
+        "spec": {"resources": [{"name": "cowboys", "group": "wildwest.dev", "schema": schema, "storage": {"crd": {}}}]}});
+    client.create(&e, export).await.expect("export");
+    let exports = ApiExports { client: f.client(apiexport::NAME) };
+    exports.reconcile(&e).await.expect("identity");
+    exports.reconcile(&e).await.expect("identity hash");
+    f.get(&e.key()).await.unwrap()["status"]["identityHash"].as_str().unwrap().to_string()
+}
+
+async fn binding(f: &Fixture, name: &str, export: &str) -> ObjectRef {
+    let r = ObjectRef::new(GROUP, "apibindings", "c", "", name);
+    let obj = json!({"apiVersion": "apis.kcp.io/v1alpha2", "kind": "APIBinding", "metadata": {"name": name},
+        "spec": {"reference": {"export": {"path": "p", "name": export}}}});
+    admin(f).create(&r, obj).await.expect("binding");
+    r
+}
+
+fn controller(f: &Fixture) -> ApiBindings {
+    ApiBindings { client: f.client(NAME), global: f.global.clone(), index: f.crds.clone() }
+}
+
+/// Feeds the index as the informers would.
+async fn observe(f: &Fixture, r: &ObjectRef) {
+    let b = f.get(&r.key()).await.unwrap_or(Value::Null);
+    f.crds.bind(&r.cluster, &r.name, served(&b));
+    for res in served(&b) {
+        let crd = f.get(&bound_crd::key(&res.crd)).await.expect("bound CRD");
+        f.crds.upsert(BOUND_CRDS_CLUSTER, crd);
+    }
+}
+
+fn condition<'a>(obj: &'a Value, type_: &str) -> &'a Value {
+    obj["status"]["conditions"].as_array().and_then(|cs| cs.iter().find(|c| c["type"] == type_)).unwrap_or(&Value::Null)
+}
+
+#[tokio::test]
+async fn a_binding_serves_the_exports_resources_under_its_identity() {
+    let f = Fixture::new().await;
+    let identity = provider(&f, "cowboys").await;
+    let r = binding(&f, "cowboys", "cowboys").await;
+    assert_eq!(controller(&f).reconcile(&r).await.unwrap(), Action::Done);
+    let b = f.get(&r.key()).await.unwrap();
+    assert_eq!(b["status"]["phase"], "Bound");
+    assert_eq!(b["status"]["apiExportClusterName"], "p");
+    assert_eq!(b["status"]["boundResources"][0]["schema"]["identityHash"], json!(identity));
+    assert_eq!(b["status"]["boundResources"][0]["storageVersions"], json!(["v1"]));
+    for c in [status::API_EXPORT_VALID, status::INITIAL_BINDING_COMPLETED, status::BINDING_UP_TO_DATE, status::READY] {
+        assert_eq!(condition(&b, c)["status"], "True", "{c}");
+    }
+    assert!(object::finalizers(&b).contains(&FINALIZER.to_string()));
+    let lc = f.get(&apiserver::storage::Key::logical_cluster("c").encode()).await.unwrap();
+    assert_eq!(resource_locks::table_of(&lc)["cowboys.wildwest.dev"].binding, "cowboys");
+
+    observe(&f, &r).await;
+    let served = f.api.crds.served("c");
+    let cowboys = served.iter().find(|i| i.plural == "cowboys").expect("served in the consumer");
+    assert_eq!(cowboys.storage_resource(), format!("cowboys:{identity}"));
+    assert!(f.api.crds.served("p").is_empty(), "the provider does not serve what it exports");
+}
+
+#[tokio::test]
+async fn a_missing_export_is_reported_and_retried() {
+    let f = Fixture::new().await;
+    provider(&f, "cowboys").await;
+    let r = binding(&f, "b", "cowboys").await;
+    f.store.delete(&ObjectRef::new(GROUP, "apiexports", "p", "", "cowboys").key(), None).await.expect("export gone");
+    assert_eq!(controller(&f).reconcile(&r).await.unwrap(), Action::RequeueAfter(RECHECK));
+    let b = f.get(&r.key()).await.unwrap();
+    assert_eq!(b["status"]["phase"], "Binding");
+    assert_eq!(condition(&b, status::API_EXPORT_VALID)["reason"], "APIExportNotFound");
+    assert_eq!(condition(&b, status::API_EXPORT_VALID)["message"], "APIExport p:cowboys not found");
+    assert_eq!(condition(&b, status::READY)["status"], "False");
+}
+
+#[tokio::test]
+async fn a_second_export_of_the_same_resource_is_a_naming_conflict() {
+    let f = Fixture::new().await;
+    provider(&f, "cowboys").await;
+    provider(&f, "rivals").await;
+    let first = binding(&f, "cowboys", "cowboys").await;
+    let second = binding(&f, "rivals", "rivals").await;
+    let c = controller(&f);
+    assert_eq!(c.reconcile(&first).await.unwrap(), Action::Done);
+    assert_eq!(c.reconcile(&second).await.unwrap(), Action::RequeueAfter(RECHECK));
+    let b = f.get(&second.key()).await.unwrap();
+    assert_eq!(b["status"]["phase"], "Binding");
+    assert_eq!(condition(&b, status::INITIAL_BINDING_COMPLETED)["reason"], "NamingConflicts");
+    assert_eq!(
+        condition(&b, status::INITIAL_BINDING_COMPLETED)["message"],
+        "Unable to bind APIs: cowboys.wildwest.dev is already served by APIBinding \"cowboys\""
+    );
+}
+
+#[tokio::test]
+async fn a_crd_and_a_binding_never_serve_the_same_resource() {
+    let f = Fixture::new().await;
+    provider(&f, "cowboys").await;
+    let crd = |name: &str| {
+        json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": name},
+        "spec": {"group": "wildwest.dev", "scope": "Namespaced", "names": {"plural": "cowboys", "kind": "Cowboy"},
+          "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object"}}}]}})
+    };
+    // A binding first: the CRD is refused, naming it.
+    let r = binding(&f, "cowboys", "cowboys").await;
+    controller(&f).reconcile(&r).await.unwrap();
+    let at = ObjectRef::new("apiextensions.k8s.io", "customresourcedefinitions", "c", "", "cowboys.wildwest.dev");
+    let err = admin(&f).create(&at, crd("cowboys.wildwest.dev")).await.unwrap_err();
+    assert_eq!(err.reason, apimachinery::status::Reason::Forbidden);
+    assert!(err.message.contains("cannot create because resource is bound by APIBinding \"cowboys\""), "{}", err.message);
+
+    // A CRD first (in another consumer): the binding reports the conflict and serves nothing.
+    f.namespace("d", "default-ns").await;
+    let at = ObjectRef::new("apiextensions.k8s.io", "customresourcedefinitions", "d", "", "cowboys.wildwest.dev");
+    let stored = admin(&f).create(&at, crd("cowboys.wildwest.dev")).await.expect("crd");
+    f.crds.upsert("d", stored);
+    let b = ObjectRef::new(GROUP, "apibindings", "d", "", "cowboys");
+    let obj = json!({"apiVersion": "apis.kcp.io/v1alpha2", "kind": "APIBinding", "metadata": {"name": "cowboys"},
+        "spec": {"reference": {"export": {"path": "p", "name": "cowboys"}}}});
+    admin(&f).create(&b, obj).await.unwrap();
+    assert_eq!(controller(&f).reconcile(&b).await.unwrap(), Action::RequeueAfter(RECHECK));
+    let obj = f.get(&b.key()).await.unwrap();
+    assert_eq!(condition(&obj, status::INITIAL_BINDING_COMPLETED)["reason"], "NamingConflicts");
+    assert!(condition(&obj, status::INITIAL_BINDING_COMPLETED)["message"].as_str().unwrap().contains("CustomResourceDefinition \"cowboys.wildwest.dev\""));
+    assert!(obj["status"]["boundResources"].is_null());
+}
+
+#[tokio::test]
+async fn deleting_a_binding_deletes_its_objects_unless_another_adopts_them() {
+    let f = Fixture::new().await;
+    let identity = provider(&f, "cowboys").await;
+    let c = controller(&f);
+    let first = binding(&f, "first", "cowboys").await;
+    c.reconcile(&first).await.unwrap();
+    observe(&f, &first).await;
+    let cowboy = ObjectRef::new("wildwest.dev", &format!("cowboys:{identity}"), "c", "default-ns", "woody");
+    admin(&f).create(&cowboy, json!({"apiVersion": "wildwest.dev/v1", "kind": "Cowboy", "metadata": {"name": "woody"}})).await.expect("cowboy");
+
+    // A second binding to the same export waits for the lock, and adopts the objects.
+    let second = binding(&f, "second", "cowboys").await;
+    assert_eq!(c.reconcile(&second).await.unwrap(), Action::RequeueAfter(RECHECK));
+    admin(&f).delete(&first, None).await.unwrap();
+    assert_eq!(c.reconcile(&first).await.unwrap(), Action::Done);
+    assert!(f.get(&first.key()).await.is_none(), "the finalizer is released");
+    assert!(f.get(&cowboy.key()).await.is_some(), "adopted objects stay");
+    observe(&f, &first).await;
+    assert_eq!(c.reconcile(&second).await.unwrap(), Action::Done);
+    observe(&f, &second).await;
+
+    // The last binding takes its objects with it.
+    admin(&f).delete(&second, None).await.unwrap();
+    assert_eq!(c.reconcile(&second).await.unwrap(), Action::RequeueAfter(DELETE_PASS), "objects were there");
+    let b = f.get(&second.key()).await.unwrap();
+    assert_eq!(condition(&b, status::BINDING_RESOURCE_DELETE_SUCCESS)["status"], "False");
+    assert_eq!(c.reconcile(&second).await.unwrap(), Action::Done);
+    assert!(f.get(&cowboy.key()).await.is_none());
+    assert!(f.get(&second.key()).await.is_none());
+    let lc = f.get(&apiserver::storage::Key::logical_cluster("c").encode()).await.unwrap();
+    assert!(resource_locks::table_of(&lc).is_empty(), "the lock is released");
+}
+
+#[tokio::test]
+async fn only_the_controller_says_what_a_binding_serves() {
+    let f = Fixture::new().await;
+    provider(&f, "cowboys").await;
+    let r = binding(&f, "cowboys", "cowboys").await;
+    let user = SystemClient::new(f.api.clone(), "someone", &[]);
+    let mut obj = f.get(&r.key()).await.unwrap();
+    obj["status"] =
+        json!({"boundResources": [{"group": "wildwest.dev", "resource": "cowboys", "schema": {"name": "x", "UID": "u", "identityHash": "forged"}}]});
+    let err = user.update_status(&r, obj).await.unwrap_err();
+    assert_eq!(err.reason, apimachinery::status::Reason::Forbidden);
+}
+
+#[test]
+fn once_bound_a_binding_stays_initially_bound() {
+    let mut b = json!({"spec": {}, "status": {}});
+    let bound = Outcome::Bound { export_cluster: "p".into(), resources: vec![], export_claims: json!([]) };
+    assert!(status::apply(&mut b, &bound));
+    assert!(!status::apply(&mut b, &bound), "a second pass changes nothing");
+    assert!(status::apply(&mut b, &Outcome::ExportNotFound("p:x".into())));
+    assert_eq!(condition(&b, status::INITIAL_BINDING_COMPLETED)["status"], "True");
+    assert_eq!(condition(&b, status::READY)["status"], "True");
+    assert_eq!(condition(&b, status::BINDING_UP_TO_DATE)["reason"], "APIExportNotFound");
+    assert_eq!(b["status"]["phase"], "Bound");
+}
+
+#[test]
+fn claims_the_export_does_not_make_are_invalid() {
+    let claim = |resource: &str, state: &str| json!({"group": "", "resource": resource, "state": state, "verbs": ["get"], "selector": {"matchAll": true}});
+    let mut b = json!({"spec": {"permissionClaims": [claim("configmaps", "Accepted"), claim("secrets", "Rejected"), claim("pods", "Accepted")]}});
+    let export_claims = json!([{"group": "", "resource": "configmaps", "verbs": ["get"]}, {"group": "", "resource": "secrets", "verbs": ["get"]}]);
+    status::apply(&mut b, &Outcome::Bound { export_cluster: "p".into(), resources: vec![], export_claims });
+    assert_eq!(b["status"]["appliedPermissionClaims"], json!([claim("configmaps", "Accepted")]));
+    assert_eq!(condition(&b, status::PERMISSION_CLAIMS_VALID)["status"], "False");
+    assert!(condition(&b, status::PERMISSION_CLAIMS_VALID)["message"].as_str().unwrap().contains("pods"));
+}
