@@ -1,5 +1,6 @@
-//! What the kubectl plugins share: the kubeconfig flags, the kubeconfig with their overrides,
-//! and a session with the server it names.
+//! What the kubectl plugins (`kubectl ws`, `kubectl kcp`) share: the kubeconfig flags, the
+//! kubeconfig with their overrides, a session with the server it names, and the way a
+//! Kubernetes Status the server answered is printed (kubectl's words, so users can grep them).
 
 pub mod config;
 
@@ -72,9 +73,57 @@ impl Session {
     }
 }
 
+/// A Kubernetes Status the server answered instead of what was asked for. Displayed the way
+/// kubectl prints it, so the line is complete without an `error: ` prefix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.kubectl_line())]
+pub struct StatusError {
+    /// HTTP status code.
+    pub code: u16,
+    /// The Status `reason` (`Forbidden`, `NotFound`, …); empty when the server gave none.
+    pub reason: String,
+    /// The Status `message`.
+    pub message: String,
+}
+
+impl StatusError {
+    /// The error for an answer with status `code` and body `body`.
+    pub fn from_response(code: u16, body: &Value) -> StatusError {
+        let reason = body["reason"].as_str().unwrap_or_default().to_string();
+        let message = match body["message"].as_str() {
+            Some(m) => m.to_string(),
+            // Not a Status (a proxy in the way, say): kubectl then shows what it can.
+            None => format!("the server answered {code} without a message"),
+        };
+        StatusError { code, reason, message }
+    }
+
+    fn kubectl_line(&self) -> String {
+        match self.reason.as_str() {
+            "Unauthorized" => format!("error: You must be logged in to the server ({})", self.message),
+            "" => format!("Error from server: {}", self.message),
+            reason => format!("Error from server ({reason}): {}", self.message),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn statuses_print_like_kubectl() {
+        let forbidden = json!({"kind": "Status", "reason": "Forbidden", "message": "unable to create APIBinding: no permission to bind to export root:x:y"});
+        assert_eq!(
+            StatusError::from_response(403, &forbidden).to_string(),
+            "Error from server (Forbidden): unable to create APIBinding: no permission to bind to export root:x:y"
+        );
+        let unauthorized = json!({"reason": "Unauthorized", "message": "Unauthorized"});
+        assert_eq!(StatusError::from_response(401, &unauthorized).to_string(), "error: You must be logged in to the server (Unauthorized)");
+        assert_eq!(StatusError::from_response(500, &json!({"message": "boom"})).to_string(), "Error from server: boom");
+        assert_eq!(StatusError::from_response(502, &Value::Null).to_string(), "Error from server: the server answered 502 without a message");
+    }
 
     #[test]
     fn server_urls_split_into_base_and_workspace() {
