@@ -52,7 +52,8 @@ pub fn parse<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, ConfigEr
 }
 
 /// Parses a duration as kube flags write it (`10s`, `500ms`, `1m30s`, `1h`); zero is refused
-/// because a limit of nothing would close every connection.
+/// because a limit of nothing would close every connection, and a wait of nothing (the
+/// plugins' `--timeout`) would give up before it began.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = text.trim();
@@ -75,7 +76,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         total += scale.checked_mul(u32::try_from(number).map_err(|_| format!("{text:?} is too long"))?).ok_or_else(|| format!("{text:?} is too long"))?;
     }
     if total.is_zero() {
-        return Err(format!("{text:?}: a connection limit must be longer than zero"));
+        return Err(format!("{text:?}: must be longer than zero"));
     }
     Ok(total)
 }

@@ -236,11 +236,16 @@ impl Install {
         Run::from(child.wait_with_output().expect("kubectl runs"))
     }
 
-    /// Runs a kubectl plugin (`kubectl ws ...`): kubectl forbids flags before a plugin name, so
-    /// the kubeconfig comes from `KUBECONFIG`.
+    /// Runs a kubectl plugin (`kubectl ws ...`) with the admin kubeconfig.
     pub fn kubectl_plugin(&self, args: &[&str]) -> Run {
+        self.kubectl_plugin_with(&self.kubeconfig, args)
+    }
+
+    /// Runs a kubectl plugin with `kubeconfig`: kubectl forbids flags before a plugin name, so
+    /// the kubeconfig comes from `KUBECONFIG`; the plugins are found next to the other binaries.
+    pub fn kubectl_plugin_with(&self, kubeconfig: &Path, args: &[&str]) -> Run {
         let path = format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default());
-        let out = Command::new("kubectl").args(args).env("KUBECONFIG", &self.kubeconfig).env("PATH", path).stdin(Stdio::null()).output().expect("kubectl runs");
+        let out = Command::new("kubectl").args(args).env("KUBECONFIG", kubeconfig).env("PATH", path).stdin(Stdio::null()).output().expect("kubectl runs");
         Run::from(out)
     }
 
@@ -316,6 +321,13 @@ impl Install {
 
     /// [`Install::kubectl_as`] with `stdin` piped in.
     pub fn kubectl_as_stdin(&self, user: serde_json::Value, cluster: &str, args: &[&str], stdin: Option<&str>) -> Run {
+        let file = self.kubeconfig_as(user, cluster);
+        self.run_kubectl(Path::new("kubectl"), file.path(), args, stdin)
+    }
+
+    /// A kubeconfig (removed when dropped) for another identity: `user` holds kubeconfig user
+    /// fields, its only context points at `cluster`.
+    pub fn kubeconfig_as(&self, user: serde_json::Value, cluster: &str) -> tempfile::NamedTempFile {
         let text = std::fs::read_to_string(&self.kubeconfig).expect("kubeconfig");
         let admin: serde_json::Value = serde_saphyr::from_str(&text).expect("kubeconfig YAML");
         let ca = admin["clusters"][0]["cluster"]["certificate-authority-data"].clone();
@@ -327,7 +339,7 @@ impl Install {
         });
         let file = tempfile::NamedTempFile::new().expect("kubeconfig file");
         std::fs::write(file.path(), doc.to_string()).expect("write kubeconfig");
-        self.run_kubectl(Path::new("kubectl"), file.path(), args, stdin)
+        file
     }
 
     /// `https://host:port/clusters/<cluster>`, or `https://host:port` for an empty cluster.

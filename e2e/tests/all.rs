@@ -13,6 +13,7 @@ mod crd;
 mod discovery;
 mod durability;
 mod isolation;
+mod kubectl_kcp;
 mod kubectl_versions;
 mod objects;
 mod ops;

@@ -2,14 +2,12 @@
 //! plugin does (`:root:a` absolute, `a:b` relative, `..`, `-`), checks them against the
 //! server, and edits the kubeconfig so plain kubectl talks to the chosen workspace.
 
-pub mod config;
-
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use config::{Kubeconfig, PREVIOUS};
+use crate::plugin::config::PREVIOUS;
+use crate::plugin::{split_server, Kubeconfig, KubeconfigFlags, PluginError, Session};
 
 /// Why a plugin command failed; the message is printed as `error: <message>`.
 #[derive(Debug, thiserror::Error)]
@@ -17,21 +15,21 @@ pub enum WsError {
     /// The arguments or the workspace asked for do not work: a bad path, not found, denied.
     #[error("{0}")]
     Usage(String),
-    /// The kubeconfig is missing, unreadable, or lacks the current context or its cluster.
-    #[error("{0}")]
-    Config(String),
-    /// The server could not be reached or answered something unexpected.
+    /// The server answered something unexpected.
     #[error("{0}")]
     Server(String),
+    /// The kubeconfig could not be used or the server could not be reached.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
 }
 
 /// Plugin arguments (kubectl passes everything after `ws`).
 #[derive(Debug, clap::Parser)]
 #[command(name = "kubectl ws", about = "Manages kcp workspaces: show, enter, list and create them")]
 pub struct WsArgs {
-    /// Path to the kubeconfig file (default $KUBECONFIG or ~/.kube/config).
-    #[arg(long, global = true)]
-    pub kubeconfig: Option<PathBuf>,
+    /// Which kubeconfig, context, user and server to use.
+    #[command(flatten)]
+    pub kubeconfig: KubeconfigFlags,
     /// What to do; without one, enter `path` or print the current workspace.
     #[command(subcommand)]
     pub command: Option<WsCommand>,
@@ -74,14 +72,6 @@ pub enum WsCommand {
         #[arg(long)]
         overwrite: bool,
     },
-}
-
-/// Server base URL and current workspace path of a server URL.
-fn split_server(server: &str) -> (String, Option<String>) {
-    match server.split_once("/clusters/") {
-        Some((base, path)) => (base.to_string(), Some(path.trim_end_matches('/').to_string())),
-        None => (server.to_string(), None),
-    }
 }
 
 /// Resolves a plugin path argument against the current workspace.
@@ -194,27 +184,11 @@ fn tree_lines<'a>(
     })
 }
 
-/// The server the kubeconfig points at, and a client with its credentials.
-struct Session {
-    http: apiserver::client::Client,
-    /// `https://host:port`, without a workspace path.
-    base: String,
-}
-
-impl Session {
-    /// Sends one request to `path` on the server; returns the status and the JSON body (Null
-    /// when not JSON).
-    async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), WsError> {
-        self.http.json(method, &format!("{}{path}", self.base), body).await.map_err(|e| WsError::Server(e.to_string()))
-    }
-}
-
 /// Runs the plugin; returns what to print on success.
 pub async fn run(args: WsArgs) -> Result<String, WsError> {
-    let mut kc = Kubeconfig::load(args.kubeconfig.clone())?;
-    let (base, current) = split_server(&kc.server()?);
-    let client =
-        Session { http: apiserver::client::Client::for_credentials(&kc.credentials()?).map_err(|e| WsError::Config(e.to_string()))?, base: base.clone() };
+    let mut kc = Kubeconfig::load(&args.kubeconfig)?;
+    let client = Session::new(&kc)?;
+    let (base, current) = (client.base.clone(), client.current.clone());
     let current_path = || current.clone().ok_or_else(|| WsError::Usage("the current kubeconfig server does not point at a workspace".into()));
     let command = match (args.command, args.path) {
         (Some(c), _) => c,
@@ -321,6 +295,5 @@ mod tests {
         }
         assert!(resolve(Some("root"), "..").is_err());
         assert!(resolve(None, "team").is_err());
-        assert_eq!(split_server("https://h:1/clusters/root:a"), ("https://h:1".to_string(), Some("root:a".to_string())));
     }
 }
