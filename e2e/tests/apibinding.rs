@@ -86,7 +86,9 @@ fn a_bound_api_works_like_a_built_in_one_across_shards() {
 
     // One replica down: binding across shards reads from the other.
     s.kill("cache-1");
-    until_ok("the binding is admitted", || k.kubectl_in_stdin("root:consumer", &["create", "-f", "-"], &binding("cowboys", "root:providers:cowboys")));
+    let bind = ["kcp", "bind", "apiexport", "root:providers:cowboys:cowboys", "-w", ":root:consumer"];
+    let bound = eventually("kubectl kcp bind apiexport", Duration::from_secs(20), || Some(k.kubectl_plugin(&bind)).filter(|r| r.code == 0));
+    assert_eq!(bound.stdout, "apibinding cowboys created. Waiting to successfully bind ...\ncowboys created and bound.\n");
     let bound = wait_binding(k, "root:consumer", "cowboys", "");
     assert_eq!(bound["status"]["phase"], "Bound");
     let identity = bound["status"]["boundResources"][0]["schema"]["identityHash"].as_str().expect("identity hash").to_string();

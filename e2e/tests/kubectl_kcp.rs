@@ -9,8 +9,9 @@ use serde_json::json;
 use e2e::sharded::create_ready;
 use e2e::{Install, Run};
 
-/// An export in `root:prov` that claims configmaps (get, list).
-const EXPORT: &str = "apiVersion: apis.kcp.io/v1alpha2\nkind: APIExport\nmetadata:\n  name: cowboys\nspec:\n  permissionClaims:\n  - {group: \"\", resource: configmaps, verbs: [get, list]}\n";
+/// An export in `root:prov` that claims configmaps (get, list), and names a schema that does
+/// not exist, so bindings to it never complete.
+const EXPORT: &str = "apiVersion: apis.kcp.io/v1alpha2\nkind: APIExport\nmetadata:\n  name: cowboys\nspec:\n  resources:\n  - {name: cowboys, group: wildwest.dev, schema: missing.cowboys.wildwest.dev, storage: {crd: {}}}\n  permissionClaims:\n  - {group: \"\", resource: configmaps, verbs: [get, list]}\n";
 
 /// `kubectl kcp bind apiexport <args>` with `kubeconfig`.
 fn bind(kcp: &Install, kubeconfig: &Path, args: &[&str]) -> Run {
@@ -59,8 +60,8 @@ fn bind_apiexport_refusals_argument_errors_and_timeout() {
     assert!(nowhere.fails().starts_with("error: current URL \"https://") && nowhere.stderr.contains("does not point to workspace"), "{}", nowhere.stderr);
     assert_eq!(kcp.kubectl_in("root:cons", &["get", "apibindings", "-o", "name"]).ok().trim(), "", "nothing was created");
 
-    // Allowed to bind: created at v1alpha2 with the export's verbs for its claim; nothing binds
-    // it on this branch yet, so the wait gives up after --timeout and says where it stands.
+    // Allowed to bind: created at v1alpha2 with the export's verbs for its claim; its schema is
+    // missing, so the wait gives up after --timeout and says where it stands.
     let waited = bind(
         &kcp,
         &admin,
@@ -77,6 +78,7 @@ fn bind_apiexport_refusals_argument_errors_and_timeout() {
         ],
     );
     assert!(waited.fails().starts_with(TIMEOUT_PREFIX), "{}", waited.stderr);
+    assert!(waited.stderr.contains("missing.cowboys.wildwest.dev"), "the wait says why: {}", waited.stderr);
     assert_eq!(waited.code, 1);
     assert_eq!(waited.stdout, "apibinding cowboys created. Waiting to successfully bind ...\n");
     let created = kcp.kubectl_in("root:cons", &["get", "apibindings.v1alpha2.apis.kcp.io", "cowboys", "-o", "json"]).json();
@@ -108,8 +110,7 @@ fn bind_apiexport_refusals_argument_errors_and_timeout() {
 }
 
 #[test]
-#[ignore = "needs the APIBinding controller"]
-fn bind_apiexport_happy_path_pending_controller() {
+fn bind_apiexport_waits_until_bound() {
     let kcp = Install::start();
     create_ready(&kcp, "root", "prov", None);
     create_ready(&kcp, "root", "cons", None);
