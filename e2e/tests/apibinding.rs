@@ -116,12 +116,22 @@ fn a_bound_api_works_like_a_built_in_one_across_shards() {
     let provider = k.kubectl_in("root:providers:cowboys", &["get", "cowboys"]);
     assert!(provider.fails().contains("the server doesn't have a resource type \"cowboys\""), "{}", provider.stderr);
 
-    // A rival export of the same resource: its own data elsewhere, a conflict here.
+    // A rival export of the same resource: its own data elsewhere, a conflict here. Its
+    // maximal permission policy lets consumers read cowboys, and nothing more.
+    k.kubectl_in("root:providers:rivals", &["patch", "apiexport", "cowboys", "--type=merge", "-p", r#"{"spec":{"maximalPermissionPolicy":{"local":{}}}}"#])
+        .ok();
+    // The provider does not serve cowboys, so kubectl cannot check the role's resource: YAML.
+    let role = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: cowboy-readers}\nrules:\n- {apiGroups: [wildwest.dev], resources: [cowboys], verbs: [get, list, watch]}\n";
+    k.kubectl_in_stdin("root:providers:rivals", &["create", "-f", "-"], role).ok();
+    let readers = "--group=apis.kcp.io:binding:system:authenticated";
+    k.kubectl_in("root:providers:rivals", &["create", "clusterrolebinding", "cowboy-readers", "--clusterrole=cowboy-readers", readers]).ok();
     create_ready(k, "root", "other", Some("eu"));
     k.kubectl_in_stdin("root:other", &["create", "-f", "-"], &binding("cowboys", "root:providers:rivals")).ok();
     wait_binding(k, "root:other", "cowboys", "");
-    until_ok("rival cowboys are served", || k.kubectl_in("root:other", &["get", "cowboys"]));
+    until_ok("rival cowboys are readable under the policy", || k.kubectl_in("root:other", &["get", "cowboys"]));
     assert!(!k.kubectl_in("root:other", &["get", "cowboys"]).stdout.contains("woody"), "exports keep separate data");
+    let limited = k.kubectl_in_stdin("root:other", &["create", "-f", "-"], WOODY);
+    assert!(limited.fails().contains("Forbidden") && limited.stderr.contains("cannot create resource \"cowboys\""), "{}", limited.stderr);
     k.kubectl_in_stdin("root:consumer", &["create", "-f", "-"], &binding("rivals", "root:providers:rivals")).ok();
     let conflict = wait_binding(k, "root:consumer", "rivals", "NamingConflicts");
     assert_eq!(conflict["status"]["phase"], "Binding");

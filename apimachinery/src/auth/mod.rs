@@ -27,7 +27,9 @@ pub use review::{attributes_from_review, user_from_review_spec};
 pub use rule::Rule;
 pub use service_account::{as_seen_in, service_account_cluster, Claims, ServiceAccountRef, TokenSigner, TokenVerifier};
 pub use token_file::TokenFile;
-pub use user::{bearer_token, service_account_username, user_from_certificate, UserInfo, AUTHENTICATED_GROUP, CLUSTER_GROUP_PREFIX, MASTERS_GROUP};
+pub use user::{
+    bearer_token, service_account_username, user_from_certificate, UserInfo, AUTHENTICATED_GROUP, BINDING_PREFIX, CLUSTER_GROUP_PREFIX, MASTERS_GROUP,
+};
 
 use crate::status::FieldError;
 

@@ -39,7 +39,23 @@ pub const MASTERS_GROUP: &str = "system:masters";
 /// to a whole consumer workspace.
 pub const CLUSTER_GROUP_PREFIX: &str = "system:cluster:";
 
+/// Prefix of the identity a request to a bound resource is checked as in its export's
+/// workspace, when the export sets a maximal permission policy (kcp's prefix).
+pub const BINDING_PREFIX: &str = "apis.kcp.io:binding:";
+
 impl UserInfo {
+    /// The identity the export's RBAC judges under its maximal permission policy: name and
+    /// every group prefixed with [`BINDING_PREFIX`], so no group keeps the power it has
+    /// unprefixed (`system:masters` included) and the provider grants to prefixed names only.
+    pub fn for_maximal_permission_policy(&self) -> UserInfo {
+        UserInfo {
+            name: format!("{BINDING_PREFIX}{}", self.name),
+            uid: self.uid.clone(),
+            groups: self.groups.iter().map(|g| format!("{BINDING_PREFIX}{g}")).collect(),
+            extra: Default::default(),
+        }
+    }
+
     /// Whether the user is in `system:masters`.
     pub fn is_masters(&self) -> bool {
         self.groups.iter().any(|g| g == MASTERS_GROUP)

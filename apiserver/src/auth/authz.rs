@@ -8,8 +8,9 @@
 //! the bootstrap cluster's policy applies everywhere, as kcp's bootstrap policy authorizer does.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use futures::future::BoxFuture;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -22,18 +23,27 @@ pub const BOOTSTRAP_CLUSTER: &str = "system:admin";
 
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
+/// A further check a binary puts after the chain: a request the chain allows in a logical
+/// cluster may still be refused (kcp's maximal permission policies of bound resources).
+pub trait Limit: Send + Sync + 'static {
+    /// Whether a request the chain allowed in `cluster` stays allowed.
+    fn allows<'a>(&'a self, authz: &'a Authorizer, cluster: &'a str, attrs: &'a Attributes) -> BoxFuture<'a, Result<bool, ApiError>>;
+}
+
 /// Authorizes requests against cached, compiled per-cluster RBAC.
 pub struct Authorizer {
     store: SharedStorage,
     /// Compiled views by cluster: the cluster's own RBAC, with the bootstrap ClusterRoles
     /// available to its bindings (for the bootstrap cluster: its policy alone).
     views: Mutex<HashMap<String, Arc<CompiledRbac>>>,
+    /// The binary's limit, set once at start.
+    limit: OnceLock<Arc<dyn Limit>>,
 }
 
 impl Authorizer {
     /// Creates the authorizer and starts the task that keeps its cache fresh.
     pub fn new(store: SharedStorage) -> Result<Arc<Authorizer>, StorageError> {
-        let this = Arc::new(Authorizer { store: store.clone(), views: Mutex::new(HashMap::new()) });
+        let this = Arc::new(Authorizer { store: store.clone(), views: Mutex::new(HashMap::new()), limit: OnceLock::new() });
         let mut events = store.watch(&format!("{RBAC_GROUP}/"), WatchFrom::Now)?;
         let weak = Arc::downgrade(&this);
         tokio::spawn(async move {
@@ -59,6 +69,11 @@ impl Authorizer {
             }
         });
         Ok(this)
+    }
+
+    /// Puts `limit` after the chain; a second call is ignored.
+    pub fn set_limit(&self, limit: Arc<dyn Limit>) {
+        let _ = self.limit.set(limit);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<CompiledRbac>>> {
@@ -123,6 +138,16 @@ impl Authorizer {
         if !cluster.starts_with("system:") && !self.has_access(cluster, &attrs.user).await? {
             return Ok(Decision::NoOpinion);
         }
+        let decision = self.decide_rbac(cluster, attrs).await?;
+        match (&decision, self.limit.get()) {
+            (Decision::Allow(_), Some(limit)) if attrs.resource_request && !limit.allows(self, cluster, attrs).await? => Ok(Decision::NoOpinion),
+            _ => Ok(decision),
+        }
+    }
+
+    /// The bootstrap policy, then the RBAC of a logical cluster this shard holds, without the
+    /// workspace access gate or the limit.
+    pub async fn decide_rbac(&self, cluster: &str, attrs: &Attributes) -> Result<Decision, ApiError> {
         if let Decision::Allow(r) = self.view(BOOTSTRAP_CLUSTER).await?.authorize(attrs) {
             return Ok(Decision::Allow(format!("bootstrap policy: {r}")));
         }

@@ -2,9 +2,12 @@
 //! `internal.kcp.io/replicate` (a comma set: reasons of other labellers are kept): a ClusterRole
 //! granting `use` on WorkspaceTypes gets `workspacetypes`, one granting `bind` on APIExports (or
 //! access to their content) gets `apiexports`, and every ClusterRoleBinding to such a role gets
-//! the role's reasons (bindings to the bootstrap roles, which every shard has, are not). The replication controller then publishes them to the cache, so a shard
-//! admitting a workspace of a type, or a binding to an export, in another shard's workspace can
-//! evaluate `use` and `bind`.
+//! the role's reasons (bindings to the bootstrap roles, which every shard has, are not). A
+//! ClusterRoleBinding granting to `apis.kcp.io:binding:` subjects, and the role it names, get
+//! `apiexports` too: they are an export's maximal permission policy. The replication controller
+//! then publishes them to the cache, so a shard admitting a workspace of a type, or a binding
+//! to an export, in another shard's workspace can evaluate `use` and `bind`, and a shard
+//! serving a bound resource can apply its export's policy.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -15,6 +18,7 @@ use apiserver::rest::object;
 use serde_json::{json, Value};
 
 use super::{own_key, update, Error, Part};
+use apimachinery::auth::BINDING_PREFIX;
 
 /// The controller's name (metrics, logs, identity).
 pub const NAME: &str = "replicate-rbac";
@@ -51,9 +55,10 @@ pub fn controller(reconciler: ReplicateRbac) -> Controller<ReplicateRbac> {
     Controller::new(NAME, reconciler)
         .workers(2)
         .watches(store.clone(), BINDINGS, move |change: &Change| {
-            let key = own_key(change);
+            // The role a binding names may now be (or no longer be) a policy's.
+            let role = role_of(change).or_else(|| indexed_role(&index, change));
             index_binding(&index, change);
-            key
+            own_key(change).into_iter().chain(role)
         })
         .watches(store, ROLES, move |change: &Change| {
             let role = ObjectRef::from_key(change.key());
@@ -63,6 +68,30 @@ pub fn controller(reconciler: ReplicateRbac) -> Controller<ReplicateRbac> {
                 .unwrap_or_default();
             role.filter(|_| matches!(change, Change::Present(_))).into_iter().chain(bindings)
         })
+}
+
+/// The ClusterRole a changed ClusterRoleBinding names, while it exists.
+fn role_of(change: &Change) -> Option<ObjectRef> {
+    let Change::Present(s) = change else { return None };
+    let binding = ObjectRef::from_key(&s.key)?;
+    let value: Value = serde_json::from_slice(&s.value).ok()?;
+    let name = value.pointer("/roleRef/name").and_then(Value::as_str)?;
+    Some(ObjectRef::new("rbac.authorization.k8s.io", "clusterroles", &binding.cluster, "", name))
+}
+
+/// The ClusterRole the index last saw a (now deleted) binding name.
+fn indexed_role(index: &BindingIndex, change: &Change) -> Option<ObjectRef> {
+    let binding = ObjectRef::from_key(change.key())?;
+    let index = index.lock().unwrap_or_else(|e| e.into_inner());
+    let ((cluster, role), _) = index.iter().find(|(_, bindings)| bindings.contains(&binding))?;
+    Some(ObjectRef::new("rbac.authorization.k8s.io", "clusterroles", cluster, "", role))
+}
+
+/// Whether a binding grants to the prefixed identities of a maximal permission policy.
+pub fn grants_to_bindings(binding: &Value) -> bool {
+    binding["subjects"].as_array().is_some_and(|subjects| {
+        subjects.iter().any(|s| matches!(s["kind"].as_str(), Some("User" | "Group")) && s["name"].as_str().is_some_and(|n| n.starts_with(BINDING_PREFIX)))
+    })
 }
 
 /// Records (or forgets) which role a binding points at.
@@ -140,6 +169,20 @@ impl ReplicateRbac {
     }
 }
 
+impl ReplicateRbac {
+    /// Whether a ClusterRoleBinding of `cluster` grants ClusterRole `name` to a maximal
+    /// permission policy's identities.
+    async fn policy_role(&self, cluster: &str, name: &str) -> Result<bool, Error> {
+        let prefix = apiserver::storage::key::cluster_prefix("rbac.authorization.k8s.io", "clusterrolebindings", cluster);
+        let page = self.client.api().store.list(&prefix, None, 0).await?;
+        Ok(page
+            .items
+            .iter()
+            .filter_map(|s| serde_json::from_slice::<Value>(&s.value).ok())
+            .any(|b| b.pointer("/roleRef/kind") == Some(&json!("ClusterRole")) && b.pointer("/roleRef/name") == Some(&json!(name)) && grants_to_bindings(&b)))
+    }
+}
+
 impl Reconcile for ReplicateRbac {
     type Key = ObjectRef;
     type Error = Error;
@@ -151,15 +194,20 @@ impl Reconcile for ReplicateRbac {
         }
         let wanted = if r.resource == "clusterroles" {
             let Some(role) = self.client.get(r).await? else { return Ok(Action::Done) };
-            reasons_for(&role)
+            let mut wanted = reasons_for(&role);
+            if self.policy_role(&r.cluster, &r.name).await? {
+                wanted.insert(API_EXPORTS.to_string());
+            }
+            wanted
         } else {
             let Some(binding) = self.client.get(r).await? else { return Ok(Action::Done) };
             let role_name = binding.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or_default();
-            if binding.pointer("/roleRef/kind") == Some(&json!("ClusterRole")) {
-                self.role_reasons(&r.cluster, role_name).await?
-            } else {
-                BTreeSet::new()
+            let mut wanted =
+                if binding.pointer("/roleRef/kind") == Some(&json!("ClusterRole")) { self.role_reasons(&r.cluster, role_name).await? } else { BTreeSet::new() };
+            if grants_to_bindings(&binding) {
+                wanted.insert(API_EXPORTS.to_string());
             }
+            wanted
         };
         update(&self.client, r, Part::Main, |obj| mark(obj, &wanted)).await?;
         Ok(Action::Done)

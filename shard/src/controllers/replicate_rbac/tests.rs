@@ -78,3 +78,27 @@ async fn roles_granting_use_and_their_bindings_are_marked_then_unmarked() {
     r.reconcile(&admin_ref).await.unwrap();
     assert!(reasons(&client.get(&admin_ref).await.unwrap().unwrap()).is_empty());
 }
+
+#[tokio::test]
+async fn a_maximal_permission_policy_travels_with_its_role() {
+    let f = Fixture::new().await;
+    let client = f.client(NAME);
+    let role_ref = ObjectRef::new("rbac.authorization.k8s.io", "clusterroles", "root", "", "type-users");
+    let binding_ref = ObjectRef::new("rbac.authorization.k8s.io", "clusterrolebindings", "root", "", "alice-uses");
+    client.create(&role_ref, role(json!([{"apiGroups": ["wildwest.dev"], "resources": ["cowboys"], "verbs": ["get", "list"]}]))).await.unwrap();
+    let mut policy = binding("type-users");
+    policy["subjects"] = json!([{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "apis.kcp.io:binding:system:authenticated"}]);
+    assert!(grants_to_bindings(&policy));
+    client.create(&binding_ref, policy).await.unwrap();
+    let r = ReplicateRbac { client: f.client(NAME) };
+    r.reconcile(&binding_ref).await.unwrap();
+    r.reconcile(&role_ref).await.unwrap();
+    assert_eq!(reasons(&client.get(&binding_ref).await.unwrap().unwrap()), set(&[API_EXPORTS]));
+    assert_eq!(reasons(&client.get(&role_ref).await.unwrap().unwrap()), set(&[API_EXPORTS]));
+
+    // Once the binding is gone the role stays home again.
+    client.delete(&binding_ref, None).await.unwrap();
+    r.reconcile(&role_ref).await.unwrap();
+    assert!(reasons(&client.get(&role_ref).await.unwrap().unwrap()).is_empty());
+    assert!(!grants_to_bindings(&binding("x")));
+}
