@@ -153,3 +153,27 @@ fn a_bound_api_works_like_a_built_in_one_across_shards() {
     let rivals = k.kubectl_in("root:consumer", &["get", "cowboys", "-o", "name"]);
     assert_eq!(rivals.ok().trim(), "", "the old export's objects are gone, the rival's are empty");
 }
+
+#[test]
+fn default_api_bindings_bind_a_new_workspace_before_it_is_ready() {
+    let k = Install::start();
+    create_ready(&k, "root", "providers", None);
+    create_ready(&k, "root:providers", "cowboys", None);
+    k.kubectl_in_stdin("root:providers:cowboys", &["apply", "-f", "-"], &schema("today")).ok();
+    let ranch = "apiVersion: tenancy.kcp.io/v1alpha1\nkind: WorkspaceType\nmetadata: {name: ranch}\nspec:\n  defaultAPIBindings:\n  - {path: \"root:providers:cowboys\", export: cowboys}\n  - {path: \"root:providers:cowboys\", export: missing}\n";
+    // Every default binding needs bind: one on a missing export is refused like a binding is.
+    let refused = k.kubectl_in_stdin("root", &["create", "-f", "-"], ranch);
+    assert!(refused.fails().contains("unable to create WorkspaceType: no permission to bind to export root:providers:cowboys:missing"), "{}", refused.stderr);
+    k.kubectl_in_stdin("root", &["create", "-f", "-"], &ranch.replace("  - {path: \"root:providers:cowboys\", export: missing}\n", "")).ok();
+
+    // The new workspace turns Ready bound: its cowboys are served the moment it is.
+    let farm = "apiVersion: tenancy.kcp.io/v1alpha1\nkind: Workspace\nmetadata: {name: farm}\nspec: {type: {name: ranch, path: root}}\n";
+    k.kubectl_in_stdin("root", &["create", "-f", "-"], farm).ok();
+    eventually("farm to be Ready", Duration::from_secs(20), || {
+        (k.kubectl_in("root", &["get", "workspace", "farm", "-o", "jsonpath={.status.phase}"]).stdout == "Ready").then_some(())
+    });
+    let binding = k.kubectl_in("root:farm", &["get", "apibinding", "cowboys", "-o", "json"]).json();
+    assert_eq!(binding["status"]["phase"], "Bound");
+    k.kubectl_in_stdin("root:farm", &["apply", "-f", "-"], WOODY).ok();
+    assert!(k.kubectl_in("root:farm", &["get", "cowboys"]).ok().contains("woody"));
+}

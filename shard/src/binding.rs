@@ -25,6 +25,9 @@ pub struct BindingAdmission {
 impl AdmissionPlugin for BindingAdmission {
     fn admit<'a>(&'a self, w: Write<'a>, obj: &'a mut Value) -> BoxFuture<'a, Result<(), ApiError>> {
         Box::pin(async move {
+            if w.is("tenancy.kcp.io", "WorkspaceType") {
+                return self.admit_default_bindings(w, obj).await;
+            }
             if !w.is(GROUP, "APIBinding") {
                 return Ok(());
             }
@@ -44,17 +47,37 @@ impl AdmissionPlugin for BindingAdmission {
                 return Ok(());
             }
             let export = &obj["spec"]["reference"]["export"];
-            let name = export["name"].as_str().unwrap_or_default();
-            let path = match export["path"].as_str().filter(|p| !p.is_empty()) {
-                Some(p) => p.to_string(),
-                None => tenancy::path_of(&w.api.store, w.cluster).await,
-            };
-            let refused = || ApiError::new(Reason::Forbidden, format!("unable to create APIBinding: no permission to bind to export {path}:{name}"));
-            let Some(found) = self.global.find(GROUP, "apiexports", &path, name).await? else { return Err(refused()) };
-            if !self.global.may(w.api, &w.req.user, "bind", GROUP, "apiexports", &found).await? {
-                return Err(refused());
-            }
-            Ok(())
+            let (path, name) = (export["path"].as_str().unwrap_or_default(), export["name"].as_str().unwrap_or_default());
+            self.check_bind(w, path, name, "APIBinding").await
         })
+    }
+}
+
+impl BindingAdmission {
+    /// A WorkspaceType's default bindings are made for whoever writes the type, so each new
+    /// one needs `bind` on its export, as a binding of one's own would.
+    async fn admit_default_bindings(&self, w: Write<'_>, obj: &Value) -> Result<(), ApiError> {
+        let before = w.old.map(tenancy::default_bindings_of).unwrap_or_default();
+        for (path, name) in tenancy::default_bindings_of(obj) {
+            if !before.contains(&(path.clone(), name.clone())) {
+                self.check_bind(w, &path, &name, "WorkspaceType").await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the writer may `bind` export `path:name` (an empty path: the written workspace);
+    /// a refusal reads the same whether the export exists or not.
+    async fn check_bind(&self, w: Write<'_>, path: &str, name: &str, kind: &str) -> Result<(), ApiError> {
+        let path = match path {
+            "" => tenancy::path_of(&w.api.store, w.cluster).await,
+            p => p.to_string(),
+        };
+        let refused = || ApiError::new(Reason::Forbidden, format!("unable to create {kind}: no permission to bind to export {path}:{name}"));
+        let Some(found) = self.global.find(GROUP, "apiexports", &path, name).await? else { return Err(refused()) };
+        if !self.global.may(w.api, &w.req.user, "bind", GROUP, "apiexports", &found).await? {
+            return Err(refused());
+        }
+        Ok(())
     }
 }

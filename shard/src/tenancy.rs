@@ -46,7 +46,7 @@ pub async fn path_of(store: &SharedStorage, cluster: &str) -> String {
 }
 
 /// The `root:<name>` type of a logical cluster (`root:root` for root itself).
-async fn type_of(store: &SharedStorage, cluster: &str) -> String {
+pub async fn type_of(store: &SharedStorage, cluster: &str) -> String {
     let annotated = logical_cluster(store, cluster)
         .await
         .and_then(|lc| lc.pointer("/metadata/annotations/internal.tenancy.kcp.io~1type").and_then(Value::as_str).map(String::from));
@@ -83,13 +83,37 @@ async fn implemented(global: &Global, of_type: &str) -> Result<Vec<String>, Unav
     Ok(names)
 }
 
+/// The initializer that binds a new workspace's default APIBindings (kcp's name).
+pub const API_BINDINGS_INITIALIZER: &str = "system:apibindings";
+
 /// Initializers of a workspace type and the types it extends: `<type path>:<name>` for each
-/// one marked `initializer: true`. They hold a new workspace in `Initializing`.
+/// one marked `initializer: true`, and [`API_BINDINGS_INITIALIZER`] when any of them names
+/// default APIBindings. They hold a new workspace in `Initializing`.
 pub async fn initializers_of(global: &Global, of_type: &str) -> Result<Vec<String>, Unavailable> {
-    let mut out: Vec<String> =
-        type_closure(global, of_type).await?.into_iter().filter(|(_, def)| def.pointer("/spec/initializer") == Some(&json!(true))).map(|(t, _)| t).collect();
+    let closure = type_closure(global, of_type).await?;
+    let mut out: Vec<String> = closure.iter().filter(|(_, def)| def.pointer("/spec/initializer") == Some(&json!(true))).map(|(t, _)| t.clone()).collect();
+    if closure.iter().any(|(_, def)| !default_bindings_of(def).is_empty()) {
+        out.push(API_BINDINGS_INITIALIZER.to_string());
+    }
     out.sort();
     Ok(out)
+}
+
+/// The exports, as `(path, name)`, that every new workspace of a type (and of the types it
+/// extends) binds.
+pub async fn default_api_bindings(global: &Global, of_type: &str) -> Result<Vec<(String, String)>, Unavailable> {
+    let mut out: Vec<(String, String)> = type_closure(global, of_type).await?.iter().flat_map(|(_, def)| default_bindings_of(def)).collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// `spec.defaultAPIBindings` of one type, as `(path, export name)`.
+pub fn default_bindings_of(def: &Value) -> Vec<(String, String)> {
+    let list = def.pointer("/spec/defaultAPIBindings").and_then(Value::as_array).cloned().unwrap_or_default();
+    list.iter()
+        .filter_map(|b| Some((b["path"].as_str().unwrap_or_default().to_string(), b["export"].as_str().filter(|e| !e.is_empty())?.to_string())))
+        .collect()
 }
 
 /// `{name, path}` of a type reference, as `path:name`.

@@ -9,6 +9,7 @@
 //! Order of start does not matter: every controller is level-driven and re-lists after a
 //! broken watch.
 
+pub mod apibinder;
 pub mod apibinding;
 pub mod apiexport;
 pub mod crd;
@@ -184,13 +185,14 @@ pub async fn delete_all(client: &SystemClient, prefixes: impl IntoIterator<Item 
     Ok(remaining)
 }
 
-/// The client controller `name` writes with. Two controllers are `system:masters`: the workspace
-/// controller (admission reserves recording placement on a Workspace, and granting a new
-/// workspace's owner cluster-admin, to it) and the RBAC labeller (annotating a role is an update
-/// of it, which RBAC refuses to anyone not holding every permission the role grants). The rest
+/// The client controller `name` writes with. Three controllers are `system:masters`: the
+/// workspace controller (admission reserves recording placement on a Workspace, and granting a
+/// new workspace's owner cluster-admin, to it), the RBAC labeller (annotating a role is an update
+/// of it, which RBAC refuses to anyone not holding every permission the role grants) and the
+/// default binder (the type's author proved `bind`; the binding is made for them). The rest
 /// write as themselves.
 pub fn client(api: std::sync::Arc<apiserver::rest::Api>, name: &str) -> SystemClient {
-    let groups: &[&str] = if [workspace::NAME, replicate_rbac::NAME].contains(&name) { &[apimachinery::auth::MASTERS_GROUP] } else { &[] };
+    let groups: &[&str] = if [workspace::NAME, replicate_rbac::NAME, apibinder::NAME].contains(&name) { &[apimachinery::auth::MASTERS_GROUP] } else { &[] };
     SystemClient::new(api, name, groups)
 }
 
@@ -205,6 +207,7 @@ pub fn start(
 ) {
     let crds = api.crds.clone();
     let bindings = apibinding::ApiBindings { client: client(api.clone(), apibinding::NAME), global: placement.global.clone(), index: crds.clone() };
+    let binder = apibinder::ApiBinder { client: client(api.clone(), apibinder::NAME), global: placement.global.clone() };
     let gate = |name: &str| readiness.gate(format!("controller/{name}"));
     tokio::spawn(crd::controller(crd::Crds { client: client(api.clone(), crd::NAME), index: crds.clone() }).metrics(metrics).ready_gate(gate(crd::NAME)).run());
     tokio::spawn(
@@ -242,4 +245,5 @@ pub fn start(
         apiexport::controller(apiexport::ApiExports { client: client(api.clone(), apiexport::NAME) }).metrics(metrics).ready_gate(gate(apiexport::NAME)).run(),
     );
     tokio::spawn(apibinding::controller(bindings).metrics(metrics).ready_gate(gate(apibinding::NAME)).run());
+    tokio::spawn(apibinder::controller(binder).metrics(metrics).ready_gate(gate(apibinder::NAME)).run());
 }

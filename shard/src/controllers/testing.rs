@@ -72,4 +72,35 @@ impl Fixture {
         self.client("test").create(&r, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})).await.expect("namespace");
         r
     }
+
+    /// A client that may do anything (admission's `bind` check is tested with its plugin).
+    pub fn admin(&self) -> SystemClient {
+        SystemClient::new(self.api.clone(), "test", &[apimachinery::auth::MASTERS_GROUP])
+    }
+
+    /// Provider cluster `p` exporting `cowboys.wildwest.dev` as export `name` (with its own
+    /// identity), and consumer cluster `c` with namespace `default-ns`; returns the identity hash.
+    pub async fn provider(&self, name: &str) -> String {
+        use apiserver::controller::Reconcile;
+        for cluster in ["p", "c"] {
+            if tenancy::logical_cluster(&self.store, cluster).await.is_none() {
+                self.namespace(cluster, "default-ns").await;
+            }
+        }
+        let schema = format!("{name}.cowboys.wildwest.dev");
+        let client = self.admin();
+        let s = ObjectRef::new("apis.kcp.io", "apiresourceschemas", "p", "", &schema);
+        let schema_obj = json!({"apiVersion": "apis.kcp.io/v1alpha1", "kind": "APIResourceSchema", "metadata": {"name": schema},
+            "spec": {"group": "wildwest.dev", "scope": "Namespaced", "names": {"plural": "cowboys", "singular": "cowboy", "kind": "Cowboy", "listKind": "CowboyList"},
+              "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"type": "object"}}]}});
+        client.create(&s, schema_obj).await.expect("schema");
+        let e = ObjectRef::new("apis.kcp.io", "apiexports", "p", "", name);
+        let export = json!({"apiVersion": "apis.kcp.io/v1alpha2", "kind": "APIExport", "metadata": {"name": name},
+            "spec": {"resources": [{"name": "cowboys", "group": "wildwest.dev", "schema": schema, "storage": {"crd": {}}}]}});
+        client.create(&e, export).await.expect("export");
+        let exports = super::apiexport::ApiExports { client: self.client(super::apiexport::NAME) };
+        exports.reconcile(&e).await.expect("identity");
+        exports.reconcile(&e).await.expect("identity hash");
+        self.get(&e.key()).await.expect("export")["status"]["identityHash"].as_str().expect("identity hash").to_string()
+    }
 }

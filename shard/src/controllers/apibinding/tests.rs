@@ -2,44 +2,13 @@ use apimachinery::registry::crd::BOUND_CRDS_CLUSTER;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::controllers::apiexport::{self, ApiExports};
 use crate::controllers::testing::Fixture;
-
-/// A client that may bind anything (admission's `bind` check is tested with the binding plugin).
-fn admin(f: &Fixture) -> SystemClient {
-    SystemClient::new(f.api.clone(), "test", &[apimachinery::auth::MASTERS_GROUP])
-}
-
-/// Provider cluster `p` exporting `cowboys.wildwest.dev` as export `name` (with its own
-/// identity), and consumer cluster `c` with namespace `default-ns`.
-async fn provider(f: &Fixture, name: &str) -> String {
-    for cluster in ["p", "c"] {
-        if crate::tenancy::logical_cluster(&f.store, cluster).await.is_none() {
-            f.namespace(cluster, "default-ns").await;
-        }
-    }
-    let schema = format!("{name}.cowboys.wildwest.dev");
-    let client = admin(f);
-    let s = ObjectRef::new(GROUP, "apiresourceschemas", "p", "", &schema);
-    let schema_obj = json!({"apiVersion": "apis.kcp.io/v1alpha1", "kind": "APIResourceSchema", "metadata": {"name": schema},
-        "spec": {"group": "wildwest.dev", "scope": "Namespaced", "names": {"plural": "cowboys", "singular": "cowboy", "kind": "Cowboy", "listKind": "CowboyList"},
-          "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"type": "object"}}]}});
-    client.create(&s, schema_obj).await.expect("schema");
-    let e = ObjectRef::new(GROUP, "apiexports", "p", "", name);
-    let export = json!({"apiVersion": "apis.kcp.io/v1alpha2", "kind": "APIExport", "metadata": {"name": name},
-        "spec": {"resources": [{"name": "cowboys", "group": "wildwest.dev", "schema": schema, "storage": {"crd": {}}}]}});
-    client.create(&e, export).await.expect("export");
-    let exports = ApiExports { client: f.client(apiexport::NAME) };
-    exports.reconcile(&e).await.expect("identity");
-    exports.reconcile(&e).await.expect("identity hash");
-    f.get(&e.key()).await.unwrap()["status"]["identityHash"].as_str().unwrap().to_string()
-}
 
 async fn binding(f: &Fixture, name: &str, export: &str) -> ObjectRef {
     let r = ObjectRef::new(GROUP, "apibindings", "c", "", name);
     let obj = json!({"apiVersion": "apis.kcp.io/v1alpha2", "kind": "APIBinding", "metadata": {"name": name},
         "spec": {"reference": {"export": {"path": "p", "name": export}}}});
-    admin(f).create(&r, obj).await.expect("binding");
+    f.admin().create(&r, obj).await.expect("binding");
     r
 }
 
@@ -64,7 +33,7 @@ fn condition<'a>(obj: &'a Value, type_: &str) -> &'a Value {
 #[tokio::test]
 async fn a_binding_serves_the_exports_resources_under_its_identity() {
     let f = Fixture::new().await;
-    let identity = provider(&f, "cowboys").await;
+    let identity = f.provider("cowboys").await;
     let r = binding(&f, "cowboys", "cowboys").await;
     assert_eq!(controller(&f).reconcile(&r).await.unwrap(), Action::Done);
     let b = f.get(&r.key()).await.unwrap();
@@ -89,7 +58,7 @@ async fn a_binding_serves_the_exports_resources_under_its_identity() {
 #[tokio::test]
 async fn a_missing_export_is_reported_and_retried() {
     let f = Fixture::new().await;
-    provider(&f, "cowboys").await;
+    f.provider("cowboys").await;
     let r = binding(&f, "b", "cowboys").await;
     f.store.delete(&ObjectRef::new(GROUP, "apiexports", "p", "", "cowboys").key(), None).await.expect("export gone");
     assert_eq!(controller(&f).reconcile(&r).await.unwrap(), Action::RequeueAfter(RECHECK));
@@ -103,8 +72,8 @@ async fn a_missing_export_is_reported_and_retried() {
 #[tokio::test]
 async fn a_second_export_of_the_same_resource_is_a_naming_conflict() {
     let f = Fixture::new().await;
-    provider(&f, "cowboys").await;
-    provider(&f, "rivals").await;
+    f.provider("cowboys").await;
+    f.provider("rivals").await;
     let first = binding(&f, "cowboys", "cowboys").await;
     let second = binding(&f, "rivals", "rivals").await;
     let c = controller(&f);
@@ -122,7 +91,7 @@ async fn a_second_export_of_the_same_resource_is_a_naming_conflict() {
 #[tokio::test]
 async fn a_crd_and_a_binding_never_serve_the_same_resource() {
     let f = Fixture::new().await;
-    provider(&f, "cowboys").await;
+    f.provider("cowboys").await;
     let crd = |name: &str| {
         json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": name},
         "spec": {"group": "wildwest.dev", "scope": "Namespaced", "names": {"plural": "cowboys", "kind": "Cowboy"},
@@ -132,19 +101,19 @@ async fn a_crd_and_a_binding_never_serve_the_same_resource() {
     let r = binding(&f, "cowboys", "cowboys").await;
     controller(&f).reconcile(&r).await.unwrap();
     let at = ObjectRef::new("apiextensions.k8s.io", "customresourcedefinitions", "c", "", "cowboys.wildwest.dev");
-    let err = admin(&f).create(&at, crd("cowboys.wildwest.dev")).await.unwrap_err();
+    let err = f.admin().create(&at, crd("cowboys.wildwest.dev")).await.unwrap_err();
     assert_eq!(err.reason, apimachinery::status::Reason::Forbidden);
     assert!(err.message.contains("cannot create because resource is bound by APIBinding \"cowboys\""), "{}", err.message);
 
     // A CRD first (in another consumer): the binding reports the conflict and serves nothing.
     f.namespace("d", "default-ns").await;
     let at = ObjectRef::new("apiextensions.k8s.io", "customresourcedefinitions", "d", "", "cowboys.wildwest.dev");
-    let stored = admin(&f).create(&at, crd("cowboys.wildwest.dev")).await.expect("crd");
+    let stored = f.admin().create(&at, crd("cowboys.wildwest.dev")).await.expect("crd");
     f.crds.upsert("d", stored);
     let b = ObjectRef::new(GROUP, "apibindings", "d", "", "cowboys");
     let obj = json!({"apiVersion": "apis.kcp.io/v1alpha2", "kind": "APIBinding", "metadata": {"name": "cowboys"},
         "spec": {"reference": {"export": {"path": "p", "name": "cowboys"}}}});
-    admin(&f).create(&b, obj).await.unwrap();
+    f.admin().create(&b, obj).await.unwrap();
     assert_eq!(controller(&f).reconcile(&b).await.unwrap(), Action::RequeueAfter(RECHECK));
     let obj = f.get(&b.key()).await.unwrap();
     assert_eq!(condition(&obj, status::INITIAL_BINDING_COMPLETED)["reason"], "NamingConflicts");
@@ -155,18 +124,18 @@ async fn a_crd_and_a_binding_never_serve_the_same_resource() {
 #[tokio::test]
 async fn deleting_a_binding_deletes_its_objects_unless_another_adopts_them() {
     let f = Fixture::new().await;
-    let identity = provider(&f, "cowboys").await;
+    let identity = f.provider("cowboys").await;
     let c = controller(&f);
     let first = binding(&f, "first", "cowboys").await;
     c.reconcile(&first).await.unwrap();
     observe(&f, &first).await;
     let cowboy = ObjectRef::new("wildwest.dev", &format!("cowboys:{identity}"), "c", "default-ns", "woody");
-    admin(&f).create(&cowboy, json!({"apiVersion": "wildwest.dev/v1", "kind": "Cowboy", "metadata": {"name": "woody"}})).await.expect("cowboy");
+    f.admin().create(&cowboy, json!({"apiVersion": "wildwest.dev/v1", "kind": "Cowboy", "metadata": {"name": "woody"}})).await.expect("cowboy");
 
     // A second binding to the same export waits for the lock, and adopts the objects.
     let second = binding(&f, "second", "cowboys").await;
     assert_eq!(c.reconcile(&second).await.unwrap(), Action::RequeueAfter(RECHECK));
-    admin(&f).delete(&first, None).await.unwrap();
+    f.admin().delete(&first, None).await.unwrap();
     assert_eq!(c.reconcile(&first).await.unwrap(), Action::Done);
     assert!(f.get(&first.key()).await.is_none(), "the finalizer is released");
     assert!(f.get(&cowboy.key()).await.is_some(), "adopted objects stay");
@@ -175,7 +144,7 @@ async fn deleting_a_binding_deletes_its_objects_unless_another_adopts_them() {
     observe(&f, &second).await;
 
     // The last binding takes its objects with it.
-    admin(&f).delete(&second, None).await.unwrap();
+    f.admin().delete(&second, None).await.unwrap();
     assert_eq!(c.reconcile(&second).await.unwrap(), Action::RequeueAfter(DELETE_PASS), "objects were there");
     let b = f.get(&second.key()).await.unwrap();
     assert_eq!(condition(&b, status::BINDING_RESOURCE_DELETE_SUCCESS)["status"], "False");
@@ -189,7 +158,7 @@ async fn deleting_a_binding_deletes_its_objects_unless_another_adopts_them() {
 #[tokio::test]
 async fn only_the_controller_says_what_a_binding_serves() {
     let f = Fixture::new().await;
-    provider(&f, "cowboys").await;
+    f.provider("cowboys").await;
     let r = binding(&f, "cowboys", "cowboys").await;
     let user = SystemClient::new(f.api.clone(), "someone", &[]);
     let mut obj = f.get(&r.key()).await.unwrap();
