@@ -93,6 +93,13 @@ fn a_bound_api_works_like_a_built_in_one_across_shards() {
     assert_eq!(bound["status"]["phase"], "Bound");
     let identity = bound["status"]["boundResources"][0]["schema"]["identityHash"].as_str().expect("identity hash").to_string();
     assert_eq!(identity.len(), 64);
+    // The export's endpoint slice (root shard) lists shard-2's virtual workspace, which hosts
+    // a binding to it; unbinding below takes it out again.
+    let export_cluster = bound["status"]["apiExportClusterName"].as_str().expect("export cluster").to_string();
+    let endpoints =
+        || k.kubectl_in("root:providers:cowboys", &["get", "apiexportendpointslice", "cowboys", "-o", "jsonpath={.status.endpoints[*].url}"]).stdout;
+    let url = format!("{}/services/apiexport/{export_cluster}/cowboys", s.shard_url("shard-2"));
+    eventually("shard-2 in the endpoint slice", Duration::from_secs(10), || (endpoints() == url).then_some(()));
     let ready = k.kubectl_in("root:consumer", &["get", "apibinding", "cowboys"]);
     assert!(ready.ok().lines().nth(1).is_some_and(|l| l.contains("True")), "READY column: {}", ready.stdout);
 
@@ -150,6 +157,7 @@ fn a_bound_api_works_like_a_built_in_one_across_shards() {
         (k.kubectl_in("root:consumer", &["get", "apibinding", "cowboys"]).code != 0).then_some(())
     });
     wait_binding(k, "root:consumer", "rivals", "");
+    eventually("shard-2 out of the endpoint slice", Duration::from_secs(10), || endpoints().is_empty().then_some(()));
     let rivals = k.kubectl_in("root:consumer", &["get", "cowboys", "-o", "name"]);
     assert_eq!(rivals.ok().trim(), "", "the old export's objects are gone, the rival's are empty");
 }

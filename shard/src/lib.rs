@@ -124,6 +124,7 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
         external: external_url.clone(),
         virtual_workspaces: config.shard_virtual_workspace_url.clone().unwrap_or_else(|| base_url.clone()),
     };
+    let virtual_workspace_url = urls.virtual_workspaces.clone();
     match (&shards_client, hosts_root) {
         (_, true) => shards::register(&store, &config.shard_name, &urls).await?,
         (Some((client, root_url)), false) => {
@@ -163,7 +164,7 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
         controllers::workspace::Placement { shard: config.shard_name.clone(), global: global.clone(), others: shards_client.as_ref().map(|(c, _)| c.clone()) };
     let readiness = apiserver::server::probes::Readiness::default();
     tokio::spawn(follow_cache(cache.subscriber.clone(), readiness.gate("cache")));
-    controllers::start(&api, &controller_metrics, &readiness, placement, root_ca);
+    controllers::start(&api, &controller_metrics, &readiness, placement, root_ca, virtual_workspace_url);
     let mut phases = Phases::default();
     if config.enable_home_workspaces && hosts_root {
         phases.0.push(Arc::new(home::HomeWorkspaces { api: api.clone(), base_url: external_url.clone() }));

@@ -13,6 +13,7 @@ pub mod apibinder;
 pub mod apibinding;
 pub mod apiexport;
 pub mod crd;
+pub mod endpointslice;
 pub mod gc;
 pub mod logicalcluster;
 pub mod namespace;
@@ -204,10 +205,17 @@ pub fn start(
     readiness: &Readiness,
     placement: workspace::Placement,
     root_ca: Option<std::sync::Arc<str>>,
+    virtual_workspace_url: String,
 ) {
     let crds = api.crds.clone();
     let bindings = apibinding::ApiBindings { client: client(api.clone(), apibinding::NAME), global: placement.global.clone(), index: crds.clone() };
     let binder = apibinder::ApiBinder { client: client(api.clone(), apibinder::NAME), global: placement.global.clone() };
+    let slices = endpointslice::EndpointSliceUrls::new(
+        client(api.clone(), endpointslice::NAME),
+        placement.global.clone(),
+        placement.others.clone(),
+        virtual_workspace_url,
+    );
     let gate = |name: &str| readiness.gate(format!("controller/{name}"));
     tokio::spawn(crd::controller(crd::Crds { client: client(api.clone(), crd::NAME), index: crds.clone() }).metrics(metrics).ready_gate(gate(crd::NAME)).run());
     tokio::spawn(
@@ -246,4 +254,5 @@ pub fn start(
     );
     tokio::spawn(apibinding::controller(bindings).metrics(metrics).ready_gate(gate(apibinding::NAME)).run());
     tokio::spawn(apibinder::controller(binder).metrics(metrics).ready_gate(gate(apibinder::NAME)).run());
+    tokio::spawn(endpointslice::controller(slices).metrics(metrics).ready_gate(gate(endpointslice::NAME)).run());
 }
