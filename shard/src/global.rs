@@ -129,7 +129,7 @@ impl Global {
 
     /// Every Shard object (they live in `root`).
     pub async fn shards(&self) -> Result<Vec<Value>, ApiError> {
-        let local = self.store.list(&key::cluster_prefix("core.kcp.io", "shards", ROOT_CLUSTER), None, 0).await?;
+        let local = self.store.list(&key::cluster_prefix("core.kcp.io", "shards", ROOT_CLUSTER), None, 0, None).await?;
         let cache = match &self.cache {
             Some(cache) if local.items.is_empty() => cache,
             _ => return Ok(local.items.iter().filter_map(|s| serde_json::from_slice(&s.value).ok()).collect()),
