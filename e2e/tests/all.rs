@@ -11,6 +11,7 @@ mod connections;
 mod crd;
 mod discovery;
 mod durability;
+mod etcd;
 mod isolation;
 mod kubectl_versions;
 mod objects;

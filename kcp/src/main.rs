@@ -14,8 +14,8 @@ struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
-    /// Run a complete install in one process (embedded storage, generated certificates,
-    /// admin kubeconfig at <root-directory>/admin.kubeconfig).
+    /// Run a complete install in one process (embedded sled storage, or etcd with --storage
+    /// etcd; generated certificates; admin kubeconfig at <root-directory>/admin.kubeconfig).
     Start(kcp::start::StartFlags),
     /// Certificates and keys of a sharded install.
     #[command(subcommand)]

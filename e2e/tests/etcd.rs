@@ -1,0 +1,66 @@
+//! `kcp start --storage etcd`: the same kubectl behaviour as on sled, and a shard whose state
+//! lives entirely in etcd, so a new root directory with the same etcd serves every object.
+
+use std::time::Duration;
+
+use apiserver::storage::etcd::local::LocalEtcd;
+use e2e::{eventually, Install};
+
+fn start_on(etcd: &LocalEtcd) -> Install {
+    Install::start_with(tempfile::tempdir().expect("dir"), &["--storage", "etcd", "--etcd-servers", &etcd.url, "--etcd-compaction-interval", "1m"])
+}
+
+fn events(lines: &[String]) -> Vec<(String, String)> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let mut cells = l.split_whitespace();
+            Some((cells.next()?.to_owned(), cells.next()?.to_owned()))
+        })
+        .filter(|(event, name)| event != "EVENT" && name != "kube-root-ca.crt")
+        .collect()
+}
+
+#[test]
+fn kubectl_works_on_etcd_and_a_fresh_root_directory_keeps_every_object() {
+    let etcd_dir = tempfile::tempdir().expect("etcd dir");
+    let etcd = LocalEtcd::start(etcd_dir.path()).unwrap_or_else(|e| panic!("this test needs a real etcd: {e}"));
+    let kcp = start_on(&etcd);
+
+    kcp.kubectl(&["create", "namespace", "stored"]).ok();
+    // The namespace's CA ConfigMap makes the initial list non-empty, so its printing shows the
+    // watch has begun.
+    eventually("kube-root-ca.crt in the new namespace", Duration::from_secs(20), || {
+        (kcp.kubectl(&["-n", "stored", "get", "configmap", "kube-root-ca.crt"]).code == 0).then_some(())
+    });
+    let watch = kcp.background("root", &["-n", "stored", "get", "configmaps", "-w", "--output-watch-events"]);
+    watch.wait_for("the initial list", |l| l.iter().any(|l| l.contains("kube-root-ca.crt")));
+    kcp.kubectl(&["-n", "stored", "create", "configmap", "kept", "--from-literal=a=1"]).ok();
+    kcp.kubectl(&["-n", "stored", "create", "configmap", "dropped"]).ok();
+    kcp.kubectl(&["-n", "stored", "label", "configmap", "kept", "step=two"]).ok();
+    assert_eq!(kcp.kubectl(&["-n", "stored", "get", "configmap", "kept", "-o", "jsonpath={.data.a} {.metadata.labels.step}"]).ok(), "1 two");
+    kcp.kubectl(&["-n", "stored", "delete", "configmap", "dropped"]).ok();
+    assert_eq!(kcp.kubectl(&["-n", "stored", "get", "configmaps", "-o", "name"]).ok().trim(), "configmap/kept\nconfigmap/kube-root-ca.crt");
+    // Pages of a chunked list come from one etcd revision.
+    let chunked = kcp.kubectl(&["-n", "stored", "get", "configmaps", "--chunk-size=1", "-o", "name"]);
+    assert_eq!(chunked.ok().trim(), "configmap/kept\nconfigmap/kube-root-ca.crt");
+    watch.wait_for("the DELETED event", |l| events(l).contains(&("DELETED".into(), "dropped".into())));
+    let expected = [("ADDED", "kept"), ("ADDED", "dropped"), ("MODIFIED", "kept"), ("DELETED", "dropped")].map(|(e, n)| (e.to_owned(), n.to_owned()));
+    assert_eq!(events(&watch.stop()), expected, "watch events in order, each once");
+
+    let workspace = "apiVersion: tenancy.kcp.io/v1alpha1\nkind: Workspace\nmetadata:\n  name: team\n";
+    kcp.kubectl_stdin(&["create", "-f", "-"], Some(workspace)).ok();
+    let ready = || (kcp.kubectl(&["get", "workspace", "team", "-o", "jsonpath={.status.phase}"]).stdout == "Ready").then_some(());
+    eventually("workspace team Ready", Duration::from_secs(20), ready);
+    kcp.kubectl_in("root:team", &["create", "configmap", "inside"]).ok();
+
+    // A new machine: nothing of the old root directory (certificates, keys, kubeconfig) is kept,
+    // only the etcd flags.
+    assert_eq!(kcp.stop(), Some(0), "kcp did not exit cleanly on SIGTERM");
+    let kcp = start_on(&etcd);
+    assert_eq!(kcp.kubectl(&["-n", "stored", "get", "configmap", "kept", "-o", "jsonpath={.data.a} {.metadata.labels.step}"]).ok(), "1 two");
+    assert_eq!(kcp.kubectl(&["get", "workspace", "team", "-o", "jsonpath={.status.phase}"]).ok(), "Ready");
+    assert_eq!(kcp.kubectl_in("root:team", &["get", "configmap", "inside", "-o", "name"]).ok().trim(), "configmap/inside");
+    kcp.kubectl_in("root:team", &["create", "configmap", "after-restart"]).ok();
+    assert!(kcp.kubectl(&["-n", "stored", "get", "configmap", "dropped"]).fails().contains("not found"));
+}
