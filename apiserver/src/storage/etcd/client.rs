@@ -22,6 +22,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long one request may take; etcd itself gives up on a write without quorum after about
 /// seven seconds, and a client waiting that long is better told to retry.
 pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest answer accepted: a list chunk or a batch of watch events can hold many objects of up
+/// to etcd's 1.5 MiB request limit each, far beyond tonic's 4 MiB default.
+const MAX_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
 /// HTTP/2 pings on a busy connection notice a member that vanished without closing it. etcd
 /// closes connections that ping more often than every 5 s, so this stays above that.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
@@ -203,8 +206,8 @@ pub(super) struct Clients {
 impl Clients {
     pub(super) fn new(channel: Channel) -> Self {
         Clients {
-            kv: pb::kv_client::KvClient::new(channel.clone()),
-            watch: pb::watch_client::WatchClient::new(channel.clone()),
+            kv: pb::kv_client::KvClient::new(channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES),
+            watch: pb::watch_client::WatchClient::new(channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES),
             maintenance: pb::maintenance_client::MaintenanceClient::new(channel),
         }
     }

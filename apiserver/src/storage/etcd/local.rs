@@ -36,65 +36,118 @@ fn binary() -> Result<PathBuf, LocalEtcdError> {
     on_path.chain(std::iter::once(PathBuf::from(DEBIAN_BINARY))).find(|p| p.is_file()).ok_or(LocalEtcdError::Missing)
 }
 
-/// A member listens before it has elected itself leader; it logs when it can serve.
-fn ready(log: &Path) -> bool {
-    std::fs::read_to_string(log).is_ok_and(|text| text.contains("ready to serve client requests"))
-}
+/// What a member logs once it can serve (it listens before it has elected itself leader).
+const READY_LINE: &str = "ready to serve client requests";
 
 /// A free loopback port (the kernel's choice; released before etcd binds it).
 fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// Serving certificate and key of a member's client port, and the CA its clients' certificates
+/// must chain to.
+#[derive(Debug, Clone)]
+pub struct LocalEtcdTls {
+    /// Serving certificate (PEM), valid for 127.0.0.1.
+    pub cert_file: PathBuf,
+    /// Its private key (PEM).
+    pub key_file: PathBuf,
+    /// CA of the client certificates etcd accepts.
+    pub client_ca_file: PathBuf,
+}
+
 /// A running single-member etcd; stopped (killed) on drop.
 pub struct LocalEtcd {
     child: Child,
-    /// The client URL (`http://127.0.0.1:<port>`).
+    /// The client URL (`http://127.0.0.1:<port>`, `https://` with TLS).
     pub url: String,
+    binary: PathBuf,
+    args: Vec<String>,
+    client_port: u16,
+    log: PathBuf,
 }
 
 impl LocalEtcd {
     /// Starts a member keeping its data in `dir/data` and its log in `dir/etcd.log`, and waits
-    /// until its client port accepts connections.
+    /// until it serves clients.
     pub fn start(dir: &Path) -> Result<LocalEtcd, LocalEtcdError> {
+        Self::launch(dir, None)
+    }
+
+    /// [`LocalEtcd::start`] with the client port on TLS, requiring client certificates.
+    pub fn start_tls(dir: &Path, tls: &LocalEtcdTls) -> Result<LocalEtcd, LocalEtcdError> {
+        Self::launch(dir, Some(tls))
+    }
+
+    fn launch(dir: &Path, tls: Option<&LocalEtcdTls>) -> Result<LocalEtcd, LocalEtcdError> {
         let binary = binary()?;
-        let (client, peer) = (free_port()?, free_port()?);
-        let url = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let log_path = dir.join("etcd.log");
-        let log = std::fs::File::create(&log_path)?;
-        let child = Command::new(binary)
-            .arg("--name=local")
-            .arg(format!("--data-dir={}", dir.join("data").display()))
-            .arg(format!("--listen-client-urls={url}"))
-            .arg(format!("--advertise-client-urls={url}"))
-            .arg(format!("--listen-peer-urls={peer_url}"))
-            .arg(format!("--initial-advertise-peer-urls={peer_url}"))
-            .arg(format!("--initial-cluster=local={peer_url}"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
-        let mut etcd = LocalEtcd { child, url };
+        let (client_port, peer_port) = (free_port()?, free_port()?);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://127.0.0.1:{client_port}");
+        let peer_url = format!("http://127.0.0.1:{peer_port}");
+        let mut args = vec![
+            "--name=local".to_owned(),
+            format!("--data-dir={}", dir.join("data").display()),
+            format!("--listen-client-urls={url}"),
+            format!("--advertise-client-urls={url}"),
+            format!("--listen-peer-urls={peer_url}"),
+            format!("--initial-advertise-peer-urls={peer_url}"),
+            format!("--initial-cluster=local={peer_url}"),
+        ];
+        if let Some(tls) = tls {
+            args.push(format!("--cert-file={}", tls.cert_file.display()));
+            args.push(format!("--key-file={}", tls.key_file.display()));
+            args.push(format!("--trusted-ca-file={}", tls.client_ca_file.display()));
+            args.push("--client-cert-auth".to_owned());
+        }
+        let log = dir.join("etcd.log");
+        let child = spawn(&binary, &args, &log)?;
+        let mut etcd = LocalEtcd { child, url, binary, args, client_port, log };
+        etcd.wait_ready()?;
+        Ok(etcd)
+    }
+
+    /// Kills the member (SIGKILL, as a crash would) and starts it again on the same data and
+    /// ports; returns once it serves again.
+    pub fn restart(&mut self) -> Result<(), LocalEtcdError> {
+        self.stop();
+        self.child = spawn(&self.binary, &self.args, &self.log)?;
+        self.wait_ready()
+    }
+
+    /// Kills the member and waits for it to be gone.
+    pub fn stop(&mut self) {
+        // Our own child, by its handle; waiting reaps it and frees the ports.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn wait_ready(&mut self) -> Result<(), LocalEtcdError> {
         let deadline = Instant::now() + START_TIMEOUT;
+        let logged_before = std::fs::read_to_string(&self.log).map_or(0, |text| text.matches(READY_LINE).count());
         loop {
-            if std::net::TcpStream::connect(("127.0.0.1", client)).is_ok() && ready(&log_path) {
-                return Ok(etcd);
+            let logged = std::fs::read_to_string(&self.log).map_or(0, |text| text.matches(READY_LINE).count());
+            if logged > logged_before && std::net::TcpStream::connect(("127.0.0.1", self.client_port)).is_ok() {
+                return Ok(());
             }
-            if Instant::now() > deadline || etcd.child.try_wait()?.is_some() {
-                let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if Instant::now() > deadline || self.child.try_wait()?.is_some() {
+                let text = std::fs::read_to_string(&self.log).unwrap_or_default();
                 let tail = text.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-                return Err(LocalEtcdError::NotReady { log: log_path, tail });
+                return Err(LocalEtcdError::NotReady { log: self.log.clone(), tail });
             }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 }
 
+/// Starts the process, appending its output to `log` (a restart keeps the earlier lines).
+fn spawn(binary: &Path, args: &[String], log: &Path) -> std::io::Result<Child> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    Command::new(binary).args(args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log).spawn()
+}
+
 impl Drop for LocalEtcd {
     fn drop(&mut self) {
-        // Our own child, by its handle; waiting reaps it and frees the ports.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }

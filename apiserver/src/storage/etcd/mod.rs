@@ -35,6 +35,10 @@ use super::{EventStream, Page, Storage, StorageError, Stored, WatchFrom};
 /// How often etcd's history is compacted unless configured otherwise.
 pub const DEFAULT_COMPACTION_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
+/// Items per etcd range when a caller asks for a whole prefix: bounds each response while the
+/// list as a whole still reads one revision.
+const LIST_CHUNK: usize = 500;
+
 /// The key prefix a shard uses unless configured otherwise.
 pub fn default_prefix(shard: &str) -> String {
     format!("/kcp-rs/{shard}/")
@@ -268,17 +272,31 @@ impl Storage for EtcdStorage {
         Box::pin(async move {
             let s = &self.shared;
             let full = s.key(prefix);
-            let start = match start_after {
-                // The smallest key after `after` is `after` followed by a zero byte.
-                Some(after) if after >= prefix => concat(&[&s.prefix, after.as_bytes(), b"\0"]),
-                _ => full.clone(),
+            let end = prefix_end(&full);
+            // The smallest key after `after` is `after` followed by a zero byte.
+            let after = |key: &str| concat(&[&s.prefix, key.as_bytes(), b"\0"]);
+            let mut start = match start_after {
+                Some(key) if key >= prefix => after(key),
+                _ => full,
             };
-            let request =
-                pb::RangeRequest { key: start, range_end: prefix_end(&full), limit: limit as i64, revision: at.unwrap_or(0) as i64, ..Default::default() };
-            let response = call(at.unwrap_or(0), s.clients.kv.clone().range(request)).await?;
-            let items = response.kvs.into_iter().map(|kv| s.stored(kv)).collect::<Result<Vec<_>, _>>()?;
-            let more_after = if response.more { items.last().map(|item| item.key.clone()) } else { None };
-            Ok(Page { items, revision: at.unwrap_or_else(|| header_revision(response.header.as_ref())), more_after })
+            let mut revision = at;
+            let mut items = Vec::new();
+            loop {
+                let want = if limit == 0 { LIST_CHUNK } else { limit };
+                let request =
+                    pb::RangeRequest { key: start, range_end: end.clone(), limit: want as i64, revision: revision.unwrap_or(0) as i64, ..Default::default() };
+                let response = call(revision.unwrap_or(0), s.clients.kv.clone().range(request)).await?;
+                // Every chunk after the first reads the first one's revision.
+                let read_at = *revision.get_or_insert_with(|| header_revision(response.header.as_ref()));
+                for kv in response.kvs {
+                    items.push(s.stored(kv)?);
+                }
+                let last = items.last().map(|item: &Stored| item.key.clone());
+                match last {
+                    Some(last) if response.more && limit == 0 => start = after(&last),
+                    last => return Ok(Page { items, revision: read_at, more_after: if response.more { last } else { None } }),
+                }
+            }
         })
     }
 

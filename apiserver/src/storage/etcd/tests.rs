@@ -110,14 +110,88 @@ async fn shards_sharing_a_cluster_see_only_their_prefix() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_cluster_is_retryable_and_answers_503_with_retry_after() {
-    let h = EtcdHarness::new();
+async fn a_lost_cluster_answers_503_then_service_and_watches_resume_without_gaps() {
+    let mut h = EtcdHarness::new();
     let s = h.open_with(h.config("/kcp-rs/lost/", 100)).await;
-    s.create("core/configmaps/x/ns/a", bytes("a")).await.expect("create");
-    let EtcdHarness { etcd, _dir } = h;
-    drop(etcd);
-    let error = s.get("core/configmaps/x/ns/a").await.expect_err("etcd is gone");
+    let mut watch = s.watch("", WatchFrom::Now).expect("watch");
+    let before = s.create("core/configmaps/x/ns/before", bytes("a")).await.expect("create");
+
+    h.etcd.stop();
+    let error = s.get("core/configmaps/x/ns/before").await.expect_err("etcd is gone");
     assert!(matches!(error, StorageError::Unreachable(_)), "got {error:?}");
     let status = apimachinery::status::ApiError::from(error);
     assert_eq!((status.reason, status.retry_after), (apimachinery::status::Reason::ServiceUnavailable, Some(1)));
+    assert!(matches!(s.create("core/configmaps/x/ns/lost", bytes("l")).await, Err(StorageError::Unreachable(_))));
+
+    tokio::task::block_in_place(|| h.etcd.restart()).expect("etcd restarts");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let after = loop {
+        match s.create("core/configmaps/x/ns/after", bytes("b")).await {
+            Ok(rev) => break rev,
+            Err(StorageError::Unreachable(_)) if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            other => panic!("the store did not recover: {other:?}"),
+        }
+    };
+    for (expected, name) in [(before, "before"), (after, "after")] {
+        let event = tokio::time::timeout(Duration::from_secs(10), futures::StreamExt::next(&mut watch)).await.expect("event").expect("open").expect("ok");
+        assert_eq!((event.revision, event.key.as_str()), (expected, format!("core/configmaps/x/ns/{name}").as_str()), "each event once, in order");
+    }
+    assert_eq!(s.current_revision(), after);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_client_certificate_and_nothing_without_one() {
+    use crate::pki::{new_ca, new_client_cert, new_serving_cert, write_pair};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = dir.path().join("certs");
+    let ca = new_ca("etcd test CA").expect("ca");
+    let serving = new_serving_cert(&ca, "etcd", &["localhost".into()], &["127.0.0.1".parse().expect("ip")]).expect("serving");
+    let client = new_client_cert(&ca, "kcp-rs", &[]).expect("client");
+    for (stem, pair) in [("ca", &ca), ("server", &serving), ("client", &client)] {
+        write_pair(&certs, stem, pair).expect("write");
+    }
+    let tls = local::LocalEtcdTls { cert_file: certs.join("server.crt"), key_file: certs.join("server.key"), client_ca_file: certs.join("ca.crt") };
+    let etcd = LocalEtcd::start_tls(dir.path(), &tls).unwrap_or_else(|e| panic!("the etcd tests need a real etcd: {e}"));
+    assert!(etcd.url.starts_with("https://"));
+    let config = |client| EtcdConfig {
+        servers: vec![etcd.url.clone()],
+        tls: Some(EtcdTls { ca_file: certs.join("ca.crt"), client }),
+        prefix: "/kcp-rs/tls/".into(),
+        compaction_interval: None,
+        window_capacity: 100,
+    };
+
+    let s = EtcdStorage::open(&config(Some((certs.join("client.crt"), certs.join("client.key"))))).await.expect("open over TLS");
+    let rev = s.create("core/configmaps/x/ns/a", bytes("a")).await.expect("create");
+    assert_eq!(s.get("core/configmaps/x/ns/a").await.expect("get").revision, rev);
+
+    match EtcdStorage::open(&config(None)).await {
+        Err(OpenError::Unreachable { .. }) => {}
+        Err(other) => panic!("expected the handshake to be refused, got {other:?}"),
+        Ok(_) => panic!("etcd requires a client certificate"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_prefix_is_read_in_chunks_at_one_revision() {
+    let h = EtcdHarness::new();
+    let s = std::sync::Arc::new(h.open_with(h.config("/kcp-rs/chunks/", 100)).await);
+    let total = 2 * LIST_CHUNK + 1;
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let s = std::sync::Arc::clone(&s);
+            tokio::spawn(async move {
+                for i in (w..total).step_by(16) {
+                    s.create(&format!("core/configmaps/x/ns/{i:05}"), bytes("v")).await.expect("create");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("join");
+    }
+    let page = s.list("core/configmaps/x/", None, 0, None).await.expect("list");
+    let names: Vec<_> = page.items.iter().map(|i| i.key.clone()).collect();
+    assert_eq!(names, (0..total).map(|i| format!("core/configmaps/x/ns/{i:05}")).collect::<Vec<_>>());
+    assert_eq!((page.revision, page.more_after), (s.current_revision(), None));
 }
