@@ -64,3 +64,28 @@ fn kubectl_works_on_etcd_and_a_fresh_root_directory_keeps_every_object() {
     kcp.kubectl_in("root:team", &["create", "configmap", "after-restart"]).ok();
     assert!(kcp.kubectl(&["-n", "stored", "get", "configmap", "dropped"]).fails().contains("not found"));
 }
+
+#[test]
+fn a_sled_shard_migrated_to_etcd_serves_every_workspace_and_object() {
+    let kcp = Install::start();
+    let workspace = "apiVersion: tenancy.kcp.io/v1alpha1\nkind: Workspace\nmetadata:\n  name: moved\n";
+    kcp.kubectl_stdin(&["create", "-f", "-"], Some(workspace)).ok();
+    let ready = || (kcp.kubectl(&["get", "workspace", "moved", "-o", "jsonpath={.status.phase}"]).stdout == "Ready").then_some(());
+    eventually("workspace moved Ready", Duration::from_secs(20), ready);
+    kcp.kubectl_in("root:moved", &["create", "configmap", "inside", "--from-literal=k=v"]).ok();
+    kcp.kubectl(&["create", "namespace", "ns-moved"]).ok();
+    let dir = kcp.stop_keep();
+
+    let etcd_dir = tempfile::tempdir().expect("etcd dir");
+    let etcd = LocalEtcd::start(etcd_dir.path()).unwrap_or_else(|e| panic!("this test needs a real etcd: {e}"));
+    let from = format!("sled:{}", dir.path().join("kcp").join("data").display());
+    let to = format!("etcd:{}", etcd.url);
+    let out = std::process::Command::new(e2e::bin_dir().join("kcp")).args(["storage", "migrate", "--from", &from, "--to", &to]).output().expect("kcp runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.starts_with("copied "), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+
+    let kcp = start_on(&etcd);
+    assert_eq!(kcp.kubectl(&["get", "workspace", "moved", "-o", "jsonpath={.status.phase}"]).ok(), "Ready");
+    assert_eq!(kcp.kubectl_in("root:moved", &["get", "configmap", "inside", "-o", "jsonpath={.data.k}"]).ok(), "v");
+    assert_eq!(kcp.kubectl(&["get", "namespace", "ns-moved", "-o", "name"]).ok().trim(), "namespace/ns-moved");
+}
