@@ -1,5 +1,6 @@
-//! A single-member etcd on loopback in a directory of the caller's, for tests and local
-//! installs: the real server, not a stand-in, so the backend is tested against what it runs on.
+//! etcd on loopback in a directory of the caller's (one member, or a cluster of several), for
+//! tests and local installs: the real server, not a stand-in, so the backend is tested against
+//! what it runs on, member crashes included.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -39,9 +40,11 @@ fn binary() -> Result<PathBuf, LocalEtcdError> {
 /// What a member logs once it can serve (it listens before it has elected itself leader).
 const READY_LINE: &str = "ready to serve client requests";
 
-/// A free loopback port (the kernel's choice; released before etcd binds it).
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// `count` distinct free loopback ports (the kernel's choice; all held until every one is
+/// picked so none repeats, then released for etcd to bind).
+fn free_ports(count: usize) -> std::io::Result<Vec<u16>> {
+    let listeners = (0..count).map(|_| std::net::TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<Vec<_>>>()?;
+    listeners.iter().map(|l| Ok(l.local_addr()?.port())).collect()
 }
 
 /// Serving certificate and key of a member's client port, and the CA its clients' certificates
@@ -56,7 +59,7 @@ pub struct LocalEtcdTls {
     pub client_ca_file: PathBuf,
 }
 
-/// A running single-member etcd; stopped (killed) on drop.
+/// A running etcd member; stopped (killed) on drop.
 pub struct LocalEtcd {
     child: Child,
     /// The client URL (`http://127.0.0.1:<port>`, `https://` with TLS).
@@ -68,51 +71,76 @@ pub struct LocalEtcd {
 }
 
 impl LocalEtcd {
-    /// Starts a member keeping its data in `dir/data` and its log in `dir/etcd.log`, and waits
-    /// until it serves clients.
+    /// Starts a single member keeping its data in `dir/data` and its log in `dir/etcd.log`, and
+    /// waits until it serves clients.
     pub fn start(dir: &Path) -> Result<LocalEtcd, LocalEtcdError> {
-        Self::launch(dir, None)
+        Self::single(dir, None)
     }
 
     /// [`LocalEtcd::start`] with the client port on TLS, requiring client certificates.
     pub fn start_tls(dir: &Path, tls: &LocalEtcdTls) -> Result<LocalEtcd, LocalEtcdError> {
-        Self::launch(dir, Some(tls))
+        Self::single(dir, Some(tls))
     }
 
-    fn launch(dir: &Path, tls: Option<&LocalEtcdTls>) -> Result<LocalEtcd, LocalEtcdError> {
-        let binary = binary()?;
-        let (client_port, peer_port) = (free_port()?, free_port()?);
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let url = format!("{scheme}://127.0.0.1:{client_port}");
-        let peer_url = format!("http://127.0.0.1:{peer_port}");
-        let mut args = vec![
-            "--name=local".to_owned(),
-            format!("--data-dir={}", dir.join("data").display()),
-            format!("--listen-client-urls={url}"),
-            format!("--advertise-client-urls={url}"),
-            format!("--listen-peer-urls={peer_url}"),
-            format!("--initial-advertise-peer-urls={peer_url}"),
-            format!("--initial-cluster=local={peer_url}"),
-        ];
-        if let Some(tls) = tls {
-            args.push(format!("--cert-file={}", tls.cert_file.display()));
-            args.push(format!("--key-file={}", tls.key_file.display()));
-            args.push(format!("--trusted-ca-file={}", tls.client_ca_file.display()));
-            args.push("--client-cert-auth".to_owned());
+    /// Starts a cluster of `size` members, member `i` in `dir/member-<i>`, and waits until every
+    /// one serves clients (which needs an elected leader).
+    pub fn cluster(dir: &Path, size: usize) -> Result<Vec<LocalEtcd>, LocalEtcdError> {
+        let dirs: Vec<PathBuf> = (0..size).map(|i| dir.join(format!("member-{i}"))).collect();
+        for dir in &dirs {
+            std::fs::create_dir_all(dir)?;
         }
-        let log = dir.join("etcd.log");
-        let child = spawn(&binary, &args, &log)?;
-        let mut etcd = LocalEtcd { child, url, binary, args, client_port, log };
-        etcd.wait_ready()?;
-        Ok(etcd)
+        Self::launch(&dirs, None)
+    }
+
+    fn single(dir: &Path, tls: Option<&LocalEtcdTls>) -> Result<LocalEtcd, LocalEtcdError> {
+        // One directory in, one member out.
+        Ok(Self::launch(&[dir.to_owned()], tls)?.remove(0))
+    }
+
+    fn launch(dirs: &[PathBuf], tls: Option<&LocalEtcdTls>) -> Result<Vec<LocalEtcd>, LocalEtcdError> {
+        let binary = binary()?;
+        let ports = free_ports(2 * dirs.len())?;
+        let (client_ports, peer_ports) = ports.split_at(dirs.len());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let initial_cluster = peer_ports.iter().enumerate().map(|(i, port)| format!("m{i}=http://127.0.0.1:{port}")).collect::<Vec<_>>().join(",");
+        let mut members = Vec::with_capacity(dirs.len());
+        for (i, dir) in dirs.iter().enumerate() {
+            let url = format!("{scheme}://127.0.0.1:{}", client_ports[i]);
+            let peer_url = format!("http://127.0.0.1:{}", peer_ports[i]);
+            let mut args = vec![
+                format!("--name=m{i}"),
+                format!("--data-dir={}", dir.join("data").display()),
+                format!("--listen-client-urls={url}"),
+                format!("--advertise-client-urls={url}"),
+                format!("--listen-peer-urls={peer_url}"),
+                format!("--initial-advertise-peer-urls={peer_url}"),
+                format!("--initial-cluster={initial_cluster}"),
+            ];
+            if let Some(tls) = tls {
+                args.push(format!("--cert-file={}", tls.cert_file.display()));
+                args.push(format!("--key-file={}", tls.key_file.display()));
+                args.push(format!("--trusted-ca-file={}", tls.client_ca_file.display()));
+                args.push("--client-cert-auth".to_owned());
+            }
+            let log = dir.join("etcd.log");
+            // Members already started are killed by their drop if a later one fails.
+            let child = spawn(&binary, &args, &log)?;
+            members.push(LocalEtcd { child, url, binary: binary.clone(), args, client_port: client_ports[i], log });
+        }
+        // All are running before any is waited for: none can serve before a majority is up.
+        for member in &mut members {
+            member.wait_ready(0)?;
+        }
+        Ok(members)
     }
 
     /// Kills the member (SIGKILL, as a crash would) and starts it again on the same data and
     /// ports; returns once it serves again.
     pub fn restart(&mut self) -> Result<(), LocalEtcdError> {
         self.stop();
+        let logged_before = self.ready_lines();
         self.child = spawn(&self.binary, &self.args, &self.log)?;
-        self.wait_ready()
+        self.wait_ready(logged_before)
     }
 
     /// Kills the member and waits for it to be gone.
@@ -122,12 +150,17 @@ impl LocalEtcd {
         let _ = self.child.wait();
     }
 
-    fn wait_ready(&mut self) -> Result<(), LocalEtcdError> {
+    /// How often the member has logged that it serves (its log survives restarts).
+    fn ready_lines(&self) -> usize {
+        std::fs::read_to_string(&self.log).map_or(0, |text| text.matches(READY_LINE).count())
+    }
+
+    /// Waits until the member logs readiness once more than `logged_before` times and accepts
+    /// connections.
+    fn wait_ready(&mut self, logged_before: usize) -> Result<(), LocalEtcdError> {
         let deadline = Instant::now() + START_TIMEOUT;
-        let logged_before = std::fs::read_to_string(&self.log).map_or(0, |text| text.matches(READY_LINE).count());
         loop {
-            let logged = std::fs::read_to_string(&self.log).map_or(0, |text| text.matches(READY_LINE).count());
-            if logged > logged_before && std::net::TcpStream::connect(("127.0.0.1", self.client_port)).is_ok() {
+            if self.ready_lines() > logged_before && std::net::TcpStream::connect(("127.0.0.1", self.client_port)).is_ok() {
                 return Ok(());
             }
             if Instant::now() > deadline || self.child.try_wait()?.is_some() {

@@ -1,5 +1,6 @@
 //! The storage contract against a real etcd, plus what only a backend with history can do.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -194,4 +195,91 @@ async fn a_whole_prefix_is_read_in_chunks_at_one_revision() {
     let names: Vec<_> = page.items.iter().map(|i| i.key.clone()).collect();
     assert_eq!(names, (0..total).map(|i| format!("core/configmaps/x/ns/{i:05}")).collect::<Vec<_>>());
     assert_eq!((page.revision, page.more_after), (s.current_revision(), None));
+}
+
+/// What a writer looping over creates saw: acknowledged (index, revision) pairs and how many
+/// attempts were refused as retryable.
+#[derive(Default)]
+struct Writes {
+    acked: Vec<(usize, u64)>,
+    retryable: usize,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_member_cluster_survives_one_loss_refuses_without_quorum_and_recovers() {
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut members = LocalEtcd::cluster(dir.path(), 3).unwrap_or_else(|e| panic!("the etcd tests need a real etcd: {e}"));
+    let config = EtcdConfig {
+        servers: members.iter().map(|m| m.url.clone()).collect(),
+        tls: None,
+        prefix: "/kcp-rs/faults/".into(),
+        compaction_interval: None,
+        window_capacity: 100_000,
+    };
+    let s = Arc::new(EtcdStorage::open(&config).await.expect("open"));
+    let mut watch = s.watch("", WatchFrom::Now).expect("watch");
+    let writes = Arc::new(Mutex::new(Writes::default()));
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (s, writes, done) = (Arc::clone(&s), Arc::clone(&writes), Arc::clone(&done));
+        tokio::spawn(async move {
+            for i in 0.. {
+                if done.load(Ordering::Relaxed) {
+                    break;
+                }
+                match s.create(&format!("core/configmaps/x/ns/{i:06}"), bytes("v")).await {
+                    Ok(rev) => writes.lock().expect("lock").acked.push((i, rev)),
+                    Err(StorageError::Unreachable(_)) => writes.lock().expect("lock").retryable += 1,
+                    Err(other) => panic!("a member crash must look retryable, not {other:?}"),
+                }
+            }
+        })
+    };
+    let acked = || writes.lock().expect("lock").acked.len();
+    let wait_for_more = |what: &str| {
+        let (target, deadline) = (acked() + 20, std::time::Instant::now() + Duration::from_secs(30));
+        while acked() < target {
+            assert!(std::time::Instant::now() < deadline, "writes did not continue {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    tokio::task::block_in_place(|| {
+        wait_for_more("at first");
+        // The connector reaches member 0 first; losing it must only cost retries.
+        members[0].stop();
+        wait_for_more("after one member died");
+        members[1].stop();
+    });
+
+    // Without a majority, a write is refused as retryable within the request deadline.
+    let started = std::time::Instant::now();
+    let refused = s.create("core/configmaps/x/ns/without-quorum", bytes("v")).await;
+    assert!(matches!(refused, Err(StorageError::Unreachable(_))), "got {refused:?}");
+    assert!(started.elapsed() < Duration::from_secs(12), "a write without quorum hung for {:?}", started.elapsed());
+
+    tokio::task::block_in_place(|| {
+        members[1].restart().expect("member 1 back");
+        members[0].restart().expect("member 0 back");
+        wait_for_more("after the members came back");
+    });
+    done.store(true, Ordering::Relaxed);
+    writer.await.expect("writer");
+
+    let Writes { acked, retryable } = std::mem::take(&mut *writes.lock().expect("lock"));
+    let stored: std::collections::HashSet<String> = s.list("core/configmaps/x/", None, 0, None).await.expect("list").items.into_iter().map(|i| i.key).collect();
+    for (i, _) in &acked {
+        assert!(stored.contains(&format!("core/configmaps/x/ns/{i:06}")), "acknowledged write {i} was lost");
+    }
+    // The watch delivers every acknowledged write once, in revision order, across both outages.
+    let last = acked.last().map(|(_, rev)| *rev).expect("some writes");
+    let mut seen = Vec::new();
+    while seen.last().is_none_or(|rev| *rev < last) {
+        let event = tokio::time::timeout(Duration::from_secs(10), futures::StreamExt::next(&mut watch)).await.expect("event").expect("open").expect("ok");
+        seen.push(event.revision);
+    }
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "watch events out of order or repeated");
+    let seen: std::collections::HashSet<u64> = seen.into_iter().collect();
+    assert!(acked.iter().all(|(_, rev)| seen.contains(rev)), "the watch missed an acknowledged write");
+    assert!(retryable < acked.len(), "{retryable} retryable refusals for {} acknowledged writes", acked.len());
 }
