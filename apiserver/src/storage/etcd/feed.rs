@@ -6,8 +6,11 @@
 //! past the window). The feed resumes after the last revision it saw, so reconnecting after an
 //! etcd outage delivers every event exactly once; progress notifications move that resume
 //! point forward while our prefix is quiet, so a resume does not ask for history other
-//! writers' traffic has already let compaction remove. If it does hit compaction anyway, the
-//! events in between are gone: the window restarts and every watcher behind it gets 410.
+//! writers' traffic has already let compaction remove. Only etcd's timed notifications are used,
+//! never requested ones (`WatchProgressRequest`): etcd before 3.4.24 could answer a request with
+//! a revision ahead of events still queued on the stream, and resuming from it would skip them.
+//! If the feed hits compaction anyway, the events in between are gone: the window restarts and
+//! every watcher behind it gets 410.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -156,9 +156,10 @@ fn delete_op(key: &Bytes) -> pb::RequestOp {
     op(pb::request_op::Request::RequestDeleteRange(pb::DeleteRangeRequest { key: key.clone(), range_end: Bytes::new(), prev_kv: true }))
 }
 
-/// The store revision, read as the header of a count over the prefix.
+/// The store revision, read as the header of a lookup of the prefix itself: a single key no
+/// object has, so the read costs the same however many objects the prefix holds.
 async fn newest_revision(clients: &Clients, prefix: &Bytes) -> Result<u64, StorageError> {
-    let request = pb::RangeRequest { key: prefix.clone(), range_end: prefix_end(prefix), count_only: true, ..Default::default() };
+    let request = pb::RangeRequest { key: prefix.clone(), ..Default::default() };
     let response = call(0, clients.kv.clone().range(request)).await?;
     Ok(header_revision(response.header.as_ref()))
 }
@@ -283,8 +284,7 @@ impl Storage for EtcdStorage {
             let mut items = Vec::new();
             loop {
                 let want = if limit == 0 { LIST_CHUNK } else { limit };
-                let request =
-                    pb::RangeRequest { key: start, range_end: end.clone(), limit: want as i64, revision: revision.unwrap_or(0) as i64, ..Default::default() };
+                let request = pb::RangeRequest { key: start, range_end: end.clone(), limit: want as i64, revision: revision.unwrap_or(0) as i64 };
                 let response = call(revision.unwrap_or(0), s.clients.kv.clone().range(request)).await?;
                 // Every chunk after the first reads the first one's revision.
                 let read_at = *revision.get_or_insert_with(|| header_revision(response.header.as_ref()));
