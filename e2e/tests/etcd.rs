@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use apiserver::storage::etcd::local::LocalEtcd;
-use e2e::sharded::{create_ready, Sharded};
+use e2e::sharded::{create_ready, raw_get, Sharded};
 use e2e::{eventually, until_ok, Install};
 
 fn start_on(etcd: &LocalEtcd) -> Install {
@@ -93,7 +93,7 @@ fn a_sled_shard_migrated_to_etcd_serves_every_workspace_and_object() {
 }
 
 #[test]
-fn the_sharded_install_on_three_etcd_members_rides_out_member_and_shard_crashes() {
+fn the_sharded_install_on_three_etcd_members_rides_out_member_loss_lost_quorum_and_shard_crashes() {
     let s = Sharded::up_on_etcd("");
     let kcp = &s.kcp;
     create_ready(kcp, "root", "on-etcd", None);
@@ -106,10 +106,25 @@ fn the_sharded_install_on_three_etcd_members_rides_out_member_and_shard_crashes(
     until_ok("a write with one etcd member down", || kcp.kubectl_in_stdin("root:on-etcd", &["apply", "-f", "-"], during));
     assert_eq!(kcp.kubectl_in("root:on-etcd", &["get", "configmap", "during", "-o", "jsonpath={.data.k}"]).ok(), "v");
 
-    // A shard killed and restarted (etcd-0 with it) serves everything from etcd.
+    // Without a majority, requests are refused as retryable (503), not failed (500) or hung,
+    // and the shard reports itself not ready.
+    s.kill("etcd-1");
+    let root_pid = s.pid("root");
+    let (status, body) = raw_get(&s, &s.shard_url("root"), "/clusters/root/api/v1/namespaces/default/configmaps", Some("shard-admin"), &[]);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("\"reason\":\"ServiceUnavailable\""), "{body}");
+    assert_ne!(raw_get(&s, &s.shard_url("root"), "/readyz", None, &[]).0, 200, "/readyz passes without etcd quorum");
+
+    // Members back: the same shard process serves again.
+    s.up_again();
+    until_ok("a write once etcd has its majority back", || kcp.kubectl_in_stdin("root:on-etcd", &["apply", "-f", "-"], &during.replace("k: v", "k: back")));
+    assert_eq!(s.pid("root"), root_pid, "the shard was not restarted");
+
+    // A shard killed and restarted serves everything from etcd.
     s.kill("root");
     s.up_again();
     let names = kcp.kubectl_in("root:on-etcd", &["get", "configmaps", "-o", "name"]);
     assert_eq!(names.ok().trim(), "configmap/before\nconfigmap/during\nconfigmap/kube-root-ca.crt");
+    assert_eq!(kcp.kubectl_in("root:on-etcd", &["get", "configmap", "during", "-o", "jsonpath={.data.k}"]).ok(), "back");
     create_ready(kcp, "root", "after-restart", None);
 }
