@@ -19,6 +19,16 @@ if ! command -v curl >/dev/null 2>&1; then
   echo "scripts/test.sh: curl (with HTTP/2) must be on PATH" >&2
   exit 1
 fi
+# The etcd storage backend's tests (apiserver/src/storage/etcd/) and e2e tests start a real etcd
+# (3.4+); Debian ships it as etcd-server, at /usr/bin/etcd.
+if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ] && command -v apt-get >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing etcd from Debian's packages (etcd-server)" >&2
+  (apt-get update -qq && apt-get install -y -qq etcd-server) >/dev/null || true
+fi
+if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
+  echo "scripts/test.sh: etcd must be on PATH (Debian package etcd-server)" >&2
+  exit 1
+fi
 # Reuse a build cache outside the clone when there is one; a fresh machine builds from nothing.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kcp-rs/target}"
 mkdir -p "$CARGO_TARGET_DIR"

@@ -4,16 +4,23 @@
 # makes (PKI, state, logs, pids) lives under DIR; DIR/admin.kubeconfig points at the proxy.
 #
 #   deploy/local/up.sh DIR      then   KUBECONFIG=DIR/admin.kubeconfig kubectl ...
+#   deploy/local/up.sh --etcd DIR   the same, with both shards on a three-member etcd cluster
 #   deploy/local/down.sh DIR    stops exactly these processes
 #
 # Ports: PROXY_PORT (default 6443), ROOT_PORT (6444), SHARD2_PORT (6445), CACHE1_PORT (6446),
-# CACHE2_PORT (6447). TOKEN_AUTH_FILE and
+# CACHE2_PORT (6447); with --etcd, ETCD_CLIENT_PORTS (6450,6451,6452) and ETCD_PEER_PORTS
+# (6460,6461,6462), and etcd 3.4+ on PATH or at /usr/bin/etcd (Debian: etcd-server). TOKEN_AUTH_FILE and
 # FRONT_PROXY_EXTRA_ARGS (e.g. OIDC flags) configure the proxy's authentication.
 # Binaries: KCP_BIN_DIR, else built with cargo into $CARGO_TARGET_DIR/debug. Needs kubectl.
 set -euo pipefail
 
+use_etcd=0
+if [ "${1:-}" = "--etcd" ]; then
+  use_etcd=1
+  shift
+fi
 if [ $# -ne 1 ]; then
-  echo "usage: $0 DIR" >&2
+  echo "usage: $0 [--etcd] DIR" >&2
   exit 2
 fi
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -110,6 +117,46 @@ cache() {
 cache cache-1 "$cache1_port"
 cache cache-2 "$cache2_port"
 
+# With --etcd: three members on loopback, clients over TLS with etcd-ca certificates only.
+storage_args=()
+if [ "$use_etcd" = 1 ]; then
+  etcd_bin="$(command -v etcd || true)"
+  [ -n "$etcd_bin" ] || etcd_bin=/usr/bin/etcd
+  if [ ! -x "$etcd_bin" ]; then
+    echo "--etcd needs etcd 3.4+ on PATH (Debian: apt-get install etcd-server)" >&2
+    exit 1
+  fi
+  IFS=, read -r -a etcd_clients <<<"${ETCD_CLIENT_PORTS:-6450,6451,6452}"
+  IFS=, read -r -a etcd_peers <<<"${ETCD_PEER_PORTS:-6460,6461,6462}"
+  initial_cluster="etcd-0=http://127.0.0.1:${etcd_peers[0]},etcd-1=http://127.0.0.1:${etcd_peers[1]},etcd-2=http://127.0.0.1:${etcd_peers[2]}"
+  etcd_servers=""
+  for i in 0 1 2; do
+    client="https://127.0.0.1:${etcd_clients[$i]}"
+    peer="http://127.0.0.1:${etcd_peers[$i]}"
+    etcd_servers="${etcd_servers:+$etcd_servers,}$client"
+    start "etcd-$i" "$etcd_bin" --name "etcd-$i" --data-dir "$dir/etcd-$i" \
+      --listen-client-urls "$client" --advertise-client-urls "$client" \
+      --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
+      --initial-cluster "$initial_cluster" \
+      --cert-file "$pki/etcd-server.crt" --key-file "$pki/etcd-server.key" \
+      --trusted-ca-file "$pki/etcd-ca.crt" --client-cert-auth
+  done
+  # A member serves once the cluster has a leader, which needs a majority of them running.
+  for i in 0 1 2; do
+    for _ in $(seq 1 200); do
+      grep -q "ready to serve client requests" "$dir/logs/etcd-$i.log" 2>/dev/null && break
+      if ! kill -0 "$(cat "$dir/run/etcd-$i.pid")" 2>/dev/null; then
+        echo "etcd-$i exited; see $dir/logs/etcd-$i.log" >&2
+        tail -n 20 "$dir/logs/etcd-$i.log" >&2
+        exit 1
+      fi
+      sleep 0.1
+    done
+  done
+  storage_args=(--storage etcd --etcd-servers "$etcd_servers" --etcd-cafile "$pki/etcd-ca.crt"
+    --etcd-certfile "$pki/etcd-client.crt" --etcd-keyfile "$pki/etcd-client.key")
+fi
+
 shard() {
   local name="$1" port="$2"
   start "$name" "$bin/kcp-shard" \
@@ -124,7 +171,8 @@ shard() {
     --service-account-signing-key-file "$pki/service-account.key" \
     --root-shard-kubeconfig-file "$dir/root-shard.kubeconfig" \
     --cache-server-url "https://127.0.0.1:$cache1_port,https://127.0.0.1:$cache2_port" \
-    --cache-kubeconfig "$dir/root-shard.kubeconfig"
+    --cache-kubeconfig "$dir/root-shard.kubeconfig" \
+    ${storage_args[@]+"${storage_args[@]}"}
   wait_ready "$name" "https://127.0.0.1:$port"
 }
 

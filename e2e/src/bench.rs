@@ -208,6 +208,12 @@ where
             (lat, errors)
         }));
     }
+    gather(tasks, started).await
+}
+
+/// Joins workers that each return (latencies, errors) into the samples of a run begun at
+/// `started`.
+async fn gather(tasks: Vec<tokio::task::JoinHandle<(Vec<Duration>, usize)>>, started: Instant) -> Samples {
     let mut s = Samples::default();
     for t in tasks {
         let (lat, errors) = t.await.expect("worker");
@@ -235,4 +241,29 @@ pub fn dir_bytes(dir: &std::path::Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
+}
+
+/// Runs `per_worker` creates of small objects on each of `workers` tasks straight against a
+/// store, without the server: what the backend alone sustains at that concurrency.
+pub async fn store_creates(store: Arc<dyn apiserver::storage::Storage>, workers: usize, per_worker: usize) -> Samples {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..workers)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(per_worker);
+                let mut errors = 0;
+                for i in 0..per_worker {
+                    let sent = Instant::now();
+                    let value = Bytes::from(format!("{{\"payload\":\"{}\"}}", "x".repeat(256)));
+                    if store.create(&format!("core/configmaps/bench/w{workers}/{w}-{i}"), value).await.is_err() {
+                        errors += 1;
+                    }
+                    lat.push(sent.elapsed());
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    gather(tasks, started).await
 }

@@ -16,6 +16,8 @@ pub struct Sharded {
     /// Proxy, root shard, shard-2, cache-1, cache-2.
     ports: [u16; 5],
     proxy_args: String,
+    /// With `up.sh --etcd`: the client ports, then the peer ports, of the three members.
+    etcd_ports: Option<[u16; 6]>,
 }
 
 fn free_port() -> u16 {
@@ -34,12 +36,25 @@ impl Sharded {
 
     /// Like [`Sharded::up`], with extra front-proxy flags made from the install's directory.
     pub fn up_with(token_lines: &str, proxy_args: impl FnOnce(&std::path::Path) -> String) -> Sharded {
+        Self::start(token_lines, proxy_args, None)
+    }
+
+    /// Runs `up.sh --etcd`: both shards on a three-member etcd cluster (members `etcd-0`..`etcd-2`).
+    pub fn up_on_etcd(token_lines: &str) -> Sharded {
+        Self::start(token_lines, |_| String::new(), Some(std::array::from_fn(|_| free_port())))
+    }
+
+    fn start(token_lines: &str, proxy_args: impl FnOnce(&std::path::Path) -> String, etcd_ports: Option<[u16; 6]>) -> Sharded {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("tokens.csv"), token_lines).expect("token file");
         let extra = proxy_args(dir.path());
         let kubeconfig = dir.path().join("admin.kubeconfig");
-        let sharded =
-            Sharded { kcp: Install::attached(dir, kubeconfig), ports: [free_port(), free_port(), free_port(), free_port(), free_port()], proxy_args: extra };
+        let sharded = Sharded {
+            kcp: Install::attached(dir, kubeconfig),
+            ports: [free_port(), free_port(), free_port(), free_port(), free_port()],
+            proxy_args: extra,
+            etcd_ports,
+        };
         sharded.up_again();
         sharded
     }
@@ -47,7 +62,12 @@ impl Sharded {
     /// Runs `up.sh` again: starts whatever of the install is not running.
     #[track_caller]
     pub fn up_again(&self) {
-        let out = Command::new(repo().join("deploy/local/up.sh"))
+        let mut up = Command::new(repo().join("deploy/local/up.sh"));
+        if let Some(ports) = self.etcd_ports {
+            let list = |ports: &[u16]| ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
+            up.arg("--etcd").env("ETCD_CLIENT_PORTS", list(&ports[..3])).env("ETCD_PEER_PORTS", list(&ports[3..]));
+        }
+        let out = up
             .arg(self.kcp.dir())
             .env("KCP_BIN_DIR", bin_dir())
             .env("PROXY_PORT", self.ports[0].to_string())
@@ -62,7 +82,8 @@ impl Sharded {
         assert!(out.status.success(), "up.sh failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     }
 
-    /// The pid of a component (`root`, `shard-2`, `front-proxy`, `cache-1`, `cache-2`).
+    /// The pid of a component (`root`, `shard-2`, `front-proxy`, `cache-1`, `cache-2`, and
+    /// `etcd-0`..`etcd-2` on etcd).
     pub fn pid(&self, component: &str) -> u32 {
         std::fs::read_to_string(self.kcp.dir().join("run").join(format!("{component}.pid"))).ok().and_then(|p| p.trim().parse().ok()).unwrap_or(0)
     }

@@ -12,6 +12,7 @@ mod connections;
 mod crd;
 mod discovery;
 mod durability;
+mod etcd;
 mod isolation;
 mod kubectl_kcp;
 mod kubectl_versions;

@@ -14,12 +14,21 @@ struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
-    /// Run a complete install in one process (embedded storage, generated certificates,
-    /// admin kubeconfig at <root-directory>/admin.kubeconfig).
+    /// Run a complete install in one process (embedded sled storage, or etcd with --storage
+    /// etcd; generated certificates; admin kubeconfig at <root-directory>/admin.kubeconfig).
     Start(kcp::start::StartFlags),
     /// Certificates and keys of a sharded install.
     #[command(subcommand)]
     Pki(PkiCommand),
+    /// Moving a shard's objects between storage backends.
+    #[command(subcommand)]
+    Storage(StorageCommand),
+}
+
+#[derive(Subcommand)]
+enum StorageCommand {
+    /// Copy a stopped shard from sled into an empty etcd prefix, then verify counts and checksums.
+    Migrate(kcp::migrate::MigrateFlags),
 }
 
 #[derive(Subcommand)]
@@ -54,6 +63,17 @@ async fn main() -> std::process::ExitCode {
             Err(e) => {
                 eprintln!("kcp pki rotate: {}", apiserver::process::report(&e));
                 return std::process::ExitCode::FAILURE;
+            }
+        },
+        Command::Storage(StorageCommand::Migrate(flags)) => match kcp::migrate::migrate(&flags).await {
+            Ok(report) => {
+                println!("{report}");
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("kcp storage migrate: {}", apiserver::process::report(&e));
+                let code = if matches!(e, kcp::migrate::MigrateError::Usage { .. }) { 64 } else { 1 };
+                return std::process::ExitCode::from(code);
             }
         },
     };

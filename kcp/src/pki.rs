@@ -3,7 +3,8 @@
 //! Three CAs keep the trust decisions apart: the server CA signs every serving certificate;
 //! the client CA signs the identities users and components present; the request-header CA
 //! signs only the front-proxy's client certificate, the one credential shards accept identity
-//! headers from.
+//! headers from. A fourth, the etcd CA, signs etcd's serving certificate and the one client
+//! certificate etcd accepts (the shards'), so no user identity can reach the store directly.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -66,6 +67,9 @@ fn plan(flags: &InitFlags) -> Vec<String> {
         "shard-admin",
         "shard-client",
         "front-proxy-client",
+        "etcd-ca",
+        "etcd-server",
+        "etcd-client",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -100,6 +104,7 @@ pub fn init(flags: &InitFlags) -> Result<Vec<PathBuf>, PkiCommandError> {
     let server_ca = pki::new_ca("kcp-rs server CA")?;
     let client_ca = pki::new_ca("kcp-rs client CA")?;
     let requestheader_ca = pki::new_ca("kcp-rs request-header CA")?;
+    let etcd_ca = pki::new_ca("kcp-rs etcd CA")?;
     let serving = |cn: &str| pki::new_serving_cert(&server_ca, cn, &dns, &ips);
     let mut pairs: Vec<(String, CertPair)> = vec![
         ("front-proxy".into(), serving("kcp-front-proxy")?),
@@ -109,11 +114,18 @@ pub fn init(flags: &InitFlags) -> Result<Vec<PathBuf>, PkiCommandError> {
         ("shard-admin".into(), pki::new_client_cert(&client_ca, "shard-admin", &["system:masters".into()])?),
         ("shard-client".into(), pki::new_client_cert(&client_ca, "system:kcp:shard", &["system:masters".into()])?),
         ("front-proxy-client".into(), pki::new_client_cert(&requestheader_ca, "kcp-front-proxy", &[])?),
+        ("etcd-server".into(), pki::new_serving_cert(&etcd_ca, "etcd", &dns, &ips)?),
+        ("etcd-client".into(), pki::new_client_cert(&etcd_ca, "kcp-rs shard", &[])?),
     ];
     for shard in &flags.shards {
         pairs.push((format!("shard-{shard}"), serving(&format!("kcp-shard {shard}"))?));
     }
-    pairs.extend([("server-ca".into(), server_ca), ("client-ca".into(), client_ca), ("requestheader-ca".into(), requestheader_ca)]);
+    pairs.extend([
+        ("server-ca".into(), server_ca),
+        ("client-ca".into(), client_ca),
+        ("requestheader-ca".into(), requestheader_ca),
+        ("etcd-ca".into(), etcd_ca),
+    ]);
     for (stem, pair) in &pairs {
         pki::write_pair(dir, stem, pair)?;
     }
@@ -134,13 +146,16 @@ pub struct RotateFlags {
     pub cert: String,
 }
 
-/// The CA that signs a leaf, by the leaf's file stem.
-fn issuer_of(stem: &str) -> Option<&'static str> {
+/// The CA that signs a leaf, by the leaf's file stem, and whether the leaf serves (or is a
+/// client identity).
+fn issuer_of(stem: &str) -> Option<(&'static str, bool)> {
     match stem {
-        "admin" | "shard-admin" | "shard-client" => Some("client-ca"),
-        "front-proxy-client" => Some("requestheader-ca"),
-        "front-proxy" | "cache-server" | "virtual-workspaces" => Some("server-ca"),
-        s if s.starts_with("shard-") => Some("server-ca"),
+        "admin" | "shard-admin" | "shard-client" => Some(("client-ca", false)),
+        "front-proxy-client" => Some(("requestheader-ca", false)),
+        "etcd-server" => Some(("etcd-ca", true)),
+        "etcd-client" => Some(("etcd-ca", false)),
+        "front-proxy" | "cache-server" | "virtual-workspaces" => Some(("server-ca", true)),
+        s if s.starts_with("shard-") => Some(("server-ca", true)),
         _ => None,
     }
 }
@@ -149,22 +164,19 @@ fn issuer_of(stem: &str) -> Option<&'static str> {
 /// Components serving it pick the new pair up without a restart.
 pub fn rotate(flags: &RotateFlags) -> Result<PathBuf, PkiCommandError> {
     let stem = flags.cert.as_str();
-    let ca_stem = issuer_of(stem).ok_or_else(|| PkiCommandError::NotLeaf(stem.to_string()))?;
+    let (ca_stem, serving) = issuer_of(stem).ok_or_else(|| PkiCommandError::NotLeaf(stem.to_string()))?;
     let ca = pki::read_pair(&flags.dir, ca_stem)?;
     let old = pki::read_pair(&flags.dir, stem)?;
     let holder = pki::holder_of(&old.cert_pem)?;
-    let fresh = if ca_stem == "server-ca" {
-        pki::new_serving_cert(&ca, &holder.cn, &holder.dns, &holder.ips)?
-    } else {
-        pki::new_client_cert(&ca, &holder.cn, &holder.groups)?
-    };
+    let fresh =
+        if serving { pki::new_serving_cert(&ca, &holder.cn, &holder.dns, &holder.ips)? } else { pki::new_client_cert(&ca, &holder.cn, &holder.groups)? };
     pki::write_pair(&flags.dir, stem, &fresh)?;
     Ok(flags.dir.join(format!("{stem}.crt")))
 }
 
 /// Prints what `init` wrote.
 pub fn summary(dir: &Path, files: &[PathBuf]) -> String {
-    format!("wrote {} files to {}: server, client and request-header CAs; serving certificates; admin, shard-admin, shard-client and front-proxy-client identities; the service-account key pair", files.len(), dir.display())
+    format!("wrote {} files to {}: server, client, request-header and etcd CAs; serving certificates; admin, shard-admin, shard-client, front-proxy-client and etcd-client identities; the service-account key pair", files.len(), dir.display())
 }
 
 #[cfg(test)]
@@ -195,6 +207,9 @@ mod tests {
         assert!(proxy_ca.verify(&chain("front-proxy-client.crt")));
         assert!(!client_ca.verify(&chain("front-proxy-client.crt")), "the proxy identity is no user");
         assert!(client_ca.verify(&chain("shard-client.crt")));
+        let etcd_ca = pki::ClientCertAuthority::new(&[read("etcd-ca.crt")]).expect("CA");
+        assert!(etcd_ca.verify(&chain("etcd-client.crt")));
+        assert!(!etcd_ca.verify(&chain("admin.crt")), "users cannot reach etcd");
         assert!(flags.dir.join("shard-s2.crt").exists());
         TokenSigner::from_pem("i", &read("service-account.key")).expect("signing key");
         apimachinery::auth::TokenVerifier::from_pem("i", &read("service-account.pub")).expect("public key");
@@ -207,7 +222,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let flags = InitFlags { dir: dir.path().to_path_buf(), hosts: vec!["localhost".into(), "10.1.2.3".into()], shards: vec!["root".into()], force: false };
         init(&flags).expect("init");
-        for stem in ["front-proxy", "admin", "front-proxy-client"] {
+        for stem in ["front-proxy", "admin", "front-proxy-client", "etcd-server", "etcd-client"] {
             let before = pki::read_pair(dir.path(), stem).expect("pair");
             rotate(&RotateFlags { dir: dir.path().to_path_buf(), cert: stem.into() }).expect("rotate");
             let after = pki::read_pair(dir.path(), stem).expect("pair");

@@ -13,7 +13,7 @@ use apiserver::auth::authz::Authorizer;
 use apiserver::server::access::{attributes, forbidden};
 use apiserver::server::authenticate::ClusterResolver;
 use apiserver::server::phase::{Outcome, Phase, Req};
-use apiserver::storage::{Key, SharedStorage, Storage};
+use apiserver::storage::{Key, SharedStorage, Storage, StorageError};
 use futures::future::BoxFuture;
 
 /// The cluster gate phase.
@@ -46,7 +46,9 @@ pub struct PathResolver(pub SharedStorage);
 
 impl ClusterResolver for PathResolver {
     fn resolve<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Option<String>> {
-        Box::pin(walk_path(&*self.0, path))
+        // An unreadable store resolves nothing, so impersonation is judged as into an unknown
+        // cluster: refused.
+        Box::pin(async move { walk_path(&*self.0, path).await.ok().flatten() })
     }
 }
 
@@ -65,7 +67,7 @@ async fn resolve_path(store: &dyn Storage, req: &mut Req) -> Result<(), ApiError
     let Some(path) = req.extensions().get::<RequestInfo>().filter(|i| i.cluster_is_path()).and_then(|i| i.cluster_name().map(String::from)) else {
         return Ok(());
     };
-    let Some(cluster) = walk_path(store, &path).await else {
+    let Some(cluster) = walk_path(store, &path).await? else {
         let (Some(info), Some(user)) = (req.extensions().get::<RequestInfo>(), req.extensions().get::<UserInfo>()) else {
             return Err(ApiError::internal("path resolution ran before request parsing and authentication"));
         };
@@ -82,21 +84,28 @@ async fn resolve_path(store: &dyn Storage, req: &mut Req) -> Result<(), ApiError
     Ok(())
 }
 
-/// The logical cluster a workspace path names, walking the Workspaces from its first segment.
-pub async fn walk_path(store: &dyn Storage, path: &str) -> Option<String> {
-    let path = WorkspacePath::parse(path)?;
+/// The logical cluster a workspace path names, walking the Workspaces from its first segment;
+/// `None` when the path names no workspace. A store that cannot be read is an error, never
+/// "no such workspace": that would answer 404 (or 403) for what a retry can serve.
+pub async fn walk_path(store: &dyn Storage, path: &str) -> Result<Option<String>, StorageError> {
+    let Some(path) = WorkspacePath::parse(path) else { return Ok(None) };
     let mut cluster = path.start().to_string();
     for &name in path.children() {
         let key = Key { group: "tenancy.kcp.io", resource: "workspaces", cluster: &cluster, namespace: "", name }.encode();
-        let stored = store.get(&key).await.ok()?;
-        cluster = serde_json::from_slice::<serde_json::Value>(&stored.value)
-            .ok()?
-            .pointer("/spec/cluster")
-            .and_then(serde_json::Value::as_str)
-            .filter(|c| !c.is_empty())?
-            .to_string();
+        let stored = match store.get(&key).await {
+            Ok(stored) => stored,
+            Err(StorageError::NotFound { .. }) => return Ok(None),
+            Err(other) => return Err(other),
+        };
+        let next = serde_json::from_slice::<serde_json::Value>(&stored.value)
+            .ok()
+            .and_then(|ws| ws.pointer("/spec/cluster").and_then(serde_json::Value::as_str).filter(|c| !c.is_empty()).map(String::from));
+        match next {
+            Some(next) => cluster = next,
+            None => return Ok(None),
+        }
     }
-    Some(cluster)
+    Ok(Some(cluster))
 }
 
 /// Lets a request into an existing, active logical cluster. Whether a cluster exists or is
@@ -104,7 +113,13 @@ pub async fn walk_path(store: &dyn Storage, path: &str) -> Option<String> {
 async fn check_cluster(gate: &ClusterGate, cluster: &str, user: &UserInfo, info: &RequestInfo) -> Result<(), ApiError> {
     let key = Key::logical_cluster(cluster).encode();
     let masters = user.is_masters();
-    if let Ok(stored) = gate.store.get(&key).await {
+    let found = match gate.store.get(&key).await {
+        Ok(stored) => Some(stored),
+        Err(StorageError::NotFound { .. }) => None,
+        // Unreadable is not missing: the caller gets the storage error (503 when retryable).
+        Err(other) => return Err(other.into()),
+    };
+    if let Some(stored) = found {
         // An inactive logical cluster is closed to everyone but system:masters (who can
         // reopen it); saying so is only for those who could otherwise have come in.
         if !masters && is_inactive(&stored.value) {

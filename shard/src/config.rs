@@ -7,6 +7,7 @@ use std::time::Duration;
 pub use apiserver::config::ConfigError;
 use apiserver::config::{deserialize_duration, parse_duration};
 use apiserver::server::ConnectionLimits;
+use apiserver::storage::etcd::{default_prefix, EtcdConfig, EtcdTls, DEFAULT_COMPACTION_INTERVAL};
 use serde::Deserialize;
 
 /// The YAML config file (camelCase keys, unknown keys rejected).
@@ -60,6 +61,21 @@ pub struct ShardFile {
     /// Time a client has to send a request's headers (`10s`); `requestHeaderTimeout` in the file.
     #[serde(default, deserialize_with = "deserialize_duration")]
     pub request_header_timeout: Option<Duration>,
+    /// Storage backend: `sled` (default) or `etcd`.
+    pub storage: Option<StorageKind>,
+    /// Client URLs of the etcd members.
+    pub etcd_servers: Option<Vec<String>>,
+    /// Client certificate presented to etcd (PEM).
+    pub etcd_certfile: Option<PathBuf>,
+    /// Private key of the etcd client certificate (PEM).
+    pub etcd_keyfile: Option<PathBuf>,
+    /// CA bundle that signed the etcd members' certificates.
+    pub etcd_cafile: Option<PathBuf>,
+    /// Prefix of this shard's keys in etcd; `/kcp-rs/<shard name>/` by default.
+    pub etcd_prefix: Option<String>,
+    /// How often etcd's history is compacted (`5m` by default).
+    #[serde(default, deserialize_with = "deserialize_duration")]
+    pub etcd_compaction_interval: Option<Duration>,
     /// Time a connection with no request in flight stays open (`30s`); `idleConnectionTimeout` in the file.
     #[serde(default, deserialize_with = "deserialize_duration")]
     pub idle_connection_timeout: Option<Duration>,
@@ -160,6 +176,95 @@ pub struct ShardFlags {
     /// whole life); default `30s`.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub idle_connection_timeout: Option<Duration>,
+    /// Storage backend: `sled` keeps objects under <root-directory>/data on this machine;
+    /// `etcd` keeps them in an etcd cluster (--etcd-servers), nothing on local disk.
+    #[arg(long, value_enum)]
+    pub storage: Option<StorageKind>,
+    /// Client URLs of the etcd members, comma-separated (`https://a:2379,https://b:2379`).
+    #[arg(long, value_delimiter = ',', value_name = "URLS")]
+    pub etcd_servers: Option<Vec<String>>,
+    /// Client certificate presented to etcd (PEM).
+    #[arg(long)]
+    pub etcd_certfile: Option<PathBuf>,
+    /// Private key of the etcd client certificate (PEM).
+    #[arg(long)]
+    pub etcd_keyfile: Option<PathBuf>,
+    /// CA bundle that signed the etcd members' certificates; required for https:// servers.
+    #[arg(long)]
+    pub etcd_cafile: Option<PathBuf>,
+    /// Prefix of this shard's keys in etcd, so shards can share a cluster; default
+    /// `/kcp-rs/<shard name>/`.
+    #[arg(long)]
+    pub etcd_prefix: Option<String>,
+    /// How often etcd's history is compacted (each pass keeps one interval of it); default `5m`.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub etcd_compaction_interval: Option<Duration>,
+}
+
+/// Which storage backend a shard uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    /// The embedded store on local disk.
+    Sled,
+    /// An etcd cluster.
+    Etcd,
+}
+
+/// Where a shard keeps its objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageConfig {
+    /// sled in this directory.
+    Sled {
+        /// The database directory.
+        dir: PathBuf,
+    },
+    /// An etcd cluster.
+    Etcd(EtcdConfig),
+}
+
+/// Resolves the storage settings; etcd settings without `--storage etcd` are refused rather
+/// than silently ignored.
+fn resolve_storage(
+    file: &ShardFile,
+    flags: &ShardFlags,
+    root_directory: &std::path::Path,
+    shard_name: &str,
+    window_capacity: usize,
+) -> Result<StorageConfig, ConfigError> {
+    let kind = flags.storage.or(file.storage).unwrap_or(StorageKind::Sled);
+    let servers: Vec<String> =
+        flags.etcd_servers.clone().or_else(|| file.etcd_servers.clone()).unwrap_or_default().into_iter().filter(|s| !s.is_empty()).collect();
+    let cert = flags.etcd_certfile.clone().or_else(|| file.etcd_certfile.clone());
+    let key = flags.etcd_keyfile.clone().or_else(|| file.etcd_keyfile.clone());
+    let ca = flags.etcd_cafile.clone().or_else(|| file.etcd_cafile.clone());
+    let prefix = flags.etcd_prefix.clone().or_else(|| file.etcd_prefix.clone());
+    let interval = flags.etcd_compaction_interval.or(file.etcd_compaction_interval);
+    if kind == StorageKind::Sled {
+        let etcd_settings = !servers.is_empty() || cert.is_some() || key.is_some() || ca.is_some() || prefix.is_some() || interval.is_some();
+        if etcd_settings {
+            return Err(ConfigError::Invalid { setting: "--storage", message: "etcd settings were given but the storage is sled; add --storage etcd".into() });
+        }
+        return Ok(StorageConfig::Sled { dir: root_directory.join("data") });
+    }
+    if servers.is_empty() {
+        return Err(ConfigError::Missing("--etcd-servers (required with --storage etcd)"));
+    }
+    let client = match (cert, key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => return Err(ConfigError::Invalid { setting: "--etcd-certfile", message: "--etcd-certfile and --etcd-keyfile go together".into() }),
+    };
+    let tls = match (ca, client) {
+        (Some(ca_file), client) => Some(EtcdTls { ca_file, client }),
+        (None, None) => None,
+        (None, Some(_)) => return Err(ConfigError::Missing("--etcd-cafile (required with an etcd client certificate)")),
+    };
+    let prefix = prefix.unwrap_or_else(|| default_prefix(shard_name));
+    if !prefix.ends_with('/') {
+        return Err(ConfigError::Invalid { setting: "--etcd-prefix", message: format!("{prefix:?} must end with '/' so that shards never share keys") });
+    }
+    Ok(StorageConfig::Etcd(EtcdConfig { servers, tls, prefix, compaction_interval: Some(interval.unwrap_or(DEFAULT_COMPACTION_INTERVAL)), window_capacity }))
 }
 
 /// The resolved configuration of one shard.
@@ -211,19 +316,26 @@ pub struct ShardConfig {
     pub requestheader_allowed_names: Vec<String>,
     /// How long connections may take to send headers and stay idle.
     pub connection_limits: ConnectionLimits,
+    /// Where objects are stored.
+    pub storage: StorageConfig,
 }
 
 impl ShardConfig {
     /// Merges file and flags (flags win) and applies defaults.
     pub fn resolve(file: ShardFile, flags: ShardFlags) -> Result<ShardConfig, ConfigError> {
-        let root_directory = flags.root_directory.or(file.root_directory).unwrap_or_else(|| PathBuf::from(".kcp"));
+        let root_directory = flags.root_directory.clone().or(file.root_directory.clone()).unwrap_or_else(|| PathBuf::from(".kcp"));
+        let shard_name = flags.shard_name.clone().or(file.shard_name.clone()).unwrap_or_else(|| "root".into());
+        let watch_cache_size = flags.watch_cache_size.or(file.watch_cache_size).unwrap_or(10_000);
+        let storage = resolve_storage(&file, &flags, &root_directory, &shard_name, watch_cache_size)?;
         Ok(ShardConfig {
+            storage,
+            shard_name,
+            watch_cache_size,
             service_account_signing_key_file: flags
                 .service_account_signing_key_file
                 .or(file.service_account_signing_key_file)
                 .unwrap_or_else(|| root_directory.join("service-account.key")),
             service_account_issuer: flags.service_account_issuer.or(file.service_account_issuer).unwrap_or_else(|| "https://kcp.default.svc".into()),
-            shard_name: flags.shard_name.or(file.shard_name).unwrap_or_else(|| "root".into()),
             requestheader_client_ca_file: flags.requestheader_client_ca_file.or(file.requestheader_client_ca_file),
             root_shard_kubeconfig_file: flags.root_shard_kubeconfig_file.or(file.root_shard_kubeconfig_file),
             cache_server_urls: flags.cache_server_urls.or(file.cache_server_urls).unwrap_or_default().into_iter().filter(|u| !u.is_empty()).collect(),
@@ -244,7 +356,6 @@ impl ShardConfig {
             client_ca_file: flags.client_ca_file.or(file.client_ca_file).ok_or(ConfigError::Missing("--client-ca-file"))?,
             token_auth_file: flags.token_auth_file.or(file.token_auth_file),
             max_requests_inflight: flags.max_requests_inflight.or(file.max_requests_inflight).unwrap_or(400),
-            watch_cache_size: flags.watch_cache_size.or(file.watch_cache_size).unwrap_or(10_000),
             shard_external_url: flags.shard_external_url.or(file.shard_external_url),
             root_ca_file: flags.root_ca_file.or(file.root_ca_file),
         })
@@ -277,5 +388,46 @@ mod tests {
         assert!(serde_saphyr::from_str::<ShardFile>("requestHeaderTimeout: 0s\n").is_err());
         let none: ShardFile = serde_saphyr::from_str("tlsCertFile: c\ntlsPrivateKeyFile: k\nclientCaFile: ca\n").expect("parses");
         assert_eq!(ShardConfig::resolve(none, ShardFlags::default()).expect("resolves").connection_limits, ConnectionLimits::default());
+    }
+
+    fn tls_flags() -> ShardFlags {
+        ShardFlags { tls_cert_file: Some("c".into()), tls_private_key_file: Some("k".into()), client_ca_file: Some("ca".into()), ..Default::default() }
+    }
+
+    #[test]
+    fn sled_is_the_default_and_refuses_etcd_settings() {
+        let cfg = ShardConfig::resolve(ShardFile::default(), ShardFlags { root_directory: Some("/r".into()), ..tls_flags() }).expect("resolves");
+        assert_eq!(cfg.storage, StorageConfig::Sled { dir: PathBuf::from("/r/data") });
+        let stray = ShardFlags { etcd_servers: Some(vec!["http://a:2379".into()]), ..tls_flags() };
+        assert!(matches!(ShardConfig::resolve(ShardFile::default(), stray), Err(ConfigError::Invalid { setting: "--storage", .. })));
+    }
+
+    #[test]
+    fn etcd_from_file_and_flags_with_defaults() {
+        let file: ShardFile = serde_saphyr::from_str(
+            "storage: etcd\netcdServers: [\"https://a:2379\", \"https://b:2379\"]\netcdCafile: ca.pem\netcdCertfile: c.pem\netcdKeyfile: k.pem\netcdCompactionInterval: 1m\n",
+        )
+        .expect("parses");
+        let flags = ShardFlags { shard_name: Some("s1".into()), ..tls_flags() };
+        let StorageConfig::Etcd(etcd) = ShardConfig::resolve(file, flags).expect("resolves").storage else { panic!("expected etcd storage") };
+        assert_eq!(etcd.servers, ["https://a:2379", "https://b:2379"]);
+        assert_eq!(etcd.prefix, "/kcp-rs/s1/");
+        assert_eq!(etcd.compaction_interval, Some(Duration::from_secs(60)));
+        assert_eq!(etcd.window_capacity, 10_000);
+        assert_eq!(etcd.tls, Some(EtcdTls { ca_file: "ca.pem".into(), client: Some(("c.pem".into(), "k.pem".into())) }));
+
+        let plain = ShardFlags { storage: Some(StorageKind::Etcd), etcd_servers: Some(vec!["http://127.0.0.1:2379".into()]), ..tls_flags() };
+        let StorageConfig::Etcd(etcd) = ShardConfig::resolve(ShardFile::default(), plain).expect("resolves").storage else { panic!("expected etcd storage") };
+        assert_eq!((etcd.tls, etcd.prefix.as_str(), etcd.compaction_interval), (None, "/kcp-rs/root/", Some(DEFAULT_COMPACTION_INTERVAL)));
+    }
+
+    #[test]
+    fn etcd_settings_that_cannot_work_are_refused() {
+        let etcd = |f: ShardFlags| ShardConfig::resolve(ShardFile::default(), ShardFlags { storage: Some(StorageKind::Etcd), ..f });
+        assert!(matches!(etcd(tls_flags()), Err(ConfigError::Missing(_))));
+        let servers = || ShardFlags { etcd_servers: Some(vec!["https://a:2379".into()]), ..tls_flags() };
+        assert!(matches!(etcd(ShardFlags { etcd_certfile: Some("c".into()), ..servers() }), Err(ConfigError::Invalid { .. })));
+        assert!(matches!(etcd(ShardFlags { etcd_certfile: Some("c".into()), etcd_keyfile: Some("k".into()), ..servers() }), Err(ConfigError::Missing(_))));
+        assert!(matches!(etcd(ShardFlags { etcd_prefix: Some("/shared".into()), ..servers() }), Err(ConfigError::Invalid { setting: "--etcd-prefix", .. })));
     }
 }

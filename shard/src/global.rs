@@ -99,7 +99,8 @@ impl Global {
     /// The cluster-scoped `group`/`resource` object `name` in the workspace at `path` (a path or
     /// a logical cluster name).
     pub async fn find(&self, group: &str, resource: &str, path: &str, name: &str) -> Result<Option<Found>, Unavailable> {
-        if let Some(cluster) = walk_path(self.store.as_ref(), path).await {
+        let unavailable = || Unavailable { what: format!("{resource}.{group} {path}:{name}") };
+        if let Some(cluster) = walk_path(self.store.as_ref(), path).await.map_err(|_| unavailable())? {
             let key = Key { group, resource, cluster: &cluster, namespace: "", name }.encode();
             if let Ok(stored) = self.store.get(&key).await {
                 let object = serde_json::from_slice(&stored.value).unwrap_or(Value::Null);
@@ -118,7 +119,7 @@ impl Global {
         match found {
             Some(object) => Ok(Some(Found { cluster: annotation(&object, CLUSTER_ANNOTATION).unwrap_or_default().to_string(), local: false, object })),
             None if cache.is_current() => Ok(None),
-            None => Err(Unavailable { what: format!("{resource}.{group} {path}:{name}") }),
+            None => Err(unavailable()),
         }
     }
 
@@ -129,7 +130,7 @@ impl Global {
 
     /// Every Shard object (they live in `root`).
     pub async fn shards(&self) -> Result<Vec<Value>, ApiError> {
-        let local = self.store.list(&key::cluster_prefix("core.kcp.io", "shards", ROOT_CLUSTER), None, 0).await?;
+        let local = self.store.list(&key::cluster_prefix("core.kcp.io", "shards", ROOT_CLUSTER), None, 0, None).await?;
         let cache = match &self.cache {
             Some(cache) if local.items.is_empty() => cache,
             _ => return Ok(local.items.iter().filter_map(|s| serde_json::from_slice(&s.value).ok()).collect()),

@@ -24,7 +24,7 @@ pub fn follow(store: SharedStorage) -> Result<Inactive, StorageError> {
     let (tx, rx) = tokio::sync::watch::channel(Arc::new(HashSet::new()));
     tokio::spawn(async move {
         loop {
-            let Ok(page) = store.list(PREFIX, None, 0).await else {
+            let Ok(page) = store.list(PREFIX, None, 0, None).await else {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 continue;
             };

@@ -30,10 +30,11 @@ use apiserver::rest::{admission, Api, Limits};
 use apiserver::server::metrics::Metrics;
 use apiserver::server::phase::Phases;
 use apiserver::server::Handler;
+use apiserver::storage::etcd::EtcdStorage;
 use apiserver::storage::sled::SledStorage;
 use apiserver::storage::SharedStorage;
 
-pub use config::{ConfigError, ShardConfig, ShardFile, ShardFlags};
+pub use config::{ConfigError, ShardConfig, ShardFile, ShardFlags, StorageConfig};
 
 /// Why a shard could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,9 @@ pub enum ShardError {
     /// The storage could not be opened or written.
     #[error("storage")]
     Storage(#[from] apiserver::storage::StorageError),
+    /// The etcd cluster could not be reached or the etcd settings are unusable.
+    #[error("etcd storage")]
+    Etcd(#[from] apiserver::storage::etcd::OpenError),
     /// Certificates or keys could not be loaded, generated or written.
     #[error("TLS")]
     Tls(#[from] apiserver::pki::PkiError),
@@ -91,12 +95,21 @@ fn signing_key(path: &std::path::Path, issuer: &str) -> Result<TokenSigner, Shar
     Ok(TokenSigner::from_pem(issuer, &read(path)?)?)
 }
 
+/// Opens the configured backend.
+async fn open_storage(config: &ShardConfig) -> Result<SharedStorage, ShardError> {
+    Ok(match &config.storage {
+        StorageConfig::Sled { dir } => {
+            std::fs::create_dir_all(dir).map_err(|source| ShardError::Io { path: dir.display().to_string(), source })?;
+            Arc::new(SledStorage::open(dir, config.watch_cache_size)?)
+        }
+        StorageConfig::Etcd(etcd) => Arc::new(EtcdStorage::open(etcd).await?),
+    })
+}
+
 /// Runs a shard until `shutdown` turns true. `on_listening` is told the bound address once the
 /// shard accepts connections (useful with port 0).
 pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<bool>, on_listening: impl FnOnce(SocketAddr)) -> Result<(), ShardError> {
-    let data = config.root_directory.join("data");
-    std::fs::create_dir_all(&data).map_err(|source| ShardError::Io { path: data.display().to_string(), source })?;
-    let store: SharedStorage = Arc::new(SledStorage::open(&data, config.watch_cache_size)?);
+    let store = open_storage(&config).await?;
     let hosts_root = config.shard_name == bootstrap::ROOT_CLUSTER;
     bootstrap::run(&store, bootstrap::Scope { hosts_root, home_workspaces: config.enable_home_workspaces }).await?;
     // The credentials that reach the root shard reach every shard (system:masters).

@@ -83,7 +83,7 @@ impl Authorizer {
     async fn objects(&self, cluster: &str) -> Result<RbacObjects, ApiError> {
         let mut lists = Vec::with_capacity(4);
         for resource in ["roles", "clusterroles", "rolebindings", "clusterrolebindings"] {
-            let page = self.store.list(&key::cluster_prefix(RBAC_GROUP, resource, cluster), None, 0).await.map_err(ApiError::internal)?;
+            let page = self.store.list(&key::cluster_prefix(RBAC_GROUP, resource, cluster), None, 0, None).await.map_err(ApiError::internal)?;
             lists.push(page.items.iter().filter_map(|s| serde_json::from_slice(&s.value).ok()).collect::<Vec<Value>>());
         }
         let mut it = lists.into_iter();

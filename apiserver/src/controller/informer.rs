@@ -87,14 +87,15 @@ async fn relist(store: &SharedStorage, prefix: &str, known: &mut HashSet<String>
     let mut after: Option<String> = None;
     let mut revision = None;
     loop {
-        let page = match store.list(prefix, after.as_deref(), 0).await {
+        let page = match store.list(prefix, after.as_deref(), 0, revision).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(%prefix, error = %e, "informer list failed");
                 return None;
             }
         };
-        // Pages after the first are read at later revisions; watching from the first one's
+        // Later pages are read at the first one's revision where the backend keeps history;
+        // where it does not, they show later writes, and watching from the first revision
         // replays what changed in between, which handlers see as ordinary updates.
         revision.get_or_insert(page.revision);
         items.extend(page.items);

@@ -107,7 +107,7 @@ pub async fn collect(api: &Api, req: &ApiRequest, r: &Resolved, filter: &Filter)
     let mut items = Vec::new();
     loop {
         let want = if limit == 0 { 0 } else { (limit - items.len()).max(1) };
-        let page = api.store.list(&prefix, start.as_deref(), want).await?;
+        let page = api.store.list(&prefix, start.as_deref(), want, first_rv).await?;
         first_rv.get_or_insert(page.revision);
         for s in &page.items {
             let obj = r.present(&s.key, &s.value, s.revision)?;

@@ -77,7 +77,7 @@ impl Phase for Probes {
                 "/readyz" => "readyz",
                 _ => return Ok(Outcome::Next),
             };
-            let storage_ok = self.store.list("\u{1}probe/", None, 1).await.is_ok();
+            let storage_ok = self.store.list("\u{1}probe/", None, 1, None).await.is_ok();
             let mut checks = vec![("ping".to_string(), true), ("storage".to_string(), storage_ok), ("shutdown".to_string(), !*self.shutdown.borrow())];
             // Liveness is about the process; only readiness waits for what is still loading.
             if name == "readyz" {

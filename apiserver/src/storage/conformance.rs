@@ -71,7 +71,7 @@ pub(crate) async fn list_pages_in_key_order_within_prefix(h: &impl Harness) {
     for (cluster, name) in [("a", "c"), ("ab", "x"), ("a", "a"), ("b", "z"), ("a", "e"), ("a", "b"), ("a", "d")] {
         s.create(&format!("core/configmaps/{cluster}/ns/{name}"), bytes(name)).await.expect("create");
     }
-    let all = s.list("core/configmaps/a/", None, 0).await.expect("list");
+    let all = s.list("core/configmaps/a/", None, 0, None).await.expect("list");
     let names: Vec<_> = all.items.iter().map(|i| i.value.clone()).collect();
     assert_eq!(names, ["a", "b", "c", "d", "e"].map(bytes));
     assert_eq!(all.more_after, None);
@@ -81,7 +81,7 @@ pub(crate) async fn list_pages_in_key_order_within_prefix(h: &impl Harness) {
     for &(limit, expected) in cases {
         let mut start_after = None;
         for (i, page_names) in expected.iter().enumerate() {
-            let page = s.list("core/configmaps/a/", start_after.as_deref(), limit).await.expect("list page");
+            let page = s.list("core/configmaps/a/", start_after.as_deref(), limit, None).await.expect("list page");
             let got: Vec<_> = page.items.iter().map(|i| i.value.clone()).collect();
             assert_eq!(got, page_names.iter().map(|n| bytes(n)).collect::<Vec<_>>(), "limit {limit} page {i}");
             let last = i + 1 == expected.len();
@@ -92,7 +92,7 @@ pub(crate) async fn list_pages_in_key_order_within_prefix(h: &impl Harness) {
             start_after = page.more_after;
         }
     }
-    let everything = s.list("", None, 0).await.expect("list all");
+    let everything = s.list("", None, 0, None).await.expect("list all");
     assert_eq!(everything.items.len(), 7, "the empty prefix lists objects only");
 }
 
@@ -108,7 +108,7 @@ pub(crate) async fn data_and_revisions_survive_reopen(h: &impl Harness) {
     drop(s);
     let s = h.open(100);
     assert_eq!(s.current_revision(), gone.revision, "a delete's revision is persisted too");
-    let page = s.list("core/configmaps/a/", None, 0).await.expect("list");
+    let page = s.list("core/configmaps/a/", None, 0, None).await.expect("list");
     assert_eq!(page.items.len(), 4);
     assert_eq!(s.get("core/configmaps/a/ns/3").await.expect("get").value, bytes("3"));
     let next = s.create("core/configmaps/a/ns/new", bytes("n")).await.expect("create");
@@ -127,7 +127,27 @@ pub(crate) async fn concurrent_writers_are_all_acknowledged(h: &impl Harness) {
         assert!(rev <= s.current_revision(), "acknowledged before durable");
         assert!(revisions.insert(rev), "revision {rev} handed out twice");
     }
-    assert_eq!(s.list("core/configmaps/a/", None, 0).await.expect("list").items.len(), 50);
+    assert_eq!(s.list("core/configmaps/a/", None, 0, None).await.expect("list").items.len(), 50);
+}
+
+pub(crate) async fn racing_writers_on_one_key_let_exactly_one_win(h: &impl Harness) {
+    let s = Arc::new(h.open(100));
+    let key = "core/configmaps/a/ns/contended";
+    let base = s.create(key, bytes("0")).await.expect("create");
+    let racers = (0..20).map(|i| {
+        let s = Arc::clone(&s);
+        tokio::spawn(async move { s.update(key, base, bytes(&i.to_string())).await })
+    });
+    let mut winners = Vec::new();
+    for racer in racers.collect::<Vec<_>>() {
+        match racer.await.expect("join") {
+            Ok(rev) => winners.push(rev),
+            Err(StorageError::Conflict { current, .. }) => assert!(current > base, "a loser must see the winner's revision"),
+            Err(other) => panic!("expected Ok or Conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one update from revision {base} may win");
+    assert_eq!(s.get(key).await.expect("get").revision, winners[0]);
 }
 
 pub(crate) async fn watch_replays_then_follows_live_in_order(h: &impl Harness) {
@@ -202,6 +222,7 @@ macro_rules! conformance_tests {
             list_pages_in_key_order_within_prefix,
             data_and_revisions_survive_reopen,
             concurrent_writers_are_all_acknowledged,
+            racing_writers_on_one_key_let_exactly_one_win,
             watch_replays_then_follows_live_in_order,
             watch_expires_past_the_window_and_after_reopen,
             lagging_watcher_expires_and_ends,

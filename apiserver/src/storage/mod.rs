@@ -5,10 +5,12 @@
 //! the same atomic step as the write, and is acknowledged only after it is durable on disk.
 //! Watches replay from an in-memory window of recent events and answer `Expired` past it.
 
-#[cfg(all(test, feature = "sled"))]
+#[cfg(all(test, any(feature = "sled", feature = "etcd")))]
 mod conformance;
 #[cfg(feature = "sled")]
 pub mod dirsync;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 pub mod key;
 #[cfg(feature = "sled")]
 pub mod sled;
@@ -117,7 +119,14 @@ pub enum StorageError {
     /// The backend cannot read or write (an I/O error, a failed flush); the text says why.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The backend cannot be reached right now (etcd lost quorum or no member answers); the
+    /// same request can succeed later, so clients are told to retry.
+    #[error("storage unreachable: {0}")]
+    Unreachable(String),
 }
+
+/// What a client is told to wait before retrying a request the storage could not serve.
+const RETRY_AFTER_SECONDS: u32 = 1;
 
 /// The Status a client expects for a storage failure, in kube's words: the key names the
 /// resource and object concerned.
@@ -140,19 +149,26 @@ impl From<StorageError> for apimachinery::status::ApiError {
             }
             StorageError::Expired { requested, oldest } => ApiError::expired(requested, oldest),
             StorageError::Unavailable(msg) => ApiError::internal(msg),
+            StorageError::Unreachable(msg) => {
+                let mut e = ApiError::unavailable(format!("storage is unavailable, try again later: {msg}"));
+                e.retry_after = Some(RETRY_AFTER_SECONDS);
+                e
+            }
         }
     }
 }
 
-/// The operations every backend (sled now, etcd later) provides.
+/// The operations every backend (sled, etcd) provides.
 ///
 /// Every method that returns after a write returns only once that write is durable.
 pub trait Storage: Send + Sync + 'static {
     /// Reads one key.
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Stored, StorageError>>;
     /// Lists keys under `prefix` in key order, starting after `start_after`, at most `limit`
-    /// items (0 = no limit).
-    fn list<'a>(&'a self, prefix: &'a str, start_after: Option<&'a str>, limit: usize) -> BoxFuture<'a, Result<Page, StorageError>>;
+    /// items (0 = no limit). `at` continues a list at the revision of its first page: a backend
+    /// with history (etcd) reads that snapshot, or answers `Expired` once it is compacted; one
+    /// without (sled) reads the newest state.
+    fn list<'a>(&'a self, prefix: &'a str, start_after: Option<&'a str>, limit: usize, at: Option<u64>) -> BoxFuture<'a, Result<Page, StorageError>>;
     /// Creates a key that must not exist; returns the new revision.
     fn create<'a>(&'a self, key: &'a str, value: Bytes) -> BoxFuture<'a, Result<u64, StorageError>>;
     /// Replaces a key whose current revision is `expect`; returns the new revision.

@@ -261,7 +261,7 @@ impl Storage for SledStorage {
         })
     }
 
-    fn list<'a>(&'a self, prefix: &'a str, start_after: Option<&'a str>, limit: usize) -> BoxFuture<'a, Result<Page, StorageError>> {
+    fn list<'a>(&'a self, prefix: &'a str, start_after: Option<&'a str>, limit: usize, _at: Option<u64>) -> BoxFuture<'a, Result<Page, StorageError>> {
         Box::pin(async move {
             // Taken before the scan: the scan may show newer writes, never miss older ones, so a
             // watch from this revision sees every change the page might lack.
@@ -382,7 +382,7 @@ mod tests {
         let store = Arc::new(h.open(1000));
         let (_, flushes) = write_burst(Arc::clone(&store), 50, 4).await;
         assert!(flushes < 100, "200 concurrent writes took {flushes} flushes");
-        assert_eq!(store.list("", None, 0).await.expect("list").items.len(), 200);
+        assert_eq!(store.list("", None, 0, None).await.expect("list").items.len(), 200);
     }
 
     #[tokio::test]
@@ -408,7 +408,7 @@ mod tests {
         let rev = store.create("core/configmaps/a/ns/x", Bytes::from_static(b"{}")).await.expect("create");
         let raw = store.shared.db.get(REVISION_KEY).expect("read").expect("counter stored");
         assert_eq!(raw.as_ref(), &rev.to_be_bytes()[..]);
-        let page = store.list("", None, 0).await.expect("list");
+        let page = store.list("", None, 0, None).await.expect("list");
         assert_eq!(page.items.iter().map(|i| i.key.as_str()).collect::<Vec<_>>(), ["core/configmaps/a/ns/x"]);
     }
 

@@ -114,6 +114,20 @@ impl EventWindow {
         self.inner.tip.send_modify(|tip| tip.revision = revision);
     }
 
+    /// Forgets every event and continues at `revision`: for a backend that lost track of what
+    /// happened since the last publish (etcd compacted the history its feed had to resume from).
+    /// Every watcher still behind `revision` gets [`StorageError::Expired`] and must re-list.
+    pub fn restart(&self, revision: u64) {
+        {
+            let mut ring = self.write();
+            ring.events.clear();
+            ring.revision = ring.revision.max(revision);
+            ring.floor = ring.revision;
+        }
+        let revision = self.revision();
+        self.inner.tip.send_modify(|tip| tip.revision = revision);
+    }
+
     /// Ends every watch stream once it has delivered what was published (graceful shutdown).
     pub fn close(&self) {
         self.write().closed = true;
@@ -232,6 +246,20 @@ mod tests {
         let items = take(&mut stream, 3).await;
         assert_eq!(revisions(&items), vec![2, 3, 4]);
         assert!(nothing_pending(&mut stream).await);
+    }
+
+    #[tokio::test]
+    async fn restart_expires_watchers_behind_it_and_serves_later_ones() {
+        let window = EventWindow::new(10, 0);
+        window.publish((1..=2).map(|r| event(r, "core/cm/a/ns/x")));
+        let mut behind = window.watch("", WatchFrom::After(1)).expect("watch");
+        assert_eq!(revisions(&take(&mut behind, 1).await), vec![2]);
+        window.restart(9);
+        assert!(matches!(take(&mut behind, 1).await[0], Err(StorageError::Expired { requested: 2, oldest: 9 })));
+        assert!(matches!(window.watch("", WatchFrom::After(5)), Err(StorageError::Expired { .. })));
+        let mut fresh = window.watch("", WatchFrom::After(9)).expect("watch from the restart");
+        window.publish([event(10, "core/cm/a/ns/y")]);
+        assert_eq!(revisions(&take(&mut fresh, 1).await), vec![10]);
     }
 
     #[tokio::test]

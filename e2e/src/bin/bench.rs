@@ -2,7 +2,8 @@
 //! `kcp start` over TLS, plus memory and disk per stored object. Prints a Markdown report.
 //!
 //! Usage: `cargo run --release -p e2e --bin kcp-bench -- [objects] [workers]`, or
-//! `... -- workspaces [flat] [fanout] [depth]`, `... -- cache [rate] [seconds]`, or `... -- proxy` (the sharded topology of
+//! `... -- workspaces [flat] [fanout] [depth]`, `... -- cache [rate] [seconds]`, `... -- storage
+//! [creates]` (sled and etcd side by side; needs etcd), or `... -- proxy` (the sharded topology of
 //! deploy/local; build every binary in the same profile first).
 
 use std::time::{Duration, Instant};
@@ -332,6 +333,66 @@ async fn cache(mut args: impl Iterator<Item = String>) {
     println!("| shard write → reader p50 / p99 | {:.2} / {:.2} ms |", propagation.quantile_ms(0.5), propagation.quantile_ms(0.99));
 }
 
+/// Durable ConfigMap creates through a shard on sled, on a one-member and on a three-member
+/// etcd, at 1, 8 and 64 connections, next to what the store alone sustains at the same
+/// concurrency (the same backend and settings, written directly): the ratio is what the
+/// request path costs.
+async fn storage(mut args: impl Iterator<Item = String>) {
+    use apiserver::storage::etcd::local::LocalEtcd;
+    use apiserver::storage::etcd::{EtcdConfig, EtcdStorage};
+    use apiserver::storage::sled::SledStorage;
+    use apiserver::storage::SharedStorage;
+
+    let creates: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3000);
+    println!("## kcp-bench storage: {creates} durable ConfigMap creates (~300 B) per row, client and server on the same 2 cores\n");
+    println!("| backend | connections | shard creates/s | p50 ms | p99 ms | errors | store alone creates/s | store p50 ms | shard / store |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for members in [0, 1, 3] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let etcd = if members == 0 { Vec::new() } else { LocalEtcd::cluster(dir.path(), members).expect("etcd (Debian package etcd-server)") };
+        let servers: Vec<String> = etcd.iter().map(|m| m.url.clone()).collect();
+        let joined = servers.join(",");
+        let flags: Vec<&str> = if members == 0 { Vec::new() } else { vec!["--storage", "etcd", "--etcd-servers", &joined] };
+        let install = Install::start_with(tempfile::tempdir().expect("temp dir"), &flags);
+        let target = Target::from_kubeconfig(&install.kubeconfig, "kcp-admin");
+        let store: SharedStorage = if members == 0 {
+            std::sync::Arc::new(SledStorage::open(&dir.path().join("store-alone"), 10_000).expect("sled"))
+        } else {
+            let config = EtcdConfig {
+                servers: servers.clone(),
+                tls: None,
+                prefix: "/kcp-rs-bench/store-alone/".into(),
+                compaction_interval: None,
+                window_capacity: 10_000,
+            };
+            std::sync::Arc::new(EtcdStorage::open(&config).await.expect("etcd store"))
+        };
+        let backend = match members {
+            0 => "sled".to_string(),
+            1 => "etcd, 1 member".to_string(),
+            n => format!("etcd, {n} members"),
+        };
+        for clients in [1, 8, 64] {
+            let ns = format!("bench-{clients}");
+            install.kubectl(&["create", "namespace", &ns]).ok();
+            let base = format!("/clusters/root/api/v1/namespaces/{ns}/configmaps");
+            let per = creates / clients;
+            let mut shard = bench::run(&target, clients, per, move |w, i| ("POST".into(), base.clone(), Some(configmap(&ns, &format!("cm-{w}-{i}"), i)))).await;
+            let mut alone = bench::store_creates(store.clone(), clients, per).await;
+            println!(
+                "| {backend} | {clients} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.2} | {:.2} |",
+                shard.rate(),
+                shard.quantile_ms(0.5),
+                shard.quantile_ms(0.99),
+                shard.errors + alone.errors,
+                alone.rate(),
+                alone.quantile_ms(0.5),
+                shard.rate() / alone.rate().max(1e-9)
+            );
+        }
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mut args = std::env::args().skip(1).peekable();
@@ -344,6 +405,10 @@ async fn main() {
         Some("cache") => {
             args.next();
             return cache(args).await;
+        }
+        Some("storage") => {
+            args.next();
+            return storage(args).await;
         }
         _ => {}
     }

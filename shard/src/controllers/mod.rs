@@ -175,7 +175,7 @@ pub async fn delete_all(client: &SystemClient, prefixes: impl IntoIterator<Item 
     let store = &client.api().store;
     let mut remaining = 0;
     for prefix in prefixes {
-        let page = store.list(&prefix, None, 0).await?;
+        let page = store.list(&prefix, None, 0, None).await?;
         remaining += page.items.len();
         for item in page.items {
             if let Some(r) = ObjectRef::from_key(&item.key) {

@@ -24,7 +24,7 @@ impl AdmissionPlugin for SchemaInUse {
             }
             let name = object::meta_str(obj, "name");
             // Exports are stored at v1alpha2, whose resources name their schemas.
-            let exports = w.api.store.list(&cluster_prefix(GROUP, "apiexports", w.cluster), None, 0).await?;
+            let exports = w.api.store.list(&cluster_prefix(GROUP, "apiexports", w.cluster), None, 0, None).await?;
             let users: Vec<String> = exports
                 .items
                 .iter()

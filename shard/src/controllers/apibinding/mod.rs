@@ -212,7 +212,7 @@ impl ApiBindings {
 
     /// Every APIBinding of a cluster, by name.
     async fn bindings_in(&self, cluster: &str) -> Result<Vec<(String, Value)>, Error> {
-        let page = self.client.api().store.list(&key::cluster_prefix(GROUP, "apibindings", cluster), None, 0).await?;
+        let page = self.client.api().store.list(&key::cluster_prefix(GROUP, "apibindings", cluster), None, 0, None).await?;
         Ok(page.items.iter().filter_map(|s| Some((key::decode(&s.key)?.2.to_string(), serde_json::from_slice(&s.value).ok()?))).collect())
     }
 }

@@ -114,7 +114,7 @@ impl Reconcile for EndpointSliceUrls {
     async fn reconcile(&self, export: &ObjectRef) -> Result<Action, Error> {
         let wanted = self.bound.lock().unwrap_or_else(|e| e.into_inner()).values().any(|e| e == export);
         let url = self.url(export);
-        let local = self.client.api().store.list(&key::cluster_prefix(GROUP, "apiexportendpointslices", &export.cluster), None, 0).await?;
+        let local = self.client.api().store.list(&key::cluster_prefix(GROUP, "apiexportendpointslices", &export.cluster), None, 0, None).await?;
         let mut mine = Vec::new();
         for slice in local.items.iter().filter_map(|s| serde_json::from_slice::<Value>(&s.value).ok()) {
             if self.slices_export(&slice, export).await? {

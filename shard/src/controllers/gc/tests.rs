@@ -5,7 +5,7 @@ use crate::controllers::testing::Fixture;
 
 /// Rebuilds the index from storage, as a fresh informer would.
 async fn reindex(f: &Fixture, gc: &GarbageCollector) {
-    let page = f.store.list("", None, 0).await.unwrap();
+    let page = f.store.list("", None, 0, None).await.unwrap();
     let mut idx = Index::default();
     for s in page.items {
         idx.present(&s.key, &serde_json::from_slice(&s.value).unwrap(), s.revision);

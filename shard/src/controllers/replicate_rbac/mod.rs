@@ -174,7 +174,7 @@ impl ReplicateRbac {
     /// permission policy's identities.
     async fn policy_role(&self, cluster: &str, name: &str) -> Result<bool, Error> {
         let prefix = apiserver::storage::key::cluster_prefix("rbac.authorization.k8s.io", "clusterrolebindings", cluster);
-        let page = self.client.api().store.list(&prefix, None, 0).await?;
+        let page = self.client.api().store.list(&prefix, None, 0, None).await?;
         Ok(page
             .items
             .iter()
