@@ -20,8 +20,11 @@ pub struct Sharded {
     etcd_ports: Option<[u16; 6]>,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+/// `N` distinct free ports: every listener stays open until all are picked, so the kernel
+/// cannot hand one port out twice.
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: [TcpListener; N] = std::array::from_fn(|_| TcpListener::bind("127.0.0.1:0").expect("free port"));
+    std::array::from_fn(|i| listeners[i].local_addr().expect("bound port").port())
 }
 
 fn repo() -> PathBuf {
@@ -36,24 +39,25 @@ impl Sharded {
 
     /// Like [`Sharded::up`], with extra front-proxy flags made from the install's directory.
     pub fn up_with(token_lines: &str, proxy_args: impl FnOnce(&std::path::Path) -> String) -> Sharded {
-        Self::start(token_lines, proxy_args, None)
+        Self::start(token_lines, proxy_args, false)
     }
 
     /// Runs `up.sh --etcd`: both shards on a three-member etcd cluster (members `etcd-0`..`etcd-2`).
     pub fn up_on_etcd(token_lines: &str) -> Sharded {
-        Self::start(token_lines, |_| String::new(), Some(std::array::from_fn(|_| free_port())))
+        Self::start(token_lines, |_| String::new(), true)
     }
 
-    fn start(token_lines: &str, proxy_args: impl FnOnce(&std::path::Path) -> String, etcd_ports: Option<[u16; 6]>) -> Sharded {
+    fn start(token_lines: &str, proxy_args: impl FnOnce(&std::path::Path) -> String, on_etcd: bool) -> Sharded {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("tokens.csv"), token_lines).expect("token file");
         let extra = proxy_args(dir.path());
         let kubeconfig = dir.path().join("admin.kubeconfig");
+        let ports: [u16; 11] = free_ports();
         let sharded = Sharded {
             kcp: Install::attached(dir, kubeconfig),
-            ports: [free_port(), free_port(), free_port(), free_port(), free_port()],
+            ports: std::array::from_fn(|i| ports[i]),
             proxy_args: extra,
-            etcd_ports,
+            etcd_ports: on_etcd.then(|| std::array::from_fn(|i| ports[5 + i])),
         };
         sharded.up_again();
         sharded

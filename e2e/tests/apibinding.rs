@@ -185,3 +185,26 @@ fn default_api_bindings_bind_a_new_workspace_before_it_is_ready() {
     k.kubectl_in_stdin("root:farm", &["apply", "-f", "-"], WOODY).ok();
     assert!(k.kubectl_in("root:farm", &["get", "cowboys"]).ok().contains("woody"));
 }
+
+#[test]
+fn accepted_claims_label_the_claimed_objects() {
+    let k = Install::start();
+    create_ready(&k, "root", "providers", None);
+    create_ready(&k, "root:providers", "cowboys", None);
+    create_ready(&k, "root", "consumer", None);
+    let export = schema("today")
+        .replace("spec:\n  resources:", "spec:\n  permissionClaims:\n  - {group: \"\", resource: configmaps, verbs: [get, list, watch]}\n  resources:");
+    k.kubectl_in_stdin("root:providers:cowboys", &["apply", "-f", "-"], &export).ok();
+    k.kubectl_in("root:consumer", &["create", "configmap", "before"]).ok();
+    let bind = ["kcp", "bind", "apiexport", "root:providers:cowboys:cowboys", "-w", ":root:consumer", "--accept-permission-claim", "configmaps.core"];
+    k.kubectl_plugin(&bind).ok();
+    let binding = k.kubectl_in("root:consumer", &["get", "apibinding", "cowboys", "-o", "json"]).json();
+    assert_eq!(binding["status"]["appliedPermissionClaims"][0]["resource"], "configmaps");
+    let claimed = |name: &str| {
+        let cm = k.kubectl_in("root:consumer", &["get", "configmap", name, "-o", "json"]).json();
+        cm["metadata"]["labels"].as_object().is_some_and(|l| l.keys().any(|k| k.starts_with("claimed.internal.apis.kcp.io/")))
+    };
+    eventually("the existing configmap to be labelled", Duration::from_secs(10), || claimed("before").then_some(()));
+    k.kubectl_in("root:consumer", &["create", "configmap", "after"]).ok();
+    assert!(claimed("after"), "a new object is labelled as it is written");
+}

@@ -4,6 +4,7 @@
 pub mod binding;
 pub mod bootstrap;
 pub mod cache_view;
+pub mod claims;
 pub mod cluster_gate;
 pub mod config;
 pub mod controllers;
@@ -147,6 +148,7 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
     }
 
     let crds = Arc::new(CrdIndex::default());
+    let claims = Arc::new(claims::ClaimIndex::default());
     let root_ca = match &config.root_ca_file {
         Some(path) => Some(Arc::from(read(path)?.as_str())),
         None => None,
@@ -167,7 +169,7 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
             }),
         }),
         limits: Limits::default(),
-        plugins: admission_plugins(&global),
+        plugins: admission_plugins(&global, &claims),
         shutdown: shutdown.clone(),
         inactive: inactive::follow(store.clone())?,
     });
@@ -177,7 +179,7 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
         controllers::workspace::Placement { shard: config.shard_name.clone(), global: global.clone(), others: shards_client.as_ref().map(|(c, _)| c.clone()) };
     let readiness = apiserver::server::probes::Readiness::default();
     tokio::spawn(follow_cache(cache.subscriber.clone(), readiness.gate("cache")));
-    controllers::start(&api, &controller_metrics, &readiness, placement, root_ca, virtual_workspace_url);
+    controllers::start(&api, &controller_metrics, &readiness, placement, root_ca, virtual_workspace_url, claims);
     let mut phases = Phases::default();
     if config.enable_home_workspaces && hosts_root {
         phases.0.push(Arc::new(home::HomeWorkspaces { api: api.clone(), base_url: external_url.clone() }));
@@ -262,12 +264,13 @@ async fn follow_cache(subscriber: Arc<cache_server::client::Subscriber>, gate: a
 }
 
 /// Every admission plugin of the shard in order: the built-in ones, then the shard's own.
-pub(crate) fn admission_plugins(global: &Arc<global::Global>) -> Vec<Arc<dyn apiserver::rest::AdmissionPlugin>> {
+pub(crate) fn admission_plugins(global: &Arc<global::Global>, claims: &Arc<claims::ClaimIndex>) -> Vec<Arc<dyn apiserver::rest::AdmissionPlugin>> {
     admission::plugins(vec![
         Arc::new(tenancy::WorkspaceAdmission { global: global.clone() }),
         Arc::new(tenancy::LogicalClusterAdmission),
         Arc::new(binding::BindingAdmission { global: global.clone() }),
         Arc::new(crd_lock::CrdLockAdmission),
+        Arc::new(claims::ClaimLabelAdmission { index: claims.clone() }),
         Arc::new(shards::ShardAdmission),
     ])
 }

@@ -143,10 +143,14 @@ pub fn documents(served: &[ResourceInfo]) -> Arc<Documents> {
         }
     }
     // Built outside the lock: other clusters keep being served meanwhile. Two requests racing
-    // for the same new key both build, and the later insert wins; both results are identical.
-    let docs = Arc::new(Documents::build(served));
+    // for the same new key both build; the first insert wins, so every caller from then on
+    // shares one copy (and one ETag computation).
+    let built = Arc::new(Documents::build(served));
     let mut entries = lock();
-    entries.retain(|(k, _)| *k != key);
+    let docs = match entries.iter().position(|(k, _)| *k == key) {
+        Some(pos) => entries.remove(pos).1,
+        None => built,
+    };
     entries.insert(0, (key, docs.clone()));
     entries.truncate(CAPACITY);
     docs

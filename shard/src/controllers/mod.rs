@@ -18,6 +18,7 @@ pub mod gc;
 pub mod logicalcluster;
 pub mod namespace;
 pub mod namespace_defaults;
+pub mod permissionclaims;
 pub mod replicate_rbac;
 #[cfg(test)]
 mod testing;
@@ -206,6 +207,7 @@ pub fn start(
     placement: workspace::Placement,
     root_ca: Option<std::sync::Arc<str>>,
     virtual_workspace_url: String,
+    claims: std::sync::Arc<crate::claims::ClaimIndex>,
 ) {
     let crds = api.crds.clone();
     let bindings = apibinding::ApiBindings { client: client(api.clone(), apibinding::NAME), global: placement.global.clone(), index: crds.clone() };
@@ -255,4 +257,6 @@ pub fn start(
     tokio::spawn(apibinding::controller(bindings).metrics(metrics).ready_gate(gate(apibinding::NAME)).run());
     tokio::spawn(apibinder::controller(binder).metrics(metrics).ready_gate(gate(apibinder::NAME)).run());
     tokio::spawn(endpointslice::controller(slices).metrics(metrics).ready_gate(gate(endpointslice::NAME)).run());
+    let labeller = permissionclaims::ClaimLabeller::new(client(api.clone(), permissionclaims::NAME), claims);
+    tokio::spawn(permissionclaims::controller(labeller).metrics(metrics).ready_gate(gate(permissionclaims::NAME)).run());
 }
