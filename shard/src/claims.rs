@@ -189,7 +189,7 @@ mod tests {
         let mut obj = json!({"metadata": {"name": "x", "labels": {"app": "db", "claimed.internal.apis.kcp.io/forged": "1"}}});
         assert!(relabel(&mut obj, std::slice::from_ref(&some)));
         assert_eq!(obj["metadata"]["labels"], json!({"app": "db"}));
-        assert!(relabel(&mut obj, &[all.clone()]));
+        assert!(relabel(&mut obj, std::slice::from_ref(&all)));
         assert_eq!(obj["metadata"]["labels"][&all.key], json!(all.value));
         assert!(!relabel(&mut obj, &[all]), "already labelled");
     }
