@@ -160,6 +160,17 @@ fn a_bound_api_works_like_a_built_in_one_across_shards() {
     eventually("shard-2 out of the endpoint slice", Duration::from_secs(10), || endpoints().is_empty().then_some(()));
     let rivals = k.kubectl_in("root:consumer", &["get", "cowboys", "-o", "name"]);
     assert_eq!(rivals.ok().trim(), "", "the old export's objects are gone, the rival's are empty");
+
+    // An export made while no cache replica runs becomes bindable on shard-2 once one is back.
+    s.kill("cache-2");
+    create_ready(k, "root:providers", "late", Some("us"));
+    k.kubectl_in_stdin("root:providers:late", &["apply", "-f", "-"], &schema("late")).ok();
+    let early = k.kubectl_in_stdin("root:other", &["create", "-f", "-"], &binding("late", "root:providers:late"));
+    assert!(early.fails().contains("the cache server is unreachable"), "{}", early.stderr);
+    s.up_again();
+    let back = std::time::Instant::now();
+    until_ok("binding the late export", || k.kubectl_in_stdin("root:other", &["create", "-f", "-"], &binding("late", "root:providers:late")));
+    eprintln!("bindable {:?} after the cache replicas were started again", back.elapsed());
 }
 
 #[test]
