@@ -95,11 +95,23 @@ pub async fn call(conn: &mut SendRequest<Full<Bytes>>, method: &str, path: &str,
     (status, bytes)
 }
 
+/// When each object (by uid) first satisfied a watch's condition, with its name: see
+/// [`first_matches`].
+pub type Matches = Arc<std::sync::Mutex<std::collections::HashMap<String, (String, Instant)>>>;
+
 /// Watches `path` from the current state and publishes how many distinct objects (by uid)
 /// have satisfied `done` so far; a watch costs the server nothing per check, unlike listing
 /// thousands of objects over and over.
 pub fn count_matching(target: Target, path: String, done: impl Fn(&Value) -> bool + Send + 'static) -> tokio::sync::watch::Receiver<usize> {
+    first_matches(target, path, done).1
+}
+
+/// [`count_matching`], also recording the name of each object and the moment its event arrived
+/// (for latencies measured from the client's own clock).
+pub fn first_matches(target: Target, path: String, done: impl Fn(&Value) -> bool + Send + 'static) -> (Matches, tokio::sync::watch::Receiver<usize>) {
     let (tx, rx) = tokio::sync::watch::channel(0);
+    let matches = Matches::default();
+    let seen = matches.clone();
     tokio::spawn(async move {
         let mut conn = target.connect().await;
         let sep = if path.contains('?') { '&' } else { '?' };
@@ -110,7 +122,6 @@ pub fn count_matching(target: Target, path: String, done: impl Fn(&Value) -> boo
             .expect("request");
         conn.ready().await.expect("connection ready");
         let mut body = conn.send_request(req).await.expect("watch response").into_body();
-        let mut seen = std::collections::HashSet::new();
         let mut buf = Vec::new();
         while let Some(frame) = body.frame().await {
             let Ok(data) = frame.expect("watch frame").into_data() else { continue };
@@ -119,13 +130,16 @@ pub fn count_matching(target: Target, path: String, done: impl Fn(&Value) -> boo
                 let line: Vec<u8> = buf.drain(..=nl).collect();
                 let Ok(ev) = serde_json::from_slice::<Value>(&line) else { continue };
                 if ev["type"] != "BOOKMARK" && done(&ev["object"]) {
-                    seen.insert(ev["object"]["metadata"]["uid"].as_str().unwrap_or_default().to_string());
+                    let meta = &ev["object"]["metadata"];
+                    let uid = meta["uid"].as_str().unwrap_or_default().to_string();
+                    let mut seen = seen.lock().expect("matches");
+                    seen.entry(uid).or_insert_with(|| (meta["name"].as_str().unwrap_or_default().to_string(), Instant::now()));
                     tx.send_replace(seen.len());
                 }
             }
         }
     });
-    rx
+    (matches, rx)
 }
 
 /// Latency samples of one workload.
@@ -226,8 +240,23 @@ async fn gather(tasks: Vec<tokio::task::JoinHandle<(Vec<Duration>, usize)>>, sta
 
 /// Resident set size of a process in bytes, from /proc.
 pub fn rss_bytes(pid: u32) -> u64 {
+    proc_status(pid, "VmRSS:") * 1024
+}
+
+/// The number of threads of a process, from /proc.
+pub fn threads(pid: u32) -> u64 {
+    proc_status(pid, "Threads:")
+}
+
+/// The number of file descriptors a process holds open (sockets included), from /proc.
+pub fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// The number of a `/proc/<pid>/status` line (`VmRSS:` is in KiB); 0 when unknown.
+fn proc_status(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<u64>().ok()).map_or(0, |kb| kb * 1024)
+    status.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0)
 }
 
 /// Total size of the files under a directory.

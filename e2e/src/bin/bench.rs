@@ -5,6 +5,15 @@
 //! `... -- workspaces [flat] [fanout] [depth]`, `... -- cache [rate] [seconds]`, `... -- storage
 //! [creates]` (sled and etcd side by side; needs etcd), or `... -- proxy` (the sharded topology of
 //! deploy/local; build every binary in the same profile first).
+//!
+//! `... -- bindings [N] [MEMORY_N] [ROUNDS]` (defaults 200, 10000, 5; 0 skips a part): N
+//! APIBindings created at 20/s and timed from the create to their `Ready` event, on one shard
+//! and across the shards of deploy/local; requests/s on the bound resource against a local
+//! CRD of the same schema in ROUNDS interleaved rounds; RSS, threads and open files of
+//! `kcp start` after MEMORY_N workspaces and again after a binding in each.
+
+#[path = "bench/bindings.rs"]
+mod bindings;
 
 use std::time::{Duration, Instant};
 
@@ -20,13 +29,18 @@ fn row(name: &str, workers: usize, s: &mut Samples) {
     println!("| {name} | {workers} | {:.0} | {:.2} | {:.2} | {} |", s.rate(), s.quantile_ms(0.5), s.quantile_ms(0.99), s.errors);
 }
 
-/// Creates the workspaces `(parent path, name)` on `workers` connections; returns the samples.
-async fn create_workspaces(target: &Target, items: Vec<(String, String)>, workers: usize) -> Samples {
+/// Creates the workspaces `(parent path, name)` on `workers` connections, on a shard labelled
+/// `region=<region>` when given; returns the samples.
+async fn create_workspaces(target: &Target, items: Vec<(String, String)>, workers: usize, region: Option<&str>) -> Samples {
     let items = std::sync::Arc::new(items);
     let per = items.len().div_ceil(workers);
+    let mut spec = json!({"type": {"name": "universal", "path": "root"}});
+    if let Some(region) = region {
+        spec["location"] = json!({"selector": {"matchLabels": {"region": region}}});
+    }
     bench::run(target, workers, per, move |w, i| {
         let (parent, name) = &items[(w * per + i).min(items.len() - 1)];
-        let body = json!({"apiVersion": "tenancy.kcp.io/v1alpha1", "kind": "Workspace", "metadata": {"name": name}, "spec": {"type": {"name": "universal", "path": "root"}}});
+        let body = json!({"apiVersion": "tenancy.kcp.io/v1alpha1", "kind": "Workspace", "metadata": {"name": name}, "spec": spec});
         ("POST".into(), format!("/clusters/{parent}/apis/tenancy.kcp.io/v1alpha1/workspaces"), Some(body))
     })
     .await
@@ -90,7 +104,7 @@ async fn workspaces(mut args: impl Iterator<Item = String>) {
     println!("|---|---|---|---|---|");
     let started = Instant::now();
     let items = (0..flat).map(|i| ("root:flat".to_string(), format!("w{i}"))).collect();
-    let mut s = create_workspaces(&target, items, 16).await;
+    let mut s = create_workspaces(&target, items, 16, None).await;
     reach(&mut ready, 1 + flat).await;
     let rate = flat as f64 / started.elapsed().as_secs_f64();
     println!("| flat, one parent | {flat} | {rate:.0} | {:.2} | {:.2} |", s.quantile_ms(0.5), s.quantile_ms(0.99));
@@ -110,7 +124,7 @@ async fn workspaces(mut args: impl Iterator<Item = String>) {
             break;
         }
         let items: Vec<(String, String)> = level.iter().flat_map(|p| (0..fanout).map(move |i| (p.clone(), format!("n{i}")))).collect();
-        let mut s = create_workspaces(&target, items.clone(), 16.min(items.len())).await;
+        let mut s = create_workspaces(&target, items.clone(), 16.min(items.len()), None).await;
         lat.latencies.append(&mut s.latencies);
         total += items.len();
         // Children can be created under a level only once it is scheduled; wait for Ready.
@@ -409,6 +423,10 @@ async fn main() {
         Some("storage") => {
             args.next();
             return storage(args).await;
+        }
+        Some("bindings") => {
+            args.next();
+            return bindings::run(args).await;
         }
         _ => {}
     }
