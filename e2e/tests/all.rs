@@ -21,5 +21,6 @@ mod python_client;
 mod refusals;
 mod sharding;
 mod smoke;
+mod virtual_apiexport;
 mod watch;
 mod workspaces;
