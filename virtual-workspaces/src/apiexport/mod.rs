@@ -17,7 +17,7 @@ use apimachinery::auth::UserInfo;
 use apimachinery::registry::crd::ExportRef;
 use apimachinery::registry::ResourceInfo;
 use apimachinery::request::{ClusterTarget, RequestInfo};
-use apimachinery::status::ApiError;
+use apimachinery::status::{ApiError, Reason};
 use apiserver::rest::body::Response;
 use apiserver::rest::{Api, ApiRequest};
 use apiserver::server::endpoint::{describe, read_body};
@@ -72,7 +72,15 @@ impl ApiExportView {
                 let crds = self.api.crds.clone();
                 Some(Arc::new(move |cluster: &str| crds.bound_to(cluster, &export)))
             }
-            _ => None,
+            _ => {
+                // The consumer may serve this resource from another export with its own
+                // identity (its binding to this one lost a naming conflict): never reach that.
+                let theirs = self.api.resolve(&info.cluster, &info.api_group, &info.api_version, &info.resource).and_then(|r| r.info.identity);
+                if theirs != resource.identity {
+                    return Err(ApiError::new(Reason::Forbidden, authz::NO_BINDING));
+                }
+                None
+            }
         };
         let body = std::mem::replace(req.body_mut(), Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync());
         let body = read_body(req.headers(), body, self.api.limits.max_body_bytes).await?;
