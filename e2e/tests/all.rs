@@ -22,5 +22,6 @@ mod python_client;
 mod refusals;
 mod sharding;
 mod smoke;
+mod virtual_apiexport;
 mod watch;
 mod workspaces;

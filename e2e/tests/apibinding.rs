@@ -8,7 +8,8 @@ use std::time::Duration;
 use e2e::sharded::{create_ready, label_shards, Sharded};
 use e2e::{eventually, until_ok, Install};
 
-fn schema(prefix: &str) -> String {
+/// A schema of cowboys named `<prefix>.cowboys.wildwest.dev` and an export `cowboys` of it.
+pub(crate) fn schema(prefix: &str) -> String {
     format!(
         r#"apiVersion: apis.kcp.io/v1alpha1
 kind: APIResourceSchema
@@ -47,17 +48,18 @@ spec:
     )
 }
 
-fn binding(name: &str, path: &str) -> String {
+/// An APIBinding `name` to the export `cowboys` in the workspace at `path`.
+pub(crate) fn binding(name: &str, path: &str) -> String {
     format!(
         "apiVersion: apis.kcp.io/v1alpha2\nkind: APIBinding\nmetadata:\n  name: {name}\nspec:\n  reference:\n    export: {{path: \"{path}\", name: cowboys}}\n"
     )
 }
 
-const WOODY: &str = "apiVersion: wildwest.dev/v1alpha1\nkind: Cowboy\nmetadata: {name: woody}\nspec: {intent: yeehaw}\n";
+pub(crate) const WOODY: &str = "apiVersion: wildwest.dev/v1alpha1\nkind: Cowboy\nmetadata: {name: woody}\nspec: {intent: yeehaw}\n";
 
 /// Waits until binding `name` in `ws` reports `reason` on InitialBindingCompleted (or is Ready
 /// when `reason` is empty), and returns the binding.
-fn wait_binding(k: &Install, ws: &str, name: &str, reason: &str) -> serde_json::Value {
+pub(crate) fn wait_binding(k: &Install, ws: &str, name: &str, reason: &str) -> serde_json::Value {
     eventually(&format!("binding {ws}:{name} to say {reason:?}"), Duration::from_secs(20), || {
         let b = k.kubectl_in(ws, &["get", "apibinding", name, "-o", "json"]);
         if b.code != 0 {

@@ -142,10 +142,12 @@ impl Global {
         Ok(shards)
     }
 
-    /// Whether `user` may `verb` the object `found` (of `group`/`resource`): the RBAC of its
+    /// Whether `user` may `verb` the object `found` (of `group`/`resource`, or
+    /// `resource/subresource` such as `apiexports/content`): the RBAC of its
     /// workspace decides, read from the cache when that workspace is on another shard. A service
     /// account from elsewhere counts there as a member of its workspace's group only.
     pub async fn may(&self, api: &Api, user: &UserInfo, verb: &str, group: &str, resource: &str, found: &Found) -> Result<bool, ApiError> {
+        let (resource, subresource) = resource.split_once('/').unwrap_or((resource, ""));
         let attrs = Attributes {
             user: apimachinery::auth::as_seen_in(user.clone(), &found.cluster),
             verb: verb.into(),
@@ -153,6 +155,7 @@ impl Global {
             api_group: group.into(),
             api_version: found.object["apiVersion"].as_str().and_then(|v| v.rsplit('/').next()).unwrap_or_default().into(),
             resource: resource.into(),
+            subresource: subresource.into(),
             name: apiserver::rest::object::meta_str(&found.object, "name").to_string(),
             ..Default::default()
         };

@@ -9,6 +9,7 @@ pub mod cluster_gate;
 pub mod config;
 pub mod controllers;
 pub mod crd_lock;
+pub mod export_content;
 pub mod global;
 pub mod home;
 pub mod inactive;
@@ -187,6 +188,11 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
     if let Some(replica) = cache.embedded {
         phases.0.push(Arc::new(cache_view::CacheView { replica, shutdown: shutdown.clone() }));
     }
+    // The apiexport view authorizes its requests itself (binding, then export content).
+    phases.0.push(Arc::new(virtual_workspaces::apiexport::ApiExportView {
+        api: api.clone(),
+        access: Arc::new(export_content::ExportContent { api: api.clone(), global: global.clone() }),
+    }));
     // After home workspaces (which answer `~` themselves), before the authorizer.
     phases.0.push(Arc::new(cluster_gate::ClusterGate { authz: api.authz.clone(), store: api.store.clone() }));
     let mut metrics = Metrics::default();

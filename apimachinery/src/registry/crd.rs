@@ -148,6 +148,17 @@ pub struct BoundResource {
     pub crd: String,
     /// The export's identity hash, under which its objects are stored.
     pub identity: String,
+    /// The export it is bound from, so the export's virtual workspace finds its consumers.
+    pub export: ExportRef,
+}
+
+/// An APIExport by logical cluster and name, as a binding's status resolves it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ExportRef {
+    /// The logical cluster holding the export.
+    pub cluster: String,
+    /// The export's name.
+    pub name: String,
 }
 
 /// CRDs per logical cluster, keyed by CRD name, and the resources APIBindings serve.
@@ -196,6 +207,39 @@ impl CrdIndex {
         } else {
             map.entry(cluster.to_string()).or_default().insert(name.to_string(), resources);
         }
+    }
+
+    /// Whether a binding in `cluster` serves resources of `export`. Reads the binding map only,
+    /// so a watch may ask it for every event.
+    pub fn bound_to(&self, cluster: &str, export: &ExportRef) -> bool {
+        let map = self.bindings.read().unwrap_or_else(|e| e.into_inner());
+        map.get(cluster).is_some_and(|m| m.values().flatten().any(|r| &r.export == export))
+    }
+
+    /// The resources `export` serves in the clusters bound to it on this shard, each named with
+    /// its identity; only established bound CRDs count. Empty when nothing here binds it.
+    pub fn exported(&self, export: &ExportRef) -> Vec<ResourceInfo> {
+        let mut refs: Vec<BoundResource> = {
+            let map = self.bindings.read().unwrap_or_else(|e| e.into_inner());
+            map.values().flat_map(|m| m.values().flatten()).filter(|r| &r.export == export).cloned().collect()
+        };
+        refs.sort_by(|a, b| (&a.crd, &a.identity).cmp(&(&b.crd, &b.identity)));
+        refs.dedup();
+        let crds = {
+            let map = self.by_cluster.read().unwrap_or_else(|e| e.into_inner());
+            map.get(BOUND_CRDS_CLUSTER).cloned().unwrap_or_default()
+        };
+        let mut out: Vec<ResourceInfo> = refs
+            .into_iter()
+            .filter_map(|r| {
+                let crd = crds.get(&r.crd).filter(|c| has_condition(c, "Established"))?;
+                Some(resources_of(crd).into_iter().map(move |info| ResourceInfo { identity: Some(r.identity.clone()), ..info }))
+            })
+            .flatten()
+            .collect();
+        out.sort_by(|a, b| (&a.group, &a.plural, &a.version).cmp(&(&b.group, &b.plural, &b.version)));
+        out.dedup_by(|a, b| (&a.group, &a.plural, &a.version) == (&b.group, &b.plural, &b.version));
+        out
     }
 
     /// The resources bindings serve in a cluster, whatever the state of their CRDs, each with
@@ -295,5 +339,25 @@ mod tests {
         assert!(idx.find("a", "example.com", "v1", "widgets").is_some());
         idx.remove("a", "widgets.example.com");
         assert!(idx.served("a").is_empty());
+    }
+
+    #[test]
+    fn exports_know_their_consumers() {
+        let idx = CrdIndex::default();
+        idx.upsert(BOUND_CRDS_CLUSTER, widget_crd());
+        let export = ExportRef { cluster: "p".into(), name: "widgets".into() };
+        let other = ExportRef { cluster: "q".into(), name: "widgets".into() };
+        let bound = |export: &ExportRef| vec![BoundResource { crd: "widgets.example.com".into(), identity: "abc".into(), export: export.clone() }];
+        idx.bind("c1", "w", bound(&export));
+        idx.bind("c2", "w", bound(&export));
+        idx.bind("c3", "w", bound(&other));
+        assert!(idx.bound_to("c1", &export) && idx.bound_to("c2", &export));
+        assert!(!idx.bound_to("c3", &export) && !idx.bound_to("c4", &export));
+        let served = idx.exported(&export);
+        assert_eq!(served.len(), 1, "one resource however many consumers");
+        assert_eq!(served[0].storage_resource(), "widgets:abc");
+        idx.bind("c1", "w", Vec::new());
+        idx.bind("c2", "w", Vec::new());
+        assert!(idx.exported(&export).is_empty());
     }
 }

@@ -48,7 +48,13 @@ pub struct ApiRequest {
     pub headers: HeaderMap,
     /// The whole body, read within the size limit.
     pub body: Bytes,
+    /// For a list or watch across clusters, the clusters whose objects it may see (asked per
+    /// object, so the set can change while a watch runs); None sees every cluster addressed.
+    pub clusters: Option<ClusterFilter>,
 }
+
+/// Decides per logical cluster whether a wildcard reader sees its objects.
+pub type ClusterFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 impl ApiRequest {
     /// A header as text, or "".

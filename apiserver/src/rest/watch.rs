@@ -119,8 +119,14 @@ pub async fn watch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
             let mut list_req_info = req.info.clone();
             list_req_info.query.remove("limit");
             list_req_info.query.remove("continue");
-            let list_req =
-                ApiRequest { info: list_req_info, user: req.user.clone(), method: req.method.clone(), headers: req.headers.clone(), body: Bytes::new() };
+            let list_req = ApiRequest {
+                info: list_req_info,
+                user: req.user.clone(),
+                method: req.method.clone(),
+                headers: req.headers.clone(),
+                body: Bytes::new(),
+                clusters: req.clusters.clone(),
+            };
             let listed = collect(api, &list_req, r, &filter).await?;
             initial = listed.items.into_iter().map(|o| encoder.event("ADDED", o)).collect();
             WatchFrom::After(listed.revision)

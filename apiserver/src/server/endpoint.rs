@@ -13,12 +13,12 @@ use serde_json::json;
 use super::discovery;
 use super::metrics::Metrics;
 use super::openapi;
-use super::phase::Req;
+use super::phase::{Req, ReqBody};
 use crate::rest::body::{self, Response};
 use crate::rest::{Api, ApiRequest};
 use apimachinery::auth::UserInfo;
 use apimachinery::openapi::cache::documents;
-use apimachinery::registry::builtin;
+use apimachinery::registry::{builtin, ResourceInfo};
 use apimachinery::request::RequestInfo;
 use apimachinery::status::ApiError;
 
@@ -57,19 +57,23 @@ impl Endpoint {
         if !info.is_resource_request {
             return non_resource(&self.api, &self.metrics, &info, &parts.headers);
         }
-        let limit = self.api.limits.max_body_bytes;
-        let declared = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > limit) {
-            return Err(ApiError::too_large(limit));
-        }
-        let body = Limited::new(body, limit).collect().await.map_err(|_| ApiError::too_large(limit))?.to_bytes();
-        self.api.handle(ApiRequest { info, user, method: parts.method, headers: parts.headers, body }).await
+        let body = read_body(&parts.headers, body, self.api.limits.max_body_bytes).await?;
+        self.api.handle(ApiRequest { info, user, method: parts.method, headers: parts.headers, body, clusters: None }).await
     }
+}
+
+/// Reads a request body of at most `limit` bytes (413 beyond, refused early when the declared
+/// length says so).
+pub async fn read_body(headers: &http::HeaderMap, body: ReqBody, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::too_large(limit));
+    }
+    Ok(Limited::new(body, limit).collect().await.map_err(|_| ApiError::too_large(limit))?.to_bytes())
 }
 
 fn non_resource(api: &Api, metrics: &Metrics, info: &RequestInfo, headers: &http::HeaderMap) -> Result<Response, ApiError> {
     let cluster = info.cluster_name().unwrap_or_default();
-    let accept = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let served = if cluster.is_empty() { builtin::builtins().iter().map(|b| b.info.clone()).collect() } else { api.served(cluster) };
     let segs: Vec<&str> = info.path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
     let prefix = if cluster.is_empty() { String::new() } else { format!("/clusters/{cluster}") };
@@ -77,21 +81,6 @@ fn non_resource(api: &Api, metrics: &Metrics, info: &RequestInfo, headers: &http
         ["version"] => json!({"major": "1", "minor": KUBE_MINOR, "gitVersion": format!("v1.{KUBE_MINOR}.0+kcp-rs-{}", env!("CARGO_PKG_VERSION")),
             "gitCommit": env!("KCP_GIT_COMMIT"), "gitTreeState": env!("KCP_GIT_TREE_STATE"), "buildDate": env!("KCP_BUILD_DATE"), "goVersion": "", "compiler": "rustc",
             "platform": format!("{}/{}", std::env::consts::OS, if cfg!(target_arch = "x86_64") { "amd64" } else { std::env::consts::ARCH })}),
-        ["api"] if discovery::wants_aggregated(accept) => {
-            return Ok(body::json_typed(200, &discovery::aggregated(&served, true), discovery::AGGREGATED_CONTENT_TYPE))
-        }
-        ["apis"] if discovery::wants_aggregated(accept) => {
-            return Ok(body::json_typed(200, &discovery::aggregated(&served, false), discovery::AGGREGATED_CONTENT_TYPE))
-        }
-        ["api"] => discovery::api_versions(),
-        ["apis"] => discovery::api_group_list(&served),
-        ["api", v] => discovery::resource_list(&served, "", v).ok_or_else(ApiError::path_not_found)?,
-        ["apis", g] => discovery::api_group(&served, g).ok_or_else(ApiError::path_not_found)?,
-        ["apis", g, v] => discovery::resource_list(&served, g, v).ok_or_else(ApiError::path_not_found)?,
-        ["openapi", "v2"] => return openapi::v2(&documents(&served), headers),
-        ["openapi", "v3"] => documents(&served).index(&prefix),
-        ["openapi", "v3", "api", v] => return openapi::v3_group_version(&documents(&served), "", v, headers),
-        ["openapi", "v3", "apis", g, v] => return openapi::v3_group_version(&documents(&served), g, v, headers),
         ["metrics"] if cluster.is_empty() => {
             metrics.storage_bytes.set(api.store.size_on_disk() as i64);
             metrics.storage_revision.set(api.store.current_revision() as i64);
@@ -102,7 +91,32 @@ fn non_resource(api: &Api, metrics: &Metrics, info: &RequestInfo, headers: &http
                 .body(body::full(metrics.render()))
                 .unwrap_or_else(|_| http::Response::new(body::full(Bytes::new()))));
         }
-        _ => return Err(ApiError::path_not_found()),
+        _ => return describe(&served, &segs, &prefix, headers).unwrap_or_else(|| Err(ApiError::path_not_found())),
     };
     Ok(body::json(200, &doc))
+}
+
+/// Discovery and OpenAPI of the resources `served`, at path segments `segs` below `prefix`
+/// (`/clusters/<c>` or a virtual workspace's root); None for any other path.
+pub fn describe(served: &[ResourceInfo], segs: &[&str], prefix: &str, headers: &http::HeaderMap) -> Option<Result<Response, ApiError>> {
+    let accept = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let doc = match segs {
+        ["api"] if discovery::wants_aggregated(accept) => {
+            return Some(Ok(body::json_typed(200, &discovery::aggregated(served, true), discovery::AGGREGATED_CONTENT_TYPE)))
+        }
+        ["apis"] if discovery::wants_aggregated(accept) => {
+            return Some(Ok(body::json_typed(200, &discovery::aggregated(served, false), discovery::AGGREGATED_CONTENT_TYPE)))
+        }
+        ["api"] => Some(discovery::api_versions()),
+        ["apis"] => Some(discovery::api_group_list(served)),
+        ["api", v] => discovery::resource_list(served, "", v),
+        ["apis", g] => discovery::api_group(served, g),
+        ["apis", g, v] => discovery::resource_list(served, g, v),
+        ["openapi", "v2"] => return Some(openapi::v2(&documents(served), headers)),
+        ["openapi", "v3"] => Some(documents(served).index(prefix)),
+        ["openapi", "v3", "api", v] => return Some(openapi::v3_group_version(&documents(served), "", v, headers)),
+        ["openapi", "v3", "apis", g, v] => return Some(openapi::v3_group_version(&documents(served), g, v, headers)),
+        _ => return None,
+    };
+    Some(doc.map(|d| body::json(200, &d)).ok_or_else(ApiError::path_not_found))
 }

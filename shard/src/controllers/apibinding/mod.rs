@@ -12,7 +12,7 @@ mod tests;
 
 use std::sync::Arc;
 
-use apimachinery::registry::crd::{BoundResource, CrdIndex};
+use apimachinery::registry::crd::{BoundResource, CrdIndex, ExportRef};
 use apiserver::controller::{Action, Change, Controller, Reconcile};
 use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
@@ -69,12 +69,14 @@ pub fn controller(reconciler: ApiBindings) -> Controller<ApiBindings> {
 /// The resources a binding's status says it serves.
 fn served(binding: &Value) -> Vec<BoundResource> {
     let resources = binding.pointer("/status/boundResources").and_then(Value::as_array).cloned().unwrap_or_default();
+    let text = |p: &str| binding.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+    let export = ExportRef { cluster: text("/status/apiExportClusterName"), name: text("/spec/reference/export/name") };
     resources
         .iter()
         .filter_map(|b| {
             let crd = b.pointer("/schema/UID").and_then(Value::as_str).filter(|s| !s.is_empty())?;
             let identity = b.pointer("/schema/identityHash").and_then(Value::as_str).filter(|s| !s.is_empty())?;
-            Some(BoundResource { crd: crd.to_string(), identity: identity.to_string() })
+            Some(BoundResource { crd: crd.to_string(), identity: identity.to_string(), export: export.clone() })
         })
         .collect()
 }

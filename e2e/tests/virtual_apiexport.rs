@@ -1,0 +1,81 @@
+//! The apiexport virtual workspace on `kcp start`, as a provider's controller meets it with
+//! kubectl: one URL lists and watches the export's objects in every bound consumer, writes
+//! land in the consumer, and only callers granted `apiexports/content` get in.
+
+use std::time::Duration;
+
+use e2e::sharded::create_ready;
+use e2e::{eventually, until_ok, Install};
+
+use crate::apibinding::{binding, schema, wait_binding, WOODY};
+
+const PROVIDER: &str = "root:providers:cowboys";
+
+#[test]
+fn a_provider_sees_and_writes_its_api_in_every_bound_consumer() {
+    let k = Install::start();
+    create_ready(&k, "root", "providers", None);
+    let (_, export_cluster) = create_ready(&k, "root:providers", "cowboys", None);
+    k.kubectl_in_stdin(PROVIDER, &["apply", "-f", "-"], &schema("today")).ok();
+    let mut consumers = Vec::new();
+    for ws in ["c1", "c2", "unbound"] {
+        consumers.push(create_ready(&k, "root", ws, None).1);
+    }
+    for ws in ["root:c1", "root:c2"] {
+        k.kubectl_in_stdin(ws, &["create", "-f", "-"], &binding("cowboys", PROVIDER)).ok();
+        wait_binding(&k, ws, "cowboys", "");
+        until_ok("cowboys are served", || k.kubectl_in_stdin(ws, &["apply", "-f", "-"], WOODY));
+    }
+    // `get --raw` takes paths from the host, without the server URL's path.
+    let view_path = format!("/services/apiexport/{export_cluster}/cowboys");
+    let view = format!("{}{view_path}", k.server(""));
+    let all = format!("{view}/clusters/*");
+
+    // One list across both consumers, each object naming its workspace's logical cluster.
+    let listed = k.kubectl(&["--server", &all, "get", "cowboys", "-A", "-o", "json"]).json();
+    let mut clusters: Vec<&str> =
+        listed["items"].as_array().expect("items").iter().filter_map(|c| c["metadata"]["annotations"]["kcp.io/cluster"].as_str()).collect();
+    clusters.sort();
+    let mut bound = vec![consumers[0].as_str(), consumers[1].as_str()];
+    bound.sort();
+    assert_eq!(clusters, bound, "{listed}");
+
+    // A watch sees a cowboy created later in either consumer.
+    let watch = k.background("", &["--server", &all, "get", "cowboys", "-A", "-w", "-o", "name"]);
+    watch.wait_for("the existing cowboys", |lines| lines.len() >= 2);
+    k.kubectl_in_stdin("root:c2", &["create", "-f", "-"], &WOODY.replace("woody", "jessie")).ok();
+    watch.wait_for("the new cowboy", |lines| lines.iter().any(|l| l.contains("jessie")));
+    watch.stop();
+
+    // Writes inside one consumer go through its REST handlers: defaulting, status, and kubectl
+    // in the consumer sees them.
+    let c1 = format!("{view}/clusters/{}", consumers[0]);
+    k.kubectl_stdin(&["--server", &c1, "create", "-f", "-"], Some(&WOODY.replace("woody", "buzz"))).ok();
+    k.kubectl(&["--server", &c1, "patch", "cowboy", "buzz", "--subresource=status", "--type=merge", "-p", r#"{"status":{"result":"roped"}}"#]).ok();
+    let buzz = k.kubectl_in("root:c1", &["get", "cowboy", "buzz", "-o", "json"]).json();
+    assert_eq!((buzz["spec"]["horses"].as_i64(), buzz["status"]["result"].as_str()), (Some(1), Some("roped")), "{buzz}");
+    let outside = k.kubectl(&["get", "--raw", &format!("{view_path}/clusters/{}/api/v1/namespaces/default/configmaps", consumers[0])]);
+    assert!(outside.fails().contains("NotFound"), "only the export's resources: {}", outside.stderr);
+
+    // A consumer without a binding is refused, whoever asks.
+    let unbound = format!("{view_path}/clusters/{}/apis/wildwest.dev/v1alpha1/namespaces/default/cowboys", consumers[2]);
+    let refused = k.kubectl(&["get", "--raw", &unbound]);
+    assert!(refused.fails().contains("could not find suitable APIBinding in target logical cluster"), "{}", refused.stderr);
+
+    // A service account of the provider needs the verb on apiexports/content, verb by verb.
+    k.kubectl_in(PROVIDER, &["create", "serviceaccount", "robot"]).ok();
+    let token = k.kubectl_in(PROVIDER, &["create", "token", "robot"]).ok().trim().to_string();
+    let list = ["--server", all.as_str(), "get", "cowboys", "-A", "-o", "name"];
+    let raw_list = format!("{view_path}/clusters/*/apis/wildwest.dev/v1alpha1/cowboys");
+    let denied = k.kubectl_token(&token, "", &["get", "--raw", &raw_list]);
+    assert!(denied.fails().contains("cannot list resource \"cowboys\""), "{}", denied.stderr);
+    assert!(k.kubectl_token(&token, "", &list).fails().contains("Forbidden"), "kubectl's discovery is refused too");
+    let role = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: cowboy-lister}\nrules:\n- {apiGroups: [apis.kcp.io], resources: [apiexports/content], resourceNames: [cowboys], verbs: [list]}\n";
+    k.kubectl_in_stdin(PROVIDER, &["create", "-f", "-"], role).ok();
+    k.kubectl_in(PROVIDER, &["create", "clusterrolebinding", "robot-lists", "--clusterrole=cowboy-lister", "--serviceaccount=default:robot"]).ok();
+    let names = eventually("the robot lists once granted", Duration::from_secs(10), || Some(k.kubectl_token(&token, "", &list)).filter(|r| r.code == 0));
+    assert_eq!(names.stdout.lines().count(), 4, "woody twice, jessie, buzz: {}", names.stdout);
+    let create = ["--server", c1.as_str(), "create", "-f", "-"];
+    let no_create = k.kubectl_token_stdin(&token, "", &create, &WOODY.replace("woody", "slinky"));
+    assert!(no_create.fails().contains("cannot create resource \"cowboys\""), "{}", no_create.stderr);
+}

@@ -1,0 +1,98 @@
+//! The apiexport virtual workspace: one export's resources across every consumer workspace of
+//! this shard that binds it, for the provider's controllers.
+//!
+//! Discovery lists the export's bound resources. A wildcard list or watch reads the export's
+//! storage prefix (`<plural>:<identity hash>`) once and keeps the objects of bound consumers,
+//! asking the binding index per object, so its cost does not grow with the number of
+//! consumers and a consumer binding or unbinding mid-watch is seen at its next event. Requests
+//! into one consumer run through the REST handlers as the caller, so validation, defaulting
+//! and admission apply as they would in the consumer's workspace.
+
+pub mod authz;
+pub mod path;
+
+use std::sync::Arc;
+
+use apimachinery::auth::UserInfo;
+use apimachinery::registry::crd::ExportRef;
+use apimachinery::registry::ResourceInfo;
+use apimachinery::request::{ClusterTarget, RequestInfo};
+use apimachinery::status::{ApiError, Reason};
+use apiserver::rest::body::Response;
+use apiserver::rest::{Api, ApiRequest};
+use apiserver::server::endpoint::{describe, read_body};
+use apiserver::server::phase::{Outcome, Phase, Req};
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http_body_util::{BodyExt, Empty};
+
+use self::authz::ContentAccess;
+
+/// The request phase answering `/services/apiexport/...`.
+pub struct ApiExportView {
+    /// The shard's REST handlers and binding index.
+    pub api: Arc<Api>,
+    /// Who may read and write an export's content.
+    pub access: Arc<dyn ContentAccess>,
+}
+
+impl Phase for ApiExportView {
+    fn run<'a>(&'a self, req: &'a mut Req) -> BoxFuture<'a, Result<Outcome, ApiError>> {
+        Box::pin(async move {
+            let Some(target) = path::parse(req.method(), req.uri().path(), req.uri().query()) else { return Ok(Outcome::Next) };
+            let user = req.extensions().get::<UserInfo>().cloned().ok_or_else(ApiError::unauthorized)?;
+            let path::Target { export, info } = target?;
+            let crds = &self.api.crds;
+            authz::authorize(self.access.as_ref(), |consumer| crds.bound_to(consumer, &export), &user, &export, &info).await?;
+            let served = crds.exported(&export);
+            if !info.is_resource_request {
+                let segs: Vec<&str> = info.path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+                let root = format!("{}{}/{}/clusters/{}", path::PREFIX.trim_end_matches('/'), export.cluster, export.name, cluster_segment(&info.cluster));
+                return describe(&served, &segs, &root, req.headers()).unwrap_or_else(|| Err(ApiError::path_not_found())).map(Outcome::Respond);
+            }
+            self.serve(req, user, export, info, &served).await.map(Outcome::Respond)
+        })
+    }
+}
+
+impl ApiExportView {
+    /// Runs a resource request of the export's view through the REST handlers.
+    async fn serve(&self, req: &mut Req, user: UserInfo, export: ExportRef, mut info: RequestInfo, served: &[ResourceInfo]) -> Result<Response, ApiError> {
+        // Only the export's own resources: the handlers would also serve built-ins and the
+        // consumer's other APIs, which the view must never reach.
+        let resource = served
+            .iter()
+            .find(|r| r.group == info.api_group && r.version == info.api_version && r.plural == info.resource)
+            .ok_or_else(ApiError::path_not_found)?;
+        let clusters: Option<apiserver::rest::ClusterFilter> = match &info.cluster {
+            ClusterTarget::Wildcard => {
+                // Across clusters the handlers name a bound resource by its storage, which
+                // holds every export sharing the identity: keep the bound consumers only.
+                info.resource = resource.storage_resource();
+                let crds = self.api.crds.clone();
+                Some(Arc::new(move |cluster: &str| crds.bound_to(cluster, &export)))
+            }
+            _ => {
+                // The consumer may serve this resource from another export with its own
+                // identity (its binding to this one lost a naming conflict): never reach that.
+                let theirs = self.api.resolve(&info.cluster, &info.api_group, &info.api_version, &info.resource).and_then(|r| r.info.identity);
+                if theirs != resource.identity {
+                    return Err(ApiError::new(Reason::Forbidden, authz::NO_BINDING));
+                }
+                None
+            }
+        };
+        let body = std::mem::replace(req.body_mut(), Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync());
+        let body = read_body(req.headers(), body, self.api.limits.max_body_bytes).await?;
+        let request = ApiRequest { info, user, method: req.method().clone(), headers: req.headers().clone(), body, clusters };
+        self.api.handle(request).await
+    }
+}
+
+/// The consumer segment of a view's URL as the caller wrote it.
+fn cluster_segment(target: &ClusterTarget) -> &str {
+    match target {
+        ClusterTarget::Name(c) => c,
+        _ => "*",
+    }
+}
