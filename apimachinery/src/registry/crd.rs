@@ -252,15 +252,20 @@ impl CrdIndex {
         if refs.is_empty() {
             return Vec::new();
         }
-        let crds = {
+        // Only the CRDs these bindings name are taken, not the shard's whole map of them.
+        let crds: Vec<Option<Arc<Value>>> = {
             let map = self.by_cluster.read().unwrap_or_else(|e| e.into_inner());
-            map.get(BOUND_CRDS_CLUSTER).cloned().unwrap_or_default()
+            let bound = map.get(BOUND_CRDS_CLUSTER);
+            refs.iter().map(|(_, r)| bound.and_then(|m| m.get(&r.crd)).cloned()).collect()
         };
         refs.into_iter()
-            .filter_map(|(binding, r)| {
-                let crd = crds.get(&r.crd)?;
-                let established = has_condition(crd, "Established");
-                Some(resources_of(crd).into_iter().map(move |info| (binding.clone(), ResourceInfo { identity: Some(r.identity.clone()), ..info }, established)))
+            .zip(crds)
+            .filter_map(|((binding, r), crd)| {
+                let crd = crd?;
+                let established = has_condition(&crd, "Established");
+                Some(
+                    resources_of(&crd).into_iter().map(move |info| (binding.clone(), ResourceInfo { identity: Some(r.identity.clone()), ..info }, established)),
+                )
             })
             .flatten()
             .collect()
@@ -296,16 +301,32 @@ impl CrdIndex {
         self.served(cluster).into_iter().find(|r| r.group == group && r.version == version && r.plural == plural)
     }
 
-    /// Every resource served in any cluster, for wildcard requests.
-    pub fn all_served(&self) -> Vec<ResourceInfo> {
-        let mut clusters: Vec<String> = {
+    /// The resource a wildcard request names, served in some cluster: a CRD's by its plural, a
+    /// bound one by `<plural>:<identity hash>`. Only what can match is looked at, so the cost
+    /// does not grow with the number of clusters that serve nothing of the kind.
+    pub fn find_anywhere(&self, group: &str, version: &str, resource: &str) -> Option<ResourceInfo> {
+        let matches = |r: &ResourceInfo| r.group == group && r.version == version && r.storage_resource() == resource;
+        if let Some((_, identity)) = resource.split_once(':') {
+            let crd = {
+                let bindings = self.bindings.read().unwrap_or_else(|e| e.into_inner());
+                let mut names = bindings.values().flat_map(|m| m.values().flatten()).filter(|b| b.identity == identity).map(|b| b.crd.clone());
+                let map = self.by_cluster.read().unwrap_or_else(|e| e.into_inner());
+                let bound = map.get(BOUND_CRDS_CLUSTER)?;
+                names.find_map(|n| bound.get(&n).filter(|c| has_condition(c, "Established")).cloned())
+            }?;
+            return resources_of(&crd).into_iter().map(|r| ResourceInfo { identity: Some(identity.to_string()), ..r }).find(matches);
+        }
+        let candidates: Vec<Arc<Value>> = {
             let map = self.by_cluster.read().unwrap_or_else(|e| e.into_inner());
-            map.keys().cloned().collect()
+            map.iter()
+                .filter(|(c, _)| c.as_str() != BOUND_CRDS_CLUSTER)
+                .flat_map(|(_, m)| m.values())
+                .filter(|c| c["spec"]["group"] == group && c["spec"]["names"]["plural"] == resource)
+                .filter(|c| has_condition(c, "Established") && c.pointer("/metadata/deletionTimestamp").is_none())
+                .cloned()
+                .collect()
         };
-        clusters.extend(self.bindings.read().unwrap_or_else(|e| e.into_inner()).keys().cloned());
-        clusters.sort();
-        clusters.dedup();
-        clusters.iter().filter(|c| c.as_str() != BOUND_CRDS_CLUSTER).flat_map(|c| self.served(c)).collect()
+        candidates.iter().flat_map(|c| resources_of(c)).find(matches)
     }
 }
 
@@ -359,5 +380,21 @@ mod tests {
         idx.bind("c1", "w", Vec::new());
         idx.bind("c2", "w", Vec::new());
         assert!(idx.exported(&export).is_empty());
+    }
+
+    #[test]
+    fn wildcard_requests_find_crds_and_bound_resources_by_identity() {
+        let idx = CrdIndex::default();
+        idx.upsert("a", widget_crd());
+        assert!(idx.find_anywhere("example.com", "v1", "widgets").is_some_and(|r| r.identity.is_none()));
+        let mut bound = widget_crd();
+        bound["metadata"]["name"] = json!("schema-uid");
+        idx.upsert(BOUND_CRDS_CLUSTER, bound);
+        assert!(idx.find_anywhere("example.com", "v1", "widgets:abc").is_none(), "nothing bound yet");
+        idx.bind("c", "b", vec![BoundResource { crd: "schema-uid".into(), identity: "abc".into(), export: ExportRef::default() }]);
+        let found = idx.find_anywhere("example.com", "v1", "widgets:abc").expect("bound in c");
+        assert_eq!(found.storage_resource(), "widgets:abc");
+        assert!(idx.find_anywhere("example.com", "v1", "widgets:other").is_none());
+        assert!(idx.find_anywhere("example.com", "v2", "widgets").is_none(), "v2 is not served");
     }
 }

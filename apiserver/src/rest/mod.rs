@@ -224,7 +224,7 @@ impl Api {
         }
         let info = match target {
             ClusterTarget::Name(c) => self.crds.find(c, group, version, resource),
-            _ => self.crds.all_served().into_iter().find(|r| r.group == group && r.version == version && r.storage_resource() == resource),
+            _ => self.crds.find_anywhere(group, version, resource),
         }?;
         Some(Resolved::custom(info))
     }
