@@ -30,6 +30,9 @@ pub trait Replicated: Send + Sync {
     /// Whether the reader follows a replica right now; when not, what it lists may be stale and
     /// may miss objects published since.
     fn is_current(&self) -> bool;
+    /// Fires on every change the reader takes in (a shard's whole set counts as one), so
+    /// work waiting for another shard's objects can look again at once.
+    fn changed(&self) -> tokio::sync::broadcast::Receiver<cache_server::client::Update>;
 }
 
 /// The cache client's view: each copy as its shard published it, annotated with where it came
@@ -54,6 +57,10 @@ impl Replicated for cache_server::client::Subscriber {
 
     fn is_current(&self) -> bool {
         self.is_connected()
+    }
+
+    fn changed(&self) -> tokio::sync::broadcast::Receiver<cache_server::client::Update> {
+        self.updates()
     }
 }
 

@@ -210,7 +210,7 @@ pub fn start(
     claims: std::sync::Arc<crate::claims::ClaimIndex>,
 ) {
     let crds = api.crds.clone();
-    let bindings = apibinding::ApiBindings { client: client(api.clone(), apibinding::NAME), global: placement.global.clone(), index: crds.clone() };
+    let bindings = apibinding::ApiBindings::new(client(api.clone(), apibinding::NAME), placement.global.clone(), crds.clone());
     let binder = apibinder::ApiBinder { client: client(api.clone(), apibinder::NAME), global: placement.global.clone() };
     let slices = endpointslice::EndpointSliceUrls::new(
         client(api.clone(), endpointslice::NAME),

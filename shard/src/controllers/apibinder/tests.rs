@@ -27,7 +27,7 @@ async fn a_new_workspace_is_bound_to_its_types_exports_before_it_is_ready() {
     let binding = ObjectRef::new("apis.kcp.io", "apibindings", "w", "", "cowboys");
     assert_eq!(f.get(&binding.key()).await.expect("binding")["spec"]["reference"]["export"], json!({"path": "p", "name": "cowboys"}));
 
-    let bindings = ApiBindings { client: f.client(apibinding::NAME), global: f.global.clone(), index: f.crds.clone() };
+    let bindings = ApiBindings::new(f.client(apibinding::NAME), f.global.clone(), f.crds.clone());
     bindings.reconcile(&binding).await.unwrap();
     assert_eq!(binder.reconcile(&r).await.unwrap(), Action::Done);
     let lc = f.get(&r.key()).await.unwrap();

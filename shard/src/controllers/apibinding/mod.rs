@@ -10,7 +10,12 @@ pub mod status;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use apiserver::controller::queue::WorkQueue;
+use cache_server::client::Update;
+use tokio::sync::broadcast;
 
 use apimachinery::registry::crd::{BoundResource, CrdIndex, ExportRef};
 use apiserver::controller::{Action, Change, Controller, Reconcile};
@@ -32,9 +37,12 @@ pub const FINALIZER: &str = "apis.kcp.io/apibinding-finalizer";
 
 const GROUP: &str = "apis.kcp.io";
 
-/// How long a binding whose export cannot be used yet waits before looking again: exports on
-/// other shards arrive through the cache, which wakes nobody.
-const RECHECK: std::time::Duration = std::time::Duration::from_millis(250);
+/// How long a binding whose export cannot be used yet waits before looking again, unless a
+/// change of an export or schema in the cache wakes it first.
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Bindings waiting for their export or its schemas (or a resource another holds).
+type Waiting = Arc<Mutex<HashSet<ObjectRef>>>;
 
 /// Binds, serves and unbinds APIBindings.
 pub struct ApiBindings {
@@ -44,13 +52,22 @@ pub struct ApiBindings {
     pub global: Arc<Global>,
     /// What each binding serves, for the REST handlers.
     pub index: Arc<CrdIndex>,
+    waiting: Waiting,
+}
+
+impl ApiBindings {
+    /// The reconciler, finding exports through `global` and recording what is served in `index`.
+    pub fn new(client: SystemClient, global: Arc<Global>, index: Arc<CrdIndex>) -> Self {
+        ApiBindings { client, global, index, waiting: Arc::default() }
+    }
 }
 
 /// The controller, fed by every APIBinding of the shard. What each serves is recorded in the
 /// index as soon as its status says so, before any reconcile.
 pub fn controller(reconciler: ApiBindings) -> Controller<ApiBindings> {
     let (store, index) = (reconciler.client.api().store.clone(), reconciler.index.clone());
-    Controller::new(NAME, reconciler).workers(4).watches(store, key::resource_prefix(GROUP, "apibindings"), move |change: &Change| {
+    let (cache, waiting) = (reconciler.global.cache.clone(), reconciler.waiting.clone());
+    let controller = Controller::new(NAME, reconciler).workers(4).watches(store, key::resource_prefix(GROUP, "apibindings"), move |change: &Change| {
         let r = ObjectRef::from_key(change.key())?;
         match change {
             Change::Gone(_) => {
@@ -63,7 +80,27 @@ pub fn controller(reconciler: ApiBindings) -> Controller<ApiBindings> {
                 Some(r)
             }
         }
-    })
+    });
+    if let Some(cache) = cache {
+        tokio::spawn(wake_on_exports(cache.changed(), controller.queue(), waiting));
+    }
+    controller
+}
+
+/// Queues every waiting binding again whenever an export or schema (of any shard, this one's
+/// included) changes in the cache, so one created elsewhere is bound as soon as it arrives.
+async fn wake_on_exports(mut changes: broadcast::Receiver<Update>, queue: Arc<WorkQueue<ObjectRef>>, waiting: Waiting) {
+    loop {
+        match changes.recv().await {
+            Ok(Update::Changed(c)) if c.key.group != GROUP => continue,
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+        let waiting: Vec<ObjectRef> = waiting.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+        for r in waiting {
+            queue.add(r);
+        }
+    }
 }
 
 /// The resources a binding's status says it serves.
@@ -86,7 +123,10 @@ impl Reconcile for ApiBindings {
     type Error = Error;
 
     async fn reconcile(&self, r: &ObjectRef) -> Result<Action, Error> {
-        let Some(mut binding) = self.client.get(r).await? else { return Ok(Action::Done) };
+        let Some(mut binding) = self.client.get(r).await? else {
+            self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(r);
+            return Ok(Action::Done);
+        };
         if object::is_deleting(&binding) {
             return self.unbind(r, binding).await;
         }
@@ -108,6 +148,14 @@ impl Reconcile for ApiBindings {
         }
         let outcome = self.bind(r, &binding).await?;
         let bound = matches!(outcome, Outcome::Bound { .. });
+        {
+            let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+            if bound {
+                waiting.remove(r);
+            } else {
+                waiting.insert(r.clone());
+            }
+        }
         update_from(&self.client, r, Part::Status, Some(binding), |b| status::apply(b, &outcome)).await?;
         Ok(if bound { Action::Done } else { Action::RequeueAfter(RECHECK) })
     }

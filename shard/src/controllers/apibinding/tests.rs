@@ -13,7 +13,7 @@ async fn binding(f: &Fixture, name: &str, export: &str) -> ObjectRef {
 }
 
 fn controller(f: &Fixture) -> ApiBindings {
-    ApiBindings { client: f.client(NAME), global: f.global.clone(), index: f.crds.clone() }
+    ApiBindings::new(f.client(NAME), f.global.clone(), f.crds.clone())
 }
 
 /// Feeds the index as the informers would.
@@ -190,4 +190,25 @@ fn claims_the_export_does_not_make_are_invalid() {
     assert_eq!(b["status"]["appliedPermissionClaims"], json!([claim("configmaps", "Accepted")]));
     assert_eq!(condition(&b, status::PERMISSION_CLAIMS_VALID)["status"], "False");
     assert!(condition(&b, status::PERMISSION_CLAIMS_VALID)["message"].as_str().unwrap().contains("pods"));
+}
+
+#[tokio::test]
+async fn an_export_arriving_in_the_cache_wakes_the_waiting_bindings() {
+    use cache_server::store::{Change as CacheChange, Key};
+    let (tx, rx) = broadcast::channel(8);
+    let queue: Arc<WorkQueue<ObjectRef>> = Arc::default();
+    let waiting: Waiting = Arc::default();
+    let r = ObjectRef::new(GROUP, "apibindings", "c", "", "cowboys");
+    waiting.lock().unwrap().insert(r.clone());
+    let task = tokio::spawn(wake_on_exports(rx, queue.clone(), waiting));
+    let change = |group: &str| {
+        let key = Key { group: group.into(), resource: "x".into(), cluster: "p".into(), namespace: String::new(), name: "n".into() };
+        Update::Changed(Arc::new(CacheChange { shard: "s".into(), revision: 1, key, json: None, published_unix_micros: 0 }))
+    };
+    tx.send(change("rbac.authorization.k8s.io")).unwrap();
+    tx.send(change(GROUP)).unwrap();
+    let woken = tokio::time::timeout(std::time::Duration::from_secs(5), queue.next()).await.expect("woken");
+    assert_eq!(woken, Some(r));
+    drop(tx);
+    task.await.unwrap();
 }

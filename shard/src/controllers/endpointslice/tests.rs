@@ -22,7 +22,7 @@ async fn a_shard_lists_itself_while_a_binding_is_bound_here() {
     let binding = ObjectRef::new(GROUP, "apibindings", "c", "", "cowboys");
     let obj = json!({"apiVersion": "apis.kcp.io/v1alpha2", "kind": "APIBinding", "metadata": {"name": "cowboys"}, "spec": {"reference": {"export": {"path": "p", "name": "cowboys"}}}});
     f.admin().create(&binding, obj).await.unwrap();
-    ApiBindings { client: f.client(apibinding::NAME), global: f.global.clone(), index: f.crds.clone() }.reconcile(&binding).await.unwrap();
+    ApiBindings::new(f.client(apibinding::NAME), f.global.clone(), f.crds.clone()).reconcile(&binding).await.unwrap();
 
     let c = EndpointSliceUrls::new(f.client(NAME), f.global.clone(), None, "https://shard.example:6443/".into());
     let export = ObjectRef::new(GROUP, "apiexports", "p", "", "cowboys");

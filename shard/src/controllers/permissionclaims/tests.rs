@@ -43,7 +43,7 @@ async fn claimed_objects_are_labelled_while_the_claim_is_accepted() {
     let obj = json!({"apiVersion": "apis.kcp.io/v1alpha2", "kind": "APIBinding", "metadata": {"name": "cowboys"},
         "spec": {"reference": {"export": {"path": "p", "name": "cowboys"}}, "permissionClaims": claim("Accepted")}});
     f.admin().create(&binding, obj).await.unwrap();
-    let bindings = ApiBindings { client: f.client(apibinding::NAME), global: f.global.clone(), index: Arc::new(CrdIndex::default()) };
+    let bindings = ApiBindings::new(f.client(apibinding::NAME), f.global.clone(), Arc::new(CrdIndex::default()));
     bindings.reconcile(&binding).await.unwrap();
 
     let c = ClaimLabeller::new(f.client(NAME), f.claims.clone());
