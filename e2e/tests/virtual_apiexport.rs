@@ -57,6 +57,13 @@ fn a_provider_sees_and_writes_its_api_in_every_bound_consumer() {
     let outside = k.kubectl(&["get", "--raw", &format!("{view_path}/clusters/{}/api/v1/namespaces/default/configmaps", consumers[0])]);
     assert!(outside.fails().contains("NotFound"), "only the export's resources: {}", outside.stderr);
 
+    // An inactive consumer is closed through the view too.
+    k.kubectl_in("root:c1", &["annotate", "logicalcluster", "cluster", "core.kcp.io/inactive=true"]).ok();
+    let closed = k.kubectl(&["--server", &c1, "get", "cowboys", "-A"]);
+    assert!(closed.fails().contains("the logical cluster is inactive"), "{}", closed.stderr);
+    let masters = ["--context", "system:admin", "--server", &k.server("root:c1")];
+    k.kubectl(&[&masters[..], &["annotate", "logicalcluster", "cluster", "core.kcp.io/inactive-"]].concat()).ok();
+
     // A consumer without a binding is refused, whoever asks.
     let unbound = format!("{view_path}/clusters/{}/apis/wildwest.dev/v1alpha1/namespaces/default/cowboys", consumers[2]);
     let refused = k.kubectl(&["get", "--raw", &unbound]);

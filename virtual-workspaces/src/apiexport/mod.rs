@@ -72,6 +72,11 @@ impl ApiExportView {
                 let crds = self.api.crds.clone();
                 Some(Arc::new(move |cluster: &str| crds.bound_to(cluster, &export)))
             }
+            ClusterTarget::Name(consumer) if !user.is_masters() && self.api.inactive.borrow().contains(consumer.as_str()) => {
+                // An inactive workspace is closed through the view as through its own URL; the
+                // caller passed the content check, so it may learn why.
+                return Err(apiserver::server::access::forbidden(&user, &info, "the logical cluster is inactive"));
+            }
             _ => {
                 // The consumer may serve this resource from another export with its own
                 // identity (its binding to this one lost a naming conflict): never reach that.
