@@ -169,13 +169,19 @@ impl Global {
         if found.local {
             return api.authz.allows(&found.cluster, &attrs).await;
         }
-        let Some(cache) = &self.cache else { return Ok(false) };
-        let rbac = RbacObjects {
-            cluster_roles: cache.list("rbac.authorization.k8s.io", "clusterroles", Some(&found.cluster), None),
-            cluster_role_bindings: cache.list("rbac.authorization.k8s.io", "clusterrolebindings", Some(&found.cluster), None),
-            ..Default::default()
-        };
+        let Some(rbac) = self.cached_rbac(&found.cluster) else { return Ok(false) };
         Ok(matches!(api.authz.decide_elsewhere(rbac, &attrs).await?, Decision::Allow(_)))
+    }
+
+    /// The RBAC of a workspace on another shard, as the cache last saw it: the ClusterRoles and
+    /// ClusterRoleBindings marked for replication (nothing else travels). None without a cache.
+    pub fn cached_rbac(&self, cluster: &str) -> Option<RbacObjects> {
+        let cache = self.cache.as_ref()?;
+        Some(RbacObjects {
+            cluster_roles: cache.list("rbac.authorization.k8s.io", "clusterroles", Some(cluster), None),
+            cluster_role_bindings: cache.list("rbac.authorization.k8s.io", "clusterrolebindings", Some(cluster), None),
+            ..Default::default()
+        })
     }
 }
 

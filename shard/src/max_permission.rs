@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use apimachinery::auth::{Attributes, Decision, RbacObjects};
+use apimachinery::auth::{Attributes, Decision};
 use apimachinery::registry::crd::CrdIndex;
 use apimachinery::status::ApiError;
 use apiserver::auth::authz::{Authorizer, Limit};
@@ -44,12 +44,7 @@ impl Limit for MaximalPermissionPolicy {
             let decision = if export.local {
                 authz.decide_rbac(&export.cluster, &prefixed).await?
             } else {
-                let Some(cache) = &self.global.cache else { return Ok(false) };
-                let rbac = RbacObjects {
-                    cluster_roles: cache.list("rbac.authorization.k8s.io", "clusterroles", Some(&export.cluster), None),
-                    cluster_role_bindings: cache.list("rbac.authorization.k8s.io", "clusterrolebindings", Some(&export.cluster), None),
-                    ..Default::default()
-                };
+                let Some(rbac) = self.global.cached_rbac(&export.cluster) else { return Ok(false) };
                 authz.decide_elsewhere(rbac, &prefixed).await?
             };
             Ok(matches!(decision, Decision::Allow(_)))
