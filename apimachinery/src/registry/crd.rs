@@ -225,15 +225,13 @@ impl CrdIndex {
         };
         refs.sort_by(|a, b| (&a.crd, &a.identity).cmp(&(&b.crd, &b.identity)));
         refs.dedup();
-        let crds = {
-            let map = self.by_cluster.read().unwrap_or_else(|e| e.into_inner());
-            map.get(BOUND_CRDS_CLUSTER).cloned().unwrap_or_default()
-        };
+        let crds = self.bound_crds(refs.iter().map(|r| r.crd.as_str()));
         let mut out: Vec<ResourceInfo> = refs
             .into_iter()
-            .filter_map(|r| {
-                let crd = crds.get(&r.crd).filter(|c| has_condition(c, "Established"))?;
-                Some(resources_of(crd).into_iter().map(move |info| ResourceInfo { identity: Some(r.identity.clone()), ..info }))
+            .zip(crds)
+            .filter_map(|(r, crd)| {
+                let crd = crd.filter(|c| has_condition(c, "Established"))?;
+                Some(resources_of(&crd).into_iter().map(move |info| ResourceInfo { identity: Some(r.identity.clone()), ..info }))
             })
             .flatten()
             .collect();
@@ -242,25 +240,35 @@ impl CrdIndex {
         out
     }
 
-    /// The resources bindings serve in a cluster, whatever the state of their CRDs, each with
-    /// the binding that serves it.
-    fn bound(&self, cluster: &str) -> Vec<(String, ResourceInfo, bool)> {
+    /// The bound CRDs named, in order (None for one not known yet). Only those are taken, not
+    /// the shard's whole map of them: requests to bound resources ask for them.
+    fn bound_crds<'a>(&self, names: impl Iterator<Item = &'a str>) -> Vec<Option<Arc<Value>>> {
+        let map = self.by_cluster.read().unwrap_or_else(|e| e.into_inner());
+        let bound = map.get(BOUND_CRDS_CLUSTER);
+        names.map(|name| bound.and_then(|m| m.get(name)).cloned()).collect()
+    }
+
+    /// Each resource a binding in `cluster` serves: the binding's name, and the bound CRD
+    /// describing it (None while not known yet).
+    fn bound_refs(&self, cluster: &str) -> Vec<(String, BoundResource, Option<Arc<Value>>)> {
         let refs: Vec<(String, BoundResource)> = {
             let map = self.bindings.read().unwrap_or_else(|e| e.into_inner());
             map.get(cluster).map(|m| m.iter().flat_map(|(b, rs)| rs.iter().map(|r| (b.clone(), r.clone()))).collect()).unwrap_or_default()
         };
+        // Most clusters bind nothing: they never touch the bound CRDs' lock.
         if refs.is_empty() {
             return Vec::new();
         }
-        // Only the CRDs these bindings name are taken, not the shard's whole map of them.
-        let crds: Vec<Option<Arc<Value>>> = {
-            let map = self.by_cluster.read().unwrap_or_else(|e| e.into_inner());
-            let bound = map.get(BOUND_CRDS_CLUSTER);
-            refs.iter().map(|(_, r)| bound.and_then(|m| m.get(&r.crd)).cloned()).collect()
-        };
-        refs.into_iter()
-            .zip(crds)
-            .filter_map(|((binding, r), crd)| {
+        let crds = self.bound_crds(refs.iter().map(|(_, r)| r.crd.as_str()));
+        refs.into_iter().zip(crds).map(|((binding, r), crd)| (binding, r, crd)).collect()
+    }
+
+    /// The resources bindings serve in a cluster, whatever the state of their CRDs, each with
+    /// the binding that serves it.
+    fn bound(&self, cluster: &str) -> Vec<(String, ResourceInfo, bool)> {
+        self.bound_refs(cluster)
+            .into_iter()
+            .filter_map(|(binding, r, crd)| {
                 let crd = crd?;
                 let established = has_condition(&crd, "Established");
                 Some(
@@ -271,9 +279,13 @@ impl CrdIndex {
             .collect()
     }
 
-    /// The binding serving `group`/`plural` in a cluster, if one does.
+    /// The binding serving `group`/`plural` in a cluster, if one does. Authorization asks it
+    /// of every request, so it reads the CRDs' names without describing their resources.
     pub fn binding_of(&self, cluster: &str, group: &str, plural: &str) -> Option<String> {
-        self.bound(cluster).into_iter().find(|(_, r, _)| r.group == group && r.plural == plural).map(|(b, _, _)| b)
+        self.bound_refs(cluster)
+            .into_iter()
+            .find(|(_, _, crd)| crd.as_ref().is_some_and(|c| c["spec"]["group"] == group && c["spec"]["names"]["plural"] == plural))
+            .map(|(binding, _, _)| binding)
     }
 
     /// Resources served in a cluster by its established CRDs and by its bindings.

@@ -62,10 +62,16 @@ impl ResourceInfo {
     /// The resource as storage keys and wildcard requests spell it: the plural, followed by
     /// `:<identity hash>` for a resource bound from an export.
     pub fn storage_resource(&self) -> String {
-        match &self.identity {
-            Some(identity) => format!("{}:{identity}", self.plural),
-            None => self.plural.clone(),
-        }
+        storage_resource(&self.plural, self.identity.as_deref())
+    }
+}
+
+/// A resource as storage keys and wildcard requests spell it: `plural`, followed by
+/// `:<identity hash>` when it is bound from an export with that identity.
+pub fn storage_resource(plural: &str, identity: Option<&str>) -> String {
+    match identity.filter(|i| !i.is_empty()) {
+        Some(identity) => format!("{plural}:{identity}"),
+        None => plural.to_string(),
     }
 }
 

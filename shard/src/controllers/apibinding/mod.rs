@@ -13,16 +13,16 @@ mod tests;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use apiserver::controller::queue::WorkQueue;
-use cache_server::client::Update;
-use tokio::sync::broadcast;
-
 use apimachinery::registry::crd::{BoundResource, CrdIndex, ExportRef};
+use apimachinery::registry::storage_resource;
+use apiserver::controller::queue::WorkQueue;
 use apiserver::controller::{Action, Change, Controller, Reconcile};
 use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
 use apiserver::storage::key;
+use cache_server::client::Update;
 use serde_json::{json, Value};
+use tokio::sync::broadcast;
 
 use self::status::{Bound, Outcome, BINDING_RESOURCE_DELETE_SUCCESS};
 use super::{delete_all, remove_finalizer, update_from, Error, Part, DELETE_PASS};
@@ -237,7 +237,7 @@ impl ApiBindings {
             if group.is_empty() && resource.is_empty() || adopted.contains(&(group.to_string(), resource.to_string(), identity.to_string())) {
                 continue;
             }
-            prefixes.push(key::cluster_prefix(group, &format!("{resource}:{identity}"), &r.cluster));
+            prefixes.push(key::cluster_prefix(group, &storage_resource(resource, Some(identity)), &r.cluster));
         }
         let remaining = delete_all(&self.client, prefixes).await?;
         let (status, reason, message) = match remaining {

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use apimachinery::registry::storage_resource;
 use apiserver::controller::{Action, Change, Controller, Reconcile};
 use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
@@ -69,15 +70,26 @@ pub fn controller(reconciler: ClaimLabeller) -> Controller<ClaimLabeller> {
         let changed = index.on_binding(&r.cluster, &r.name) != claims;
         index.set(&r.cluster, &r.name, claims);
         let mut scope = scope.lock().unwrap_or_else(|e| e.into_inner());
-        let known = scope.entry(change.key().to_string()).or_default();
-        // A resource no longer claimed keeps its entry until its labels are gone.
-        for res in resources {
-            if !known.contains(&res) {
-                known.push(res);
-            }
-        }
-        changed.then_some(r)
+        track(&mut scope, change.key(), resources);
+        // A binding that goes while tracked is looked at once more (its labels), then forgotten.
+        let gone_tracked = matches!(change, Change::Gone(_)) && scope.contains_key(change.key());
+        (changed || gone_tracked).then_some(r)
     })
+}
+
+/// Remembers the resources a binding's export claims, by binding key. A resource no longer
+/// claimed keeps its entry until its labels are gone; a binding whose export claims nothing
+/// is not tracked at all.
+fn track(scope: &mut HashMap<String, Vec<Resource>>, key: &str, resources: Vec<Resource>) {
+    if resources.is_empty() {
+        return;
+    }
+    let known = scope.entry(key.to_string()).or_default();
+    for res in resources {
+        if !known.contains(&res) {
+            known.push(res);
+        }
+    }
 }
 
 impl Reconcile for ClaimLabeller {
@@ -87,7 +99,7 @@ impl Reconcile for ClaimLabeller {
     async fn reconcile(&self, binding: &ObjectRef) -> Result<Action, Error> {
         let resources = self.scope.lock().unwrap_or_else(|e| e.into_inner()).get(&binding.key()).cloned().unwrap_or_default();
         for (group, resource, identity) in &resources {
-            let storage = if identity.is_empty() { resource.clone() } else { format!("{resource}:{identity}") };
+            let storage = storage_resource(resource, Some(identity.as_str()));
             let page = self.client.api().store.list(&key::cluster_prefix(group, &storage, &binding.cluster), None, 0, None).await?;
             let claims = self.index.on(&binding.cluster, group, resource, Some(identity.as_str()).filter(|i| !i.is_empty()));
             for item in page.items {

@@ -11,13 +11,7 @@ async fn observe(f: &Fixture, c: &ClaimLabeller, r: &ObjectRef) {
     let b = f.get(&r.key()).await.expect("binding");
     let (claims, resources) = claims_of(&b);
     f.claims.set(&r.cluster, &r.name, claims);
-    let mut scope = c.scope.lock().unwrap();
-    let known = scope.entry(r.key()).or_default();
-    for res in resources {
-        if !known.contains(&res) {
-            known.push(res);
-        }
-    }
+    track(&mut c.scope.lock().unwrap(), &r.key(), resources);
 }
 
 #[tokio::test]
