@@ -10,9 +10,7 @@ use apimachinery::auth::{Attributes, Decision};
 use apimachinery::registry::crd::CrdIndex;
 use apimachinery::status::ApiError;
 use apiserver::auth::authz::{Authorizer, Limit};
-use apiserver::storage::Key;
 use futures::future::BoxFuture;
-use serde_json::Value;
 
 use crate::global::Global;
 
@@ -27,13 +25,9 @@ pub struct MaximalPermissionPolicy {
 impl Limit for MaximalPermissionPolicy {
     fn allows<'a>(&'a self, authz: &'a Authorizer, cluster: &'a str, attrs: &'a Attributes) -> BoxFuture<'a, Result<bool, ApiError>> {
         Box::pin(async move {
-            let Some(binding) = self.index.binding_of(cluster, &attrs.api_group, &attrs.resource) else { return Ok(true) };
-            let key = Key { group: "apis.kcp.io", resource: "apibindings", cluster, namespace: "", name: &binding }.encode();
-            let Ok(stored) = self.global.store.get(&key).await else { return Ok(true) };
-            let binding: Value = serde_json::from_slice(&stored.value).map_err(ApiError::internal)?;
-            let export_cluster = binding.pointer("/status/apiExportClusterName").and_then(Value::as_str).unwrap_or_default();
-            let export_name = binding.pointer("/spec/reference/export/name").and_then(Value::as_str).unwrap_or_default();
-            let export = self.global.find("apis.kcp.io", "apiexports", export_cluster, export_name).await?;
+            // The index knows the export from the binding's status: no read of the binding.
+            let Some(export) = self.index.export_of(cluster, &attrs.api_group, &attrs.resource) else { return Ok(true) };
+            let export = self.global.find("apis.kcp.io", "apiexports", &export.cluster, &export.name).await?;
             // An export that is gone (or unknown for now) cannot limit; its binding no longer
             // reports up to date.
             let Some(export) = export else { return Ok(true) };

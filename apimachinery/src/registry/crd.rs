@@ -279,13 +279,14 @@ impl CrdIndex {
             .collect()
     }
 
-    /// The binding serving `group`/`plural` in a cluster, if one does. Authorization asks it
-    /// of every request, so it reads the CRDs' names without describing their resources.
-    pub fn binding_of(&self, cluster: &str, group: &str, plural: &str) -> Option<String> {
+    /// The export whose binding serves `group`/`plural` in a cluster, if one does.
+    /// Authorization asks it of every request, so it reads the CRDs' names without describing
+    /// their resources.
+    pub fn export_of(&self, cluster: &str, group: &str, plural: &str) -> Option<ExportRef> {
         self.bound_refs(cluster)
             .into_iter()
             .find(|(_, _, crd)| crd.as_ref().is_some_and(|c| c["spec"]["group"] == group && c["spec"]["names"]["plural"] == plural))
-            .map(|(binding, _, _)| binding)
+            .map(|(_, r, _)| r.export)
     }
 
     /// Resources served in a cluster by its established CRDs and by its bindings.
