@@ -75,11 +75,16 @@ KC
 kubeconfig "https://127.0.0.1:$root_port" shard-client >"$dir/root-shard.kubeconfig"
 chmod 600 "$dir/root-shard.kubeconfig"
 
+# running NAME: whether the component started last is still alive.
+running() {
+  [ -f "$dir/run/$1.pid" ] && kill -0 "$(cat "$dir/run/$1.pid")" 2>/dev/null
+}
+
 # start NAME COMMAND...: runs a process in the background, remembering its pid.
 start() {
   local name="$1"
   shift
-  if [ -f "$dir/run/$name.pid" ] && kill -0 "$(cat "$dir/run/$name.pid")" 2>/dev/null; then
+  if running "$name"; then
     echo "$name is already running (pid $(cat "$dir/run/$name.pid"))"
     return
   fi
@@ -93,7 +98,7 @@ wait_ready() {
     if kubectl --kubeconfig /dev/null --server "$2" --certificate-authority "$pki/server-ca.crt" --token probe get --raw /readyz </dev/null >/dev/null 2>&1; then
       return 0
     fi
-    if ! kill -0 "$(cat "$dir/run/$1.pid")" 2>/dev/null; then
+    if ! running "$1"; then
       echo "$1 exited; see $dir/logs/$1.log" >&2
       tail -n 20 "$dir/logs/$1.log" >&2
       exit 1
@@ -134,6 +139,9 @@ if [ "$use_etcd" = 1 ]; then
     client="https://127.0.0.1:${etcd_clients[$i]}"
     peer="http://127.0.0.1:${etcd_peers[$i]}"
     etcd_servers="${etcd_servers:+$etcd_servers,}$client"
+    # Logs are appended across restarts: only what this start writes says it is ready.
+    log_from[$i]=1
+    running "etcd-$i" || log_from[$i]=$(($(stat -c %s "$dir/logs/etcd-$i.log" 2>/dev/null || echo 0) + 1))
     start "etcd-$i" "$etcd_bin" --name "etcd-$i" --data-dir "$dir/etcd-$i" \
       --listen-client-urls "$client" --advertise-client-urls "$client" \
       --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
@@ -144,8 +152,8 @@ if [ "$use_etcd" = 1 ]; then
   # A member serves once the cluster has a leader, which needs a majority of them running.
   for i in 0 1 2; do
     for _ in $(seq 1 200); do
-      grep -q "ready to serve client requests" "$dir/logs/etcd-$i.log" 2>/dev/null && break
-      if ! kill -0 "$(cat "$dir/run/etcd-$i.pid")" 2>/dev/null; then
+      tail -c "+${log_from[$i]}" "$dir/logs/etcd-$i.log" 2>/dev/null | grep -q "ready to serve client requests" && break
+      if ! running "etcd-$i"; then
         echo "etcd-$i exited; see $dir/logs/etcd-$i.log" >&2
         tail -n 20 "$dir/logs/etcd-$i.log" >&2
         exit 1

@@ -104,7 +104,7 @@ async fn open_storage(config: &ShardConfig) -> Result<SharedStorage, ShardError>
             std::fs::create_dir_all(dir).map_err(|source| ShardError::Io { path: dir.display().to_string(), source })?;
             Arc::new(SledStorage::open(dir, config.watch_cache_size)?)
         }
-        StorageConfig::Etcd(etcd) => Arc::new(EtcdStorage::open(etcd).await?),
+        StorageConfig::Etcd(etcd) => Arc::new(EtcdStorage::open_patiently(etcd, ETCD_STARTUP_PATIENCE).await?),
     })
 }
 
@@ -253,6 +253,10 @@ fn connect_cache(config: &ShardConfig, store: &SharedStorage) -> Result<CacheLin
     let subscriber = Arc::new(Subscriber::start(targets, cache_server::store::Filter::default()));
     Ok(CacheLink { subscriber, embedded })
 }
+
+/// How long a starting shard waits for etcd to answer before it gives up: long enough for
+/// members started alongside it to elect a leader, short enough that a wrong address fails.
+const ETCD_STARTUP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Changes kept by an embedded cache for readers to resume from.
 const EMBEDDED_CACHE_HISTORY: usize = 10_000;

@@ -39,6 +39,9 @@ pub const DEFAULT_COMPACTION_INTERVAL: Duration = Duration::from_secs(5 * 60);
 /// list as a whole still reads one revision.
 const LIST_CHUNK: usize = 500;
 
+/// Pause between attempts to reach etcd while opening the store.
+const OPEN_RETRY_PAUSE: Duration = Duration::from_millis(500);
+
 /// The key prefix a shard uses unless configured otherwise.
 pub fn default_prefix(shard: &str) -> String {
     format!("/kcp-rs/{shard}/")
@@ -230,9 +233,26 @@ impl EtcdStorage {
     /// Connects to the cluster, reads its current revision and starts the watch feed (and the
     /// compactor, when configured). Must run inside a tokio runtime.
     pub async fn open(config: &EtcdConfig) -> Result<EtcdStorage, OpenError> {
+        Self::open_patiently(config, Duration::ZERO).await
+    }
+
+    /// Like [`EtcdStorage::open`], but keeps asking for up to `patience` while etcd is
+    /// unreachable: members restarting together with a shard (or a cluster still electing a
+    /// leader) answer a few seconds later, and a shard should start then rather than exit.
+    pub async fn open_patiently(config: &EtcdConfig, patience: Duration) -> Result<EtcdStorage, OpenError> {
         let clients = Clients::new(client::channel(&config.servers, config.tls.as_ref())?);
         let prefix = Bytes::from(config.prefix.clone());
-        let revision = newest_revision(&clients, &prefix).await.map_err(|source| OpenError::Unreachable { servers: config.servers.join(","), source })?;
+        let deadline = tokio::time::Instant::now() + patience;
+        let revision = loop {
+            match newest_revision(&clients, &prefix).await {
+                Ok(revision) => break revision,
+                Err(source @ StorageError::Unreachable(_)) if tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(error = %source, "etcd is not answering yet; asking again");
+                    tokio::time::sleep(OPEN_RETRY_PAUSE).await;
+                }
+                Err(source) => return Err(OpenError::Unreachable { servers: config.servers.join(","), source }),
+            }
+        };
         let (seen, _) = watch::channel(revision);
         let shared = Arc::new(Shared {
             clients,
