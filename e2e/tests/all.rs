@@ -23,5 +23,6 @@ mod refusals;
 mod sharding;
 mod smoke;
 mod virtual_apiexport;
+mod virtual_initializing;
 mod watch;
 mod workspaces;

@@ -9,7 +9,6 @@ pub mod cluster_gate;
 pub mod config;
 pub mod controllers;
 pub mod crd_lock;
-pub mod export_content;
 pub mod global;
 pub mod home;
 pub mod inactive;
@@ -18,6 +17,7 @@ pub mod replication;
 pub mod resource_locks;
 pub mod shards;
 pub mod tenancy;
+pub mod view_access;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -188,11 +188,10 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
     if let Some(replica) = cache.embedded {
         phases.0.push(Arc::new(cache_view::CacheView { replica, shutdown: shutdown.clone() }));
     }
-    // The apiexport view authorizes its requests itself (binding, then export content).
-    phases.0.push(Arc::new(virtual_workspaces::apiexport::ApiExportView {
-        api: api.clone(),
-        access: Arc::new(export_content::ExportContent { api: api.clone(), global: global.clone() }),
-    }));
+    // The virtual workspaces authorize their requests themselves.
+    let view_access = Arc::new(view_access::ViewAccess { api: api.clone(), global: global.clone() });
+    phases.0.push(Arc::new(virtual_workspaces::apiexport::ApiExportView { api: api.clone(), access: view_access.clone() }));
+    phases.0.push(Arc::new(virtual_workspaces::initializing::InitializingView { api: api.clone(), access: view_access }));
     // After home workspaces (which answer `~` themselves), before the authorizer.
     phases.0.push(Arc::new(cluster_gate::ClusterGate { authz: api.authz.clone(), store: api.store.clone() }));
     let mut metrics = Metrics::default();

@@ -17,7 +17,7 @@ use crate::global::{Global, Unavailable};
 use crate::shards;
 
 /// Annotation on a Workspace: the creator's user info (JSON), who becomes its admin.
-pub const OWNER_ANNOTATION: &str = "experimental.tenancy.kcp.io/owner";
+pub use apimachinery::registry::kcpcore::logicalcluster::OWNER_ANNOTATION;
 /// Annotation on a LogicalCluster: its canonical workspace path.
 pub const PATH_ANNOTATION: &str = "kcp.io/path";
 /// Annotation on a LogicalCluster: its workspace type as `<path>:<name>`.

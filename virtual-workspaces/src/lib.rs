@@ -5,3 +5,54 @@
 //! a proxy: a shard serves the view of its own logical clusters only.
 
 pub mod apiexport;
+pub mod initializing;
+
+use apimachinery::auth::UserInfo;
+use apimachinery::registry::ResourceInfo;
+use apimachinery::request::{ClusterTarget, RequestInfo};
+use apimachinery::status::ApiError;
+use apiserver::rest::body::Response;
+use apiserver::rest::{Api, ApiRequest, Guard, Visible};
+use apiserver::server::endpoint::{describe, read_body};
+use apiserver::server::phase::Req;
+use bytes::Bytes;
+use http::Method;
+use http_body_util::{BodyExt, Empty};
+
+/// Parses what follows a view's own segments: `clusters/<logical cluster | *>/<API path>`, an
+/// ordinary Kubernetes path. Views know the logical clusters of their shard, not workspace
+/// paths, so a path in place of a cluster name is not found.
+fn parse_below(method: &Method, below: &str, query: Option<&str>) -> Result<RequestInfo, ApiError> {
+    if !below.starts_with("clusters/") {
+        return Err(ApiError::path_not_found());
+    }
+    let info = RequestInfo::parse(method, &format!("/{below}"), query)?;
+    if info.cluster_is_path() {
+        return Err(ApiError::path_not_found());
+    }
+    Ok(info)
+}
+
+/// Runs a view's request through the shard's REST handlers as `user`, so validation,
+/// defaulting and admission apply, with the view's own limits on what is seen and changed.
+async fn handle(api: &Api, req: &mut Req, user: UserInfo, info: RequestInfo, visible: Option<Visible>, guard: Option<Guard>) -> Result<Response, ApiError> {
+    let body = std::mem::replace(req.body_mut(), Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync());
+    let body = read_body(req.headers(), body, api.limits.max_body_bytes).await?;
+    api.handle(ApiRequest { info, user, method: req.method().clone(), headers: req.headers().clone(), body, visible, guard }).await
+}
+
+/// Discovery and OpenAPI of `served` below a view's `root` URL.
+fn discovery(served: &[ResourceInfo], info: &RequestInfo, root: &str, headers: &http::HeaderMap) -> Result<Response, ApiError> {
+    let segs: Vec<&str> = info.path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    describe(served, &segs, root, headers).unwrap_or_else(|| Err(ApiError::path_not_found()))
+}
+
+/// A view's root URL for a request: its `prefix` and own segments, then the cluster as the
+/// caller wrote it (`*` for a wildcard).
+fn root_url(prefix: &str, info: &RequestInfo) -> String {
+    let cluster = match &info.cluster {
+        ClusterTarget::Name(c) => c.as_str(),
+        _ => "*",
+    };
+    format!("{prefix}/clusters/{cluster}")
+}

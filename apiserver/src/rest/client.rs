@@ -121,7 +121,7 @@ impl SystemClient {
         };
         let mut headers = HeaderMap::new();
         headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        ApiRequest { info, user: self.user.clone(), method, headers, body: Bytes::new(), clusters: None }
+        ApiRequest { info, user: self.user.clone(), method, headers, body: Bytes::new(), visible: None, guard: None }
     }
 
     fn field_manager(&self) -> String {

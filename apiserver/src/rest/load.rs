@@ -4,10 +4,8 @@
 use base64::Engine;
 use serde_json::Value;
 
-use super::{Api, ApiRequest, ClusterFilter, Resolved};
+use super::{Api, ApiRequest, Resolved, Visible};
 
-/// Where a served object names its logical cluster (annotation `kcp.io/cluster`).
-const CLUSTER_POINTER: &str = "/metadata/annotations/kcp.io~1cluster";
 use apimachinery::registry::StrategyRef;
 use apimachinery::request::ClusterTarget;
 use apimachinery::selector::{FieldSelector, LabelSelector};
@@ -18,7 +16,7 @@ pub struct Filter {
     label: LabelSelector,
     field: FieldSelector,
     strategy: StrategyRef,
-    clusters: Option<ClusterFilter>,
+    visible: Option<Visible>,
 }
 
 impl Filter {
@@ -35,16 +33,13 @@ impl Filter {
                 return Err(ApiError::bad_request(format!("field label not supported: {f}")));
             }
         }
-        Ok(Filter { label, field, strategy: r.strategy.clone(), clusters: req.clusters.clone() })
+        Ok(Filter { label, field, strategy: r.strategy.clone(), visible: req.visible.clone() })
     }
 
-    /// True when an object passes both selectors and lives in a cluster the reader may see
-    /// (objects as served name theirs in `kcp.io/cluster`).
+    /// True when an object passes both selectors and the reader may see it.
     pub fn matches(&self, obj: &Value) -> bool {
-        if let Some(visible) = &self.clusters {
-            if !visible(obj.pointer(CLUSTER_POINTER).and_then(Value::as_str).unwrap_or_default()) {
-                return false;
-            }
+        if self.visible.as_ref().is_some_and(|visible| !visible(obj)) {
+            return false;
         }
         let empty = serde_json::Map::new();
         let labels = obj.pointer("/metadata/labels").and_then(Value::as_object).unwrap_or(&empty);

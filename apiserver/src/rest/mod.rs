@@ -48,13 +48,20 @@ pub struct ApiRequest {
     pub headers: HeaderMap,
     /// The whole body, read within the size limit.
     pub body: Bytes,
-    /// For a list or watch across clusters, the clusters whose objects it may see (asked per
-    /// object, so the set can change while a watch runs); None sees every cluster addressed.
-    pub clusters: Option<ClusterFilter>,
+    /// For a list or watch computed by a view, which objects it may see (asked per object as
+    /// served, so the answer can change while a watch runs: an object that stops being visible
+    /// is delivered as DELETED); None sees everything addressed.
+    pub visible: Option<Visible>,
+    /// A view's own rule for updates it passes on, run on the object about to be stored
+    /// (after the patch and the status rules applied) against the stored one.
+    pub guard: Option<Guard>,
 }
 
-/// Decides per logical cluster whether a wildcard reader sees its objects.
-pub type ClusterFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+/// Decides per object, as served (with its `kcp.io/cluster` annotation), whether a reader sees it.
+pub type Visible = Arc<dyn Fn(&Value) -> bool + Send + Sync>;
+
+/// Refuses an update a view does not allow: `(stored, new)`.
+pub type Guard = Arc<dyn Fn(&Value, &Value) -> Result<(), ApiError> + Send + Sync>;
 
 impl ApiRequest {
     /// A header as text, or "".

@@ -16,6 +16,11 @@ pub fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
     obj.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str).unwrap_or_default()
 }
 
+/// The logical cluster a served object names in its `kcp.io/cluster` annotation, or "".
+pub fn cluster_of(obj: &Value) -> &str {
+    obj.pointer("/metadata/annotations").and_then(|a| a.get(super::CLUSTER_ANNOTATION)).and_then(Value::as_str).unwrap_or_default()
+}
+
 /// Mutable access to `metadata`, creating it when missing.
 pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     if !obj.is_object() {

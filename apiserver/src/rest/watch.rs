@@ -125,7 +125,8 @@ pub async fn watch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
                 method: req.method.clone(),
                 headers: req.headers.clone(),
                 body: Bytes::new(),
-                clusters: req.clusters.clone(),
+                visible: req.visible.clone(),
+                guard: None,
             };
             let listed = collect(api, &list_req, r, &filter).await?;
             initial = listed.items.into_iter().map(|o| encoder.event("ADDED", o)).collect();

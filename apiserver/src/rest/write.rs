@@ -190,6 +190,9 @@ pub(crate) async fn commit_update(
         object::meta_mut(&mut new).insert("generation".into(), json!(g + 1));
     }
     let warnings = admission::normalize(req, r, &mut new, Some(&old))?;
+    if let Some(guard) = &req.guard {
+        guard(&old, &new)?;
+    }
     admission::admit(api, req, r, cluster, &mut new, Some(&old)).await?;
     if fields == Fields::Track {
         apimachinery::patch::track_update(Some(&old), &mut new, field_manager(req), &object::now_rfc3339(), r.strategy.lists());

@@ -58,7 +58,7 @@ impl Endpoint {
             return non_resource(&self.api, &self.metrics, &info, &parts.headers);
         }
         let body = read_body(&parts.headers, body, self.api.limits.max_body_bytes).await?;
-        self.api.handle(ApiRequest { info, user, method: parts.method, headers: parts.headers, body, clusters: None }).await
+        self.api.handle(ApiRequest { info, user, method: parts.method, headers: parts.headers, body, visible: None, guard: None }).await
     }
 }
 

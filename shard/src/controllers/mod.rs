@@ -23,6 +23,7 @@ pub mod replicate_rbac;
 #[cfg(test)]
 mod testing;
 pub mod workspace;
+pub mod workspacetype;
 
 use std::time::Duration;
 
@@ -129,6 +130,31 @@ pub async fn update_from(
     }
 }
 
+/// Keys a controller wants to look at again when something outside its watches changes.
+pub type Keys = std::sync::Arc<std::sync::Mutex<std::collections::HashSet<ObjectRef>>>;
+
+/// Queues every key in `keys` again whenever an object of `group` changes in the cache (on any
+/// shard, this one's included), or when changes were missed.
+pub async fn wake_on_cache(
+    mut changes: tokio::sync::broadcast::Receiver<cache_server::client::Update>,
+    group: &'static str,
+    queue: std::sync::Arc<apiserver::controller::queue::WorkQueue<ObjectRef>>,
+    keys: Keys,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match changes.recv().await {
+            Ok(cache_server::client::Update::Changed(c)) if c.key.group != group => continue,
+            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => return,
+        }
+        let now: Vec<ObjectRef> = keys.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+        for r in now {
+            queue.add(r);
+        }
+    }
+}
+
 /// Sets condition `type_`, keeping its lastTransitionTime unless its status flips.
 pub fn set_condition(conditions: &mut Vec<Value>, type_: &str, status: &str, reason: &str, message: &str) {
     let mut c = json!({"type": type_, "status": status, "lastTransitionTime": object::now_rfc3339()});
@@ -218,6 +244,7 @@ pub fn start(
         placement.others.clone(),
         virtual_workspace_url,
     );
+    let types = workspacetype::WorkspaceTypeUrls::new(client(api.clone(), workspacetype::NAME), placement.global.clone());
     let gate = |name: &str| readiness.gate(format!("controller/{name}"));
     tokio::spawn(crd::controller(crd::Crds { client: client(api.clone(), crd::NAME), index: crds.clone() }).metrics(metrics).ready_gate(gate(crd::NAME)).run());
     tokio::spawn(
@@ -257,6 +284,7 @@ pub fn start(
     tokio::spawn(apibinding::controller(bindings).metrics(metrics).ready_gate(gate(apibinding::NAME)).run());
     tokio::spawn(apibinder::controller(binder).metrics(metrics).ready_gate(gate(apibinder::NAME)).run());
     tokio::spawn(endpointslice::controller(slices).metrics(metrics).ready_gate(gate(endpointslice::NAME)).run());
+    tokio::spawn(workspacetype::controller(types).metrics(metrics).ready_gate(gate(workspacetype::NAME)).run());
     let labeller = permissionclaims::ClaimLabeller::new(client(api.clone(), permissionclaims::NAME), claims);
     tokio::spawn(permissionclaims::controller(labeller).metrics(metrics).ready_gate(gate(permissionclaims::NAME)).run());
 }

@@ -19,12 +19,9 @@ use apimachinery::registry::ResourceInfo;
 use apimachinery::request::{ClusterTarget, RequestInfo};
 use apimachinery::status::{ApiError, Reason};
 use apiserver::rest::body::Response;
-use apiserver::rest::{Api, ApiRequest};
-use apiserver::server::endpoint::{describe, read_body};
+use apiserver::rest::Api;
 use apiserver::server::phase::{Outcome, Phase, Req};
-use bytes::Bytes;
 use futures::future::BoxFuture;
-use http_body_util::{BodyExt, Empty};
 
 use self::authz::ContentAccess;
 
@@ -46,9 +43,8 @@ impl Phase for ApiExportView {
             authz::authorize(self.access.as_ref(), |consumer| crds.bound_to(consumer, &export), &user, &export, &info).await?;
             let served = crds.exported(&export);
             if !info.is_resource_request {
-                let segs: Vec<&str> = info.path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
-                let root = format!("{}{}/{}/clusters/{}", path::PREFIX.trim_end_matches('/'), export.cluster, export.name, cluster_segment(&info.cluster));
-                return describe(&served, &segs, &root, req.headers()).unwrap_or_else(|| Err(ApiError::path_not_found())).map(Outcome::Respond);
+                let root = crate::root_url(&format!("{}{}/{}", path::PREFIX, export.cluster, export.name), &info);
+                return crate::discovery(&served, &info, &root, req.headers()).map(Outcome::Respond);
             }
             self.serve(req, user, export, info, &served).await.map(Outcome::Respond)
         })
@@ -64,13 +60,13 @@ impl ApiExportView {
             .iter()
             .find(|r| r.group == info.api_group && r.version == info.api_version && r.plural == info.resource)
             .ok_or_else(ApiError::path_not_found)?;
-        let clusters: Option<apiserver::rest::ClusterFilter> = match &info.cluster {
+        let visible: Option<apiserver::rest::Visible> = match &info.cluster {
             ClusterTarget::Wildcard => {
                 // Across clusters the handlers name a bound resource by its storage, which
                 // holds every export sharing the identity: keep the bound consumers only.
                 info.resource = resource.storage_resource();
                 let crds = self.api.crds.clone();
-                Some(Arc::new(move |cluster: &str| crds.bound_to(cluster, &export)))
+                Some(Arc::new(move |obj: &serde_json::Value| crds.bound_to(apiserver::rest::object::cluster_of(obj), &export)))
             }
             ClusterTarget::Name(consumer) if !user.is_masters() && self.api.inactive.borrow().contains(consumer.as_str()) => {
                 // An inactive workspace is closed through the view as through its own URL; the
@@ -87,17 +83,6 @@ impl ApiExportView {
                 None
             }
         };
-        let body = std::mem::replace(req.body_mut(), Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync());
-        let body = read_body(req.headers(), body, self.api.limits.max_body_bytes).await?;
-        let request = ApiRequest { info, user, method: req.method().clone(), headers: req.headers().clone(), body, clusters };
-        self.api.handle(request).await
-    }
-}
-
-/// The consumer segment of a view's URL as the caller wrote it.
-fn cluster_segment(target: &ClusterTarget) -> &str {
-    match target {
-        ClusterTarget::Name(c) => c,
-        _ => "*",
+        crate::handle(&self.api, req, user, info, visible, None).await
     }
 }

@@ -35,13 +35,10 @@ fn parse_below(method: &Method, rest: &str, query: Option<&str>) -> Result<Targe
         (Some(c), Some(n), Some(below)) => (c, n, below),
         _ => return Err(ApiError::path_not_found()),
     };
-    if !valid_cluster_name(cluster) || cluster.contains(':') || !valid_export_name(name) || !below.starts_with("clusters/") {
+    if !valid_cluster_name(cluster) || cluster.contains(':') || !valid_export_name(name) {
         return Err(ApiError::path_not_found());
     }
-    let info = RequestInfo::parse(method, &format!("/{below}"), query)?;
-    if info.cluster_is_path() {
-        return Err(ApiError::path_not_found());
-    }
+    let info = crate::parse_below(method, below, query)?;
     Ok(Target { export: ExportRef { cluster: cluster.into(), name: name.into() }, info })
 }
 

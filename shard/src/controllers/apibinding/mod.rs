@@ -10,19 +10,15 @@ pub mod status;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use apimachinery::registry::crd::{BoundResource, CrdIndex, ExportRef};
 use apimachinery::registry::storage_resource;
-use apiserver::controller::queue::WorkQueue;
 use apiserver::controller::{Action, Change, Controller, Reconcile};
 use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
 use apiserver::storage::key;
-use cache_server::client::Update;
 use serde_json::{json, Value};
-use tokio::sync::broadcast;
 
 use self::status::{Bound, Outcome, BINDING_RESOURCE_DELETE_SUCCESS};
 use super::{delete_all, remove_finalizer, update_from, Error, Part, DELETE_PASS};
@@ -42,7 +38,7 @@ const GROUP: &str = "apis.kcp.io";
 const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Bindings waiting for their export or its schemas (or a resource another holds).
-type Waiting = Arc<Mutex<HashSet<ObjectRef>>>;
+type Waiting = super::Keys;
 
 /// Binds, serves and unbinds APIBindings.
 pub struct ApiBindings {
@@ -82,25 +78,10 @@ pub fn controller(reconciler: ApiBindings) -> Controller<ApiBindings> {
         }
     });
     if let Some(cache) = cache {
-        tokio::spawn(wake_on_exports(cache.changed(), controller.queue(), waiting));
+        // An export or schema created on another shard arrives through the cache.
+        tokio::spawn(super::wake_on_cache(cache.changed(), GROUP, controller.queue(), waiting));
     }
     controller
-}
-
-/// Queues every waiting binding again whenever an export or schema (of any shard, this one's
-/// included) changes in the cache, so one created elsewhere is bound as soon as it arrives.
-async fn wake_on_exports(mut changes: broadcast::Receiver<Update>, queue: Arc<WorkQueue<ObjectRef>>, waiting: Waiting) {
-    loop {
-        match changes.recv().await {
-            Ok(Update::Changed(c)) if c.key.group != GROUP => continue,
-            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
-        let waiting: Vec<ObjectRef> = waiting.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
-        for r in waiting {
-            queue.add(r);
-        }
-    }
 }
 
 /// The resources a binding's status says it serves.

@@ -194,13 +194,15 @@ fn claims_the_export_does_not_make_are_invalid() {
 
 #[tokio::test]
 async fn an_export_arriving_in_the_cache_wakes_the_waiting_bindings() {
+    use apiserver::controller::queue::WorkQueue;
+    use cache_server::client::Update;
     use cache_server::store::{Change as CacheChange, Key};
-    let (tx, rx) = broadcast::channel(8);
+    let (tx, rx) = tokio::sync::broadcast::channel(8);
     let queue: Arc<WorkQueue<ObjectRef>> = Arc::default();
     let waiting: Waiting = Arc::default();
     let r = ObjectRef::new(GROUP, "apibindings", "c", "", "cowboys");
     waiting.lock().unwrap().insert(r.clone());
-    let task = tokio::spawn(wake_on_exports(rx, queue.clone(), waiting));
+    let task = tokio::spawn(crate::controllers::wake_on_cache(rx, GROUP, queue.clone(), waiting));
     let change = |group: &str| {
         let key = Key { group: group.into(), resource: "x".into(), cluster: "p".into(), namespace: String::new(), name: "n".into() };
         Update::Changed(Arc::new(CacheChange { shard: "s".into(), revision: 1, key, json: None, published_unix_micros: 0 }))

@@ -1,0 +1,83 @@
+//! The initializingworkspaces virtual workspace on `kcp start`, as an initializer controller
+//! meets it with kubectl: the URL its WorkspaceType publishes lists and watches the workspaces
+//! waiting for it, lets it work inside them as their creator, and lets it go by removing
+//! itself, nothing more; only callers granted `initialize` on the type get in.
+
+use std::time::Duration;
+
+use e2e::{eventually, Install};
+
+const GATED: &str = "apiVersion: tenancy.kcp.io/v1alpha1\nkind: WorkspaceType\nmetadata:\n  name: gated\nspec:\n  initializer: true\n";
+const HELD: &str = "apiVersion: tenancy.kcp.io/v1alpha1\nkind: Workspace\nmetadata:\n  name: held\nspec:\n  type:\n    name: gated\n";
+const INITIALIZE: &str = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: gated-initializer}\nrules:\n- {apiGroups: [tenancy.kcp.io], resources: [workspacetypes], resourceNames: [gated], verbs: [initialize]}\n";
+
+#[test]
+fn an_initializer_sees_works_in_and_releases_its_workspaces() {
+    let k = Install::start();
+    k.kubectl_stdin(&["create", "-f", "-"], Some(GATED)).ok();
+    let url = eventually("the type to publish its view", Duration::from_secs(10), || {
+        let r = k.kubectl(&["get", "workspacetype", "gated", "-o", "jsonpath={.status.virtualWorkspaces[0].url}"]);
+        (!r.stdout.trim().is_empty()).then(|| r.stdout.trim().to_string())
+    });
+    assert!(url.ends_with("/services/initializingworkspaces/root:gated"), "{url}");
+    let all = format!("{url}/clusters/*");
+
+    // The initializer's controller runs as a service account of the type's workspace, and
+    // gets in only with verb initialize on the type.
+    k.kubectl(&["create", "serviceaccount", "initializer"]).ok();
+    let token = k.kubectl(&["create", "token", "initializer"]).ok().trim().to_string();
+    let as_initializer = |args: &[&str]| k.kubectl_token(&token, "", args);
+    let denied = as_initializer(&["--server", &all, "get", "logicalclusters", "-o", "name"]);
+    assert!(denied.fails().contains("Forbidden"), "{}", denied.stderr);
+    k.kubectl_stdin(&["create", "-f", "-"], Some(INITIALIZE)).ok();
+    k.kubectl(&["create", "clusterrolebinding", "gated-initializer", "--clusterrole=gated-initializer", "--serviceaccount=default:initializer"]).ok();
+    eventually("the grant to apply", Duration::from_secs(10), || {
+        (as_initializer(&["--server", &all, "get", "logicalclusters", "-o", "name"]).code == 0).then_some(())
+    });
+
+    // The admin watches too (system:masters passes every check).
+    let watch = k.background("", &["--server", &all, "get", "logicalclusters", "-w", "--output-watch-events", "--no-headers"]);
+    k.kubectl_stdin(&["create", "-f", "-"], Some(HELD)).ok();
+    let cluster = eventually("the workspace to wait for its initializer", Duration::from_secs(10), || {
+        let r = k.kubectl(&["get", "workspace", "held", "-o", "jsonpath={.status.phase} {.spec.cluster}"]);
+        r.stdout.trim().strip_prefix("Initializing ").map(String::from)
+    });
+    watch.wait_for("the waiting workspace", |lines| lines.iter().any(|l| l.starts_with("ADDED")));
+    let listed = as_initializer(&["--server", &all, "get", "logicalclusters", "-o", "json"]).json();
+    let names: Vec<&str> =
+        listed["items"].as_array().expect("items").iter().filter_map(|lc| lc["metadata"]["annotations"]["kcp.io/cluster"].as_str()).collect();
+    assert_eq!(names, [cluster.as_str()], "only the workspace waiting for this initializer: {listed}");
+
+    // Inside, it works as the workspace's creator.
+    let inside = format!("{url}/clusters/{cluster}");
+    as_initializer(&["--server", &inside, "create", "configmap", "seeded", "--from-literal=by=initializer"]).ok();
+    assert_eq!(k.kubectl_in("root:held", &["get", "configmap", "seeded", "-o", "jsonpath={.data.by}"]).ok(), "initializer");
+
+    // It may only take itself out of the LogicalCluster's initializers.
+    let other = as_initializer(&[
+        "--server",
+        &inside,
+        "patch",
+        "logicalcluster",
+        "cluster",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"initializers":["root:someone-else"]}}"#,
+    ]);
+    assert!(other.fails().contains("only removing the initializer \"root:gated\" is supported"), "{}", other.stderr);
+    let release = r#"[{"op":"remove","path":"/status/initializers/0"}]"#;
+    as_initializer(&["--server", &inside, "patch", "logicalcluster", "cluster", "--subresource=status", "--type=json", "-p", release]).ok();
+    eventually("the workspace to turn Ready", Duration::from_secs(10), || {
+        (k.kubectl(&["get", "workspace", "held", "-o", "jsonpath={.status.phase}"]).stdout.trim() == "Ready").then_some(())
+    });
+    watch.wait_for("the released workspace to leave the view", |lines| lines.iter().any(|l| l.starts_with("DELETED")));
+    watch.stop();
+
+    // Once released, the workspace is out of its reach.
+    let gone = as_initializer(&["--server", &inside, "get", "logicalcluster", "cluster"]);
+    assert!(gone.fails().contains("NotFound"), "{}", gone.stderr);
+    let content = as_initializer(&["--server", &inside, "get", "configmap", "seeded"]);
+    assert!(content.fails().contains("Forbidden"), "{}", content.stderr);
+    assert!(as_initializer(&["--server", &all, "get", "logicalclusters", "-o", "name"]).ok().trim().is_empty());
+}

@@ -1,0 +1,113 @@
+//! Virtual workspace URLs of workspace types, as kcp's workspacetype controller: a type that
+//! initializes its workspaces lists in `status.virtualWorkspaces` its initializer's
+//! initializingworkspaces URL on every shard, since its workspaces may be placed on any of them.
+
+use std::sync::Arc;
+
+use apiserver::controller::{Action, Change, Controller, Reconcile};
+use apiserver::rest::client::{ObjectRef, SystemClient};
+use apiserver::storage::key;
+use serde_json::{json, Value};
+
+use super::{update_from, Error, Keys, Part};
+use crate::global::Global;
+use crate::tenancy;
+
+#[cfg(test)]
+mod tests;
+
+/// The controller's name (metrics, logs, identity).
+pub const NAME: &str = "workspacetype-urls";
+
+const GROUP: &str = "tenancy.kcp.io";
+
+/// Keeps every local WorkspaceType's virtual workspace URLs in step with the shards.
+pub struct WorkspaceTypeUrls {
+    /// Writes type status as the controller.
+    pub client: SystemClient,
+    /// Where the shards are listed.
+    pub global: Arc<Global>,
+    /// The local types, to look at again when the shards change.
+    known: Keys,
+}
+
+impl WorkspaceTypeUrls {
+    /// The reconciler of this shard's types.
+    pub fn new(client: SystemClient, global: Arc<Global>) -> Self {
+        WorkspaceTypeUrls { client, global, known: Keys::default() }
+    }
+}
+
+/// The controller, fed by the shard's WorkspaceTypes and by Shards, here and in the cache.
+pub fn controller(reconciler: WorkspaceTypeUrls) -> Controller<WorkspaceTypeUrls> {
+    let store = reconciler.client.api().store.clone();
+    let (cache, known, all, woken) = (reconciler.global.cache.clone(), reconciler.known.clone(), reconciler.known.clone(), reconciler.known.clone());
+    let controller = Controller::new(NAME, reconciler)
+        .watches(store.clone(), key::resource_prefix(GROUP, "workspacetypes"), move |change: &Change| {
+            let r = ObjectRef::from_key(change.key())?;
+            let mut known = known.lock().unwrap_or_else(|e| e.into_inner());
+            match change {
+                Change::Present(_) => known.insert(r.clone()),
+                Change::Gone(_) => known.remove(&r),
+            };
+            Some(r)
+        })
+        .watches(store, key::resource_prefix("core.kcp.io", "shards"), move |_: &Change| {
+            all.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect::<Vec<_>>()
+        });
+    if let Some(cache) = cache {
+        // Shards are written on the root shard; the others learn of them through the cache.
+        tokio::spawn(super::wake_on_cache(cache.changed(), "core.kcp.io", controller.queue(), woken));
+    }
+    controller
+}
+
+/// The initializer a type holds its workspaces with, `<type workspace path>:<name>`.
+pub fn initializer(type_path: &str, name: &str) -> String {
+    format!("{type_path}:{name}")
+}
+
+/// What `status.virtualWorkspaces` of a type should say, given every shard's virtual
+/// workspace base URL: one initializingworkspaces URL per shard for a type that initializes,
+/// nothing otherwise.
+pub fn virtual_workspaces(def: &Value, initializer: &str, shard_urls: &[String]) -> Vec<Value> {
+    if def.pointer("/spec/initializer") != Some(&json!(true)) {
+        return Vec::new();
+    }
+    let mut urls: Vec<String> = shard_urls
+        .iter()
+        .filter(|u| !u.is_empty())
+        .map(|u| format!("{}{}{initializer}", u.trim_end_matches('/'), virtual_workspaces::initializing::path::PREFIX))
+        .collect();
+    urls.sort();
+    urls.dedup();
+    urls.into_iter().map(|url| json!({"url": url})).collect()
+}
+
+impl Reconcile for WorkspaceTypeUrls {
+    type Key = ObjectRef;
+    type Error = Error;
+
+    async fn reconcile(&self, r: &ObjectRef) -> Result<Action, Error> {
+        let Some(def) = self.client.get(r).await? else { return Ok(Action::Done) };
+        let path = tenancy::path_of(&self.client.api().store, &r.cluster).await;
+        let shards = self.global.shards().await?;
+        let urls: Vec<String> = shards.iter().filter_map(|s| s.pointer("/spec/virtualWorkspaceURL").and_then(Value::as_str)).map(String::from).collect();
+        let wanted = virtual_workspaces(&def, &initializer(&path, &r.name), &urls);
+        update_from(&self.client, r, Part::Status, Some(def), |t| {
+            let now = t.pointer("/status/virtualWorkspaces").and_then(Value::as_array).cloned().unwrap_or_default();
+            if now == wanted {
+                return false;
+            }
+            match (wanted.is_empty(), t["status"].as_object_mut()) {
+                (true, Some(status)) => {
+                    status.remove("virtualWorkspaces");
+                }
+                _ => t["status"]["virtualWorkspaces"] = Value::Array(wanted.clone()),
+            }
+            true
+        })
+        .await?;
+        Ok(Action::Done)
+    }
+}
