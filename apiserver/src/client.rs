@@ -206,13 +206,10 @@ impl Client {
             return Err(failed(format!("watch answered {}", resp.status())));
         }
         let mut stream = resp.into_body();
-        let mut buf = Vec::new();
+        let mut lines = JsonLines::default();
         while let Some(frame) = stream.frame().await {
             let Ok(data) = frame.map_err(|e| failed(e.to_string()))?.into_data() else { continue };
-            buf.extend_from_slice(&data);
-            while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=nl).collect();
-                let Ok(ev) = serde_json::from_slice::<Value>(&line) else { continue };
+            for ev in lines.feed(&data) {
                 match ev["type"].as_str().unwrap_or_default() {
                     "BOOKMARK" => {}
                     "ERROR" => return Err(failed(format!("watch error: {}", ev["object"]["message"]))),
@@ -224,9 +221,37 @@ impl Client {
     }
 }
 
+/// Splits a streamed body into the JSON values of its lines: a watch's events.
+#[derive(Debug, Default)]
+pub struct JsonLines {
+    buf: Vec<u8>,
+}
+
+impl JsonLines {
+    /// Takes the next chunk; returns the values of the lines it completes (lines that are not
+    /// JSON are skipped).
+    pub fn feed(&mut self, data: &[u8]) -> Vec<Value> {
+        self.buf.extend_from_slice(data);
+        let mut out = Vec::new();
+        while let Some(nl) = self.buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.buf.drain(..=nl).collect();
+            out.extend(serde_json::from_slice::<Value>(&line).ok());
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_lines_across_chunks() {
+        let mut lines = JsonLines::default();
+        assert!(lines.feed(b"{\"type\":\"ADD").is_empty());
+        let done = lines.feed(b"ED\"}\nnot json\n{\"a\":1}\n{");
+        assert_eq!(done, [serde_json::json!({"type": "ADDED"}), serde_json::json!({"a": 1})]);
+    }
 
     #[test]
     fn base_urls() {

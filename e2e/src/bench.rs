@@ -122,13 +122,10 @@ pub fn first_matches(target: Target, path: String, done: impl Fn(&Value) -> bool
             .expect("request");
         conn.ready().await.expect("connection ready");
         let mut body = conn.send_request(req).await.expect("watch response").into_body();
-        let mut buf = Vec::new();
+        let mut lines = apiserver::client::JsonLines::default();
         while let Some(frame) = body.frame().await {
             let Ok(data) = frame.expect("watch frame").into_data() else { continue };
-            buf.extend_from_slice(&data);
-            while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=nl).collect();
-                let Ok(ev) = serde_json::from_slice::<Value>(&line) else { continue };
+            for ev in lines.feed(&data) {
                 if ev["type"] != "BOOKMARK" && done(&ev["object"]) {
                     let meta = &ev["object"]["metadata"];
                     let uid = meta["uid"].as_str().unwrap_or_default().to_string();

@@ -24,5 +24,6 @@ mod sharding;
 mod smoke;
 mod virtual_apiexport;
 mod virtual_initializing;
+mod virtual_merged;
 mod watch;
 mod workspaces;

@@ -101,6 +101,9 @@ impl Proxy {
         if req.uri().path() == "/metrics" {
             return self.own_metrics(&identity).map_err(Phase::Authenticate.failed());
         }
+        if let Some(consumer) = crate::merged::consumer(req.uri().path()) {
+            return self.apiexport_view(req, &identity, &consumer).await;
+        }
         let target = self.resolve(req.uri().path(), &identity).map_err(Phase::Resolve.failed())?;
         let upstream = rewrite(req, &identity, &target).map_err(Phase::Rewrite.failed())?;
         let answer = self.forward(upstream, &target.route.shard).await.map_err(Phase::Forward.failed())?;
@@ -178,6 +181,38 @@ impl Proxy {
         Ok(Route { shard: self.root_shard.clone(), base_url, cluster: String::new() })
     }
 
+    /// The apiexport view: reads across all consumers merge every shard's view; a request into
+    /// one consumer goes to the shard hosting it (unknown ones to the root shard, which
+    /// refuses them as it refuses an unbound consumer), its body's merged resourceVersion
+    /// turned into that shard's.
+    async fn apiexport_view(&self, req: Req, identity: &Identity, consumer: &str) -> Result<Response, ProxyRequestError> {
+        if consumer == "*" && req.method() == http::Method::GET {
+            let mut headers = req.headers().clone();
+            prepare_headers(&mut headers, identity);
+            // The proxy reads and rewrites the answers: JSON (or JSON Tables), never protobuf.
+            if headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("protobuf")) {
+                headers.insert(http::header::ACCEPT, HeaderValue::from_static("application/json"));
+            }
+            let fanout = crate::merged::Fanout {
+                upstream: self.upstream.clone(),
+                shards: self.index.virtual_workspace_urls(),
+                path: req.uri().path().to_string(),
+                headers,
+            };
+            let query = crate::merged::query_of(req.uri().query());
+            let watching = query.get("watch").is_some_and(|w| w == "true" || w == "1");
+            let answer = if watching { crate::merged::watch(fanout, query).await } else { crate::merged::list(&fanout, query).await };
+            return Ok(answer.unwrap_or_else(|e| body::error(&e)));
+        }
+        let shard = self.index.lookup(consumer).map(|r| r.shard).unwrap_or_else(|| self.root_shard.clone());
+        let base_url = self.index.virtual_workspace_url(&shard).ok_or(Failure::RootShardUnknown).map_err(Phase::Resolve.failed())?;
+        let target = Target { route: Route { shard, base_url, cluster: String::new() }, rest: req.uri().path().to_string(), written: None };
+        let req = localize(req, &target.route.shard).await.map_err(Phase::Rewrite.failed())?;
+        let upstream = rewrite(req, identity, &target).map_err(Phase::Rewrite.failed())?;
+        let answer = self.forward(upstream, &target.route.shard).await.map_err(Phase::Forward.failed())?;
+        finish(answer, &target.route.shard).await.map_err(Phase::Finish.failed())
+    }
+
     /// Sends the rewritten request over the pooled mutual-TLS connections.
     async fn forward(&self, upstream: http::Request<ClientBody>, shard: &str) -> Result<http::Response<Incoming>, Failure> {
         self.upstream.send(upstream).await.map_err(|source| Failure::Unreachable { shard: shard.to_string(), source })
@@ -208,6 +243,20 @@ fn rewrite(mut req: Req, identity: &Identity, target: &Target) -> Result<http::R
     Ok(http::Request::from_parts(parts, limited))
 }
 
+/// A write through the merged view may carry a merged resourceVersion (from an object the
+/// client read there): the shard gets its own revision instead.
+async fn localize(req: Req, shard: &str) -> Result<Req, Failure> {
+    if !matches!(*req.method(), http::Method::PUT | http::Method::PATCH) {
+        return Ok(req);
+    }
+    let (parts, incoming) = req.into_parts();
+    let bytes = http_body_util::Limited::new(incoming, MAX_BODY).collect().await.map_err(|_| Failure::TooLarge { limit: MAX_BODY })?.to_bytes();
+    let bytes = crate::merged::rv::localize_body(&bytes, shard).map(Bytes::from).unwrap_or(bytes);
+    let mut parts = parts;
+    parts.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    Ok(http::Request::from_parts(parts, http_body_util::Full::new(bytes).map_err(|never| match never {}).boxed_unsync()))
+}
+
 /// Relays the shard's answer without its hop-by-hop headers. A small answer of known length
 /// goes out in one write (one TLS record, one syscall); anything else, watches above all,
 /// streams as it comes.
@@ -227,7 +276,7 @@ async fn finish(answer: http::Response<Incoming>, shard: &str) -> Result<Respons
 /// Removes what a client may not say about itself (identity headers, hop headers) and adds the
 /// identity the proxy established. Impersonation headers pass: the shard judges them with the
 /// target workspace's RBAC, as for direct requests.
-fn prepare_headers(headers: &mut HeaderMap, identity: &Identity) {
+pub(crate) fn prepare_headers(headers: &mut HeaderMap, identity: &Identity) {
     let spoofable: Vec<HeaderName> = headers
         .keys()
         .filter(|k| {
@@ -257,8 +306,9 @@ fn prepare_headers(headers: &mut HeaderMap, identity: &Identity) {
     }
 }
 
-/// Escapes an extra key for a header name as kube does (`url.PathEscape`).
-fn escape(key: &str) -> String {
+/// Percent-escapes everything but unreserved characters, as kube escapes an extra key for a
+/// header name (`url.PathEscape`); also a safe encoding of query components.
+pub(crate) fn escape(key: &str) -> String {
     key.bytes()
         .map(|b| match b {
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),

@@ -91,6 +91,15 @@ impl Index {
         s.virtual_workspaces.get(shard).or_else(|| s.shards.get(shard)).cloned()
     }
 
+    /// Every known shard and the URL of its virtual workspaces, in name order.
+    pub fn virtual_workspace_urls(&self) -> Vec<(String, String)> {
+        let s = self.read();
+        let mut all: Vec<(String, String)> =
+            s.shards.iter().map(|(name, base)| (name.clone(), s.virtual_workspaces.get(name).unwrap_or(base).clone())).collect();
+        all.sort();
+        all
+    }
+
     /// What the index has not listed yet: the Shards, or a known shard's logical clusters or
     /// workspaces. Empty once every known shard's view has been loaded, which is when routing
     /// answers can be trusted.

@@ -7,6 +7,7 @@ pub mod config;
 pub mod forward;
 pub mod identity;
 pub mod index;
+pub mod merged;
 pub mod oidc;
 pub mod phase;
 

@@ -303,13 +303,10 @@ async fn cache(mut args: impl Iterator<Item = String>) {
         let mut body = conn.send_request(req).await.expect("watch response").into_body();
         tokio::spawn(async move {
             use http_body_util::BodyExt;
-            let mut buf = Vec::new();
+            let mut lines = apiserver::client::JsonLines::default();
             while let Some(Ok(frame)) = body.frame().await {
                 let Ok(data) = frame.into_data() else { continue };
-                buf.extend_from_slice(&data);
-                while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = buf.drain(..=nl).collect();
-                    let Ok(ev) = serde_json::from_slice::<serde_json::Value>(&line) else { continue };
+                for ev in lines.feed(&data) {
                     if ev["type"] == "ADDED" {
                         let name = ev["object"]["metadata"]["name"].as_str().unwrap_or_default().to_string();
                         arrived.lock().expect("arrivals").push((name, Instant::now()));
