@@ -328,12 +328,18 @@ impl Install {
     /// A kubeconfig (removed when dropped) for another identity: `user` holds kubeconfig user
     /// fields, its only context points at `cluster`.
     pub fn kubeconfig_as(&self, user: serde_json::Value, cluster: &str) -> tempfile::NamedTempFile {
+        self.kubeconfig_at(user, &self.server(cluster))
+    }
+
+    /// A kubeconfig (removed when dropped) for `user` whose server is `server`, trusting the
+    /// install's CA.
+    pub fn kubeconfig_at(&self, user: serde_json::Value, server: &str) -> tempfile::NamedTempFile {
         let text = std::fs::read_to_string(&self.kubeconfig).expect("kubeconfig");
         let admin: serde_json::Value = serde_saphyr::from_str(&text).expect("kubeconfig YAML");
         let ca = admin["clusters"][0]["cluster"]["certificate-authority-data"].clone();
         let doc = serde_json::json!({
             "apiVersion": "v1", "kind": "Config", "current-context": "c",
-            "clusters": [{"name": "c", "cluster": {"server": self.server(cluster), "certificate-authority-data": ca}}],
+            "clusters": [{"name": "c", "cluster": {"server": server, "certificate-authority-data": ca}}],
             "users": [{"name": "u", "user": user}],
             "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
         });

@@ -14,6 +14,7 @@ mod discovery;
 mod durability;
 mod etcd;
 mod isolation;
+mod kube_controller;
 mod kubectl_kcp;
 mod kubectl_versions;
 mod objects;

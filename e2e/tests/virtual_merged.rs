@@ -8,16 +8,24 @@ use e2e::until_ok;
 
 use crate::apibinding::{binding, schema, wait_binding, WOODY};
 
-const PROVIDER: &str = "root:providers:cowboys";
+pub(crate) const PROVIDER: &str = "root:providers:cowboys";
 
-#[test]
-fn one_url_serves_an_export_across_shards() {
+/// The sharded install with shards labelled, and the cowboys export in `PROVIDER` on the root
+/// shard; returns the install and the export's logical cluster.
+pub(crate) fn cowboys_exported_across_shards() -> (Sharded, String) {
     let s = Sharded::up("");
     let k = &s.kcp;
     label_shards(&s);
     create_ready(k, "root", "providers", Some("us"));
     let (_, export_cluster) = create_ready(k, "root:providers", "cowboys", Some("us"));
     k.kubectl_in_stdin(PROVIDER, &["apply", "-f", "-"], &schema("today")).ok();
+    (s, export_cluster)
+}
+
+#[test]
+fn one_url_serves_an_export_across_shards() {
+    let (s, export_cluster) = cowboys_exported_across_shards();
+    let k = &s.kcp;
     let (_, us) = create_ready(k, "root", "west", Some("us"));
     let (shard, eu) = create_ready(k, "root", "east", Some("eu"));
     assert_eq!(shard, "shard-2");

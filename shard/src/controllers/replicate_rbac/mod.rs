@@ -1,6 +1,6 @@
 //! Marks the RBAC that other shards must see for replication, in annotation
 //! `internal.kcp.io/replicate` (a comma set: reasons of other labellers are kept): a ClusterRole
-//! granting `use` on WorkspaceTypes gets `workspacetypes`, one granting `bind` on APIExports (or
+//! granting `use` or `initialize` on WorkspaceTypes gets `workspacetypes`, one granting `bind` on APIExports (or
 //! access to their content) gets `apiexports`, and every ClusterRoleBinding to such a role gets
 //! the role's reasons (bindings to the bootstrap roles, which every shard has, are not). A
 //! ClusterRoleBinding granting to `apis.kcp.io:binding:` subjects, and the role it names, get
@@ -125,7 +125,8 @@ pub fn reasons_for(role: &Value) -> BTreeSet<String> {
         })
     };
     let mut out = BTreeSet::new();
-    if grants("tenancy.kcp.io", "workspacetypes", Some("use")) {
+    // `initialize`: a type's initializer works in workspaces on every shard.
+    if grants("tenancy.kcp.io", "workspacetypes", Some("use")) || grants("tenancy.kcp.io", "workspacetypes", Some("initialize")) {
         out.insert(WORKSPACE_TYPES.to_string());
     }
     if grants("apis.kcp.io", "apiexports", Some("bind")) || grants("apis.kcp.io", "apiexports/content", None) {
