@@ -14,6 +14,7 @@ use super::discovery;
 use super::metrics::Metrics;
 use super::openapi;
 use super::phase::{Req, ReqBody};
+use crate::audit::Trail;
 use crate::rest::body::{self, Response};
 use crate::rest::{Api, ApiRequest};
 use apimachinery::auth::UserInfo;
@@ -51,6 +52,7 @@ impl tower::Service<Req> for Endpoint {
 
 impl Endpoint {
     async fn serve(&self, req: Req) -> Result<Response, ApiError> {
+        Trail::observe(&req);
         let (mut parts, body) = req.into_parts();
         let info = parts.extensions.remove::<RequestInfo>().ok_or_else(|| ApiError::internal("request was not parsed"))?;
         let user = parts.extensions.remove::<UserInfo>().ok_or_else(|| ApiError::internal("request was not authenticated"))?;
@@ -58,6 +60,7 @@ impl Endpoint {
             return non_resource(&self.api, &self.metrics, &info, &parts.headers);
         }
         let body = read_body(&parts.headers, body, self.api.limits.max_body_bytes).await?;
+        Trail::request_body(&parts, &body);
         self.api.handle(ApiRequest { info, user, method: parts.method, headers: parts.headers, body, clusters: None }).await
     }
 }

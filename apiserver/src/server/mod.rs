@@ -116,6 +116,7 @@ pub async fn serve<H: Serves>(
                 async move {
                     let head = req.method() == http::Method::HEAD;
                     let mut req = into_stack_request(req);
+                    req.extensions_mut().insert(crate::audit::ClientAddr(remote));
                     match peer {
                         Some(Peer::User(p)) => req.extensions_mut().insert(p).map(drop),
                         Some(Peer::Proxy(p)) => req.extensions_mut().insert(p).map(drop),
