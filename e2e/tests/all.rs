@@ -4,6 +4,7 @@
 mod apibinding;
 mod apis;
 mod apis_identity;
+mod audit;
 mod bad_input;
 mod binding;
 mod cache;
