@@ -17,6 +17,7 @@ mod etcd;
 mod isolation;
 mod kubectl_kcp;
 mod kubectl_versions;
+mod metrics;
 mod objects;
 mod ops;
 mod python_client;

@@ -18,7 +18,7 @@ use apiserver::auth::authn::{PeerSubject, REMOTE_CLUSTER, REMOTE_EXTRA_PREFIX, R
 use apiserver::client::{BoxError, Client, ClientBody};
 use apiserver::process::report;
 use apiserver::rest::body::{self, Response};
-use apiserver::server::metrics::{LatencyLabels, Metrics, RequestLabels};
+use apiserver::server::metrics::{long_running, LatencyLabels, Metrics};
 use apiserver::server::phase::Req;
 use apiserver::server::probes;
 use apiserver::server::Serves;
@@ -48,7 +48,8 @@ const HOP_BY_HOP: &[&str] = &["connection", "keep-alive", "proxy-connection", "t
 
 /// The front-proxy.
 pub struct Proxy {
-    /// Request counts and latencies (by method and code) and certificate expiry.
+    /// Request counts, latencies, in-flight requests and open watches (labelled as on the
+    /// shards), and certificate expiry.
     pub metrics: Arc<Metrics>,
     /// Where every shard and workspace is; resolves each request's route.
     pub index: Arc<Index>,
@@ -68,10 +69,17 @@ impl Serves for Proxy {
         let method = req.method().clone();
         let started = std::time::Instant::now();
         let audit_id = uuid::Uuid::new_v4().simple().to_string();
-        let audited = self.audit.as_ref().and_then(|auditor| {
-            let info = RequestInfo::parse(req.method(), req.uri().path(), req.uri().query()).ok()?;
-            Some((auditor, Received::of(&req, &audit_id, &info), Trail::default()))
-        });
+        // Parsed for the same labels as the shards' and for the audit event; routing reads the
+        // path itself.
+        let info = RequestInfo::parse(req.method(), req.uri().path(), req.uri().query()).ok();
+        let observed = match &info {
+            Some(info) => self.metrics.requests.begin(LatencyLabels::of(info), long_running(info)),
+            None => self.metrics.requests.begin(LatencyLabels::of_method(&method), false),
+        };
+        let audited = match (&self.audit, &info) {
+            (Some(auditor), Some(info)) => Some((auditor, Received::of(&req, &audit_id, info), Trail::default())),
+            _ => None,
+        };
         let response = match self.handle(req, audited.as_ref().map(|(_, _, trail)| trail), &audit_id).await {
             Ok(r) => r,
             Err(e) => {
@@ -91,10 +99,7 @@ impl Serves for Proxy {
         };
         let code = response.status().as_u16();
         tracing::debug!(%method, %path, code, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "proxied");
-        let verb = method.as_str().to_ascii_lowercase();
-        self.metrics.requests.get_or_create(&RequestLabels { verb: verb.clone(), group: String::new(), resource: String::new(), code: code.to_string() }).inc();
-        self.metrics.duration.get_or_create(&LatencyLabels { verb, group: String::new(), resource: String::new() }).observe(started.elapsed().as_secs_f64());
-        response
+        observed.finish(response)
     }
 }
 

@@ -200,6 +200,7 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
     // After home workspaces (which answer `~` themselves), before the authorizer.
     phases.0.push(Arc::new(cluster_gate::ClusterGate { authz: api.authz.clone(), store: api.store.clone() }));
     let mut metrics = Metrics::default();
+    metrics.register_storage();
     controller_metrics.register(metrics.registry_mut());
     let auditor = config.audit.clone().map(|audit| Auditor::start(audit, Some(config.shard_name.clone()))).transpose()?;
     if let Some(auditor) = &auditor {

@@ -24,7 +24,7 @@ use super::access::Authorize;
 use super::authenticate::{Authenticate, ClusterResolver};
 use super::endpoint::Endpoint;
 use super::limit::InflightLimit;
-use super::metrics::{LatencyLabels, Metrics, RequestLabels};
+use super::metrics::{long_running, LatencyLabels, Metrics};
 use super::phase::{PhaseLayer, Phases, Req};
 use super::probes::{Probes, Readiness};
 use crate::audit::{Auditor, Received, Trail, AUDIT_ID_HEADER};
@@ -37,7 +37,7 @@ use apimachinery::request::RequestInfo;
 pub struct Handler {
     /// The API every phase and the endpoint share.
     pub api: Arc<Api>,
-    /// Request counts, latencies and in-flight gauges, recorded around the whole stack.
+    /// Request counts, latencies, in-flight and watch gauges, recorded around the whole stack.
     pub metrics: Arc<Metrics>,
     /// Records an audit event of every request, when auditing is on.
     pub audit: Option<Arc<Auditor>>,
@@ -72,30 +72,27 @@ impl Handler {
         let request_id = request_id(&req);
         let span = tracing::info_span!("request", id = %request_id.get(..12).unwrap_or(&request_id), method = %req.method(), path = %req.uri().path(),
             cluster = tracing::field::Empty, user = tracing::field::Empty);
-        let mut labels = LatencyLabels { verb: req.method().as_str().to_ascii_lowercase(), group: String::new(), resource: String::new() };
         let response = match RequestInfo::parse(req.method(), req.uri().path(), req.uri().query()) {
-            Err(e) => body::error(&e),
+            Err(e) => self.metrics.requests.begin(LatencyLabels::of_method(req.method()), false).finish(body::error(&e)),
             Ok(info) => {
-                labels = LatencyLabels { verb: info.verb.to_string(), group: info.api_group.clone(), resource: info.resource.clone() };
                 if let Some(c) = info.cluster_name() {
                     span.record("cluster", c);
                 }
+                let observed = self.metrics.requests.begin(LatencyLabels::of(&info), long_running(&info));
                 let audit = self.audit.as_ref().map(|a| (a, Received::of(&req, &request_id, &info), Trail::default()));
                 if let Some((_, _, trail)) = &audit {
                     req.extensions_mut().insert(trail.clone());
                 }
                 req.extensions_mut().insert(info);
-                self.metrics.inflight.inc();
-                let out = self.stack.clone().oneshot(req).instrument(span.clone()).await;
-                self.metrics.inflight.dec();
-                let response = match out {
+                let response = match self.stack.clone().oneshot(req).instrument(span.clone()).await {
                     Ok(r) => r,
                     Err(never) => match never {},
                 };
-                match audit {
+                let response = match audit {
                     Some((auditor, received, trail)) => with_audit_id(auditor.finish(received, &trail, response).await, &request_id),
                     None => response,
-                }
+                };
+                observed.finish(response)
             }
         };
         let code = response.status().as_u16();
@@ -106,11 +103,6 @@ impl Handler {
                 tracing::debug!(code, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "done");
             }
         });
-        self.metrics
-            .requests
-            .get_or_create(&RequestLabels { verb: labels.verb.clone(), group: labels.group.clone(), resource: labels.resource.clone(), code: code.to_string() })
-            .inc();
-        self.metrics.duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
         response
     }
 }
