@@ -5,6 +5,7 @@
 //! client, the controller runtime, and the process helpers every binary shares. The pure model it serves comes from
 //! `apimachinery`; what is specific to kcp's tenancy lives in the binaries' crates.
 
+pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod config;

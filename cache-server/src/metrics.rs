@@ -9,6 +9,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use apiserver::server::metrics::RequestMetrics;
+
 use crate::store::Store;
 
 /// Labels of per-resource metrics.
@@ -27,6 +29,8 @@ struct ShardLabels {
 /// Every metric of one replica.
 pub struct CacheMetrics {
     registry: Registry,
+    /// The request series every component serves (see `apiserver::server::metrics`).
+    pub requests: RequestMetrics,
     objects: Family<ResourceLabels, Gauge>,
     subscribers: Gauge,
     revision: Family<ShardLabels, Gauge>,
@@ -36,6 +40,8 @@ pub struct CacheMetrics {
 impl Default for CacheMetrics {
     fn default() -> Self {
         let mut registry = Registry::default();
+        let requests = RequestMetrics::default();
+        requests.register(&mut registry);
         let objects = Family::<ResourceLabels, Gauge>::default();
         let subscribers = Gauge::<i64, AtomicI64>::default();
         let revision = Family::<ShardLabels, Gauge>::default();
@@ -44,7 +50,7 @@ impl Default for CacheMetrics {
         registry.register("kcp_cache_subscribers", "Open subscriptions", subscribers.clone());
         registry.register("kcp_cache_shard_revision", "Last revision applied, by publishing shard", revision.clone());
         registry.register("kcp_cache_shard_lag_seconds", "Time from publish to apply of the shard's last change", lag.clone());
-        CacheMetrics { registry, objects, subscribers, revision, lag }
+        CacheMetrics { registry, requests, objects, subscribers, revision, lag }
     }
 }
 

@@ -8,9 +8,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use apimachinery::request::RequestInfo;
 use apimachinery::status::{ApiError, Reason};
 use apiserver::auth::authn::{PeerSubject, Peers};
 use apiserver::rest::body;
+use apiserver::server::metrics::{long_running, LatencyLabels};
 use apiserver::server::phase::Req;
 use apiserver::server::{probes, Serves};
 use bytes::Bytes;
@@ -79,8 +81,37 @@ impl CacheServer {
     }
 }
 
+/// The request metrics' labels of a request to the cache: its REST view's requests are labelled
+/// like a shard's; the gRPC streams by service (`publish`, `subscribe`) and long-running.
+fn labels(req: &Req) -> (LatencyLabels, bool) {
+    let path = req.uri().path();
+    if is_grpc(req) {
+        let service = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+        let verb = match service {
+            "kcp.cache.v1.Publish" => "publish",
+            "kcp.cache.v1.Subscribe" => "subscribe",
+            _ => "post",
+        };
+        return (LatencyLabels { verb: verb.into(), group: String::new(), resource: String::new() }, verb != "post");
+    }
+    // `/services/cache/shards/<s>/clusters/...` reads as `/clusters/...` does on a shard.
+    let view = path.strip_prefix(crate::rest::PREFIX).and_then(|p| p.strip_prefix("/shards/")).and_then(|p| p.find('/').map(|i| &p[i..]));
+    match RequestInfo::parse(req.method(), view.unwrap_or(path), req.uri().query()) {
+        Ok(info) => (LatencyLabels::of(&info), long_running(&info)),
+        Err(_) => (LatencyLabels::of_method(req.method()), false),
+    }
+}
+
 impl Serves for CacheServer {
     async fn answer(&self, req: Req) -> body::Response {
+        let (labels, long) = labels(&req);
+        let observed = self.replica.metrics().requests.begin(labels, long);
+        observed.finish(self.serve(req).await)
+    }
+}
+
+impl CacheServer {
+    async fn serve(&self, req: Req) -> body::Response {
         let verbose = req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv == "verbose" || kv.starts_with("verbose=")));
         if let Some(resp) = self.probe(req.uri().path(), verbose) {
             return resp;

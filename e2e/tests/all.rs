@@ -4,6 +4,7 @@
 mod apibinding;
 mod apis;
 mod apis_identity;
+mod audit;
 mod bad_input;
 mod binding;
 mod cache;
@@ -17,6 +18,7 @@ mod isolation;
 mod kube_controller;
 mod kubectl_kcp;
 mod kubectl_versions;
+mod metrics;
 mod objects;
 mod ops;
 mod python_client;

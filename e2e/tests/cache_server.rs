@@ -208,6 +208,16 @@ fn cache_server_end_to_end() {
     });
     assert!(metrics.contains(r#"kcp_cache_objects{group="apis.kcp.io",resource="apiexports"} 2"#), "{metrics}");
     assert!(metrics.contains(r#"kcp_cache_shard_revision{shard="shard-1"} 5"#), "{metrics}");
+    // The request series of every component, the REST view labelled as a shard labels it.
+    for series in [
+        r#"apiserver_request_total{verb="list",group="apis.kcp.io",resource="apiexports",code="200"}"#,
+        r#"apiserver_request_total{verb="update",group="apis.kcp.io",resource="apiexports",code="405"}"#,
+        r#"apiserver_longrunning_requests{verb="subscribe",group="",resource=""} 1"#,
+        r#"apiserver_longrunning_requests{verb="publish",group="",resource=""} 1"#,
+        "apiserver_current_inflight_requests 1",
+    ] {
+        assert!(metrics.contains(series), "no {series} in {metrics}");
+    }
     for probe in ["/healthz", "/livez", "/readyz"] {
         assert_eq!(get(&ca, None, &format!("{base}{probe}")).0, 200, "{probe}");
     }

@@ -141,6 +141,11 @@ fn the_front_proxy_starts_from_a_config_file_alone() {
     let (code, body) = raw_get(&s, &url, "/clusters/root/api/v1/namespaces", Some("admin"), &[]);
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("NamespaceList"), "{body}");
+    // The proxy labels its request series as the shards do.
+    let (code, metrics) = raw_get(&s, &url, "/metrics", Some("admin"), &[]);
+    assert_eq!(code, 200, "{metrics}");
+    assert!(metrics.contains(r#"apiserver_request_total{verb="list",group="",resource="namespaces",code="200"}"#), "{metrics}");
+    assert!(!metrics.contains("apiserver_storage_size_bytes"), "the proxy stores nothing");
     // Anonymous callers are refused as through the proxy up.sh started with flags.
     assert_eq!(raw_get(&s, &url, "/clusters/root/api/v1/namespaces", None, &[]), raw_get(&s, &s.proxy_url(), "/clusters/root/api/v1/namespaces", None, &[]));
 }

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use apiserver::audit::{AuditConfig, AuditFlags};
 pub use apiserver::config::ConfigError;
 use apiserver::config::{deserialize_duration, parse_duration};
 use apiserver::server::ConnectionLimits;
@@ -68,6 +69,29 @@ pub struct ProxyFile {
     #[serde(default, deserialize_with = "deserialize_duration")]
     /// As `--idle-connection-timeout`.
     pub idle_connection_timeout: Option<Duration>,
+    /// As `--audit-log-path`.
+    pub audit_log_path: Option<PathBuf>,
+    /// As `--audit-policy-file`.
+    pub audit_policy_file: Option<PathBuf>,
+    /// As `--audit-log-maxsize`.
+    pub audit_log_maxsize: Option<u64>,
+    /// As `--audit-log-maxbackup`.
+    pub audit_log_maxbackup: Option<usize>,
+    /// As `--audit-signing-key-file`.
+    pub audit_signing_key_file: Option<PathBuf>,
+}
+
+impl ProxyFile {
+    /// The file's audit settings, shaped as the flags they stand for.
+    fn audit(&self) -> AuditFlags {
+        AuditFlags {
+            audit_log_path: self.audit_log_path.clone(),
+            audit_policy_file: self.audit_policy_file.clone(),
+            audit_log_maxsize: self.audit_log_maxsize,
+            audit_log_maxbackup: self.audit_log_maxbackup,
+            audit_signing_key_file: self.audit_signing_key_file.clone(),
+        }
+    }
 }
 
 /// Command-line flags, named as kcp's. None is required here: the file may supply it.
@@ -153,6 +177,10 @@ pub struct ProxyFlags {
     /// whole life); default `30s`.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub idle_connection_timeout: Option<Duration>,
+    /// The audit log of requests as they reach the proxy (metadata and answers; the shards
+    /// record request bodies); the seal key defaults to `audit-signing.key` beside the log.
+    #[command(flatten)]
+    pub audit: AuditFlags,
 }
 
 /// Where the keys verifying OIDC tokens come from.
@@ -209,6 +237,8 @@ pub struct ProxyConfig {
     pub oidc: Option<OidcSettings>,
     /// Connection timeouts.
     pub connection_limits: ConnectionLimits,
+    /// The audit log, when auditing is on.
+    pub audit: Option<AuditConfig>,
 }
 
 impl ProxyConfig {
@@ -216,7 +246,9 @@ impl ProxyConfig {
     pub fn resolve(file: ProxyFile, flags: ProxyFlags) -> Result<ProxyConfig, ConfigError> {
         let defaults = GroupFilter::default();
         let oidc = resolve_oidc(&file, &flags)?;
+        let audit = flags.audit.clone().or(file.audit()).resolve(|log| log.with_file_name("audit-signing.key"))?;
         Ok(ProxyConfig {
+            audit,
             bind_address: flags.bind_address.or(file.bind_address).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
             secure_port: flags.secure_port.or(file.secure_port).unwrap_or(6443),
             tls_cert_file: flags.tls_cert_file.or(file.tls_cert_file).ok_or(ConfigError::Missing("--tls-cert-file"))?,

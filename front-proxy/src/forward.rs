@@ -9,13 +9,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use apimachinery::request::valid_cluster_name;
+use apimachinery::auth::UserInfo;
+use apimachinery::request::{valid_cluster_name, RequestInfo};
 use apimachinery::status::ApiError;
+use apiserver::audit::event::{CLUSTER_ANNOTATION, SHARD_ANNOTATION};
+use apiserver::audit::{Auditor, ClientAddr, Received, Trail, AUDIT_ID_HEADER};
 use apiserver::auth::authn::{PeerSubject, REMOTE_CLUSTER, REMOTE_EXTRA_PREFIX, REMOTE_GROUP, REMOTE_USER};
 use apiserver::client::{BoxError, Client, ClientBody};
 use apiserver::process::report;
 use apiserver::rest::body::{self, Response};
-use apiserver::server::metrics::{LatencyLabels, Metrics, RequestLabels};
+use apiserver::server::metrics::{long_running, LatencyLabels, Metrics};
 use apiserver::server::phase::Req;
 use apiserver::server::probes;
 use apiserver::server::Serves;
@@ -28,6 +31,9 @@ use hyper::body::Incoming;
 use crate::identity::{Authenticators, Identity};
 use crate::index::{Index, Route};
 use crate::phase::{Failure, Phase, ProxyRequestError};
+
+/// Where the shard learns the client's address (it trusts it from the proxy only).
+const FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// Largest request body forwarded, as on the shards.
 const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -42,7 +48,8 @@ const HOP_BY_HOP: &[&str] = &["connection", "keep-alive", "proxy-connection", "t
 
 /// The front-proxy.
 pub struct Proxy {
-    /// Request counts and latencies (by method and code) and certificate expiry.
+    /// Request counts, latencies, in-flight requests and open watches (labelled as on the
+    /// shards), and certificate expiry.
     pub metrics: Arc<Metrics>,
     /// Where every shard and workspace is; resolves each request's route.
     pub index: Arc<Index>,
@@ -52,6 +59,8 @@ pub struct Proxy {
     pub upstream: Client,
     /// Shard that serves paths outside `/clusters/` (`/version`, `/openapi`, ...).
     pub root_shard: String,
+    /// Records an audit event of every request, when auditing is on.
+    pub audit: Option<Arc<Auditor>>,
 }
 
 impl Serves for Proxy {
@@ -59,7 +68,19 @@ impl Serves for Proxy {
         let path = req.uri().path().to_string();
         let method = req.method().clone();
         let started = std::time::Instant::now();
-        let response = match self.handle(req).await {
+        let audit_id = uuid::Uuid::new_v4().simple().to_string();
+        // Parsed for the same labels as the shards' and for the audit event; routing reads the
+        // path itself.
+        let info = RequestInfo::parse(req.method(), req.uri().path(), req.uri().query()).ok();
+        let observed = match &info {
+            Some(info) => self.metrics.requests.begin(LatencyLabels::of(info), long_running(info)),
+            None => self.metrics.requests.begin(LatencyLabels::of_method(&method), false),
+        };
+        let audited = match (&self.audit, &info) {
+            (Some(auditor), Some(info)) => Some((auditor, Received::of(&req, &audit_id, info), Trail::default())),
+            _ => None,
+        };
+        let response = match self.handle(req, audited.as_ref().map(|(_, _, trail)| trail), &audit_id).await {
             Ok(r) => r,
             Err(e) => {
                 // Failures past resolve are the proxy's or a shard's, worth an operator's eye;
@@ -72,12 +93,13 @@ impl Serves for Proxy {
                 body::error(&ApiError::from(e))
             }
         };
+        let response = match audited {
+            Some((auditor, received, trail)) => auditor.finish(received, &trail, response).await,
+            None => response,
+        };
         let code = response.status().as_u16();
         tracing::debug!(%method, %path, code, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "proxied");
-        let verb = method.as_str().to_ascii_lowercase();
-        self.metrics.requests.get_or_create(&RequestLabels { verb: verb.clone(), group: String::new(), resource: String::new(), code: code.to_string() }).inc();
-        self.metrics.duration.get_or_create(&LatencyLabels { verb, group: String::new(), resource: String::new() }).observe(started.elapsed().as_secs_f64());
-        response
+        observed.finish(response)
     }
 }
 
@@ -92,20 +114,34 @@ struct Target {
 
 impl Proxy {
     /// A request's way through the proxy, phase by phase; every failure carries its phase.
-    async fn handle(&self, req: Req) -> Result<Response, ProxyRequestError> {
+    /// With `trail`, what the audit event needs is recorded as it becomes known.
+    async fn handle(&self, req: Req, trail: Option<&Trail>, audit_id: &str) -> Result<Response, ProxyRequestError> {
         // Probes carry no credentials: load balancers and kubelets ask them.
         if let Some(probe) = self.probe(&req) {
             return Ok(probe);
         }
         let identity = self.authenticate(req.headers(), req.extensions().get::<PeerSubject>()).await.map_err(Phase::Authenticate.failed())?;
+        if let Some(trail) = trail {
+            match &identity {
+                Identity::User(user) => trail.identify(user),
+                Identity::ServiceAccount(claims) => trail.identify(&UserInfo { name: claims.sub.clone(), ..Default::default() }),
+                Identity::Anonymous => {}
+            }
+        }
         if req.uri().path() == "/metrics" {
             return self.own_metrics(&identity).map_err(Phase::Authenticate.failed());
         }
         if let Some(consumer) = crate::merged::consumer(req.uri().path()) {
-            return self.apiexport_view(req, &identity, &consumer).await;
+            return self.apiexport_view(req, &identity, &consumer, trail, audit_id).await;
         }
         let target = self.resolve(req.uri().path(), &identity).map_err(Phase::Resolve.failed())?;
-        let upstream = rewrite(req, &identity, &target).map_err(Phase::Rewrite.failed())?;
+        if let Some(trail) = trail {
+            trail.annotate(SHARD_ANNOTATION, &target.route.shard);
+            if !target.route.cluster.is_empty() {
+                trail.annotate(CLUSTER_ANNOTATION, &target.route.cluster);
+            }
+        }
+        let upstream = rewrite(req, &identity, &target, audit_id).map_err(Phase::Rewrite.failed())?;
         let answer = self.forward(upstream, &target.route.shard).await.map_err(Phase::Forward.failed())?;
         finish(answer, &target.route.shard).await.map_err(Phase::Finish.failed())
     }
@@ -185,10 +221,20 @@ impl Proxy {
     /// one consumer goes to the shard hosting it (unknown ones to the root shard, which
     /// refuses them as it refuses an unbound consumer), its body's merged resourceVersion
     /// turned into that shard's.
-    async fn apiexport_view(&self, req: Req, identity: &Identity, consumer: &str) -> Result<Response, ProxyRequestError> {
+    async fn apiexport_view(
+        &self,
+        req: Req,
+        identity: &Identity,
+        consumer: &str,
+        trail: Option<&Trail>,
+        audit_id: &str,
+    ) -> Result<Response, ProxyRequestError> {
         if consumer == "*" && req.method() == http::Method::GET {
             let mut headers = req.headers().clone();
             prepare_headers(&mut headers, identity);
+            if let Ok(id) = HeaderValue::from_str(audit_id) {
+                headers.insert(AUDIT_ID_HEADER, id);
+            }
             // The proxy reads and rewrites the answers: JSON (or JSON Tables), never protobuf.
             if headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("protobuf")) {
                 headers.insert(http::header::ACCEPT, HeaderValue::from_static("application/json"));
@@ -206,9 +252,12 @@ impl Proxy {
         }
         let shard = self.index.lookup(consumer).map(|r| r.shard).unwrap_or_else(|| self.root_shard.clone());
         let base_url = self.index.virtual_workspace_url(&shard).ok_or(Failure::RootShardUnknown).map_err(Phase::Resolve.failed())?;
+        if let Some(trail) = trail {
+            trail.annotate(SHARD_ANNOTATION, &shard);
+        }
         let target = Target { route: Route { shard, base_url, cluster: String::new() }, rest: req.uri().path().to_string(), written: None };
         let req = localize(req, &target.route.shard).await.map_err(Phase::Rewrite.failed())?;
-        let upstream = rewrite(req, identity, &target).map_err(Phase::Rewrite.failed())?;
+        let upstream = rewrite(req, identity, &target, audit_id).map_err(Phase::Rewrite.failed())?;
         let answer = self.forward(upstream, &target.route.shard).await.map_err(Phase::Forward.failed())?;
         finish(answer, &target.route.shard).await.map_err(Phase::Finish.failed())
     }
@@ -221,7 +270,7 @@ impl Proxy {
 
 /// The request the shard receives: its URL on the target shard, the identity the proxy
 /// established instead of what the client claimed, and a bounded body.
-fn rewrite(mut req: Req, identity: &Identity, target: &Target) -> Result<http::Request<ClientBody>, Failure> {
+fn rewrite(mut req: Req, identity: &Identity, target: &Target, audit_id: &str) -> Result<http::Request<ClientBody>, Failure> {
     let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
     let prefix = if target.route.cluster.is_empty() { String::new() } else { format!("/clusters/{}", target.route.cluster) };
     let url = format!("{}{prefix}{}{query}", target.route.base_url, target.rest);
@@ -233,6 +282,14 @@ fn rewrite(mut req: Req, identity: &Identity, target: &Target) -> Result<http::R
     prepare_headers(req.headers_mut(), identity);
     if let Some(value) = target.written.as_deref().and_then(|w| HeaderValue::from_str(w).ok()) {
         req.headers_mut().insert(REMOTE_CLUSTER, value);
+    }
+    // The shard's audit event names the same request and the same client as the proxy's.
+    if let Ok(id) = HeaderValue::from_str(audit_id) {
+        req.headers_mut().insert(AUDIT_ID_HEADER, id);
+    }
+    match req.extensions().get::<ClientAddr>().and_then(|a| HeaderValue::from_str(&a.0.ip().to_string()).ok()) {
+        Some(client) => drop(req.headers_mut().insert(FORWARDED_FOR, client)),
+        None => drop(req.headers_mut().remove(FORWARDED_FOR)),
     }
     let (mut parts, incoming) = req.into_parts();
     parts.uri = url.parse().map_err(|source| Failure::BadTarget { target: url, source })?;
@@ -345,7 +402,6 @@ impl http_body::Body for EndOnError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use apimachinery::auth::UserInfo;
 
     #[test]
     fn clients_cannot_smuggle_identity() {

@@ -18,6 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use apimachinery::auth::TokenVerifier;
+use apiserver::audit::Auditor;
 use apiserver::auth::authn::Peers;
 use apiserver::client::{Client, Credentials};
 use apiserver::pki::CertPair;
@@ -48,6 +49,9 @@ pub enum ProxyError {
     /// The OIDC issuer's discovery document.
     #[error("OIDC issuer")]
     OidcKeys(#[from] oidc::KeySetError),
+    /// The audit log could not be opened, or its seal key loaded.
+    #[error(transparent)]
+    Audit(#[from] apiserver::audit::AuditError),
     /// The listen address.
     #[error("listening on {addr}")]
     Bind {
@@ -97,11 +101,16 @@ pub async fn run(config: ProxyConfig, shutdown: tokio::sync::watch::Receiver<boo
         groups: config.groups.clone(),
     };
     let client_ca = read(&config.client_ca_file)?;
-    let metrics = Arc::new(apiserver::server::metrics::Metrics::default());
+    let mut metrics = apiserver::server::metrics::Metrics::default();
+    let audit = config.audit.clone().map(|audit| Auditor::start(audit, None)).transpose()?;
+    if let Some(auditor) = &audit {
+        auditor.register(metrics.registry_mut());
+    }
+    let metrics = Arc::new(metrics);
     for file in [&config.tls_cert_file, &config.client_ca_file, &config.proxy_client_cert_file] {
         metrics.watch_certificate(file);
     }
-    let proxy = Arc::new(forward::Proxy { metrics, index, authn, upstream, root_shard: config.root_shard_name.clone() });
+    let proxy = Arc::new(forward::Proxy { metrics, index, authn, upstream, root_shard: config.root_shard_name.clone(), audit: audit.clone() });
 
     let tls = Arc::new(apiserver::pki::server_config_from_files(&config.tls_cert_file, &config.tls_private_key_file, std::slice::from_ref(&client_ca))?);
     let peers = Arc::new(Peers::clients_only(&[client_ca])?);
@@ -111,5 +120,8 @@ pub async fn run(config: ProxyConfig, shutdown: tokio::sync::watch::Receiver<boo
     tracing::info!(%bound, "front-proxy serving");
     eprintln!("kcp-front-proxy is serving at https://{bound}");
     apiserver::server::serve(listener, tls, peers, proxy, config.connection_limits, shutdown).await;
+    if let Some(auditor) = audit {
+        auditor.close().await;
+    }
     Ok(())
 }

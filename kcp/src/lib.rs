@@ -4,6 +4,7 @@
 //! plugin for workspaces and `kubectl-kcp` the one with kcp's other subcommands (`bind
 //! apiexport`), sharing the kubeconfig and client code.
 
+pub mod audit;
 pub mod bind;
 pub mod kubeconfig;
 pub mod kubectl_kcp;

@@ -23,6 +23,16 @@ enum Command {
     /// Moving a shard's objects between storage backends.
     #[command(subcommand)]
     Storage(StorageCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check audit log files (oldest first) against their hash chain and seals; exit 1 and say
+    /// where when an event was deleted, altered or reordered.
+    Verify(kcp::audit::VerifyFlags),
 }
 
 #[derive(Subcommand)]
@@ -63,6 +73,16 @@ async fn main() -> std::process::ExitCode {
             Err(e) => {
                 eprintln!("kcp pki rotate: {}", apiserver::process::report(&e));
                 return std::process::ExitCode::FAILURE;
+            }
+        },
+        Command::Audit(AuditCommand::Verify(flags)) => match kcp::audit::verify(&flags) {
+            Ok(report) => {
+                println!("{}", kcp::audit::summary(&report, flags.files.len(), flags.key.is_some()));
+                return if report.intact() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE };
+            }
+            Err(e) => {
+                eprintln!("kcp audit verify: {}", apiserver::process::report(&e));
+                return std::process::ExitCode::from(2);
             }
         },
         Command::Storage(StorageCommand::Migrate(flags)) => match kcp::migrate::migrate(&flags).await {

@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use apiserver::audit::{AuditConfig, AuditFlags};
 pub use apiserver::config::ConfigError;
 use apiserver::config::{deserialize_duration, parse_duration};
 use apiserver::server::ConnectionLimits;
@@ -79,12 +80,33 @@ pub struct ShardFile {
     /// Time a connection with no request in flight stays open (`30s`); `idleConnectionTimeout` in the file.
     #[serde(default, deserialize_with = "deserialize_duration")]
     pub idle_connection_timeout: Option<Duration>,
+    /// As `--audit-log-path`.
+    pub audit_log_path: Option<PathBuf>,
+    /// As `--audit-policy-file`.
+    pub audit_policy_file: Option<PathBuf>,
+    /// As `--audit-log-maxsize`.
+    pub audit_log_maxsize: Option<u64>,
+    /// As `--audit-log-maxbackup`.
+    pub audit_log_maxbackup: Option<usize>,
+    /// As `--audit-signing-key-file`.
+    pub audit_signing_key_file: Option<PathBuf>,
 }
 
 impl ShardFile {
     /// Reads a config file.
     pub fn load(path: &std::path::Path) -> Result<ShardFile, ConfigError> {
         apiserver::config::load(Some(path))
+    }
+
+    /// The file's audit settings, shaped as the flags they stand for.
+    fn audit(&self) -> AuditFlags {
+        AuditFlags {
+            audit_log_path: self.audit_log_path.clone(),
+            audit_policy_file: self.audit_policy_file.clone(),
+            audit_log_maxsize: self.audit_log_maxsize,
+            audit_log_maxbackup: self.audit_log_maxbackup,
+            audit_signing_key_file: self.audit_signing_key_file.clone(),
+        }
     }
 }
 
@@ -199,6 +221,9 @@ pub struct ShardFlags {
     /// How often etcd's history is compacted (each pass keeps one interval of it); default `5m`.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub etcd_compaction_interval: Option<Duration>,
+    /// The audit log; the seal key defaults to `<root-directory>/audit-signing.key`.
+    #[command(flatten)]
+    pub audit: AuditFlags,
 }
 
 /// Which storage backend a shard uses.
@@ -318,6 +343,8 @@ pub struct ShardConfig {
     pub connection_limits: ConnectionLimits,
     /// Where objects are stored.
     pub storage: StorageConfig,
+    /// The audit log, when auditing is on.
+    pub audit: Option<AuditConfig>,
 }
 
 impl ShardConfig {
@@ -327,7 +354,9 @@ impl ShardConfig {
         let shard_name = flags.shard_name.clone().or(file.shard_name.clone()).unwrap_or_else(|| "root".into());
         let watch_cache_size = flags.watch_cache_size.or(file.watch_cache_size).unwrap_or(10_000);
         let storage = resolve_storage(&file, &flags, &root_directory, &shard_name, watch_cache_size)?;
+        let audit = flags.audit.clone().or(file.audit()).resolve(|_| root_directory.join("audit-signing.key"))?;
         Ok(ShardConfig {
+            audit,
             storage,
             shard_name,
             watch_cache_size,

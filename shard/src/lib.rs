@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use apimachinery::auth::TokenSigner;
 use apimachinery::registry::crd::CrdIndex;
+use apiserver::audit::Auditor;
 use apiserver::auth::authn::{Authenticator, Peers, ServiceAccountTokens};
 use apiserver::auth::authz::Authorizer;
 use apiserver::controller::ControllerMetrics;
@@ -70,6 +71,9 @@ pub enum ShardError {
     /// The cache replicas' credentials could not be turned into a client.
     #[error("cache client")]
     Cache(#[from] cache_server::client::ClientError),
+    /// The audit log could not be opened, or its seal key loaded.
+    #[error(transparent)]
+    Audit(#[from] apiserver::audit::AuditError),
     /// The secure port could not be bound.
     #[error("listening on {addr}")]
     Bind {
@@ -195,10 +199,17 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
     // After home workspaces (which answer `~` themselves), before the authorizer.
     phases.0.push(Arc::new(cluster_gate::ClusterGate { authz: api.authz.clone(), store: api.store.clone() }));
     let mut metrics = Metrics::default();
+    metrics.register_storage();
     controller_metrics.register(metrics.registry_mut());
+    let auditor = config.audit.clone().map(|audit| Auditor::start(audit, Some(config.shard_name.clone()))).transpose()?;
+    if let Some(auditor) = &auditor {
+        auditor.register(metrics.registry_mut());
+    }
     let metrics = Arc::new(metrics);
     let resolver: Arc<dyn apiserver::server::authenticate::ClusterResolver> = Arc::new(cluster_gate::PathResolver(api.store.clone()));
-    let handler = Arc::new(Handler::new(api, metrics.clone(), config.max_requests_inflight, phases, readiness, Some(resolver)));
+    let mut handler = Handler::new(api, metrics.clone(), config.max_requests_inflight, phases, readiness, Some(resolver));
+    handler.audit = auditor.clone();
+    let handler = Arc::new(handler);
     let client_ca = read(&config.client_ca_file)?;
     let proxy_ca = match &config.requestheader_client_ca_file {
         Some(p) => Some(read(p)?),
@@ -217,6 +228,9 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
     tracing::info!(%bound, "serving");
     on_listening(bound);
     apiserver::server::serve(listener, tls, peers, handler, config.connection_limits, shutdown).await;
+    if let Some(auditor) = auditor {
+        auditor.close().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -9,14 +9,18 @@ use apimachinery::status::ApiError;
 
 /// Decodes the request body by its Content-Type.
 pub fn body_value(req: &ApiRequest) -> Result<Value, ApiError> {
-    let ct = req.header("content-type");
+    decode(req.header("content-type"), &req.body)
+}
+
+/// Decodes a body of content type `ct` (JSON, YAML or kube's protobuf envelope) to JSON.
+pub fn decode(ct: &str, body: &[u8]) -> Result<Value, ApiError> {
     let media = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     if apimachinery::protobuf::is_protobuf(&media) {
-        return apimachinery::registry::decode_protobuf(&req.body).map_err(ApiError::from);
+        return apimachinery::registry::decode_protobuf(body).map_err(ApiError::from);
     }
     match media.as_str() {
-        "" | "application/json" => json(&req.body),
-        "application/yaml" | "application/x-yaml" | "text/yaml" => yaml(&req.body),
+        "" | "application/json" => json(body),
+        "application/yaml" | "application/x-yaml" | "text/yaml" => yaml(body),
         _ => Err(ApiError::unsupported_media_type(ct)),
     }
 }

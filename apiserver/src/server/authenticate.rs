@@ -7,6 +7,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use super::phase::{Outcome, Phase, Req};
+use crate::audit::Trail;
 use crate::auth::authn::{strip_identity_headers, user_from_headers, Authenticator, PeerSubject, TrustedProxy, REMOTE_CLUSTER};
 use crate::auth::authz::{Authorizer, BOOTSTRAP_CLUSTER};
 use apimachinery::auth::{self, Attributes, UserInfo, MASTERS_GROUP};
@@ -43,7 +44,11 @@ impl Phase for Authenticate {
                 None => self.authn.authenticate(authorization, req.extensions().get::<PeerSubject>()).await.ok_or_else(ApiError::unauthorized)?,
             };
             route_in_cluster_client(req, &user);
-            let user = if req.headers().contains_key(IMPERSONATE_USER) || req.headers().contains_key(IMPERSONATE_GROUP) {
+            if let Some(trail) = req.extensions().get::<Trail>() {
+                trail.identify(&user.clone().without_cluster_groups());
+            }
+            let impersonating = req.headers().contains_key(IMPERSONATE_USER) || req.headers().contains_key(IMPERSONATE_GROUP);
+            let user = if impersonating {
                 // Impersonation is judged by the RBAC of the cluster the request goes to, so a
                 // path is resolved first; an unknown one has no RBAC and grants nothing.
                 let cluster = match req.extensions().get::<RequestInfo>() {
@@ -63,6 +68,9 @@ impl Phase for Authenticate {
             };
             // Workspace groups are the server's to give (after this phase), never a caller's.
             let user = user.without_cluster_groups();
+            if let Some(trail) = req.extensions().get::<Trail>().filter(|_| impersonating) {
+                trail.impersonate(&user);
+            }
             tracing::Span::current().record("user", user.name.as_str());
             // Nothing past this phase may read identity headers; drop them in any case.
             strip_identity_headers(req.headers_mut());

@@ -23,6 +23,37 @@ use hyper::body::Incoming;
 
 use crate::rest::body::{self, Response};
 
+/// A response body that keeps `guard` alive until the body ends or is dropped: a request counts
+/// as in flight, or a watch as open, for as long as its answer streams.
+pub struct Guarded<G> {
+    body: body::Body,
+    _guard: G,
+}
+
+impl<G> Guarded<G> {
+    /// Holds `guard` for the life of `body`.
+    pub fn new(body: body::Body, guard: G) -> Self {
+        Guarded { body, _guard: guard }
+    }
+}
+
+impl<G: Unpin> Body for Guarded<G> {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// Most bytes of an unread request body drained so that its stream ends cleanly: above the
 /// largest body the servers accept (3 MiB), so any refusal of an acceptable upload reads clean.
 const DRAIN_BYTES: u64 = 4 * 1024 * 1024;

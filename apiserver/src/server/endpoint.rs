@@ -10,16 +10,19 @@ use futures::future::BoxFuture;
 use http_body_util::{BodyExt, Limited};
 use serde_json::json;
 
+use super::access::forbidden;
 use super::discovery;
 use super::metrics::Metrics;
 use super::openapi;
 use super::phase::{Req, ReqBody};
+use super::top;
+use crate::audit::Trail;
 use crate::rest::body::{self, Response};
 use crate::rest::{Api, ApiRequest};
 use apimachinery::auth::UserInfo;
 use apimachinery::openapi::cache::documents;
 use apimachinery::registry::{builtin, ResourceInfo};
-use apimachinery::request::RequestInfo;
+use apimachinery::request::{ClusterTarget, RequestInfo};
 use apimachinery::status::ApiError;
 
 /// The Kubernetes version reported at `/version`; kubectl's dispatcher picks its client by it.
@@ -51,13 +54,21 @@ impl tower::Service<Req> for Endpoint {
 
 impl Endpoint {
     async fn serve(&self, req: Req) -> Result<Response, ApiError> {
+        Trail::observe(&req);
         let (mut parts, body) = req.into_parts();
         let info = parts.extensions.remove::<RequestInfo>().ok_or_else(|| ApiError::internal("request was not parsed"))?;
         let user = parts.extensions.remove::<UserInfo>().ok_or_else(|| ApiError::internal("request was not authenticated"))?;
+        if let Some(cluster) = info.cluster_name() {
+            self.metrics.clusters.record(cluster);
+        }
         if !info.is_resource_request {
+            if info.cluster == ClusterTarget::None && info.path == WORKSPACES_TOP {
+                return workspaces_top(&self.api, &self.metrics, &info, &user).await;
+            }
             return non_resource(&self.api, &self.metrics, &info, &parts.headers);
         }
         let body = read_body(&parts.headers, body, self.api.limits.max_body_bytes).await?;
+        Trail::request_body(&parts, &body);
         self.api.handle(ApiRequest { info, user, method: parts.method, headers: parts.headers, body, visible: None, guard: None }).await
     }
 }
@@ -70,6 +81,19 @@ pub async fn read_body(headers: &http::HeaderMap, body: ReqBody, limit: usize) -
         return Err(ApiError::too_large(limit));
     }
     Ok(Limited::new(body, limit).collect().await.map_err(|_| ApiError::too_large(limit))?.to_bytes())
+}
+
+/// Where the shard lists its busiest and biggest logical clusters.
+pub const WORKSPACES_TOP: &str = "/debug/workspaces/top";
+
+/// `/debug/workspaces/top` (see [`top`]): `system:masters` only; anyone else gets the 403 of
+/// any path they may not read.
+async fn workspaces_top(api: &Api, metrics: &Metrics, info: &RequestInfo, user: &UserInfo) -> Result<Response, ApiError> {
+    if !user.is_masters() {
+        return Err(forbidden(user, info, ""));
+    }
+    let doc = top::report(&metrics.clusters, &*api.store, top::requested_n(info.param("n"))).await?;
+    Ok(body::json(200, &doc))
 }
 
 fn non_resource(api: &Api, metrics: &Metrics, info: &RequestInfo, headers: &http::HeaderMap) -> Result<Response, ApiError> {

@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod phase;
 pub mod probes;
 pub mod stack;
+pub mod top;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,6 +117,7 @@ pub async fn serve<H: Serves>(
                 async move {
                     let head = req.method() == http::Method::HEAD;
                     let mut req = into_stack_request(req);
+                    req.extensions_mut().insert(crate::audit::ClientAddr(remote));
                     match peer {
                         Some(Peer::User(p)) => req.extensions_mut().insert(p).map(drop),
                         Some(Peer::Proxy(p)) => req.extensions_mut().insert(p).map(drop),
@@ -124,7 +126,7 @@ pub async fn serve<H: Serves>(
                     let resp = handler.answer(req).await;
                     let resp = if head { bodies::head_answer(resp) } else { resp };
                     // In flight until the last byte of the answer is out: watches have no deadline.
-                    Ok::<_, std::convert::Infallible>(resp.map(|body| InFlightBody { body, _in_flight: in_flight }))
+                    Ok::<_, std::convert::Infallible>(resp.map(|body| bodies::Guarded::new(body, in_flight)))
                 }
             });
             let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -193,31 +195,5 @@ where
 {
     fn shut_down(self: std::pin::Pin<&mut Self>) {
         self.graceful_shutdown();
-    }
-}
-
-/// A response body that keeps its request counted in flight until it ends or is dropped.
-struct InFlightBody {
-    body: rest::body::Body,
-    _in_flight: connection::InFlight,
-}
-
-impl http_body::Body for InFlightBody {
-    type Data = bytes::Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
-        std::pin::Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
     }
 }

@@ -101,7 +101,12 @@ where
     fn call(&mut self, mut req: Req) -> Self::Future {
         let (inner, phase) = (self.inner.clone(), self.phase.clone());
         Box::pin(async move {
-            match phase.run(&mut req).await {
+            let outcome = phase.run(&mut req).await;
+            if !matches!(outcome, Ok(Outcome::Next)) {
+                // The request ends here: its audit event describes it as it stands now.
+                crate::audit::Trail::observe(&req);
+            }
+            match outcome {
                 Ok(Outcome::Next) => inner.oneshot(req).await,
                 Ok(Outcome::Respond(r)) => Ok(r),
                 Err(e) => Ok(body::error(&e)),

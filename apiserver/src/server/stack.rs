@@ -24,9 +24,11 @@ use super::access::Authorize;
 use super::authenticate::{Authenticate, ClusterResolver};
 use super::endpoint::Endpoint;
 use super::limit::InflightLimit;
-use super::metrics::{LatencyLabels, Metrics, RequestLabels};
+use super::metrics::{long_running, LatencyLabels, Metrics};
 use super::phase::{PhaseLayer, Phases, Req};
 use super::probes::{Probes, Readiness};
+use crate::audit::{Auditor, Received, Trail, AUDIT_ID_HEADER};
+use crate::auth::authn::TrustedProxy;
 use crate::rest::body::{self, Response};
 use crate::rest::Api;
 use apimachinery::request::RequestInfo;
@@ -35,8 +37,10 @@ use apimachinery::request::RequestInfo;
 pub struct Handler {
     /// The API every phase and the endpoint share.
     pub api: Arc<Api>,
-    /// Request counts, latencies and in-flight gauges, recorded around the whole stack.
+    /// Request counts, latencies, in-flight and watch gauges, recorded around the whole stack.
     pub metrics: Arc<Metrics>,
+    /// Records an audit event of every request, when auditing is on.
+    pub audit: Option<Arc<Auditor>>,
     stack: BoxCloneSyncService<Req, Response, Infallible>,
 }
 
@@ -59,31 +63,36 @@ impl Handler {
             .layer(PhaseLayer::new(extra))
             .layer(PhaseLayer::new(Authorize { authz: api.authz.clone() }))
             .service(Endpoint { api: api.clone(), metrics: metrics.clone() });
-        Handler { api, metrics, stack: BoxCloneSyncService::new(stack) }
+        Handler { api, metrics, audit: None, stack: BoxCloneSyncService::new(stack) }
     }
 
     /// Serves one request through the stack, observing it.
     pub async fn call(&self, mut req: Req) -> Response {
         let started = Instant::now();
-        let request_id = uuid::Uuid::new_v4().simple().to_string();
-        let span = tracing::info_span!("request", id = %&request_id[..12], method = %req.method(), path = %req.uri().path(),
+        let request_id = request_id(&req);
+        let span = tracing::info_span!("request", id = %request_id.get(..12).unwrap_or(&request_id), method = %req.method(), path = %req.uri().path(),
             cluster = tracing::field::Empty, user = tracing::field::Empty);
-        let mut labels = LatencyLabels { verb: req.method().as_str().to_ascii_lowercase(), group: String::new(), resource: String::new() };
         let response = match RequestInfo::parse(req.method(), req.uri().path(), req.uri().query()) {
-            Err(e) => body::error(&e),
+            Err(e) => self.metrics.requests.begin(LatencyLabels::of_method(req.method()), false).finish(body::error(&e)),
             Ok(info) => {
-                labels = LatencyLabels { verb: info.verb.to_string(), group: info.api_group.clone(), resource: info.resource.clone() };
                 if let Some(c) = info.cluster_name() {
                     span.record("cluster", c);
                 }
+                let observed = self.metrics.requests.begin(LatencyLabels::of(&info), long_running(&info));
+                let audit = self.audit.as_ref().map(|a| (a, Received::of(&req, &request_id, &info), Trail::default()));
+                if let Some((_, _, trail)) = &audit {
+                    req.extensions_mut().insert(trail.clone());
+                }
                 req.extensions_mut().insert(info);
-                self.metrics.inflight.inc();
-                let out = self.stack.clone().oneshot(req).instrument(span.clone()).await;
-                self.metrics.inflight.dec();
-                match out {
+                let response = match self.stack.clone().oneshot(req).instrument(span.clone()).await {
                     Ok(r) => r,
                     Err(never) => match never {},
-                }
+                };
+                let response = match audit {
+                    Some((auditor, received, trail)) => with_audit_id(auditor.finish(received, &trail, response).await, &request_id),
+                    None => response,
+                };
+                observed.finish(response)
             }
         };
         let code = response.status().as_u16();
@@ -94,11 +103,24 @@ impl Handler {
                 tracing::debug!(code, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "done");
             }
         });
-        self.metrics
-            .requests
-            .get_or_create(&RequestLabels { verb: labels.verb.clone(), group: labels.group.clone(), resource: labels.resource.clone(), code: code.to_string() })
-            .inc();
-        self.metrics.duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
         response
     }
+}
+
+/// The id of a request: the front-proxy's (so both audit events of a request share it), or a
+/// new one; a client's own `Audit-ID` is not taken, it could pass for another request's.
+fn request_id(req: &Req) -> String {
+    let forwarded = req.extensions().get::<TrustedProxy>().and_then(|_| req.headers().get(AUDIT_ID_HEADER)).and_then(|v| v.to_str().ok());
+    match forwarded.filter(|id| !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')) {
+        Some(id) => id.to_string(),
+        None => uuid::Uuid::new_v4().simple().to_string(),
+    }
+}
+
+/// Tells the client the id its request is audited under, as kube-apiserver does.
+fn with_audit_id(mut response: Response, id: &str) -> Response {
+    if let Ok(v) = http::HeaderValue::from_str(id) {
+        response.headers_mut().insert(AUDIT_ID_HEADER, v);
+    }
+    response
 }
