@@ -86,3 +86,49 @@ fn a_provider_sees_and_writes_its_api_in_every_bound_consumer() {
     let no_create = k.kubectl_token_stdin(&token, "", &create, &WOODY.replace("woody", "slinky"));
     assert!(no_create.fails().contains("cannot create resource \"cowboys\""), "{}", no_create.stderr);
 }
+
+#[test]
+fn claimed_configmaps_are_seen_only_while_the_consumer_accepts_the_claim() {
+    let k = Install::start();
+    create_ready(&k, "root", "providers", None);
+    let (_, export_cluster) = create_ready(&k, "root:providers", "cowboys", None);
+    let consumer = create_ready(&k, "root", "c1", None).1;
+    let export = schema("today")
+        .replace("spec:\n  resources:", "spec:\n  permissionClaims:\n  - {group: \"\", resource: configmaps, verbs: [get, list, watch]}\n  resources:");
+    k.kubectl_in_stdin(PROVIDER, &["apply", "-f", "-"], &export).ok();
+    k.kubectl_in_stdin("root:c1", &["create", "-f", "-"], &binding("cowboys", PROVIDER)).ok();
+    wait_binding(&k, "root:c1", "cowboys", "");
+    k.kubectl_in("root:c1", &["create", "configmap", "settings", "--from-literal=k=v"]).ok();
+    let view = format!("{}/services/apiexport/{export_cluster}/cowboys/clusters", k.server(""));
+    let all = format!("{view}/*");
+    let one = format!("{view}/{consumer}");
+    let listed = || k.kubectl(&["--server", &all, "get", "configmaps", "-A", "-o", "name"]).ok().trim().to_string();
+
+    // Claimed but not accepted: served, and empty; the consumer's objects stay out of reach.
+    assert_eq!(listed(), "");
+    let refused = k.kubectl(&["--server", &one, "get", "configmap", "settings"]);
+    assert!(refused.fails().contains("no accepted permission claim"), "{}", refused.stderr);
+
+    // Accepted (binding verbs get and list only): visible, readable, nothing more.
+    let accept = |state: &str| {
+        let patch = format!(
+            r#"{{"spec":{{"permissionClaims":[{{"group":"","resource":"configmaps","verbs":["get","list"],"selector":{{"matchAll":true}},"state":"{state}"}}]}}}}"#
+        );
+        k.kubectl_in("root:c1", &["patch", "apibinding", "cowboys", "--type=merge", "-p", &patch]).ok();
+    };
+    accept("Accepted");
+    // Every ConfigMap of the consumer: the claim selects all (its kube-root-ca.crt too).
+    eventually("the accepted claim to show the configmap", Duration::from_secs(10), || listed().lines().any(|l| l == "configmap/settings").then_some(()));
+    assert_eq!(k.kubectl(&["--server", &one, "get", "configmap", "settings", "-o", "jsonpath={.data.k}"]).ok(), "v");
+    // The binding did not grant watch: a watch across consumers leaves this one out.
+    let raw = format!("/services/apiexport/{export_cluster}/cowboys/clusters/*/api/v1/configmaps?watch=true&timeoutSeconds=1");
+    let watched = k.kubectl(&["get", "--raw", &raw]);
+    assert!(!watched.stdout.contains("\"settings\""), "{}", watched.stdout);
+    let deleted = k.kubectl(&["--server", &one, "delete", "configmap", "settings"]);
+    assert!(deleted.fails().contains("Forbidden"), "{}", deleted.stderr);
+
+    // Rejected: gone again.
+    accept("Rejected");
+    eventually("the rejected claim to hide the configmap", Duration::from_secs(10), || listed().is_empty().then_some(()));
+    assert_eq!(k.kubectl_in("root:c1", &["get", "configmap", "settings", "-o", "jsonpath={.data.k}"]).ok(), "v", "the consumer keeps it");
+}

@@ -31,15 +31,33 @@ pub struct Claim {
     pub key: String,
     /// The label value: the claim's.
     pub value: String,
+    /// The verbs both the binding and the export grant (`*`: all).
+    pub verbs: Vec<String>,
 }
 
 impl Claim {
-    /// An accepted claim `claim` of a binding to export `name` in logical cluster `cluster`.
-    pub fn new(cluster: &str, name: &str, claim: &Value) -> Claim {
+    /// An accepted claim `claim` of a binding to export `name` in logical cluster `cluster`,
+    /// whose export offers `offered` (its `permissionClaims`, as the binding's status copies them).
+    pub fn new(cluster: &str, name: &str, claim: &Value, offered: &[Value]) -> Claim {
         let s = |f: &str| claim[f].as_str().unwrap_or_default().to_string();
         let (group, resource, identity) = (s("group"), s("resource"), s("identityHash"));
-        let value = base62(&digest(format!("{group}/{resource}/{identity}").as_bytes()));
-        Claim { key: label_key(cluster, name), value, group, resource, identity, selector: claim["selector"].clone() }
+        let verbs_of = |c: &Value| c["verbs"].as_array().map(|v| v.iter().filter_map(Value::as_str).map(String::from).collect::<Vec<_>>()).unwrap_or_default();
+        let export_verbs = offered.iter().find(|o| o["group"] == claim["group"] && o["resource"] == claim["resource"]).map(verbs_of).unwrap_or_default();
+        let verbs = intersect(&verbs_of(claim), &export_verbs);
+        Claim {
+            key: label_key(cluster, name),
+            value: label_value(&group, &resource, &identity),
+            group,
+            resource,
+            identity,
+            selector: claim["selector"].clone(),
+            verbs,
+        }
+    }
+
+    /// Whether the claim grants `verb`.
+    pub fn grants(&self, verb: &str) -> bool {
+        self.verbs.iter().any(|v| v == verb || v == "*")
     }
 
     /// Whether the claim covers an object with these labels (the claim's label aside).
@@ -55,6 +73,21 @@ impl Claim {
     pub fn is_on(&self, group: &str, resource: &str, identity: Option<&str>) -> bool {
         self.group == group && self.resource == resource && self.identity == identity.unwrap_or_default()
     }
+}
+
+/// The verbs two grants share, `*` standing for every verb.
+fn intersect(a: &[String], b: &[String]) -> Vec<String> {
+    let all = |l: &[String]| l.iter().any(|v| v == "*");
+    match (all(a), all(b)) {
+        (true, _) => b.to_vec(),
+        (_, true) => a.to_vec(),
+        _ => a.iter().filter(|v| b.contains(v)).cloned().collect(),
+    }
+}
+
+/// The label value marking objects of `group`/`resource` (served under `identity`) claimed.
+pub fn label_value(group: &str, resource: &str, identity: &str) -> String {
+    base62(&digest(format!("{group}/{resource}/{identity}").as_bytes()))
 }
 
 /// The label key of export `name` in logical cluster `cluster`.
@@ -169,7 +202,7 @@ mod tests {
     use super::*;
 
     fn claim(selector: Value) -> Claim {
-        Claim::new("p", "cowboys", &json!({"group": "", "resource": "configmaps", "selector": selector, "state": "Accepted"}))
+        Claim::new("p", "cowboys", &json!({"group": "", "resource": "configmaps", "selector": selector, "state": "Accepted", "verbs": ["get"]}), &[])
     }
 
     #[test]
@@ -203,5 +236,15 @@ mod tests {
         assert!(idx.on("d", "", "configmaps", None).is_empty());
         idx.set("c", "b", vec![]);
         assert!(idx.on("c", "", "configmaps", None).is_empty());
+    }
+
+    #[test]
+    fn a_claim_grants_what_the_binding_and_the_export_share() {
+        let offered = [json!({"group": "", "resource": "configmaps", "verbs": ["get", "list", "watch"]})];
+        let c = Claim::new("p", "cowboys", &json!({"group": "", "resource": "configmaps", "verbs": ["get", "delete"]}), &offered);
+        assert!(c.grants("get") && !c.grants("delete") && !c.grants("list"));
+        let all = Claim::new("p", "cowboys", &json!({"group": "", "resource": "configmaps", "verbs": ["*"]}), &offered);
+        assert!(all.grants("watch") && !all.grants("create"));
+        assert!(!Claim::new("p", "cowboys", &json!({"group": "", "resource": "configmaps", "verbs": ["get"]}), &[]).grants("get"));
     }
 }

@@ -143,11 +143,10 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
         external: external_url.clone(),
         virtual_workspaces: config.shard_virtual_workspace_url.clone().unwrap_or_else(|| base_url.clone()),
     };
-    let virtual_workspace_url = urls.virtual_workspaces.clone();
     match (&shards_client, hosts_root) {
         (_, true) => shards::register(&store, &config.shard_name, &urls).await?,
         (Some((client, root_url)), false) => {
-            tokio::spawn(shards::register_remote(client.clone(), root_url.clone(), config.shard_name.clone(), urls));
+            tokio::spawn(shards::register_remote(client.clone(), root_url.clone(), config.shard_name.clone(), urls.clone()));
         }
         (None, false) => return Err(ConfigError::Missing("--root-shard-kubeconfig-file (required for shards other than root)").into()),
     }
@@ -184,7 +183,7 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
         controllers::workspace::Placement { shard: config.shard_name.clone(), global: global.clone(), others: shards_client.as_ref().map(|(c, _)| c.clone()) };
     let readiness = apiserver::server::probes::Readiness::default();
     tokio::spawn(follow_cache(cache.subscriber.clone(), readiness.gate("cache")));
-    controllers::start(&api, &controller_metrics, &readiness, placement, root_ca, virtual_workspace_url, claims);
+    controllers::start(&api, &controller_metrics, &readiness, placement, root_ca, &urls, claims.clone());
     let mut phases = Phases::default();
     if config.enable_home_workspaces && hosts_root {
         phases.0.push(Arc::new(home::HomeWorkspaces { api: api.clone(), base_url: external_url.clone() }));
@@ -194,7 +193,8 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
     }
     // The virtual workspaces authorize their requests themselves.
     let view_access = Arc::new(view_access::ViewAccess { api: api.clone(), global: global.clone() });
-    phases.0.push(Arc::new(virtual_workspaces::apiexport::ApiExportView { api: api.clone(), access: view_access.clone() }));
+    let export_claims = Arc::new(view_access::ExportClaims { global: global.clone(), index: claims.clone() });
+    phases.0.push(Arc::new(virtual_workspaces::apiexport::ApiExportView { api: api.clone(), access: view_access.clone(), claims: export_claims }));
     phases.0.push(Arc::new(virtual_workspaces::initializing::InitializingView { api: api.clone(), access: view_access }));
     // After home workspaces (which answer `~` themselves), before the authorizer.
     phases.0.push(Arc::new(cluster_gate::ClusterGate { authz: api.authz.clone(), store: api.store.clone() }));

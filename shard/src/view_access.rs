@@ -10,9 +10,12 @@ use apimachinery::registry::crd::ExportRef;
 use apimachinery::status::ApiError;
 use apiserver::rest::Api;
 use futures::future::BoxFuture;
+use serde_json::Value;
 use virtual_workspaces::apiexport::authz::ContentAccess;
+use virtual_workspaces::apiexport::claims::Claims;
 use virtual_workspaces::initializing::TypeAccess;
 
+use crate::claims::{label_key, label_value, ClaimIndex};
 use crate::global::Global;
 
 /// Permission checks of the virtual workspaces, judged where each object lives.
@@ -48,5 +51,36 @@ impl TypeAccess for ViewAccess {
             let Some((path, name)) = type_ref.rsplit_once(':') else { return Ok(false) };
             self.may(user, verb, "tenancy.kcp.io", "workspacetypes", path, name).await
         })
+    }
+}
+
+/// The permission claims of exports, from the export (what it claims) and the shard's claim
+/// index (what each consumer accepted). Only built-in resources are served through claims.
+pub struct ExportClaims {
+    /// Where exports are found.
+    pub global: Arc<Global>,
+    /// The accepted claims of the shard's bindings.
+    pub index: Arc<ClaimIndex>,
+}
+
+impl Claims for ExportClaims {
+    fn claimed<'a>(&'a self, export: &'a ExportRef) -> BoxFuture<'a, Result<Vec<(String, String)>, ApiError>> {
+        Box::pin(async move {
+            let Some(found) = self.global.find("apis.kcp.io", "apiexports", &export.cluster, &export.name).await? else { return Ok(Vec::new()) };
+            let claims = found.object.pointer("/spec/permissionClaims").and_then(Value::as_array).cloned().unwrap_or_default();
+            let text = |c: &Value, f: &str| c[f].as_str().unwrap_or_default().to_string();
+            Ok(claims.iter().filter(|c| text(c, "identityHash").is_empty()).map(|c| (text(c, "group"), text(c, "resource"))).collect())
+        })
+    }
+
+    fn grants(&self, consumer: &str, export: &ExportRef, group: &str, resource: &str, verb: &str) -> bool {
+        let key = label_key(&export.cluster, &export.name);
+        self.index.on(consumer, group, resource, None).iter().any(|c| c.key == key && c.grants(verb))
+    }
+
+    fn covers(&self, export: &ExportRef, group: &str, resource: &str, obj: &Value) -> bool {
+        let key = label_key(&export.cluster, &export.name);
+        let labels = obj.pointer("/metadata/labels").and_then(|l| l.get(&key)).and_then(Value::as_str);
+        labels == Some(label_value(group, resource, "").as_str())
     }
 }

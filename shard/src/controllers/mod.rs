@@ -232,7 +232,7 @@ pub fn start(
     readiness: &Readiness,
     placement: workspace::Placement,
     root_ca: Option<std::sync::Arc<str>>,
-    virtual_workspace_url: String,
+    urls: &crate::shards::Urls,
     claims: std::sync::Arc<crate::claims::ClaimIndex>,
 ) {
     let crds = api.crds.clone();
@@ -242,7 +242,8 @@ pub fn start(
         client(api.clone(), endpointslice::NAME),
         placement.global.clone(),
         placement.others.clone(),
-        virtual_workspace_url,
+        urls.virtual_workspaces.clone(),
+        urls.external.clone(),
     );
     let types = workspacetype::WorkspaceTypeUrls::new(client(api.clone(), workspacetype::NAME), placement.global.clone());
     let gate = |name: &str| readiness.gate(format!("controller/{name}"));

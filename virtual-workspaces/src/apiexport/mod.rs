@@ -9,6 +9,7 @@
 //! and admission apply as they would in the consumer's workspace.
 
 pub mod authz;
+pub mod claims;
 pub mod path;
 
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct ApiExportView {
     pub api: Arc<Api>,
     /// Who may read and write an export's content.
     pub access: Arc<dyn ContentAccess>,
+    /// What consumers granted exports through permission claims.
+    pub claims: Arc<dyn claims::Claims>,
 }
 
 impl Phase for ApiExportView {
@@ -42,9 +45,15 @@ impl Phase for ApiExportView {
             let crds = &self.api.crds;
             authz::authorize(self.access.as_ref(), |consumer| crds.bound_to(consumer, &export), &user, &export, &info).await?;
             let served = crds.exported(&export);
+            let claimed = claims::infos(&self.claims.claimed(&export).await?);
             if !info.is_resource_request {
                 let root = crate::root_url(&format!("{}{}/{}", path::PREFIX, export.cluster, export.name), &info);
-                return crate::discovery(&served, &info, &root, req.headers()).map(Outcome::Respond);
+                let all: Vec<_> = served.iter().chain(&claimed).cloned().collect();
+                return crate::discovery(&all, &info, &root, req.headers()).map(Outcome::Respond);
+            }
+            let is = |r: &&ResourceInfo| r.group == info.api_group && r.version == info.api_version && r.plural == info.resource;
+            if let Some(resource) = claimed.iter().find(is).cloned() {
+                return claims::serve(&self.api, self.claims.clone(), req, user, export, info, &resource).await.map(Outcome::Respond);
             }
             self.serve(req, user, export, info, &served).await.map(Outcome::Respond)
         })

@@ -13,7 +13,7 @@ use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::storage::key;
 use serde_json::{json, Value};
 
-use super::{update_from, Error, Part};
+use super::{update, update_from, Error, Part};
 use crate::global::{Global, SHARD_ANNOTATION};
 
 #[cfg(test)]
@@ -41,18 +41,47 @@ pub struct EndpointSliceUrls {
     pub others: Option<Client>,
     /// This shard's virtual workspace base URL.
     pub virtual_workspace_url: String,
+    /// Where clients reach workspaces (the front-proxy, in a sharded install), which also
+    /// serves each export's view merged across shards.
+    pub external_url: String,
     bound: Bound,
 }
 
 impl EndpointSliceUrls {
     /// The reconciler of a shard whose virtual workspaces are served at `virtual_workspace_url`.
-    pub fn new(client: SystemClient, global: Arc<Global>, others: Option<Client>, virtual_workspace_url: String) -> Self {
-        EndpointSliceUrls { client, global, others, virtual_workspace_url, bound: Arc::default() }
+    pub fn new(client: SystemClient, global: Arc<Global>, others: Option<Client>, virtual_workspace_url: String, external_url: String) -> Self {
+        EndpointSliceUrls { client, global, others, virtual_workspace_url, external_url, bound: Arc::default() }
     }
 
     /// This shard's URL of an export's virtual workspace.
     fn url(&self, export: &ObjectRef) -> String {
-        format!("{}/services/apiexport/{}/{}", self.virtual_workspace_url.trim_end_matches('/'), export.cluster, export.name)
+        view_url(&self.virtual_workspace_url, export)
+    }
+}
+
+/// An export's apiexport view below `base`.
+fn view_url(base: &str, export: &ObjectRef) -> String {
+    format!("{}/services/apiexport/{}/{}", base.trim_end_matches('/'), export.cluster, export.name)
+}
+
+/// Annotation on an endpoint slice naming the URL of its export's view merged across every
+/// shard; kcp clients read `status.endpoints` and never see it.
+pub const MERGED_URL_ANNOTATION: &str = "apis.kcp-rs.io/merged-url";
+
+impl EndpointSliceUrls {
+    /// Records the merged view's URL on a local slice.
+    async fn annotate(&self, r: &ObjectRef, export: &ObjectRef) -> Result<(), Error> {
+        let merged = view_url(&self.external_url, export);
+        update(&self.client, r, Part::Main, |s| {
+            if s.pointer("/metadata/annotations").and_then(|a| a.get(MERGED_URL_ANNOTATION)) == Some(&json!(merged)) {
+                return false;
+            }
+            let annotations = apiserver::rest::object::meta_mut(s).entry("annotations").or_insert_with(|| json!({}));
+            annotations[MERGED_URL_ANNOTATION] = json!(merged);
+            true
+        })
+        .await?;
+        Ok(())
     }
 }
 
@@ -125,6 +154,7 @@ impl Reconcile for EndpointSliceUrls {
         if !local.is_empty() {
             for slice in local {
                 let r = ObjectRef::new(GROUP, "apiexportendpointslices", &export.cluster, "", apiserver::rest::object::meta_str(&slice, "name"));
+                self.annotate(&r, export).await?;
                 update_from(&self.client, &r, Part::Status, None, |s| match endpoints_with(&s["status"]["endpoints"], &url, wanted) {
                     Some(list) => {
                         s["status"]["endpoints"] = Value::Array(list);

@@ -24,13 +24,15 @@ async fn a_shard_lists_itself_while_a_binding_is_bound_here() {
     f.admin().create(&binding, obj).await.unwrap();
     ApiBindings::new(f.client(apibinding::NAME), f.global.clone(), f.crds.clone()).reconcile(&binding).await.unwrap();
 
-    let c = EndpointSliceUrls::new(f.client(NAME), f.global.clone(), None, "https://shard.example:6443/".into());
+    let c = EndpointSliceUrls::new(f.client(NAME), f.global.clone(), None, "https://shard.example:6443/".into(), "https://proxy.example".into());
     let export = ObjectRef::new(GROUP, "apiexports", "p", "", "cowboys");
     let stored = f.get(&binding.key()).await.unwrap();
     c.bound.lock().unwrap().insert(binding.key(), export_of(&stored).expect("bound"));
     assert_eq!(c.reconcile(&export).await.unwrap(), Action::Done);
     let url = "https://shard.example:6443/services/apiexport/p/cowboys";
-    assert_eq!(f.get(&slice.key()).await.unwrap()["status"]["endpoints"], json!([{"url": url}]));
+    let listed = f.get(&slice.key()).await.unwrap();
+    assert_eq!(listed["status"]["endpoints"], json!([{"url": url}]));
+    assert_eq!(listed["metadata"]["annotations"][MERGED_URL_ANNOTATION], "https://proxy.example/services/apiexport/p/cowboys");
 
     c.bound.lock().unwrap().clear();
     assert_eq!(c.reconcile(&export).await.unwrap(), Action::Done);

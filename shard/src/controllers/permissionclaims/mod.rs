@@ -50,9 +50,10 @@ fn claims_of(binding: &Value) -> (Vec<Claim>, Vec<Resource>) {
     let export_name = binding.pointer("/spec/reference/export/name").and_then(Value::as_str).unwrap_or_default();
     let list = |p: &str| binding.pointer(p).and_then(Value::as_array).cloned().unwrap_or_default();
     let applied = if object::is_deleting(binding) || export_cluster.is_empty() { Vec::new() } else { list("/status/appliedPermissionClaims") };
-    let claims = applied.iter().map(|c| Claim::new(export_cluster, export_name, c)).collect();
+    let offered = list("/status/exportPermissionClaims");
+    let claims = applied.iter().map(|c| Claim::new(export_cluster, export_name, c, &offered)).collect();
     let s = |c: &Value, f: &str| c[f].as_str().unwrap_or_default().to_string();
-    let resources = list("/status/exportPermissionClaims").iter().map(|c| (s(c, "group"), s(c, "resource"), s(c, "identityHash"))).collect();
+    let resources = offered.iter().map(|c| (s(c, "group"), s(c, "resource"), s(c, "identityHash"))).collect();
     (claims, resources)
 }
 
