@@ -171,18 +171,19 @@ impl SystemClient {
     }
 
     /// Deletes an object (a DELETE), with `propagation` (`Foreground`, `Orphan`, `Background`);
-    /// a missing object is not an error.
-    pub async fn delete(&self, r: &ObjectRef, propagation: Option<&str>) -> Result<(), ApiError> {
+    /// a missing object is not an error. True when the object is gone, false when finalizers
+    /// (or, for a namespace, its content) hold it.
+    pub async fn delete(&self, r: &ObjectRef, propagation: Option<&str>) -> Result<bool, ApiError> {
         let res = match self.resolve(r) {
             Ok(res) => res,
-            Err(e) if e.reason == Reason::NotFound => return Ok(()),
+            Err(e) if e.reason == Reason::NotFound => return Ok(true),
             Err(e) => return Err(e),
         };
         let req = self.request(Verb::Delete, Method::DELETE, r, &res, "");
         let opts = DeleteOptions { propagation: propagation.map(String::from), ..Default::default() };
         match delete_one(&self.api, &req, &res, &r.namespace, &r.name, &opts).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.reason == Reason::NotFound => Ok(()),
+            Ok(obj) => Ok(super::object::removed_by_delete(&obj)),
+            Err(e) if e.reason == Reason::NotFound => Ok(true),
             Err(e) => Err(e),
         }
     }

@@ -171,20 +171,38 @@ pub async fn ensure(client: &SystemClient, r: &ObjectRef, obj: Value) -> Result<
 }
 
 /// Deletes every object under each storage prefix (finalizers respected); returns how many
-/// were still there.
+/// are still there, held by finalizers. What a delete removed at once is not waited for: the
+/// caller can take its next step in the same pass.
 pub async fn delete_all(client: &SystemClient, prefixes: impl IntoIterator<Item = String>) -> Result<usize, Error> {
     let store = &client.api().store;
     let mut remaining = 0;
     for prefix in prefixes {
         let page = store.list(&prefix, None, 0, None).await?;
-        remaining += page.items.len();
         for item in page.items {
-            if let Some(r) = ObjectRef::from_key(&item.key) {
-                client.delete(&r, None).await?;
+            let Some(r) = ObjectRef::from_key(&item.key) else { continue };
+            // Deleting it again would change nothing (no propagation is asked for): it waits
+            // for its finalizers either way.
+            if marked_deleted(&item.value) || !client.delete(&r, None).await? {
+                remaining += 1;
             }
         }
     }
     Ok(remaining)
+}
+
+/// Whether stored bytes are an object already marked for deletion; reads only that field.
+fn marked_deleted(value: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(default)]
+        metadata: Meta,
+    }
+    #[derive(serde::Deserialize, Default)]
+    struct Meta {
+        #[serde(rename = "deletionTimestamp")]
+        deletion: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Head>(value).is_ok_and(|h| h.metadata.deletion.is_some())
 }
 
 /// The client controller `name` writes with. Three controllers are `system:masters`: the
@@ -259,4 +277,15 @@ pub fn start(
     tokio::spawn(endpointslice::controller(slices).metrics(metrics).ready_gate(gate(endpointslice::NAME)).run());
     let labeller = permissionclaims::ClaimLabeller::new(client(api.clone(), permissionclaims::NAME), claims);
     tokio::spawn(permissionclaims::controller(labeller).metrics(metrics).ready_gate(gate(permissionclaims::NAME)).run());
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_a_deletion_timestamp_marks_an_object_deleted() {
+        assert!(super::marked_deleted(br#"{"metadata": {"name": "a", "deletionTimestamp": "2026-01-01T00:00:00Z"}}"#));
+        assert!(!super::marked_deleted(br#"{"metadata": {"name": "a", "deletionTimestamp": null}}"#));
+        assert!(!super::marked_deleted(br#"{"metadata": {"name": "a"}, "spec": {}}"#));
+        assert!(!super::marked_deleted(br#"{"kind": "x"}"#));
+    }
 }
