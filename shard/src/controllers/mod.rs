@@ -106,25 +106,29 @@ pub async fn update_from(
     mut known: Option<Value>,
     mut change: impl FnMut(&mut Value) -> bool,
 ) -> Result<Option<Value>, ApiError> {
+    let subresource = match part {
+        Part::Main => "",
+        Part::Status => "status",
+    };
     loop {
-        let mut obj = match known.take() {
-            Some(obj) => obj,
-            None => match client.get(r).await? {
-                Some(obj) => obj,
-                None => return Ok(None),
-            },
-        };
-        if !change(&mut obj) {
-            return Ok(Some(obj));
-        }
-        let written = match part {
-            Part::Main => client.update(r, obj).await,
-            Part::Status => client.update_status(r, obj).await,
+        let written = match known.take() {
+            Some(mut obj) => {
+                if !change(&mut obj) {
+                    return Ok(Some(obj));
+                }
+                match part {
+                    Part::Main => client.update(r, obj).await,
+                    Part::Status => client.update_status(r, obj).await,
+                }
+                .map(Some)
+            }
+            // One read serves both the change and the write's check of what it replaces.
+            None => client.modify(r, subresource, &mut change).await,
         };
         match written {
             Err(e) if e.reason == Reason::Conflict => continue,
             Err(e) if e.reason == Reason::NotFound => return Ok(None),
-            other => return other.map(Some),
+            other => return other,
         }
     }
 }
@@ -281,11 +285,36 @@ pub fn start(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::controllers::testing::Fixture;
+
+    #[tokio::test]
+    async fn update_reads_once_writes_what_changed_and_leaves_the_rest() {
+        let f = Fixture::new().await;
+        let ns = f.namespace("c1", "team").await;
+        let client = f.client("test");
+        let before = f.get(&ns.key()).await.unwrap();
+        update(&client, &ns, Part::Main, |_| false).await.unwrap();
+        assert_eq!(f.get(&ns.key()).await.unwrap(), before, "nothing to change, nothing written");
+        update(&client, &ns, Part::Main, |ns| {
+            ns["metadata"]["labels"] = json!({"a": "b"});
+            ns["status"]["phase"] = json!("Odd");
+            true
+        })
+        .await
+        .unwrap();
+        let after = f.get(&ns.key()).await.unwrap();
+        assert_eq!(after["metadata"]["labels"]["a"], "b");
+        assert_eq!(after["status"], before["status"], "a main write keeps the status");
+        let gone = ObjectRef::new("", "namespaces", "c1", "", "nope");
+        assert_eq!(update_from(&client, &gone, Part::Status, None, |_| true).await.unwrap(), None);
+    }
+
     #[test]
     fn only_a_deletion_timestamp_marks_an_object_deleted() {
-        assert!(super::marked_deleted(br#"{"metadata": {"name": "a", "deletionTimestamp": "2026-01-01T00:00:00Z"}}"#));
-        assert!(!super::marked_deleted(br#"{"metadata": {"name": "a", "deletionTimestamp": null}}"#));
-        assert!(!super::marked_deleted(br#"{"metadata": {"name": "a"}, "spec": {}}"#));
-        assert!(!super::marked_deleted(br#"{"kind": "x"}"#));
+        assert!(marked_deleted(br#"{"metadata": {"name": "a", "deletionTimestamp": "2026-01-01T00:00:00Z"}}"#));
+        assert!(!marked_deleted(br#"{"metadata": {"name": "a", "deletionTimestamp": null}}"#));
+        assert!(!marked_deleted(br#"{"metadata": {"name": "a"}, "spec": {}}"#));
+        assert!(!marked_deleted(br#"{"kind": "x"}"#));
     }
 }

@@ -45,14 +45,15 @@ const BINDINGS: &str = "rbac.authorization.k8s.io/clusterrolebindings/";
 struct BindingIndex {
     /// (cluster, role) → the bindings naming it.
     by_role: HashMap<(String, String), HashSet<ObjectRef>>,
-    /// Binding → the (cluster, role) it names.
-    role_of: HashMap<ObjectRef, (String, String)>,
+    /// Binding → the role it names (in the binding's cluster).
+    role_of: HashMap<ObjectRef, String>,
 }
 
 impl BindingIndex {
-    /// Records that `binding` names `role` (None: it is gone); returns the role it named before.
+    /// Records that `binding` names `role` (None: it is gone); returns the (cluster, role) it
+    /// named before.
     fn set(&mut self, binding: ObjectRef, role: Option<String>) -> Option<(String, String)> {
-        let before = self.role_of.remove(&binding);
+        let before = self.role_of.remove(&binding).map(|role| (binding.cluster.clone(), role));
         if let Some(old) = &before {
             if let Some(set) = self.by_role.get_mut(old) {
                 set.remove(&binding);
@@ -62,9 +63,8 @@ impl BindingIndex {
             }
         }
         if let Some(role) = role {
-            let at = (binding.cluster.clone(), role);
-            self.by_role.entry(at.clone()).or_default().insert(binding.clone());
-            self.role_of.insert(binding, at);
+            self.by_role.entry((binding.cluster.clone(), role.clone())).or_default().insert(binding.clone());
+            self.role_of.insert(binding, role);
         }
         before
     }
