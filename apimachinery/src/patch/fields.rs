@@ -299,10 +299,18 @@ impl Lists<'_> {
     }
 
     fn walk_compare(&self, old: Option<&Value>, new: Option<&Value>, names: &mut Vec<String>, path: &mut Path, changed: &mut FieldSet, removed: &mut FieldSet) {
+        // Equal values neither change nor remove anything below them; most of an update is
+        // unchanged, and walking it would only build paths to throw away.
+        if let (Some(l), Some(r)) = (old, new) {
+            if l == r {
+                return;
+            }
+        }
         let empty_map = |m: &Option<&Map<String, Value>>| m.is_none_or(|m| m.is_empty());
         match (as_map(old), as_map(new)) {
             (Some(l), Some(r)) if !(empty_map(&l) && empty_map(&r)) => {
-                let (l, r) = (l.cloned().unwrap_or_default(), r.cloned().unwrap_or_default());
+                let none = Map::new();
+                let (l, r) = (l.unwrap_or(&none), r.unwrap_or(&none));
                 let keys: Vec<&String> = l.keys().chain(r.keys().filter(|k| !l.contains_key(*k))).collect();
                 for k in keys {
                     names.push(k.clone());

@@ -35,6 +35,18 @@ fn compare_reports_changes_and_new_containers() {
 }
 
 #[test]
+fn compare_of_equal_objects_and_lists_finds_nothing() {
+    let sa = json!({"metadata": {"name": "x", "labels": {}}, "secrets": [{"name": "a"}, {"name": "b"}], "x": [1, 1]});
+    let (changed, removed) = SA.compare(&sa, &sa.clone());
+    assert!(changed.is_empty() && removed.is_empty());
+    let mut other = sa.clone();
+    other["secrets"][1]["extra"] = json!(true);
+    let (changed, removed) = SA.compare(&sa, &other);
+    assert_eq!(changed.to_fields_v1(), json!({"f:secrets": {"k:{\"name\":\"b\"}": {"f:extra": {}}}}));
+    assert!(removed.is_empty());
+}
+
+#[test]
 fn set_operations_and_paths() {
     let f = |s: &str| PathElement::Field(s.into());
     let a = FieldSet::from_paths(&[&[f("data"), f("a")], &[f("data"), f("b")], &[f("spec")]]);

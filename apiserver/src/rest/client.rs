@@ -163,26 +163,55 @@ impl SystemClient {
 
     async fn put(&self, r: &ObjectRef, obj: Value, subresource: &str) -> Result<Value, ApiError> {
         let res = self.resolve(r)?;
-        let req = self.request(Verb::Update, Method::PUT, r, &res, subresource);
-        super::decode::check_object(&obj, &res, &r.namespace, &r.name)?;
-        let expect = super::object::resource_version(&obj)?;
         let (old, old_rv) = load(&self.api, &res, &r.cluster, &r.namespace, &r.name).await?;
-        Ok(commit_update(&self.api, &req, &res, old, old_rv, obj, expect, Fields::Track).await?.0)
+        self.commit(r, &res, subresource, (old, old_rv), obj).await
+    }
+
+    /// Reads an object, lets `change` edit a copy and replaces the object (`subresource` "")
+    /// or its status (`"status"`) with it, as [`SystemClient::update`] after a
+    /// [`SystemClient::get`] would, but with one read: the write expects the version `change`
+    /// saw, so a concurrent write is a conflict. None when the object does not exist; with
+    /// `change` returning false nothing is written and the object is returned as read.
+    pub async fn modify(&self, r: &ObjectRef, subresource: &str, change: impl FnOnce(&mut Value) -> bool) -> Result<Option<Value>, ApiError> {
+        let res = match self.resolve(r) {
+            Ok(res) => res,
+            Err(e) if e.reason == Reason::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let (old, old_rv) = match load(&self.api, &res, &r.cluster, &r.namespace, &r.name).await {
+            Ok(found) => found,
+            Err(e) if e.reason == Reason::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut obj = old.clone();
+        if !change(&mut obj) {
+            return Ok(Some(obj));
+        }
+        self.commit(r, &res, subresource, (old, old_rv), obj).await.map(Some)
+    }
+
+    /// Writes `obj` over `old` (as read, with its revision) through the update path.
+    async fn commit(&self, r: &ObjectRef, res: &Resolved, subresource: &str, (old, old_rv): (Value, u64), obj: Value) -> Result<Value, ApiError> {
+        let req = self.request(Verb::Update, Method::PUT, r, res, subresource);
+        super::decode::check_object(&obj, res, &r.namespace, &r.name)?;
+        let expect = super::object::resource_version(&obj)?;
+        Ok(commit_update(&self.api, &req, res, old, old_rv, obj, expect, Fields::Track).await?.0)
     }
 
     /// Deletes an object (a DELETE), with `propagation` (`Foreground`, `Orphan`, `Background`);
-    /// a missing object is not an error.
-    pub async fn delete(&self, r: &ObjectRef, propagation: Option<&str>) -> Result<(), ApiError> {
+    /// a missing object is not an error. True when the object is gone, false when finalizers
+    /// (or, for a namespace, its content) hold it.
+    pub async fn delete(&self, r: &ObjectRef, propagation: Option<&str>) -> Result<bool, ApiError> {
         let res = match self.resolve(r) {
             Ok(res) => res,
-            Err(e) if e.reason == Reason::NotFound => return Ok(()),
+            Err(e) if e.reason == Reason::NotFound => return Ok(true),
             Err(e) => return Err(e),
         };
         let req = self.request(Verb::Delete, Method::DELETE, r, &res, "");
         let opts = DeleteOptions { propagation: propagation.map(String::from), ..Default::default() };
         match delete_one(&self.api, &req, &res, &r.namespace, &r.name, &opts).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.reason == Reason::NotFound => Ok(()),
+            Ok(obj) => Ok(super::object::removed_by_delete(&obj)),
+            Err(e) if e.reason == Reason::NotFound => Ok(true),
             Err(e) => Err(e),
         }
     }

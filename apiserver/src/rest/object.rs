@@ -72,6 +72,17 @@ pub enum Deletion {
     Unchanged,
 }
 
+/// Whether a delete leaves `obj` in place, marked: finalizers hold it, and namespaces always
+/// wait for their content.
+fn held(fins: &[String], obj: &Value) -> bool {
+    !fins.is_empty() || is_namespace(obj)
+}
+
+/// Whether an object as a delete returned it was removed from storage rather than marked.
+pub fn removed_by_delete(obj: &Value) -> bool {
+    !held(&finalizers(obj), obj)
+}
+
 fn is_namespace(obj: &Value) -> bool {
     obj.get("kind").and_then(Value::as_str) == Some("Namespace") && obj.get("apiVersion").and_then(Value::as_str) == Some("v1")
 }
@@ -86,7 +97,7 @@ pub fn plan_deletion(obj: &mut Value, extra: Option<&str>) -> Deletion {
         }
     }
     let namespace = is_namespace(obj);
-    if fins.is_empty() && !namespace {
+    if !held(&fins, obj) {
         return Deletion::Now;
     }
     if is_deleting(obj) && finalizers(obj) == fins {
@@ -164,6 +175,15 @@ pub fn preserve_system_meta(new: &mut Value, old: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delete_removes_what_nothing_holds() {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}});
+        assert!(removed_by_delete(&cm));
+        let held = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "finalizers": ["x"]}});
+        assert!(!removed_by_delete(&held));
+        assert!(!removed_by_delete(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}})), "namespaces wait for their content");
+    }
 
     #[test]
     fn generated_names_keep_prefix() {

@@ -107,25 +107,29 @@ pub async fn update_from(
     mut known: Option<Value>,
     mut change: impl FnMut(&mut Value) -> bool,
 ) -> Result<Option<Value>, ApiError> {
+    let subresource = match part {
+        Part::Main => "",
+        Part::Status => "status",
+    };
     loop {
-        let mut obj = match known.take() {
-            Some(obj) => obj,
-            None => match client.get(r).await? {
-                Some(obj) => obj,
-                None => return Ok(None),
-            },
-        };
-        if !change(&mut obj) {
-            return Ok(Some(obj));
-        }
-        let written = match part {
-            Part::Main => client.update(r, obj).await,
-            Part::Status => client.update_status(r, obj).await,
+        let written = match known.take() {
+            Some(mut obj) => {
+                if !change(&mut obj) {
+                    return Ok(Some(obj));
+                }
+                match part {
+                    Part::Main => client.update(r, obj).await,
+                    Part::Status => client.update_status(r, obj).await,
+                }
+                .map(Some)
+            }
+            // One read serves both the change and the write's check of what it replaces.
+            None => client.modify(r, subresource, &mut change).await,
         };
         match written {
             Err(e) if e.reason == Reason::Conflict => continue,
             Err(e) if e.reason == Reason::NotFound => return Ok(None),
-            other => return other.map(Some),
+            other => return other,
         }
     }
 }
@@ -197,20 +201,38 @@ pub async fn ensure(client: &SystemClient, r: &ObjectRef, obj: Value) -> Result<
 }
 
 /// Deletes every object under each storage prefix (finalizers respected); returns how many
-/// were still there.
+/// are still there, held by finalizers. What a delete removed at once is not waited for: the
+/// caller can take its next step in the same pass.
 pub async fn delete_all(client: &SystemClient, prefixes: impl IntoIterator<Item = String>) -> Result<usize, Error> {
     let store = &client.api().store;
     let mut remaining = 0;
     for prefix in prefixes {
         let page = store.list(&prefix, None, 0, None).await?;
-        remaining += page.items.len();
         for item in page.items {
-            if let Some(r) = ObjectRef::from_key(&item.key) {
-                client.delete(&r, None).await?;
+            let Some(r) = ObjectRef::from_key(&item.key) else { continue };
+            // Deleting it again would change nothing (no propagation is asked for): it waits
+            // for its finalizers either way.
+            if marked_deleted(&item.value) || !client.delete(&r, None).await? {
+                remaining += 1;
             }
         }
     }
     Ok(remaining)
+}
+
+/// Whether stored bytes are an object already marked for deletion; reads only that field.
+fn marked_deleted(value: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(default)]
+        metadata: Meta,
+    }
+    #[derive(serde::Deserialize, Default)]
+    struct Meta {
+        #[serde(rename = "deletionTimestamp")]
+        deletion: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Head>(value).is_ok_and(|h| h.metadata.deletion.is_some())
 }
 
 /// The client controller `name` writes with. Three controllers are `system:masters`: the
@@ -288,4 +310,40 @@ pub fn start(
     tokio::spawn(workspacetype::controller(types).metrics(metrics).ready_gate(gate(workspacetype::NAME)).run());
     let labeller = permissionclaims::ClaimLabeller::new(client(api.clone(), permissionclaims::NAME), claims);
     tokio::spawn(permissionclaims::controller(labeller).metrics(metrics).ready_gate(gate(permissionclaims::NAME)).run());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controllers::testing::Fixture;
+
+    #[tokio::test]
+    async fn update_reads_once_writes_what_changed_and_leaves_the_rest() {
+        let f = Fixture::new().await;
+        let ns = f.namespace("c1", "team").await;
+        let client = f.client("test");
+        let before = f.get(&ns.key()).await.unwrap();
+        update(&client, &ns, Part::Main, |_| false).await.unwrap();
+        assert_eq!(f.get(&ns.key()).await.unwrap(), before, "nothing to change, nothing written");
+        update(&client, &ns, Part::Main, |ns| {
+            ns["metadata"]["labels"] = json!({"a": "b"});
+            ns["status"]["phase"] = json!("Odd");
+            true
+        })
+        .await
+        .unwrap();
+        let after = f.get(&ns.key()).await.unwrap();
+        assert_eq!(after["metadata"]["labels"]["a"], "b");
+        assert_eq!(after["status"], before["status"], "a main write keeps the status");
+        let gone = ObjectRef::new("", "namespaces", "c1", "", "nope");
+        assert_eq!(update_from(&client, &gone, Part::Status, None, |_| true).await.unwrap(), None);
+    }
+
+    #[test]
+    fn only_a_deletion_timestamp_marks_an_object_deleted() {
+        assert!(marked_deleted(br#"{"metadata": {"name": "a", "deletionTimestamp": "2026-01-01T00:00:00Z"}}"#));
+        assert!(!marked_deleted(br#"{"metadata": {"name": "a", "deletionTimestamp": null}}"#));
+        assert!(!marked_deleted(br#"{"metadata": {"name": "a"}, "spec": {}}"#));
+        assert!(!marked_deleted(br#"{"kind": "x"}"#));
+    }
 }

@@ -130,7 +130,9 @@ async fn deleting_a_binding_deletes_its_objects_unless_another_adopts_them() {
     c.reconcile(&first).await.unwrap();
     observe(&f, &first).await;
     let cowboy = ObjectRef::new("wildwest.dev", &format!("cowboys:{identity}"), "c", "default-ns", "woody");
-    f.admin().create(&cowboy, json!({"apiVersion": "wildwest.dev/v1", "kind": "Cowboy", "metadata": {"name": "woody"}})).await.expect("cowboy");
+    // A finalizer holds it once deleted, so the binding's deletion has to wait for it.
+    let held = json!({"apiVersion": "wildwest.dev/v1", "kind": "Cowboy", "metadata": {"name": "woody", "finalizers": ["example.com/hold"]}});
+    f.admin().create(&cowboy, held).await.expect("cowboy");
 
     // A second binding to the same export waits for the lock, and adopts the objects.
     let second = binding(&f, "second", "cowboys").await;
@@ -145,9 +147,10 @@ async fn deleting_a_binding_deletes_its_objects_unless_another_adopts_them() {
 
     // The last binding takes its objects with it.
     f.admin().delete(&second, None).await.unwrap();
-    assert_eq!(c.reconcile(&second).await.unwrap(), Action::RequeueAfter(DELETE_PASS), "objects were there");
+    assert_eq!(c.reconcile(&second).await.unwrap(), Action::RequeueAfter(DELETE_PASS), "objects are held");
     let b = f.get(&second.key()).await.unwrap();
     assert_eq!(condition(&b, status::BINDING_RESOURCE_DELETE_SUCCESS)["status"], "False");
+    crate::controllers::remove_finalizer(&f.admin(), &cowboy, "example.com/hold").await.unwrap();
     assert_eq!(c.reconcile(&second).await.unwrap(), Action::Done);
     assert!(f.get(&cowboy.key()).await.is_none());
     assert!(f.get(&second.key()).await.is_none());

@@ -61,6 +61,5 @@ pub async fn delete_content(client: &SystemClient, crds: &CrdIndex, cluster: &st
     // The LogicalCluster goes last: while anything is held by a finalizer, the logical cluster
     // (and access to finish that object) must remain. A finalizer on the LogicalCluster itself
     // holds the Workspace too.
-    client.delete(&lc, None).await?;
-    Ok(if client.get(&lc).await?.is_none() { Progress::Done } else { Progress::Pending })
+    Ok(if client.delete(&lc, None).await? { Progress::Done } else { Progress::Pending })
 }

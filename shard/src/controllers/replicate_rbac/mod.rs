@@ -38,8 +38,42 @@ const MANAGED: [&str; 2] = [WORKSPACE_TYPES, API_EXPORTS];
 const ROLES: &str = "rbac.authorization.k8s.io/clusterroles/";
 const BINDINGS: &str = "rbac.authorization.k8s.io/clusterrolebindings/";
 
-/// Bindings of each (cluster, cluster role), so a role's change re-examines its bindings.
-type BindingIndex = Arc<Mutex<HashMap<(String, String), HashSet<ObjectRef>>>>;
+/// Which ClusterRole each ClusterRoleBinding names, both ways, so a role's change re-examines
+/// its bindings and a binding's change touches only its own entries (one workspace owner
+/// binding per logical cluster makes a scan of all bindings per change quadratic).
+#[derive(Default)]
+struct BindingIndex {
+    /// (cluster, role) → the bindings naming it.
+    by_role: HashMap<(String, String), HashSet<ObjectRef>>,
+    /// Binding → the role it names (in the binding's cluster).
+    role_of: HashMap<ObjectRef, String>,
+}
+
+impl BindingIndex {
+    /// Records that `binding` names `role` (None: it is gone); returns the (cluster, role) it
+    /// named before.
+    fn set(&mut self, binding: ObjectRef, role: Option<String>) -> Option<(String, String)> {
+        let before = self.role_of.remove(&binding).map(|role| (binding.cluster.clone(), role));
+        if let Some(old) = &before {
+            if let Some(set) = self.by_role.get_mut(old) {
+                set.remove(&binding);
+                if set.is_empty() {
+                    self.by_role.remove(old);
+                }
+            }
+        }
+        if let Some(role) = role {
+            self.by_role.entry((binding.cluster.clone(), role.clone())).or_default().insert(binding.clone());
+            self.role_of.insert(binding, role);
+        }
+        before
+    }
+
+    /// The bindings naming ClusterRole `role` of `cluster`.
+    fn bindings_of(&self, cluster: &str, role: &str) -> Vec<ObjectRef> {
+        self.by_role.get(&(cluster.to_string(), role.to_string())).map(|b| b.iter().cloned().collect()).unwrap_or_default()
+    }
+}
 
 /// Keeps the replication marks of ClusterRoles and ClusterRoleBindings up to date.
 pub struct ReplicateRbac {
@@ -50,41 +84,32 @@ pub struct ReplicateRbac {
 /// The controller, fed by every ClusterRole and ClusterRoleBinding of the shard.
 pub fn controller(reconciler: ReplicateRbac) -> Controller<ReplicateRbac> {
     let store = reconciler.client.api().store.clone();
-    let index: BindingIndex = Arc::default();
+    let index: Arc<Mutex<BindingIndex>> = Arc::default();
     let by_role = index.clone();
     Controller::new(NAME, reconciler)
         .workers(2)
         .watches(store.clone(), BINDINGS, move |change: &Change| {
-            // The role a binding names may now be (or no longer be) a policy's.
-            let role = role_of(change).or_else(|| indexed_role(&index, change));
-            index_binding(&index, change);
-            own_key(change).into_iter().chain(role)
+            let Some(binding) = ObjectRef::from_key(change.key()) else { return Vec::new() };
+            let role = role_name(change);
+            // The role a binding names, or named before this change, may now be (or no longer
+            // be) a policy's.
+            let before = index.lock().unwrap_or_else(|e| e.into_inner()).set(binding.clone(), role.clone());
+            let role = role.map(|name| (binding.cluster.clone(), name)).or(before);
+            let role = role.map(|(cluster, name)| ObjectRef::new("rbac.authorization.k8s.io", "clusterroles", &cluster, "", &name));
+            own_key(change).into_iter().chain(role).collect()
         })
         .watches(store, ROLES, move |change: &Change| {
             let role = ObjectRef::from_key(change.key());
-            let bindings = role
-                .as_ref()
-                .and_then(|r| by_role.lock().unwrap_or_else(|e| e.into_inner()).get(&(r.cluster.clone(), r.name.clone())).cloned())
-                .unwrap_or_default();
+            let bindings = role.as_ref().map(|r| by_role.lock().unwrap_or_else(|e| e.into_inner()).bindings_of(&r.cluster, &r.name)).unwrap_or_default();
             role.filter(|_| matches!(change, Change::Present(_))).into_iter().chain(bindings)
         })
 }
 
-/// The ClusterRole a changed ClusterRoleBinding names, while it exists.
-fn role_of(change: &Change) -> Option<ObjectRef> {
+/// The name of the ClusterRole a changed ClusterRoleBinding names, while it exists.
+fn role_name(change: &Change) -> Option<String> {
     let Change::Present(s) = change else { return None };
-    let binding = ObjectRef::from_key(&s.key)?;
     let value: Value = serde_json::from_slice(&s.value).ok()?;
-    let name = value.pointer("/roleRef/name").and_then(Value::as_str)?;
-    Some(ObjectRef::new("rbac.authorization.k8s.io", "clusterroles", &binding.cluster, "", name))
-}
-
-/// The ClusterRole the index last saw a (now deleted) binding name.
-fn indexed_role(index: &BindingIndex, change: &Change) -> Option<ObjectRef> {
-    let binding = ObjectRef::from_key(change.key())?;
-    let index = index.lock().unwrap_or_else(|e| e.into_inner());
-    let ((cluster, role), _) = index.iter().find(|(_, bindings)| bindings.contains(&binding))?;
-    Some(ObjectRef::new("rbac.authorization.k8s.io", "clusterroles", cluster, "", role))
+    value.pointer("/roleRef/name").and_then(Value::as_str).map(String::from)
 }
 
 /// Whether a binding grants to the prefixed identities of a maximal permission policy.
@@ -92,21 +117,6 @@ pub fn grants_to_bindings(binding: &Value) -> bool {
     binding["subjects"].as_array().is_some_and(|subjects| {
         subjects.iter().any(|s| matches!(s["kind"].as_str(), Some("User" | "Group")) && s["name"].as_str().is_some_and(|n| n.starts_with(BINDING_PREFIX)))
     })
-}
-
-/// Records (or forgets) which role a binding points at.
-fn index_binding(index: &BindingIndex, change: &Change) {
-    let Some(binding) = ObjectRef::from_key(change.key()) else { return };
-    let mut index = index.lock().unwrap_or_else(|e| e.into_inner());
-    for bindings in index.values_mut() {
-        bindings.remove(&binding);
-    }
-    if let Change::Present(s) = change {
-        if let Some(role) = serde_json::from_slice::<Value>(&s.value).ok().and_then(|b| b.pointer("/roleRef/name").and_then(Value::as_str).map(String::from)) {
-            index.entry((binding.cluster.clone(), role)).or_default().insert(binding);
-        }
-    }
-    index.retain(|_, b| !b.is_empty());
 }
 
 /// Why a ClusterRole must be replicated: the managed reasons its rules call for.
