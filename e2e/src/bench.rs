@@ -107,7 +107,8 @@ pub fn count_matching(target: Target, path: String, done: impl Fn(&Value) -> boo
 }
 
 /// [`count_matching`], also recording the name of each object and the moment its event arrived
-/// (for latencies measured from the client's own clock).
+/// (for latencies measured from the client's own clock). A `path` naming a `resourceVersion`
+/// watches from there instead of from the current state.
 pub fn first_matches(target: Target, path: String, done: impl Fn(&Value) -> bool + Send + 'static) -> (Matches, tokio::sync::watch::Receiver<usize>) {
     let (tx, rx) = tokio::sync::watch::channel(0);
     let matches = Matches::default();
@@ -115,8 +116,9 @@ pub fn first_matches(target: Target, path: String, done: impl Fn(&Value) -> bool
     tokio::spawn(async move {
         let mut conn = target.connect().await;
         let sep = if path.contains('?') { '&' } else { '?' };
+        let from = if path.contains("resourceVersion=") { "" } else { "&resourceVersion=0" };
         let req = http::Request::builder()
-            .uri(format!("{path}{sep}watch=true&resourceVersion=0&timeoutSeconds=3600"))
+            .uri(format!("{path}{sep}watch=true{from}&timeoutSeconds=3600"))
             .header("host", "localhost")
             .body(Full::new(Bytes::new()))
             .expect("request");
@@ -124,7 +126,8 @@ pub fn first_matches(target: Target, path: String, done: impl Fn(&Value) -> bool
         let mut body = conn.send_request(req).await.expect("watch response").into_body();
         let mut lines = apiserver::client::JsonLines::default();
         while let Some(frame) = body.frame().await {
-            let Ok(data) = frame.expect("watch frame").into_data() else { continue };
+            // A server going away ends the watch (at the end of a run, the install stops).
+            let Ok(Ok(data)) = frame.map(|f| f.into_data()) else { break };
             for ev in lines.feed(&data) {
                 if ev["type"] != "BOOKMARK" && done(&ev["object"]) {
                     let meta = &ev["object"]["metadata"];

@@ -131,4 +131,16 @@ fn claimed_configmaps_are_seen_only_while_the_consumer_accepts_the_claim() {
     accept("Rejected");
     eventually("the rejected claim to hide the configmap", Duration::from_secs(10), || listed().is_empty().then_some(()));
     assert_eq!(k.kubectl_in("root:c1", &["get", "configmap", "settings", "-o", "jsonpath={.data.k}"]).ok(), "v", "the consumer keeps it");
+
+    // The schemas behind the consumer's bindings, read-only, for whoever may read its bindings.
+    let schemas = format!("/services/apiresourceschema/{consumer}/clusters/*/apis/apis.kcp.io/v1alpha1/apiresourceschemas");
+    let listed = k.kubectl(&["get", "--raw", &schemas]).json();
+    assert_eq!(listed["items"][0]["metadata"]["name"], "today.cowboys.wildwest.dev", "{listed}");
+    let one = k.kubectl(&["get", "--raw", &format!("{schemas}/today.cowboys.wildwest.dev")]).json();
+    assert_eq!(one["spec"]["group"], "wildwest.dev");
+    assert!(k.kubectl(&["get", "--raw", &format!("{schemas}/nope")]).fails().contains("NotFound"));
+    k.kubectl_in(PROVIDER, &["create", "serviceaccount", "outsider"]).ok();
+    let token = k.kubectl_in(PROVIDER, &["create", "token", "outsider"]).ok().trim().to_string();
+    let refused = k.kubectl_token(&token, "", &["get", "--raw", &schemas]);
+    assert!(refused.fails().contains("Forbidden"), "{}", refused.stderr);
 }

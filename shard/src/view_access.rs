@@ -1,7 +1,8 @@
-//! The shard's answers to the virtual workspaces' permission checks: verbs on an export's
+//! The shard's answers to the virtual workspaces' questions: verbs on an export's
 //! `apiexports/content`, and on a WorkspaceType (`initialize`), are granted by the RBAC of the
 //! workspace holding the export or type, read locally or, when it is on another shard, from
-//! the cache.
+//! the cache; what consumers granted through permission claims; and which schemas a
+//! consumer's bindings serve.
 
 use std::sync::Arc;
 
@@ -9,10 +10,12 @@ use apimachinery::auth::UserInfo;
 use apimachinery::registry::crd::ExportRef;
 use apimachinery::status::ApiError;
 use apiserver::rest::Api;
+use apiserver::storage::{key, SharedStorage};
 use futures::future::BoxFuture;
 use serde_json::Value;
 use virtual_workspaces::apiexport::authz::ContentAccess;
 use virtual_workspaces::apiexport::claims::Claims;
+use virtual_workspaces::apiresourceschema::BoundSchemas;
 use virtual_workspaces::initializing::TypeAccess;
 
 use crate::claims::{label_key, label_value, ClaimIndex};
@@ -82,5 +85,40 @@ impl Claims for ExportClaims {
         let key = label_key(&export.cluster, &export.name);
         let labels = obj.pointer("/metadata/labels").and_then(|l| l.get(&key)).and_then(Value::as_str);
         labels == Some(label_value(group, resource, "").as_str())
+    }
+}
+
+/// The APIResourceSchemas behind a consumer's bindings, read where each export lives.
+pub struct BindingSchemas {
+    /// Where the consumer's bindings are.
+    pub store: SharedStorage,
+    /// Where the providers' schemas are found.
+    pub global: Arc<Global>,
+}
+
+impl BoundSchemas for BindingSchemas {
+    fn of<'a>(&'a self, consumer: &'a str) -> BoxFuture<'a, Result<Vec<Value>, ApiError>> {
+        Box::pin(async move {
+            let page = self.store.list(&key::cluster_prefix("apis.kcp.io", "apibindings", consumer), None, 0, None).await?;
+            let mut seen = std::collections::HashSet::new();
+            let mut out = Vec::new();
+            for item in page.items {
+                let binding: Value = serde_json::from_slice(&item.value).unwrap_or(Value::Null);
+                if binding.pointer("/status/phase").and_then(Value::as_str) != Some("Bound") {
+                    continue;
+                }
+                let export_cluster = binding.pointer("/status/apiExportClusterName").and_then(Value::as_str).unwrap_or_default().to_string();
+                let resources = binding.pointer("/status/boundResources").and_then(Value::as_array).cloned().unwrap_or_default();
+                for name in resources.iter().filter_map(|r| r.pointer("/schema/name").and_then(Value::as_str)) {
+                    if !seen.insert((export_cluster.clone(), name.to_string())) {
+                        continue;
+                    }
+                    if let Some(found) = self.global.find("apis.kcp.io", "apiresourceschemas", &export_cluster, name).await? {
+                        out.push(found.object);
+                    }
+                }
+            }
+            Ok(out)
+        })
     }
 }

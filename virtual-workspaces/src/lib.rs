@@ -5,6 +5,7 @@
 //! a proxy: a shard serves the view of its own logical clusters only.
 
 pub mod apiexport;
+pub mod apiresourceschema;
 pub mod initializing;
 
 use apimachinery::auth::UserInfo;

@@ -11,9 +11,14 @@
 //! and across the shards of deploy/local; requests/s on the bound resource against a local
 //! CRD of the same schema in ROUNDS interleaved rounds; RSS, threads and open files of
 //! `kcp start` after MEMORY_N workspaces and again after a binding in each.
+//!
+//! `... -- views [CONSUMERS] [BURST]` (defaults 1000, 4000): the apiexport view with consumers
+//! on both shards of deploy/local, per-shard URL against the front-proxy's merged URL.
 
 #[path = "bench/bindings.rs"]
 mod bindings;
+#[path = "bench/views.rs"]
+mod views;
 
 use std::time::{Duration, Instant};
 
@@ -424,6 +429,10 @@ async fn main() {
         Some("bindings") => {
             args.next();
             return bindings::run(args).await;
+        }
+        Some("views") => {
+            args.next();
+            return views::run(args).await;
         }
         _ => {}
     }

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use super::{create_workspaces, reach};
 
 /// Connections for the bulk phases and the request rounds.
-const WORKERS: usize = 16;
+pub(super) const WORKERS: usize = 16;
 
 /// Objects in each namespace the request rounds read.
 const OBJECTS: usize = 100;
@@ -66,17 +66,17 @@ fn object(kind: &str, namespace: &str, name: &str, horses: usize) -> Value {
            "spec": {"intent": "ride", "horses": horses % 10}})
 }
 
-fn binding(name: &str) -> Value {
+pub(super) fn binding(name: &str) -> Value {
     json!({"apiVersion": "apis.kcp.io/v1alpha2", "kind": "APIBinding", "metadata": {"name": name},
            "spec": {"reference": {"export": {"path": "root:provider", "name": "cowboys"}}}})
 }
 
-fn bindings_path(workspace: &str) -> String {
+pub(super) fn bindings_path(workspace: &str) -> String {
     format!("/clusters/{workspace}/apis/apis.kcp.io/v1alpha2/apibindings")
 }
 
 /// Whether `name` is `<prefix><number>`: one of a run's workspaces or bindings.
-fn numbered(name: &str, prefix: &str) -> bool {
+pub(super) fn numbered(name: &str, prefix: &str) -> bool {
     name.strip_prefix(prefix).is_some_and(|rest| rest.parse::<usize>().is_ok())
 }
 
@@ -101,21 +101,21 @@ fn is_ready(binding: &Value) -> bool {
 }
 
 /// Where a benchmark runs: kubectl for the setup, and the connections of the measurements.
-struct Place<'a> {
+pub(super) struct Place<'a> {
     kubectl: &'a Install,
     /// Writes by workspace path, as kcp-admin.
-    api: Target,
+    pub(super) api: Target,
     /// system:masters on the shard holding the Workspace objects (children of root).
     root_shard: Target,
     /// system:masters on the shard holding the consumers' logical clusters.
-    consumer_shard: Target,
+    pub(super) consumer_shard: Target,
     /// Shard labels placing the provider and the consumers (none on one shard).
     regions: Option<(&'static str, &'static str)>,
 }
 
 impl Place<'_> {
     /// Creates `root:provider` with the export, and waits until the export has its identity.
-    fn provide(&self) {
+    pub(super) fn provide(&self) {
         create_ready(self.kubectl, "root", "provider", self.regions.map(|r| r.0));
         for doc in export() {
             self.kubectl.kubectl_in_stdin("root:provider", &["create", "-f", "-"], &doc.to_string()).ok();
@@ -128,7 +128,7 @@ impl Place<'_> {
 
     /// Creates the workspaces `root:<prefix><i>` for i in 0..n (n rounded up to a multiple of
     /// the connections) and waits until they are Ready; returns how long that took.
-    async fn consumers(&self, prefix: &str, n: usize) -> Duration {
+    pub(super) async fn consumers(&self, prefix: &str, n: usize) -> Duration {
         let owned = prefix.to_string();
         let mut ready = bench::count_matching(self.root_shard.clone(), "/clusters/root/apis/tenancy.kcp.io/v1alpha1/workspaces".into(), move |w| {
             w["status"]["phase"] == "Ready" && w["metadata"]["name"].as_str().is_some_and(|name| numbered(name, &owned))
@@ -145,7 +145,7 @@ impl Place<'_> {
 
     /// A watch recording when each binding of the consumers' shard whose name passes `named`
     /// turns Ready.
-    fn watch_ready(&self, named: impl Fn(&str) -> bool + Send + 'static) -> (bench::Matches, tokio::sync::watch::Receiver<usize>) {
+    pub(super) fn watch_ready(&self, named: impl Fn(&str) -> bool + Send + 'static) -> (bench::Matches, tokio::sync::watch::Receiver<usize>) {
         let path = "/clusters/*/apis/apis.kcp.io/v1alpha2/apibindings".to_string();
         bench::first_matches(self.consumer_shard.clone(), path, move |b| is_ready(b) && b["metadata"]["name"].as_str().is_some_and(&named))
     }
@@ -208,6 +208,12 @@ fn single(install: &Install) -> Place<'_> {
 /// writes through the front-proxy.
 fn sharded(s: &Sharded) -> Place<'_> {
     label_shards(s);
+    sharded_to(s, "eu")
+}
+
+/// The deploy/local topology (shards labelled) with the provider on the root shard and
+/// consumers on the shard labelled `region`.
+pub(super) fn sharded_to<'a>(s: &'a Sharded, region: &'static str) -> Place<'a> {
     let read = |f: &str| std::fs::read_to_string(s.pki(f)).expect("PKI file");
     let ca = read("server-ca.crt");
     let masters = Some((read("shard-admin.crt"), read("shard-admin.key")));
@@ -215,8 +221,8 @@ fn sharded(s: &Sharded) -> Place<'_> {
         kubectl: &s.kcp,
         api: Target::new(&s.proxy_url(), &ca, Some((read("admin.crt"), read("admin.key")))),
         root_shard: Target::new(&s.shard_url("root"), &ca, masters.clone()),
-        consumer_shard: Target::new(&s.shard_url("shard-2"), &ca, masters),
-        regions: Some(("us", "eu")),
+        consumer_shard: Target::new(&s.shard_url(if region == "us" { "root" } else { "shard-2" }), &ca, masters),
+        regions: Some(("us", region)),
     }
 }
 
