@@ -193,17 +193,15 @@ fn stem_and_ext(path: &Path) -> (String, String) {
     (stem, ext)
 }
 
-/// `<dir>/<stem>-<UTC time>.<ext>`, a name that sorts by time.
+/// `<dir>/<stem>-<UTC time>-<n>.<ext>`, a name that sorts by time; `n` (zero-padded, so it
+/// sorts too) tells apart rotations within one millisecond.
 fn backup_path(path: &Path, at: jiff::Timestamp) -> PathBuf {
     let (stem, ext) = stem_and_ext(path);
     let time = at.strftime("%Y-%m-%dT%H-%M-%S.%3f").to_string();
-    let mut candidate = path.with_file_name(format!("{stem}-{time}{ext}"));
-    let mut n = 1;
-    while candidate.exists() {
-        candidate = path.with_file_name(format!("{stem}-{time}-{n}{ext}"));
-        n += 1;
-    }
-    candidate
+    (0u32..)
+        .map(|n| path.with_file_name(format!("{stem}-{time}-{n:04}{ext}")))
+        .find(|candidate| !candidate.exists())
+        .unwrap_or_else(|| path.with_file_name(format!("{stem}-{time}{ext}")))
 }
 
 /// The backups of the log at `path`, oldest first.
@@ -266,6 +264,20 @@ mod tests {
     fn files(dir: &Path) -> Vec<(String, String)> {
         let log = dir.join("audit.log");
         backups(&log).into_iter().chain([log]).map(|p| (p.display().to_string(), std::fs::read_to_string(&p).expect("file"))).collect()
+    }
+
+    #[test]
+    fn backups_in_one_millisecond_sort_in_rotation_order() {
+        let dir = tempfile::tempdir().expect("dir");
+        let log = dir.path().join("audit.log");
+        let at = jiff::Timestamp::now();
+        let mut made = Vec::new();
+        for _ in 0..12 {
+            let p = backup_path(&log, at);
+            std::fs::write(&p, "").expect("backup");
+            made.push(p);
+        }
+        assert_eq!(backups(&log), made);
     }
 
     #[test]

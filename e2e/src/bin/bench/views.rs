@@ -17,7 +17,7 @@ use serde_json::json;
 use super::bindings::{self, Place};
 
 /// Provider watches opened for each memory reading.
-const WATCHES: usize = 20;
+const WATCHES: usize = 100;
 
 /// Creates `count` consumers `root:<prefix><i>` through `place` and binds each to the export;
 /// returns their workspace paths once every binding is Ready.
