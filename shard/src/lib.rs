@@ -177,7 +177,7 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
         shutdown: shutdown.clone(),
         inactive: inactive::follow(store.clone())?,
     });
-    api.authz.set_limit(Arc::new(max_permission::MaximalPermissionPolicy { index: api.crds.clone(), global: global.clone() }));
+    api.authz.set_limit(max_permission::MaximalPermissionPolicy::start(api.crds.clone(), global.clone()));
     let controller_metrics = ControllerMetrics::default();
     let placement =
         controllers::workspace::Placement { shard: config.shard_name.clone(), global: global.clone(), others: shards_client.as_ref().map(|(c, _)| c.clone()) };
