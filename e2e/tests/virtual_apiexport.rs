@@ -57,6 +57,13 @@ fn a_provider_sees_and_writes_its_api_in_every_bound_consumer() {
     let outside = k.kubectl(&["get", "--raw", &format!("{view_path}/clusters/{}/api/v1/namespaces/default/configmaps", consumers[0])]);
     assert!(outside.fails().contains("NotFound"), "only the export's resources: {}", outside.stderr);
 
+    // The export's bindings, read-only.
+    let bindings = k.kubectl(&["--server", &all, "get", "apibindings", "-A", "-o", "json"]).json();
+    assert_eq!(bindings["items"].as_array().map(Vec::len), Some(2), "the two consumers' bindings: {bindings}");
+    assert_eq!(k.kubectl(&["--server", &c1, "get", "apibinding", "cowboys", "-o", "jsonpath={.status.phase}"]).ok(), "Bound");
+    let write = k.kubectl(&["--server", &c1, "delete", "apibinding", "cowboys"]);
+    assert!(write.fails().contains("MethodNotAllowed") || write.stderr.contains("not allow"), "{}", write.stderr);
+
     // An inactive consumer is closed through the view too.
     k.kubectl_in("root:c1", &["annotate", "logicalcluster", "cluster", "core.kcp.io/inactive=true"]).ok();
     let closed = k.kubectl(&["--server", &c1, "get", "cowboys", "-A"]);
