@@ -81,3 +81,32 @@ fn an_initializer_sees_works_in_and_releases_its_workspaces() {
     assert!(content.fails().contains("Forbidden"), "{}", content.stderr);
     assert!(as_initializer(&["--server", &all, "get", "logicalclusters", "-o", "name"]).ok().trim().is_empty());
 }
+
+#[test]
+fn initializer_permissions_replace_the_creators() {
+    let k = Install::start();
+    let seeded = "apiVersion: tenancy.kcp.io/v1alpha1\nkind: WorkspaceType\nmetadata:\n  name: seeded\nspec:\n  initializer: true\n  initializerPermissions:\n  - {apiGroups: [\"\"], resources: [configmaps], verbs: [get, create]}\n";
+    k.kubectl_stdin(&["create", "-f", "-"], Some(seeded)).ok();
+    let url = eventually("the type to publish its view", Duration::from_secs(10), || {
+        let r = k.kubectl(&["get", "workspacetype", "seeded", "-o", "jsonpath={.status.virtualWorkspaces[0].url}"]);
+        (!r.stdout.trim().is_empty()).then(|| r.stdout.trim().to_string())
+    });
+    k.kubectl(&["create", "serviceaccount", "seeder"]).ok();
+    let role = INITIALIZE.replace("gated", "seeded");
+    k.kubectl_stdin(&["create", "-f", "-"], Some(&role)).ok();
+    k.kubectl(&["create", "clusterrolebinding", "seeded-initializer", "--clusterrole=seeded-initializer", "--serviceaccount=default:seeder"]).ok();
+    let token = k.kubectl(&["create", "token", "seeder"]).ok().trim().to_string();
+    k.kubectl_stdin(&["create", "-f", "-"], Some(&HELD.replace("gated", "seeded"))).ok();
+    let cluster = eventually("the workspace to wait for its initializer", Duration::from_secs(10), || {
+        let r = k.kubectl(&["get", "workspace", "held", "-o", "jsonpath={.status.phase} {.spec.cluster}"]);
+        r.stdout.trim().strip_prefix("Initializing ").map(String::from)
+    });
+    let inside = format!("{url}/clusters/{cluster}");
+    let as_seeder = |args: &[&str]| k.kubectl_token(&token, "", &[&["--server", inside.as_str()], args].concat());
+    eventually("the grant to apply", Duration::from_secs(10), || (as_seeder(&["create", "configmap", "seed"]).code == 0).then_some(()));
+    assert_eq!(as_seeder(&["get", "configmap", "seed", "-o", "name"]).ok().trim(), "configmap/seed");
+    // Only what the type grants: not secrets, not deletes, not the creator's cluster-admin.
+    let secret = as_seeder(&["get", "secret", "anything"]);
+    assert!(secret.fails().contains("not among the initializerPermissions of WorkspaceType root:seeded"), "{}", secret.stderr);
+    assert!(as_seeder(&["delete", "configmap", "seed"]).fails().contains("Forbidden"));
+}

@@ -352,7 +352,8 @@ pub(crate) fn prepare_headers(headers: &mut HeaderMap, identity: &Identity) {
     if let Some(v) = value(&user.name) {
         headers.insert(REMOTE_USER, v);
     }
-    for g in user.groups.iter().filter_map(|g| value(g)) {
+    // An initializer's group is given by its view inside a workspace, never asserted.
+    for g in user.groups.iter().filter(|g| !g.starts_with(apimachinery::auth::INITIALIZER_GROUP_PREFIX)).filter_map(|g| value(g)) {
         headers.append(REMOTE_GROUP, g);
     }
     for (key, values) in &user.extra {
@@ -417,11 +418,11 @@ mod tests {
         assert!(anon.get("x-remote-user").is_none() && anon.get("x-remote-group").is_none() && anon.get("x-remote-cluster").is_none());
         assert!(anon.get("impersonate-user").is_some(), "the shard decides on impersonation");
         assert!(anon.get("authorization").is_some(), "the shard authenticates what the proxy could not");
-        let mut user = UserInfo { name: "alice".into(), groups: vec!["dev".into()], ..Default::default() };
+        let mut user = UserInfo { name: "alice".into(), groups: vec!["dev".into(), "system:kcp:initializer:root:gated".into()], ..Default::default() };
         user.extra.insert("authentication.kcp.io/scopes".into(), vec!["cluster:a".into()]);
         prepare_headers(&mut h, &Identity::User(user));
         assert_eq!(h.get("x-remote-user").map(|v| v.to_str().unwrap_or_default()), Some("alice"));
-        assert_eq!(h.get_all("x-remote-group").iter().count(), 1);
+        assert_eq!(h.get_all("x-remote-group").iter().count(), 1, "an initializer's group is never asserted");
         assert!(h.get("x-remote-extra-authentication.kcp.io%2Fscopes").is_some(), "{h:?}");
         assert!(h.get("authorization").is_none());
         assert!(h.get("accept").is_some());

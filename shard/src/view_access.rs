@@ -55,6 +55,14 @@ impl TypeAccess for ViewAccess {
             self.may(user, verb, "tenancy.kcp.io", "workspacetypes", path, name).await
         })
     }
+
+    fn initializer_permissions<'a>(&'a self, type_ref: &'a str) -> BoxFuture<'a, Result<Option<Vec<Value>>, ApiError>> {
+        Box::pin(async move {
+            let Some((path, name)) = type_ref.rsplit_once(':') else { return Ok(None) };
+            let Some(found) = self.global.workspace_type(path, name).await? else { return Ok(None) };
+            Ok(found.object.pointer("/spec/initializerPermissions").and_then(Value::as_array).filter(|rules| !rules.is_empty()).cloned())
+        })
+    }
 }
 
 /// The permission claims of exports, from the export (what it claims) and the shard's claim

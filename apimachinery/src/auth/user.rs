@@ -43,6 +43,10 @@ pub const CLUSTER_GROUP_PREFIX: &str = "system:cluster:";
 /// workspace, when the export sets a maximal permission policy (kcp's prefix).
 pub const BINDING_PREFIX: &str = "apis.kcp.io:binding:";
 
+/// Prefix of the group an initializer acts with inside a workspace when its WorkspaceType
+/// grants it `initializerPermissions`; the front-proxy never lets a caller assert it.
+pub const INITIALIZER_GROUP_PREFIX: &str = "system:kcp:initializer:";
+
 impl UserInfo {
     /// The identity the export's RBAC judges under its maximal permission policy: name and
     /// every group prefixed with [`BINDING_PREFIX`], so no group keeps the power it has

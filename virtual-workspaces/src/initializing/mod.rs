@@ -32,6 +32,18 @@ pub trait TypeAccess: Send + Sync {
     /// Whether `user` may `verb` the WorkspaceType `type_ref` (`<workspace path>:<name>`); an
     /// unknown type allows nothing.
     fn may<'a>(&'a self, user: &'a UserInfo, verb: &'a str, type_ref: &'a str) -> BoxFuture<'a, Result<bool, ApiError>>;
+    /// The type's `spec.initializerPermissions` (RBAC PolicyRules), when it sets any.
+    fn initializer_permissions<'a>(&'a self, type_ref: &'a str) -> BoxFuture<'a, Result<Option<Vec<Value>>, ApiError>>;
+}
+
+/// Whether `rules` (RBAC PolicyRules) allow the request `attrs`.
+fn rules_allow(rules: &[Value], attrs: &apimachinery::auth::Attributes) -> bool {
+    let role = serde_json::json!({"metadata": {"name": "initializer"}, "rules": rules});
+    let binding = serde_json::json!({"metadata": {"name": "initializer"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "initializer"},
+        "subjects": [{"kind": "User", "name": attrs.user.name}]});
+    let rbac = apimachinery::auth::RbacObjects { cluster_roles: vec![role], cluster_role_bindings: vec![binding], ..Default::default() };
+    matches!(apimachinery::auth::rbac::authorize(attrs, &rbac), apimachinery::auth::Decision::Allow(_))
 }
 
 /// The request phase answering `/services/initializingworkspaces/...`.
@@ -85,7 +97,17 @@ impl Phase for InitializingView {
             if !info.is_resource_request {
                 return crate::discovery(&self.api.served(&cluster), &info, &root, req.headers()).map(Outcome::Respond);
             }
-            // The initializer acts as the workspace's creator: their permissions, not its own.
+            // A type granting its initializer permissions: exactly those, as the caller in the
+            // initializer's group. Otherwise it acts as the workspace's creator, with their
+            // permissions, not its own.
+            if let Some(rules) = self.access.initializer_permissions(&initializer).await? {
+                if !rules_allow(&rules, &attributes(&user, &info)) {
+                    return Err(forbidden(&user, &info, &format!("not among the initializerPermissions of WorkspaceType {initializer}")));
+                }
+                let mut caller = user;
+                caller.groups.push(format!("{}{initializer}", apimachinery::auth::INITIALIZER_GROUP_PREFIX));
+                return self.pass(req, caller, info, None, None).await;
+            }
             if !self.api.authz.allows(&cluster, &attributes(&owner, &info)).await? {
                 return Err(forbidden(&user, &info, "the workspace's creator may not do this"));
             }
@@ -106,5 +128,30 @@ impl InitializingView {
 
     async fn pass(&self, req: &mut Req, user: UserInfo, info: RequestInfo, visible: Option<Visible>, guard: Option<Guard>) -> Result<Outcome, ApiError> {
         crate::handle(&self.api, req, user, info, visible, guard).await.map(Outcome::Respond)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apimachinery::auth::Attributes;
+    use serde_json::json;
+
+    #[test]
+    fn initializer_permissions_are_rbac_rules() {
+        let rules = [json!({"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create"]})];
+        let user = UserInfo { name: "system:serviceaccount:default:init".into(), ..Default::default() };
+        let ask = |resource: &str, verb: &str| Attributes {
+            user: user.clone(),
+            verb: verb.into(),
+            resource_request: true,
+            resource: resource.into(),
+            namespace: "default".into(),
+            ..Default::default()
+        };
+        assert!(rules_allow(&rules, &ask("configmaps", "get")));
+        assert!(rules_allow(&rules, &ask("configmaps", "create")));
+        assert!(!rules_allow(&rules, &ask("configmaps", "delete")));
+        assert!(!rules_allow(&rules, &ask("secrets", "get")));
     }
 }
