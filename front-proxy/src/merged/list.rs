@@ -58,7 +58,7 @@ pub async fn list(fanout: &Fanout, mut query: Query) -> Result<Response, ApiErro
         if let Some(t) = token.take() {
             q.insert("continue".into(), t);
         }
-        let remaining = limit.map(|l| l - merged.as_ref().map_or(0, count));
+        let remaining = limit.map(|l| l.saturating_sub(merged.as_ref().map_or(0, count)).max(1));
         if let Some(r) = remaining {
             q.insert("limit".into(), r.to_string());
         }
