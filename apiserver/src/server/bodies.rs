@@ -21,6 +21,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use super::connection::InFlight;
 use crate::rest::body::{self, Response};
 
 /// A response body that keeps `guard` alive until the body ends or is dropped: a request counts
@@ -72,13 +73,15 @@ pub fn head_answer(resp: Response) -> Response {
     Response::from_parts(parts, body::full(Bytes::new()))
 }
 
-/// A request body that, dropped unfinished, is drained in the background.
-pub struct DrainOnDrop(Option<Incoming>);
+/// A request body that, dropped unfinished, is drained in the background. Until the drain
+/// ends, the connection counts the request as in flight: the client is still uploading, and
+/// an idle or header timeout must not close the connection under it.
+pub struct DrainOnDrop(Option<Incoming>, Option<InFlight>);
 
 impl DrainOnDrop {
-    /// Wraps a request body.
-    pub fn new(body: Incoming) -> Self {
-        DrainOnDrop(Some(body))
+    /// Wraps a request body, holding `in_flight` for as long as it may be read.
+    pub fn new(body: Incoming, in_flight: InFlight) -> Self {
+        DrainOnDrop(Some(body), Some(in_flight))
     }
 }
 
@@ -109,8 +112,10 @@ impl Drop for DrainOnDrop {
         if body.is_end_stream() || body.size_hint().lower() > DRAIN_BYTES {
             return;
         }
+        let in_flight = self.1.take();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
+                let _in_flight = in_flight;
                 if !matches!(tokio::time::timeout(DRAIN_TIME, drain(body, DRAIN_BYTES)).await, Ok(true)) {
                     tracing::debug!("unread request body past the drain bound: stream reset");
                 }

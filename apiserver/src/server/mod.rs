@@ -43,12 +43,12 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Boxes hyper's body into the stack's request body type. A body left unread is drained (see
 /// [`bodies`]) unless the client sent `Expect: 100-continue`: it then waits for our answer
 /// before uploading, and reading on would make hyper send the `100 Continue` a refusal withholds.
-fn into_stack_request(req: http::Request<hyper::body::Incoming>) -> phase::Req {
+fn into_stack_request(req: http::Request<hyper::body::Incoming>, in_flight: connection::InFlight) -> phase::Req {
     let expects_continue = req.headers().get(http::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     if expects_continue {
         req.map(BodyExt::boxed_unsync)
     } else {
-        req.map(|body| bodies::DrainOnDrop::new(body).boxed_unsync())
+        req.map(|body| bodies::DrainOnDrop::new(body, in_flight).boxed_unsync())
     }
 }
 
@@ -114,9 +114,10 @@ pub async fn serve<H: Serves>(
                 let handler = handler.clone();
                 let peer = peer.clone();
                 let in_flight = requests.start();
+                let reading = requests.start();
                 async move {
                     let head = req.method() == http::Method::HEAD;
-                    let mut req = into_stack_request(req);
+                    let mut req = into_stack_request(req, reading);
                     req.extensions_mut().insert(crate::audit::ClientAddr(remote));
                     match peer {
                         Some(Peer::User(p)) => req.extensions_mut().insert(p).map(drop),
