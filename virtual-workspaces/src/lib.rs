@@ -10,7 +10,7 @@ pub mod initializing;
 
 use apimachinery::auth::UserInfo;
 use apimachinery::registry::ResourceInfo;
-use apimachinery::request::{ClusterTarget, RequestInfo};
+use apimachinery::request::{ClusterTarget, RequestInfo, Verb};
 use apimachinery::status::ApiError;
 use apiserver::rest::body::Response;
 use apiserver::rest::{Api, ApiRequest, Guard, Visible};
@@ -56,4 +56,16 @@ fn root_url(prefix: &str, info: &RequestInfo) -> String {
         _ => "*",
     };
     format!("{prefix}/clusters/{cluster}")
+}
+
+/// The object a request names, read through the handlers as `user`; None when it cannot be
+/// read. Views check what they may show before they answer or pass a request on.
+async fn read_object(api: &Api, user: &UserInfo, info: &RequestInfo) -> Option<serde_json::Value> {
+    let mut get = info.clone();
+    get.verb = Verb::Get;
+    get.subresource.clear();
+    let probe =
+        ApiRequest { info: get, user: user.clone(), method: Method::GET, headers: http::HeaderMap::new(), body: Bytes::new(), visible: None, guard: None };
+    let bytes = api.handle(probe).await.ok()?.into_body().collect().await.ok()?.to_bytes();
+    serde_json::from_slice(&bytes).ok()
 }

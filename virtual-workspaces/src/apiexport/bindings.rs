@@ -36,15 +36,8 @@ pub async fn serve(api: &Api, req: &mut Req, user: UserInfo, export: ExportRef, 
     }
     if let (ClusterTarget::Name(_), Verb::Get) = (&info.cluster, &info.verb) {
         // One binding: only one of this export's is there.
-        let name = info.name.clone();
-        let mut list = info.clone();
-        list.verb = Verb::List;
-        list.name.clear();
-        let visible: Visible = Arc::new(move |b: &Value| binds(b, &export) && b.pointer("/metadata/name").and_then(Value::as_str) == Some(name.as_str()));
-        let answer = crate::handle(api, req, user, list, Some(visible), None).await?;
-        let body = http_body_util::BodyExt::collect(answer.into_body()).await.map(|b| b.to_bytes()).unwrap_or_default();
-        let listed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let found = listed["items"].as_array().and_then(|items| items.first()).cloned().ok_or_else(|| ApiError::not_found(GROUP, "apibindings", &info.name))?;
+        let found =
+            crate::read_object(api, &user, &info).await.filter(|b| binds(b, &export)).ok_or_else(|| ApiError::not_found(GROUP, "apibindings", &info.name))?;
         return Ok(apiserver::rest::body::json(200, &found));
     }
     let visible: Visible = Arc::new(move |b: &Value| binds(b, &export));

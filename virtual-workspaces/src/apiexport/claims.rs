@@ -12,9 +12,8 @@ use apimachinery::registry::crd::ExportRef;
 use apimachinery::registry::ResourceInfo;
 use apimachinery::request::{ClusterTarget, RequestInfo, Verb};
 use apimachinery::status::ApiError;
-use apiserver::rest::{Api, ApiRequest, Visible};
+use apiserver::rest::{Api, Visible};
 use apiserver::server::phase::Req;
-use bytes::Bytes;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
@@ -67,23 +66,7 @@ pub async fn serve(
             }
             // An object the claim does not cover is not there, as far as the view goes.
             if !info.name.is_empty() && info.verb != Verb::Create {
-                let mut get = info.clone();
-                get.verb = Verb::Get;
-                get.subresource.clear();
-                let probe = ApiRequest {
-                    info: get,
-                    user: user.clone(),
-                    method: http::Method::GET,
-                    headers: http::HeaderMap::new(),
-                    body: Bytes::new(),
-                    visible: None,
-                    guard: None,
-                };
-                let found = api.handle(probe).await;
-                let obj = match found {
-                    Ok(r) => http_body_util::BodyExt::collect(r.into_body()).await.ok().and_then(|b| serde_json::from_slice::<Value>(&b.to_bytes()).ok()),
-                    Err(_) => None,
-                };
+                let obj = crate::read_object(api, &user, &info).await;
                 if !obj.is_some_and(|o| claims.covers(&export, &group, &plural, &o)) {
                     return Err(ApiError::not_found(&group, &plural, &info.name));
                 }
