@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod sharded;
+pub mod views;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

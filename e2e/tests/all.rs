@@ -28,5 +28,6 @@ mod smoke;
 mod virtual_apiexport;
 mod virtual_initializing;
 mod virtual_merged;
+mod virtual_terminating;
 mod watch;
 mod workspaces;

@@ -5,32 +5,26 @@
 
 use std::time::Duration;
 
+use e2e::views::{grant_on_type, service_account_token, type_view_url};
 use e2e::{eventually, Install};
 
 const GATED: &str = "apiVersion: tenancy.kcp.io/v1alpha1\nkind: WorkspaceType\nmetadata:\n  name: gated\nspec:\n  initializer: true\n";
 const HELD: &str = "apiVersion: tenancy.kcp.io/v1alpha1\nkind: Workspace\nmetadata:\n  name: held\nspec:\n  type:\n    name: gated\n";
-const INITIALIZE: &str = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: gated-initializer}\nrules:\n- {apiGroups: [tenancy.kcp.io], resources: [workspacetypes], resourceNames: [gated], verbs: [initialize]}\n";
 
 #[test]
 fn an_initializer_sees_works_in_and_releases_its_workspaces() {
     let k = Install::start();
-    k.kubectl_stdin(&["create", "-f", "-"], Some(GATED)).ok();
-    let url = eventually("the type to publish its view", Duration::from_secs(10), || {
-        let r = k.kubectl(&["get", "workspacetype", "gated", "-o", "jsonpath={.status.virtualWorkspaces[0].url}"]);
-        (!r.stdout.trim().is_empty()).then(|| r.stdout.trim().to_string())
-    });
+    let url = type_view_url(&k, GATED, "gated", "initializing");
     assert!(url.ends_with("/services/initializingworkspaces/root:gated"), "{url}");
     let all = format!("{url}/clusters/*");
 
     // The initializer's controller runs as a service account of the type's workspace, and
     // gets in only with verb initialize on the type.
-    k.kubectl(&["create", "serviceaccount", "initializer"]).ok();
-    let token = k.kubectl(&["create", "token", "initializer"]).ok().trim().to_string();
+    let token = service_account_token(&k, "initializer");
     let as_initializer = |args: &[&str]| k.kubectl_token(&token, "", args);
     let denied = as_initializer(&["--server", &all, "get", "logicalclusters", "-o", "name"]);
     assert!(denied.fails().contains("Forbidden"), "{}", denied.stderr);
-    k.kubectl_stdin(&["create", "-f", "-"], Some(INITIALIZE)).ok();
-    k.kubectl(&["create", "clusterrolebinding", "gated-initializer", "--clusterrole=gated-initializer", "--serviceaccount=default:initializer"]).ok();
+    grant_on_type(&k, "initializer", "gated", "initialize");
     eventually("the grant to apply", Duration::from_secs(10), || {
         (as_initializer(&["--server", &all, "get", "logicalclusters", "-o", "name"]).code == 0).then_some(())
     });
@@ -86,16 +80,9 @@ fn an_initializer_sees_works_in_and_releases_its_workspaces() {
 fn initializer_permissions_replace_the_creators() {
     let k = Install::start();
     let seeded = "apiVersion: tenancy.kcp.io/v1alpha1\nkind: WorkspaceType\nmetadata:\n  name: seeded\nspec:\n  initializer: true\n  initializerPermissions:\n  - {apiGroups: [\"\"], resources: [configmaps], verbs: [get, create]}\n";
-    k.kubectl_stdin(&["create", "-f", "-"], Some(seeded)).ok();
-    let url = eventually("the type to publish its view", Duration::from_secs(10), || {
-        let r = k.kubectl(&["get", "workspacetype", "seeded", "-o", "jsonpath={.status.virtualWorkspaces[0].url}"]);
-        (!r.stdout.trim().is_empty()).then(|| r.stdout.trim().to_string())
-    });
-    k.kubectl(&["create", "serviceaccount", "seeder"]).ok();
-    let role = INITIALIZE.replace("gated", "seeded");
-    k.kubectl_stdin(&["create", "-f", "-"], Some(&role)).ok();
-    k.kubectl(&["create", "clusterrolebinding", "seeded-initializer", "--clusterrole=seeded-initializer", "--serviceaccount=default:seeder"]).ok();
-    let token = k.kubectl(&["create", "token", "seeder"]).ok().trim().to_string();
+    let url = type_view_url(&k, seeded, "seeded", "initializing");
+    let token = service_account_token(&k, "seeder");
+    grant_on_type(&k, "seeder", "seeded", "initialize");
     k.kubectl_stdin(&["create", "-f", "-"], Some(&HELD.replace("gated", "seeded"))).ok();
     let cluster = eventually("the workspace to wait for its initializer", Duration::from_secs(10), || {
         let r = k.kubectl(&["get", "workspace", "held", "-o", "jsonpath={.status.phase} {.spec.cluster}"]);

@@ -352,8 +352,8 @@ pub(crate) fn prepare_headers(headers: &mut HeaderMap, identity: &Identity) {
     if let Some(v) = value(&user.name) {
         headers.insert(REMOTE_USER, v);
     }
-    // An initializer's group is given by its view inside a workspace, never asserted.
-    for g in user.groups.iter().filter(|g| !g.starts_with(apimachinery::auth::INITIALIZER_GROUP_PREFIX)).filter_map(|g| value(g)) {
+    // An initializer's or terminator's group is given by its view inside a workspace, never asserted.
+    for g in user.groups.iter().filter(|g| !apimachinery::auth::is_lifecycle_group(g)).filter_map(|g| value(g)) {
         headers.append(REMOTE_GROUP, g);
     }
     for (key, values) in &user.extra {

@@ -195,7 +195,7 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
     let view_access = Arc::new(view_access::ViewAccess { api: api.clone(), global: global.clone() });
     let export_claims = Arc::new(view_access::ExportClaims { global: global.clone(), index: claims.clone() });
     phases.0.push(Arc::new(virtual_workspaces::apiexport::ApiExportView { api: api.clone(), access: view_access.clone(), claims: export_claims }));
-    phases.0.push(Arc::new(virtual_workspaces::initializing::InitializingView { api: api.clone(), access: view_access }));
+    phases.0.push(Arc::new(virtual_workspaces::lifecycle::LifecycleView { api: api.clone(), access: view_access }));
     let schemas = Arc::new(view_access::BindingSchemas { store: api.store.clone(), global: global.clone() });
     phases.0.push(Arc::new(virtual_workspaces::apiresourceschema::ApiResourceSchemaView { api: api.clone(), schemas }));
     // After home workspaces (which answer `~` themselves), before the authorizer.

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use apimachinery::registry::kcpcore::logicalcluster::Hook;
 use apimachinery::status::{ApiError, FieldError, Reason};
 use apiserver::rest::{object, AdmissionPlugin, Write};
 use apiserver::storage::{Key, SharedStorage};
@@ -86,17 +87,32 @@ async fn implemented(global: &Global, of_type: &str) -> Result<Vec<String>, Unav
 /// The initializer that binds a new workspace's default APIBindings (kcp's name).
 pub const API_BINDINGS_INITIALIZER: &str = "system:apibindings";
 
-/// Initializers of a workspace type and the types it extends: `<type path>:<name>` for each
-/// one marked `initializer: true`, and [`API_BINDINGS_INITIALIZER`] when any of them names
-/// default APIBindings. They hold a new workspace in `Initializing`.
-pub async fn initializers_of(global: &Global, of_type: &str) -> Result<Vec<String>, Unavailable> {
+/// Who holds a new workspace of a type at each stage of its life.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holders {
+    /// `<type path>:<name>` of each type (itself or extended) marked `initializer: true`, and
+    /// [`API_BINDINGS_INITIALIZER`] when any of them names default APIBindings. They hold the
+    /// workspace in `Initializing`.
+    pub initializers: Vec<String>,
+    /// `<type path>:<name>` of each type marked `terminator: true`. They hold a deleted
+    /// workspace in `Terminating`, before its content goes.
+    pub terminators: Vec<String>,
+}
+
+/// The initializers and terminators of a workspace type and the types it extends.
+pub async fn holders_of(global: &Global, of_type: &str) -> Result<Holders, Unavailable> {
     let closure = type_closure(global, of_type).await?;
-    let mut out: Vec<String> = closure.iter().filter(|(_, def)| def.pointer("/spec/initializer") == Some(&json!(true))).map(|(t, _)| t.clone()).collect();
+    let marked = |hook: Hook| -> Vec<String> {
+        closure.iter().filter(|(_, def)| def.get("spec").and_then(|s| s.get(hook.type_flag())) == Some(&json!(true))).map(|(t, _)| t.clone()).collect()
+    };
+    let mut initializers = marked(Hook::Initializer);
     if closure.iter().any(|(_, def)| !default_bindings_of(def).is_empty()) {
-        out.push(API_BINDINGS_INITIALIZER.to_string());
+        initializers.push(API_BINDINGS_INITIALIZER.to_string());
     }
-    out.sort();
-    Ok(out)
+    let mut terminators = marked(Hook::Terminator);
+    initializers.sort();
+    terminators.sort();
+    Ok(Holders { initializers, terminators })
 }
 
 /// The exports, as `(path, name)`, that every new workspace of a type (and of the types it

@@ -1,5 +1,5 @@
 //! The shard's answers to the virtual workspaces' questions: verbs on an export's
-//! `apiexports/content`, and on a WorkspaceType (`initialize`), are granted by the RBAC of the
+//! `apiexports/content`, and on a WorkspaceType (`initialize`, `terminate`), are granted by the RBAC of the
 //! workspace holding the export or type, read locally or, when it is on another shard, from
 //! the cache; what consumers granted through permission claims; and which schemas a
 //! consumer's bindings serve.
@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use apimachinery::auth::UserInfo;
 use apimachinery::registry::crd::ExportRef;
+use apimachinery::registry::kcpcore::logicalcluster::Hook;
 use apimachinery::status::ApiError;
 use apiserver::rest::Api;
 use apiserver::storage::{key, SharedStorage};
@@ -16,7 +17,7 @@ use serde_json::Value;
 use virtual_workspaces::apiexport::authz::ContentAccess;
 use virtual_workspaces::apiexport::claims::Claims;
 use virtual_workspaces::apiresourceschema::BoundSchemas;
-use virtual_workspaces::initializing::TypeAccess;
+use virtual_workspaces::lifecycle::TypeAccess;
 
 use crate::claims::{label_key, label_value, ClaimIndex};
 use crate::global::Global;
@@ -56,11 +57,12 @@ impl TypeAccess for ViewAccess {
         })
     }
 
-    fn initializer_permissions<'a>(&'a self, type_ref: &'a str) -> BoxFuture<'a, Result<Option<Vec<Value>>, ApiError>> {
+    fn permissions<'a>(&'a self, hook: Hook, type_ref: &'a str) -> BoxFuture<'a, Result<Option<Vec<Value>>, ApiError>> {
         Box::pin(async move {
             let Some((path, name)) = type_ref.rsplit_once(':') else { return Ok(None) };
             let Some(found) = self.global.workspace_type(path, name).await? else { return Ok(None) };
-            Ok(found.object.pointer("/spec/initializerPermissions").and_then(Value::as_array).filter(|rules| !rules.is_empty()).cloned())
+            let rules = found.object.get("spec").and_then(|s| s.get(hook.permissions_field())).and_then(Value::as_array);
+            Ok(rules.filter(|rules| !rules.is_empty()).cloned())
         })
     }
 }

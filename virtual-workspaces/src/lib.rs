@@ -6,7 +6,7 @@
 
 pub mod apiexport;
 pub mod apiresourceschema;
-pub mod initializing;
+pub mod lifecycle;
 
 use apimachinery::auth::UserInfo;
 use apimachinery::registry::ResourceInfo;

@@ -28,8 +28,8 @@ pub use rule::Rule;
 pub use service_account::{as_seen_in, service_account_cluster, Claims, ServiceAccountRef, TokenSigner, TokenVerifier};
 pub use token_file::TokenFile;
 pub use user::{
-    bearer_token, service_account_username, user_from_certificate, UserInfo, AUTHENTICATED_GROUP, BINDING_PREFIX, CLUSTER_GROUP_PREFIX,
-    INITIALIZER_GROUP_PREFIX, MASTERS_GROUP,
+    bearer_token, is_lifecycle_group, service_account_username, user_from_certificate, UserInfo, AUTHENTICATED_GROUP, BINDING_PREFIX, CLUSTER_GROUP_PREFIX,
+    INITIALIZER_GROUP_PREFIX, MASTERS_GROUP, TERMINATOR_GROUP_PREFIX,
 };
 
 use crate::status::FieldError;

@@ -47,6 +47,16 @@ pub const BINDING_PREFIX: &str = "apis.kcp.io:binding:";
 /// grants it `initializerPermissions`; the front-proxy never lets a caller assert it.
 pub const INITIALIZER_GROUP_PREFIX: &str = "system:kcp:initializer:";
 
+/// Prefix of the group a terminator acts with inside a workspace being deleted when its
+/// WorkspaceType grants it `terminatorPermissions`; never asserted by callers either.
+pub const TERMINATOR_GROUP_PREFIX: &str = "system:kcp:terminator:";
+
+/// Whether a group is one that only a lifecycle view may give (initializer or terminator):
+/// a front-proxy drops such groups from what a caller asserts.
+pub fn is_lifecycle_group(group: &str) -> bool {
+    group.starts_with(INITIALIZER_GROUP_PREFIX) || group.starts_with(TERMINATOR_GROUP_PREFIX)
+}
+
 impl UserInfo {
     /// The identity the export's RBAC judges under its maximal permission policy: name and
     /// every group prefixed with [`BINDING_PREFIX`], so no group keeps the power it has

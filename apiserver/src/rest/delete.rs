@@ -133,10 +133,11 @@ pub async fn delete_one(api: &Api, req: &ApiRequest, r: &Resolved, ns: &str, nam
     Ok(obj)
 }
 
-/// Whether a logical cluster is going away: then even its undeletable namespaces go.
+/// Whether a logical cluster's content is going away: then even its undeletable namespaces
+/// go. A deleted one whose terminators are still at work (`Terminating`) keeps them.
 async fn cluster_deleting(api: &Api, cluster: &str) -> bool {
     let Ok(stored) = api.store.get(&crate::storage::Key::logical_cluster(cluster).encode()).await else { return false };
-    serde_json::from_slice::<Value>(&stored.value).is_ok_and(|lc| object::is_deleting(&lc) || lc.pointer("/status/phase") == Some(&json!("Deleting")))
+    serde_json::from_slice::<Value>(&stored.value).is_ok_and(|lc| lc.pointer("/status/phase") == Some(&json!("Deleting")))
 }
 
 /// DELETE of a collection: every object matching the selectors.

@@ -19,10 +19,77 @@ pub fn owner(lc: &Value) -> Option<UserInfo> {
     serde_json::from_str::<UserInfo>(text).ok().filter(|u| !u.name.is_empty())
 }
 
-/// Whether a LogicalCluster is initializing and `initializer` has not let go of it yet.
-pub fn waits_for(lc: &Value, initializer: &str) -> bool {
-    lc.pointer("/status/phase").and_then(Value::as_str) == Some("Initializing")
-        && lc.pointer("/status/initializers").and_then(Value::as_array).is_some_and(|list| list.iter().any(|i| i == initializer))
+/// Finalizer that keeps a deleted LogicalCluster while terminators may still act on it
+/// (kcp's name); it goes once the cluster's content is gone.
+pub const TERMINATOR_FINALIZER: &str = "kcp.io/has-terminators";
+
+/// A stage of a logical cluster's life in which controllers named by its WorkspaceType hold
+/// it: initializers before it becomes Ready, terminators before its content is deleted. Each
+/// holder removes itself from the matching `status` list when it is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// `spec.initializer` types; the cluster is `Initializing`.
+    Initializer,
+    /// `spec.terminator` types; the cluster has been deleted and is `Terminating`.
+    Terminator,
+}
+
+impl Hook {
+    /// Field of the LogicalCluster's `spec` and `status` listing the holders.
+    pub fn field(self) -> &'static str {
+        match self {
+            Hook::Initializer => "initializers",
+            Hook::Terminator => "terminators",
+        }
+    }
+
+    /// Boolean field of a WorkspaceType's `spec` that makes its workspaces wait for it.
+    pub fn type_flag(self) -> &'static str {
+        match self {
+            Hook::Initializer => "initializer",
+            Hook::Terminator => "terminator",
+        }
+    }
+
+    /// RBAC verb on `workspacetypes` that lets a caller act as the type's holder.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Hook::Initializer => "initialize",
+            Hook::Terminator => "terminate",
+        }
+    }
+
+    /// Field of a WorkspaceType's `spec` with the PolicyRules its holder gets inside.
+    pub fn permissions_field(self) -> &'static str {
+        match self {
+            Hook::Initializer => "initializerPermissions",
+            Hook::Terminator => "terminatorPermissions",
+        }
+    }
+
+    /// Prefix of the group a holder acts with inside the cluster.
+    pub fn group_prefix(self) -> &'static str {
+        match self {
+            Hook::Initializer => crate::auth::INITIALIZER_GROUP_PREFIX,
+            Hook::Terminator => crate::auth::TERMINATOR_GROUP_PREFIX,
+        }
+    }
+
+    /// The holders a LogicalCluster still lists in its `status`.
+    pub fn pending(self, lc: &Value) -> Vec<String> {
+        let list = lc.get("status").and_then(|s| s.get(self.field())).and_then(Value::as_array);
+        list.into_iter().flatten().filter_map(Value::as_str).map(String::from).collect()
+    }
+
+    /// Whether the LogicalCluster is in this stage and `holder` has not let go of it yet:
+    /// initializing for an initializer, deleted for a terminator.
+    pub fn holds(self, lc: &Value, holder: &str) -> bool {
+        let in_stage = match self {
+            Hook::Initializer => lc.pointer("/status/phase").and_then(Value::as_str) == Some("Initializing"),
+            Hook::Terminator => lc.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()),
+        };
+        in_stage && self.pending(lc).iter().any(|h| h == holder)
+    }
 }
 
 const DEFINITION: Definition = Definition { subresources: &["status"], ..Definition::stored(GROUP, "v1alpha1", "LogicalCluster", "logicalclusters", false) };
@@ -66,8 +133,20 @@ mod tests {
     #[test]
     fn only_an_initializing_cluster_waits() {
         let lc = |phase: &str| json!({"status": {"phase": phase, "initializers": ["root:gated"]}});
-        assert!(waits_for(&lc("Initializing"), "root:gated"));
-        assert!(!waits_for(&lc("Initializing"), "root:other"));
-        assert!(!waits_for(&lc("Ready"), "root:gated"));
+        assert!(Hook::Initializer.holds(&lc("Initializing"), "root:gated"));
+        assert!(!Hook::Initializer.holds(&lc("Initializing"), "root:other"));
+        assert!(!Hook::Initializer.holds(&lc("Ready"), "root:gated"));
+    }
+
+    #[test]
+    fn only_a_deleted_cluster_waits_for_its_terminators() {
+        let lc = json!({"metadata": {"name": "cluster"}, "status": {"phase": "Ready", "terminators": ["root:cleanup"]}});
+        assert!(!Hook::Terminator.holds(&lc, "root:cleanup"));
+        let mut deleted = lc.clone();
+        deleted["metadata"]["deletionTimestamp"] = json!("2026-12-04T10:00:00Z");
+        assert!(Hook::Terminator.holds(&deleted, "root:cleanup"));
+        assert!(!Hook::Terminator.holds(&deleted, "root:other"));
+        assert_eq!(Hook::Terminator.pending(&deleted), ["root:cleanup"]);
+        assert!(Hook::Initializer.pending(&deleted).is_empty());
     }
 }

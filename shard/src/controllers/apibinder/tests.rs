@@ -13,7 +13,7 @@ async fn a_new_workspace_is_bound_to_its_types_exports_before_it_is_ready() {
     let ranch = json!({"apiVersion": "tenancy.kcp.io/v1alpha1", "kind": "WorkspaceType", "metadata": {"name": "ranch"},
         "spec": {"defaultAPIBindings": [{"path": "p", "export": "cowboys"}]}});
     f.admin().create(&t, ranch).await.expect("type");
-    let initializers = tenancy::initializers_of(&f.global, "root:ranch").await.unwrap();
+    let initializers = tenancy::holders_of(&f.global, "root:ranch").await.unwrap().initializers;
     assert_eq!(initializers, vec![API_BINDINGS_INITIALIZER.to_string()]);
 
     // A logical cluster of that type, as the workspace controller makes it.

@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use super::super::ensure;
 use crate::bootstrap;
 use crate::global::Global;
-use crate::tenancy::{self, OWNER_ANNOTATION, PATH_ANNOTATION, TYPE_ANNOTATION};
+use crate::tenancy::{self, Holders, OWNER_ANNOTATION, PATH_ANNOTATION, TYPE_ANNOTATION};
+use apimachinery::registry::kcpcore::logicalcluster::TERMINATOR_FINALIZER;
 
 /// A logical cluster to create for a workspace.
 pub struct NewCluster<'a> {
@@ -23,24 +24,25 @@ pub struct NewCluster<'a> {
     pub spec_owner: Value,
 }
 
-/// Creates a LogicalCluster with its type's initializers, its `default` namespace and the
-/// owner's admin binding. Without initializers it starts `Ready`: everything a new workspace
-/// needs exists before the LogicalCluster does, so no second write is needed to finish it.
-/// Granting cluster-admin needs a `system:masters` client.
+/// Creates a LogicalCluster with its type's initializers and terminators, its `default`
+/// namespace and the owner's admin binding. Without initializers it starts `Ready`:
+/// everything a new workspace needs exists before the LogicalCluster does, so no second write
+/// is needed to finish it. Granting cluster-admin needs a `system:masters` client.
 pub async fn create_logical_cluster(client: &SystemClient, global: &Global, c: NewCluster<'_>) -> Result<(), ApiError> {
-    let initializers = tenancy::initializers_of(global, c.type_ref).await?;
+    let holders = tenancy::holders_of(global, c.type_ref).await?;
     let ns = bootstrap::new_object("v1", "Namespace", "default", "", json!({}));
     ensure(client, &ObjectRef::new("", "namespaces", c.name, "", "default"), ns).await?;
     if let Some(crb) = c.admin_binding() {
         ensure(client, &ObjectRef::new("rbac.authorization.k8s.io", "clusterrolebindings", c.name, "", "workspace-admin"), crb).await?;
     }
-    let phase = if initializers.is_empty() { "Ready" } else { "Initializing" };
-    ensure(client, &ObjectRef::new("core.kcp.io", "logicalclusters", c.name, "", "cluster"), c.object(&initializers, phase)).await
+    let phase = if holders.initializers.is_empty() { "Ready" } else { "Initializing" };
+    ensure(client, &ObjectRef::new("core.kcp.io", "logicalclusters", c.name, "", "cluster"), c.object(&holders, phase)).await
 }
 
 impl NewCluster<'_> {
-    /// The LogicalCluster object, in `phase`.
-    pub fn object(&self, initializers: &[String], phase: &str) -> Value {
+    /// The LogicalCluster object, in `phase`, waiting for `holders`. Terminators come with the
+    /// finalizer that keeps it, once deleted, until they are done and its content is gone.
+    pub fn object(&self, holders: &Holders, phase: &str) -> Value {
         let mut annotations = json!({PATH_ANNOTATION: self.path, TYPE_ANNOTATION: self.type_ref});
         if let Some(o) = self.owner {
             annotations[OWNER_ANNOTATION] = json!(o);
@@ -51,10 +53,13 @@ impl NewCluster<'_> {
             "cluster",
             "",
             json!({
-                "spec": {"initializers": initializers},
-                "status": {"phase": phase, "initializers": initializers},
+                "spec": {"initializers": holders.initializers, "terminators": holders.terminators},
+                "status": {"phase": phase, "initializers": holders.initializers, "terminators": holders.terminators},
             }),
         );
+        if !holders.terminators.is_empty() {
+            lc["metadata"]["finalizers"] = json!([TERMINATOR_FINALIZER]);
+        }
         if !self.spec_owner.is_null() {
             lc["spec"]["owner"] = self.spec_owner.clone();
         }

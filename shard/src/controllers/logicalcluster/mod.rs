@@ -54,15 +54,18 @@ impl Reconcile for LogicalClusters {
             if !object::finalizers(&lc).iter().any(|f| f == CONTENT_FINALIZER) {
                 return Ok(Action::Done);
             }
-            if delete_content(&self.client, &self.crds, &r.cluster, false).await? != Progress::Done {
-                return Ok(Action::RequeueAfter(DELETE_PASS));
+            match delete_content(&self.client, &self.crds, &r.cluster, false).await? {
+                Progress::Done => {}
+                // A terminator leaving changes the LogicalCluster, which queues it again.
+                Progress::Terminating => return Ok(Action::Done),
+                Progress::Children | Progress::Pending => return Ok(Action::RequeueAfter(DELETE_PASS)),
             }
             remove_finalizer(&self.client, r, CONTENT_FINALIZER).await?;
             return Ok(Action::Done);
         }
-        // Ready needs nothing more; Deleting is the workspace controller's (its content is
-        // being removed, so nothing may be recreated).
-        if matches!(lc.pointer("/status/phase").and_then(Value::as_str), Some("Ready" | "Deleting")) {
+        // Ready needs nothing more; Terminating and Deleting are the workspace controller's
+        // (its deletion has begun, so nothing may be recreated).
+        if matches!(lc.pointer("/status/phase").and_then(Value::as_str), Some("Ready" | "Terminating" | "Deleting")) {
             return Ok(Action::Done);
         }
         let ns = bootstrap::new_object("v1", "Namespace", "default", "", json!({}));

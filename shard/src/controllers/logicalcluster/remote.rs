@@ -5,6 +5,7 @@ use apiserver::client::{Client, ClientError};
 use serde_json::Value;
 
 use super::{NewCluster, CONTENT_FINALIZER};
+use crate::tenancy::Holders;
 
 /// How long scheduling waits for a remote logical cluster to become Ready before it reports
 /// the phase it has.
@@ -35,12 +36,14 @@ fn refused(url: &str, code: u16, answer: &Value) -> RemoteError {
 /// Creates the LogicalCluster (Initializing: the target shard's controller adds the `default`
 /// namespace and marks it Ready) and the owner's admin binding on the shard at `base_url`;
 /// returns the phase it reached. Existing objects are kept, so a retry is harmless.
-pub async fn create_logical_cluster(client: &Client, base_url: &str, c: &NewCluster<'_>, initializers: &[String]) -> Result<String, RemoteError> {
+pub async fn create_logical_cluster(client: &Client, base_url: &str, c: &NewCluster<'_>, holders: &Holders) -> Result<String, RemoteError> {
     let cluster_url = format!("{base_url}/clusters/{}", c.name);
     let lc_url = format!("{cluster_url}/apis/core.kcp.io/v1alpha1/logicalclusters");
-    let mut lc = c.object(initializers, "Initializing");
+    let mut lc = c.object(holders, "Initializing");
     // Deleting it makes that shard delete its content first (see the logicalcluster controller).
-    lc["metadata"]["finalizers"] = serde_json::json!([CONTENT_FINALIZER]);
+    let mut finalizers = apiserver::rest::object::finalizers(&lc);
+    finalizers.push(CONTENT_FINALIZER.to_string());
+    apiserver::rest::object::set_finalizers(&mut lc, finalizers);
     create(client, &lc_url, &lc).await?;
     if let Some(crb) = c.admin_binding() {
         create(client, &format!("{cluster_url}/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"), &crb).await?;
@@ -64,23 +67,24 @@ async fn create(client: &Client, url: &str, obj: &Value) -> Result<(), RemoteErr
     }
 }
 
-/// Asks the shard at `base_url` to delete a logical cluster; true once it is gone (its
-/// content deleted by that shard first).
-pub async fn delete_logical_cluster(client: &Client, base_url: &str, cluster: &str) -> Result<bool, RemoteError> {
+/// Asks the shard at `base_url` to delete a logical cluster (its content deleted by that
+/// shard first); None once it is gone, else the LogicalCluster as it stands.
+pub async fn delete_logical_cluster(client: &Client, base_url: &str, cluster: &str) -> Result<Option<Value>, RemoteError> {
     let url = format!("{base_url}/clusters/{cluster}/apis/core.kcp.io/v1alpha1/logicalclusters/cluster");
     let (code, answer) = client.json("DELETE", &url, None).await?;
     match code {
-        404 => Ok(true),
-        200 | 202 => Ok(false),
+        404 => Ok(None),
+        200 | 202 => Ok(Some(answer)),
         other => Err(refused(&url, other, &answer)),
     }
 }
 
-/// The phase of a logical cluster on the shard at `base_url`; None when it does not exist.
-pub async fn phase_of(client: &Client, base_url: &str, cluster: &str) -> Result<Option<Value>, RemoteError> {
+/// The LogicalCluster of a logical cluster on the shard at `base_url`; None when it does not
+/// exist.
+pub async fn logical_cluster(client: &Client, base_url: &str, cluster: &str) -> Result<Option<Value>, RemoteError> {
     let url = format!("{base_url}/clusters/{cluster}/apis/core.kcp.io/v1alpha1/logicalclusters/cluster");
     match client.json("GET", &url, None).await? {
-        (200, lc) => Ok(Some(lc.pointer("/status/phase").cloned().unwrap_or(Value::Null))),
+        (200, lc) => Ok(Some(lc)),
         (404, _) => Ok(None),
         (code, answer) => Err(refused(&url, code, &answer)),
     }

@@ -1,6 +1,6 @@
 //! Marks the RBAC that other shards must see for replication, in annotation
 //! `internal.kcp.io/replicate` (a comma set: reasons of other labellers are kept): a ClusterRole
-//! granting `use` or `initialize` on WorkspaceTypes gets `workspacetypes`, one granting `bind` on APIExports (or
+//! granting `use`, `initialize` or `terminate` on WorkspaceTypes gets `workspacetypes`, one granting `bind` on APIExports (or
 //! access to their content) gets `apiexports`, and every ClusterRoleBinding to such a role gets
 //! the role's reasons (bindings to the bootstrap roles, which every shard has, are not). A
 //! ClusterRoleBinding granting to `apis.kcp.io:binding:` subjects, and the role it names, get
@@ -135,8 +135,9 @@ pub fn reasons_for(role: &Value) -> BTreeSet<String> {
         })
     };
     let mut out = BTreeSet::new();
-    // `initialize`: a type's initializer works in workspaces on every shard.
-    if grants("tenancy.kcp.io", "workspacetypes", Some("use")) || grants("tenancy.kcp.io", "workspacetypes", Some("initialize")) {
+    // `initialize`, `terminate`: a type's initializer and terminator work in workspaces on
+    // every shard.
+    if ["use", "initialize", "terminate"].into_iter().any(|verb| grants("tenancy.kcp.io", "workspacetypes", Some(verb))) {
         out.insert(WORKSPACE_TYPES.to_string());
     }
     if grants("apis.kcp.io", "apiexports", Some("bind")) || grants("apis.kcp.io", "apiexports/content", None) {

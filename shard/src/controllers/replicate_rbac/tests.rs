@@ -41,6 +41,7 @@ fn reasons_come_from_use_on_types_and_bind_on_exports() {
     let rules = |r: Value| reasons_for(&role(r));
     assert_eq!(rules(json!([{"apiGroups": ["tenancy.kcp.io"], "resources": ["workspacetypes"], "verbs": ["use"]}])), set(&[WORKSPACE_TYPES]));
     assert_eq!(rules(json!([{"apiGroups": ["tenancy.kcp.io"], "resources": ["workspacetypes"], "verbs": ["initialize"]}])), set(&[WORKSPACE_TYPES]));
+    assert_eq!(rules(json!([{"apiGroups": ["tenancy.kcp.io"], "resources": ["workspacetypes"], "verbs": ["terminate"]}])), set(&[WORKSPACE_TYPES]));
     assert_eq!(rules(json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}])), set(&[API_EXPORTS, WORKSPACE_TYPES]));
     assert_eq!(rules(json!([{"apiGroups": ["apis.kcp.io"], "resources": ["apiexports"], "verbs": ["bind"]}])), set(&[API_EXPORTS]));
     assert_eq!(rules(json!([{"apiGroups": ["apis.kcp.io"], "resources": ["apiexports/content"], "verbs": ["get"]}])), set(&[API_EXPORTS]));

@@ -1,7 +1,8 @@
-//! Mirroring a scheduled Workspace's phase from its logical cluster: read locally when the
+//! Mirroring a scheduled Workspace's phase (and terminators) from its logical cluster: read locally when the
 //! logical cluster is on this shard (its changes queue the Workspace), polled over the network
 //! while one on another shard is not Ready yet (initializers may hold it for long).
 
+use apimachinery::registry::kcpcore::logicalcluster::Hook;
 use apiserver::rest::client::ObjectRef;
 use apiserver::rest::object;
 use serde_json::{json, Value};
@@ -21,8 +22,8 @@ pub async fn follow(w: &Workspaces, r: &ObjectRef, ws: Value) -> Result<Action, 
     }
     let shard = shards::recorded(&ws).unwrap_or(&w.placement.shard).to_string();
     if shard == w.placement.shard {
-        if let Some(phase) = tenancy::logical_cluster(&w.client.api().store, &cluster).await.and_then(|lc| lc.pointer("/status/phase").cloned()) {
-            mirror(w, r, ws, &phase).await?;
+        if let Some(lc) = tenancy::logical_cluster(&w.client.api().store, &cluster).await {
+            mirror(w, r, ws, &lc).await?;
         }
         return Ok(Action::Done);
     }
@@ -33,25 +34,37 @@ pub async fn follow(w: &Workspaces, r: &ObjectRef, ws: Value) -> Result<Action, 
     let Some(target) = shards::get(&w.placement.global, &shard).await.map_err(|e| Error::remote("reading shards", &shard, e))? else {
         return Ok(Action::RequeueAfter(RETRY * 2));
     };
-    match remote::phase_of(client, &target.base_url, &cluster).await {
+    match remote::logical_cluster(client, &target.base_url, &cluster).await {
         Ok(None) => return Ok(Action::Done),
-        Ok(Some(phase)) if phase.is_string() => mirror(w, r, ws, &phase).await?,
-        Ok(Some(_)) => {}
+        Ok(Some(lc)) => mirror(w, r, ws, &lc).await?,
         // Polling: an unreachable shard is asked again at the next poll, not sooner.
         Err(e) => tracing::debug!(%shard, error = %apiserver::process::report(&e), "reading a remote logical cluster's phase"),
     }
     Ok(Action::RequeueAfter(RETRY * 2))
 }
 
-/// Copies a logical cluster's phase onto its scheduled Workspace `ws`.
-async fn mirror(w: &Workspaces, r: &ObjectRef, ws: Value, phase: &Value) -> Result<(), Error> {
-    update_from(&w.client, r, Part::Status, Some(ws), |ws| {
-        if cluster_of(ws).is_empty() || object::is_deleting(ws) || ws.pointer("/status/phase") == Some(phase) {
-            return false;
-        }
-        ws["status"]["phase"] = phase.clone();
-        true
-    })
-    .await?;
+/// Copies a logical cluster's phase and terminators onto its scheduled Workspace `ws`.
+async fn mirror(w: &Workspaces, r: &ObjectRef, ws: Value, lc: &Value) -> Result<(), Error> {
+    let Some(phase) = lc.pointer("/status/phase").filter(|p| p.is_string()) else { return Ok(()) };
+    let terminators = Hook::Terminator.pending(lc);
+    update_from(&w.client, r, Part::Status, Some(ws), |ws| !cluster_of(ws).is_empty() && !object::is_deleting(ws) && show(ws, phase, &terminators)).await?;
     Ok(())
+}
+
+/// Writes what a Workspace shows of its logical cluster into `ws`: its `phase`, and the
+/// `terminators` that will hold it once deleted (kcp's fields); false when it already does.
+pub fn show(ws: &mut Value, phase: &Value, terminators: &[String]) -> bool {
+    let listed =
+        ws.pointer("/status/terminators").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>()).unwrap_or_default();
+    if ws.pointer("/status/phase") == Some(phase) && listed == terminators {
+        return false;
+    }
+    ws["status"]["phase"] = phase.clone();
+    match (terminators.is_empty(), ws["status"].as_object_mut()) {
+        (true, Some(status)) => {
+            status.remove("terminators");
+        }
+        _ => ws["status"]["terminators"] = json!(terminators),
+    }
+    true
 }

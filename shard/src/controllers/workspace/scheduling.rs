@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use apimachinery::registry::kcpcore::logicalcluster::Hook;
 use apiserver::rest::client::ObjectRef;
 use apiserver::rest::object;
 use serde_json::{json, Value};
@@ -109,10 +110,11 @@ async fn place(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Result<Optio
     let spec_owner =
         json!({"apiVersion": "tenancy.kcp.io/v1alpha1", "resource": "workspaces", "name": ws_name, "cluster": r.cluster, "uid": object::meta_str(ws, "uid")});
     let new = NewCluster { name: &cluster, path: &path, type_ref: &type_ref, owner: owner.as_deref(), spec_owner };
-    let phase = if target.name == w.placement.shard {
+    let (phase, terminators) = if target.name == w.placement.shard {
         create_logical_cluster(&w.client, &w.placement.global, new).await?;
         // The logical cluster may already be Ready (no initializers): take its phase along now.
-        tenancy::logical_cluster(store, &cluster).await.and_then(|lc| lc.pointer("/status/phase").cloned()).unwrap_or_else(|| json!("Initializing"))
+        let lc = tenancy::logical_cluster(store, &cluster).await.unwrap_or_default();
+        (lc.pointer("/status/phase").cloned().unwrap_or_else(|| json!("Initializing")), Hook::Terminator.pending(&lc))
     } else {
         let Some(client) = &w.placement.others else {
             return Ok(Err((
@@ -120,9 +122,9 @@ async fn place(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Result<Optio
                 format!("shard {:?} was chosen, but this shard has no credentials to reach other shards (--root-shard-kubeconfig-file)", target.name),
             )));
         };
-        let initializers = tenancy::initializers_of(&w.placement.global, &type_ref).await.map_err(apimachinery::status::ApiError::from)?;
-        match remote::create_logical_cluster(client, &target.base_url, &new, &initializers).await {
-            Ok(phase) => json!(phase),
+        let holders = tenancy::holders_of(&w.placement.global, &type_ref).await.map_err(apimachinery::status::ApiError::from)?;
+        match remote::create_logical_cluster(client, &target.base_url, &new, &holders).await {
+            Ok(phase) => (json!(phase), holders.terminators),
             Err(e) => {
                 return Ok(Err(("ShardUnavailable", format!("creating the logical cluster on shard {:?}: {}", target.name, apiserver::process::report(&e)))))
             }
@@ -139,7 +141,7 @@ async fn place(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Result<Optio
     let Some(placed) = placed else { return Ok(Ok(None)) };
     let written = update_from(&w.client, r, Part::Status, Some(placed), |ws| {
         if !object::is_deleting(ws) {
-            ws["status"]["phase"] = phase.clone();
+            super::phase::show(ws, &phase, &terminators);
         }
         let others: Vec<Value> = ws["status"]["conditions"].as_array().into_iter().flatten().filter(|c| c["type"] != "WorkspaceScheduled").cloned().collect();
         ws["status"]["conditions"] = json!(others.into_iter().chain([scheduled_condition("True", "", "")]).collect::<Vec<_>>());

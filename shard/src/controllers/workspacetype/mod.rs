@@ -1,13 +1,16 @@
 //! Virtual workspace URLs of workspace types, as kcp's workspacetype controller: a type that
-//! initializes its workspaces lists in `status.virtualWorkspaces` its initializer's
-//! initializingworkspaces URL on every shard, since its workspaces may be placed on any of them.
+//! initializes (terminates) its workspaces lists in `status.virtualWorkspaces` its
+//! initializingworkspaces (terminatingworkspaces) URL on every shard, since its workspaces may
+//! be placed on any of them.
 
 use std::sync::Arc;
 
+use apimachinery::registry::kcpcore::logicalcluster::Hook;
 use apiserver::controller::{Action, Change, Controller, Reconcile};
 use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::storage::key;
 use serde_json::{json, Value};
+use virtual_workspaces::lifecycle;
 
 use super::{update_from, Error, Keys, Part};
 use crate::global::Global;
@@ -62,26 +65,25 @@ pub fn controller(reconciler: WorkspaceTypeUrls) -> Controller<WorkspaceTypeUrls
     controller
 }
 
-/// The initializer a type holds its workspaces with, `<type workspace path>:<name>`.
-pub fn initializer(type_path: &str, name: &str) -> String {
+/// The name a type holds its workspaces with, as initializer and terminator alike:
+/// `<type workspace path>:<name>`.
+pub fn holder(type_path: &str, name: &str) -> String {
     format!("{type_path}:{name}")
 }
 
 /// What `status.virtualWorkspaces` of a type should say, given every shard's virtual
-/// workspace base URL: one initializingworkspaces URL per shard for a type that initializes,
-/// nothing otherwise.
-pub fn virtual_workspaces(def: &Value, initializer: &str, shard_urls: &[String]) -> Vec<Value> {
-    if def.pointer("/spec/initializer") != Some(&json!(true)) {
-        return Vec::new();
-    }
-    let mut urls: Vec<String> = shard_urls
+/// workspace base URL: per shard, the initializingworkspaces URL of a type that initializes
+/// and the terminatingworkspaces URL of one that terminates, each with kcp's `type`.
+pub fn virtual_workspaces(def: &Value, holder: &str, shard_urls: &[String]) -> Vec<Value> {
+    let mut bases: Vec<&str> = shard_urls.iter().map(|u| u.trim_end_matches('/')).filter(|u| !u.is_empty()).collect();
+    bases.sort();
+    bases.dedup();
+    let hooks: Vec<Hook> =
+        [Hook::Initializer, Hook::Terminator].into_iter().filter(|h| def.get("spec").and_then(|s| s.get(h.type_flag())) == Some(&json!(true))).collect();
+    bases
         .iter()
-        .filter(|u| !u.is_empty())
-        .map(|u| format!("{}{}{initializer}", u.trim_end_matches('/'), virtual_workspaces::initializing::path::PREFIX))
-        .collect();
-    urls.sort();
-    urls.dedup();
-    urls.into_iter().map(|url| json!({"url": url})).collect()
+        .flat_map(|base| hooks.iter().map(move |&h| json!({"url": format!("{base}{}{holder}", lifecycle::path::prefix(h)), "type": lifecycle::path::kind(h)})))
+        .collect()
 }
 
 impl Reconcile for WorkspaceTypeUrls {
@@ -93,7 +95,7 @@ impl Reconcile for WorkspaceTypeUrls {
         let path = tenancy::path_of(&self.client.api().store, &r.cluster).await;
         let shards = self.global.shards().await?;
         let urls: Vec<String> = shards.iter().filter_map(|s| s.pointer("/spec/virtualWorkspaceURL").and_then(Value::as_str)).map(String::from).collect();
-        let wanted = virtual_workspaces(&def, &initializer(&path, &r.name), &urls);
+        let wanted = virtual_workspaces(&def, &holder(&path, &r.name), &urls);
         update_from(&self.client, r, Part::Status, Some(def), |t| {
             let now = t.pointer("/status/virtualWorkspaces").and_then(Value::as_array).cloned().unwrap_or_default();
             if now == wanted {
