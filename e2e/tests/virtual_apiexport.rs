@@ -151,3 +151,72 @@ fn claimed_configmaps_are_seen_only_while_the_consumer_accepts_the_claim() {
     let refused = k.kubectl_token(&token, "", &["get", "--raw", &schemas]);
     assert!(refused.fails().contains("Forbidden"), "{}", refused.stderr);
 }
+
+#[test]
+fn claims_on_another_exports_resources_follow_its_maximal_permission_policy() {
+    let k = Install::start();
+    create_ready(&k, "root", "providers", None);
+    create_ready(&k, "root:providers", "cowboys", None);
+    let (_, law_cluster) = create_ready(&k, "root:providers", "law", None);
+    let consumer = create_ready(&k, "root", "c1", None).1;
+    k.kubectl_in_stdin(PROVIDER, &["apply", "-f", "-"], &schema("today")).ok();
+    k.kubectl_in(PROVIDER, &["patch", "apiexport", "cowboys", "--type=merge", "-p", r#"{"spec":{"maximalPermissionPolicy":{"local":{}}}}"#]).ok();
+    let identity = eventually("the export's identity", Duration::from_secs(10), || {
+        let id = k.kubectl_in(PROVIDER, &["get", "apiexport", "cowboys", "-o", "jsonpath={.status.identityHash}"]).stdout;
+        (!id.trim().is_empty()).then(|| id.trim().to_string())
+    });
+    // The sheriffs' export serves nothing of its own and claims the cowboys of its consumers.
+    let sheriffs = format!(
+        "apiVersion: apis.kcp.io/v1alpha2\nkind: APIExport\nmetadata:\n  name: sheriffs\nspec:\n  permissionClaims:\n  - {{group: wildwest.dev, resource: cowboys, identityHash: {identity}, verbs: [get, list, watch]}}\n"
+    );
+    k.kubectl_in_stdin("root:providers:law", &["create", "-f", "-"], &sheriffs).ok();
+    // The policy allows the admin everything on cowboys, and no one else anything.
+    let all = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: all-cowboys}\nrules:\n- {apiGroups: [wildwest.dev], resources: [cowboys], verbs: [\"*\"]}\n";
+    k.kubectl_in_stdin(PROVIDER, &["create", "-f", "-"], all).ok();
+    k.kubectl_in(PROVIDER, &["create", "clusterrolebinding", "admins", "--clusterrole=all-cowboys", "--user=apis.kcp.io:binding:kcp-admin"]).ok();
+    k.kubectl_in_stdin("root:c1", &["create", "-f", "-"], &binding("cowboys", PROVIDER)).ok();
+    wait_binding(&k, "root:c1", "cowboys", "");
+    until_ok("cowboys are served", || k.kubectl_in_stdin("root:c1", &["apply", "-f", "-"], WOODY));
+    let accepted = format!(
+        "apiVersion: apis.kcp.io/v1alpha2\nkind: APIBinding\nmetadata:\n  name: sheriffs\nspec:\n  reference:\n    export: {{path: \"root:providers:law\", name: sheriffs}}\n  permissionClaims:\n  - {{group: wildwest.dev, resource: cowboys, identityHash: {identity}, verbs: [get, list, watch], selector: {{matchAll: true}}, state: Accepted}}\n"
+    );
+    k.kubectl_in_stdin("root:c1", &["create", "-f", "-"], &accepted).ok();
+    wait_binding(&k, "root:c1", "sheriffs", "");
+
+    // The sheriffs' controller may read its export's content.
+    k.kubectl_in("root:providers:law", &["create", "serviceaccount", "sheriff"]).ok();
+    let role = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: sheriffs-content}\nrules:\n- {apiGroups: [apis.kcp.io], resources: [apiexports/content], resourceNames: [sheriffs], verbs: [get, list, watch]}\n";
+    k.kubectl_in_stdin("root:providers:law", &["create", "-f", "-"], role).ok();
+    k.kubectl_in("root:providers:law", &["create", "clusterrolebinding", "sheriff", "--clusterrole=sheriffs-content", "--serviceaccount=default:sheriff"]).ok();
+    let token = k.kubectl_in("root:providers:law", &["create", "token", "sheriff"]).ok().trim().to_string();
+    let view = format!("{}/services/apiexport/{law_cluster}/sheriffs/clusters", k.server(""));
+    let as_sheriff = |cluster: &str, args: &[&str]| k.kubectl_token(&token, "", &[&["--server", &format!("{view}/{cluster}")], args].concat());
+
+    // The cowboys' export limits what anyone does with its resources: nothing granted to the
+    // sheriff yet.
+    eventually("the content grant to apply, and the policy to refuse", Duration::from_secs(10), || {
+        as_sheriff("*", &["get", "cowboys", "-A"]).stderr.contains("maximal permission policy").then_some(())
+    });
+    let refused = as_sheriff(&consumer, &["get", "cowboy", "woody"]);
+    assert!(refused.fails().contains("maximal permission policy"), "{}", refused.stderr);
+
+    // Its workspace grants reading them to every authenticated caller, as seen by the policy.
+    let read = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: read-cowboys}\nrules:\n- {apiGroups: [wildwest.dev], resources: [cowboys], verbs: [get, list, watch]}\n";
+    k.kubectl_in_stdin(PROVIDER, &["create", "-f", "-"], read).ok();
+    k.kubectl_in(PROVIDER, &["create", "clusterrolebinding", "read-cowboys", "--clusterrole=read-cowboys", "--group=apis.kcp.io:binding:system:authenticated"])
+        .ok();
+    let listed = eventually("the claimed cowboys to be listed", Duration::from_secs(10), || {
+        let r = as_sheriff("*", &["get", "cowboys", "-A", "-o", "json"]);
+        (r.code == 0).then(|| r.json())
+    });
+    let items = listed["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{listed}");
+    assert_eq!(
+        (items[0]["metadata"]["name"].as_str(), items[0]["metadata"]["annotations"]["kcp.io/cluster"].as_str()),
+        (Some("woody"), Some(consumer.as_str()))
+    );
+    assert_eq!(as_sheriff(&consumer, &["get", "cowboy", "woody", "-o", "jsonpath={.spec.intent}"]).ok(), "yeehaw");
+    // The claim grants reading only.
+    let write = as_sheriff(&consumer, &["delete", "cowboy", "woody"]);
+    assert!(write.fails().contains("Forbidden"), "{}", write.stderr);
+}

@@ -177,7 +177,8 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
         shutdown: shutdown.clone(),
         inactive: inactive::follow(store.clone())?,
     });
-    api.authz.set_limit(max_permission::MaximalPermissionPolicy::start(api.crds.clone(), global.clone()));
+    let policies = max_permission::MaximalPermissionPolicy::start(api.crds.clone(), global.clone());
+    api.authz.set_limit(policies.clone());
     let controller_metrics = ControllerMetrics::default();
     let placement =
         controllers::workspace::Placement { shard: config.shard_name.clone(), global: global.clone(), others: shards_client.as_ref().map(|(c, _)| c.clone()) };
@@ -193,7 +194,8 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
     }
     // The virtual workspaces authorize their requests themselves.
     let view_access = Arc::new(view_access::ViewAccess { api: api.clone(), global: global.clone() });
-    let export_claims = Arc::new(view_access::ExportClaims { global: global.clone(), index: claims.clone() });
+    let export_claims =
+        Arc::new(view_access::ExportClaims { global: global.clone(), index: claims.clone(), crds: api.crds.clone(), policies, authz: api.authz.clone() });
     phases.0.push(Arc::new(virtual_workspaces::apiexport::ApiExportView { api: api.clone(), access: view_access.clone(), claims: export_claims }));
     phases.0.push(Arc::new(virtual_workspaces::lifecycle::LifecycleView { api: api.clone(), access: view_access }));
     let schemas = Arc::new(view_access::BindingSchemas { store: api.store.clone(), global: global.clone() });

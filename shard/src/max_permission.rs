@@ -129,25 +129,33 @@ async fn forget_on_cache_changes(limit: Weak<MaximalPermissionPolicy>, mut chang
     }
 }
 
+impl MaximalPermissionPolicy {
+    /// Whether `export`'s policy (if it sets one) allows the request `attrs` to one of its
+    /// resources, wherever that resource is reached from.
+    pub async fn permits(&self, authz: &Authorizer, export: &ExportRef, attrs: &Attributes) -> Result<bool, ApiError> {
+        // An export that is gone (or unknown for now) cannot limit; its binding no longer
+        // reports up to date.
+        let Some(export) = self.policy(export).await? else { return Ok(true) };
+        if !export.limits {
+            return Ok(true);
+        }
+        let prefixed = Attributes { user: attrs.user.for_maximal_permission_policy(), namespace: String::new(), ..attrs.clone() };
+        let decision = if export.local {
+            authz.decide_rbac(&export.cluster, &prefixed).await?
+        } else {
+            let Some(rbac) = self.global.cached_rbac(&export.cluster) else { return Ok(false) };
+            authz.decide_elsewhere(rbac, &prefixed).await?
+        };
+        Ok(matches!(decision, Decision::Allow(_)))
+    }
+}
+
 impl Limit for MaximalPermissionPolicy {
     fn allows<'a>(&'a self, authz: &'a Authorizer, cluster: &'a str, attrs: &'a Attributes) -> BoxFuture<'a, Result<bool, ApiError>> {
         Box::pin(async move {
             // The index knows the export from the binding's status: no read of the binding.
             let Some(export) = self.index.export_of(cluster, &attrs.api_group, &attrs.resource) else { return Ok(true) };
-            // An export that is gone (or unknown for now) cannot limit; its binding no longer
-            // reports up to date.
-            let Some(export) = self.policy(&export).await? else { return Ok(true) };
-            if !export.limits {
-                return Ok(true);
-            }
-            let prefixed = Attributes { user: attrs.user.for_maximal_permission_policy(), namespace: String::new(), ..attrs.clone() };
-            let decision = if export.local {
-                authz.decide_rbac(&export.cluster, &prefixed).await?
-            } else {
-                let Some(rbac) = self.global.cached_rbac(&export.cluster) else { return Ok(false) };
-                authz.decide_elsewhere(rbac, &prefixed).await?
-            };
-            Ok(matches!(decision, Decision::Allow(_)))
+            self.permits(authz, &export, attrs).await
         })
     }
 }

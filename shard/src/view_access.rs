@@ -6,8 +6,9 @@
 
 use std::sync::Arc;
 
+use apimachinery::auth::Attributes;
 use apimachinery::auth::UserInfo;
-use apimachinery::registry::crd::ExportRef;
+use apimachinery::registry::crd::{CrdIndex, ExportRef};
 use apimachinery::registry::kcpcore::logicalcluster::Hook;
 use apimachinery::status::ApiError;
 use apiserver::rest::Api;
@@ -15,12 +16,14 @@ use apiserver::storage::{key, SharedStorage};
 use futures::future::BoxFuture;
 use serde_json::Value;
 use virtual_workspaces::apiexport::authz::ContentAccess;
-use virtual_workspaces::apiexport::claims::Claims;
+use virtual_workspaces::apiexport::claims::{Claimed, Claims};
 use virtual_workspaces::apiresourceschema::BoundSchemas;
 use virtual_workspaces::lifecycle::TypeAccess;
 
 use crate::claims::{label_key, label_value, ClaimIndex};
 use crate::global::Global;
+use crate::max_permission::MaximalPermissionPolicy;
+use apiserver::auth::authz::Authorizer;
 
 /// Permission checks of the virtual workspaces, judged where each object lives.
 pub struct ViewAccess {
@@ -68,33 +71,52 @@ impl TypeAccess for ViewAccess {
 }
 
 /// The permission claims of exports, from the export (what it claims) and the shard's claim
-/// index (what each consumer accepted). Only built-in resources are served through claims.
+/// index (what each consumer accepted); another export's resources are limited by that
+/// export's maximal permission policy.
 pub struct ExportClaims {
     /// Where exports are found.
     pub global: Arc<Global>,
     /// The accepted claims of the shard's bindings.
     pub index: Arc<ClaimIndex>,
+    /// What each binding serves, which names the export behind an identity.
+    pub crds: Arc<CrdIndex>,
+    /// The exports' maximal permission policies, judged by the shard's authorizer.
+    pub policies: Arc<MaximalPermissionPolicy>,
+    /// The shard's authorizer.
+    pub authz: Arc<Authorizer>,
 }
 
 impl Claims for ExportClaims {
-    fn claimed<'a>(&'a self, export: &'a ExportRef) -> BoxFuture<'a, Result<Vec<(String, String)>, ApiError>> {
+    fn claimed<'a>(&'a self, export: &'a ExportRef) -> BoxFuture<'a, Result<Vec<Claimed>, ApiError>> {
         Box::pin(async move {
             let Some(found) = self.global.find("apis.kcp.io", "apiexports", &export.cluster, &export.name).await? else { return Ok(Vec::new()) };
             let claims = found.object.pointer("/spec/permissionClaims").and_then(Value::as_array).cloned().unwrap_or_default();
             let text = |c: &Value, f: &str| c[f].as_str().unwrap_or_default().to_string();
-            Ok(claims.iter().filter(|c| text(c, "identityHash").is_empty()).map(|c| (text(c, "group"), text(c, "resource"))).collect())
+            Ok(claims.iter().map(|c| Claimed { group: text(c, "group"), resource: text(c, "resource"), identity: text(c, "identityHash") }).collect())
         })
     }
 
-    fn grants(&self, consumer: &str, export: &ExportRef, group: &str, resource: &str, verb: &str) -> bool {
+    fn grants(&self, consumer: &str, export: &ExportRef, claimed: &Claimed, verb: &str) -> bool {
         let key = label_key(&export.cluster, &export.name);
-        self.index.on(consumer, group, resource, None).iter().any(|c| c.key == key && c.grants(verb))
+        let identity = Some(claimed.identity.as_str()).filter(|i| !i.is_empty());
+        self.index.on(consumer, &claimed.group, &claimed.resource, identity).iter().any(|c| c.key == key && c.grants(verb))
     }
 
-    fn covers(&self, export: &ExportRef, group: &str, resource: &str, obj: &Value) -> bool {
+    fn covers(&self, export: &ExportRef, claimed: &Claimed, obj: &Value) -> bool {
         let key = label_key(&export.cluster, &export.name);
         let labels = obj.pointer("/metadata/labels").and_then(|l| l.get(&key)).and_then(Value::as_str);
-        labels == Some(label_value(group, resource, "").as_str())
+        labels == Some(label_value(&claimed.group, &claimed.resource, &claimed.identity).as_str())
+    }
+
+    fn permitted<'a>(&'a self, claimed: &'a Claimed, attrs: &'a Attributes) -> BoxFuture<'a, Result<bool, ApiError>> {
+        Box::pin(async move {
+            if claimed.identity.is_empty() {
+                return Ok(true);
+            }
+            // No binding here serves it: nothing can be reached to limit.
+            let Some((serving, _)) = self.crds.with_identity(&claimed.group, &claimed.resource, &claimed.identity) else { return Ok(true) };
+            self.policies.permits(&self.authz, &serving, attrs).await
+        })
     }
 }
 

@@ -167,6 +167,28 @@ pub struct CrdIndex {
     by_cluster: RwLock<HashMap<String, HashMap<String, Arc<Value>>>>,
     /// Per cluster, per binding name: what it serves.
     bindings: RwLock<HashMap<String, HashMap<String, Vec<BoundResource>>>>,
+    /// Per cluster, per bound binding's name: its export, also when the export serves no
+    /// resource of its own (it may only claim others').
+    exports: RwLock<HashMap<String, HashMap<String, ExportRef>>>,
+}
+
+/// Sets or (None) removes `name`'s entry in `cluster` of a per-cluster map, dropping clusters
+/// left empty.
+fn set_entry<T>(map: &RwLock<HashMap<String, HashMap<String, T>>>, cluster: &str, name: &str, value: Option<T>) {
+    let mut map = map.write().unwrap_or_else(|e| e.into_inner());
+    match value {
+        Some(v) => {
+            map.entry(cluster.to_string()).or_default().insert(name.to_string(), v);
+        }
+        None => {
+            if let Some(m) = map.get_mut(cluster) {
+                m.remove(name);
+                if m.is_empty() {
+                    map.remove(cluster);
+                }
+            }
+        }
+    }
 }
 
 impl CrdIndex {
@@ -194,26 +216,18 @@ impl CrdIndex {
         map.get(cluster).map(|m| m.values().cloned().collect()).unwrap_or_default()
     }
 
-    /// Records what binding `name` serves in `cluster`; an empty list forgets the binding.
-    pub fn bind(&self, cluster: &str, name: &str, resources: Vec<BoundResource>) {
-        let mut map = self.bindings.write().unwrap_or_else(|e| e.into_inner());
-        if resources.is_empty() {
-            if let Some(m) = map.get_mut(cluster) {
-                m.remove(name);
-                if m.is_empty() {
-                    map.remove(cluster);
-                }
-            }
-        } else {
-            map.entry(cluster.to_string()).or_default().insert(name.to_string(), resources);
-        }
+    /// Records binding `name` of `cluster`: the export it is bound to (None while it is not,
+    /// or once it is gone) and what it serves.
+    pub fn bind(&self, cluster: &str, name: &str, export: Option<ExportRef>, resources: Vec<BoundResource>) {
+        set_entry(&self.bindings, cluster, name, Some(resources).filter(|r| !r.is_empty()));
+        set_entry(&self.exports, cluster, name, export);
     }
 
-    /// Whether a binding in `cluster` serves resources of `export`. Reads the binding map only,
-    /// so a watch may ask it for every event.
+    /// Whether a binding in `cluster` is bound to `export`. Reads one small map only, so a
+    /// watch may ask it for every event.
     pub fn bound_to(&self, cluster: &str, export: &ExportRef) -> bool {
-        let map = self.bindings.read().unwrap_or_else(|e| e.into_inner());
-        map.get(cluster).is_some_and(|m| m.values().flatten().any(|r| &r.export == export))
+        let map = self.exports.read().unwrap_or_else(|e| e.into_inner());
+        map.get(cluster).is_some_and(|m| m.values().any(|e| e == export))
     }
 
     /// The resources `export` serves in the clusters bound to it on this shard, each named with
@@ -238,6 +252,21 @@ impl CrdIndex {
         out.sort_by(|a, b| (&a.group, &a.plural, &a.version).cmp(&(&b.group, &b.plural, &b.version)));
         out.dedup_by(|a, b| (&a.group, &a.plural, &a.version) == (&b.group, &b.plural, &b.version));
         out
+    }
+
+    /// The export serving `group`/`plural` under `identity` to some binding on this shard, and
+    /// the resource (each version) as bound; None when nothing here binds it (established).
+    pub fn with_identity(&self, group: &str, plural: &str, identity: &str) -> Option<(ExportRef, Vec<ResourceInfo>)> {
+        let candidates: Vec<BoundResource> = {
+            let map = self.bindings.read().unwrap_or_else(|e| e.into_inner());
+            map.values().flat_map(|m| m.values().flatten()).filter(|r| r.identity == identity).cloned().collect()
+        };
+        let crds = self.bound_crds(candidates.iter().map(|r| r.crd.as_str()));
+        candidates.into_iter().zip(crds).find_map(|(r, crd)| {
+            let crd = crd.filter(|c| has_condition(c, "Established") && c["spec"]["group"] == group && c["spec"]["names"]["plural"] == plural)?;
+            let infos = resources_of(&crd).into_iter().map(|info| ResourceInfo { identity: Some(identity.to_string()), ..info }).collect();
+            Some((r.export, infos))
+        })
     }
 
     /// The bound CRDs named, in order (None for one not known yet). Only those are taken, not
@@ -382,16 +411,17 @@ mod tests {
         let export = ExportRef { cluster: "p".into(), name: "widgets".into() };
         let other = ExportRef { cluster: "q".into(), name: "widgets".into() };
         let bound = |export: &ExportRef| vec![BoundResource { crd: "widgets.example.com".into(), identity: "abc".into(), export: export.clone() }];
-        idx.bind("c1", "w", bound(&export));
-        idx.bind("c2", "w", bound(&export));
-        idx.bind("c3", "w", bound(&other));
+        idx.bind("c1", "w", Some(export.clone()), bound(&export));
+        idx.bind("c2", "w", Some(export.clone()), bound(&export));
+        idx.bind("c3", "w", Some(other.clone()), bound(&other));
         assert!(idx.bound_to("c1", &export) && idx.bound_to("c2", &export));
         assert!(!idx.bound_to("c3", &export) && !idx.bound_to("c4", &export));
         let served = idx.exported(&export);
         assert_eq!(served.len(), 1, "one resource however many consumers");
         assert_eq!(served[0].storage_resource(), "widgets:abc");
-        idx.bind("c1", "w", Vec::new());
-        idx.bind("c2", "w", Vec::new());
+        idx.bind("c1", "w", None, Vec::new());
+        idx.bind("c2", "w", None, Vec::new());
+        assert!(!idx.bound_to("c1", &export));
         assert!(idx.exported(&export).is_empty());
     }
 
@@ -404,7 +434,7 @@ mod tests {
         bound["metadata"]["name"] = json!("schema-uid");
         idx.upsert(BOUND_CRDS_CLUSTER, bound);
         assert!(idx.find_anywhere("example.com", "v1", "widgets:abc").is_none(), "nothing bound yet");
-        idx.bind("c", "b", vec![BoundResource { crd: "schema-uid".into(), identity: "abc".into(), export: ExportRef::default() }]);
+        idx.bind("c", "b", Some(ExportRef::default()), vec![BoundResource { crd: "schema-uid".into(), identity: "abc".into(), export: ExportRef::default() }]);
         let found = idx.find_anywhere("example.com", "v1", "widgets:abc").expect("bound in c");
         assert_eq!(found.storage_resource(), "widgets:abc");
         assert!(idx.find_anywhere("example.com", "v1", "widgets:other").is_none());

@@ -46,18 +46,18 @@ impl Phase for ApiExportView {
             let crds = &self.api.crds;
             authz::authorize(self.access.as_ref(), |consumer| crds.bound_to(consumer, &export), &user, &export, &info).await?;
             let served = crds.exported(&export);
-            let claimed = claims::infos(&self.claims.claimed(&export).await?);
+            let claimed = claims::infos(crds, &self.claims.claimed(&export).await?);
             let bindings = bindings::infos();
             if !info.is_resource_request {
                 let root = crate::root_url(&format!("{}{}/{}", path::PREFIX, export.cluster, export.name), &info);
-                let all: Vec<_> = served.iter().chain(&claimed).chain(&bindings).cloned().collect();
+                let all: Vec<_> = served.iter().chain(claimed.iter().map(|(_, r)| r)).chain(&bindings).cloned().collect();
                 return crate::discovery(&all, &info, &root, req.headers()).map(Outcome::Respond);
             }
-            let is = |r: &&ResourceInfo| r.group == info.api_group && r.version == info.api_version && r.plural == info.resource;
-            if let Some(resource) = claimed.iter().find(is).cloned() {
-                return claims::serve(&self.api, self.claims.clone(), req, user, export, info, &resource).await.map(Outcome::Respond);
+            let is = |r: &ResourceInfo| r.group == info.api_group && r.version == info.api_version && r.plural == info.resource;
+            if let Some((c, resource)) = claimed.iter().find(|(_, r)| is(r)).cloned() {
+                return claims::serve(&self.api, self.claims.clone(), req, user, export, info, (c, &resource)).await.map(Outcome::Respond);
             }
-            if bindings.iter().any(|r| is(&r)) {
+            if bindings.iter().any(is) {
                 return bindings::serve(&self.api, req, user, export, info).await.map(Outcome::Respond);
             }
             self.serve(req, user, export, info, &served).await.map(Outcome::Respond)

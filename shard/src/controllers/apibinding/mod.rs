@@ -67,12 +67,13 @@ pub fn controller(reconciler: ApiBindings) -> Controller<ApiBindings> {
         let r = ObjectRef::from_key(change.key())?;
         match change {
             Change::Gone(_) => {
-                index.bind(&r.cluster, &r.name, Vec::new());
+                index.bind(&r.cluster, &r.name, None, Vec::new());
                 None
             }
             Change::Present(s) => {
                 let binding: Value = serde_json::from_slice(&s.value).ok()?;
-                index.bind(&r.cluster, &r.name, served(&binding));
+                let (export, resources) = served(&binding);
+                index.bind(&r.cluster, &r.name, export, resources);
                 Some(r)
             }
         }
@@ -84,19 +85,24 @@ pub fn controller(reconciler: ApiBindings) -> Controller<ApiBindings> {
     controller
 }
 
-/// The resources a binding's status says it serves.
-fn served(binding: &Value) -> Vec<BoundResource> {
+/// The export a binding's status says it is bound to (once `Bound`, or while it serves
+/// anything), and the resources it serves.
+fn served(binding: &Value) -> (Option<ExportRef>, Vec<BoundResource>) {
     let resources = binding.pointer("/status/boundResources").and_then(Value::as_array).cloned().unwrap_or_default();
     let text = |p: &str| binding.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
     let export = ExportRef { cluster: text("/status/apiExportClusterName"), name: text("/spec/reference/export/name") };
-    resources
+    let resources: Vec<BoundResource> = resources
         .iter()
         .filter_map(|b| {
             let crd = b.pointer("/schema/UID").and_then(Value::as_str).filter(|s| !s.is_empty())?;
             let identity = b.pointer("/schema/identityHash").and_then(Value::as_str).filter(|s| !s.is_empty())?;
             Some(BoundResource { crd: crd.to_string(), identity: identity.to_string(), export: export.clone() })
         })
-        .collect()
+        .collect();
+    // Serving resources, it stays bound while it is being deleted: their deletions still
+    // reach the export's view.
+    let bound = !export.cluster.is_empty() && (text("/status/phase") == "Bound" || !resources.is_empty());
+    (bound.then_some(export), resources)
 }
 
 impl Reconcile for ApiBindings {
@@ -252,13 +258,13 @@ impl ApiBindings {
 /// workspace serves from the same identity, or refers to the same export for: it keeps
 /// those objects.
 fn adopted(r: &ObjectRef, binding: &Value, others: &[(String, Value)]) -> Vec<(String, String, String)> {
-    let mine = served(binding);
+    let (_, mine) = served(binding);
     let reference = &binding["spec"]["reference"]["export"];
     let mut out = Vec::new();
     for b in binding.pointer("/status/boundResources").and_then(Value::as_array).cloned().unwrap_or_default() {
         let identity = b.pointer("/schema/identityHash").and_then(Value::as_str).unwrap_or_default().to_string();
         let taken = others.iter().filter(|(name, o)| *name != r.name && !object::is_deleting(o)).any(|(_, o)| {
-            o["spec"]["reference"]["export"] == *reference || served(o).iter().any(|s| s.identity == identity && mine.iter().any(|m| m.crd == s.crd))
+            o["spec"]["reference"]["export"] == *reference || served(o).1.iter().any(|s| s.identity == identity && mine.iter().any(|m| m.crd == s.crd))
         });
         if taken {
             out.push((b["group"].as_str().unwrap_or_default().to_string(), b["resource"].as_str().unwrap_or_default().to_string(), identity));

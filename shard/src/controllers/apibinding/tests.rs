@@ -19,8 +19,9 @@ fn controller(f: &Fixture) -> ApiBindings {
 /// Feeds the index as the informers would.
 async fn observe(f: &Fixture, r: &ObjectRef) {
     let b = f.get(&r.key()).await.unwrap_or(Value::Null);
-    f.crds.bind(&r.cluster, &r.name, served(&b));
-    for res in served(&b) {
+    let (export, resources) = served(&b);
+    f.crds.bind(&r.cluster, &r.name, export, resources.clone());
+    for res in resources {
         let crd = f.get(&bound_crd::key(&res.crd)).await.expect("bound CRD");
         f.crds.upsert(BOUND_CRDS_CLUSTER, crd);
     }
