@@ -51,18 +51,37 @@ pub fn parse<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, ConfigEr
     serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })
 }
 
+/// Why a duration flag or setting was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Nothing was given.
+    #[error("empty duration")]
+    Empty,
+    /// Not numbers with units.
+    #[error("{0:?} is not a duration such as 10s, 500ms or 1m30s")]
+    Malformed(String),
+    /// More than a duration holds.
+    #[error("{0:?} is too long")]
+    TooLong(String),
+    /// Zero.
+    #[error("{0:?}: must be longer than zero")]
+    Zero(String),
+}
+
 /// Parses a duration as kube flags write it (`10s`, `500ms`, `1m30s`, `1h`); zero is refused
 /// because a limit of nothing would close every connection, and a wait of nothing (the
 /// plugins' `--timeout`) would give up before it began.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let mut total = Duration::ZERO;
     let mut rest = text.trim();
     if rest.is_empty() {
-        return Err("empty duration".into());
+        return Err(DurationError::Empty);
     }
+    let malformed = || DurationError::Malformed(text.to_string());
+    let too_long = || DurationError::TooLong(text.to_string());
     while !rest.is_empty() {
         let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        let number: u64 = rest[..digits].parse().map_err(|_| format!("{text:?} is not a duration such as 10s, 500ms or 1m30s"))?;
+        let number: u64 = rest[..digits].parse().map_err(|_| malformed())?;
         rest = &rest[digits..];
         let unit = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let scale = match &rest[..unit] {
@@ -70,13 +89,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "s" => Duration::from_secs(1),
             "m" => Duration::from_secs(60),
             "h" => Duration::from_secs(3600),
-            _ => return Err(format!("{text:?} is not a duration such as 10s, 500ms or 1m30s")),
+            _ => return Err(malformed()),
         };
         rest = &rest[unit..];
-        total += scale.checked_mul(u32::try_from(number).map_err(|_| format!("{text:?} is too long"))?).ok_or_else(|| format!("{text:?} is too long"))?;
+        total += scale.checked_mul(u32::try_from(number).map_err(|_| too_long())?).ok_or_else(too_long)?;
     }
     if total.is_zero() {
-        return Err(format!("{text:?}: must be longer than zero"));
+        return Err(DurationError::Zero(text.to_string()));
     }
     Ok(total)
 }

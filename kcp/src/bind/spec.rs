@@ -56,6 +56,11 @@ impl ClaimState {
     }
 }
 
+/// A claim argument that is not `resource.group`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid permission claim {0:?}")]
+pub struct InvalidClaim(pub String);
+
 /// A claim the user named with `--accept-permission-claim` / `--reject-permission-claim`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestedClaim {
@@ -70,8 +75,8 @@ pub struct RequestedClaim {
 impl RequestedClaim {
     /// Parses `resource.group` (`configmaps.core`, `widgets.example.io`): everything before the
     /// first dot is the resource, as in kcp.
-    fn parse(arg: &str, state: ClaimState) -> Result<RequestedClaim, String> {
-        let (resource, group) = arg.split_once('.').ok_or_else(|| format!("invalid permission claim {arg:?}"))?;
+    fn parse(arg: &str, state: ClaimState) -> Result<RequestedClaim, InvalidClaim> {
+        let (resource, group) = arg.split_once('.').ok_or_else(|| InvalidClaim(arg.to_string()))?;
         let group = if group == "core" { "" } else { group };
         Ok(RequestedClaim { group: group.to_string(), resource: resource.to_string(), state })
     }
@@ -128,7 +133,7 @@ impl ClaimFlags {
         let parse_all = |args: &[String], state: ClaimState, which: &str| -> Result<Vec<RequestedClaim>, BindError> {
             let (ok, bad): (Vec<_>, Vec<_>) = args.iter().map(|a| RequestedClaim::parse(a, state)).partition(Result::is_ok);
             if !bad.is_empty() {
-                let messages: Vec<String> = bad.into_iter().filter_map(Result::err).collect();
+                let messages: Vec<String> = bad.into_iter().filter_map(Result::err).map(|e| e.to_string()).collect();
                 return Err(BindError::Usage(format!("invalid {which} permission claims: [{}]", messages.join(" "))));
             }
             Ok(ok.into_iter().filter_map(Result::ok).collect())
