@@ -101,3 +101,33 @@ fn one_url_serves_an_export_across_shards() {
     let conflict = k.kubectl_stdin(&["--server", &consumer, "replace", "-f", "-"], Some(&hamm.to_string()));
     assert!(conflict.fails().contains("the object has been modified"), "a stale merged resourceVersion conflicts: {}", conflict.stderr);
 }
+
+#[test]
+fn a_shard_without_consumers_adds_nothing_to_the_merged_view() {
+    let (s, export_cluster) = cowboys_exported_across_shards();
+    let k = &s.kcp;
+    // The only consumer is on the root shard: shard-2 has no binding to the export, and its
+    // own view of it serves nothing.
+    create_ready(k, "root", "west", Some("us"));
+    k.kubectl_in_stdin("root:west", &["create", "-f", "-"], &binding("cowboys", PROVIDER)).ok();
+    wait_binding(k, "root:west", "cowboys", "");
+    until_ok("cowboys are served", || k.kubectl_in_stdin("root:west", &["apply", "-f", "-"], WOODY));
+    let all = format!("{}/services/apiexport/{export_cluster}/cowboys/clusters/*", k.server(""));
+    let watch = k.background("", &["--server", &all, "get", "cowboys", "-A", "-w", "--output-watch-events", "--no-headers"]);
+    assert_eq!(k.kubectl(&["--server", &all, "get", "cowboys", "-A", "-o", "name"]).ok().trim(), "cowboy.wildwest.dev/woody");
+    watch.wait_for("the existing cowboy", |lines| lines.iter().any(|l| l.starts_with("ADDED") && l.contains("woody")));
+    k.kubectl_in_stdin("root:west", &["create", "-f", "-"], &WOODY.replace("woody", "buzz")).ok();
+    watch.wait_for("the new cowboy", |lines| lines.iter().any(|l| l.starts_with("ADDED") && l.contains("buzz")));
+
+    // A consumer binding on shard-2 later joins the running watch.
+    let (shard, _) = create_ready(k, "root", "east", Some("eu"));
+    assert_eq!(shard, "shard-2");
+    k.kubectl_in_stdin("root:east", &["create", "-f", "-"], &binding("cowboys", PROVIDER)).ok();
+    wait_binding(k, "root:east", "cowboys", "");
+    until_ok("cowboys are served", || k.kubectl_in_stdin("root:east", &["apply", "-f", "-"], &WOODY.replace("woody", "jessie")));
+    watch.wait_for("the other shard's cowboy", |lines| lines.iter().any(|l| l.starts_with("ADDED") && l.contains("jessie")));
+    watch.stop();
+    // A path no shard serves is still not found.
+    let missing = k.kubectl(&["get", "--raw", &format!("/services/apiexport/{export_cluster}/cowboys/clusters/*/apis/wildwest.dev/v1alpha1/horses")]);
+    assert!(missing.fails().contains("NotFound"), "{}", missing.stderr);
+}

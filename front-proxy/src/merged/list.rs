@@ -49,6 +49,7 @@ pub async fn list(fanout: &Fanout, mut query: Query) -> Result<Response, ApiErro
     };
     let mut merged: Option<Value> = None;
     let mut longest: Option<(u16, Vec<u8>, http::HeaderMap)> = None;
+    let mut not_found: Option<Response> = None;
     let mut next = None;
     for (i, (shard, base)) in fanout.shards.iter().enumerate().skip(first) {
         let mut q = query.clone();
@@ -69,6 +70,12 @@ pub async fn list(fanout: &Fanout, mut query: Query) -> Result<Response, ApiErro
         let (parts, incoming) = answer.into_parts();
         let bytes = incoming.collect().await.map_err(|_| unreachable(shard))?.to_bytes().to_vec();
         let doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if parts.status == http::StatusCode::NOT_FOUND {
+            // A shard where no consumer binds the export serves nothing of it: it adds
+            // nothing, and the path is not found only if no shard serves it.
+            not_found.get_or_insert_with(|| relay(parts.status.as_u16(), bytes, &parts.headers));
+            continue;
+        }
         if parts.status != http::StatusCode::OK {
             // The shard's own refusal (403, 410, ...) is the answer.
             return Ok(relay(parts.status.as_u16(), bytes, &parts.headers));
@@ -106,9 +113,10 @@ pub async fn list(fanout: &Fanout, mut query: Query) -> Result<Response, ApiErro
         }
     }
     let Some(mut merged) = merged else {
-        return match longest {
-            Some((code, bytes, headers)) => Ok(relay(code, bytes, &headers)),
-            None => Err(ApiError::path_not_found()),
+        return match (longest, not_found) {
+            (Some((code, bytes, headers)), _) => Ok(relay(code, bytes, &headers)),
+            (None, Some(answer)) => Ok(answer),
+            (None, None) => Err(ApiError::path_not_found()),
         };
     };
     let token = positions.encode();

@@ -1,8 +1,10 @@
 //! A watch through the merged view: one watch per shard, their events interleaved as they
 //! come. Every event's object carries the token of all shards' positions after it, so the
 //! client resumes each shard exactly there. A shard whose stream breaks is asked again from
-//! its last position, with a growing pause, while the others go on; a shard that answers 410
-//! (or refuses) ends the merged watch with its Status as an ERROR event, as one server would.
+//! its last position, with a growing pause, while the others go on, and a shard that serves
+//! nothing of the export yet (404: no consumer there) is asked again every few seconds; a
+//! shard that answers 410 (or refuses) ends the merged watch with its Status as an ERROR
+//! event, as one server would.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -123,6 +125,11 @@ async fn follow(fanout: Arc<Fanout>, shard: String, base: String, query: Query, 
                     }
                 }
                 tracing::debug!(%shard, "merged view: shard watch ended; resuming");
+            }
+            // No consumer of the export on this shard yet: nothing to follow until one binds.
+            Ok(answer) if answer.status() == http::StatusCode::NOT_FOUND => {
+                tracing::debug!(%shard, "merged view: the shard serves nothing of the export; asking again");
+                pause = MAX_PAUSE;
             }
             Ok(answer) => {
                 let status = answer.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
