@@ -61,6 +61,9 @@ pub async fn delete_content(client: &SystemClient, crds: &CrdIndex, cluster: &st
             if !object::finalizers(&now).iter().any(|f| f == TERMINATOR_FINALIZER) {
                 update(client, &lc, Part::Main, |lc| {
                     let mut fins = object::finalizers(lc);
+                    if fins.iter().any(|f| f == TERMINATOR_FINALIZER) {
+                        return false;
+                    }
                     fins.push(TERMINATOR_FINALIZER.to_string());
                     object::set_finalizers(lc, fins);
                     true
