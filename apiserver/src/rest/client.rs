@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::delete::{delete_one, DeleteOptions};
 use super::load::load;
-use super::write::{commit_update, create_object, Fields};
+use super::write::{commit_update, create_object, keep_unwritable, Fields};
 use super::{Api, ApiRequest, Resolved};
 use apimachinery::auth::UserInfo;
 use apimachinery::registry::builtin;
@@ -62,6 +62,29 @@ impl ObjectRef {
 impl std::fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.key())
+    }
+}
+
+/// Which parts of an object a controller's write replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Everything but status (a PUT).
+    Main,
+    /// Status only (a PUT to `/status`).
+    Status,
+    /// Everything, status included, in one durable write. The API serves no such request (a
+    /// PUT keeps the stored status, a PUT to `/status` the rest); a controller that sets both
+    /// at once saves a write with it, and is admitted as for a PUT of the main resource.
+    All,
+}
+
+impl Part {
+    /// The subresource a request for this part names.
+    fn subresource(self) -> &'static str {
+        match self {
+            Part::Main | Part::All => "",
+            Part::Status => "status",
+        }
     }
 }
 
@@ -153,47 +176,58 @@ impl SystemClient {
     /// kept as stored where the resource has a status subresource. An object being deleted
     /// whose last finalizer this removes is deleted.
     pub async fn update(&self, r: &ObjectRef, obj: Value) -> Result<Value, ApiError> {
-        self.put(r, obj, "").await
+        self.put(r, obj, Part::Main).await
     }
 
     /// Replaces an object's status (a PUT to `/status`); the rest stays as stored.
     pub async fn update_status(&self, r: &ObjectRef, obj: Value) -> Result<Value, ApiError> {
-        self.put(r, obj, "status").await
+        self.put(r, obj, Part::Status).await
     }
 
-    async fn put(&self, r: &ObjectRef, obj: Value, subresource: &str) -> Result<Value, ApiError> {
+    async fn put(&self, r: &ObjectRef, obj: Value, part: Part) -> Result<Value, ApiError> {
         let res = self.resolve(r)?;
         let (old, old_rv) = load(&self.api, &res, &r.cluster, &r.namespace, &r.name).await?;
-        self.commit(r, &res, subresource, (old, old_rv), obj).await
+        self.commit(r, &res, part, (old, old_rv), obj).await
     }
 
-    /// Reads an object, lets `change` edit a copy and replaces the object (`subresource` "")
-    /// or its status (`"status"`) with it, as [`SystemClient::update`] after a
-    /// [`SystemClient::get`] would, but with one read: the write expects the version `change`
-    /// saw, so a concurrent write is a conflict. None when the object does not exist; with
-    /// `change` returning false nothing is written and the object is returned as read.
-    pub async fn modify(&self, r: &ObjectRef, subresource: &str, change: impl FnOnce(&mut Value) -> bool) -> Result<Option<Value>, ApiError> {
+    /// Lets `change` edit a copy of an object and replaces `part` of the object with it, as [`SystemClient::update`] after a [`SystemClient::get`]
+    /// would, but with at most one read: `known` (the object as last read or written, with its
+    /// resourceVersion) stands in for the stored one, and without it the object is read. The
+    /// write expects the version `change` saw, so a stale `known` or a concurrent write is a
+    /// conflict. None when the object does not exist; with `change` returning false nothing is
+    /// written and the object is returned as it was.
+    pub async fn modify(&self, r: &ObjectRef, part: Part, known: Option<Value>, change: impl FnOnce(&mut Value) -> bool) -> Result<Option<Value>, ApiError> {
         let res = match self.resolve(r) {
             Ok(res) => res,
             Err(e) if e.reason == Reason::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        let (old, old_rv) = match load(&self.api, &res, &r.cluster, &r.namespace, &r.name).await {
-            Ok(found) => found,
-            Err(e) if e.reason == Reason::NotFound => return Ok(None),
-            Err(e) => return Err(e),
+        let current = match known {
+            Some(obj) => super::object::resource_version(&obj)?.map(|rv| (obj, rv)),
+            None => None,
+        };
+        let (old, old_rv) = match current {
+            Some(found) => found,
+            None => match load(&self.api, &res, &r.cluster, &r.namespace, &r.name).await {
+                Ok(found) => found,
+                Err(e) if e.reason == Reason::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            },
         };
         let mut obj = old.clone();
         if !change(&mut obj) {
             return Ok(Some(obj));
         }
-        self.commit(r, &res, subresource, (old, old_rv), obj).await.map(Some)
+        self.commit(r, &res, part, (old, old_rv), obj).await.map(Some)
     }
 
     /// Writes `obj` over `old` (as read, with its revision) through the update path.
-    async fn commit(&self, r: &ObjectRef, res: &Resolved, subresource: &str, (old, old_rv): (Value, u64), obj: Value) -> Result<Value, ApiError> {
-        let req = self.request(Verb::Update, Method::PUT, r, res, subresource);
+    async fn commit(&self, r: &ObjectRef, res: &Resolved, part: Part, (old, old_rv): (Value, u64), mut obj: Value) -> Result<Value, ApiError> {
+        let req = self.request(Verb::Update, Method::PUT, r, res, part.subresource());
         super::decode::check_object(&obj, res, &r.namespace, &r.name)?;
+        if part != Part::All {
+            keep_unwritable(part.subresource(), res, &old, &mut obj);
+        }
         let expect = super::object::resource_version(&obj)?;
         Ok(commit_update(&self.api, &req, res, old, old_rv, obj, expect, Fields::Track).await?.0)
     }

@@ -114,11 +114,40 @@ pub async fn update(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Respons
     decode::check_object(&new, r, &req.info.namespace, &req.info.name)?;
     let expect = object::resource_version(&new)?;
     let (old, old_rv) = load(api, r, cluster, &req.info.namespace, &req.info.name).await?;
+    keep_unwritable(&req.info.subresource, r, &old, &mut new);
     let (obj, warnings) = commit_update(api, req, r, old, old_rv, new, expect, Fields::Track).await?;
     Ok(with_warnings(respond_object(req, r, 200, obj), &warnings))
 }
 
-/// Applies the update rules to `new` against `old` and stores it.
+/// Keeps what a write to `subresource` may not change as `old` has it: the status subresource
+/// changes status only, the main resource everything but status (where the kind has a status
+/// subresource).
+pub(crate) fn keep_unwritable(subresource: &str, r: &Resolved, old: &Value, new: &mut Value) {
+    if subresource == "status" {
+        let status = new.get("status").cloned();
+        *new = old.clone();
+        match (new.as_object_mut(), status) {
+            (Some(m), Some(s)) => {
+                m.insert("status".into(), s);
+            }
+            (Some(m), None) => {
+                m.remove("status");
+            }
+            _ => {}
+        }
+    } else if r.info.subresources.iter().any(|s| s == "status") {
+        let status = old.get("status").cloned();
+        if let Some(m) = new.as_object_mut() {
+            match status {
+                Some(s) => m.insert("status".into(), s),
+                None => m.remove("status"),
+            };
+        }
+    }
+}
+
+/// Applies the update rules to `new` against `old` and stores it; the caller has already kept
+/// what the request may not change ([`keep_unwritable`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn commit_update(
     api: &Api,
@@ -135,29 +164,6 @@ pub(crate) async fn commit_update(
     if let Some(e) = expect {
         if e != old_rv {
             return Err(ApiError::conflict(&r.info.group, &r.info.plural, &name));
-        }
-    }
-    let has_status = r.info.subresources.iter().any(|s| s == "status");
-    if req.info.subresource == "status" {
-        // The status subresource changes status only; everything else stays as stored.
-        let status = new.get("status").cloned();
-        new = old.clone();
-        match (new.as_object_mut(), status) {
-            (Some(m), Some(s)) => {
-                m.insert("status".into(), s);
-            }
-            (Some(m), None) => {
-                m.remove("status");
-            }
-            _ => {}
-        }
-    } else if has_status {
-        let status = old.get("status").cloned();
-        if let Some(m) = new.as_object_mut() {
-            match status {
-                Some(s) => m.insert("status".into(), s),
-                None => m.remove("status"),
-            };
         }
     }
     object::preserve_system_meta(&mut new, &old);
@@ -249,7 +255,7 @@ pub async fn patch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
             }
             Err(e) => return Err(e),
         };
-        let new = match kind {
+        let mut new = match kind {
             PatchType::Json => patch::json_patch(&old, &body)?,
             PatchType::Merge => patch::merge_patch(&old, &body),
             PatchType::Strategic => patch::strategic_merge_patch(&old, &body, r.strategy.lists())?,
@@ -268,6 +274,7 @@ pub async fn patch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
             _ => body.pointer("/metadata/resourceVersion").and_then(Value::as_str).and_then(|s| s.parse().ok()),
         };
         let fields = if kind == PatchType::Apply { Fields::Applied } else { Fields::Track };
+        keep_unwritable(&req.info.subresource, r, &old, &mut new);
         match commit_update(api, req, r, old, old_rv, new, expect, fields).await {
             Err(e) if e.reason == Reason::Conflict && expect.is_none() && attempt < PATCH_RETRIES => continue,
             Err(e) => return Err(e),

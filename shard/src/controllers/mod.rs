@@ -28,6 +28,7 @@ pub mod workspacetype;
 use std::time::Duration;
 
 use apimachinery::status::{ApiError, Reason};
+pub use apiserver::rest::client::Part;
 use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
 use apiserver::server::probes::Readiness;
@@ -73,15 +74,6 @@ impl Error {
     }
 }
 
-/// Which part of an object a write replaces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Part {
-    /// Everything but status (a PUT).
-    Main,
-    /// Status only (a PUT to `/status`).
-    Status,
-}
-
 /// The key of the object a change is about, for controllers keyed by the watched object.
 pub fn own_key(change: &apiserver::controller::Change) -> Option<ObjectRef> {
     match change {
@@ -107,26 +99,9 @@ pub async fn update_from(
     mut known: Option<Value>,
     mut change: impl FnMut(&mut Value) -> bool,
 ) -> Result<Option<Value>, ApiError> {
-    let subresource = match part {
-        Part::Main => "",
-        Part::Status => "status",
-    };
     loop {
-        let written = match known.take() {
-            Some(mut obj) => {
-                if !change(&mut obj) {
-                    return Ok(Some(obj));
-                }
-                match part {
-                    Part::Main => client.update(r, obj).await,
-                    Part::Status => client.update_status(r, obj).await,
-                }
-                .map(Some)
-            }
-            // One read serves both the change and the write's check of what it replaces.
-            None => client.modify(r, subresource, &mut change).await,
-        };
-        match written {
+        match client.modify(r, part, known.take(), &mut change).await {
+            // A stale `known` lands here too; the next round reads the object afresh.
             Err(e) if e.reason == Reason::Conflict => continue,
             Err(e) if e.reason == Reason::NotFound => return Ok(None),
             other => return other,
@@ -337,6 +312,35 @@ mod tests {
         assert_eq!(after["status"], before["status"], "a main write keeps the status");
         let gone = ObjectRef::new("", "namespaces", "c1", "", "nope");
         assert_eq!(update_from(&client, &gone, Part::Status, None, |_| true).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_write_of_all_parts_sets_main_and_status_at_once_from_the_object_known() {
+        let f = Fixture::new().await;
+        let ns = f.namespace("c1", "team").await;
+        let client = f.client("test");
+        let known = client.get(&ns).await.unwrap();
+        let written = update_from(&client, &ns, Part::All, known.clone(), |ns| {
+            ns["metadata"]["labels"] = json!({"a": "b"});
+            ns["status"]["phase"] = json!("Odd");
+            true
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let after = f.get(&ns.key()).await.unwrap();
+        assert_eq!((&after["metadata"]["labels"]["a"], &after["status"]["phase"]), (&json!("b"), &json!("Odd")));
+        let revision = f.store.get(&ns.key()).await.unwrap().revision;
+        assert_eq!(written["metadata"]["resourceVersion"], json!(revision.to_string()));
+        // A stale object is a conflict, retried from a fresh read: nothing written is lost.
+        update_from(&client, &ns, Part::Main, known, |ns| {
+            ns["metadata"]["labels"]["c"] = json!("d");
+            true
+        })
+        .await
+        .unwrap();
+        let last = f.get(&ns.key()).await.unwrap();
+        assert_eq!((&last["metadata"]["labels"], &last["status"]["phase"]), (&json!({"a": "b", "c": "d"}), &json!("Odd")));
     }
 
     #[test]

@@ -31,10 +31,17 @@ pub struct NewCluster<'a> {
 pub async fn create_logical_cluster(client: &SystemClient, global: &Global, c: NewCluster<'_>) -> Result<(), ApiError> {
     let holders = tenancy::holders_of(global, c.type_ref).await?;
     let ns = bootstrap::new_object("v1", "Namespace", "default", "", json!({}));
-    ensure(client, &ObjectRef::new("", "namespaces", c.name, "", "default"), ns).await?;
-    if let Some(crb) = c.admin_binding() {
-        ensure(client, &ObjectRef::new("rbac.authorization.k8s.io", "clusterrolebindings", c.name, "", "workspace-admin"), crb).await?;
-    }
+    let default = ObjectRef::new("", "namespaces", c.name, "", "default");
+    let admin = ObjectRef::new("rbac.authorization.k8s.io", "clusterrolebindings", c.name, "", "workspace-admin");
+    let namespace = ensure(client, &default, ns);
+    let binding = async {
+        match c.admin_binding() {
+            Some(crb) => ensure(client, &admin, crb).await,
+            None => Ok(()),
+        }
+    };
+    // Neither needs the other: written at once, they share one group commit.
+    futures::try_join!(namespace, binding)?;
     let phase = if holders.initializers.is_empty() { "Ready" } else { "Initializing" };
     ensure(client, &ObjectRef::new("core.kcp.io", "logicalclusters", c.name, "", "cluster"), c.object(&holders, phase)).await
 }

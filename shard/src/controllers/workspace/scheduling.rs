@@ -131,15 +131,11 @@ async fn place(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result<Result<Optio
         }
     };
     let url = format!("{}/clusters/{path}", target.external_url);
-    // Placement first: once recorded, a re-run never creates a second logical cluster.
-    let placed = update_from(&w.client, r, Part::Main, Some(ws.clone()), |ws| {
+    // Placement, phase and condition in one write: once recorded, a re-run never creates a
+    // second logical cluster.
+    let written = update_from(&w.client, r, Part::All, Some(ws.clone()), |ws| {
         ws["spec"]["cluster"] = json!(cluster);
         ws["spec"]["URL"] = json!(url);
-        true
-    })
-    .await?;
-    let Some(placed) = placed else { return Ok(Ok(None)) };
-    let written = update_from(&w.client, r, Part::Status, Some(placed), |ws| {
         if !object::is_deleting(ws) {
             super::phase::show(ws, &phase, &terminators);
         }
