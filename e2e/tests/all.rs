@@ -21,6 +21,7 @@ mod kubectl_versions;
 mod metrics;
 mod objects;
 mod ops;
+mod prometheus;
 mod python_client;
 mod refusals;
 mod sharding;
