@@ -11,6 +11,7 @@ mod cache;
 mod cache_server;
 mod connections;
 mod crd;
+mod deploy;
 mod discovery;
 mod durability;
 mod etcd;
