@@ -1,8 +1,8 @@
 //! The Kubernetes manifests of `deploy/kubernetes`: with the Secrets `secrets.sh` makes from a
 //! real `kcp pki init`, every document decodes in kubectl and strictly into the Kubernetes API
 //! types, refers only to files the PKI holds and flags the binaries take, and the documents of the
-//! groups kcp-rs serves go through `kubectl apply --dry-run=client`. The systemd units name only
-//! flags the binaries take.
+//! groups kcp-rs serves go through `kubectl apply --dry-run=client`. The systemd units pass
+//! `systemd-analyze verify` and name only flags the binaries take.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -139,6 +139,19 @@ fn kubernetes_manifests_are_valid_and_match_the_pki_and_binaries() {
 
 #[test]
 fn systemd_units_use_flags_the_binaries_take() {
+    // systemd's own check, on an instance of each unit running the binaries under test.
+    let work = tempfile::tempdir().expect("temp dir");
+    let mut instances = Vec::new();
+    for unit in files(&deploy("systemd"), ".service") {
+        let name = unit.file_name().expect("name").to_string_lossy().replace("@.", "@test.");
+        let text = std::fs::read_to_string(&unit).expect("unit").replace("/usr/local/bin/", &format!("{}/", bin_dir().display()));
+        std::fs::write(work.path().join(&name), text).expect("instance");
+        instances.push(work.path().join(name));
+    }
+    let verify = Command::new("systemd-analyze").arg("verify").args(&instances).output().expect("systemd-analyze runs (Debian package systemd)");
+    let complaints = String::from_utf8_lossy(&verify.stderr);
+    assert!(verify.status.success() && complaints.trim().is_empty(), "{complaints}");
+
     for unit in files(&deploy("systemd"), ".service") {
         let text = std::fs::read_to_string(&unit).expect("unit");
         // ExecStart= and its continuation lines (ending in a backslash).
