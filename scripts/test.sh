@@ -29,6 +29,16 @@ if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
   echo "scripts/test.sh: etcd must be on PATH (Debian package etcd-server)" >&2
   exit 1
 fi
+# The monitoring e2e test (e2e/tests/prometheus.rs) runs the real Prometheus and promtool against
+# deploy/prometheus/ and deploy/grafana/; Debian ships both in the prometheus package.
+if ! command -v prometheus >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing Prometheus from Debian's packages (prometheus)" >&2
+  (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus) >/dev/null || true
+fi
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+  echo "scripts/test.sh: prometheus and promtool must be on PATH (Debian package prometheus)" >&2
+  exit 1
+fi
 # Reuse a build cache outside the clone when there is one; a fresh machine builds from nothing.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kcp-rs/target}"
 mkdir -p "$CARGO_TARGET_DIR"

@@ -179,7 +179,8 @@ impl Client {
     }
 
     /// Lists `collection_url` and watches it from the list's revision, forever: `on_list`
-    /// gets every item of each (re-)list, `on_event` every later event as (type, object).
+    /// gets every item of each (re-)list, `on_event` every later event as (type, object),
+    /// bookmarks included (they say the watch is current up to their resource version).
     /// Errors and ended watches lead to a fresh list a second later.
     pub async fn list_watch(&self, collection_url: &str, mut on_list: impl FnMut(Vec<Value>), mut on_event: impl FnMut(&str, Value)) {
         loop {
@@ -211,7 +212,6 @@ impl Client {
             let Ok(data) = frame.map_err(|e| failed(e.to_string()))?.into_data() else { continue };
             for ev in lines.feed(&data) {
                 match ev["type"].as_str().unwrap_or_default() {
-                    "BOOKMARK" => {}
                     "ERROR" => return Err(failed(format!("watch error: {}", ev["object"]["message"]))),
                     kind => on_event(kind, ev["object"].clone()),
                 }

@@ -42,6 +42,7 @@ impl Default for CacheMetrics {
         let mut registry = Registry::default();
         let requests = RequestMetrics::default();
         requests.register(&mut registry);
+        registry.register_collector(Box::new(apiserver::server::computed::ProcessMetrics));
         let objects = Family::<ResourceLabels, Gauge>::default();
         let subscribers = Gauge::<i64, AtomicI64>::default();
         let revision = Family::<ShardLabels, Gauge>::default();
@@ -80,8 +81,8 @@ impl CacheMetrics {
         self.lag.get_or_create(&ShardLabels { shard: shard.to_string() }).set(lag);
     }
 
-    /// The Prometheus text, with the gauges read from `store` now.
-    pub fn render(&self, store: &Store) -> String {
+    /// The scrape answer in the format `accept` asks for, with the gauges read from `store` now.
+    pub fn answer(&self, store: &Store, accept: Option<&str>) -> apiserver::rest::body::Response {
         self.objects.clear();
         for ((group, resource), n) in store.counts() {
             self.objects.get_or_create(&ResourceLabels { group, resource }).set(n as i64);
@@ -89,11 +90,7 @@ impl CacheMetrics {
         for (shard, revision) in store.revisions() {
             self.revision.get_or_create(&ShardLabels { shard }).set(revision as i64);
         }
-        let mut text = String::new();
-        if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
-            tracing::warn!(error = %e, "encoding metrics failed");
-        }
-        text
+        apiserver::server::exposition::answer(&self.registry, accept)
     }
 }
 
@@ -102,15 +99,17 @@ mod tests {
     use super::*;
     use crate::store::{Key, Snapshot};
 
-    #[test]
-    fn renders_objects_by_resource_and_revision_by_shard() {
+    #[tokio::test]
+    async fn renders_objects_by_resource_and_revision_by_shard() {
         let metrics = CacheMetrics::default();
         let mut store = Store::new(4);
         let session = store.open("s1");
         let key = Key { group: "apis.kcp.io".into(), resource: "apiexports".into(), cluster: "c".into(), namespace: String::new(), name: "x".into() };
         store.replace(session, Snapshot { shard: "s1".into(), revision: 42, objects: vec![(key, bytes::Bytes::from_static(b"{}"))] }).unwrap();
         let _sub = metrics.subscriber();
-        let text = metrics.render(&store);
+        let answer = metrics.answer(&store, None);
+        let text = http_body_util::BodyExt::collect(answer.into_body()).await.expect("a full body").to_bytes();
+        let text = String::from_utf8_lossy(&text);
         assert!(text.contains(r#"kcp_cache_objects{group="apis.kcp.io",resource="apiexports"} 1"#), "{text}");
         assert!(text.contains(r#"kcp_cache_shard_revision{shard="s1"} 42"#), "{text}");
         assert!(text.contains("kcp_cache_subscribers 1"), "{text}");

@@ -128,11 +128,8 @@ impl CacheServer {
             return self.grpc(req).await;
         }
         if req.uri().path() == "/metrics" {
-            let text = self.replica.metrics().render(&self.replica.store());
-            return http::Response::builder()
-                .header(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
-                .body(body::full(text))
-                .unwrap_or_else(|_| http::Response::new(body::full(Bytes::new())));
+            let accept = req.headers().get(http::header::ACCEPT).and_then(|v| v.to_str().ok());
+            return self.replica.metrics().answer(&self.replica.store(), accept);
         }
         crate::rest::answer(&self.replica, req.method(), req.uri(), self.shutdown.clone())
     }

@@ -55,7 +55,16 @@ fn series_do_not_grow_with_workspaces() {
     let grown: Vec<&String> = after.difference(&before).filter(|s| !s.starts_with("controller_runtime_reconcile_total{")).collect();
     assert!(grown.is_empty(), "{} series at 2 workspaces, {} at {}; new: {grown:#?}", before.len(), after.len(), MORE + 2);
     assert!(!after.iter().any(|s| s.contains("root:w") || s.contains("cluster=")), "no series names a workspace");
-    assert!(after.contains("apiserver_current_inflight_requests"), "{after:#?}");
+    for series in [
+        "apiserver_current_inflight_requests",
+        r#"kcp_workspaces{phase="Ready"}"#,
+        r#"kcp_workspace_phase_oldest_seconds{phase="Initializing"}"#,
+        "kcp_workspace_scheduling_duration_seconds_count",
+        "kcp_storage_sync_duration_seconds_count",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(after.contains(series), "{series} missing from {after:#?}");
+    }
 
     // Per-workspace figures on demand, for system:masters only.
     let top = kcp.kubectl(&["--context", "system:admin", "get", "--raw", "/debug/workspaces/top?n=5"]).json();

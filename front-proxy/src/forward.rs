@@ -129,7 +129,8 @@ impl Proxy {
             }
         }
         if req.uri().path() == "/metrics" {
-            return self.own_metrics(&identity).map_err(Phase::Authenticate.failed());
+            let accept = req.headers().get(http::header::ACCEPT).and_then(|v| v.to_str().ok());
+            return self.own_metrics(&identity, accept).map_err(Phase::Authenticate.failed());
         }
         if let Some(consumer) = crate::merged::consumer(req.uri().path()) {
             return self.apiexport_view(req, &identity, &consumer, trail, audit_id).await;
@@ -173,11 +174,11 @@ impl Proxy {
 
     /// The proxy's own metrics, for callers it authenticated itself (a service-account token is
     /// only checked here, not authenticated).
-    fn own_metrics(&self, identity: &Identity) -> Result<Response, Failure> {
+    fn own_metrics(&self, identity: &Identity, accept: Option<&str>) -> Result<Response, Failure> {
         if !matches!(identity, Identity::User(_)) {
             return Err(Failure::Unauthorized);
         }
-        Ok(http::Response::builder().header("content-type", "text/plain; version=0.0.4").body(body::full(self.metrics.render())).unwrap_or_default())
+        Ok(self.metrics.answer(accept))
     }
 
     /// The shard and logical cluster a path goes to, the rest of the path, and the cluster as the

@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use apimachinery::request::WorkspacePath;
 use apiserver::client::Client;
@@ -36,7 +37,15 @@ struct State {
     children_of: HashMap<String, HashSet<(String, String)>>,
     /// Whether the Shards have been listed at least once.
     shards_listed: bool,
+    /// When each of a shard's watches last proved current (a list, an event or a bookmark),
+    /// by (shard, [`CLUSTERS`] or [`WORKSPACES`]).
+    heard: HashMap<(String, &'static str), Instant>,
 }
+
+/// The watch of a shard's LogicalClusters.
+const CLUSTERS: &str = "logicalclusters";
+/// The watch of a shard's Workspaces.
+const WORKSPACES: &str = "workspaces";
 
 /// The watches of each shard, by shard name, with the base URL they watch.
 type Watchers = std::sync::Mutex<HashMap<String, (String, Vec<tokio::task::JoinHandle<()>>)>>;
@@ -121,8 +130,33 @@ impl Index {
         missing
     }
 
+    /// How many entries the index holds, by kind (`shards`, `logicalclusters`, `workspaces`).
+    pub fn entries(&self) -> Vec<(String, f64)> {
+        let s = self.read();
+        vec![("shards".into(), s.shards.len() as f64), (CLUSTERS.into(), s.clusters.len() as f64), (WORKSPACES.into(), s.children.len() as f64)]
+    }
+
+    /// By shard, the seconds since the older of its two watches last proved current: how far
+    /// behind the index may be. A connected watch hears at least a bookmark every 30 seconds.
+    pub fn lag(&self) -> Vec<(String, f64)> {
+        let s = self.read();
+        s.shards
+            .keys()
+            .map(|shard| {
+                let oldest = [CLUSTERS, WORKSPACES].iter().filter_map(|w| s.heard.get(&(shard.clone(), *w))).min();
+                (shard.clone(), oldest.map_or(0.0, |t| t.elapsed().as_secs_f64()))
+            })
+            .collect()
+    }
+
+    /// Notes that a watch of `shard` proved current now.
+    fn heard(s: &mut State, shard: &str, watch: &'static str) {
+        s.heard.insert((shard.to_string(), watch), Instant::now());
+    }
+
     fn set_clusters(&self, shard: &str, items: &[Value]) {
         let mut s = self.write();
+        Self::heard(&mut s, shard, CLUSTERS);
         for old in s.clusters_of.remove(shard).unwrap_or_default() {
             s.clusters.remove(&old);
         }
@@ -134,8 +168,9 @@ impl Index {
     }
 
     fn cluster_event(&self, shard: &str, kind: &str, obj: &Value) {
-        let Some(c) = cluster_of(obj) else { return };
         let mut s = self.write();
+        Self::heard(&mut s, shard, CLUSTERS);
+        let Some(c) = cluster_of(obj).filter(|_| kind != "BOOKMARK") else { return };
         if kind == "DELETED" {
             s.clusters.remove(&c);
             s.clusters_of.entry(shard.to_string()).or_default().remove(&c);
@@ -147,6 +182,7 @@ impl Index {
 
     fn set_workspaces(&self, shard: &str, items: &[Value]) {
         let mut s = self.write();
+        Self::heard(&mut s, shard, WORKSPACES);
         for old in s.children_of.remove(shard).unwrap_or_default() {
             s.children.remove(&old);
         }
@@ -160,7 +196,9 @@ impl Index {
 
     fn workspace_event(&self, shard: &str, kind: &str, obj: &Value) {
         let mut s = self.write();
+        Self::heard(&mut s, shard, WORKSPACES);
         match (kind, workspace_entry(obj)) {
+            ("BOOKMARK", _) => {}
             ("DELETED", _) | (_, None) => {
                 if let (Some(parent), Some(name)) = (cluster_of(obj), obj.pointer("/metadata/name").and_then(Value::as_str)) {
                     let key = (parent, name.to_string());
@@ -180,7 +218,19 @@ impl Index {
     pub async fn run(self: Arc<Self>, client: Client, root_url: String) {
         let watchers: Arc<Watchers> = Arc::default();
         let sync = |index: &Arc<Index>, watchers: &Arc<Watchers>| {
-            let shards = index.read().shards.clone();
+            let shards = {
+                let mut s = index.write();
+                // A watch counts as current from its start; it lags from then until it lists.
+                let now = Instant::now();
+                let known = s.shards.clone();
+                s.heard.retain(|(shard, _), _| known.contains_key(shard));
+                for shard in known.keys() {
+                    for watch in [CLUSTERS, WORKSPACES] {
+                        s.heard.entry((shard.clone(), watch)).or_insert(now);
+                    }
+                }
+                known
+            };
             let mut w = watchers.lock().unwrap_or_else(|e| e.into_inner());
             w.retain(|name, (url, tasks)| {
                 let keep = shards.get(name) == Some(url);
@@ -312,6 +362,23 @@ mod tests {
         assert_eq!(route("root:org"), None);
         index.workspace_event("s1", "ADDED", &json!({"metadata": {"name": "late", "annotations": {"kcp.io/cluster": "root"}}, "spec": {}}));
         assert_eq!(route("root:late"), None, "not scheduled yet");
+    }
+
+    #[test]
+    fn sizes_and_lag_by_shard() {
+        let index = Index::default();
+        index.write().shards.insert("s1".into(), "https://a".into());
+        index.set_clusters("s1", &[lc("root"), lc("org1")]);
+        index.set_workspaces("s1", &[ws("root", "org", "org1")]);
+        let entries = index.entries();
+        assert_eq!(entries, [("shards".to_string(), 1.0), ("logicalclusters".into(), 2.0), ("workspaces".into(), 1.0)]);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        index.workspace_event("s1", "BOOKMARK", &json!({"metadata": {"resourceVersion": "9"}}));
+        let lag = index.lag()[0].1;
+        assert!(lag >= 0.02, "the clusters watch was last heard 20 ms ago: {lag}");
+        index.cluster_event("s1", "BOOKMARK", &json!({"metadata": {"resourceVersion": "9"}}));
+        assert!(index.lag()[0].1 < 0.02);
+        assert_eq!(index.entries(), entries, "bookmarks change nothing");
     }
 
     #[test]

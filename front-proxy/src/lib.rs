@@ -22,6 +22,8 @@ use apiserver::audit::Auditor;
 use apiserver::auth::authn::Peers;
 use apiserver::client::{Client, Credentials};
 use apiserver::pki::CertPair;
+use apiserver::server::computed::ComputedGauges;
+use apiserver::server::metrics::Metrics;
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +84,18 @@ async fn oidc(settings: Option<&config::OidcSettings>) -> Result<Option<oidc::Oi
     Ok(Some(oidc::Oidc { config: settings.config.clone(), keys }))
 }
 
+/// Exports the routing index's size and lag, read at every scrape.
+fn register_index(index: &Arc<index::Index>, metrics: &mut Metrics) {
+    let (sizes, lags) = (index.clone(), index.clone());
+    metrics.register_computed(ComputedGauges::new("kcp_front_proxy_index_entries", "Entries of the routing index, by kind", "kind", move || sizes.entries()));
+    metrics.register_computed(ComputedGauges::new(
+        "kcp_front_proxy_index_lag_seconds",
+        "Seconds since the routing index last heard from a shard's watches",
+        "shard",
+        move || lags.lag(),
+    ));
+}
+
 /// Runs the proxy until `shutdown` turns true.
 pub async fn run(config: ProxyConfig, shutdown: tokio::sync::watch::Receiver<bool>) -> Result<(), ProxyError> {
     let root = Credentials::from_kubeconfig(&config.root_kubeconfig)?;
@@ -101,7 +115,8 @@ pub async fn run(config: ProxyConfig, shutdown: tokio::sync::watch::Receiver<boo
         groups: config.groups.clone(),
     };
     let client_ca = read(&config.client_ca_file)?;
-    let mut metrics = apiserver::server::metrics::Metrics::default();
+    let mut metrics = Metrics::default();
+    register_index(&index, &mut metrics);
     let audit = config.audit.clone().map(|audit| Auditor::start(audit, None)).transpose()?;
     if let Some(auditor) = &audit {
         auditor.register(metrics.registry_mut());

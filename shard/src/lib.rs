@@ -27,7 +27,6 @@ use apimachinery::registry::crd::CrdIndex;
 use apiserver::audit::Auditor;
 use apiserver::auth::authn::{Authenticator, Peers, ServiceAccountTokens};
 use apiserver::auth::authz::Authorizer;
-use apiserver::controller::ControllerMetrics;
 use apiserver::pki::ClientCertAuthority;
 use apiserver::rest::{admission, Api, Limits};
 use apiserver::server::metrics::Metrics;
@@ -179,7 +178,7 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
     });
     let policies = max_permission::MaximalPermissionPolicy::start(api.crds.clone(), global.clone());
     api.authz.set_limit(policies.clone());
-    let controller_metrics = ControllerMetrics::default();
+    let controller_metrics = controllers::ShardMetrics::default();
     let placement =
         controllers::workspace::Placement { shard: config.shard_name.clone(), global: global.clone(), others: shards_client.as_ref().map(|(c, _)| c.clone()) };
     let readiness = apiserver::server::probes::Readiness::default();
@@ -203,8 +202,8 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
     // After home workspaces (which answer `~` themselves), before the authorizer.
     phases.0.push(Arc::new(cluster_gate::ClusterGate { authz: api.authz.clone(), store: api.store.clone() }));
     let mut metrics = Metrics::default();
-    metrics.register_storage();
-    controller_metrics.register(metrics.registry_mut());
+    metrics.register_storage(&*api.store);
+    controller_metrics.register(&mut metrics);
     let auditor = config.audit.clone().map(|audit| Auditor::start(audit, Some(config.shard_name.clone()))).transpose()?;
     if let Some(auditor) = &auditor {
         auditor.register(metrics.registry_mut());

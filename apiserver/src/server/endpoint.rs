@@ -109,11 +109,7 @@ fn non_resource(api: &Api, metrics: &Metrics, info: &RequestInfo, headers: &http
             metrics.storage_bytes.set(api.store.size_on_disk() as i64);
             metrics.storage_revision.set(api.store.current_revision() as i64);
             metrics.storage_syncs.set(api.store.durable_syncs() as i64);
-            return Ok(http::Response::builder()
-                .status(200)
-                .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
-                .body(body::full(metrics.render()))
-                .unwrap_or_else(|_| http::Response::new(body::full(Bytes::new()))));
+            return Ok(metrics.answer(headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok())));
         }
         _ => return describe(&served, &segs, &prefix, headers).unwrap_or_else(|| Err(ApiError::path_not_found())),
     };

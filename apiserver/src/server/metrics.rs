@@ -186,6 +186,7 @@ impl Default for Metrics {
         let mut registry = Registry::default();
         let requests = RequestMetrics::default();
         requests.register(&mut registry);
+        registry.register_collector(Box::new(super::computed::ProcessMetrics));
         let certificate_expiry = Family::<CertificateLabels, Gauge<i64, AtomicI64>>::default();
         registry.register(
             "kcp_certificate_expiration_timestamp_seconds",
@@ -211,11 +212,21 @@ impl Metrics {
         self.certificate_files.lock().unwrap_or_else(|e| e.into_inner()).push(file.to_owned());
     }
 
-    /// Adds the storage gauges (a process that stores objects: the shard).
-    pub fn register_storage(&mut self) {
+    /// Adds the storage series of `store` (a process that stores objects: the shard).
+    pub fn register_storage(&mut self, store: &dyn crate::storage::Storage) {
+        self.registry.register(
+            "kcp_storage_sync_duration_seconds",
+            "Time to make a group of writes durable (sled: flush and fdatasync; etcd: a write transaction)",
+            store.sync_durations(),
+        );
         self.registry.register("apiserver_storage_size_bytes", "Size of the storage database file on disk in bytes", self.storage_bytes.clone());
         self.registry.register("kcp_storage_revision", "Newest durable storage revision", self.storage_revision.clone());
         self.registry.register("kcp_storage_durable_syncs", "Group commits made durable (one sync each) since start", self.storage_syncs.clone());
+    }
+
+    /// Adds a gauge family computed at every scrape.
+    pub fn register_computed(&mut self, gauges: super::computed::ComputedGauges) {
+        self.registry.register_collector(Box::new(gauges));
     }
 
     /// The registry, for other components (controllers) to add their metrics before serving.
@@ -223,17 +234,15 @@ impl Metrics {
         &mut self.registry
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+    /// The scrape answer, in the format `accept` asks for (see [`super::exposition`]).
+    pub fn answer(&self, accept: Option<&str>) -> Response {
         for file in self.certificate_files.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let pem = std::fs::read_to_string(file).unwrap_or_default();
             if let Ok(not_after) = crate::pki::not_after(&pem) {
                 self.certificate_expiry.get_or_create(&CertificateLabels { file: file.display().to_string() }).set(not_after);
             }
         }
-        let mut out = String::new();
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        super::exposition::answer(&self.registry, accept)
     }
 }
 

@@ -5,9 +5,11 @@
 pub mod access;
 pub mod authenticate;
 pub mod bodies;
+pub mod computed;
 pub mod connection;
 pub mod discovery;
 pub mod endpoint;
+pub mod exposition;
 pub mod limit;
 pub mod metrics;
 pub mod openapi;

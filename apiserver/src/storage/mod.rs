@@ -185,6 +185,17 @@ pub trait Storage: Send + Sync + 'static {
     /// How many times the store has made writes durable (one sync covers a whole group of
     /// writes): the ratio to writes says how well group commit batches.
     fn durable_syncs(&self) -> u64;
+    /// How long making writes durable takes, one observation per sync: exported as
+    /// `kcp_storage_sync_duration_seconds`.
+    fn sync_durations(&self) -> SyncDurations;
+}
+
+/// The distribution of sync (group commit) durations, shared by the store and `/metrics`.
+pub type SyncDurations = prometheus_client::metrics::histogram::Histogram;
+
+/// An empty sync histogram: 0.25 ms to about 4 s, doubling.
+pub fn sync_durations() -> SyncDurations {
+    SyncDurations::new(prometheus_client::metrics::histogram::exponential_buckets(0.00025, 2.0, 15))
 }
 
 /// A shared handle to whichever backend the process uses.

@@ -55,6 +55,8 @@ struct Shared {
     durable: watch::Sender<Durable>,
     window: EventWindow,
     flushes: AtomicU64,
+    /// How long each flush took.
+    sync_durations: super::SyncDurations,
     /// Only the flusher thread syncs; the mutex just makes that ownership shareable.
     disk: Mutex<DirSync>,
 }
@@ -126,6 +128,7 @@ impl SledStorage {
             durable,
             window: EventWindow::new(window_capacity, revision),
             flushes: AtomicU64::new(0),
+            sync_durations: super::sync_durations(),
             disk: Mutex::new(disk),
         });
         let flusher = {
@@ -223,12 +226,14 @@ impl Shared {
                 (state.committed, std::mem::take(&mut state.pending))
             };
             // Every event taken above was applied before this call, so this sync covers it.
+            let started = std::time::Instant::now();
             if let Err(error) = self.sync_to_disk() {
                 tracing::error!(%error, "sled flush failed; the store stops accepting writes");
                 self.durable.send_modify(|d| d.failed = Some(error.to_string().into()));
                 return;
             }
             self.flushes.fetch_add(1, Ordering::Relaxed);
+            self.sync_durations.observe(started.elapsed().as_secs_f64());
             // The window first, so that anyone who sees the watermark can watch from it.
             self.window.publish(events);
             self.durable.send_modify(|d| d.revision = target);
@@ -320,6 +325,10 @@ impl Storage for SledStorage {
 
     fn durable_syncs(&self) -> u64 {
         self.flush_count()
+    }
+
+    fn sync_durations(&self) -> super::SyncDurations {
+        self.shared.sync_durations.clone()
     }
 
     fn size_on_disk(&self) -> u64 {

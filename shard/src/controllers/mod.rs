@@ -221,11 +221,28 @@ pub fn client(api: std::sync::Arc<apiserver::rest::Api>, name: &str) -> SystemCl
     SystemClient::new(api, name, groups)
 }
 
+/// The series the shard's controllers report.
+#[derive(Default)]
+pub struct ShardMetrics {
+    /// Work queues and reconciles of every controller.
+    pub controllers: apiserver::controller::ControllerMetrics,
+    /// Workspaces by phase and their scheduling latency.
+    pub workspaces: workspace::census::WorkspaceCensus,
+}
+
+impl ShardMetrics {
+    /// Adds the series to the shard's `/metrics`.
+    pub fn register(&self, metrics: &mut apiserver::server::metrics::Metrics) {
+        self.controllers.register(metrics.registry_mut());
+        self.workspaces.register(metrics);
+    }
+}
+
 /// Starts every controller of the shard, each with its own client, reporting into `metrics`;
 /// each opens its `/readyz` gate once its caches have synced.
 pub fn start(
     api: &std::sync::Arc<apiserver::rest::Api>,
-    metrics: &apiserver::controller::ControllerMetrics,
+    metrics: &ShardMetrics,
     readiness: &Readiness,
     placement: workspace::Placement,
     root_ca: Option<std::sync::Arc<str>>,
@@ -244,47 +261,55 @@ pub fn start(
     );
     let types = workspacetype::WorkspaceTypeUrls::new(client(api.clone(), workspacetype::NAME), placement.global.clone());
     let gate = |name: &str| readiness.gate(format!("controller/{name}"));
-    tokio::spawn(crd::controller(crd::Crds { client: client(api.clone(), crd::NAME), index: crds.clone() }).metrics(metrics).ready_gate(gate(crd::NAME)).run());
+    tokio::spawn(
+        crd::controller(crd::Crds { client: client(api.clone(), crd::NAME), index: crds.clone() })
+            .metrics(&metrics.controllers)
+            .ready_gate(gate(crd::NAME))
+            .run(),
+    );
     tokio::spawn(
         namespace::controller(namespace::NamespaceDeletion { client: client(api.clone(), namespace::NAME), crds: crds.clone() })
-            .metrics(metrics)
+            .metrics(&metrics.controllers)
             .ready_gate(gate(namespace::NAME))
             .run(),
     );
-    tokio::spawn(gc::controller(gc::GarbageCollector::new(client(api.clone(), gc::NAME))).metrics(metrics).ready_gate(gate(gc::NAME)).run());
+    tokio::spawn(gc::controller(gc::GarbageCollector::new(client(api.clone(), gc::NAME))).metrics(&metrics.controllers).ready_gate(gate(gc::NAME)).run());
     tokio::spawn(
         logicalcluster::controller(logicalcluster::LogicalClusters { client: client(api.clone(), logicalcluster::NAME), crds: crds.clone() })
-            .metrics(metrics)
+            .metrics(&metrics.controllers)
             .ready_gate(gate(logicalcluster::NAME))
             .run(),
     );
     tokio::spawn(
-        workspace::controller(workspace::Workspaces { client: client(api.clone(), workspace::NAME), crds, placement })
-            .metrics(metrics)
+        workspace::controller(workspace::Workspaces { client: client(api.clone(), workspace::NAME), crds, placement, census: metrics.workspaces.clone() })
+            .metrics(&metrics.controllers)
             .ready_gate(gate(workspace::NAME))
             .run(),
     );
     tokio::spawn(
         replicate_rbac::controller(replicate_rbac::ReplicateRbac { client: client(api.clone(), replicate_rbac::NAME) })
-            .metrics(metrics)
+            .metrics(&metrics.controllers)
             .ready_gate(gate(replicate_rbac::NAME))
             .run(),
     );
     tokio::spawn(
         namespace_defaults::controller(namespace_defaults::NamespaceDefaults { client: client(api.clone(), namespace_defaults::NAME), ca_pem: root_ca })
-            .metrics(metrics)
+            .metrics(&metrics.controllers)
             .ready_gate(gate(namespace_defaults::NAME))
             .run(),
     );
     tokio::spawn(
-        apiexport::controller(apiexport::ApiExports { client: client(api.clone(), apiexport::NAME) }).metrics(metrics).ready_gate(gate(apiexport::NAME)).run(),
+        apiexport::controller(apiexport::ApiExports { client: client(api.clone(), apiexport::NAME) })
+            .metrics(&metrics.controllers)
+            .ready_gate(gate(apiexport::NAME))
+            .run(),
     );
-    tokio::spawn(apibinding::controller(bindings).metrics(metrics).ready_gate(gate(apibinding::NAME)).run());
-    tokio::spawn(apibinder::controller(binder).metrics(metrics).ready_gate(gate(apibinder::NAME)).run());
-    tokio::spawn(endpointslice::controller(slices).metrics(metrics).ready_gate(gate(endpointslice::NAME)).run());
-    tokio::spawn(workspacetype::controller(types).metrics(metrics).ready_gate(gate(workspacetype::NAME)).run());
+    tokio::spawn(apibinding::controller(bindings).metrics(&metrics.controllers).ready_gate(gate(apibinding::NAME)).run());
+    tokio::spawn(apibinder::controller(binder).metrics(&metrics.controllers).ready_gate(gate(apibinder::NAME)).run());
+    tokio::spawn(endpointslice::controller(slices).metrics(&metrics.controllers).ready_gate(gate(endpointslice::NAME)).run());
+    tokio::spawn(workspacetype::controller(types).metrics(&metrics.controllers).ready_gate(gate(workspacetype::NAME)).run());
     let labeller = permissionclaims::ClaimLabeller::new(client(api.clone(), permissionclaims::NAME), claims);
-    tokio::spawn(permissionclaims::controller(labeller).metrics(metrics).ready_gate(gate(permissionclaims::NAME)).run());
+    tokio::spawn(permissionclaims::controller(labeller).metrics(&metrics.controllers).ready_gate(gate(permissionclaims::NAME)).run());
 }
 
 #[cfg(test)]

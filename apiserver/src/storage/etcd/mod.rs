@@ -96,6 +96,8 @@ pub(super) struct Shared {
     seen_progress: AtomicBool,
     db_size: AtomicU64,
     writes: AtomicU64,
+    /// Round trips of write transactions: etcd answers once its log is synced.
+    sync_durations: super::SyncDurations,
 }
 
 /// The smallest key greater than every key starting with `prefix` (etcd's `range_end`).
@@ -189,7 +191,12 @@ impl Shared {
     }
 
     async fn txn(&self, compare: Vec<pb::Compare>, success: pb::RequestOp, failure: Vec<pb::RequestOp>) -> Result<pb::TxnResponse, StorageError> {
-        call(0, self.clients.kv.clone().txn(pb::TxnRequest { compare, success: vec![success], failure })).await
+        let started = std::time::Instant::now();
+        let response = call(0, self.clients.kv.clone().txn(pb::TxnRequest { compare, success: vec![success], failure })).await;
+        if response.is_ok() {
+            self.sync_durations.observe(started.elapsed().as_secs_f64());
+        }
+        response
     }
 
     /// Explains a failed update or delete from the key's state that the failure branch read.
@@ -262,6 +269,7 @@ impl EtcdStorage {
             seen_progress: AtomicBool::new(false),
             db_size: AtomicU64::new(0),
             writes: AtomicU64::new(0),
+            sync_durations: super::sync_durations(),
         });
         shared.refresh_size().await;
         let mut tasks = vec![tokio::spawn(feed::run(Arc::clone(&shared), revision))];
@@ -384,6 +392,10 @@ impl Storage for EtcdStorage {
     /// a client), so this counts acknowledged writes.
     fn durable_syncs(&self) -> u64 {
         self.shared.writes.load(Ordering::Relaxed)
+    }
+
+    fn sync_durations(&self) -> super::SyncDurations {
+        self.shared.sync_durations.clone()
     }
 }
 

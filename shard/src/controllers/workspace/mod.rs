@@ -2,6 +2,7 @@
 //! ([`scheduling`]), mirroring the logical cluster's phase ([`phase`]), and deleting the whole
 //! subtree with its content ([`deletion`]). See `README.md` for the order of the steps.
 
+pub mod census;
 pub mod deletion;
 pub mod phase;
 pub mod scheduling;
@@ -45,6 +46,8 @@ pub struct Workspaces {
     pub crds: Arc<CrdIndex>,
     /// Shards new logical clusters may be scheduled to.
     pub placement: Placement,
+    /// Counts Workspaces by phase from the controller's watch.
+    pub census: census::WorkspaceCensus,
 }
 
 /// The controller, fed by every Workspace of the shard and by each local LogicalCluster whose
@@ -53,6 +56,7 @@ pub fn controller(reconciler: Workspaces) -> Controller<Workspaces> {
     let store = reconciler.client.api().store.clone();
     let owners: Owners = Arc::default();
     let owner_of = owners.clone();
+    let census = reconciler.census.clone();
     // A reconcile waits on several durable writes in a row, and on other shards (up to seconds
     // each): many at once let one group commit serve them all (kcp-bench workspaces: 4 workers
     // reach Ready at ~440/s, 16 at ~530/s). Retries stay quick because an unreachable shard
@@ -61,6 +65,7 @@ pub fn controller(reconciler: Workspaces) -> Controller<Workspaces> {
         .workers(16)
         .backoff(Backoff { base: Duration::from_millis(200), cap: Duration::from_secs(5) })
         .watches(store.clone(), PREFIX, move |change: &Change| {
+            census.observe(change);
             // A child that is gone may be what its parent's deletion waits for.
             let parent = match change {
                 Change::Gone(key) => ObjectRef::from_key(key).and_then(|child| owner_of.lock().unwrap_or_else(|e| e.into_inner()).get(&child.cluster).cloned()),

@@ -9,7 +9,7 @@ use crate::tenancy::WORKSPACE_FINALIZER;
 
 fn workspaces(f: &Fixture) -> Workspaces {
     let placement = Placement { shard: SHARD.into(), global: f.global.clone(), others: None };
-    Workspaces { client: f.client(NAME), crds: f.crds.clone(), placement }
+    Workspaces { client: f.client(NAME), crds: f.crds.clone(), placement, census: Default::default() }
 }
 
 async fn create(f: &Fixture, cluster: &str, name: &str, spec: Value) -> ObjectRef {
