@@ -8,7 +8,7 @@ pub mod bodies;
 pub mod connection;
 pub mod discovery;
 pub mod endpoint;
-pub mod limit;
+pub mod fairness;
 pub mod metrics;
 pub mod openapi;
 pub mod phase;
