@@ -14,6 +14,7 @@ mod crd;
 mod discovery;
 mod durability;
 mod etcd;
+mod fairness;
 mod isolation;
 mod kube_controller;
 mod kubectl_kcp;

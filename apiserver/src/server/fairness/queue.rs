@@ -99,6 +99,8 @@ impl FairQueue {
             let seats = queue.lock(l).dispatcher.limits().seats;
             queue.metrics.seats.get_or_create(&LevelLabels { priority_level: l.as_str() }).set(i64::try_from(seats).unwrap_or(i64::MAX));
             queue.show(l, &queue.lock(l));
+            // Present from the start, so the series do not change with the first request.
+            drop(queue.metrics.wait.get_or_create(&LevelLabels { priority_level: l.as_str() }));
         }
         Arc::new(queue)
     }
