@@ -80,6 +80,12 @@ impl Target {
 
 /// Sends one request and returns (status, body).
 pub async fn call(conn: &mut SendRequest<Full<Bytes>>, method: &str, path: &str, body: Option<&Value>) -> (u16, Bytes) {
+    let resp = send(conn, method, path, body).await;
+    (resp.status().as_u16(), resp.into_body())
+}
+
+/// Sends one request and returns the whole response, headers included.
+pub async fn send(conn: &mut SendRequest<Full<Bytes>>, method: &str, path: &str, body: Option<&Value>) -> http::Response<Bytes> {
     let mut req = http::Request::builder().method(method).uri(path).header("host", "localhost");
     let data = match body {
         Some(b) => {
@@ -90,9 +96,9 @@ pub async fn call(conn: &mut SendRequest<Full<Bytes>>, method: &str, path: &str,
     };
     conn.ready().await.expect("connection ready");
     let resp = conn.send_request(req.body(Full::new(data)).expect("request")).await.expect("response");
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-    (status, bytes)
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await.expect("body").to_bytes();
+    http::Response::from_parts(parts, bytes)
 }
 
 /// When each object (by uid) first satisfied a watch's condition, with its name: see

@@ -15,6 +15,7 @@ mod deploy;
 mod discovery;
 mod durability;
 mod etcd;
+mod fairness;
 mod isolation;
 mod kube_controller;
 mod kubectl_kcp;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use apiserver::audit::{AuditConfig, AuditFlags};
 pub use apiserver::config::ConfigError;
 use apiserver::config::{deserialize_duration, parse_duration};
+use apiserver::server::fairness::{FairnessConfig, FairnessFlags, DEFAULT_MAX_REQUESTS_INFLIGHT};
 use apiserver::server::ConnectionLimits;
 use apiserver::storage::etcd::{default_prefix, EtcdConfig, EtcdTls, DEFAULT_COMPACTION_INTERVAL};
 use serde::Deserialize;
@@ -29,8 +30,16 @@ pub struct ShardFile {
     pub client_ca_file: Option<PathBuf>,
     /// Static token file: CSV lines `token,user,uid,"group1,group2"`.
     pub token_auth_file: Option<PathBuf>,
-    /// Concurrent non-watch requests before answering 429; 400 by default.
+    /// Seats for concurrent non-watch requests, split between system and workspace traffic;
+    /// 400 by default.
     pub max_requests_inflight: Option<usize>,
+    /// As `--fairness-system-share`.
+    pub fairness_system_share: Option<u8>,
+    /// As `--fairness-queue-length`.
+    pub fairness_queue_length: Option<usize>,
+    /// As `--fairness-queue-wait`.
+    #[serde(default, deserialize_with = "deserialize_duration")]
+    pub fairness_queue_wait: Option<Duration>,
     /// Recent events kept for watches to resume from; 10000 by default.
     pub watch_cache_size: Option<usize>,
     /// URL clients use to reach this shard (workspace URLs start with it).
@@ -98,6 +107,15 @@ impl ShardFile {
         apiserver::config::load(Some(path))
     }
 
+    /// The file's fairness settings, shaped as the flags they stand for.
+    fn fairness(&self) -> FairnessFlags {
+        FairnessFlags {
+            fairness_system_share: self.fairness_system_share,
+            fairness_queue_length: self.fairness_queue_length,
+            fairness_queue_wait: self.fairness_queue_wait,
+        }
+    }
+
     /// The file's audit settings, shaped as the flags they stand for.
     fn audit(&self) -> AuditFlags {
         AuditFlags {
@@ -137,9 +155,13 @@ pub struct ShardFlags {
     /// Static token file: CSV lines `token,user,uid,"group1,group2"`.
     #[arg(long)]
     pub token_auth_file: Option<PathBuf>,
-    /// Concurrent non-watch requests before answering 429.
+    /// Seats for concurrent non-watch requests, split between system and workspace traffic
+    /// (--fairness-system-share); beyond them requests queue per workspace.
     #[arg(long)]
     pub max_requests_inflight: Option<usize>,
+    /// Fair queuing of requests per workspace.
+    #[command(flatten)]
+    pub fairness: FairnessFlags,
     /// Recent events kept for watches to resume from.
     #[arg(long)]
     pub watch_cache_size: Option<usize>,
@@ -309,8 +331,8 @@ pub struct ShardConfig {
     pub client_ca_file: PathBuf,
     /// Static token file, if tokens are accepted from one.
     pub token_auth_file: Option<PathBuf>,
-    /// Concurrent non-watch requests before answering 429.
-    pub max_requests_inflight: usize,
+    /// Seats and queues of concurrent non-watch requests.
+    pub fairness: FairnessConfig,
     /// Recent events kept for watches to resume from.
     pub watch_cache_size: usize,
     /// URL clients use to reach this shard (workspace URLs start with it); the base URL when unset.
@@ -355,8 +377,11 @@ impl ShardConfig {
         let watch_cache_size = flags.watch_cache_size.or(file.watch_cache_size).unwrap_or(10_000);
         let storage = resolve_storage(&file, &flags, &root_directory, &shard_name, watch_cache_size)?;
         let audit = flags.audit.clone().or(file.audit()).resolve(|_| root_directory.join("audit-signing.key"))?;
+        let max_inflight = flags.max_requests_inflight.or(file.max_requests_inflight).unwrap_or(DEFAULT_MAX_REQUESTS_INFLIGHT);
+        let fairness = flags.fairness.clone().or(file.fairness()).resolve(max_inflight)?;
         Ok(ShardConfig {
             audit,
+            fairness,
             storage,
             shard_name,
             watch_cache_size,
@@ -384,7 +409,6 @@ impl ShardConfig {
             tls_private_key_file: flags.tls_private_key_file.or(file.tls_private_key_file).ok_or(ConfigError::Missing("--tls-private-key-file"))?,
             client_ca_file: flags.client_ca_file.or(file.client_ca_file).ok_or(ConfigError::Missing("--client-ca-file"))?,
             token_auth_file: flags.token_auth_file.or(file.token_auth_file),
-            max_requests_inflight: flags.max_requests_inflight.or(file.max_requests_inflight).unwrap_or(400),
             shard_external_url: flags.shard_external_url.or(file.shard_external_url),
             root_ca_file: flags.root_ca_file.or(file.root_ca_file),
         })
@@ -404,6 +428,18 @@ mod tests {
         assert_eq!(cfg.secure_port, 8000);
         assert_eq!(cfg.root_directory, PathBuf::from("/a"));
         assert!(serde_saphyr::from_str::<ShardFile>("bogus: 1\n").is_err());
+    }
+
+    #[test]
+    fn fairness_from_file_and_flags() {
+        let file: ShardFile = serde_saphyr::from_str(
+            "maxRequestsInflight: 10\nfairnessSystemShare: 30\nfairnessQueueLength: 4\nfairnessQueueWait: 2s\ntlsCertFile: c\ntlsPrivateKeyFile: k\nclientCaFile: ca\n",
+        )
+        .expect("parses");
+        let flags = ShardFlags { fairness: FairnessFlags { fairness_queue_length: Some(6), ..Default::default() }, ..Default::default() };
+        let fairness = ShardConfig::resolve(file, flags).expect("resolves").fairness;
+        assert_eq!((fairness.system.seats, fairness.workspaces.seats, fairness.workspaces.queue_length), (3, 7, 6));
+        assert_eq!(fairness.queue_wait, Duration::from_secs(2));
     }
 
     #[test]

@@ -208,9 +208,11 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
     if let Some(auditor) = &auditor {
         auditor.register(metrics.registry_mut());
     }
+    let fairness = apiserver::server::fairness::FairQueue::new(&config.fairness);
+    fairness.register(metrics.registry_mut());
     let metrics = Arc::new(metrics);
     let resolver: Arc<dyn apiserver::server::authenticate::ClusterResolver> = Arc::new(cluster_gate::PathResolver(api.store.clone()));
-    let mut handler = Handler::new(api, metrics.clone(), config.max_requests_inflight, phases, readiness, Some(resolver));
+    let mut handler = Handler::new(api, metrics.clone(), fairness, phases, readiness, Some(resolver));
     handler.audit = auditor.clone();
     let handler = Arc::new(handler);
     let client_ca = read(&config.client_ca_file)?;

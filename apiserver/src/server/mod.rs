@@ -10,7 +10,7 @@ pub mod connection;
 pub mod discovery;
 pub mod endpoint;
 pub mod exposition;
-pub mod limit;
+pub mod fairness;
 pub mod metrics;
 pub mod openapi;
 pub mod phase;

@@ -2,10 +2,11 @@
 //!
 //! 1. `Handler::call`: request id and span, path parsing (400), metrics and the access log;
 //! 2. [`Probes`]: health endpoints, before any credentials are needed;
-//! 3. [`InflightLimit`]: 429 with `Retry-After` beyond the concurrency limit (watches exempt);
-//! 4. [`Authenticate`]: certificate or token, then impersonation (401/403);
-//! 5. [`Phases`] the binary adds, knowing who is calling (the shard: home workspaces, then
+//! 3. [`Authenticate`]: certificate or token, then impersonation (401/403);
+//! 4. [`Phases`] the binary adds, knowing who is calling (the shard: home workspaces, then
 //!    resolving the workspace path and gating on the logical cluster);
+//! 5. [`FairnessLayer`]: a seat of the caller's priority level, queued fairly per logical
+//!    cluster, or 429 with `Retry-After` (watches exempt);
 //! 6. [`Authorize`]: wildcard and RBAC checks (403/404);
 //! 7. [`Endpoint`]: the body within its limit (413), then discovery, OpenAPI or REST, where
 //!    admission and storage happen.
@@ -23,7 +24,7 @@ use tracing::Instrument;
 use super::access::Authorize;
 use super::authenticate::{Authenticate, ClusterResolver};
 use super::endpoint::Endpoint;
-use super::limit::InflightLimit;
+use super::fairness::{FairQueue, FairnessLayer};
 use super::metrics::{long_running, LatencyLabels, Metrics};
 use super::phase::{PhaseLayer, Phases, Req};
 use super::probes::{Probes, Readiness};
@@ -45,22 +46,22 @@ pub struct Handler {
 }
 
 impl Handler {
-    /// A handler admitting at most `max_inflight` concurrent short requests, running `extra`
-    /// after authentication (where a binary resolves and gates its clusters), and ready once
-    /// every gate of `readiness` is open.
+    /// A handler running `extra` after authentication (where a binary resolves and gates its
+    /// clusters), then seating short requests fairly in `fairness`, and ready once every gate of
+    /// `readiness` is open.
     pub fn new(
         api: Arc<Api>,
         metrics: Arc<Metrics>,
-        max_inflight: usize,
+        fairness: Arc<FairQueue>,
         extra: Phases,
         readiness: Readiness,
         resolver: Option<Arc<dyn ClusterResolver>>,
     ) -> Handler {
         let stack = ServiceBuilder::new()
             .layer(PhaseLayer::new(Probes { store: api.store.clone(), shutdown: api.shutdown.clone(), readiness }))
-            .layer(PhaseLayer::new(InflightLimit::new(max_inflight)))
             .layer(PhaseLayer::new(Authenticate { authn: api.authn.clone(), authz: api.authz.clone(), resolver }))
             .layer(PhaseLayer::new(extra))
+            .layer(FairnessLayer(fairness))
             .layer(PhaseLayer::new(Authorize { authz: api.authz.clone() }))
             .service(Endpoint { api: api.clone(), metrics: metrics.clone() });
         Handler { api, metrics, audit: None, stack: BoxCloneSyncService::new(stack) }

@@ -14,9 +14,14 @@
 //!
 //! `... -- views [CONSUMERS] [BURST]` (defaults 1000, 4000): the apiexport view with consumers
 //! on both shards of deploy/local, per-shard URL against the front-proxy's merged URL.
+//!
+//! `... -- fairness [SEATS...]` (default 8 400): quiet workspaces' latency alone and while one
+//! workspace offers 100 times their load, with each `--max-requests-inflight`.
 
 #[path = "bench/bindings.rs"]
 mod bindings;
+#[path = "bench/fairness.rs"]
+mod fairness;
 #[path = "bench/views.rs"]
 mod views;
 
@@ -433,6 +438,10 @@ async fn main() {
         Some("views") => {
             args.next();
             return views::run(args).await;
+        }
+        Some("fairness") => {
+            args.next();
+            return fairness::run(args).await;
         }
         _ => {}
     }
