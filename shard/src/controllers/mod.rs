@@ -154,6 +154,21 @@ pub fn set_condition(conditions: &mut Vec<Value>, type_: &str, status: &str, rea
     }
 }
 
+/// Adds one finalizer to an object, starting from `known` (as last read) when given; returns
+/// the object as it now stands, None when it is gone.
+pub async fn add_finalizer(client: &SystemClient, r: &ObjectRef, known: Option<Value>, finalizer: &str) -> Result<Option<Value>, ApiError> {
+    update_from(client, r, Part::Main, known, |obj| {
+        let mut fins = object::finalizers(obj);
+        if fins.iter().any(|f| f == finalizer) {
+            return false;
+        }
+        fins.push(finalizer.to_string());
+        object::set_finalizers(obj, fins);
+        true
+    })
+    .await
+}
+
 /// Removes one finalizer from an object (which then disappears if it was the last one).
 pub async fn remove_finalizer(client: &SystemClient, r: &ObjectRef, finalizer: &str) -> Result<(), ApiError> {
     update(client, r, Part::Main, |obj| {

@@ -21,7 +21,7 @@ use apiserver::storage::key;
 use serde_json::{json, Value};
 
 use self::status::{Bound, Outcome, BINDING_RESOURCE_DELETE_SUCCESS};
-use super::{delete_all, remove_finalizer, update_from, Error, Part, DELETE_PASS};
+use super::{add_finalizer, delete_all, remove_finalizer, update_from, Error, Part, DELETE_PASS};
 use crate::global::Global;
 use crate::resource_locks::{self, Conflict, Holder};
 
@@ -118,17 +118,7 @@ impl Reconcile for ApiBindings {
             return self.unbind(r, binding).await;
         }
         if !object::finalizers(&binding).iter().any(|f| f == FINALIZER) {
-            let Some(held) = update_from(&self.client, r, Part::Main, Some(binding), |b| {
-                let mut fins = object::finalizers(b);
-                if fins.iter().any(|f| f == FINALIZER) {
-                    return false;
-                }
-                fins.push(FINALIZER.into());
-                object::set_finalizers(b, fins);
-                true
-            })
-            .await?
-            else {
+            let Some(held) = add_finalizer(&self.client, r, Some(binding), FINALIZER).await? else {
                 return Ok(Action::Done);
             };
             binding = held;

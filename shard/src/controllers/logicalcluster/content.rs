@@ -10,7 +10,7 @@ use apiserver::rest::object;
 use apiserver::storage::key;
 use serde_json::json;
 
-use super::super::{delete_all, remove_finalizer, update, update_from, Error, Part};
+use super::super::{add_finalizer, delete_all, remove_finalizer, update_from, Error, Part};
 
 /// Where deleting a logical cluster's content stands after one pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,18 +58,7 @@ pub async fn delete_content(client: &SystemClient, crds: &CrdIndex, cluster: &st
     if let Some(now) = now.filter(|lc| !Hook::Terminator.pending(lc).is_empty()) {
         if !object::is_deleting(&now) {
             // The terminators' finalizer keeps it, marked, until its content is gone.
-            if !object::finalizers(&now).iter().any(|f| f == TERMINATOR_FINALIZER) {
-                update(client, &lc, Part::Main, |lc| {
-                    let mut fins = object::finalizers(lc);
-                    if fins.iter().any(|f| f == TERMINATOR_FINALIZER) {
-                        return false;
-                    }
-                    fins.push(TERMINATOR_FINALIZER.to_string());
-                    object::set_finalizers(lc, fins);
-                    true
-                })
-                .await?;
-            }
+            add_finalizer(client, &lc, Some(now), TERMINATOR_FINALIZER).await?;
             client.delete(&lc, None).await?;
         }
         return Ok(Progress::Terminating);
