@@ -1,6 +1,6 @@
 //! Deleting a Workspace: its logical cluster goes with everything in it (here, or on the
 //! shard hosting it), then the Workspace is released. While terminators hold the logical
-//! cluster, the Workspace shows `Terminating` and who is left.
+//! cluster, the Workspace shows `Terminating` and who is left (then `Deleting`).
 
 use apiserver::rest::client::ObjectRef;
 use serde_json::{json, Value};
@@ -25,7 +25,7 @@ pub async fn delete_subtree(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result
         }
     } else if !cluster.is_empty() {
         let progress = delete_content(&w.client, &w.crds, cluster, true).await?;
-        if progress != Progress::Done {
+        if progress == Progress::Terminating || (progress != Progress::Done && shows_terminating(ws)) {
             if let Some(lc) = tenancy::logical_cluster(&w.client.api().store, cluster).await {
                 show_deletion(w, r, ws, &lc).await?;
             }
@@ -42,10 +42,19 @@ pub async fn delete_subtree(w: &Workspaces, r: &ObjectRef, ws: &Value) -> Result
     Ok(Action::Done)
 }
 
+/// Whether a Workspace shows that terminators hold it.
+fn shows_terminating(ws: &Value) -> bool {
+    ws.pointer("/status/phase") == Some(&json!("Terminating"))
+}
+
 /// Shows on a deleted Workspace where its logical cluster `lc` stands: `Terminating` with the
-/// terminators left, then `Deleting`; true while terminators are left.
+/// terminators left, then `Deleting`; true while terminators are left. A deletion no
+/// terminator holds passes quickly and is not worth a write of its own: it shows nothing.
 async fn show_deletion(w: &Workspaces, r: &ObjectRef, ws: &Value, lc: &Value) -> Result<bool, Error> {
     let terminators = Hook::Terminator.pending(lc);
+    if terminators.is_empty() && !shows_terminating(ws) {
+        return Ok(false);
+    }
     let phase = json!(if terminators.is_empty() { "Deleting" } else { "Terminating" });
     update_from(&w.client, r, Part::Status, Some(ws.clone()), |ws| phase::show(ws, &phase, &terminators)).await?;
     Ok(!terminators.is_empty())
