@@ -102,9 +102,7 @@ pub struct Holders {
 /// The initializers and terminators of a workspace type and the types it extends.
 pub async fn holders_of(global: &Global, of_type: &str) -> Result<Holders, Unavailable> {
     let closure = type_closure(global, of_type).await?;
-    let marked = |hook: Hook| -> Vec<String> {
-        closure.iter().filter(|(_, def)| def.get("spec").and_then(|s| s.get(hook.type_flag())) == Some(&json!(true))).map(|(t, _)| t.clone()).collect()
-    };
+    let marked = |hook: Hook| -> Vec<String> { closure.iter().filter(|(_, def)| hook.marks(def)).map(|(t, _)| t.clone()).collect() };
     let mut initializers = marked(Hook::Initializer);
     if closure.iter().any(|(_, def)| !default_bindings_of(def).is_empty()) {
         initializers.push(API_BINDINGS_INITIALIZER.to_string());

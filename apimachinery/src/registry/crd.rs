@@ -348,15 +348,8 @@ impl CrdIndex {
     /// does not grow with the number of clusters that serve nothing of the kind.
     pub fn find_anywhere(&self, group: &str, version: &str, resource: &str) -> Option<ResourceInfo> {
         let matches = |r: &ResourceInfo| r.group == group && r.version == version && r.storage_resource() == resource;
-        if let Some((_, identity)) = resource.split_once(':') {
-            let crd = {
-                let bindings = self.bindings.read().unwrap_or_else(|e| e.into_inner());
-                let mut names = bindings.values().flat_map(|m| m.values().flatten()).filter(|b| b.identity == identity).map(|b| b.crd.clone());
-                let map = self.by_cluster.read().unwrap_or_else(|e| e.into_inner());
-                let bound = map.get(BOUND_CRDS_CLUSTER)?;
-                names.find_map(|n| bound.get(&n).filter(|c| has_condition(c, "Established")).cloned())
-            }?;
-            return resources_of(&crd).into_iter().map(|r| ResourceInfo { identity: Some(identity.to_string()), ..r }).find(matches);
+        if let Some((plural, identity)) = resource.split_once(':') {
+            return self.with_identity(group, plural, identity)?.1.into_iter().find(matches);
         }
         let candidates: Vec<Arc<Value>> = {
             let map = self.by_cluster.read().unwrap_or_else(|e| e.into_inner());

@@ -90,9 +90,7 @@ pub async fn serve(
             if !claims.grants(&consumer, &export, &claimed, &verb) {
                 return Err(refused(&info, &no_claim));
             }
-            // The consumer may serve the group/resource from an export of another identity.
-            let theirs = api.resolve(&info.cluster, &info.api_group, &info.api_version, &info.resource).and_then(|r| r.info.identity);
-            if theirs != resource.identity {
+            if !super::serves_as(api, &info, resource) {
                 return Err(refused(&info, &no_claim));
             }
             // An object the claim does not cover is not there, as far as the view goes.

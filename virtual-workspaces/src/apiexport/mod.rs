@@ -27,6 +27,12 @@ use futures::future::BoxFuture;
 
 use self::authz::ContentAccess;
 
+/// Whether the consumer a request names serves its resource as `resource` does, from the same
+/// export identity: a consumer may serve the group/resource from another export.
+fn serves_as(api: &Api, info: &RequestInfo, resource: &ResourceInfo) -> bool {
+    api.resolve(&info.cluster, &info.api_group, &info.api_version, &info.resource).and_then(|r| r.info.identity) == resource.identity
+}
+
 /// The request phase answering `/services/apiexport/...`.
 pub struct ApiExportView {
     /// The shard's REST handlers and binding index.
@@ -90,8 +96,7 @@ impl ApiExportView {
             _ => {
                 // The consumer may serve this resource from another export with its own
                 // identity (its binding to this one lost a naming conflict): never reach that.
-                let theirs = self.api.resolve(&info.cluster, &info.api_group, &info.api_version, &info.resource).and_then(|r| r.info.identity);
-                if theirs != resource.identity {
+                if !serves_as(&self.api, &info, resource) {
                     return Err(ApiError::new(Reason::Forbidden, authz::NO_BINDING));
                 }
                 None

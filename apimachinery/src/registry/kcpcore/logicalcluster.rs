@@ -51,6 +51,11 @@ impl Hook {
         }
     }
 
+    /// Whether a WorkspaceType (as stored) sets this hook's `spec` flag.
+    pub fn marks(self, workspace_type: &Value) -> bool {
+        workspace_type.get("spec").and_then(|s| s.get(self.type_flag())).and_then(Value::as_bool) == Some(true)
+    }
+
     /// RBAC verb on `workspacetypes` that lets a caller act as the type's holder.
     pub fn verb(self) -> &'static str {
         match self {

@@ -78,8 +78,7 @@ pub fn virtual_workspaces(def: &Value, holder: &str, shard_urls: &[String]) -> V
     let mut bases: Vec<&str> = shard_urls.iter().map(|u| u.trim_end_matches('/')).filter(|u| !u.is_empty()).collect();
     bases.sort();
     bases.dedup();
-    let hooks: Vec<Hook> =
-        [Hook::Initializer, Hook::Terminator].into_iter().filter(|h| def.get("spec").and_then(|s| s.get(h.type_flag())) == Some(&json!(true))).collect();
+    let hooks: Vec<Hook> = [Hook::Initializer, Hook::Terminator].into_iter().filter(|h| h.marks(def)).collect();
     bases
         .iter()
         .flat_map(|base| hooks.iter().map(move |&h| json!({"url": format!("{base}{}{holder}", lifecycle::path::prefix(h)), "type": lifecycle::path::kind(h)})))
