@@ -14,6 +14,8 @@ pub mod etcd;
 pub mod key;
 #[cfg(feature = "sled")]
 pub mod sled;
+#[cfg(feature = "sled")]
+pub mod wal;
 pub mod window;
 
 use std::pin::Pin;
