@@ -29,7 +29,11 @@ pub fn json(code: u16, value: &Value) -> Response {
 
 /// A JSON response with an explicit content type.
 pub fn json_typed(code: u16, value: &Value, content_type: &str) -> Response {
-    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    json_bytes(code, serde_json::to_vec(value).unwrap_or_default(), content_type)
+}
+
+/// A response of JSON already printed.
+pub fn json_bytes(code: u16, bytes: Vec<u8>, content_type: &str) -> Response {
     http::Response::builder().status(code).header(CONTENT_TYPE, content_type).body(full(bytes)).unwrap_or_else(|_| http::Response::new(full(Bytes::new())))
 }
 

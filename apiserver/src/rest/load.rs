@@ -5,6 +5,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use super::{Api, ApiRequest, Resolved, Visible};
+use crate::storage::Stored;
 
 use apimachinery::registry::StrategyRef;
 use apimachinery::request::ClusterTarget;
@@ -34,6 +35,11 @@ impl Filter {
             }
         }
         Ok(Filter { label, field, strategy: r.strategy.clone(), visible: req.visible.clone() })
+    }
+
+    /// True when every object passes: no selector and no per-object visibility.
+    pub fn keeps_everything(&self) -> bool {
+        self.visible.is_none() && self.label.is_empty() && self.field.is_empty()
     }
 
     /// True when an object passes both selectors and the reader may see it.
@@ -79,9 +85,9 @@ fn encode_continue(t: &ContinueToken) -> String {
 }
 
 /// One page of matching objects.
-pub struct Listed {
+pub struct Listed<T = Value> {
     /// The objects of the page, as served.
-    pub items: Vec<Value>,
+    pub items: Vec<T>,
     /// Storage revision the list is consistent at, its `resourceVersion`.
     pub revision: u64,
     /// Token for the next page (`metadata.continue`); `None` on the last page.
@@ -90,6 +96,21 @@ pub struct Listed {
 
 /// Lists objects under the request's scope, filtered, honouring `limit` and `continue`.
 pub async fn collect(api: &Api, req: &ApiRequest, r: &Resolved, filter: &Filter) -> Result<Listed, ApiError> {
+    collect_with(api, req, r, |stored| {
+        let obj = r.present(&stored.key, &stored.value, stored.revision)?;
+        Ok(filter.matches(&obj).then_some(obj))
+    })
+    .await
+}
+
+/// Lists stored objects under the request's scope, honouring `limit` and `continue`; `keep`
+/// turns each into an item, or drops it with `None`.
+pub async fn collect_with<T>(
+    api: &Api,
+    req: &ApiRequest,
+    r: &Resolved,
+    mut keep: impl FnMut(&Stored) -> Result<Option<T>, ApiError>,
+) -> Result<Listed<T>, ApiError> {
     let cluster = match &req.info.cluster {
         ClusterTarget::Name(c) => Some(c.as_str()),
         _ => None,
@@ -114,11 +135,8 @@ pub async fn collect(api: &Api, req: &ApiRequest, r: &Resolved, filter: &Filter)
         let want = if limit == 0 { 0 } else { (limit - items.len()).max(1) };
         let page = api.store.list(&prefix, start.as_deref(), want, first_rv).await?;
         first_rv.get_or_insert(page.revision);
-        for s in &page.items {
-            let obj = r.present(&s.key, &s.value, s.revision)?;
-            if filter.matches(&obj) {
-                items.push(obj);
-            }
+        for stored in &page.items {
+            items.extend(keep(stored)?);
         }
         match page.more_after {
             Some(last) if limit == 0 || items.len() < limit => start = Some(last),

@@ -10,6 +10,7 @@ pub mod body;
 pub mod client;
 pub mod decode;
 pub mod delete;
+pub mod encoded;
 pub mod load;
 pub mod object;
 pub mod read;
@@ -124,6 +125,21 @@ impl Resolved {
             object::meta_mut(&mut obj).entry("annotations").or_insert_with(|| serde_json::json!({}))[CLUSTER_ANNOTATION] = serde_json::json!(cluster);
         }
         Ok(obj)
+    }
+
+    /// [`Resolved::present`], printed, for a stored value: its bytes copied with only the
+    /// served fields changed where that is possible, else through the JSON tree.
+    pub fn present_encoded(&self, stored: &crate::storage::Stored) -> Result<Vec<u8>, ApiError> {
+        if self.converted_from.is_none() {
+            let api_version = self.info.custom.then(|| self.info.api_version());
+            let served =
+                encoded::Served { revision: stored.revision, cluster: key::decode(&stored.key).map(|(c, _, _)| c), api_version: api_version.as_deref() };
+            let mut out = Vec::with_capacity(stored.value.len() + 96);
+            if encoded::write_served(&stored.value, &served, &mut out).is_ok() {
+                return Ok(out);
+            }
+        }
+        serde_json::to_vec(&self.present(&stored.key, &stored.value, stored.revision)?).map_err(ApiError::internal)
     }
 
     /// Serializes an object for storage in the stored version; a request whose object cannot

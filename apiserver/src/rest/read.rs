@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::body::{self, Response, TABLE_CONTENT_TYPE};
-use super::load::{collect, load, Filter};
+use super::load::{collect, collect_with, load, Filter, Listed};
 use super::render::{include_object, render_table, respond_object};
 use super::{cluster_of, Api, ApiRequest, Resolved};
 use apimachinery::status::ApiError;
@@ -18,22 +18,39 @@ pub async fn get(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response, 
 /// LIST: a `<Kind>List` or a Table.
 pub async fn list(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response, ApiError> {
     let filter = Filter::from_request(req, r)?;
+    let table = body::wants_table(req.header("accept"));
+    if !table && filter.keeps_everything() {
+        // Nothing needs the objects as trees: copy them from storage as they are served.
+        let listed = collect_with(api, req, r, |stored| r.present_encoded(stored).map(Some)).await?;
+        let mut out = serde_json::to_vec(&list_head(r, &listed)).map_err(ApiError::internal)?;
+        out.pop();
+        out.extend_from_slice(b",\"items\":[");
+        for (i, item) in listed.items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(item);
+        }
+        out.extend_from_slice(b"]}");
+        return Ok(body::json_bytes(200, out, "application/json"));
+    }
     let listed = collect(api, req, r, &filter).await?;
-    let rv = listed.revision.to_string();
-    if body::wants_table(req.header("accept")) {
+    if table {
         let include = include_object(req)?;
-        let t = render_table(r, &listed.items, include, &rv, listed.continue_token.as_deref(), true);
+        let t = render_table(r, &listed.items, include, &listed.revision.to_string(), listed.continue_token.as_deref(), true);
         return Ok(body::json_typed(200, &t, TABLE_CONTENT_TYPE));
     }
-    let mut meta = json!({"resourceVersion": rv});
+    let mut list = list_head(r, &listed);
+    list["items"] = json!(listed.items);
+    Ok(body::json(200, &list))
+}
+
+/// A `<Kind>List` without its items: kind, apiVersion, and metadata with the revision and
+/// the next page's token.
+fn list_head<T>(r: &Resolved, listed: &Listed<T>) -> serde_json::Value {
+    let mut meta = json!({"resourceVersion": listed.revision.to_string()});
     if let Some(c) = &listed.continue_token {
         meta["continue"] = json!(c);
     }
-    let list = json!({
-        "kind": r.info.list_kind,
-        "apiVersion": r.info.api_version(),
-        "metadata": meta,
-        "items": listed.items,
-    });
-    Ok(body::json(200, &list))
+    json!({"kind": r.info.list_kind, "apiVersion": r.info.api_version(), "metadata": meta})
 }
