@@ -122,8 +122,13 @@ impl Entry {
 }
 
 /// Fields no manager owns: type and identity metadata the server controls (upstream's
-/// stripMeta list; `metadata` itself so it never shows a `"."`).
-fn system_fields() -> FieldSet {
+/// stripMeta list; `metadata` itself so it never shows a `"."`). Built once: every write needs it.
+fn system_fields() -> &'static FieldSet {
+    static SYSTEM: std::sync::LazyLock<FieldSet> = std::sync::LazyLock::new(build_system_fields);
+    &SYSTEM
+}
+
+fn build_system_fields() -> FieldSet {
     let f = |s: &str| PathElement::Field(s.to_string());
     let meta = |s: &str| [f("metadata"), f(s)];
     FieldSet::from_paths(&[
@@ -187,7 +192,7 @@ pub fn apply(live: Option<&Value>, applied: &Value, manager: &str, force: bool, 
     let mut entries = live.map(decode_entries).unwrap_or_default();
     let mut merged = lists.merge(&live_plain, &config);
 
-    let applied_set = lists.field_set(&config).difference(&system_fields());
+    let applied_set = lists.field_set(&config).difference(system_fields());
     let mine = match entries.iter().position(|e| e.is(manager, APPLY, api_version)) {
         Some(i) => i,
         None => {
@@ -263,7 +268,7 @@ pub fn track_update(old: Option<&Value>, new: &mut Value, manager: &str, now: &s
     let system = system_fields();
     match entries.iter_mut().find(|e| e.is(manager, UPDATE, &api_version)) {
         Some(e) => {
-            let set = e.set.difference(&removed).union(&changed).difference(&system);
+            let set = e.set.difference(&removed).union(&changed).difference(system);
             if set != e.set {
                 e.set = set;
                 e.time = Some(now.to_string());
@@ -275,7 +280,7 @@ pub fn track_update(old: Option<&Value>, new: &mut Value, manager: &str, now: &s
             api_version,
             time: Some(now.to_string()),
             subresource: None,
-            set: changed.difference(&system),
+            set: changed.difference(system),
         }),
     }
     if new.get("metadata").is_none_or(Value::is_object) {

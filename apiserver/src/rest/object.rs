@@ -124,9 +124,40 @@ pub fn decode_stored(bytes: &Bytes, revision: u64) -> Result<Value, ApiError> {
 
 /// Serializes an object for storage, without its resourceVersion (the store owns revisions).
 pub fn to_stored(obj: &Value) -> Bytes {
-    let mut copy = obj.clone();
-    meta_mut(&mut copy).remove("resourceVersion");
-    Bytes::from(serde_json::to_vec(&copy).unwrap_or_default())
+    Bytes::from(serde_json::to_vec(&Unversioned(obj)).unwrap_or_default())
+}
+
+/// Prints an object as it is but for `metadata.resourceVersion`, without copying the object.
+struct Unversioned<'a>(&'a Value);
+
+impl serde::Serialize for Unversioned<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Value::Object(top) = self.0 else { return self.0.serialize(serializer) };
+        let mut map = serializer.serialize_map(Some(top.len()))?;
+        for (key, value) in top {
+            match value {
+                Value::Object(meta) if key == "metadata" => map.serialize_entry(key, &UnversionedMeta(meta))?,
+                _ => map.serialize_entry(key, value)?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// `metadata` without `resourceVersion`.
+struct UnversionedMeta<'a>(&'a serde_json::Map<String, Value>);
+
+impl serde::Serialize for UnversionedMeta<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let kept = self.0.iter().filter(|(k, _)| *k != "resourceVersion");
+        let mut map = serializer.serialize_map(Some(kept.clone().count()))?;
+        for (key, value) in kept {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
 }
 
 /// The resourceVersion an object carries, if any; a malformed one is a 400.
@@ -190,6 +221,13 @@ mod tests {
         let n = generate_name("web-");
         assert!(n.starts_with("web-") && n.len() == 9);
         assert!(n[4..].bytes().all(|b| NAME_SUFFIX_ALPHABET.contains(&b)));
+    }
+
+    #[test]
+    fn stored_form_drops_only_the_resource_version_and_keeps_order() {
+        let obj = json!({"kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "5", "uid": "u"}, "data": {"resourceVersion": "kept"}});
+        assert_eq!(&to_stored(&obj)[..], br#"{"kind":"ConfigMap","metadata":{"name":"a","uid":"u"},"data":{"resourceVersion":"kept"}}"#);
+        assert_eq!(&to_stored(&json!({"metadata": null}))[..], br#"{"metadata":null}"#);
     }
 
     #[test]

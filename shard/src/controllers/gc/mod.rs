@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::{remove_finalizer, update, Error, Part};
 use apiserver::controller::{Action, Change, Controller, Reconcile};
-use index::{owner_uids, Index};
+use index::{owner_uids, Index, Indexed};
 
 /// The controller's name (metrics, logs, identity).
 pub const NAME: &str = "garbage-collector";
@@ -52,14 +52,13 @@ pub fn controller(reconciler: GarbageCollector) -> Controller<GarbageCollector> 
         let mut idx = index.lock().unwrap_or_else(|e| e.into_inner());
         let keys: Vec<String> = match change {
             Change::Present(s) => {
-                let Ok(obj) = serde_json::from_slice::<Value>(&s.value) else { return Vec::new() };
+                let Some(obj) = Indexed::parse(&s.value) else { return Vec::new() };
                 idx.present(&s.key, &obj, s.revision);
-                let fins = object::finalizers(&obj);
-                let waits = object::is_deleting(&obj) && fins.iter().any(|f| f == FOREGROUND_FINALIZER || f == ORPHAN_FINALIZER);
+                let waits = obj.deleting_with(&[FOREGROUND_FINALIZER, ORPHAN_FINALIZER]);
                 // An owner listed after its dependent is not known yet here; the reconcile,
                 // which runs once everything is listed, decides.
                 let cluster = apiserver::storage::key::decode(&s.key).map(|(c, _, _)| c).unwrap_or_default();
-                let orphaned = owner_uids(&obj).iter().any(|u| !idx.exists(cluster, u));
+                let orphaned = obj.owner_uids().iter().any(|u| !idx.exists(cluster, u));
                 if waits || orphaned {
                     vec![s.key.clone()]
                 } else {

@@ -8,7 +8,7 @@ async fn reindex(f: &Fixture, gc: &GarbageCollector) {
     let page = f.store.list("", None, 0, None).await.unwrap();
     let mut idx = Index::default();
     for s in page.items {
-        idx.present(&s.key, &serde_json::from_slice(&s.value).unwrap(), s.revision);
+        idx.present(&s.key, &Indexed::parse(&s.value).unwrap(), s.revision);
     }
     *gc.index() = idx;
 }
