@@ -93,6 +93,21 @@ pub struct ServiceAccountTokens {
     pub store: SharedStorage,
 }
 
+/// What a token's check reads of its stored ServiceAccount; the rest is skipped unparsed.
+#[derive(serde::Deserialize)]
+struct StoredAccount {
+    metadata: StoredAccountMeta,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredAccountMeta {
+    #[serde(default)]
+    uid: Option<String>,
+    #[serde(default)]
+    deletion_timestamp: Option<serde::de::IgnoredAny>,
+}
+
 impl ServiceAccountTokens {
     /// The identity of a valid token whose service account still exists with the same uid.
     async fn authenticate(&self, token: &str, audiences: &[String]) -> Option<UserInfo> {
@@ -106,9 +121,8 @@ impl ServiceAccountTokens {
             let hosted_here = self.store.get(&Key::logical_cluster(&sa.cluster).encode()).await.is_ok();
             return (!hosted_here).then(|| claims.user());
         };
-        let obj: serde_json::Value = serde_json::from_slice(&stored.value).ok()?;
-        let alive =
-            obj.pointer("/metadata/uid").and_then(|u| u.as_str()) == Some(sa.account.uid.as_str()) && obj.pointer("/metadata/deletionTimestamp").is_none();
+        let found: StoredAccount = serde_json::from_slice(&stored.value).ok()?;
+        let alive = found.metadata.uid.as_deref() == Some(sa.account.uid.as_str()) && found.metadata.deletion_timestamp.is_none();
         alive.then(|| claims.user())
     }
 }
