@@ -129,6 +129,9 @@ pub struct TokenVerifier {
     verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], Claims>>,
 }
 
+/// How far `exp` and `nbf` may be off the local clock (jsonwebtoken's default leeway).
+const CLOCK_SKEW_SECONDS: i64 = 60;
+
 /// Verified tokens remembered at most; the cache starts over when it is full.
 const VERIFIED_CAPACITY: usize = 4096;
 
@@ -166,10 +169,8 @@ impl TokenVerifier {
     /// The claims of a token signed by this key, unexpired, from this issuer and meant for one
     /// of `audiences` (the issuer itself when empty); None otherwise.
     pub fn verify(&self, token: &str, audiences: &[String]) -> Option<Claims> {
-        let mut v = Validation::new(Algorithm::ES256);
         let now = jsonwebtoken::get_current_timestamp() as i64;
-        let leeway = v.leeway as i64;
-        let in_time = |c: &Claims| c.exp >= now - leeway && c.nbf <= now + leeway;
+        let in_time = |c: &Claims| c.exp >= now - CLOCK_SKEW_SECONDS && c.nbf <= now + CLOCK_SKEW_SECONDS;
         let key = {
             let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
             for audience in audiences {
@@ -185,6 +186,8 @@ impl TokenVerifier {
             return in_time(claims).then(|| claims.clone());
         }
         drop(verified);
+        let mut v = Validation::new(Algorithm::ES256);
+        v.leeway = CLOCK_SKEW_SECONDS as u64;
         v.set_issuer(&[&self.issuer]);
         if audiences.is_empty() {
             v.set_audience(&[&self.issuer]);

@@ -5,9 +5,8 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::super::{AdmissionPlugin, Resolved, Write};
-use crate::storage::StorageError;
-use apimachinery::registry::builtin;
+use super::super::{AdmissionPlugin, Write};
+use crate::storage::{Key, StorageError};
 use apimachinery::status::{ApiError, Reason};
 
 /// The only part of a stored namespace this plugin reads. Every namespaced create asks, so the
@@ -38,9 +37,9 @@ impl AdmissionPlugin for NamespaceLifecycle {
             if w.old.is_some() || !w.resource.info.namespaced {
                 return Ok(());
             }
-            let Some(ns) = builtin::find("", "v1", "namespaces").map(Resolved::builtin) else { return Ok(()) };
             let namespace = &w.req.info.namespace;
-            let stored = match w.api.store.get(&ns.key(w.cluster, "", namespace)).await {
+            let key = Key { group: "", resource: "namespaces", cluster: w.cluster, namespace: "", name: namespace };
+            let stored = match w.api.store.get(&key.encode()).await {
                 Ok(stored) => stored,
                 Err(StorageError::NotFound { .. }) => return Err(ApiError::not_found("", "namespaces", namespace)),
                 Err(e) => return Err(e.into()),
