@@ -159,12 +159,16 @@ fn decode_entries(obj: &Value) -> Vec<Entry> {
 }
 
 /// `obj` without `metadata.managedFields`, as the walks compare it.
-fn without_managed_fields(obj: &Value) -> Value {
+fn without_managed_fields(obj: &Value) -> std::borrow::Cow<'_, Value> {
+    if obj.pointer("/metadata/managedFields").is_none() {
+        // A create from a client that sent none: nothing to drop, nothing to copy.
+        return std::borrow::Cow::Borrowed(obj);
+    }
     let mut out = obj.clone();
     if let Some(Value::Object(meta)) = out.get_mut("metadata") {
         meta.shift_remove("managedFields");
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// Writes the non-empty entries into `obj`, in upstream's order (operation, time, manager).
@@ -188,7 +192,7 @@ pub fn apply(live: Option<&Value>, applied: &Value, manager: &str, force: bool, 
     let lists = Lists { kind };
     let api_version = str_field(applied, "apiVersion");
     let config = without_managed_fields(applied);
-    let live_plain = live.map(without_managed_fields).unwrap_or_else(|| json!({}));
+    let live_plain = live.map(without_managed_fields).unwrap_or_else(|| std::borrow::Cow::Owned(json!({})));
     let mut entries = live.map(decode_entries).unwrap_or_default();
     let mut merged = lists.merge(&live_plain, &config);
 
@@ -256,7 +260,7 @@ pub fn track_update(old: Option<&Value>, new: &mut Value, manager: &str, now: &s
         Some(Value::Array(_)) => decode_entries(new),
         _ => old.map(decode_entries).unwrap_or_default(),
     };
-    let old_plain = old.map(without_managed_fields).unwrap_or_else(|| json!({}));
+    let old_plain = old.map(without_managed_fields).unwrap_or_else(|| std::borrow::Cow::Owned(json!({})));
     let new_plain = without_managed_fields(new);
     let (changed, removed) = Lists { kind }.compare(&old_plain, &new_plain);
 

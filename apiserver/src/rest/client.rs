@@ -169,7 +169,7 @@ impl SystemClient {
     pub async fn create(&self, r: &ObjectRef, obj: Value) -> Result<Value, ApiError> {
         let res = self.resolve(r)?;
         let req = self.request(Verb::Create, Method::POST, r, &res, "");
-        Ok(create_object(&self.api, &req, &res, obj, Fields::Track).await?.0)
+        Ok(create_object(&self.api, &req, &res, obj, Fields::Track).await?.object)
     }
 
     /// Replaces an object (a PUT): `obj`'s resourceVersion, if set, must be current. Status is

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use super::body::Response;
 use super::load::load;
 use super::render::respond_object;
-use super::{admission, cluster_of, decode, dry_run, object, Api, ApiRequest, Resolved};
+use super::{admission, body, cluster_of, decode, dry_run, encoded, object, Api, ApiRequest, Resolved};
 use apimachinery::patch::{self, PatchType};
 use apimachinery::status::{ApiError, Reason};
 
@@ -16,8 +16,31 @@ const PATCH_RETRIES: usize = 5;
 pub async fn create(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response, ApiError> {
     let mut obj = decode::body_value(req)?;
     decode::default_type(&mut obj, &r.info);
-    let (obj, warnings) = create_object(api, req, r, obj, Fields::Track).await?;
-    Ok(with_warnings(respond_object(req, r, 201, obj), &warnings))
+    Ok(respond_created(req, r, create_object(api, req, r, obj, Fields::Track).await?))
+}
+
+/// The 201 answer to a create. As JSON, it is the bytes just stored with the resourceVersion
+/// added, which spares printing the object a second time.
+fn respond_created(req: &ApiRequest, r: &Resolved, created: Created) -> Response {
+    let Created { object, warnings, stored } = created;
+    if let (Some((stored, revision)), None, false) = (&stored, &r.converted_from, body::wants_table(req.header("accept"))) {
+        let mut out = Vec::with_capacity(stored.len() + 32);
+        if encoded::write_served(stored, &encoded::Served { revision: *revision, cluster: None, api_version: None }, &mut out).is_ok() {
+            return with_warnings(body::json_bytes(201, out, "application/json"), &warnings);
+        }
+    }
+    with_warnings(respond_object(req, r, 201, object), &warnings)
+}
+
+/// A new object as created: what is served, and what was stored.
+pub(crate) struct Created {
+    /// The object with its resourceVersion.
+    pub object: Value,
+    /// Warnings for the client (unknown fields dropped).
+    pub warnings: Vec<String>,
+    /// The bytes stored (the object's JSON without resourceVersion) and their revision; none
+    /// on a dry run.
+    stored: Option<(bytes::Bytes, u64)>,
 }
 
 /// Who maintains `metadata.managedFields` on a write.
@@ -30,7 +53,7 @@ pub(crate) enum Fields {
 }
 
 /// Prepares, admits and stores a new object; returns it with its resourceVersion.
-pub(crate) async fn create_object(api: &Api, req: &ApiRequest, r: &Resolved, mut obj: Value, fields: Fields) -> Result<(Value, Vec<String>), ApiError> {
+pub(crate) async fn create_object(api: &Api, req: &ApiRequest, r: &Resolved, mut obj: Value, fields: Fields) -> Result<Created, ApiError> {
     let cluster = cluster_of(req)?;
     let ns = req.info.namespace.as_str();
     decode::check_object(&obj, r, ns, "")?;
@@ -82,12 +105,13 @@ pub(crate) async fn create_object(api: &Api, req: &ApiRequest, r: &Resolved, mut
         apimachinery::patch::track_update(None, &mut obj, field_manager(req), &object::now_rfc3339(), r.strategy.lists());
     }
     if dry {
-        return Ok((obj, warnings));
+        return Ok(Created { object: obj, warnings, stored: None });
     }
     let key = r.key(cluster, ns, &name);
-    let rev = api.store.create(&key, r.to_stored(&obj)?).await?;
+    let stored = r.to_stored(&obj)?;
+    let rev = api.store.create(&key, stored.clone()).await?;
     object::meta_mut(&mut obj).insert("resourceVersion".into(), json!(rev.to_string()));
-    Ok((obj, warnings))
+    Ok(Created { object: obj, warnings, stored: Some((stored, rev)) })
 }
 
 /// The field manager of a write: the `fieldManager` parameter or one derived from the user agent.
@@ -250,8 +274,7 @@ pub async fn patch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
                     return Err(ApiError::bad_request("PATCH with apply requires a fieldManager"));
                 }
                 let applied = patch::apply(None, &body, manager, force, &object::now_rfc3339(), r.strategy.lists()).map_err(ApiError::from)?;
-                let (obj, warnings) = create_object(api, req, r, applied, Fields::Applied).await?;
-                return Ok(with_warnings(respond_object(req, r, 201, obj), &warnings));
+                return Ok(respond_created(req, r, create_object(api, req, r, applied, Fields::Applied).await?));
             }
             Err(e) => return Err(e),
         };
