@@ -15,7 +15,7 @@
 //! `... -- views [CONSUMERS] [BURST]` (defaults 1000, 4000): the apiexport view with consumers
 //! on both shards of deploy/local, per-shard URL against the front-proxy's merged URL.
 //!
-//! `... -- fairness [SEATS...]` (default 8 400): quiet workspaces' latency alone and while one
+//! `... -- fairness [--quiet-rate R] [SEATS...]` (defaults 25 and 8 400): quiet workspaces' latency alone and while one
 //! workspace offers 100 times their load, with each `--max-requests-inflight`.
 
 #[path = "bench/bindings.rs"]

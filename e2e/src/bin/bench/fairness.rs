@@ -12,7 +12,7 @@ use e2e::Install;
 
 /// Quiet workspaces.
 const QUIET: usize = 4;
-/// Requests per second each quiet workspace sends.
+/// Requests per second each quiet workspace sends, unless `--quiet-rate` says otherwise.
 const QUIET_RATE: f64 = 25.0;
 /// How many times a quiet workspace's load the noisy one offers.
 const NOISE: f64 = 100.0;
@@ -24,11 +24,11 @@ fn list(ws: &str) -> (String, String, Option<serde_json::Value>) {
 }
 
 /// The quiet workspaces' requests over one phase, all together.
-async fn quiet(target: &Target) -> Samples {
+async fn quiet(target: &Target, rate: f64) -> Samples {
     let mut runs = tokio::task::JoinSet::new();
     for q in 0..QUIET {
         let target = target.clone();
-        runs.spawn(async move { bench::run_paced(&target, 2, QUIET_RATE, PHASE, move |_, _| list(&format!("root:quiet{q}"))).await });
+        runs.spawn(async move { bench::run_paced(&target, 2, rate, PHASE, move |_, _| list(&format!("root:quiet{q}"))).await });
     }
     let mut all = Samples::default();
     while let Some(s) = runs.join_next().await {
@@ -41,7 +41,7 @@ async fn quiet(target: &Target) -> Samples {
 }
 
 /// One install with `seats` seats: baseline, then the flood; prints a row.
-async fn measure(seats: &str) {
+async fn measure(seats: &str, rate: f64) {
     let install = Install::start_with(tempfile::tempdir().expect("temp dir"), &["--max-requests-inflight", seats]);
     for q in 0..QUIET {
         create_ready(&install, "root", &format!("quiet{q}"), None);
@@ -49,13 +49,13 @@ async fn measure(seats: &str) {
     create_ready(&install, "root", "noisy", None);
     let target = Target::from_kubeconfig(&install.kubeconfig, "kcp-admin");
     // Warm-up: connections, caches and the allocator settle before anything is measured.
-    quiet(&target).await;
-    let mut alone = quiet(&target).await;
-    let noisy = bench::run_paced(&target, 64, QUIET_RATE * NOISE, PHASE, |_, _| {
+    quiet(&target, rate).await;
+    let mut alone = quiet(&target, rate).await;
+    let noisy = bench::run_paced(&target, 64, rate * NOISE, PHASE, |_, _| {
         let (_, path, _) = list("root:noisy");
         ("POST".into(), path, Some(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "noise-"}})))
     });
-    let (mut flooded, noisy) = tokio::join!(quiet(&target), noisy);
+    let (mut flooded, noisy) = tokio::join!(quiet(&target, rate), noisy);
     let ratio = flooded.quantile_ms(0.99) / alone.quantile_ms(0.99).max(1e-9);
     let seconds = noisy.elapsed.as_secs_f64().max(1e-9);
     println!(
@@ -70,20 +70,27 @@ async fn measure(seats: &str) {
     );
 }
 
-/// Runs the benchmark for each seat count in `args` (default 8, then the default 400).
+/// Runs the benchmark for each seat count in `args` (default 8, then the default 400), after
+/// an optional `--quiet-rate R`.
 pub async fn run(args: impl Iterator<Item = String>) {
+    let mut args = args.peekable();
+    let mut rate = QUIET_RATE;
+    if args.peek().map(String::as_str) == Some("--quiet-rate") {
+        args.next();
+        rate = args.next().and_then(|r| r.parse().ok()).expect("--quiet-rate takes requests per second");
+    }
     let mut seats: Vec<String> = args.collect();
     if seats.is_empty() {
         seats = vec!["8".into(), "400".into()];
     }
     println!(
-        "## kcp-bench fairness: {QUIET} quiet workspaces at {QUIET_RATE} req/s each, one noisy workspace offering {} req/s ({NOISE}x), {}s phases\n",
-        QUIET_RATE * NOISE,
+        "## kcp-bench fairness: {QUIET} quiet workspaces at {rate} req/s each, one noisy workspace offering {} req/s ({NOISE}x), {}s phases\n",
+        rate * NOISE,
         PHASE.as_secs()
     );
     println!("| --max-requests-inflight | quiet p50 alone ms | quiet p99 alone ms | quiet p50 flooded ms | quiet p99 flooded ms | p99 ratio | quiet errors | noisy served/s | noisy 429/s |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for s in &seats {
-        measure(s).await;
+        measure(s, rate).await;
     }
 }
