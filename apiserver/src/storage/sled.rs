@@ -1,7 +1,7 @@
 //! The embedded backend: one sled tree per shard, with group commit through a write-ahead log.
 //!
 //! Each value is stored as its 8-byte big-endian revision followed by the object's JSON. The
-//! shard's revision counter is written at each checkpoint into the same tree under a reserved key
+//! shard's revision counter is written before each write into the same tree under a reserved key
 //! that starts with `\0` (object keys always start with a group segment, so no prefix listing can
 //! reach it); a reopen continues from the highest revision in the counter or the log.
 //!
@@ -116,13 +116,16 @@ fn split_value(stored: sled::IVec) -> Result<(u64, Bytes), StorageError> {
     Ok((revision, Bytes::from_owner(stored).slice(REVISION_LEN..)))
 }
 
-/// Applies one write to sled: the value with its revision, or the key's removal.
+/// Applies one write to sled: the revision counter, then the value with its revision or the
+/// key's removal.
 ///
-/// A single `insert`/`remove`, never a `sled::Batch`: sled 0.34 writes out its log buffer
+/// Single `insert`/`remove`s, never a `sled::Batch`: sled 0.34 writes out its log buffer
 /// before and after every batch, through its I/O thread pool, which cost more than the rest of
-/// a create. Object and counter need no atomic batch because the [`Wal`] is the record of
-/// order: a reopen redoes every logged write after the last checkpointed counter, in order.
+/// a create. sled recovers a prefix of its operations, so with the counter written first, any
+/// write sled kept is covered by the counter it kept, even one that never reached the [`Wal`]
+/// (sled writes full log buffers on its own): its revision is never handed out again.
 fn apply(db: &sled::Db, key: &str, revision: u64, value: Option<&[u8]>) -> Result<(), StorageError> {
+    db.insert(REVISION_KEY, &revision.to_be_bytes()).map_err(unavailable)?;
     match value {
         Some(value) => db.insert(key, encode_value(revision, value)).map(drop),
         None => db.remove(key).map(drop),
@@ -130,10 +133,8 @@ fn apply(db: &sled::Db, key: &str, revision: u64, value: Option<&[u8]>) -> Resul
     .map_err(unavailable)
 }
 
-/// Makes sled durable with `revision` as its counter. Every write up to `revision` must already
-/// be applied; later ones may be too, and a reopen redoes them from the log.
-fn checkpoint(db: &sled::Db, disk: &mut DirSync, revision: u64) -> Result<(), StorageError> {
-    db.insert(REVISION_KEY, &revision.to_be_bytes()).map_err(unavailable)?;
+/// Makes everything applied to sled so far durable.
+fn checkpoint(db: &sled::Db, disk: &mut DirSync) -> Result<(), StorageError> {
     db.flush().map_err(unavailable)?;
     disk.sync().map_err(unavailable)?;
     Ok(())
@@ -162,13 +163,19 @@ impl SledStorage {
         let mut disk = DirSync::open(dir, "db").map_err(unavailable)?;
         let wal_dir = dir.join("wal");
         let (wal, records) = Wal::open(&wal_dir).map_err(unavailable)?;
-        let checkpointed = revision;
-        for record in records.into_iter().filter(|record| record.revision > checkpointed) {
-            revision = record.revision;
+        // Every logged write is redone, in order: sled may have lost any of them, and redoing
+        // the ones it kept changes nothing. The log only holds writes newer than the segments
+        // already deleted, so nothing older is brought back.
+        let kept = revision;
+        for record in records {
+            revision = revision.max(record.revision);
             apply(&db, &record.key, record.revision, record.value.as_deref())?;
         }
+        // The counter covers what sled kept beyond the log, and what the log redid.
+        revision = revision.max(kept);
+        db.insert(REVISION_KEY, &revision.to_be_bytes()).map_err(unavailable)?;
         // sled now holds everything the older segments recorded; make that durable so they can go.
-        checkpoint(&db, &mut disk, revision)?;
+        checkpoint(&db, &mut disk)?;
         wal.remove_older_segments().map_err(unavailable)?;
         let (durable, _) = watch::channel(Durable { revision, failed: None });
         let shared = Arc::new(Shared {
@@ -299,9 +306,8 @@ impl Shared {
         while let Ok(segment) = full_segments.recv() {
             let segments: Vec<_> = std::iter::once(segment).chain(full_segments.try_iter()).collect();
             // Every write in these segments was applied to sled before it was logged.
-            let committed = self.lock_writes().committed;
             let mut disk = self.disk.lock().unwrap_or_else(|e| e.into_inner());
-            let done = checkpoint(&self.db, &mut disk, committed).and_then(|()| wal::remove_segments(&self.wal_dir, &segments).map_err(unavailable));
+            let done = checkpoint(&self.db, &mut disk).and_then(|()| wal::remove_segments(&self.wal_dir, &segments).map_err(unavailable));
             if let Err(error) = done {
                 // The segments stay, and a reopen replays them; nothing acknowledged is at risk.
                 tracing::error!(%error, "sled checkpoint failed; keeping the write-ahead log");
@@ -512,6 +518,24 @@ mod tests {
         assert!(matches!(reopened.get("core/configmaps/a/ns/small").await, Err(StorageError::NotFound { .. })));
         assert_eq!(reopened.get("core/configmaps/a/ns/last").await.expect("last").revision, last);
         assert!(reopened.create("core/configmaps/a/ns/next", Bytes::from_static(b"{}")).await.expect("create") > last);
+    }
+
+    #[tokio::test]
+    async fn a_write_sled_kept_but_the_log_never_got_keeps_its_revision_taken() {
+        let h = SledHarness::new();
+        let store = h.open(10);
+        let acked = store.create("core/configmaps/a/ns/x", Bytes::from_static(b"{}")).await.expect("create");
+        // Applied and written out by sled itself, but the process died before the flusher
+        // logged it, so it was never acknowledged.
+        apply(&store.shared.db, "core/configmaps/a/ns/phantom", acked + 1, Some(b"{}")).expect("apply");
+        store.shared.db.flush().expect("sled flush");
+        let crashed = tempfile::tempdir().expect("tempdir");
+        copy_dir(h.0.path(), crashed.path());
+        drop(store);
+        let reopened = SledStorage::open(crashed.path(), 10).expect("reopen the crashed copy");
+        assert_eq!(reopened.get("core/configmaps/a/ns/x").await.expect("acknowledged").revision, acked);
+        let next = reopened.create("core/configmaps/a/ns/y", Bytes::from_static(b"{}")).await.expect("create");
+        assert!(next > acked + 1, "revision {next} was handed out twice");
     }
 
     #[tokio::test]
