@@ -151,8 +151,8 @@ impl SledStorage {
     /// Opens (or creates) the store in `dir`, keeping the last `window_capacity` events for
     /// watch replay.
     pub fn open(dir: &Path, window_capacity: usize) -> Result<SledStorage, StorageError> {
-        // We flush ourselves after every group of writes; sled's timer would only add fsyncs.
-        // sled caches up to 1 GiB by default; a control plane keeps many small objects and
+        // The log makes writes durable and sled is flushed at checkpoints; sled's timer would
+        // only add fsyncs. sled caches up to 1 GiB by default; a control plane keeps many small objects and
         // should not grow its resident set with the database.
         let db = sled::Config::new().path(dir).flush_every_ms(None).cache_capacity(CACHE_BYTES).open().map_err(unavailable)?;
         let mut revision = match db.get(REVISION_KEY).map_err(unavailable)? {
@@ -166,13 +166,11 @@ impl SledStorage {
         // Every logged write is redone, in order: sled may have lost any of them, and redoing
         // the ones it kept changes nothing. The log only holds writes newer than the segments
         // already deleted, so nothing older is brought back.
-        let kept = revision;
         for record in records {
             revision = revision.max(record.revision);
             apply(&db, &record.key, record.revision, record.value.as_deref())?;
         }
         // The counter covers what sled kept beyond the log, and what the log redid.
-        revision = revision.max(kept);
         db.insert(REVISION_KEY, &revision.to_be_bytes()).map_err(unavailable)?;
         // sled now holds everything the older segments recorded; make that durable so they can go.
         checkpoint(&db, &mut disk)?;
