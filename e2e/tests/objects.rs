@@ -460,6 +460,22 @@ fn namespace_deletion_deletes_contents() {
 }
 
 #[test]
+fn a_terminating_namespace_takes_no_new_content() {
+    in_each_cluster("closing", |n| {
+        n.k_stdin(&["create", "-f", "-"], "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers: [example.com/hold]\n").ok();
+        n.kcp.kubectl_in(n.cluster, &["delete", "namespace", "closing", "--wait=false"]).ok();
+        let late = n.k(&["create", "configmap", "late"]);
+        assert_eq!(
+            late.fails().trim(),
+            "error: failed to create configmap: configmaps \"late\" is forbidden: unable to create new content in namespace closing because it is being terminated"
+        );
+        assert_eq!(n.k(&["get", "configmap", "held", "-o", "name"]).ok(), "configmap/held\n", "what was there stays until its finalizer goes");
+        n.k(&["patch", "configmap", "held", "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#]).ok();
+        n.kcp.kubectl_in(n.cluster, &["wait", "--for=delete", "namespace/closing", "--timeout=60s"]).ok();
+    });
+}
+
+#[test]
 fn auth_can_i_and_whoami() {
     in_each_cluster("auth", |n| {
         assert_eq!(n.k(&["auth", "can-i", "create", "configmaps"]).ok(), "yes\n");

@@ -5,7 +5,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::super::{AdmissionPlugin, Write};
+use super::super::{object, AdmissionPlugin, Write};
 use crate::storage::{Key, StorageError};
 use apimachinery::status::{ApiError, Reason};
 
@@ -32,7 +32,7 @@ fn terminating(stored: &[u8]) -> Result<bool, serde_json::Error> {
 pub struct NamespaceLifecycle;
 
 impl AdmissionPlugin for NamespaceLifecycle {
-    fn admit<'a>(&'a self, w: Write<'a>, _obj: &'a mut Value) -> BoxFuture<'a, Result<(), ApiError>> {
+    fn admit<'a>(&'a self, w: Write<'a>, obj: &'a mut Value) -> BoxFuture<'a, Result<(), ApiError>> {
         Box::pin(async move {
             if w.old.is_some() || !w.resource.info.namespaced {
                 return Ok(());
@@ -45,7 +45,13 @@ impl AdmissionPlugin for NamespaceLifecycle {
                 Err(e) => return Err(e.into()),
             };
             if terminating(&stored.value).map_err(ApiError::internal)? {
-                return Err(ApiError::new(Reason::Forbidden, format!("unable to create new content in namespace {namespace} because it is being terminated")));
+                let info = &w.resource.info;
+                let resource = if info.group.is_empty() { info.plural.clone() } else { format!("{}.{}", info.plural, info.group) };
+                let name = object::meta_str(obj, "name");
+                return Err(ApiError::new(
+                    Reason::Forbidden,
+                    format!("{resource} {name:?} is forbidden: unable to create new content in namespace {namespace} because it is being terminated"),
+                ));
             }
             Ok(())
         })
