@@ -192,8 +192,12 @@ fn deleting_a_crd_deletes_its_objects() {
         kcp.kubectl(&["delete", "crd", "gizmos.example.org", "--timeout=60s"]).ok(),
         "customresourcedefinition.apiextensions.k8s.io \"gizmos.example.org\" deleted\n"
     );
+    // A client that discovers afresh no longer finds the type. (One whose discovery cache still
+    // lists it gets the list's 404 instead, for as long as its cache is fresh: kubectl's doing.)
+    let fresh_cache = tempfile::tempdir().expect("temp dir");
+    let fresh_cache = fresh_cache.path().to_str().expect("utf-8 path");
     eventually("gizmos to leave discovery", Duration::from_secs(20), || {
-        (k(&["get", "gizmos"], None).stderr == "error: the server doesn't have a resource type \"gizmos\"\n").then_some(())
+        (k(&["get", "gizmos", "--cache-dir", fresh_cache], None).stderr == "error: the server doesn't have a resource type \"gizmos\"\n").then_some(())
     });
     // Re-creating the CRD does not bring the old objects back.
     kcp.kubectl_stdin(&["apply", "-f", "-"], Some(crd)).ok();
