@@ -249,7 +249,7 @@ impl ApiError {
     }
     /// 403 `Forbidden` in the wording kube-apiserver uses for RBAC denials.
     pub fn forbidden(user: &str, verb: &str, resource: &str, group: &str, name: &str, scope: &str, why: &str) -> Self {
-        let res = if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") };
+        let res = qualified(group, resource);
         let mut msg = if name.is_empty() {
             format!("{res} is forbidden: User \"{user}\" cannot {verb} resource \"{resource}\" in API group \"{group}\" {scope}")
         } else {
@@ -267,6 +267,15 @@ impl ApiError {
             details["name"] = json!(name);
         }
         Self::new(Reason::Forbidden, msg).with_details(details)
+    }
+    /// 403 `Forbidden` from admission: `<resource>[.<group>] "<name>" is forbidden: <why>`.
+    pub fn forbidden_because(group: &str, resource: &str, name: &str, why: &str) -> Self {
+        let res = qualified(group, resource);
+        let mut details = json!({"name": name, "kind": resource});
+        if !group.is_empty() {
+            details["group"] = json!(group);
+        }
+        Self::new(Reason::Forbidden, format!("{res} \"{name}\" is forbidden: {why}")).with_details(details)
     }
     /// 404 `NotFound`: `<resource>[.<group>] "<name>" not found`.
     pub fn not_found(group: &str, resource: &str, name: &str) -> Self {
@@ -395,6 +404,15 @@ mod tests {
         assert_eq!(e.message, "configmaps \"x\" not found");
         assert_eq!(e.to_status()["code"], 404);
         assert_eq!(e.to_status()["details"]["kind"], "configmaps");
+    }
+
+    #[test]
+    fn admission_refusals_name_the_qualified_resource_and_object() {
+        let e = ApiError::forbidden_because("rbac.authorization.k8s.io", "roles", "r", "no");
+        assert_eq!(e.message, "roles.rbac.authorization.k8s.io \"r\" is forbidden: no");
+        let status = e.to_status();
+        assert_eq!((status["code"].clone(), status["reason"].clone()), (json!(403), json!("Forbidden")));
+        assert_eq!(status["details"], json!({"name": "r", "kind": "roles", "group": "rbac.authorization.k8s.io"}));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::super::{object, AdmissionPlugin, Write};
 use crate::storage::{Key, StorageError};
-use apimachinery::status::{ApiError, Reason};
+use apimachinery::status::ApiError;
 
 /// The only part of a stored namespace this plugin reads. Every namespaced create asks, so the
 /// rest of the namespace is skipped by the parser instead of being built as a JSON tree.
@@ -46,12 +46,8 @@ impl AdmissionPlugin for NamespaceLifecycle {
             };
             if terminating(&stored.value).map_err(ApiError::internal)? {
                 let info = &w.resource.info;
-                let resource = if info.group.is_empty() { info.plural.clone() } else { format!("{}.{}", info.plural, info.group) };
-                let name = object::meta_str(obj, "name");
-                return Err(ApiError::new(
-                    Reason::Forbidden,
-                    format!("{resource} {name:?} is forbidden: unable to create new content in namespace {namespace} because it is being terminated"),
-                ));
+                let why = format!("unable to create new content in namespace {namespace} because it is being terminated");
+                return Err(ApiError::forbidden_because(&info.group, &info.plural, object::meta_str(obj, "name"), &why));
             }
             Ok(())
         })

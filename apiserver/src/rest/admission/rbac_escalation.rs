@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::super::{object, str_of, AdmissionPlugin, Api, ApiRequest, Write};
 use apimachinery::auth::{self, Attributes};
 use apimachinery::registry::rbac;
-use apimachinery::status::{ApiError, Reason};
+use apimachinery::status::ApiError;
 
 /// Refuses roles and bindings that grant more than their writer holds; `system:masters` may.
 pub struct RbacEscalation;
@@ -62,10 +62,7 @@ async fn check_escalation(api: &Api, req: &ApiRequest, cluster: &str, kind: &str
         Err(missing) => {
             let name = object::meta_str(obj, "name");
             let plural = format!("{}s", kind.to_ascii_lowercase());
-            Err(ApiError::new(
-                Reason::Forbidden,
-                format!("{plural}.rbac.authorization.k8s.io \"{name}\" is forbidden: {}", auth::escalation_message(&req.user, &missing)),
-            ))
+            Err(ApiError::forbidden_because("rbac.authorization.k8s.io", &plural, name, &auth::escalation_message(&req.user, &missing)))
         }
     }
 }
