@@ -271,20 +271,12 @@ impl ApiError {
     /// 403 `Forbidden` from admission: `<resource>[.<group>] "<name>" is forbidden: <why>`.
     pub fn forbidden_because(group: &str, resource: &str, name: &str, why: &str) -> Self {
         let res = qualified(group, resource);
-        let mut details = json!({"name": name, "kind": resource});
-        if !group.is_empty() {
-            details["group"] = json!(group);
-        }
-        Self::new(Reason::Forbidden, format!("{res} \"{name}\" is forbidden: {why}")).with_details(details)
+        Self::new(Reason::Forbidden, format!("{res} \"{name}\" is forbidden: {why}")).with_details(object_details(group, resource, name))
     }
     /// 404 `NotFound`: `<resource>[.<group>] "<name>" not found`.
     pub fn not_found(group: &str, resource: &str, name: &str) -> Self {
         let res = qualified(group, resource);
-        let mut details = json!({"name": name, "kind": resource});
-        if !group.is_empty() {
-            details["group"] = json!(group);
-        }
-        Self::new(Reason::NotFound, format!("{res} \"{name}\" not found")).with_details(details)
+        Self::new(Reason::NotFound, format!("{res} \"{name}\" not found")).with_details(object_details(group, resource, name))
     }
     /// 404 for a path that names no resource at all.
     pub fn path_not_found() -> Self {
@@ -293,11 +285,7 @@ impl ApiError {
     /// 409 `AlreadyExists`.
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
         let res = qualified(group, resource);
-        let mut details = json!({"name": name, "kind": resource});
-        if !group.is_empty() {
-            details["group"] = json!(group);
-        }
-        Self::new(Reason::AlreadyExists, format!("{res} \"{name}\" already exists")).with_details(details)
+        Self::new(Reason::AlreadyExists, format!("{res} \"{name}\" already exists")).with_details(object_details(group, resource, name))
     }
     /// 409 `Conflict` for a stale resourceVersion.
     pub fn conflict(group: &str, resource: &str, name: &str) -> Self {
@@ -306,11 +294,7 @@ impl ApiError {
     /// 409 `Conflict` with a custom explanation.
     pub fn conflict_msg(group: &str, resource: &str, name: &str, why: &str) -> Self {
         let res = qualified(group, resource);
-        let mut details = json!({"name": name, "kind": resource});
-        if !group.is_empty() {
-            details["group"] = json!(group);
-        }
-        Self::new(Reason::Conflict, format!("Operation cannot be fulfilled on {res} \"{name}\": {why}")).with_details(details)
+        Self::new(Reason::Conflict, format!("Operation cannot be fulfilled on {res} \"{name}\": {why}")).with_details(object_details(group, resource, name))
     }
     /// 422 `Invalid` with one cause per field error.
     pub fn invalid(group: &str, kind: &str, name: &str, errors: &[FieldError]) -> Self {
@@ -375,6 +359,15 @@ impl ApiError {
         }
         s
     }
+}
+
+/// The Status `details` naming one object: name, kind (the resource), and group if any.
+fn object_details(group: &str, resource: &str, name: &str) -> Value {
+    let mut details = json!({"name": name, "kind": resource});
+    if !group.is_empty() {
+        details["group"] = json!(group);
+    }
+    details
 }
 
 fn qualified(group: &str, resource: &str) -> String {
