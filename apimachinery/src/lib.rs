@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod gotypes;
+pub mod meta;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;

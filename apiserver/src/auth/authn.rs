@@ -93,21 +93,6 @@ pub struct ServiceAccountTokens {
     pub store: SharedStorage,
 }
 
-/// What a token's check reads of its stored ServiceAccount; the rest is skipped unparsed.
-#[derive(serde::Deserialize)]
-struct StoredAccount {
-    metadata: StoredAccountMeta,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StoredAccountMeta {
-    #[serde(default)]
-    uid: Option<String>,
-    #[serde(default)]
-    deletion_timestamp: Option<serde::de::IgnoredAny>,
-}
-
 impl ServiceAccountTokens {
     /// The identity of a valid token whose service account still exists with the same uid.
     async fn authenticate(&self, token: &str, audiences: &[String]) -> Option<UserInfo> {
@@ -121,8 +106,8 @@ impl ServiceAccountTokens {
             let hosted_here = self.store.get(&Key::logical_cluster(&sa.cluster).encode()).await.is_ok();
             return (!hosted_here).then(|| claims.user());
         };
-        let found: StoredAccount = serde_json::from_slice(&stored.value).ok()?;
-        let alive = found.metadata.uid.as_deref() == Some(sa.account.uid.as_str()) && found.metadata.deletion_timestamp.is_none();
+        let found = apimachinery::meta::StoredMeta::parse(&stored.value).ok()?;
+        let alive = found.uid() == Some(sa.account.uid.as_str()) && !found.deleting();
         alive.then(|| claims.user())
     }
 }

@@ -1,31 +1,16 @@
 //! NamespaceLifecycle: no new content in a namespace that is being deleted.
 
 use futures::future::BoxFuture;
-use serde::de::IgnoredAny;
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::super::{object, AdmissionPlugin, Write};
 use crate::storage::{Key, StorageError};
 use apimachinery::status::ApiError;
 
-/// The only part of a stored namespace this plugin reads. Every namespaced create asks, so the
-/// rest of the namespace is skipped by the parser instead of being built as a JSON tree.
-#[derive(Deserialize)]
-struct Namespace {
-    #[serde(default)]
-    metadata: Metadata,
-}
-
-#[derive(Deserialize, Default)]
-struct Metadata {
-    #[serde(rename = "deletionTimestamp", default)]
-    deletion_timestamp: Option<IgnoredAny>,
-}
-
-/// Whether a stored namespace has been marked for deletion.
+/// Whether a stored namespace has been marked for deletion. Every namespaced create asks, so
+/// only the namespace's metadata is parsed.
 fn terminating(stored: &[u8]) -> Result<bool, serde_json::Error> {
-    Ok(serde_json::from_slice::<Namespace>(stored)?.metadata.deletion_timestamp.is_some())
+    Ok(apimachinery::meta::StoredMeta::parse(stored)?.deleting())
 }
 
 /// Refuses creates in a terminating (or missing) namespace.

@@ -3,9 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use apimachinery::meta::StoredMeta;
 use apiserver::storage::key;
-use serde::de::IgnoredAny;
-use serde::Deserialize;
 use serde_json::Value;
 
 /// (logical cluster, uid): ownerReferences never cross logical clusters.
@@ -26,50 +25,6 @@ pub struct Index {
     revision: u64,
 }
 
-/// What the collector needs of every object on the shard, parsed from the stored bytes without
-/// building the rest of the object: every write on the shard passes through here.
-#[derive(Debug, Default, Deserialize)]
-pub struct Indexed {
-    #[serde(default)]
-    metadata: IndexedMeta,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct IndexedMeta {
-    #[serde(default)]
-    uid: Option<String>,
-    #[serde(default)]
-    owner_references: Option<Vec<OwnerReference>>,
-    #[serde(default)]
-    finalizers: Option<Vec<String>>,
-    #[serde(default)]
-    deletion_timestamp: Option<IgnoredAny>,
-}
-
-#[derive(Debug, Deserialize)]
-struct OwnerReference {
-    #[serde(default)]
-    uid: Option<String>,
-}
-
-impl Indexed {
-    /// Parses a stored object; `None` if it is not a JSON object of the usual shape.
-    pub fn parse(stored: &[u8]) -> Option<Indexed> {
-        serde_json::from_slice(stored).ok()
-    }
-
-    /// The uids its ownerReferences name.
-    pub fn owner_uids(&self) -> Vec<String> {
-        self.metadata.owner_references.iter().flatten().filter_map(|r| r.uid.clone()).collect()
-    }
-
-    /// Whether it is being deleted and waits for a finalizer in `waiting_for`.
-    pub fn deleting_with(&self, waiting_for: &[&str]) -> bool {
-        self.metadata.deletion_timestamp.is_some() && self.metadata.finalizers.iter().flatten().any(|f| waiting_for.contains(&f.as_str()))
-    }
-}
-
 /// The uids an object's ownerReferences name.
 pub fn owner_uids(obj: &Value) -> Vec<String> {
     obj.pointer("/metadata/ownerReferences")
@@ -80,10 +35,10 @@ pub fn owner_uids(obj: &Value) -> Vec<String> {
 
 impl Index {
     /// Records an object as it is at `revision`.
-    pub fn present(&mut self, key: &str, obj: &Indexed, revision: u64) {
+    pub fn present(&mut self, key: &str, obj: &StoredMeta, revision: u64) {
         self.revision = self.revision.max(revision);
         let Some((cluster, _, _)) = key::decode(key) else { return };
-        let uid = obj.metadata.uid.clone().unwrap_or_default();
+        let uid = obj.uid().unwrap_or_default().to_string();
         if let Some(old) = self.uid_of.insert(key.to_string(), uid.clone()) {
             self.key_of.remove(&(cluster.to_string(), old));
         }
@@ -138,22 +93,5 @@ impl Index {
             self.dependents.entry(id.clone()).or_default().insert(dep.to_string());
         }
         self.owners_of.insert(dep.to_string(), ids);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Indexed;
-
-    #[test]
-    fn indexed_metadata_reads_owners_and_deletion_and_tolerates_nulls() {
-        let stored = br#"{"kind":"ConfigMap","metadata":{"name":"a","uid":"u1","ownerReferences":[{"uid":"o1","kind":"X"},{"name":"no-uid"}],"finalizers":["foregroundDeletion"],"deletionTimestamp":"2026-12-04T00:00:00Z"},"data":{"big":"x"}}"#;
-        let obj = Indexed::parse(stored).expect("parse");
-        assert_eq!(obj.owner_uids(), ["o1"]);
-        assert!(obj.deleting_with(&["orphan", "foregroundDeletion"]));
-        assert!(!obj.deleting_with(&["orphan"]));
-        let nulls = Indexed::parse(br#"{"metadata":{"uid":null,"ownerReferences":null,"finalizers":null,"deletionTimestamp":null}}"#).expect("parse");
-        assert!(nulls.owner_uids().is_empty() && !nulls.deleting_with(&["orphan"]));
-        assert!(Indexed::parse(b"not json").is_none());
     }
 }

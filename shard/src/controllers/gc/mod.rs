@@ -18,8 +18,9 @@ use apiserver::rest::object;
 use serde_json::Value;
 
 use super::{remove_finalizer, update, Error, Part};
+use apimachinery::meta::StoredMeta;
 use apiserver::controller::{Action, Change, Controller, Reconcile};
-use index::{owner_uids, Index, Indexed};
+use index::{owner_uids, Index};
 
 /// The controller's name (metrics, logs, identity).
 pub const NAME: &str = "garbage-collector";
@@ -52,9 +53,9 @@ pub fn controller(reconciler: GarbageCollector) -> Controller<GarbageCollector> 
         let mut idx = index.lock().unwrap_or_else(|e| e.into_inner());
         let keys: Vec<String> = match change {
             Change::Present(s) => {
-                let Some(obj) = Indexed::parse(&s.value) else { return Vec::new() };
+                let Ok(obj) = StoredMeta::parse(&s.value) else { return Vec::new() };
                 idx.present(&s.key, &obj, s.revision);
-                let waits = obj.deleting_with(&[FOREGROUND_FINALIZER, ORPHAN_FINALIZER]);
+                let waits = obj.deleting() && obj.finalizers().iter().any(|f| f == FOREGROUND_FINALIZER || f == ORPHAN_FINALIZER);
                 // An owner listed after its dependent is not known yet here; the reconcile,
                 // which runs once everything is listed, decides.
                 let cluster = apiserver::storage::key::decode(&s.key).map(|(c, _, _)| c).unwrap_or_default();

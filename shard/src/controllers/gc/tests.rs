@@ -2,13 +2,14 @@ use serde_json::json;
 
 use super::*;
 use crate::controllers::testing::Fixture;
+use apimachinery::meta::StoredMeta;
 
 /// Rebuilds the index from storage, as a fresh informer would.
 async fn reindex(f: &Fixture, gc: &GarbageCollector) {
     let page = f.store.list("", None, 0, None).await.unwrap();
     let mut idx = Index::default();
     for s in page.items {
-        idx.present(&s.key, &Indexed::parse(&s.value).unwrap(), s.revision);
+        idx.present(&s.key, &StoredMeta::parse(&s.value).unwrap(), s.revision);
     }
     *gc.index() = idx;
 }
