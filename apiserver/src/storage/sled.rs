@@ -116,6 +116,12 @@ fn split_value(stored: sled::IVec) -> Result<(u64, Bytes), StorageError> {
     Ok((revision, Bytes::from_owner(stored).slice(REVISION_LEN..)))
 }
 
+/// Starts a named thread running `run` on the store's shared state.
+fn spawn_thread(name: &str, shared: &Arc<Shared>, run: impl FnOnce(&Shared) + Send + 'static) -> Result<JoinHandle<()>, StorageError> {
+    let shared = Arc::clone(shared);
+    std::thread::Builder::new().name(name.into()).spawn(move || run(&shared)).map_err(unavailable)
+}
+
 /// Applies one write to sled: the revision counter, then the value with its revision or the
 /// key's removal.
 ///
@@ -188,12 +194,8 @@ impl SledStorage {
             wal_dir,
         });
         let (closed, full_segments) = std::sync::mpsc::channel();
-        let spawn = |name: &str, run: Box<dyn FnOnce(&Shared) + Send>| {
-            let shared = Arc::clone(&shared);
-            std::thread::Builder::new().name(name.into()).spawn(move || run(&shared)).map_err(unavailable)
-        };
-        let flusher = spawn("sled-flusher", Box::new(move |shared| shared.run_flusher(wal, closed)))?;
-        let checkpointer = spawn("sled-checkpoint", Box::new(move |shared| shared.run_checkpointer(full_segments)))?;
+        let flusher = spawn_thread("sled-flusher", &shared, move |shared| shared.run_flusher(wal, closed))?;
+        let checkpointer = spawn_thread("sled-checkpoint", &shared, move |shared| shared.run_checkpointer(full_segments))?;
         Ok(SledStorage { shared, flusher: Some(flusher), checkpointer: Some(checkpointer) })
     }
 
@@ -281,8 +283,12 @@ impl Shared {
             };
             let started = std::time::Instant::now();
             match wal.append(&events) {
-                // The checkpoint thread only ends after this one, so the send cannot fail.
-                Ok(full) => full.into_iter().for_each(|segment| closed.send(segment).unwrap_or_default()),
+                Ok(full) => {
+                    if let Some(segment) = full {
+                        // The checkpoint thread only ends after this one, so the send cannot fail.
+                        let _ = closed.send(segment);
+                    }
+                }
                 Err(error) => {
                     tracing::error!(%error, "write-ahead log append failed; the store stops accepting writes");
                     self.durable.send_modify(|d| d.failed = Some(error.to_string().into()));
