@@ -23,6 +23,8 @@ use super::{Event, EventKind};
 pub const SEGMENT_BYTES: u64 = 32 << 20;
 
 const HEADER: usize = 8;
+/// Bytes of a body before its key: revision (8), op (1), key length (4).
+const BODY_PREFIX: usize = 13;
 const OP_PUT: u8 = 1;
 const OP_DELETE: u8 = 2;
 
@@ -75,7 +77,7 @@ impl Wal {
     /// Appends one group of committed writes and makes it durable. Returns the segment it
     /// closed when this group filled it.
     pub fn append(&mut self, events: &[Event]) -> io::Result<Option<PathBuf>> {
-        let mut buf = Vec::with_capacity(events.iter().map(|e| HEADER + 13 + e.key.len() + e.value.len()).sum());
+        let mut buf = Vec::with_capacity(events.iter().map(|e| HEADER + BODY_PREFIX + e.key.len() + e.value.len()).sum());
         for event in events {
             encode(event, &mut buf);
         }
@@ -170,10 +172,10 @@ fn decode(data: &[u8]) -> Option<(Record, usize)> {
     }
     let revision = u64::from_be_bytes(body.get(..8)?.try_into().ok()?);
     let op = *body.get(8)?;
-    let key_len = u32::from_be_bytes(body.get(9..13)?.try_into().ok()?) as usize;
-    let key = std::str::from_utf8(body.get(13..13 + key_len)?).ok()?.to_owned();
+    let key_len = u32::from_be_bytes(body.get(9..BODY_PREFIX)?.try_into().ok()?) as usize;
+    let key = std::str::from_utf8(body.get(BODY_PREFIX..BODY_PREFIX + key_len)?).ok()?.to_owned();
     let value = match op {
-        OP_PUT => Some(Bytes::copy_from_slice(&body[13 + key_len..])),
+        OP_PUT => Some(Bytes::copy_from_slice(&body[BODY_PREFIX + key_len..])),
         OP_DELETE => None,
         _ => return None,
     };
