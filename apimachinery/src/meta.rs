@@ -49,8 +49,8 @@ impl StoredMeta {
     }
 
     /// The uids its ownerReferences name.
-    pub fn owner_uids(&self) -> Vec<String> {
-        self.metadata.owner_references.iter().flatten().filter_map(|r| r.uid.clone()).collect()
+    pub fn owner_uids(&self) -> impl Iterator<Item = &str> {
+        self.metadata.owner_references.iter().flatten().filter_map(|r| r.uid.as_deref())
     }
 }
 
@@ -63,11 +63,11 @@ mod tests {
         let stored = br#"{"kind":"ConfigMap","metadata":{"name":"a","uid":"u1","ownerReferences":[{"uid":"o1","kind":"X"},{"name":"no-uid"}],"finalizers":["foregroundDeletion"],"deletionTimestamp":"2026-12-04T00:00:00Z"},"data":{"big":"x"}}"#;
         let meta = StoredMeta::parse(stored).expect("parse");
         assert_eq!(
-            (meta.uid(), meta.owner_uids(), meta.finalizers(), meta.deleting()),
-            (Some("u1"), vec!["o1".to_string()], &["foregroundDeletion".to_string()][..], true)
+            (meta.uid(), meta.owner_uids().collect::<Vec<_>>(), meta.finalizers(), meta.deleting()),
+            (Some("u1"), vec!["o1"], &["foregroundDeletion".to_string()][..], true)
         );
         let nulls = StoredMeta::parse(br#"{"metadata":{"uid":null,"ownerReferences":null,"finalizers":null,"deletionTimestamp":null}}"#).expect("parse");
-        assert!(nulls.uid().is_none() && nulls.owner_uids().is_empty() && nulls.finalizers().is_empty() && !nulls.deleting());
+        assert!(nulls.uid().is_none() && nulls.owner_uids().next().is_none() && nulls.finalizers().is_empty() && !nulls.deleting());
         assert!(StoredMeta::parse(b"not json").is_err());
     }
 }

@@ -40,11 +40,20 @@ impl Change {
     }
 }
 
+/// The keys an informer has reported present, without their common prefix: informers span
+/// every object on the shard, so each key is held as small as it can be.
+type Known = HashSet<Box<str>>;
+
+/// `key` without the informer's prefix (watches and lists only return keys under it).
+fn short<'k>(prefix: &str, key: &'k str) -> &'k str {
+    key.strip_prefix(prefix).unwrap_or(key)
+}
+
 /// Lists `prefix` and follows it forever, calling `on_change` for every change and `on_synced`
 /// once after the first complete list.
 pub async fn run(store: SharedStorage, prefix: String, mut on_change: impl FnMut(Change), on_synced: impl FnOnce()) {
     let mut on_synced = Some(on_synced);
-    let mut known: HashSet<String> = HashSet::new();
+    let mut known = Known::new();
     loop {
         let Some(revision) = relist(&store, &prefix, &mut known, &mut on_change).await else {
             tokio::time::sleep(RELIST_DELAY).await;
@@ -66,8 +75,8 @@ pub async fn run(store: SharedStorage, prefix: String, mut on_change: impl FnMut
                 Ok(ev) => {
                     let change = Change::from_event(ev);
                     match &change {
-                        Change::Present(s) => known.insert(s.key.clone()),
-                        Change::Gone(k) => known.remove(k),
+                        Change::Present(s) => known.insert(short(&prefix, &s.key).into()),
+                        Change::Gone(k) => known.remove(short(&prefix, k)),
                     };
                     on_change(change);
                 }
@@ -82,7 +91,7 @@ pub async fn run(store: SharedStorage, prefix: String, mut on_change: impl FnMut
 
 /// Lists every page of `prefix`, reports each item and each known key no longer there; returns
 /// the revision to watch from, or None when the store failed.
-async fn relist(store: &SharedStorage, prefix: &str, known: &mut HashSet<String>, on_change: &mut impl FnMut(Change)) -> Option<u64> {
+async fn relist(store: &SharedStorage, prefix: &str, known: &mut Known, on_change: &mut impl FnMut(Change)) -> Option<u64> {
     let mut items = Vec::new();
     let mut after: Option<String> = None;
     let mut revision = None;
@@ -104,9 +113,9 @@ async fn relist(store: &SharedStorage, prefix: &str, known: &mut HashSet<String>
             None => break,
         }
     }
-    let listed: HashSet<String> = items.iter().map(|s| s.key.clone()).collect();
+    let listed: Known = items.iter().map(|s| short(prefix, &s.key).into()).collect();
     for gone in known.difference(&listed) {
-        on_change(Change::Gone(gone.clone()));
+        on_change(Change::Gone(format!("{prefix}{gone}")));
     }
     for item in items {
         on_change(Change::Present(item));

@@ -53,7 +53,18 @@ struct State<K> {
     depth: Option<DepthGauge>,
 }
 
-impl<K> State<K> {
+/// The capacity a drained queue keeps; a burst beyond it is given back once worked off.
+const KEPT_CAPACITY: usize = 64;
+
+impl<K: Eq + Hash> State<K> {
+    /// Returns the memory of a worked-off burst (a relist queues every key of a prefix).
+    fn release_burst(&mut self) {
+        if self.ready.capacity() > KEPT_CAPACITY {
+            self.ready.shrink_to(KEPT_CAPACITY);
+            self.waiting.shrink_to(KEPT_CAPACITY);
+        }
+    }
+
     /// Keeps the depth gauge in step; called after every change of `ready`.
     fn changed(&self) {
         if let Some(g) = &self.depth {
@@ -155,6 +166,9 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
                 if let Some(key) = s.ready.pop_front() {
                     s.changed();
                     s.waiting.remove(&key);
+                    if s.ready.is_empty() {
+                        s.release_burst();
+                    }
                     s.active.insert(key.clone());
                     // Another worker may be waiting and more keys ready.
                     if !s.ready.is_empty() {

@@ -124,7 +124,9 @@ pub fn decode_stored(bytes: &Bytes, revision: u64) -> Result<Value, ApiError> {
 
 /// Serializes an object for storage, without its resourceVersion (the store owns revisions).
 pub fn to_stored(obj: &Value) -> Bytes {
-    Bytes::from(serde_json::to_vec(&Unversioned(obj)).unwrap_or_default())
+    // Exactly sized: the event window keeps these bytes, and a growing Vec's spare capacity
+    // would stay with them.
+    Bytes::from(serde_json::to_vec(&Unversioned(obj)).unwrap_or_default().into_boxed_slice())
 }
 
 /// Prints an object as it is but for `metadata.resourceVersion`, without copying the object.

@@ -59,7 +59,7 @@ pub fn controller(reconciler: GarbageCollector) -> Controller<GarbageCollector> 
                 // An owner listed after its dependent is not known yet here; the reconcile,
                 // which runs once everything is listed, decides.
                 let cluster = apiserver::storage::key::decode(&s.key).map(|(c, _, _)| c).unwrap_or_default();
-                let orphaned = obj.owner_uids().iter().any(|u| !idx.exists(cluster, u));
+                let orphaned = obj.owner_uids().any(|u| !idx.exists(cluster, u));
                 if waits || orphaned {
                     vec![s.key.clone()]
                 } else {

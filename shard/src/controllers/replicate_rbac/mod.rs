@@ -9,7 +9,7 @@
 //! to an export, in another shard's workspace can evaluate `use` and `bind`, and a shard
 //! serving a bound resource can apply its export's policy.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use apiserver::controller::{Action, Change, Controller, Reconcile};
@@ -40,39 +40,49 @@ const BINDINGS: &str = "rbac.authorization.k8s.io/clusterrolebindings/";
 
 /// Which ClusterRole each ClusterRoleBinding names, both ways, so a role's change re-examines
 /// its bindings and a binding's change touches only its own entries (one workspace owner
-/// binding per logical cluster makes a scan of all bindings per change quadratic).
+/// binding per logical cluster makes a scan of all bindings per change quadratic). Entries are
+/// storage keys, each allocated once: the index holds every binding on the shard.
 #[derive(Default)]
 struct BindingIndex {
-    /// (cluster, role) → the bindings naming it.
-    by_role: HashMap<(String, String), HashSet<ObjectRef>>,
-    /// Binding → the role it names (in the binding's cluster).
-    role_of: HashMap<ObjectRef, String>,
+    /// (role key, binding key): the bindings naming one role are one range.
+    by_role: BTreeSet<(Arc<str>, Arc<str>)>,
+    /// Binding key → the key of the role it names (in the binding's cluster).
+    role_of: HashMap<Arc<str>, Arc<str>>,
 }
 
 impl BindingIndex {
-    /// Records that `binding` names `role` (None: it is gone); returns the (cluster, role) it
+    /// Records that `binding` names ClusterRole `role` (None: it is gone); returns the role it
     /// named before.
-    fn set(&mut self, binding: ObjectRef, role: Option<String>) -> Option<(String, String)> {
-        let before = self.role_of.remove(&binding).map(|role| (binding.cluster.clone(), role));
-        if let Some(old) = &before {
-            if let Some(set) = self.by_role.get_mut(old) {
-                set.remove(&binding);
-                if set.is_empty() {
-                    self.by_role.remove(old);
-                }
-            }
+    fn set(&mut self, binding: &ObjectRef, role: Option<&str>) -> Option<ObjectRef> {
+        let key = binding.key();
+        let before = self.role_of.remove_entry(key.as_str());
+        if let Some((b, r)) = &before {
+            self.by_role.remove(&(r.clone(), b.clone()));
         }
         if let Some(role) = role {
-            self.by_role.entry((binding.cluster.clone(), role.clone())).or_default().insert(binding.clone());
-            self.role_of.insert(binding, role);
+            let role = cluster_role(&binding.cluster, role).key();
+            let role = self.naming(&role).next().map_or_else(|| Arc::from(role.as_str()), |(r, _)| r.clone());
+            let key = before.as_ref().map_or_else(|| Arc::from(key), |(b, _)| b.clone());
+            self.by_role.insert((role.clone(), key.clone()));
+            self.role_of.insert(key, role);
         }
-        before
+        before.and_then(|(_, r)| ObjectRef::from_key(&r))
     }
 
-    /// The bindings naming ClusterRole `role` of `cluster`.
-    fn bindings_of(&self, cluster: &str, role: &str) -> Vec<ObjectRef> {
-        self.by_role.get(&(cluster.to_string(), role.to_string())).map(|b| b.iter().cloned().collect()).unwrap_or_default()
+    /// The entries of the bindings naming the role with this key.
+    fn naming<'a>(&'a self, role: &'a str) -> impl Iterator<Item = &'a (Arc<str>, Arc<str>)> + 'a {
+        self.by_role.range((Arc::from(role), Arc::from(""))..).take_while(move |(r, _)| &**r == role)
     }
+
+    /// The bindings naming a ClusterRole.
+    fn bindings_of(&self, role: &ObjectRef) -> Vec<ObjectRef> {
+        self.naming(&role.key()).filter_map(|(_, b)| ObjectRef::from_key(b)).collect()
+    }
+}
+
+/// A ClusterRole of a logical cluster.
+fn cluster_role(cluster: &str, name: &str) -> ObjectRef {
+    ObjectRef::new("rbac.authorization.k8s.io", "clusterroles", cluster, "", name)
 }
 
 /// Keeps the replication marks of ClusterRoles and ClusterRoleBindings up to date.
@@ -93,14 +103,13 @@ pub fn controller(reconciler: ReplicateRbac) -> Controller<ReplicateRbac> {
             let role = role_name(change);
             // The role a binding names, or named before this change, may now be (or no longer
             // be) a policy's.
-            let before = index.lock().unwrap_or_else(|e| e.into_inner()).set(binding.clone(), role.clone());
-            let role = role.map(|name| (binding.cluster.clone(), name)).or(before);
-            let role = role.map(|(cluster, name)| ObjectRef::new("rbac.authorization.k8s.io", "clusterroles", &cluster, "", &name));
+            let before = index.lock().unwrap_or_else(|e| e.into_inner()).set(&binding, role.as_deref());
+            let role = role.map(|name| cluster_role(&binding.cluster, &name)).or(before);
             own_key(change).into_iter().chain(role).collect()
         })
         .watches(store, ROLES, move |change: &Change| {
             let role = ObjectRef::from_key(change.key());
-            let bindings = role.as_ref().map(|r| by_role.lock().unwrap_or_else(|e| e.into_inner()).bindings_of(&r.cluster, &r.name)).unwrap_or_default();
+            let bindings = role.as_ref().map(|r| by_role.lock().unwrap_or_else(|e| e.into_inner()).bindings_of(r)).unwrap_or_default();
             role.filter(|_| matches!(change, Change::Present(_))).into_iter().chain(bindings)
         })
 }
