@@ -132,7 +132,7 @@ pub async fn migrate(flags: &MigrateFlags) -> Result<Report, MigrateError> {
     let tls = flags.etcd_cafile.clone().map(|ca_file| EtcdTls { ca_file, client: flags.etcd_certfile.clone().zip(flags.etcd_keyfile.clone()) });
     let prefix = flags.etcd_prefix.clone().unwrap_or_else(|| default_prefix(&flags.shard_name));
     // Nobody watches during a migration: the smallest window will do.
-    let config = EtcdConfig { servers, tls, prefix: prefix.clone(), compaction_interval: None, window_capacity: 1 };
+    let config = EtcdConfig { servers, tls, prefix: prefix.clone(), compaction_interval: None, window_capacity: 1, read_cache: Vec::new() };
     let source = SledStorage::open(&dir, 1)?;
     let target = EtcdStorage::open(&config).await?;
     if !target.list("", None, 1, None).await?.items.is_empty() {
@@ -207,7 +207,14 @@ mod tests {
         let report = migrate(&flags).await.expect("migrate");
         assert_eq!((report.objects, report.prefix.as_str()), (29, "/kcp-rs/root/"));
         assert_eq!(report.checksum, checksum(&expected));
-        let config = EtcdConfig { servers: vec![etcd.url.clone()], tls: None, prefix: report.prefix.clone(), compaction_interval: None, window_capacity: 1 };
+        let config = EtcdConfig {
+            servers: vec![etcd.url.clone()],
+            tls: None,
+            prefix: report.prefix.clone(),
+            compaction_interval: None,
+            window_capacity: 1,
+            read_cache: Vec::new(),
+        };
         let copied = EtcdStorage::open(&config).await.expect("open").get("core/configmaps/c0/ns/0").await.expect("get");
         assert_eq!(copied.value, Bytes::from_static(b"{\"n\":\"changed\"}"));
 

@@ -311,7 +311,15 @@ fn resolve_storage(
     if !prefix.ends_with('/') {
         return Err(ConfigError::Invalid { setting: "--etcd-prefix", message: format!("{prefix:?} must end with '/' so that shards never share keys") });
     }
-    Ok(StorageConfig::Etcd(EtcdConfig { servers, tls, prefix, compaction_interval: Some(interval.unwrap_or(DEFAULT_COMPACTION_INTERVAL)), window_capacity }))
+    let compaction_interval = Some(interval.unwrap_or(DEFAULT_COMPACTION_INTERVAL));
+    Ok(StorageConfig::Etcd(EtcdConfig { servers, tls, prefix, compaction_interval, window_capacity, read_cache: read_on_every_request() }))
+}
+
+/// What a shard reads on nearly every request: the logical cluster it goes to, its namespace,
+/// and the workspaces its path walks. On etcd these stay in memory.
+fn read_on_every_request() -> Vec<String> {
+    use apiserver::storage::key::resource_prefix;
+    vec![resource_prefix("core.kcp.io", "logicalclusters"), resource_prefix("", "namespaces"), resource_prefix("tenancy.kcp.io", "workspaces")]
 }
 
 /// The resolved configuration of one shard.
@@ -479,6 +487,7 @@ mod tests {
         assert_eq!(etcd.prefix, "/kcp-rs/s1/");
         assert_eq!(etcd.compaction_interval, Some(Duration::from_secs(60)));
         assert_eq!(etcd.window_capacity, 10_000);
+        assert!(etcd.read_cache.contains(&"core.kcp.io/logicalclusters/".to_string()));
         assert_eq!(etcd.tls, Some(EtcdTls { ca_file: "ca.pem".into(), client: Some(("c.pem".into(), "k.pem".into())) }));
 
         let plain = ShardFlags { storage: Some(StorageKind::Etcd), etcd_servers: Some(vec!["http://127.0.0.1:2379".into()]), ..tls_flags() };

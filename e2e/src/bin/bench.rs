@@ -385,6 +385,7 @@ async fn storage(mut args: impl Iterator<Item = String>) {
                 prefix: "/kcp-rs-bench/store-alone/".into(),
                 compaction_interval: None,
                 window_capacity: 10_000,
+                read_cache: Vec::new(),
             };
             std::sync::Arc::new(EtcdStorage::open(&config).await.expect("etcd store"))
         };

@@ -53,10 +53,14 @@ pub(super) async fn run(shared: Arc<Shared>, start: u64) {
     let mut resume = start;
     let mut pause = RETRY_MIN;
     loop {
+        if !shared.hot.is_complete() {
+            fill_hot(&shared, resume).await;
+        }
         match follow(&shared, &mut resume).await {
             Ended::Compacted => match shared.newest_revision().await {
                 Ok(now) => {
                     tracing::warn!(resume, now, "etcd compacted the history the watch feed needed; watchers re-list");
+                    shared.hot.invalidate();
                     shared.window.restart(now);
                     resume = now;
                     shared.seen.send_modify(|seen| *seen = (*seen).max(now));
@@ -74,6 +78,19 @@ pub(super) async fn run(shared: Arc<Shared>, start: u64) {
             pause = RETRY_MIN;
         }
     }
+}
+
+/// Reads the in-memory keys afresh at `revision`, where the feed goes on from; on failure they
+/// stay unserved (reads go to etcd) until the next attempt.
+async fn fill_hot(shared: &Shared, revision: u64) {
+    let mut items = Vec::new();
+    for prefix in shared.hot.prefixes() {
+        match shared.list(prefix, None, 0, Some(revision)).await {
+            Ok(page) => items.extend(page.items),
+            Err(error) => return tracing::warn!(%error, revision, "cannot read the keys kept in memory; reading them from etcd meanwhile"),
+        }
+    }
+    shared.hot.fill(items);
 }
 
 /// Follows one watch stream from `resume + 1`, publishing what it delivers.
@@ -126,6 +143,7 @@ async fn follow(shared: &Shared, resume: &mut u64) -> Ended {
         if let Some(last) = events.last() {
             *resume = last.revision;
         }
+        shared.hot.apply(&events);
         shared.window.publish(events);
         let published = *resume;
         shared.seen.send_modify(|seen| *seen = (*seen).max(published));

@@ -15,6 +15,7 @@
 
 mod client;
 mod feed;
+mod hot;
 pub mod local;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -60,6 +61,9 @@ pub struct EtcdConfig {
     pub compaction_interval: Option<Duration>,
     /// How many recent events watchers can resume from.
     pub window_capacity: usize,
+    /// Key prefixes kept in memory from the watch feed and read from there (the objects a
+    /// shard reads on every request); empty reads everything from etcd.
+    pub read_cache: Vec<String>,
 }
 
 /// Why the store could not be opened.
@@ -98,6 +102,8 @@ pub(super) struct Shared {
     writes: AtomicU64,
     /// Round trips of write transactions: etcd answers once its log is synced.
     sync_durations: super::SyncDurations,
+    /// The keys read from memory.
+    hot: hot::HotKeys,
 }
 
 /// The smallest key greater than every key starting with `prefix` (etcd's `range_end`).
@@ -199,6 +205,36 @@ impl Shared {
         response
     }
 
+    /// One page of `prefix` (every item when `limit` is 0), read at `at` or now.
+    async fn list(&self, prefix: &str, start_after: Option<&str>, limit: usize, at: Option<u64>) -> Result<Page, StorageError> {
+        let s = self;
+        let full = s.key(prefix);
+        let end = prefix_end(&full);
+        // The smallest key after `after` is `after` followed by a zero byte.
+        let after = |key: &str| concat(&[&s.prefix, key.as_bytes(), b"\0"]);
+        let mut start = match start_after {
+            Some(key) if key >= prefix => after(key),
+            _ => full,
+        };
+        let mut revision = at;
+        let mut items = Vec::new();
+        loop {
+            let want = if limit == 0 { LIST_CHUNK } else { limit };
+            let request = pb::RangeRequest { key: start, range_end: end.clone(), limit: want as i64, revision: revision.unwrap_or(0) as i64 };
+            let response = call(revision.unwrap_or(0), s.clients.kv.clone().range(request)).await?;
+            // Every chunk after the first reads the first one's revision.
+            let read_at = *revision.get_or_insert_with(|| header_revision(response.header.as_ref()));
+            for kv in response.kvs {
+                items.push(s.stored(kv)?);
+            }
+            let last = items.last().map(|item: &Stored| item.key.clone());
+            match last {
+                Some(last) if response.more && limit == 0 => start = after(&last),
+                last => return Ok(Page { items, revision: read_at, more_after: if response.more { last } else { None } }),
+            }
+        }
+    }
+
     /// Explains a failed update or delete from the key's state that the failure branch read.
     fn precondition_failed(&self, key: &str, response: pb::TxnResponse) -> StorageError {
         let current = response.responses.into_iter().find_map(|r| match r.response {
@@ -219,6 +255,7 @@ impl Shared {
         let mut seen = self.seen.subscribe();
         if tokio::time::timeout(client::REQUEST_TIMEOUT, seen.wait_for(|seen| *seen >= revision)).await.is_err() {
             tracing::warn!(revision, "etcd acknowledged a write its watch has not delivered yet");
+            self.hot.acknowledged_unseen(revision);
         }
         revision
     }
@@ -270,6 +307,7 @@ impl EtcdStorage {
             db_size: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             sync_durations: super::sync_durations(),
+            hot: hot::HotKeys::new(config.read_cache.clone()),
         });
         shared.refresh_size().await;
         let mut tasks = vec![tokio::spawn(feed::run(Arc::clone(&shared), revision))];
@@ -291,6 +329,9 @@ impl Storage for EtcdStorage {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Stored, StorageError>> {
         Box::pin(async move {
             let s = &self.shared;
+            if let Some(answer) = s.hot.get(key, *s.seen.borrow()) {
+                return answer;
+            }
             let response = call(0, s.clients.kv.clone().range(pb::RangeRequest { key: s.key(key), ..Default::default() })).await?;
             let kv = response.kvs.into_iter().next().ok_or_else(|| StorageError::NotFound { key: key.to_owned() })?;
             s.stored(kv)
@@ -298,34 +339,7 @@ impl Storage for EtcdStorage {
     }
 
     fn list<'a>(&'a self, prefix: &'a str, start_after: Option<&'a str>, limit: usize, at: Option<u64>) -> BoxFuture<'a, Result<Page, StorageError>> {
-        Box::pin(async move {
-            let s = &self.shared;
-            let full = s.key(prefix);
-            let end = prefix_end(&full);
-            // The smallest key after `after` is `after` followed by a zero byte.
-            let after = |key: &str| concat(&[&s.prefix, key.as_bytes(), b"\0"]);
-            let mut start = match start_after {
-                Some(key) if key >= prefix => after(key),
-                _ => full,
-            };
-            let mut revision = at;
-            let mut items = Vec::new();
-            loop {
-                let want = if limit == 0 { LIST_CHUNK } else { limit };
-                let request = pb::RangeRequest { key: start, range_end: end.clone(), limit: want as i64, revision: revision.unwrap_or(0) as i64 };
-                let response = call(revision.unwrap_or(0), s.clients.kv.clone().range(request)).await?;
-                // Every chunk after the first reads the first one's revision.
-                let read_at = *revision.get_or_insert_with(|| header_revision(response.header.as_ref()));
-                for kv in response.kvs {
-                    items.push(s.stored(kv)?);
-                }
-                let last = items.last().map(|item: &Stored| item.key.clone());
-                match last {
-                    Some(last) if response.more && limit == 0 => start = after(&last),
-                    last => return Ok(Page { items, revision: read_at, more_after: if response.more { last } else { None } }),
-                }
-            }
-        })
+        Box::pin(self.shared.list(prefix, start_after, limit, at))
     }
 
     fn create<'a>(&'a self, key: &'a str, value: Bytes) -> BoxFuture<'a, Result<u64, StorageError>> {
