@@ -40,20 +40,57 @@ impl Change {
     }
 }
 
-/// The keys an informer has reported present, without their common prefix: informers span
-/// every object on the shard, so each key is held as small as it can be.
-type Known = HashSet<Box<str>>;
+/// Where an informer remembers the keys it reported present, so that a relist can tell which
+/// of them vanished meanwhile. A handler that indexes every key itself can answer from its
+/// index instead of the informer keeping a second copy (informers span the whole shard).
+pub trait Known: Send + 'static {
+    /// Notes a change as it is reported.
+    fn saw(&mut self, change: &Change);
+    /// The keys once reported present that a fresh listing lacks.
+    fn vanished(&self, listed: &HashSet<&str>) -> Vec<String>;
+}
 
-/// `key` without the informer's prefix (watches and lists only return keys under it).
-fn short<'k>(prefix: &str, key: &'k str) -> &'k str {
-    key.strip_prefix(prefix).unwrap_or(key)
+/// The informer's own record: each key without the informer's common prefix.
+pub struct KnownKeys {
+    prefix: String,
+    keys: HashSet<Box<str>>,
+}
+
+impl KnownKeys {
+    /// An empty record for keys under `prefix`.
+    pub fn new(prefix: &str) -> KnownKeys {
+        KnownKeys { prefix: prefix.to_string(), keys: HashSet::new() }
+    }
+
+    /// `key` without the prefix (watches and lists only return keys under it).
+    fn short<'k>(&self, key: &'k str) -> &'k str {
+        key.strip_prefix(self.prefix.as_str()).unwrap_or(key)
+    }
+}
+
+impl Known for KnownKeys {
+    fn saw(&mut self, change: &Change) {
+        match change {
+            Change::Present(s) => self.keys.insert(self.short(&s.key).into()),
+            Change::Gone(k) => self.keys.remove(self.short(k)),
+        };
+    }
+
+    fn vanished(&self, listed: &HashSet<&str>) -> Vec<String> {
+        self.keys.iter().map(|k| format!("{}{k}", self.prefix)).filter(|k| !listed.contains(k.as_str())).collect()
+    }
 }
 
 /// Lists `prefix` and follows it forever, calling `on_change` for every change and `on_synced`
 /// once after the first complete list.
-pub async fn run(store: SharedStorage, prefix: String, mut on_change: impl FnMut(Change), on_synced: impl FnOnce()) {
+pub async fn run(store: SharedStorage, prefix: String, on_change: impl FnMut(Change), on_synced: impl FnOnce()) {
+    let known = KnownKeys::new(&prefix);
+    run_with(store, prefix, known, on_change, on_synced).await
+}
+
+/// [`run`], remembering the keys it reported in `known`.
+pub async fn run_with(store: SharedStorage, prefix: String, mut known: impl Known, mut on_change: impl FnMut(Change), on_synced: impl FnOnce()) {
     let mut on_synced = Some(on_synced);
-    let mut known = Known::new();
     loop {
         let Some(revision) = relist(&store, &prefix, &mut known, &mut on_change).await else {
             tokio::time::sleep(RELIST_DELAY).await;
@@ -72,14 +109,7 @@ pub async fn run(store: SharedStorage, prefix: String, mut on_change: impl FnMut
         };
         while let Some(ev) = events.next().await {
             match ev {
-                Ok(ev) => {
-                    let change = Change::from_event(ev);
-                    match &change {
-                        Change::Present(s) => known.insert(short(&prefix, &s.key).into()),
-                        Change::Gone(k) => known.remove(short(&prefix, k)),
-                    };
-                    on_change(change);
-                }
+                Ok(ev) => report(Change::from_event(ev), &mut known, &mut on_change),
                 Err(e) => {
                     tracing::info!(%prefix, error = %e, "informer watch ended; re-listing");
                     break;
@@ -89,9 +119,14 @@ pub async fn run(store: SharedStorage, prefix: String, mut on_change: impl FnMut
     }
 }
 
+fn report(change: Change, known: &mut impl Known, on_change: &mut impl FnMut(Change)) {
+    known.saw(&change);
+    on_change(change);
+}
+
 /// Lists every page of `prefix`, reports each item and each known key no longer there; returns
 /// the revision to watch from, or None when the store failed.
-async fn relist(store: &SharedStorage, prefix: &str, known: &mut Known, on_change: &mut impl FnMut(Change)) -> Option<u64> {
+async fn relist(store: &SharedStorage, prefix: &str, known: &mut impl Known, on_change: &mut impl FnMut(Change)) -> Option<u64> {
     let mut items = Vec::new();
     let mut after: Option<String> = None;
     let mut revision = None;
@@ -113,14 +148,13 @@ async fn relist(store: &SharedStorage, prefix: &str, known: &mut Known, on_chang
             None => break,
         }
     }
-    let listed: Known = items.iter().map(|s| short(prefix, &s.key).into()).collect();
-    for gone in known.difference(&listed) {
-        on_change(Change::Gone(format!("{prefix}{gone}")));
+    let vanished = known.vanished(&items.iter().map(|s| s.key.as_str()).collect());
+    for gone in vanished {
+        report(Change::Gone(gone), known, on_change);
     }
     for item in items {
-        on_change(Change::Present(item));
+        report(Change::Present(item), known, on_change);
     }
-    *known = listed;
     revision
 }
 
@@ -130,6 +164,17 @@ mod tests {
 
     use super::*;
     use crate::controller::testing::Fixture;
+
+    #[test]
+    fn known_keys_name_what_a_relist_no_longer_finds() {
+        let stored = |key: &str| Change::Present(Stored { key: key.into(), value: bytes::Bytes::new(), revision: 1 });
+        let mut known = KnownKeys::new("core/configmaps/");
+        for key in ["core/configmaps/c1/ns/a", "core/configmaps/c1/ns/b", "core/configmaps/c1/ns/c"] {
+            known.saw(&stored(key));
+        }
+        known.saw(&Change::Gone("core/configmaps/c1/ns/c".into()));
+        assert_eq!(known.vanished(&["core/configmaps/c1/ns/b"].into()), ["core/configmaps/c1/ns/a"]);
+    }
 
     #[tokio::test]
     async fn lists_then_follows_and_reports_deletions() {

@@ -21,7 +21,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use tracing::Instrument;
 
-pub use informer::Change;
+pub use informer::{Change, Known};
 pub use metrics::ControllerMetrics;
 pub use queue::{Backoff, WorkQueue};
 
@@ -79,7 +79,24 @@ impl<R: Reconcile> Controller<R> {
 
     /// Follows `prefix`; `map` turns each change into the keys to reconcile. `map` sees every
     /// change in revision order before any key is queued, so it may also maintain an index.
-    pub fn watches<I>(mut self, store: SharedStorage, prefix: impl Into<String>, mut map: impl FnMut(&Change) -> I + Send + 'static) -> Self
+    pub fn watches<I>(self, store: SharedStorage, prefix: impl Into<String>, map: impl FnMut(&Change) -> I + Send + 'static) -> Self
+    where
+        I: IntoIterator<Item = R::Key>,
+    {
+        let prefix = prefix.into();
+        let known = informer::KnownKeys::new(&prefix);
+        self.watches_with(store, prefix, known, map)
+    }
+
+    /// [`Controller::watches`] for a `map` whose index holds every key it was told of, and so
+    /// can say which of them a relist no longer finds (`known`).
+    pub fn watches_with<I>(
+        mut self,
+        store: SharedStorage,
+        prefix: impl Into<String>,
+        known: impl informer::Known,
+        mut map: impl FnMut(&Change) -> I + Send + 'static,
+    ) -> Self
     where
         I: IntoIterator<Item = R::Key>,
     {
@@ -91,7 +108,7 @@ impl<R: Reconcile> Controller<R> {
             }
         };
         self.sources.push(
-            informer::run(store, prefix.into(), on_change, move || {
+            informer::run_with(store, prefix.into(), known, on_change, move || {
                 let _ = tx.send(());
             })
             .boxed(),

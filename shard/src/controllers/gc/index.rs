@@ -96,6 +96,13 @@ impl Index {
         (self.dependents_in(cluster, uid), owners)
     }
 
+    /// The keys the index holds that `listed` lacks: the informer asks at a relist, so that
+    /// it need not keep a second copy of every key on the shard.
+    pub fn vanished(&self, listed: &HashSet<&str>) -> Vec<String> {
+        let held = self.uid_of.keys().chain(self.owners_of.keys().filter(|k| !self.uid_of.contains_key(*k)));
+        held.filter(|k| !listed.contains(&***k)).map(|k| k.to_string()).collect()
+    }
+
     /// Whether the index has seen every write up to `revision`.
     pub fn reflects(&self, revision: u64) -> bool {
         self.revision >= revision
@@ -179,6 +186,9 @@ mod tests {
         assert_eq!(idx.dependents_of("c1", OWNER), ["core/configmaps/c1/ns/dep"]);
         assert!(idx.exists("c2", "not-a-uuid"), "non-UUID uids are indexed too");
         assert!(idx.reflects(3) && !idx.reflects(4));
+        let mut vanished = idx.vanished(&["core/configmaps/c1/ns/dep"].into());
+        vanished.sort();
+        assert_eq!(vanished, ["core/configmaps/c1/ns/owner", "core/configmaps/c2/ns/stranger"], "what a relist no longer finds");
 
         let (deps, owners) = idx.gone("core/configmaps/c1/ns/owner");
         assert_eq!((deps, owners), (vec!["core/configmaps/c1/ns/dep".to_string()], vec![]));

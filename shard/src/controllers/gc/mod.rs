@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::{remove_finalizer, update, Error, Part};
 use apimachinery::meta::StoredMeta;
-use apiserver::controller::{Action, Change, Controller, Reconcile};
+use apiserver::controller::{Action, Change, Controller, Known, Reconcile};
 use index::{owner_uids, Index};
 
 /// The controller's name (metrics, logs, identity).
@@ -49,7 +49,8 @@ impl GarbageCollector {
 /// The controller, fed by every object of the shard.
 pub fn controller(reconciler: GarbageCollector) -> Controller<GarbageCollector> {
     let (store, index) = (reconciler.client.api().store.clone(), reconciler.index.clone());
-    Controller::new(NAME, reconciler).workers(2).watches(store, "", move |change: &Change| {
+    let known = IndexedKeys(index.clone());
+    Controller::new(NAME, reconciler).workers(2).watches_with(store, "", known, move |change: &Change| {
         let mut idx = index.lock().unwrap_or_else(|e| e.into_inner());
         let keys: Vec<String> = match change {
             Change::Present(s) => {
@@ -73,6 +74,17 @@ pub fn controller(reconciler: GarbageCollector) -> Controller<GarbageCollector> 
         };
         keys.iter().filter_map(|k| ObjectRef::from_key(k)).collect::<Vec<_>>()
     })
+}
+
+/// The informer's record of reported keys is the index itself.
+struct IndexedKeys(Arc<Mutex<Index>>);
+
+impl Known for IndexedKeys {
+    fn saw(&mut self, _: &Change) {}
+
+    fn vanished(&self, listed: &std::collections::HashSet<&str>) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).vanished(listed)
+    }
 }
 
 impl Reconcile for GarbageCollector {
