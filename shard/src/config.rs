@@ -316,10 +316,14 @@ fn resolve_storage(
 }
 
 /// What a shard reads on nearly every request: the logical cluster it goes to, its namespace,
-/// and the workspaces its path walks. On etcd these stay in memory.
+/// the workspaces its path walks, and the service account a token names. On etcd these stay
+/// in memory.
 fn read_on_every_request() -> Vec<String> {
     use apiserver::storage::key::resource_prefix;
-    vec![resource_prefix("core.kcp.io", "logicalclusters"), resource_prefix("", "namespaces"), resource_prefix("tenancy.kcp.io", "workspaces")]
+    [("core.kcp.io", "logicalclusters"), ("", "namespaces"), ("tenancy.kcp.io", "workspaces"), ("", "serviceaccounts")]
+        .into_iter()
+        .map(|(group, resource)| resource_prefix(group, resource))
+        .collect()
 }
 
 /// The resolved configuration of one shard.
