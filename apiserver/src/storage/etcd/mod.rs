@@ -207,11 +207,10 @@ impl Shared {
 
     /// One page of `prefix` (every item when `limit` is 0), read at `at` or now.
     async fn list(&self, prefix: &str, start_after: Option<&str>, limit: usize, at: Option<u64>) -> Result<Page, StorageError> {
-        let s = self;
-        let full = s.key(prefix);
+        let full = self.key(prefix);
         let end = prefix_end(&full);
         // The smallest key after `after` is `after` followed by a zero byte.
-        let after = |key: &str| concat(&[&s.prefix, key.as_bytes(), b"\0"]);
+        let after = |key: &str| concat(&[&self.prefix, key.as_bytes(), b"\0"]);
         let mut start = match start_after {
             Some(key) if key >= prefix => after(key),
             _ => full,
@@ -221,11 +220,11 @@ impl Shared {
         loop {
             let want = if limit == 0 { LIST_CHUNK } else { limit };
             let request = pb::RangeRequest { key: start, range_end: end.clone(), limit: want as i64, revision: revision.unwrap_or(0) as i64 };
-            let response = call(revision.unwrap_or(0), s.clients.kv.clone().range(request)).await?;
+            let response = call(revision.unwrap_or(0), self.clients.kv.clone().range(request)).await?;
             // Every chunk after the first reads the first one's revision.
             let read_at = *revision.get_or_insert_with(|| header_revision(response.header.as_ref()));
             for kv in response.kvs {
-                items.push(s.stored(kv)?);
+                items.push(self.stored(kv)?);
             }
             let last = items.last().map(|item: &Stored| item.key.clone());
             match last {
