@@ -2,7 +2,7 @@
 //! are then trusted), static tokens and service-account tokens.
 
 use crate::pki::ClientCertAuthority;
-use crate::storage::{Key, SharedStorage};
+use crate::storage::{Key, SharedStorage, StorageError};
 use apimachinery::auth::{self, AuthError, TokenFile, TokenSigner, UserInfo};
 
 /// The verified client certificate's (CN, O values), put on requests by the connection.
@@ -94,21 +94,30 @@ pub struct ServiceAccountTokens {
 }
 
 impl ServiceAccountTokens {
-    /// The identity of a valid token whose service account still exists with the same uid.
-    async fn authenticate(&self, token: &str, audiences: &[String]) -> Option<UserInfo> {
-        let claims = self.signer.verify(token, audiences)?;
+    /// The identity of a valid token whose service account still exists with the same uid; an
+    /// error when storage cannot say whether it does.
+    async fn authenticate(&self, token: &str, audiences: &[String]) -> Result<Option<UserInfo>, StorageError> {
+        let Some(claims) = self.signer.verify(token, audiences) else { return Ok(None) };
         let sa = &claims.kubernetes;
         let key = Key { group: "", resource: "serviceaccounts", cluster: &sa.cluster, namespace: &sa.namespace, name: &sa.account.name };
-        let Ok(stored) = self.store.get(&key.encode()).await else {
+        let stored = match self.store.get(&key.encode()).await {
+            Ok(stored) => stored,
             // Not here: deleted, or it lives on another shard. In the second case nothing here
             // can check that it still exists; but no request here reaches its workspace
             // either, so it only ever acts as a stranger from it (see `auth::as_seen_in`).
-            let hosted_here = self.store.get(&Key::logical_cluster(&sa.cluster).encode()).await.is_ok();
-            return (!hosted_here).then(|| claims.user());
+            Err(StorageError::NotFound { .. }) => {
+                return match self.store.get(&Key::logical_cluster(&sa.cluster).encode()).await {
+                    Ok(_) => Ok(None),
+                    Err(StorageError::NotFound { .. }) => Ok(Some(claims.user())),
+                    Err(unreadable) => Err(unreadable),
+                };
+            }
+            // Unreadable is not absent: a token whose account cannot be checked may be revoked.
+            Err(unreadable) => return Err(unreadable),
         };
-        let found = apimachinery::meta::StoredMeta::parse(&stored.value).ok()?;
+        let Ok(found) = apimachinery::meta::StoredMeta::parse(&stored.value) else { return Ok(None) };
         let alive = found.uid() == Some(sa.account.uid.as_str()) && !found.deleting();
-        alive.then(|| claims.user())
+        Ok(alive.then(|| claims.user()))
     }
 }
 
@@ -120,22 +129,24 @@ pub fn load_token_file(path: impl AsRef<std::path::Path>) -> Result<TokenFile, A
 }
 
 impl Authenticator {
-    /// Identifies the caller from the Authorization header or the client certificate.
-    pub async fn authenticate(&self, authorization: Option<&str>, peer: Option<&PeerSubject>) -> Option<UserInfo> {
+    /// Identifies the caller from the Authorization header or the client certificate; an error
+    /// when a token's service account cannot be checked.
+    pub async fn authenticate(&self, authorization: Option<&str>, peer: Option<&PeerSubject>) -> Result<Option<UserInfo>, StorageError> {
         if let Some(token) = auth::bearer_token(authorization) {
             // A presented token that does not authenticate is a failure, not a fallback.
             return self.authenticate_token(token, &[]).await;
         }
-        peer.map(|p| auth::user_from_certificate(p.0.clone(), p.1.clone()))
+        Ok(peer.map(|p| auth::user_from_certificate(p.0.clone(), p.1.clone())))
     }
 
     /// Identifies a bearer token meant for one of `audiences` (the API server when empty);
     /// TokenReview uses this too.
-    pub async fn authenticate_token(&self, token: &str, audiences: &[String]) -> Option<UserInfo> {
+    pub async fn authenticate_token(&self, token: &str, audiences: &[String]) -> Result<Option<UserInfo>, StorageError> {
         if let Some(user) = self.tokens.as_ref().and_then(|t| t.authenticate(token)) {
-            return Some(user);
+            return Ok(Some(user));
         }
-        self.service_accounts.as_ref()?.authenticate(token, audiences).await
+        let Some(accounts) = &self.service_accounts else { return Ok(None) };
+        accounts.authenticate(token, audiences).await
     }
 }
 
@@ -150,6 +161,45 @@ pub fn strip_identity_headers(headers: &mut http::HeaderMap) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A token is trusted only as far as its account can be checked: with the store gone, a
+    /// token of this shard's account, or of one whose cluster cannot be read, is an error (503),
+    /// never an identity.
+    #[cfg(feature = "etcd")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_token_whose_account_cannot_be_read_is_refused() {
+        use crate::storage::etcd::{local::LocalEtcd, EtcdConfig, EtcdStorage};
+        use apimachinery::auth::service_account::{AccountId, ServiceAccountRef};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut etcd = LocalEtcd::start(dir.path()).unwrap_or_else(|e| panic!("this test needs a real etcd: {e}"));
+        let config = EtcdConfig {
+            servers: vec![etcd.url.clone()],
+            tls: None,
+            prefix: "/kcp-rs/authn/".into(),
+            compaction_interval: None,
+            window_capacity: 10,
+            read_cache: Vec::new(),
+        };
+        let store: SharedStorage = std::sync::Arc::new(EtcdStorage::open(&config).await.expect("open"));
+        let uid = uuid::Uuid::new_v4().to_string();
+        let account = Key { group: "", resource: "serviceaccounts", cluster: "c1", namespace: "default", name: "robot" }.encode();
+        store.create(&account, format!(r#"{{"metadata":{{"name":"robot","uid":"{uid}"}}}}"#).into()).await.expect("account");
+        store.create(&Key::logical_cluster("c1").encode(), bytes::Bytes::from_static(b"{}")).await.expect("cluster");
+        let signer = TokenSigner::from_pem("https://kcp.test", &TokenSigner::generate_key_pem().expect("key")).expect("signer");
+        let token = |cluster: &str| {
+            let account =
+                ServiceAccountRef { cluster: cluster.into(), namespace: "default".into(), account: AccountId { name: "robot".into(), uid: uid.clone() } };
+            signer.issue(account, Vec::new(), jiff::Timestamp::now().as_second(), 600).expect("token")
+        };
+        let (here, elsewhere) = (token("c1"), token("c2"));
+        let tokens = ServiceAccountTokens { signer, store };
+        assert!(tokens.authenticate(&here, &[]).await.expect("read").is_some(), "an account that exists");
+        assert!(tokens.authenticate(&elsewhere, &[]).await.expect("read").is_some(), "an account of a cluster on another shard");
+
+        etcd.stop();
+        assert!(matches!(tokens.authenticate(&here, &[]).await, Err(StorageError::Unreachable(_))), "this shard's account cannot be checked");
+        assert!(matches!(tokens.authenticate(&elsewhere, &[]).await, Err(StorageError::Unreachable(_))), "nor can where its cluster lives");
+    }
 
     fn chain(pair: &crate::pki::CertPair) -> Vec<rustls_pki_types::CertificateDer<'static>> {
         use rustls_pki_types::pem::PemObject;

@@ -34,7 +34,7 @@ pub async fn create(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Respons
         "TokenReview" => {
             let token = spec["token"].as_str().unwrap_or_default();
             let audiences: Vec<String> = spec["audiences"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(String::from)).collect();
-            match api.authn.authenticate_token(token, &audiences).await {
+            match api.authn.authenticate_token(token, &audiences).await? {
                 Some(user) => json!({"authenticated": true, "user": user, "audiences": reviewed_audiences(api, audiences)}),
                 None => json!({"authenticated": false, "error": "invalid bearer token"}),
             }

@@ -41,7 +41,7 @@ impl Phase for Authenticate {
             let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
             let user = match forwarded {
                 Some(user) => user,
-                None => self.authn.authenticate(authorization, req.extensions().get::<PeerSubject>()).await.ok_or_else(ApiError::unauthorized)?,
+                None => self.authn.authenticate(authorization, req.extensions().get::<PeerSubject>()).await?.ok_or_else(ApiError::unauthorized)?,
             };
             route_in_cluster_client(req, &user);
             if let Some(trail) = req.extensions().get::<Trail>() {
