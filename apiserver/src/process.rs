@@ -1,5 +1,16 @@
 //! What every binary does the same way at start and stop: logging, and shutdown on signals.
 
+/// The runtime of a process that serves and stores objects. Requests run storage calls that
+/// can block their thread for a moment (sled's locks and page-ins, the commit path's write
+/// lock), so it has twice as many threads as cores, and at least four: with one thread per core,
+/// two writers waiting on the commit lock stall every other tenant's request on a two-core
+/// machine. `TOKIO_WORKER_THREADS` still decides when set.
+pub fn server_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = std::env::var("TOKIO_WORKER_THREADS").ok().and_then(|n| n.parse().ok()).filter(|n: &usize| *n > 0).unwrap_or((2 * cores).max(4));
+    tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()
+}
+
 /// Installs the tracing subscriber (RUST_LOG, default `info`).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -49,8 +49,17 @@ enum PkiCommand {
     Rotate(kcp::pki::RotateFlags),
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    match apiserver::process::server_runtime() {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(e) => {
+            eprintln!("kcp: cannot start the runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> std::process::ExitCode {
     apiserver::process::init_logging();
     let cli = Cli::parse();
     let result = match cli.command {

@@ -11,8 +11,17 @@ struct Cli {
     flags: ShardFlags,
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    match apiserver::process::server_runtime() {
+        Ok(runtime) => runtime.block_on(serve()),
+        Err(e) => {
+            eprintln!("kcp-shard: cannot start the runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> std::process::ExitCode {
     apiserver::process::init_logging();
     let cli = Cli::parse();
     let file = match &cli.flags.config {
