@@ -253,9 +253,7 @@ mod tests {
     fn text(m: &RequestMetrics) -> String {
         let mut registry = Registry::default();
         m.register(&mut registry);
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &registry).expect("encodes");
-        out
+        crate::server::exposition::encoded(&registry)
     }
 
     fn labels(verb: &str) -> LatencyLabels {
