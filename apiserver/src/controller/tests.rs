@@ -87,7 +87,8 @@ async fn errors_are_retried_with_backoff_until_success() {
     assert_eq!((count(Outcome::error), count(Outcome::success)), (3, 1));
     let mut registry = prometheus_client::registry::Registry::default();
     metrics.register(&mut registry);
-    let text = crate::server::exposition::encoded(&registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
     assert!(text.contains("controller_runtime_reconcile_total{controller=\"retrying\",result=\"error\"} 3"), "{text}");
     assert!(text.contains("workqueue_depth{controller=\"retrying\"} 0"), "{text}");
 }

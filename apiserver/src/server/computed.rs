@@ -122,7 +122,8 @@ mod tests {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(ProcessMetrics));
         registry.register_collector(Box::new(ComputedGauges::new("demo_things", "Things by colour", "colour", || vec![("red".into(), 2.0)])));
-        let text = crate::server::exposition::encoded(&registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
         for series in [
             "process_cpu_seconds_total ",
             "process_resident_memory_bytes ",

@@ -25,18 +25,12 @@ pub fn wants_openmetrics(accept: Option<&str>) -> bool {
     })
 }
 
-/// `registry` in OpenMetrics text; an encoding failure is logged and leaves what was written.
-pub fn encoded(registry: &Registry) -> String {
+/// The scrape answer for `registry`, in the format `accept` asks for.
+pub fn answer(registry: &Registry, accept: Option<&str>) -> Response {
     let mut openmetrics = String::new();
     if let Err(error) = prometheus_client::encoding::text::encode(&mut openmetrics, registry) {
         tracing::warn!(%error, "encoding metrics failed");
     }
-    openmetrics
-}
-
-/// The scrape answer for `registry`, in the format `accept` asks for.
-pub fn answer(registry: &Registry, accept: Option<&str>) -> Response {
-    let openmetrics = encoded(registry);
     let (content_type, text) = if wants_openmetrics(accept) { (OPENMETRICS, openmetrics) } else { (PROMETHEUS_TEXT, prometheus_text(&openmetrics)) };
     http::Response::builder()
         .status(200)
@@ -93,7 +87,8 @@ mod tests {
 
     #[test]
     fn text_names_counter_families_with_total_and_has_no_eof() {
-        let openmetrics = encoded(&registry());
+        let mut openmetrics = String::new();
+        prometheus_client::encoding::text::encode(&mut openmetrics, &registry()).expect("encodes");
         assert!(openmetrics.contains("# TYPE demo_requests counter\n") && openmetrics.ends_with("# EOF\n"), "{openmetrics}");
         let text = prometheus_text(&openmetrics);
         assert_eq!(

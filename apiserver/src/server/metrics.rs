@@ -253,7 +253,9 @@ mod tests {
     fn text(m: &RequestMetrics) -> String {
         let mut registry = Registry::default();
         m.register(&mut registry);
-        crate::server::exposition::encoded(&registry)
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).expect("encodes");
+        out
     }
 
     fn labels(verb: &str) -> LatencyLabels {

@@ -250,7 +250,9 @@ mod tests {
     fn text(q: &FairQueue) -> String {
         let mut registry = Registry::default();
         q.register(&mut registry);
-        crate::server::exposition::encoded(&registry)
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).expect("encodes");
+        out
     }
 
     /// A request of `flow` waiting for a seat in a task of its own.

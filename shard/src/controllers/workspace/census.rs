@@ -124,7 +124,8 @@ mod tests {
     fn timed(census: &WorkspaceCensus) -> (u64, f64) {
         let mut registry = prometheus_client::registry::Registry::default();
         registry.register("t", "", census.scheduling.clone());
-        let text = apiserver::server::exposition::encoded(&registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
         let value = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse::<f64>().ok()).unwrap_or(-1.0);
         (value("t_count ") as u64, value("t_sum "))
     }
