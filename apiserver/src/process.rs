@@ -5,10 +5,22 @@
 /// lock), so it has twice as many threads as cores, and at least four: with one thread per core,
 /// two writers waiting on the commit lock stall every other tenant's request on a two-core
 /// machine. `TOKIO_WORKER_THREADS` still decides when set.
-pub fn server_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+fn server_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let threads = std::env::var("TOKIO_WORKER_THREADS").ok().and_then(|n| n.parse().ok()).filter(|n: &usize| *n > 0).unwrap_or((2 * cores).max(4));
     tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()
+}
+
+/// Runs a server binary's `main` on the [`server_runtime`]; `program` names it if the runtime
+/// cannot start.
+pub fn run_server(program: &str, main: impl std::future::Future<Output = std::process::ExitCode>) -> std::process::ExitCode {
+    match server_runtime() {
+        Ok(runtime) => runtime.block_on(main),
+        Err(e) => {
+            eprintln!("{program}: cannot start the runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Installs the tracing subscriber (RUST_LOG, default `info`).

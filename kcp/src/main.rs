@@ -50,13 +50,7 @@ enum PkiCommand {
 }
 
 fn main() -> std::process::ExitCode {
-    match apiserver::process::server_runtime() {
-        Ok(runtime) => runtime.block_on(run()),
-        Err(e) => {
-            eprintln!("kcp: cannot start the runtime: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    apiserver::process::run_server("kcp", run())
 }
 
 async fn run() -> std::process::ExitCode {

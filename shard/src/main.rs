@@ -12,13 +12,7 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
-    match apiserver::process::server_runtime() {
-        Ok(runtime) => runtime.block_on(serve()),
-        Err(e) => {
-            eprintln!("kcp-shard: cannot start the runtime: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    apiserver::process::run_server("kcp-shard", serve())
 }
 
 async fn serve() -> std::process::ExitCode {
