@@ -169,7 +169,7 @@ impl SystemClient {
     pub async fn create(&self, r: &ObjectRef, obj: Value) -> Result<Value, ApiError> {
         let res = self.resolve(r)?;
         let req = self.request(Verb::Create, Method::POST, r, &res, "");
-        Ok(create_object(&self.api, &req, &res, obj, Fields::Track).await?.object)
+        Ok(create_object(&self.api, &req, &res, obj, Fields::System).await?.object)
     }
 
     /// Replaces an object (a PUT): `obj`'s resourceVersion, if set, must be current. Status is
@@ -229,7 +229,7 @@ impl SystemClient {
             keep_unwritable(part.subresource(), res, &old, &mut obj);
         }
         let expect = super::object::resource_version(&obj)?;
-        Ok(commit_update(&self.api, &req, res, old, old_rv, obj, expect, Fields::Track).await?.0)
+        Ok(commit_update(&self.api, &req, res, old, old_rv, obj, expect, Fields::System).await?.0)
     }
 
     /// Deletes an object (a DELETE), with `propagation` (`Foreground`, `Orphan`, `Background`);

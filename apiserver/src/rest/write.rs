@@ -48,8 +48,23 @@ pub(crate) struct Created {
 pub(crate) enum Fields {
     /// A non-apply write: record an `Update` entry for the field manager.
     Track,
+    /// A controller's write: an `Update` entry only on an object that already records
+    /// ownership. Objects that only the system has written (a workspace's LogicalCluster, its
+    /// `default` namespace) carry none, which keeps every workspace's stored objects compact.
+    System,
     /// Server-side apply already computed them.
     Applied,
+}
+
+impl Fields {
+    /// Whether this write records an `Update` entry over `old` (None for a create).
+    fn tracks(self, old: Option<&Value>) -> bool {
+        match self {
+            Fields::Track => true,
+            Fields::System => old.and_then(|o| o.pointer("/metadata/managedFields")).and_then(Value::as_array).is_some_and(|m| !m.is_empty()),
+            Fields::Applied => false,
+        }
+    }
 }
 
 /// Prepares, admits and stores a new object; returns it with its resourceVersion.
@@ -72,7 +87,7 @@ pub(crate) async fn create_object(api: &Api, req: &ApiRequest, r: &Resolved, mut
         }
         meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
         meta.insert("creationTimestamp".into(), json!(object::now_rfc3339()));
-        if fields == Fields::Track {
+        if fields != Fields::Applied {
             meta.remove("managedFields");
         }
         for k in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
@@ -101,7 +116,7 @@ pub(crate) async fn create_object(api: &Api, req: &ApiRequest, r: &Resolved, mut
     let warnings = admission::normalize(req, r, &mut obj, None)?;
     r.strategy.initialize(&mut obj);
     admission::admit(api, req, r, cluster, &mut obj, None).await?;
-    if fields == Fields::Track {
+    if fields.tracks(None) {
         apimachinery::patch::track_update(None, &mut obj, field_manager(req), &object::now_rfc3339(), r.strategy.lists());
     }
     if dry {
@@ -197,7 +212,7 @@ pub(crate) async fn commit_update(
         if r.info.namespaced {
             meta.insert("namespace".into(), json!(req.info.namespace));
         }
-        if fields == Fields::Track {
+        if fields != Fields::Applied {
             meta.remove("managedFields");
             if let Some(mf) = old.pointer("/metadata/managedFields") {
                 meta.insert("managedFields".into(), mf.clone());
@@ -224,7 +239,7 @@ pub(crate) async fn commit_update(
         guard(&old, &new)?;
     }
     admission::admit(api, req, r, cluster, &mut new, Some(&old)).await?;
-    if fields == Fields::Track {
+    if fields.tracks(Some(&old)) {
         apimachinery::patch::track_update(Some(&old), &mut new, field_manager(req), &object::now_rfc3339(), r.strategy.lists());
     }
     let mut old_cmp = old.clone();

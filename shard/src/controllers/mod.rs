@@ -383,6 +383,32 @@ mod tests {
         assert_eq!((&last["metadata"]["labels"], &last["status"]["phase"]), (&json!({"a": "b", "c": "d"}), &json!("Odd")));
     }
 
+    #[tokio::test]
+    async fn a_controller_records_field_ownership_only_where_someone_already_does() {
+        let f = Fixture::new().await;
+        let ns = f.namespace("c1", "team").await;
+        let client = f.client("test");
+        let relabel = |value: &'static str| {
+            move |ns: &mut Value| {
+                ns["metadata"]["labels"] = json!({"a": value});
+                true
+            }
+        };
+        update(&client, &ns, Part::Main, relabel("b")).await.unwrap();
+        assert_eq!(f.get(&ns.key()).await.unwrap()["metadata"].get("managedFields"), None, "only the system wrote it");
+
+        // A user's write recorded ownership: the controller's own entry joins theirs.
+        let mut owned = f.get(&ns.key()).await.unwrap();
+        let theirs = json!({"manager": "kubectl-edit", "operation": "Update", "apiVersion": "v1", "time": "2026-01-01T00:00:00Z",
+            "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:labels": {".": {}, "f:a": {}}}}});
+        owned["metadata"]["managedFields"] = json!([theirs]);
+        f.store.update(&ns.key(), f.store.get(&ns.key()).await.unwrap().revision, serde_json::to_vec(&owned).unwrap().into()).await.unwrap();
+        update(&client, &ns, Part::Main, relabel("c")).await.unwrap();
+        let managers: Vec<Value> =
+            f.get(&ns.key()).await.unwrap()["metadata"]["managedFields"].as_array().unwrap().iter().map(|e| e["manager"].clone()).collect();
+        assert_eq!(managers, [json!("kubectl-edit"), json!("controller-test")]);
+    }
+
     #[test]
     fn only_a_deletion_timestamp_marks_an_object_deleted() {
         assert!(marked_deleted(br#"{"metadata": {"name": "a", "deletionTimestamp": "2026-01-01T00:00:00Z"}}"#));
