@@ -6,6 +6,7 @@
 //! that keep indexes never hold a deleted object forever.
 
 use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::storage::{Event, EventKind, SharedStorage, Stored, WatchFrom};
@@ -50,6 +51,16 @@ pub trait Known: Send + 'static {
     fn vanished(&self, listed: &HashSet<&str>) -> Vec<String>;
 }
 
+impl<K: Known + ?Sized> Known for Box<K> {
+    fn saw(&mut self, change: &Change) {
+        (**self).saw(change)
+    }
+
+    fn vanished(&self, listed: &HashSet<&str>) -> Vec<String> {
+        (**self).vanished(listed)
+    }
+}
+
 /// The informer's own record: each key without the informer's common prefix.
 pub struct KnownKeys {
     prefix: String,
@@ -78,6 +89,73 @@ impl Known for KnownKeys {
 
     fn vanished(&self, listed: &HashSet<&str>) -> Vec<String> {
         self.keys.iter().map(|k| format!("{}{k}", self.prefix)).filter(|k| !listed.contains(k.as_str())).collect()
+    }
+}
+
+/// What a shared informer calls with each change it reports.
+pub type Handler = Box<dyn FnMut(&Change) + Send>;
+
+/// The informers of a process, shared by its controllers: one list, one watch and one record of
+/// keys per prefix however many controllers follow it (client-go's shared informer factory).
+/// Controllers subscribe while they are built; [`Informers::run`] then starts every feed.
+pub struct Informers {
+    store: SharedStorage,
+    feeds: Mutex<Vec<Feed>>,
+}
+
+/// One list-and-watch and the handlers it reports to, in subscription order.
+struct Feed {
+    prefix: String,
+    /// A handler's own index of every key; such a feed serves that handler alone.
+    known: Option<Box<dyn Known>>,
+    handlers: Vec<Handler>,
+    synced: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Informers {
+    /// No feeds yet, over `store`.
+    pub fn new(store: SharedStorage) -> Informers {
+        Informers { store, feeds: Mutex::default() }
+    }
+
+    /// Reports every change under `prefix` to `handler`, from the first list on; the receiver
+    /// completes once that list has been reported.
+    pub fn follow(&self, prefix: &str, handler: Handler) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
+        match feeds.iter_mut().find(|f| f.known.is_none() && f.prefix == prefix) {
+            Some(feed) => {
+                feed.handlers.push(handler);
+                feed.synced.push(tx);
+            }
+            None => feeds.push(Feed { prefix: prefix.into(), known: None, handlers: vec![handler], synced: vec![tx] }),
+        }
+        rx
+    }
+
+    /// [`Informers::follow`] on a feed of its own, which asks `known` what a relist no longer finds.
+    pub fn follow_with(&self, prefix: &str, known: impl Known, handler: Handler) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let feed = Feed { prefix: prefix.into(), known: Some(Box::new(known)), handlers: vec![handler], synced: vec![tx] };
+        self.feeds.lock().unwrap_or_else(|e| e.into_inner()).push(feed);
+        rx
+    }
+
+    /// Runs every feed until the future is dropped.
+    pub async fn run(self) {
+        let feeds = self.feeds.into_inner().unwrap_or_else(|e| e.into_inner());
+        let store = self.store;
+        futures::future::join_all(feeds.into_iter().map(|Feed { prefix, known, mut handlers, synced }| {
+            let known = known.unwrap_or_else(|| Box::new(KnownKeys::new(&prefix)));
+            let on_change = move |change: Change| handlers.iter_mut().for_each(|handler| handler(&change));
+            let on_synced = move || {
+                synced.into_iter().for_each(|tx| {
+                    let _ = tx.send(());
+                })
+            };
+            run_with(store.clone(), prefix, known, on_change, on_synced)
+        }))
+        .await;
     }
 }
 
@@ -174,6 +252,36 @@ mod tests {
         }
         known.saw(&Change::Gone("core/configmaps/c1/ns/c".into()));
         assert_eq!(known.vanished(&["core/configmaps/c1/ns/b"].into()), ["core/configmaps/c1/ns/a"]);
+    }
+
+    #[tokio::test]
+    async fn followers_of_one_prefix_share_a_feed_and_each_sees_every_change() {
+        let f = Fixture::new().await;
+        f.put("core/configmaps/c1/default/a", serde_json::json!({"metadata": {"name": "a"}})).await;
+        let informers = Informers::new(f.store.clone());
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let follower = |name: &'static str| -> Handler {
+            let seen = seen.clone();
+            Box::new(move |c: &Change| seen.lock().unwrap().push(format!("{name}:{}", c.key())))
+        };
+        let synced = [
+            informers.follow("core/configmaps/", follower("one")),
+            informers.follow("core/configmaps/", follower("two")),
+            informers.follow_with("core/configmaps/", KnownKeys::new("core/configmaps/"), follower("own")),
+        ];
+        assert_eq!(informers.feeds.lock().unwrap().len(), 2, "one shared feed, and the one with its own record");
+        let task = tokio::spawn(informers.run());
+        for rx in synced {
+            rx.await.unwrap();
+        }
+        f.put("core/configmaps/c1/default/b", serde_json::json!({"metadata": {"name": "b"}})).await;
+        crate::controller::testing::eventually(|| seen.lock().unwrap().len() == 6).await;
+        task.abort();
+        let seen = seen.lock().unwrap().clone();
+        for name in ["one", "two", "own"] {
+            let theirs: Vec<&str> = seen.iter().filter_map(|s| s.strip_prefix(name)).collect();
+            assert_eq!(theirs, [":core/configmaps/c1/default/a", ":core/configmaps/c1/default/b"], "{name} sees every change in order");
+        }
     }
 
     #[tokio::test]

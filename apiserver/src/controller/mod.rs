@@ -16,12 +16,9 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::storage::SharedStorage;
-use futures::future::BoxFuture;
-use futures::FutureExt;
 use tracing::Instrument;
 
-pub use informer::{Change, Known};
+pub use informer::{Change, Informers, Known};
 pub use metrics::ControllerMetrics;
 pub use queue::{Backoff, WorkQueue};
 
@@ -52,7 +49,6 @@ pub struct Controller<R: Reconcile> {
     name: &'static str,
     reconciler: Arc<R>,
     queue: Arc<WorkQueue<R::Key>>,
-    sources: Vec<BoxFuture<'static, ()>>,
     synced: Vec<tokio::sync::oneshot::Receiver<()>>,
     workers: usize,
     backoff: Backoff,
@@ -68,7 +64,6 @@ impl<R: Reconcile> Controller<R> {
             name,
             reconciler: Arc::new(reconciler),
             queue: Arc::default(),
-            sources: Vec::new(),
             synced: Vec::new(),
             workers: 1,
             backoff: Backoff::default(),
@@ -77,44 +72,46 @@ impl<R: Reconcile> Controller<R> {
         }
     }
 
-    /// Follows `prefix`; `map` turns each change into the keys to reconcile. `map` sees every
-    /// change in revision order before any key is queued, so it may also maintain an index.
-    pub fn watches<I>(self, store: SharedStorage, prefix: impl Into<String>, map: impl FnMut(&Change) -> I + Send + 'static) -> Self
+    /// Follows `prefix` through `informers`; `map` turns each change into the keys to reconcile.
+    /// `map` sees every change in revision order before any key is queued, so it may also
+    /// maintain an index.
+    pub fn watches<I>(mut self, informers: &Informers, prefix: impl AsRef<str>, map: impl FnMut(&Change) -> I + Send + 'static) -> Self
     where
         I: IntoIterator<Item = R::Key>,
     {
-        let prefix = prefix.into();
-        let known = informer::KnownKeys::new(&prefix);
-        self.watches_with(store, prefix, known, map)
+        let synced = informers.follow(prefix.as_ref(), self.enqueue(map));
+        self.synced.push(synced);
+        self
     }
 
     /// [`Controller::watches`] for a `map` whose index holds every key it was told of, and so
     /// can say which of them a relist no longer finds (`known`).
     pub fn watches_with<I>(
         mut self,
-        store: SharedStorage,
-        prefix: impl Into<String>,
+        informers: &Informers,
+        prefix: impl AsRef<str>,
         known: impl informer::Known,
-        mut map: impl FnMut(&Change) -> I + Send + 'static,
+        map: impl FnMut(&Change) -> I + Send + 'static,
     ) -> Self
     where
         I: IntoIterator<Item = R::Key>,
     {
-        let (tx, rx) = tokio::sync::oneshot::channel();
+        let synced = informers.follow_with(prefix.as_ref(), known, self.enqueue(map));
+        self.synced.push(synced);
+        self
+    }
+
+    /// A handler that queues the keys `map` names for a change.
+    fn enqueue<I>(&self, mut map: impl FnMut(&Change) -> I + Send + 'static) -> informer::Handler
+    where
+        I: IntoIterator<Item = R::Key>,
+    {
         let queue = self.queue.clone();
-        let on_change = move |change: Change| {
-            for key in map(&change) {
+        Box::new(move |change: &Change| {
+            for key in map(change) {
                 queue.add(key);
             }
-        };
-        self.sources.push(
-            informer::run_with(store, prefix.into(), known, on_change, move || {
-                let _ = tx.send(());
-            })
-            .boxed(),
-        );
-        self.synced.push(rx);
-        self
+        })
     }
 
     /// How many keys reconcile at once (different keys only).
@@ -146,11 +143,10 @@ impl<R: Reconcile> Controller<R> {
         self.queue.clone()
     }
 
-    /// Runs informers and workers until the future is dropped. Workers start once every
-    /// informer has listed, so a reconcile never judges from a half-filled index.
+    /// Runs the workers until the future is dropped. They start once every informer the
+    /// controller follows has listed, so a reconcile never judges from a half-filled index.
     pub async fn run(self) {
-        let Controller { name, reconciler, queue, sources, synced, workers, backoff, metrics, ready } = self;
-        let informers = futures::future::join_all(sources);
+        let Controller { name, reconciler, queue, synced, workers, backoff, metrics, ready } = self;
         queue.report_depth(metrics.depth.get_or_create(&ControllerLabels { controller: name }).clone());
         let work = async {
             for rx in synced {
@@ -182,9 +178,9 @@ impl<R: Reconcile> Controller<R> {
             };
             futures::future::join_all((0..workers).map(worker)).await;
         };
-        // The queue outlives neither side: when this future is dropped everything stops.
+        // When this future is dropped the workers stop, and the queue takes no more keys.
         let _close = CloseOnDrop(&*queue);
-        futures::future::join(informers, work).await;
+        work.await;
     }
 }
 

@@ -53,7 +53,9 @@ async fn every_listed_and_watched_key_reconciles_without_overlap() {
     let f = Fixture::new().await;
     f.put("core/configmaps/c1/default/a", serde_json::json!({"metadata": {"name": "a"}})).await;
     let counting = Arc::new(Counting { hold: Duration::from_millis(30), ..Default::default() });
-    let controller = Controller::new("test", counting.clone()).workers(4).watches(f.store.clone(), "core/configmaps/", |c: &Change| Some(c.key().to_string()));
+    let informers = Informers::new(f.store.clone());
+    let controller = Controller::new("test", counting.clone()).workers(4).watches(&informers, "core/configmaps/", |c: &Change| Some(c.key().to_string()));
+    let feeds = tokio::spawn(informers.run());
     let task = tokio::spawn(controller.run());
     eventually(|| runs(&counting, "core/configmaps/c1/default/a") == 1).await;
     // Many changes of one key while it reconciles: never two runs at once.
@@ -63,6 +65,7 @@ async fn every_listed_and_watched_key_reconciles_without_overlap() {
     eventually(|| runs(&counting, "core/configmaps/c1/default/b") >= 1).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     task.abort();
+    feeds.abort();
     assert_eq!(counting.overlapped.load(Ordering::SeqCst), 0);
     let b = runs(&counting, "core/configmaps/c1/default/b");
     assert!((1..=10).contains(&b), "events folded into fewer runs, got {b}");
@@ -74,14 +77,17 @@ async fn errors_are_retried_with_backoff_until_success() {
     f.put("core/configmaps/c1/default/a", serde_json::json!({"metadata": {"name": "a"}})).await;
     let counting = Arc::new(Counting { fail_first: 3, ..Default::default() });
     let metrics = ControllerMetrics::default();
+    let informers = Informers::new(f.store.clone());
     let controller = Controller::new("retrying", counting.clone())
         .backoff(Backoff { base: Duration::from_millis(10), cap: Duration::from_millis(40) })
         .metrics(&metrics)
-        .watches(f.store.clone(), "core/configmaps/", |c: &Change| Some(c.key().to_string()));
+        .watches(&informers, "core/configmaps/", |c: &Change| Some(c.key().to_string()));
+    let feeds = tokio::spawn(informers.run());
     let task = tokio::spawn(controller.run());
     eventually(|| runs(&counting, "core/configmaps/c1/default/a") == 4).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     task.abort();
+    feeds.abort();
     assert_eq!(runs(&counting, "core/configmaps/c1/default/a"), 4, "no run after the first success");
     let count = |result| metrics.results.get_or_create(&ResultLabels { controller: "retrying", result }).get();
     assert_eq!((count(Outcome::error), count(Outcome::success)), (3, 1));

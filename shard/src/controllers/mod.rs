@@ -28,6 +28,7 @@ pub mod workspacetype;
 use std::time::Duration;
 
 use apimachinery::status::{ApiError, Reason};
+use apiserver::controller::Informers;
 pub use apiserver::rest::client::Part;
 use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
@@ -254,7 +255,8 @@ impl ShardMetrics {
 }
 
 /// Starts every controller of the shard, each with its own client, reporting into `metrics`;
-/// each opens its `/readyz` gate once its caches have synced.
+/// each opens its `/readyz` gate once its caches have synced. Controllers that follow the same
+/// storage prefix share one informer.
 pub fn start(
     api: &std::sync::Arc<apiserver::rest::Api>,
     metrics: &ShardMetrics,
@@ -265,6 +267,7 @@ pub fn start(
     claims: std::sync::Arc<crate::claims::ClaimIndex>,
 ) {
     let crds = api.crds.clone();
+    let informers = Informers::new(api.store.clone());
     let bindings = apibinding::ApiBindings::new(client(api.clone(), apibinding::NAME), placement.global.clone(), crds.clone());
     let binder = apibinder::ApiBinder { client: client(api.clone(), apibinder::NAME), global: placement.global.clone() };
     let slices = endpointslice::EndpointSliceUrls::new(
@@ -277,54 +280,64 @@ pub fn start(
     let types = workspacetype::WorkspaceTypeUrls::new(client(api.clone(), workspacetype::NAME), placement.global.clone());
     let gate = |name: &str| readiness.gate(format!("controller/{name}"));
     tokio::spawn(
-        crd::controller(crd::Crds { client: client(api.clone(), crd::NAME), index: crds.clone() })
+        crd::controller(crd::Crds { client: client(api.clone(), crd::NAME), index: crds.clone() }, &informers)
             .metrics(&metrics.controllers)
             .ready_gate(gate(crd::NAME))
             .run(),
     );
     tokio::spawn(
-        namespace::controller(namespace::NamespaceDeletion { client: client(api.clone(), namespace::NAME), crds: crds.clone() })
+        namespace::controller(namespace::NamespaceDeletion { client: client(api.clone(), namespace::NAME), crds: crds.clone() }, &informers)
             .metrics(&metrics.controllers)
             .ready_gate(gate(namespace::NAME))
             .run(),
     );
-    tokio::spawn(gc::controller(gc::GarbageCollector::new(client(api.clone(), gc::NAME))).metrics(&metrics.controllers).ready_gate(gate(gc::NAME)).run());
     tokio::spawn(
-        logicalcluster::controller(logicalcluster::LogicalClusters { client: client(api.clone(), logicalcluster::NAME), crds: crds.clone() })
+        gc::controller(gc::GarbageCollector::new(client(api.clone(), gc::NAME)), &informers).metrics(&metrics.controllers).ready_gate(gate(gc::NAME)).run(),
+    );
+    tokio::spawn(
+        logicalcluster::controller(logicalcluster::LogicalClusters { client: client(api.clone(), logicalcluster::NAME), crds: crds.clone() }, &informers)
             .metrics(&metrics.controllers)
             .ready_gate(gate(logicalcluster::NAME))
             .run(),
     );
     tokio::spawn(
-        workspace::controller(workspace::Workspaces { client: client(api.clone(), workspace::NAME), crds, placement, census: metrics.workspaces.clone() })
-            .metrics(&metrics.controllers)
-            .ready_gate(gate(workspace::NAME))
-            .run(),
+        workspace::controller(
+            workspace::Workspaces { client: client(api.clone(), workspace::NAME), crds, placement, census: metrics.workspaces.clone() },
+            &informers,
+        )
+        .metrics(&metrics.controllers)
+        .ready_gate(gate(workspace::NAME))
+        .run(),
     );
     tokio::spawn(
-        replicate_rbac::controller(replicate_rbac::ReplicateRbac { client: client(api.clone(), replicate_rbac::NAME) })
+        replicate_rbac::controller(replicate_rbac::ReplicateRbac { client: client(api.clone(), replicate_rbac::NAME) }, &informers)
             .metrics(&metrics.controllers)
             .ready_gate(gate(replicate_rbac::NAME))
             .run(),
     );
     tokio::spawn(
-        namespace_defaults::controller(namespace_defaults::NamespaceDefaults { client: client(api.clone(), namespace_defaults::NAME), ca_pem: root_ca })
-            .metrics(&metrics.controllers)
-            .ready_gate(gate(namespace_defaults::NAME))
-            .run(),
+        namespace_defaults::controller(
+            namespace_defaults::NamespaceDefaults { client: client(api.clone(), namespace_defaults::NAME), ca_pem: root_ca },
+            &informers,
+        )
+        .metrics(&metrics.controllers)
+        .ready_gate(gate(namespace_defaults::NAME))
+        .run(),
     );
     tokio::spawn(
-        apiexport::controller(apiexport::ApiExports { client: client(api.clone(), apiexport::NAME) })
+        apiexport::controller(apiexport::ApiExports { client: client(api.clone(), apiexport::NAME) }, &informers)
             .metrics(&metrics.controllers)
             .ready_gate(gate(apiexport::NAME))
             .run(),
     );
-    tokio::spawn(apibinding::controller(bindings).metrics(&metrics.controllers).ready_gate(gate(apibinding::NAME)).run());
-    tokio::spawn(apibinder::controller(binder).metrics(&metrics.controllers).ready_gate(gate(apibinder::NAME)).run());
-    tokio::spawn(endpointslice::controller(slices).metrics(&metrics.controllers).ready_gate(gate(endpointslice::NAME)).run());
-    tokio::spawn(workspacetype::controller(types).metrics(&metrics.controllers).ready_gate(gate(workspacetype::NAME)).run());
+    tokio::spawn(apibinding::controller(bindings, &informers).metrics(&metrics.controllers).ready_gate(gate(apibinding::NAME)).run());
+    tokio::spawn(apibinder::controller(binder, &informers).metrics(&metrics.controllers).ready_gate(gate(apibinder::NAME)).run());
+    tokio::spawn(endpointslice::controller(slices, &informers).metrics(&metrics.controllers).ready_gate(gate(endpointslice::NAME)).run());
+    tokio::spawn(workspacetype::controller(types, &informers).metrics(&metrics.controllers).ready_gate(gate(workspacetype::NAME)).run());
     let labeller = permissionclaims::ClaimLabeller::new(client(api.clone(), permissionclaims::NAME), claims);
-    tokio::spawn(permissionclaims::controller(labeller).metrics(&metrics.controllers).ready_gate(gate(permissionclaims::NAME)).run());
+    tokio::spawn(permissionclaims::controller(labeller, &informers).metrics(&metrics.controllers).ready_gate(gate(permissionclaims::NAME)).run());
+    // Every controller has subscribed: the informers can list and watch.
+    tokio::spawn(informers.run());
 }
 
 #[cfg(test)]

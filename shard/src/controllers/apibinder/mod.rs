@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use apiserver::controller::{Action, Controller, Reconcile};
+use apiserver::controller::{Action, Controller, Informers, Reconcile};
 use apiserver::rest::client::{ObjectRef, SystemClient};
 use serde_json::{json, Value};
 
@@ -28,9 +28,8 @@ pub struct ApiBinder {
 }
 
 /// The controller, fed by every LogicalCluster of the shard.
-pub fn controller(reconciler: ApiBinder) -> Controller<ApiBinder> {
-    let store = reconciler.client.api().store.clone();
-    Controller::new(NAME, reconciler).workers(2).watches(store, apiserver::storage::key::resource_prefix("core.kcp.io", "logicalclusters"), own_key)
+pub fn controller(reconciler: ApiBinder, informers: &Informers) -> Controller<ApiBinder> {
+    Controller::new(NAME, reconciler).workers(2).watches(informers, apiserver::storage::key::resource_prefix("core.kcp.io", "logicalclusters"), own_key)
 }
 
 /// Name of the binding for export `name`, unique among the defaults: kcp's names are the

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use apimachinery::registry::crd::{BoundResource, CrdIndex, ExportRef};
 use apimachinery::registry::storage_resource;
-use apiserver::controller::{Action, Change, Controller, Reconcile};
+use apiserver::controller::{Action, Change, Controller, Informers, Reconcile};
 use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
 use apiserver::storage::key;
@@ -60,10 +60,10 @@ impl ApiBindings {
 
 /// The controller, fed by every APIBinding of the shard. What each serves is recorded in the
 /// index as soon as its status says so, before any reconcile.
-pub fn controller(reconciler: ApiBindings) -> Controller<ApiBindings> {
-    let (store, index) = (reconciler.client.api().store.clone(), reconciler.index.clone());
+pub fn controller(reconciler: ApiBindings, informers: &Informers) -> Controller<ApiBindings> {
+    let index = reconciler.index.clone();
     let (cache, waiting) = (reconciler.global.cache.clone(), reconciler.waiting.clone());
-    let controller = Controller::new(NAME, reconciler).workers(4).watches(store, key::resource_prefix(GROUP, "apibindings"), move |change: &Change| {
+    let controller = Controller::new(NAME, reconciler).workers(4).watches(informers, key::resource_prefix(GROUP, "apibindings"), move |change: &Change| {
         let r = ObjectRef::from_key(change.key())?;
         match change {
             Change::Gone(_) => {

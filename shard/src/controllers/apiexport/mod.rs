@@ -3,7 +3,7 @@
 //! which bound resources are stored), and an APIExportEndpointSlice of its name unless
 //! annotated not to.
 
-use apiserver::controller::{Action, Change, Controller, Reconcile};
+use apiserver::controller::{Action, Change, Controller, Informers, Reconcile};
 use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
 use base64::Engine;
@@ -66,11 +66,10 @@ pub struct ApiExports {
 }
 
 /// The controller, fed by every APIExport of the shard and by secrets named like one.
-pub fn controller(reconciler: ApiExports) -> Controller<ApiExports> {
-    let store = reconciler.client.api().store.clone();
+pub fn controller(reconciler: ApiExports, informers: &Informers) -> Controller<ApiExports> {
     let exports = apiserver::storage::key::resource_prefix(GROUP, "apiexports");
     let secrets = apiserver::storage::key::resource_prefix("", "secrets");
-    Controller::new(NAME, reconciler).workers(2).watches(store.clone(), exports, super::own_key).watches(store, secrets, secret_export)
+    Controller::new(NAME, reconciler).workers(2).watches(informers, exports, super::own_key).watches(informers, secrets, secret_export)
 }
 
 /// The export a generated identity secret belongs to: one of its name in its cluster. Exports

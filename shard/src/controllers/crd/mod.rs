@@ -13,7 +13,7 @@ use apiserver::storage::key;
 use serde_json::{json, Value};
 
 use super::{delete_all, remove_finalizer, update, Error, Part, DELETE_PASS};
-use apiserver::controller::{Action, Change, Controller, Reconcile};
+use apiserver::controller::{Action, Change, Controller, Informers, Reconcile};
 
 /// The controller's name (metrics, logs, identity).
 pub const NAME: &str = "crd";
@@ -31,9 +31,9 @@ pub struct Crds {
 
 /// The controller, fed by every CRD of the shard. The index that serves custom resources is
 /// kept in step with storage as changes arrive, before any reconcile looks at it.
-pub fn controller(reconciler: Crds) -> Controller<Crds> {
-    let (store, index) = (reconciler.client.api().store.clone(), reconciler.index.clone());
-    Controller::new(NAME, reconciler).workers(2).watches(store, PREFIX, move |change: &Change| {
+pub fn controller(reconciler: Crds, informers: &Informers) -> Controller<Crds> {
+    let index = reconciler.index.clone();
+    Controller::new(NAME, reconciler).workers(2).watches(informers, PREFIX, move |change: &Change| {
         let r = ObjectRef::from_key(change.key())?;
         match change {
             Change::Gone(_) => {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use apiserver::client::Client;
-use apiserver::controller::{Action, Change, Controller, Reconcile};
+use apiserver::controller::{Action, Change, Controller, Informers, Reconcile};
 use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::storage::key;
 use serde_json::{json, Value};
@@ -86,12 +86,11 @@ impl EndpointSliceUrls {
 }
 
 /// The controller, keyed by export, fed by the shard's bindings and endpoint slices.
-pub fn controller(reconciler: EndpointSliceUrls) -> Controller<EndpointSliceUrls> {
-    let store = reconciler.client.api().store.clone();
+pub fn controller(reconciler: EndpointSliceUrls, informers: &Informers) -> Controller<EndpointSliceUrls> {
     let bound = reconciler.bound.clone();
     Controller::new(NAME, reconciler)
         .workers(2)
-        .watches(store.clone(), key::resource_prefix(GROUP, "apibindings"), move |change: &Change| {
+        .watches(informers, key::resource_prefix(GROUP, "apibindings"), move |change: &Change| {
             let mut bound = bound.lock().unwrap_or_else(|e| e.into_inner());
             let before = bound.remove(change.key());
             let now = match change {
@@ -105,7 +104,7 @@ pub fn controller(reconciler: EndpointSliceUrls) -> Controller<EndpointSliceUrls
             wake.dedup();
             wake
         })
-        .watches(store, key::resource_prefix(GROUP, "apiexportendpointslices"), |change: &Change| {
+        .watches(informers, key::resource_prefix(GROUP, "apiexportendpointslices"), |change: &Change| {
             let Change::Present(s) = change else { return None };
             let slice = ObjectRef::from_key(&s.key)?;
             let value: Value = serde_json::from_slice(&s.value).ok()?;

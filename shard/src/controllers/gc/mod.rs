@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::{remove_finalizer, update, Error, Part};
 use apimachinery::meta::StoredMeta;
-use apiserver::controller::{Action, Change, Controller, Known, Reconcile};
+use apiserver::controller::{Action, Change, Controller, Informers, Known, Reconcile};
 use index::{owner_uids, Index};
 
 /// The controller's name (metrics, logs, identity).
@@ -47,10 +47,10 @@ impl GarbageCollector {
 }
 
 /// The controller, fed by every object of the shard.
-pub fn controller(reconciler: GarbageCollector) -> Controller<GarbageCollector> {
-    let (store, index) = (reconciler.client.api().store.clone(), reconciler.index.clone());
+pub fn controller(reconciler: GarbageCollector, informers: &Informers) -> Controller<GarbageCollector> {
+    let index = reconciler.index.clone();
     let known = IndexedKeys(index.clone());
-    Controller::new(NAME, reconciler).workers(2).watches_with(store, "", known, move |change: &Change| {
+    Controller::new(NAME, reconciler).workers(2).watches_with(informers, "", known, move |change: &Change| {
         let mut idx = index.lock().unwrap_or_else(|e| e.into_inner());
         let keys: Vec<String> = match change {
             Change::Present(s) => {

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use super::{ensure, own_key, remove_finalizer, update, Error, Part, DELETE_PASS};
 use crate::bootstrap;
-use apiserver::controller::{Action, Controller, Reconcile};
+use apiserver::controller::{Action, Controller, Informers, Reconcile};
 pub use content::{delete_content, Progress};
 pub use lifecycle::{create_logical_cluster, NewCluster};
 
@@ -39,9 +39,8 @@ pub struct LogicalClusters {
 }
 
 /// The controller, fed by every LogicalCluster of the shard.
-pub fn controller(reconciler: LogicalClusters) -> Controller<LogicalClusters> {
-    let store = reconciler.client.api().store.clone();
-    Controller::new(NAME, reconciler).workers(2).watches(store, PREFIX, own_key)
+pub fn controller(reconciler: LogicalClusters, informers: &Informers) -> Controller<LogicalClusters> {
+    Controller::new(NAME, reconciler).workers(2).watches(informers, PREFIX, own_key)
 }
 
 impl Reconcile for LogicalClusters {

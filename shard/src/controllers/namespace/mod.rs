@@ -12,7 +12,7 @@ use apiserver::storage::key;
 use serde_json::{json, Value};
 
 use super::{delete_all, own_key, update, Error, Part, DELETE_PASS};
-use apiserver::controller::{Action, Controller, Reconcile};
+use apiserver::controller::{Action, Controller, Informers, Reconcile};
 
 /// The controller's name (metrics, logs, identity).
 pub const NAME: &str = "namespace";
@@ -29,9 +29,8 @@ pub struct NamespaceDeletion {
 }
 
 /// The controller, fed by every namespace of the shard.
-pub fn controller(reconciler: NamespaceDeletion) -> Controller<NamespaceDeletion> {
-    let store = reconciler.client.api().store.clone();
-    Controller::new(NAME, reconciler).workers(2).watches(store, PREFIX, own_key)
+pub fn controller(reconciler: NamespaceDeletion, informers: &Informers) -> Controller<NamespaceDeletion> {
+    Controller::new(NAME, reconciler).workers(2).watches(informers, PREFIX, own_key)
 }
 
 /// Prefixes of every namespaced resource stored for a namespace.

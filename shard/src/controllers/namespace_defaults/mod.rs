@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{ensure, own_key, Error};
 use crate::bootstrap;
-use apiserver::controller::{Action, Controller, Reconcile};
+use apiserver::controller::{Action, Controller, Informers, Reconcile};
 
 /// The controller's name (metrics, logs, identity).
 pub const NAME: &str = "namespace-defaults";
@@ -29,9 +29,8 @@ pub struct NamespaceDefaults {
 }
 
 /// The controller, fed by every namespace of the shard.
-pub fn controller(reconciler: NamespaceDefaults) -> Controller<NamespaceDefaults> {
-    let store = reconciler.client.api().store.clone();
-    Controller::new(NAME, reconciler).workers(2).watches(store, super::namespace::PREFIX, own_key)
+pub fn controller(reconciler: NamespaceDefaults, informers: &Informers) -> Controller<NamespaceDefaults> {
+    Controller::new(NAME, reconciler).workers(2).watches(informers, super::namespace::PREFIX, own_key)
 }
 
 impl Reconcile for NamespaceDefaults {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use apimachinery::registry::storage_resource;
-use apiserver::controller::{Action, Change, Controller, Reconcile};
+use apiserver::controller::{Action, Change, Controller, Informers, Reconcile};
 use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
 use apiserver::storage::key;
@@ -59,10 +59,9 @@ fn claims_of(binding: &Value) -> (Vec<Claim>, Vec<Resource>) {
 
 /// The controller, fed by every APIBinding of the shard; the claim index is updated as
 /// bindings change, before any write is admitted against it.
-pub fn controller(reconciler: ClaimLabeller) -> Controller<ClaimLabeller> {
-    let store = reconciler.client.api().store.clone();
+pub fn controller(reconciler: ClaimLabeller, informers: &Informers) -> Controller<ClaimLabeller> {
     let (index, scope) = (reconciler.index.clone(), reconciler.scope.clone());
-    Controller::new(NAME, reconciler).workers(2).watches(store, key::resource_prefix("apis.kcp.io", "apibindings"), move |change: &Change| {
+    Controller::new(NAME, reconciler).workers(2).watches(informers, key::resource_prefix("apis.kcp.io", "apibindings"), move |change: &Change| {
         let r = ObjectRef::from_key(change.key())?;
         let (claims, resources) = match change {
             Change::Present(s) => claims_of(&serde_json::from_slice(&s.value).ok()?),

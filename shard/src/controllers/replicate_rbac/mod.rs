@@ -12,7 +12,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use apiserver::controller::{Action, Change, Controller, Reconcile};
+use apiserver::controller::{Action, Change, Controller, Informers, Reconcile};
 use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
 use serde_json::{json, Value};
@@ -92,13 +92,12 @@ pub struct ReplicateRbac {
 }
 
 /// The controller, fed by every ClusterRole and ClusterRoleBinding of the shard.
-pub fn controller(reconciler: ReplicateRbac) -> Controller<ReplicateRbac> {
-    let store = reconciler.client.api().store.clone();
+pub fn controller(reconciler: ReplicateRbac, informers: &Informers) -> Controller<ReplicateRbac> {
     let index: Arc<Mutex<BindingIndex>> = Arc::default();
     let by_role = index.clone();
     Controller::new(NAME, reconciler)
         .workers(2)
-        .watches(store.clone(), BINDINGS, move |change: &Change| {
+        .watches(informers, BINDINGS, move |change: &Change| {
             let Some(binding) = ObjectRef::from_key(change.key()) else { return Vec::new() };
             let role = role_name(change);
             // The role a binding names, or named before this change, may now be (or no longer
@@ -107,7 +106,7 @@ pub fn controller(reconciler: ReplicateRbac) -> Controller<ReplicateRbac> {
             let role = role.map(|name| cluster_role(&binding.cluster, &name)).or(before);
             own_key(change).into_iter().chain(role).collect()
         })
-        .watches(store, ROLES, move |change: &Change| {
+        .watches(informers, ROLES, move |change: &Change| {
             let role = ObjectRef::from_key(change.key());
             let bindings = role.as_ref().map(|r| by_role.lock().unwrap_or_else(|e| e.into_inner()).bindings_of(r)).unwrap_or_default();
             role.filter(|_| matches!(change, Change::Present(_))).into_iter().chain(bindings)

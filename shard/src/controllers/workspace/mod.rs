@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::{own_key, Error};
 use crate::global::Global;
-use apiserver::controller::{Action, Backoff, Change, Controller, Reconcile};
+use apiserver::controller::{Action, Backoff, Change, Controller, Informers, Reconcile};
 
 /// The controller's name (metrics, logs, identity).
 pub const NAME: &str = "workspace";
@@ -52,8 +52,7 @@ pub struct Workspaces {
 
 /// The controller, fed by every Workspace of the shard and by each local LogicalCluster whose
 /// phase its Workspace mirrors.
-pub fn controller(reconciler: Workspaces) -> Controller<Workspaces> {
-    let store = reconciler.client.api().store.clone();
+pub fn controller(reconciler: Workspaces, informers: &Informers) -> Controller<Workspaces> {
     let owners: Owners = Arc::default();
     let owner_of = owners.clone();
     let census = reconciler.census.clone();
@@ -64,7 +63,7 @@ pub fn controller(reconciler: Workspaces) -> Controller<Workspaces> {
     Controller::new(NAME, reconciler)
         .workers(16)
         .backoff(Backoff { base: Duration::from_millis(200), cap: Duration::from_secs(5) })
-        .watches(store.clone(), PREFIX, move |change: &Change| {
+        .watches(informers, PREFIX, move |change: &Change| {
             census.observe(change);
             // A child that is gone may be what its parent's deletion waits for.
             let parent = match change {
@@ -73,7 +72,7 @@ pub fn controller(reconciler: Workspaces) -> Controller<Workspaces> {
             };
             own_key(change).into_iter().chain(parent)
         })
-        .watches(store, super::logicalcluster::PREFIX, move |change: &Change| {
+        .watches(informers, super::logicalcluster::PREFIX, move |change: &Change| {
             let owner = owning_workspace(change);
             let mut owners = owners.lock().unwrap_or_else(|e| e.into_inner());
             match (ObjectRef::from_key(change.key()), &owner) {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use apimachinery::registry::kcpcore::logicalcluster::Hook;
-use apiserver::controller::{Action, Change, Controller, Reconcile};
+use apiserver::controller::{Action, Change, Controller, Informers, Reconcile};
 use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::storage::key;
 use serde_json::{json, Value};
@@ -42,11 +42,10 @@ impl WorkspaceTypeUrls {
 }
 
 /// The controller, fed by the shard's WorkspaceTypes and by Shards, here and in the cache.
-pub fn controller(reconciler: WorkspaceTypeUrls) -> Controller<WorkspaceTypeUrls> {
-    let store = reconciler.client.api().store.clone();
+pub fn controller(reconciler: WorkspaceTypeUrls, informers: &Informers) -> Controller<WorkspaceTypeUrls> {
     let (cache, known, all, woken) = (reconciler.global.cache.clone(), reconciler.known.clone(), reconciler.known.clone(), reconciler.known.clone());
     let controller = Controller::new(NAME, reconciler)
-        .watches(store.clone(), key::resource_prefix(GROUP, "workspacetypes"), move |change: &Change| {
+        .watches(informers, key::resource_prefix(GROUP, "workspacetypes"), move |change: &Change| {
             let r = ObjectRef::from_key(change.key())?;
             let mut known = known.lock().unwrap_or_else(|e| e.into_inner());
             match change {
@@ -55,7 +54,7 @@ pub fn controller(reconciler: WorkspaceTypeUrls) -> Controller<WorkspaceTypeUrls
             };
             Some(r)
         })
-        .watches(store, key::resource_prefix("core.kcp.io", "shards"), move |_: &Change| {
+        .watches(informers, key::resource_prefix("core.kcp.io", "shards"), move |_: &Change| {
             all.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect::<Vec<_>>()
         });
     if let Some(cache) = cache {
