@@ -92,70 +92,70 @@ impl Known for KnownKeys {
     }
 }
 
-/// What a shared informer calls with each change it reports.
+/// What the shared informer calls with each change it reports.
 pub type Handler = Box<dyn FnMut(&Change) + Send>;
 
-/// The informers of a process, shared by its controllers: one list, one watch and one record of
-/// keys per prefix however many controllers follow it (client-go's shared informer factory).
-/// Controllers subscribe while they are built; [`Informers::run`] then starts every feed.
+/// The informer of a process, shared by its controllers: one list and one watch of the whole
+/// store, and one record of its keys, however many controllers follow which prefixes
+/// (client-go's shared informer factory, with a single feed). Controllers subscribe while they
+/// are built; [`Informers::run`] then starts the feed.
 pub struct Informers {
     store: SharedStorage,
-    feeds: Mutex<Vec<Feed>>,
+    subscribers: Mutex<Subscribers>,
 }
 
-/// One list-and-watch and the handlers it reports to, in subscription order.
-struct Feed {
-    prefix: String,
-    /// A handler's own index of every key; such a feed serves that handler alone.
-    known: Option<Box<dyn Known>>,
-    handlers: Vec<Handler>,
+#[derive(Default)]
+struct Subscribers {
+    /// Each handler with the prefix it follows, in subscription order.
+    handlers: Vec<(String, Handler)>,
     synced: Vec<tokio::sync::oneshot::Sender<()>>,
+    /// An index of every key that a subscriber keeps anyway, standing in for the feed's own.
+    record: Option<Box<dyn Known>>,
 }
 
 impl Informers {
-    /// No feeds yet, over `store`.
+    /// No subscribers yet, over `store`.
     pub fn new(store: SharedStorage) -> Informers {
-        Informers { store, feeds: Mutex::default() }
+        Informers { store, subscribers: Mutex::default() }
     }
 
-    /// Reports every change under `prefix` to `handler`, from the first list on; the receiver
-    /// completes once that list has been reported.
+    fn subscribers(&self) -> std::sync::MutexGuard<'_, Subscribers> {
+        self.subscribers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reports every change under `prefix` to `handler`, in revision order, from the first list
+    /// on; the receiver completes once that list has been reported.
     pub fn follow(&self, prefix: &str, handler: Handler) -> tokio::sync::oneshot::Receiver<()> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let mut feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
-        match feeds.iter_mut().find(|f| f.known.is_none() && f.prefix == prefix) {
-            Some(feed) => {
-                feed.handlers.push(handler);
-                feed.synced.push(tx);
-            }
-            None => feeds.push(Feed { prefix: prefix.into(), known: None, handlers: vec![handler], synced: vec![tx] }),
-        }
+        let mut subscribers = self.subscribers();
+        subscribers.handlers.push((prefix.into(), handler));
+        subscribers.synced.push(tx);
         rx
     }
 
-    /// [`Informers::follow`] on a feed of its own, which asks `known` what a relist no longer finds.
-    pub fn follow_with(&self, prefix: &str, known: impl Known, handler: Handler) -> tokio::sync::oneshot::Receiver<()> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let feed = Feed { prefix: prefix.into(), known: Some(Box::new(known)), handlers: vec![handler], synced: vec![tx] };
-        self.feeds.lock().unwrap_or_else(|e| e.into_inner()).push(feed);
-        rx
+    /// Lets `known`, which its owner keeps up to date with every key of the store, say what a
+    /// relist no longer finds, so that the feed keeps no record of its own.
+    pub fn remember_with(&self, known: impl Known) {
+        self.subscribers().record = Some(Box::new(known));
     }
 
-    /// Runs every feed until the future is dropped.
+    /// Runs the feed until the future is dropped.
     pub async fn run(self) {
-        let feeds = self.feeds.into_inner().unwrap_or_else(|e| e.into_inner());
-        let store = self.store;
-        futures::future::join_all(feeds.into_iter().map(|Feed { prefix, known, mut handlers, synced }| {
-            let known = known.unwrap_or_else(|| Box::new(KnownKeys::new(&prefix)));
-            let on_change = move |change: Change| handlers.iter_mut().for_each(|handler| handler(&change));
-            let on_synced = move || {
-                synced.into_iter().for_each(|tx| {
-                    let _ = tx.send(());
-                })
-            };
-            run_with(store.clone(), prefix, known, on_change, on_synced)
-        }))
-        .await;
+        let Subscribers { mut handlers, synced, record } = self.subscribers.into_inner().unwrap_or_else(|e| e.into_inner());
+        let record = record.unwrap_or_else(|| Box::new(KnownKeys::new("")));
+        let on_change = move |change: Change| {
+            for (prefix, handler) in &mut handlers {
+                if change.key().starts_with(prefix.as_str()) {
+                    handler(&change);
+                }
+            }
+        };
+        let on_synced = move || {
+            for tx in synced {
+                let _ = tx.send(());
+            }
+        };
+        run_with(self.store, String::new(), record, on_change, on_synced).await
     }
 }
 
@@ -255,33 +255,65 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn followers_of_one_prefix_share_a_feed_and_each_sees_every_change() {
+    async fn every_follower_sees_each_change_under_its_prefix_in_order() {
         let f = Fixture::new().await;
         f.put("core/configmaps/c1/default/a", serde_json::json!({"metadata": {"name": "a"}})).await;
         let informers = Informers::new(f.store.clone());
         let seen: Arc<Mutex<Vec<String>>> = Arc::default();
         let follower = |name: &'static str| -> Handler {
             let seen = seen.clone();
-            Box::new(move |c: &Change| seen.lock().unwrap().push(format!("{name}:{}", c.key())))
+            Box::new(move |c: &Change| seen.lock().unwrap().push(format!("{name} {}", c.key())))
         };
         let synced = [
             informers.follow("core/configmaps/", follower("one")),
             informers.follow("core/configmaps/", follower("two")),
-            informers.follow_with("core/configmaps/", KnownKeys::new("core/configmaps/"), follower("own")),
+            informers.follow("core/secrets/", follower("secrets")),
         ];
-        assert_eq!(informers.feeds.lock().unwrap().len(), 2, "one shared feed, and the one with its own record");
         let task = tokio::spawn(informers.run());
         for rx in synced {
             rx.await.unwrap();
         }
         f.put("core/configmaps/c1/default/b", serde_json::json!({"metadata": {"name": "b"}})).await;
-        crate::controller::testing::eventually(|| seen.lock().unwrap().len() == 6).await;
+        f.put("core/secrets/c1/default/s", serde_json::json!({"metadata": {"name": "s"}})).await;
+        crate::controller::testing::eventually(|| seen.lock().unwrap().len() == 5).await;
         task.abort();
         let seen = seen.lock().unwrap().clone();
-        for name in ["one", "two", "own"] {
-            let theirs: Vec<&str> = seen.iter().filter_map(|s| s.strip_prefix(name)).collect();
-            assert_eq!(theirs, [":core/configmaps/c1/default/a", ":core/configmaps/c1/default/b"], "{name} sees every change in order");
+        for (name, keys) in [
+            ("one", ["core/configmaps/c1/default/a", "core/configmaps/c1/default/b"].as_slice()),
+            ("two", &["core/configmaps/c1/default/a", "core/configmaps/c1/default/b"]),
+            ("secrets", &["core/secrets/c1/default/s"]),
+        ] {
+            let theirs: Vec<&str> = seen.iter().filter_map(|s| s.strip_prefix(name).and_then(|k| k.strip_prefix(' '))).collect();
+            assert_eq!(theirs, keys, "{name} sees each change under its prefix, in order");
         }
+    }
+
+    #[tokio::test]
+    async fn a_record_kept_by_a_subscriber_names_what_a_list_no_longer_finds() {
+        struct Remembers(Vec<String>);
+        impl Known for Remembers {
+            fn saw(&mut self, _: &Change) {}
+            fn vanished(&self, listed: &HashSet<&str>) -> Vec<String> {
+                self.0.iter().filter(|k| !listed.contains(k.as_str())).cloned().collect()
+            }
+        }
+        let f = Fixture::new().await;
+        f.put("core/configmaps/c1/default/a", serde_json::json!({"metadata": {"name": "a"}})).await;
+        let informers = Informers::new(f.store.clone());
+        informers.remember_with(Remembers(vec!["core/configmaps/c1/default/a".into(), "core/configmaps/c1/default/gone".into()]));
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let record = seen.clone();
+        let synced = informers.follow(
+            "core/configmaps/",
+            Box::new(move |c: &Change| {
+                let tag = if matches!(c, Change::Present(_)) { "+" } else { "-" };
+                record.lock().unwrap().push(format!("{tag}{}", c.key()))
+            }),
+        );
+        let task = tokio::spawn(informers.run());
+        synced.await.unwrap();
+        task.abort();
+        assert_eq!(*seen.lock().unwrap(), ["-core/configmaps/c1/default/gone", "+core/configmaps/c1/default/a"]);
     }
 
     #[tokio::test]

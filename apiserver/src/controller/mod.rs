@@ -72,7 +72,8 @@ impl<R: Reconcile> Controller<R> {
         }
     }
 
-    /// Follows `prefix` through `informers`; `map` turns each change into the keys to reconcile.
+    /// Follows `prefix` through the shared `informers`; `map` turns each change into the keys to
+    /// reconcile.
     /// `map` sees every change in revision order before any key is queued, so it may also
     /// maintain an index.
     pub fn watches<I>(mut self, informers: &Informers, prefix: impl AsRef<str>, map: impl FnMut(&Change) -> I + Send + 'static) -> Self
@@ -80,23 +81,6 @@ impl<R: Reconcile> Controller<R> {
         I: IntoIterator<Item = R::Key>,
     {
         let synced = informers.follow(prefix.as_ref(), self.enqueue(map));
-        self.synced.push(synced);
-        self
-    }
-
-    /// [`Controller::watches`] for a `map` whose index holds every key it was told of, and so
-    /// can say which of them a relist no longer finds (`known`).
-    pub fn watches_with<I>(
-        mut self,
-        informers: &Informers,
-        prefix: impl AsRef<str>,
-        known: impl informer::Known,
-        map: impl FnMut(&Change) -> I + Send + 'static,
-    ) -> Self
-    where
-        I: IntoIterator<Item = R::Key>,
-    {
-        let synced = informers.follow_with(prefix.as_ref(), known, self.enqueue(map));
         self.synced.push(synced);
         self
     }

@@ -49,8 +49,8 @@ impl GarbageCollector {
 /// The controller, fed by every object of the shard.
 pub fn controller(reconciler: GarbageCollector, informers: &Informers) -> Controller<GarbageCollector> {
     let index = reconciler.index.clone();
-    let known = IndexedKeys(index.clone());
-    Controller::new(NAME, reconciler).workers(2).watches_with(informers, "", known, move |change: &Change| {
+    informers.remember_with(IndexedKeys(index.clone()));
+    Controller::new(NAME, reconciler).workers(2).watches(informers, "", move |change: &Change| {
         let mut idx = index.lock().unwrap_or_else(|e| e.into_inner());
         let keys: Vec<String> = match change {
             Change::Present(s) => {
@@ -76,7 +76,7 @@ pub fn controller(reconciler: GarbageCollector, informers: &Informers) -> Contro
     })
 }
 
-/// The informer's record of reported keys is the index itself.
+/// The index holds every key of the shard, so it is the shared informer's record of them too.
 struct IndexedKeys(Arc<Mutex<Index>>);
 
 impl Known for IndexedKeys {
