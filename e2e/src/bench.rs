@@ -84,6 +84,15 @@ pub async fn call(conn: &mut SendRequest<Full<Bytes>>, method: &str, path: &str,
     (resp.status().as_u16(), resp.into_body())
 }
 
+/// How long a 429 answer asks the client to wait.
+fn retry_after(resp: &http::Response<Bytes>) -> Option<Duration> {
+    if resp.status() != http::StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let seconds = resp.headers().get(http::header::RETRY_AFTER)?.to_str().ok()?.parse().ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
 /// Sends one request and returns the whole response, headers included.
 pub async fn send(conn: &mut SendRequest<Full<Bytes>>, method: &str, path: &str, body: Option<&Value>) -> http::Response<Bytes> {
     let mut req = http::Request::builder().method(method).uri(path).header("host", "localhost");
@@ -219,10 +228,14 @@ where
                 }
                 let (m, p, b) = make(w, i);
                 let sent = Instant::now();
-                let (status, _) = call(&mut conn, &m, &p, b.as_ref()).await;
+                let resp = send(&mut conn, &m, &p, b.as_ref()).await;
                 lat.push(sent.elapsed());
-                if status >= 300 {
+                if resp.status().as_u16() >= 300 {
                     errors += 1;
+                }
+                // As client-go does: a 429 holds this client back for the Retry-After it names.
+                if let Some(wait) = retry_after(&resp) {
+                    tokio::time::sleep(wait).await;
                 }
             }
             (lat, errors)
