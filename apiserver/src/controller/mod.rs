@@ -73,29 +73,20 @@ impl<R: Reconcile> Controller<R> {
     }
 
     /// Follows `prefix` through the shared `informers`; `map` turns each change into the keys to
-    /// reconcile.
-    /// `map` sees every change in revision order before any key is queued, so it may also
-    /// maintain an index.
-    pub fn watches<I>(mut self, informers: &Informers, prefix: impl AsRef<str>, map: impl FnMut(&Change) -> I + Send + 'static) -> Self
-    where
-        I: IntoIterator<Item = R::Key>,
-    {
-        let synced = informers.follow(prefix.as_ref(), self.enqueue(map));
-        self.synced.push(synced);
-        self
-    }
-
-    /// A handler that queues the keys `map` names for a change.
-    fn enqueue<I>(&self, mut map: impl FnMut(&Change) -> I + Send + 'static) -> informer::Handler
+    /// reconcile. `map` sees every change in revision order before any key is queued, so it may
+    /// also maintain an index.
+    pub fn watches<I>(mut self, informers: &Informers, prefix: impl AsRef<str>, mut map: impl FnMut(&Change) -> I + Send + 'static) -> Self
     where
         I: IntoIterator<Item = R::Key>,
     {
         let queue = self.queue.clone();
-        Box::new(move |change: &Change| {
+        let enqueue = move |change: &Change| {
             for key in map(change) {
                 queue.add(key);
             }
-        })
+        };
+        self.synced.push(informers.follow(prefix.as_ref(), Box::new(enqueue)));
+        self
     }
 
     /// How many keys reconcile at once (different keys only).
