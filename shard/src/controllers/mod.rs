@@ -255,8 +255,8 @@ impl ShardMetrics {
 }
 
 /// Starts every controller of the shard, each with its own client, reporting into `metrics`;
-/// each opens its `/readyz` gate once its caches have synced. Controllers that follow the same
-/// storage prefix share one informer.
+/// each opens its `/readyz` gate once its caches have synced. All of them follow the store
+/// through one shared informer.
 pub fn start(
     api: &std::sync::Arc<apiserver::rest::Api>,
     metrics: &ShardMetrics,
