@@ -89,6 +89,11 @@ impl<R: Reconcile> Controller<R> {
         self
     }
 
+    /// The controller's name, as its metrics and spans give it.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
     /// How many keys reconcile at once (different keys only).
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n.max(1);

@@ -28,7 +28,7 @@ pub mod workspacetype;
 use std::time::Duration;
 
 use apimachinery::status::{ApiError, Reason};
-use apiserver::controller::Informers;
+use apiserver::controller::{Controller, Informers, Reconcile};
 pub use apiserver::rest::client::Part;
 use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::object;
@@ -278,66 +278,39 @@ pub fn start(
         urls.external.clone(),
     );
     let types = workspacetype::WorkspaceTypeUrls::new(client(api.clone(), workspacetype::NAME), placement.global.clone());
-    let gate = |name: &str| readiness.gate(format!("controller/{name}"));
-    tokio::spawn(
-        crd::controller(crd::Crds { client: client(api.clone(), crd::NAME), index: crds.clone() }, &informers)
-            .metrics(&metrics.controllers)
-            .ready_gate(gate(crd::NAME))
-            .run(),
-    );
-    tokio::spawn(
-        namespace::controller(namespace::NamespaceDeletion { client: client(api.clone(), namespace::NAME), crds: crds.clone() }, &informers)
-            .metrics(&metrics.controllers)
-            .ready_gate(gate(namespace::NAME))
-            .run(),
-    );
-    tokio::spawn(
-        gc::controller(gc::GarbageCollector::new(client(api.clone(), gc::NAME)), &informers).metrics(&metrics.controllers).ready_gate(gate(gc::NAME)).run(),
-    );
-    tokio::spawn(
-        logicalcluster::controller(logicalcluster::LogicalClusters { client: client(api.clone(), logicalcluster::NAME), crds: crds.clone() }, &informers)
-            .metrics(&metrics.controllers)
-            .ready_gate(gate(logicalcluster::NAME))
-            .run(),
-    );
-    tokio::spawn(
-        workspace::controller(
-            workspace::Workspaces { client: client(api.clone(), workspace::NAME), crds, placement, census: metrics.workspaces.clone() },
-            &informers,
-        )
-        .metrics(&metrics.controllers)
-        .ready_gate(gate(workspace::NAME))
-        .run(),
-    );
-    tokio::spawn(
-        replicate_rbac::controller(replicate_rbac::ReplicateRbac { client: client(api.clone(), replicate_rbac::NAME) }, &informers)
-            .metrics(&metrics.controllers)
-            .ready_gate(gate(replicate_rbac::NAME))
-            .run(),
-    );
-    tokio::spawn(
-        namespace_defaults::controller(
-            namespace_defaults::NamespaceDefaults { client: client(api.clone(), namespace_defaults::NAME), ca_pem: root_ca },
-            &informers,
-        )
-        .metrics(&metrics.controllers)
-        .ready_gate(gate(namespace_defaults::NAME))
-        .run(),
-    );
-    tokio::spawn(
-        apiexport::controller(apiexport::ApiExports { client: client(api.clone(), apiexport::NAME) }, &informers)
-            .metrics(&metrics.controllers)
-            .ready_gate(gate(apiexport::NAME))
-            .run(),
-    );
-    tokio::spawn(apibinding::controller(bindings, &informers).metrics(&metrics.controllers).ready_gate(gate(apibinding::NAME)).run());
-    tokio::spawn(apibinder::controller(binder, &informers).metrics(&metrics.controllers).ready_gate(gate(apibinder::NAME)).run());
-    tokio::spawn(endpointslice::controller(slices, &informers).metrics(&metrics.controllers).ready_gate(gate(endpointslice::NAME)).run());
-    tokio::spawn(workspacetype::controller(types, &informers).metrics(&metrics.controllers).ready_gate(gate(workspacetype::NAME)).run());
+    let launch = Launcher { metrics, readiness };
+    launch.run(crd::controller(crd::Crds { client: client(api.clone(), crd::NAME), index: crds.clone() }, &informers));
+    launch.run(namespace::controller(namespace::NamespaceDeletion { client: client(api.clone(), namespace::NAME), crds: crds.clone() }, &informers));
+    launch.run(gc::controller(gc::GarbageCollector::new(client(api.clone(), gc::NAME)), &informers));
+    let clusters = logicalcluster::LogicalClusters { client: client(api.clone(), logicalcluster::NAME), crds: crds.clone() };
+    launch.run(logicalcluster::controller(clusters, &informers));
+    let census = metrics.workspaces.clone();
+    launch.run(workspace::controller(workspace::Workspaces { client: client(api.clone(), workspace::NAME), crds, placement, census }, &informers));
+    launch.run(replicate_rbac::controller(replicate_rbac::ReplicateRbac { client: client(api.clone(), replicate_rbac::NAME) }, &informers));
+    let defaults = namespace_defaults::NamespaceDefaults { client: client(api.clone(), namespace_defaults::NAME), ca_pem: root_ca };
+    launch.run(namespace_defaults::controller(defaults, &informers));
+    launch.run(apiexport::controller(apiexport::ApiExports { client: client(api.clone(), apiexport::NAME) }, &informers));
+    launch.run(apibinding::controller(bindings, &informers));
+    launch.run(apibinder::controller(binder, &informers));
+    launch.run(endpointslice::controller(slices, &informers));
+    launch.run(workspacetype::controller(types, &informers));
     let labeller = permissionclaims::ClaimLabeller::new(client(api.clone(), permissionclaims::NAME), claims);
-    tokio::spawn(permissionclaims::controller(labeller, &informers).metrics(&metrics.controllers).ready_gate(gate(permissionclaims::NAME)).run());
+    launch.run(permissionclaims::controller(labeller, &informers));
     // Every controller has subscribed: the informers can list and watch.
     tokio::spawn(informers.run());
+}
+
+/// Runs controllers reporting into the shard's metrics, each behind its own `/readyz` gate.
+struct Launcher<'a> {
+    metrics: &'a ShardMetrics,
+    readiness: &'a Readiness,
+}
+
+impl Launcher<'_> {
+    fn run<R: Reconcile>(&self, controller: Controller<R>) {
+        let gate = self.readiness.gate(format!("controller/{}", controller.name()));
+        tokio::spawn(controller.metrics(&self.metrics.controllers).ready_gate(gate).run());
+    }
 }
 
 #[cfg(test)]
