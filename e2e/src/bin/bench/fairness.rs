@@ -41,8 +41,8 @@ async fn quiet(target: &Target, rate: f64) -> Samples {
 }
 
 /// [`quiet`] on a runtime and a thread of its own. On the flood's runtime, a quiet request's
-/// latency would include waiting behind the load generator's own tasks in this process, which
-/// in an install run on other machines than the tenants' clients.
+/// latency would include waiting behind the load generator's own tasks in this process; real
+/// tenants' clients share no process with a flood.
 async fn quiet_apart(target: &Target, rate: f64) -> Samples {
     let target = target.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
