@@ -62,14 +62,14 @@ impl<K: Known + ?Sized> Known for Box<K> {
 }
 
 /// The informer's own record: each key without the informer's common prefix.
-pub struct KnownKeys {
+struct KnownKeys {
     prefix: String,
     keys: HashSet<Box<str>>,
 }
 
 impl KnownKeys {
     /// An empty record for keys under `prefix`.
-    pub fn new(prefix: &str) -> KnownKeys {
+    fn new(prefix: &str) -> KnownKeys {
         KnownKeys { prefix: prefix.to_string(), keys: HashSet::new() }
     }
 
@@ -167,7 +167,7 @@ pub async fn run(store: SharedStorage, prefix: String, on_change: impl FnMut(Cha
 }
 
 /// [`run`], remembering the keys it reported in `known`.
-pub async fn run_with(store: SharedStorage, prefix: String, mut known: impl Known, mut on_change: impl FnMut(Change), on_synced: impl FnOnce()) {
+async fn run_with(store: SharedStorage, prefix: String, mut known: impl Known, mut on_change: impl FnMut(Change), on_synced: impl FnOnce()) {
     let mut on_synced = Some(on_synced);
     loop {
         let Some(revision) = relist(&store, &prefix, &mut known, &mut on_change).await else {
