@@ -100,3 +100,19 @@ async fn an_owner_the_index_has_not_seen_yet_is_not_taken_for_gone() {
     assert_eq!(gc.reconcile(&dep).await.unwrap(), Action::RequeueAfter(CATCH_UP));
     assert!(f.get(&dep.key()).await.is_some());
 }
+
+/// The index answers for the shared informer which keys a relist no longer finds, so it must
+/// hold every key of the shard, not only those with owners.
+#[tokio::test]
+async fn the_index_holds_every_key_of_a_bootstrapped_shard() {
+    let f = Fixture::new().await;
+    f.namespace("c1", "team").await;
+    let page = f.store.list("", None, 0, None).await.unwrap();
+    let mut idx = Index::default();
+    for s in &page.items {
+        idx.present(&s.key, &StoredMeta::parse(&s.value).unwrap(), s.revision);
+    }
+    let held: std::collections::HashSet<String> = idx.vanished(&std::collections::HashSet::new()).into_iter().collect();
+    let not_held: Vec<&String> = page.items.iter().map(|s| &s.key).filter(|k| !held.contains(*k)).collect();
+    assert!(not_held.is_empty(), "{} of {} keys not held: {not_held:?}", not_held.len(), page.items.len());
+}
