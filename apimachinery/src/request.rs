@@ -125,6 +125,10 @@ pub fn valid_cluster_name(name: &str) -> bool {
         })
 }
 
+/// Where kcp serves views computed from many logical clusters (virtual workspaces, the cache):
+/// a path below it is the view's own, not the API of the caller's cluster.
+pub const SERVICES_PREFIX: &str = "/services/";
+
 /// First segment of home workspace paths: `user:<name>` is the home of user `<name>`.
 pub const HOME_ROOT: &str = "user";
 

@@ -30,8 +30,7 @@ use apiserver::auth::authz::Authorizer;
 use apiserver::pki::ClientCertAuthority;
 use apiserver::rest::{admission, Api, Limits};
 use apiserver::server::metrics::Metrics;
-use apiserver::server::phase::Phases;
-use apiserver::server::Handler;
+use apiserver::server::{BinaryPhases, Handler};
 use apiserver::storage::etcd::EtcdStorage;
 use apiserver::storage::sled::SledStorage;
 use apiserver::storage::SharedStorage;
@@ -184,23 +183,24 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
     let readiness = apiserver::server::probes::Readiness::default();
     tokio::spawn(follow_cache(cache.subscriber.clone(), readiness.gate("cache")));
     controllers::start(&api, &controller_metrics, &readiness, placement, root_ca, &urls, claims.clone());
-    let mut phases = Phases::default();
+    let mut phases = BinaryPhases::default();
     if config.enable_home_workspaces && hosts_root {
-        phases.0.push(Arc::new(home::HomeWorkspaces { api: api.clone(), base_url: external_url.clone() }));
+        phases.extra.0.push(Arc::new(home::HomeWorkspaces { api: api.clone(), base_url: external_url.clone() }));
     }
+    // After home workspaces (which answer `~` themselves), before the authorizer.
+    phases.extra.0.push(Arc::new(cluster_gate::ClusterGate { authz: api.authz.clone(), store: api.store.clone() }));
+    phases.resolver = Some(Arc::new(cluster_gate::PathResolver(api.store.clone())));
     if let Some(replica) = cache.embedded {
-        phases.0.push(Arc::new(cache_view::CacheView { replica, shutdown: shutdown.clone() }));
+        phases.views.0.push(Arc::new(cache_view::CacheView { replica, shutdown: shutdown.clone() }));
     }
     // The virtual workspaces authorize their requests themselves.
     let view_access = Arc::new(view_access::ViewAccess { api: api.clone(), global: global.clone() });
     let export_claims =
         Arc::new(view_access::ExportClaims { global: global.clone(), index: claims.clone(), crds: api.crds.clone(), policies, authz: api.authz.clone() });
-    phases.0.push(Arc::new(virtual_workspaces::apiexport::ApiExportView { api: api.clone(), access: view_access.clone(), claims: export_claims }));
-    phases.0.push(Arc::new(virtual_workspaces::lifecycle::LifecycleView { api: api.clone(), access: view_access }));
+    phases.views.0.push(Arc::new(virtual_workspaces::apiexport::ApiExportView { api: api.clone(), access: view_access.clone(), claims: export_claims }));
+    phases.views.0.push(Arc::new(virtual_workspaces::lifecycle::LifecycleView { api: api.clone(), access: view_access }));
     let schemas = Arc::new(view_access::BindingSchemas { store: api.store.clone(), global: global.clone() });
-    phases.0.push(Arc::new(virtual_workspaces::apiresourceschema::ApiResourceSchemaView { api: api.clone(), schemas }));
-    // After home workspaces (which answer `~` themselves), before the authorizer.
-    phases.0.push(Arc::new(cluster_gate::ClusterGate { authz: api.authz.clone(), store: api.store.clone() }));
+    phases.views.0.push(Arc::new(virtual_workspaces::apiresourceschema::ApiResourceSchemaView { api: api.clone(), schemas }));
     let mut metrics = Metrics::default();
     metrics.register_storage(&*api.store);
     controller_metrics.register(&mut metrics);
@@ -211,8 +211,7 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
     let fairness = apiserver::server::fairness::FairQueue::new(&config.fairness);
     fairness.register(metrics.registry_mut());
     let metrics = Arc::new(metrics);
-    let resolver: Arc<dyn apiserver::server::authenticate::ClusterResolver> = Arc::new(cluster_gate::PathResolver(api.store.clone()));
-    let mut handler = Handler::new(api, metrics.clone(), fairness, phases, readiness, Some(resolver));
+    let mut handler = Handler::new(api, metrics.clone(), fairness, phases, readiness);
     handler.audit = auditor.clone();
     let handler = Arc::new(handler);
     let client_ca = read(&config.client_ca_file)?;

@@ -11,7 +11,7 @@ use crate::audit::Trail;
 use crate::auth::authn::{strip_identity_headers, user_from_headers, Authenticator, PeerSubject, TrustedProxy, REMOTE_CLUSTER};
 use crate::auth::authz::{Authorizer, BOOTSTRAP_CLUSTER};
 use apimachinery::auth::{self, Attributes, UserInfo, MASTERS_GROUP};
-use apimachinery::request::{ClusterTarget, RequestInfo};
+use apimachinery::request::{ClusterTarget, RequestInfo, SERVICES_PREFIX};
 use apimachinery::status::ApiError;
 
 /// The authentication phase: puts the caller's [`UserInfo`] on the request.
@@ -87,9 +87,12 @@ fn is_privileged_group(group: &str) -> bool {
 }
 
 /// A service account calling without a `/clusters/` prefix (an in-cluster client) addresses
-/// its own logical cluster.
+/// its own logical cluster, unless it calls a view, which names its clusters itself.
 fn route_in_cluster_client(req: &mut Req, user: &UserInfo) {
     let Some(cluster) = auth::service_account_cluster(user) else { return };
+    if req.uri().path().starts_with(SERVICES_PREFIX) {
+        return;
+    }
     if let Some(info) = req.extensions_mut().get_mut::<RequestInfo>() {
         if info.cluster == ClusterTarget::None {
             info.cluster = ClusterTarget::Name(cluster.to_string());
@@ -181,5 +184,26 @@ mod tests {
         assert!(is_privileged_group("system:kcp:logical-cluster-admin"));
         assert!(!is_privileged_group("system:authenticated"));
         assert!(!is_privileged_group("dev"));
+    }
+
+    #[test]
+    fn an_in_cluster_client_addresses_its_cluster_but_not_through_a_view() {
+        use http_body_util::BodyExt;
+        let robot = UserInfo {
+            name: "system:serviceaccount:default:robot".into(),
+            extra: [(apimachinery::auth::service_account::CLUSTER_NAME_EXTRA.to_string(), vec!["c1".to_string()])].into(),
+            ..Default::default()
+        };
+        let routed = |path: &str| {
+            let body = http_body_util::Empty::<bytes::Bytes>::new().map_err(|never| match never {}).boxed_unsync();
+            let mut req = http::Request::builder().uri(path).body(body).expect("request");
+            let info = RequestInfo::parse(req.method(), path, None).expect("parsed");
+            req.extensions_mut().insert(info);
+            route_in_cluster_client(&mut req, &robot);
+            req.extensions().get::<RequestInfo>().and_then(|i| i.cluster_name().map(String::from))
+        };
+        assert_eq!(routed("/api/v1/namespaces/default/configmaps").as_deref(), Some("c1"));
+        assert_eq!(routed("/clusters/c2/api/v1/namespaces/default/configmaps").as_deref(), Some("c2"));
+        assert_eq!(routed("/services/terminatingworkspaces/root:cleanup/clusters/*/api"), None);
     }
 }

@@ -31,7 +31,7 @@ use crate::auth::authn::{self, Peer};
 use crate::rest;
 pub use connection::ConnectionLimits;
 use http_body_util::BodyExt;
-pub use stack::Handler;
+pub use stack::{BinaryPhases, Handler};
 
 /// How often an HTTP/2 connection is pinged when the peer has sent nothing.
 const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(30);

@@ -6,9 +6,11 @@
 //! 4. [`Phases`] the binary adds, knowing who is calling (the shard: home workspaces, then
 //!    resolving the workspace path and gating on the logical cluster);
 //! 5. [`FairnessLayer`]: a seat of the caller's priority level, queued fairly per logical
-//!    cluster, or 429 with `Retry-After` (watches exempt);
-//! 6. [`Authorize`]: wildcard and RBAC checks (403/404);
-//! 7. [`Endpoint`]: the body within its limit (413), then discovery, OpenAPI or REST, where
+//!    cluster or view, or 429 with `Retry-After` (watches exempt);
+//! 6. the views the binary adds, which answer their own URL space and authorize themselves
+//!    (the shard: virtual workspaces and the cache), with the seat taken for them;
+//! 7. [`Authorize`]: wildcard and RBAC checks (403/404);
+//! 8. [`Endpoint`]: the body within its limit (413), then discovery, OpenAPI or REST, where
 //!    admission and storage happen.
 //!
 //! Rejections render as a `Status` through the same `body::error` wherever they happen.
@@ -34,6 +36,19 @@ use crate::rest::body::{self, Response};
 use crate::rest::Api;
 use apimachinery::request::RequestInfo;
 
+/// What a binary adds to the request path.
+#[derive(Default)]
+pub struct BinaryPhases {
+    /// Run after authentication, before a seat is taken: where the binary resolves and gates
+    /// its clusters (they name the flow a request queues in).
+    pub extra: Phases,
+    /// Run with a seat, before the authorizer: endpoints that answer their own URL space and
+    /// authorize themselves.
+    pub views: Phases,
+    /// Resolves workspace paths, so impersonation is judged in the cluster a request goes to.
+    pub resolver: Option<Arc<dyn ClusterResolver>>,
+}
+
 /// Everything the request path needs.
 pub struct Handler {
     /// The API every phase and the endpoint share.
@@ -47,21 +62,16 @@ pub struct Handler {
 
 impl Handler {
     /// A handler running `extra` after authentication (where a binary resolves and gates its
-    /// clusters), then seating short requests fairly in `fairness`, and ready once every gate of
-    /// `readiness` is open.
-    pub fn new(
-        api: Arc<Api>,
-        metrics: Arc<Metrics>,
-        fairness: Arc<FairQueue>,
-        extra: Phases,
-        readiness: Readiness,
-        resolver: Option<Arc<dyn ClusterResolver>>,
-    ) -> Handler {
+    /// clusters), then seating short requests fairly in `fairness`, then `views`, and ready once
+    /// every gate of `readiness` is open.
+    pub fn new(api: Arc<Api>, metrics: Arc<Metrics>, fairness: Arc<FairQueue>, phases: BinaryPhases, readiness: Readiness) -> Handler {
+        let BinaryPhases { extra, views, resolver } = phases;
         let stack = ServiceBuilder::new()
             .layer(PhaseLayer::new(Probes { store: api.store.clone(), shutdown: api.shutdown.clone(), readiness }))
             .layer(PhaseLayer::new(Authenticate { authn: api.authn.clone(), authz: api.authz.clone(), resolver }))
             .layer(PhaseLayer::new(extra))
             .layer(FairnessLayer(fairness))
+            .layer(PhaseLayer::new(views))
             .layer(PhaseLayer::new(Authorize { authz: api.authz.clone() }))
             .service(Endpoint { api: api.clone(), metrics: metrics.clone() });
         Handler { api, metrics, audit: None, stack: BoxCloneSyncService::new(stack) }

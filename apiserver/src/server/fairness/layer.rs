@@ -15,7 +15,7 @@ use crate::rest::body::{self, Response};
 use crate::server::metrics::long_running;
 use crate::server::phase::Req;
 use apimachinery::auth::UserInfo;
-use apimachinery::request::RequestInfo;
+use apimachinery::request::{RequestInfo, SERVICES_PREFIX};
 use apimachinery::status::ApiError;
 
 /// How long clients are told to wait after a 429.
@@ -70,14 +70,12 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         let (inner, queue) = (self.inner.clone(), self.queue.clone());
         Box::pin(async move {
-            let info = req.extensions().get::<RequestInfo>();
+            let (flow, long_running) = flow_of(&req);
             // Watches would hold a seat for their lifetime; they are exempt, as from the in-flight
             // limit of kube-apiserver.
-            if info.is_some_and(long_running) {
+            if long_running {
                 return inner.oneshot(req).await;
             }
-            // Requests outside any cluster (discovery of the shard, /version) share one flow.
-            let flow = info.and_then(|i| i.cluster_name()).unwrap_or_default().to_string();
             let Some(level) = req.extensions().get::<UserInfo>().map(level_of) else {
                 return Ok(body::error(&ApiError::internal("fair queuing ran before authentication")));
             };
@@ -95,6 +93,24 @@ where
             }
         })
     }
+}
+
+/// The flow a request queues in, and whether it is long-running (then it holds no seat).
+///
+/// A view's request belongs to the view it names (the segments before `/clusters/`, such as
+/// one APIExport's view), so a provider flooding its view queues behind itself; below that
+/// comes an ordinary API path, whose watches are long-running as anywhere else. Any other
+/// request to a cluster is that cluster's; the rest (discovery of the shard, `/version`) share
+/// one flow.
+fn flow_of(req: &Req) -> (String, bool) {
+    let Some(info) = req.extensions().get::<RequestInfo>() else { return (String::new(), false) };
+    let path = req.uri().path();
+    if path.starts_with(SERVICES_PREFIX) {
+        let (view, below) = path.split_once("/clusters/").map_or((path, None), |(view, below)| (view, Some(below)));
+        let below = below.and_then(|b| RequestInfo::parse(req.method(), &format!("/clusters/{b}"), req.uri().query()).ok());
+        return (view.to_string(), below.is_some_and(|i| long_running(&i)));
+    }
+    (info.cluster_name().unwrap_or_default().to_string(), long_running(info))
 }
 
 /// The 429 of a rejection, as kube-apiserver's APF words it.
@@ -121,6 +137,35 @@ mod tests {
         assert_eq!(level_of(&user("system:kcp:shard", &[])), PriorityLevel::System);
         assert_eq!(level_of(&user("kcp-admin", &["system:kcp:admin"])), PriorityLevel::Workspaces);
         assert_eq!(level_of(&user("system:serviceaccount:default:robot", &["system:serviceaccounts"])), PriorityLevel::Workspaces);
+    }
+
+    fn flow(method: http::Method, uri: &str) -> (String, bool) {
+        use http_body_util::BodyExt;
+        let body = http_body_util::Empty::<bytes::Bytes>::new().map_err(|never| match never {}).boxed_unsync();
+        let mut req = http::Request::builder().method(method).uri(uri).body(body).expect("request");
+        let info = RequestInfo::parse(req.method(), req.uri().path(), req.uri().query()).expect("parsed");
+        req.extensions_mut().insert(info);
+        flow_of(&req)
+    }
+
+    #[test]
+    fn a_view_is_a_flow_and_its_watches_are_long_running() {
+        let view = "/services/apiexport/2x9kq/cowboys";
+        let cowboys = format!("{view}/clusters/*/apis/wildwest.dev/v1alpha1/cowboys");
+        assert_eq!(flow(http::Method::GET, &cowboys), (view.to_string(), false));
+        assert_eq!(flow(http::Method::GET, &format!("{cowboys}?watch=true")), (view.to_string(), true));
+        assert_eq!(flow(http::Method::GET, &format!("{view}/clusters/c1/apis/wildwest.dev/v1alpha1/watch/cowboys")), (view.to_string(), true));
+        assert_eq!(flow(http::Method::POST, &format!("{cowboys}?watch=true")), (view.to_string(), false));
+        assert_eq!(flow(http::Method::GET, &format!("{view}/clusters/*/apis")), (view.to_string(), false));
+        assert_eq!(flow(http::Method::GET, "/services/cache/shards/root"), ("/services/cache/shards/root".to_string(), false));
+    }
+
+    #[test]
+    fn a_cluster_is_a_flow_and_the_rest_share_one() {
+        assert_eq!(flow(http::Method::GET, "/clusters/c1/api/v1/configmaps?watch=1"), ("c1".to_string(), true));
+        assert_eq!(flow(http::Method::GET, "/clusters/c1/api/v1/configmaps"), ("c1".to_string(), false));
+        assert_eq!(flow(http::Method::GET, "/version"), (String::new(), false));
+        assert_eq!(flow(http::Method::GET, "/api/v1/configmaps?watch=true"), (String::new(), true));
     }
 
     #[test]
