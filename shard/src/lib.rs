@@ -124,7 +124,9 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
         }
         None => None,
     };
-    let cache = connect_cache(&config, &store)?;
+    // One list and watch of the store feeds the controllers and the cache publisher.
+    let informers = apiserver::controller::Informers::new(store.clone());
+    let cache = connect_cache(&config, &store, &informers)?;
     let global = Arc::new(global::Global { store: store.clone(), cache: Some(cache.subscriber.clone()) });
 
     let addr = SocketAddr::new(config.bind_address, config.secure_port);
@@ -182,7 +184,10 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
         controllers::workspace::Placement { shard: config.shard_name.clone(), global: global.clone(), others: shards_client.as_ref().map(|(c, _)| c.clone()) };
     let readiness = apiserver::server::probes::Readiness::default();
     tokio::spawn(follow_cache(cache.subscriber.clone(), readiness.gate("cache")));
-    controllers::start(&api, &controller_metrics, &readiness, placement, root_ca, &urls, claims.clone());
+    let launch = controllers::Launcher { informers: &informers, metrics: &controller_metrics, readiness: &readiness };
+    controllers::start(&api, &launch, placement, root_ca, &urls, claims.clone());
+    // Every follower has subscribed: the feed can list and watch.
+    tokio::spawn(informers.run());
     let mut phases = BinaryPhases::default();
     if config.enable_home_workspaces && hosts_root {
         phases.extra.0.push(Arc::new(home::HomeWorkspaces { api: api.clone(), base_url: external_url.clone() }));
@@ -247,8 +252,9 @@ struct CacheLink {
 }
 
 /// Connects to the cache replicas of the configuration (or starts one in this process), starts
-/// publishing this shard's replicated objects to all of them and reading from one.
-fn connect_cache(config: &ShardConfig, store: &SharedStorage) -> Result<CacheLink, ShardError> {
+/// publishing this shard's replicated objects (as `informers` report them) to all of them and
+/// reading from one.
+fn connect_cache(config: &ShardConfig, store: &SharedStorage, informers: &apiserver::controller::Informers) -> Result<CacheLink, ShardError> {
     use cache_server::client::{Publisher, Subscriber, Target};
     let (targets, embedded) = match &config.cache_kubeconfig {
         None if config.cache_server_urls.is_empty() => {
@@ -266,7 +272,7 @@ fn connect_cache(config: &ShardConfig, store: &SharedStorage) -> Result<CacheLin
     };
     let publisher = Publisher::start(config.shard_name.clone(), targets.clone());
     let sink = replication::publisher::PublisherSink::new(publisher, store.current_revision());
-    tokio::spawn(replication::run(store.clone(), Arc::new(sink)));
+    tokio::spawn(replication::follow(informers, store.clone(), Arc::new(sink)));
     let subscriber = Arc::new(Subscriber::start(targets, cache_server::store::Filter::default()));
     Ok(CacheLink { subscriber, embedded })
 }

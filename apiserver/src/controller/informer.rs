@@ -160,13 +160,7 @@ impl Informers {
 }
 
 /// Lists `prefix` and follows it forever, calling `on_change` for every change and `on_synced`
-/// once after the first complete list.
-pub async fn run(store: SharedStorage, prefix: String, on_change: impl FnMut(Change), on_synced: impl FnOnce()) {
-    let known = KnownKeys::new(&prefix);
-    run_with(store, prefix, known, on_change, on_synced).await
-}
-
-/// [`run`], remembering the keys it reported in `known`.
+/// once after the first complete list; `known` remembers the keys reported, for relists.
 async fn run_with(store: SharedStorage, prefix: String, mut known: impl Known, mut on_change: impl FnMut(Change), on_synced: impl FnOnce()) {
     let mut on_synced = Some(on_synced);
     loop {
@@ -320,26 +314,18 @@ mod tests {
     async fn lists_then_follows_and_reports_deletions() {
         let f = Fixture::new().await;
         f.put("core/configmaps/c1/default/a", serde_json::json!({"metadata": {"name": "a"}})).await;
+        let informers = Informers::new(f.store.clone());
         let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-        let (synced_tx, synced_rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn({
-            let (store, seen) = (f.store.clone(), seen.clone());
-            async move {
-                run(
-                    store,
-                    "core/configmaps/".into(),
-                    move |c| {
-                        let tag = if matches!(c, Change::Present(_)) { "+" } else { "-" };
-                        seen.lock().unwrap().push(format!("{tag}{}", c.key()));
-                    },
-                    move || {
-                        let _ = synced_tx.send(());
-                    },
-                )
-                .await
-            }
-        });
-        synced_rx.await.unwrap();
+        let record = seen.clone();
+        let synced = informers.follow(
+            "core/configmaps/",
+            Box::new(move |c: &Change| {
+                let tag = if matches!(c, Change::Present(_)) { "+" } else { "-" };
+                record.lock().unwrap().push(format!("{tag}{}", c.key()));
+            }),
+        );
+        let task = tokio::spawn(informers.run());
+        synced.await.unwrap();
         f.put("core/configmaps/c1/default/b", serde_json::json!({"metadata": {"name": "b"}})).await;
         f.store.delete("core/configmaps/c1/default/a", None).await.unwrap();
         crate::controller::testing::eventually(|| seen.lock().unwrap().len() == 3).await;

@@ -254,20 +254,16 @@ impl ShardMetrics {
     }
 }
 
-/// Starts every controller of the shard, each with its own client, reporting into `metrics`;
-/// each opens its `/readyz` gate once its caches have synced. All of them follow the store
-/// through one shared informer.
+/// Starts every controller of the shard where `launch` says, each with its own client.
 pub fn start(
     api: &std::sync::Arc<apiserver::rest::Api>,
-    metrics: &ShardMetrics,
-    readiness: &Readiness,
+    launch: &Launcher<'_>,
     placement: workspace::Placement,
     root_ca: Option<std::sync::Arc<str>>,
     urls: &crate::shards::Urls,
     claims: std::sync::Arc<crate::claims::ClaimIndex>,
 ) {
     let crds = api.crds.clone();
-    let informers = Informers::new(api.store.clone());
     let bindings = apibinding::ApiBindings::new(client(api.clone(), apibinding::NAME), placement.global.clone(), crds.clone());
     let binder = apibinder::ApiBinder { client: client(api.clone(), apibinder::NAME), global: placement.global.clone() };
     let slices = endpointslice::EndpointSliceUrls::new(
@@ -278,32 +274,35 @@ pub fn start(
         urls.external.clone(),
     );
     let types = workspacetype::WorkspaceTypeUrls::new(client(api.clone(), workspacetype::NAME), placement.global.clone());
-    let launch = Launcher { metrics, readiness };
-    launch.run(crd::controller(crd::Crds { client: client(api.clone(), crd::NAME), index: crds.clone() }, &informers));
-    launch.run(namespace::controller(namespace::NamespaceDeletion { client: client(api.clone(), namespace::NAME), crds: crds.clone() }, &informers));
-    launch.run(gc::controller(gc::GarbageCollector::new(client(api.clone(), gc::NAME)), &informers));
+    let informers = launch.informers;
+    launch.run(crd::controller(crd::Crds { client: client(api.clone(), crd::NAME), index: crds.clone() }, informers));
+    launch.run(namespace::controller(namespace::NamespaceDeletion { client: client(api.clone(), namespace::NAME), crds: crds.clone() }, informers));
+    launch.run(gc::controller(gc::GarbageCollector::new(client(api.clone(), gc::NAME)), informers));
     let clusters = logicalcluster::LogicalClusters { client: client(api.clone(), logicalcluster::NAME), crds: crds.clone() };
-    launch.run(logicalcluster::controller(clusters, &informers));
-    let census = metrics.workspaces.clone();
-    launch.run(workspace::controller(workspace::Workspaces { client: client(api.clone(), workspace::NAME), crds, placement, census }, &informers));
-    launch.run(replicate_rbac::controller(replicate_rbac::ReplicateRbac { client: client(api.clone(), replicate_rbac::NAME) }, &informers));
+    launch.run(logicalcluster::controller(clusters, informers));
+    let census = launch.metrics.workspaces.clone();
+    launch.run(workspace::controller(workspace::Workspaces { client: client(api.clone(), workspace::NAME), crds, placement, census }, informers));
+    launch.run(replicate_rbac::controller(replicate_rbac::ReplicateRbac { client: client(api.clone(), replicate_rbac::NAME) }, informers));
     let defaults = namespace_defaults::NamespaceDefaults { client: client(api.clone(), namespace_defaults::NAME), ca_pem: root_ca };
-    launch.run(namespace_defaults::controller(defaults, &informers));
-    launch.run(apiexport::controller(apiexport::ApiExports { client: client(api.clone(), apiexport::NAME) }, &informers));
-    launch.run(apibinding::controller(bindings, &informers));
-    launch.run(apibinder::controller(binder, &informers));
-    launch.run(endpointslice::controller(slices, &informers));
-    launch.run(workspacetype::controller(types, &informers));
+    launch.run(namespace_defaults::controller(defaults, informers));
+    launch.run(apiexport::controller(apiexport::ApiExports { client: client(api.clone(), apiexport::NAME) }, informers));
+    launch.run(apibinding::controller(bindings, informers));
+    launch.run(apibinder::controller(binder, informers));
+    launch.run(endpointslice::controller(slices, informers));
+    launch.run(workspacetype::controller(types, informers));
     let labeller = permissionclaims::ClaimLabeller::new(client(api.clone(), permissionclaims::NAME), claims);
-    launch.run(permissionclaims::controller(labeller, &informers));
-    // Every controller has subscribed: the informers can list and watch.
-    tokio::spawn(informers.run());
+    launch.run(permissionclaims::controller(labeller, informers));
 }
 
-/// Runs controllers reporting into the shard's metrics, each behind its own `/readyz` gate.
-struct Launcher<'a> {
-    metrics: &'a ShardMetrics,
-    readiness: &'a Readiness,
+/// Where the shard's controllers run: the feed they follow, the metrics they report into, and
+/// a `/readyz` gate each.
+pub struct Launcher<'a> {
+    /// The shared informer, run by the caller once every controller has subscribed.
+    pub informers: &'a Informers,
+    /// The shard's controller metrics.
+    pub metrics: &'a ShardMetrics,
+    /// The shard's readiness, where each controller opens its gate once synced.
+    pub readiness: &'a Readiness,
 }
 
 impl Launcher<'_> {

@@ -6,9 +6,10 @@ pub mod publisher;
 pub mod select;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 
-use apiserver::controller::{informer, Change};
+use apiserver::controller::{Change, Informers};
 use apiserver::storage::{Key, SharedStorage};
 use bytes::Bytes;
 use serde_json::Value;
@@ -31,30 +32,36 @@ enum Step {
     Synced,
 }
 
-/// Publishes this shard's replicated objects into `sink` until the future is dropped.
-pub async fn run(store: SharedStorage, sink: Arc<dyn Sink>) {
+/// Publishes this shard's replicated objects into `sink`, as `informers` (not yet running)
+/// report them; the returned future publishes until it is dropped.
+pub fn follow(informers: &Informers, store: SharedStorage, sink: Arc<dyn Sink>) -> impl Future<Output = ()> + Send + 'static {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let informers = select::PREFIXES.iter().map(|prefix| {
-        let (changes, synced) = (tx.clone(), tx.clone());
-        informer::run(store.clone(), prefix.to_string(), move |c| drop(changes.send(Step::Change(c))), move || drop(synced.send(Step::Synced)))
-    });
-    let informers = futures::future::join_all(informers);
-    let publish = async {
+    let synced: Vec<_> = select::PREFIXES
+        .iter()
+        .map(|prefix| {
+            let changes = tx.clone();
+            informers.follow(prefix, Box::new(move |c: &Change| drop(changes.send(Step::Change(c.clone())))))
+        })
+        .collect();
+    // The feed reports a prefix's first list before saying it is synced, so `Synced` follows
+    // every object that existed when publishing started.
+    let synced = async move {
+        if futures::future::join_all(synced).await.iter().all(Result::is_ok) {
+            drop(tx.send(Step::Synced));
+        }
+    };
+    let publish = async move {
         let mut paths: HashMap<String, Option<String>> = HashMap::new();
-        let mut synced = 0;
         while let Some(step) = rx.recv().await {
             match step {
                 Step::Change(change) => publish(&store, sink.as_ref(), &mut paths, change).await,
-                Step::Synced => {
-                    synced += 1;
-                    if synced == select::PREFIXES.len() {
-                        sink.synced();
-                    }
-                }
+                Step::Synced => sink.synced(),
             }
         }
     };
-    futures::future::join(informers, publish).await;
+    async move {
+        futures::future::join(synced, publish).await;
+    }
 }
 
 /// Hands one change to the sink: the published copy when the object qualifies, else a withdrawal.
