@@ -112,13 +112,20 @@ impl Answers {
     }
 }
 
-#[test]
-fn a_flood_gets_429s_and_the_quiet_workspace_is_served() {
-    let kcp = Install::start_with(tempfile::tempdir().expect("temp dir"), &FEW_SEATS);
+/// `kcp start` with `flags`, workspaces `root:noisy` and `root:quiet`, and clients as a tenant
+/// (kcp-admin) and as `system:masters`.
+fn noisy_and_quiet(flags: &[&str]) -> (Install, Target, Target) {
+    let kcp = Install::start_with(tempfile::tempdir().expect("temp dir"), flags);
     create_ready(&kcp, "root", "noisy", None);
     create_ready(&kcp, "root", "quiet", None);
     let tenant = Target::from_kubeconfig(&kcp.kubeconfig, "kcp-admin");
     let masters = Target::from_kubeconfig(&kcp.kubeconfig, "shard-admin");
+    (kcp, tenant, masters)
+}
+
+#[test]
+fn a_flood_gets_429s_and_the_quiet_workspace_is_served() {
+    let (kcp, tenant, masters) = noisy_and_quiet(&FEW_SEATS);
     flood_beside(&tenant, &masters, list("root:noisy"), configmap()).assert_fair();
 
     // The rejections are counted by priority level and reason, never by workspace.
@@ -131,6 +138,15 @@ fn a_flood_gets_429s_and_the_quiet_workspace_is_served() {
     assert!(!metrics.contains("noisy"), "a series names the workspace");
     // kubectl waits as told and retries, so a tenant's kubectl still gets its answer.
     kcp.kubectl_in("root:noisy", &["get", "configmaps"]).ok();
+}
+
+#[test]
+fn beside_others_a_flood_executes_only_its_share_of_many_seats() {
+    // 80 seats for the workspaces, far more than the flood's connections, but one at a time
+    // for a workspace while others are served.
+    let flags = ["--max-requests-inflight", "100", "--fairness-flow-seats", "1", "--fairness-queue-length", "2", "--fairness-queue-wait", "60s"];
+    let (_kcp, tenant, masters) = noisy_and_quiet(&flags);
+    flood_beside(&tenant, &masters, list("root:noisy"), configmap()).assert_fair();
 }
 
 #[test]

@@ -40,6 +40,8 @@ pub struct ShardFile {
     /// As `--fairness-queue-wait`.
     #[serde(default, deserialize_with = "deserialize_duration")]
     pub fairness_queue_wait: Option<Duration>,
+    /// As `--fairness-flow-seats`.
+    pub fairness_flow_seats: Option<usize>,
     /// Recent events kept for watches to resume from; 10000 by default.
     pub watch_cache_size: Option<usize>,
     /// URL clients use to reach this shard (workspace URLs start with it).
@@ -113,6 +115,7 @@ impl ShardFile {
             fairness_system_share: self.fairness_system_share,
             fairness_queue_length: self.fairness_queue_length,
             fairness_queue_wait: self.fairness_queue_wait,
+            fairness_flow_seats: self.fairness_flow_seats,
         }
     }
 
@@ -445,13 +448,14 @@ mod tests {
     #[test]
     fn fairness_from_file_and_flags() {
         let file: ShardFile = serde_saphyr::from_str(
-            "maxRequestsInflight: 10\nfairnessSystemShare: 30\nfairnessQueueLength: 4\nfairnessQueueWait: 2s\ntlsCertFile: c\ntlsPrivateKeyFile: k\nclientCaFile: ca\n",
+            "maxRequestsInflight: 10\nfairnessSystemShare: 30\nfairnessQueueLength: 4\nfairnessQueueWait: 2s\nfairnessFlowSeats: 3\ntlsCertFile: c\ntlsPrivateKeyFile: k\nclientCaFile: ca\n",
         )
         .expect("parses");
         let flags = ShardFlags { fairness: FairnessFlags { fairness_queue_length: Some(6), ..Default::default() }, ..Default::default() };
         let fairness = ShardConfig::resolve(file, flags).expect("resolves").fairness;
         assert_eq!((fairness.system.seats, fairness.workspaces.seats, fairness.workspaces.queue_length), (3, 7, 6));
         assert_eq!(fairness.queue_wait, Duration::from_secs(2));
+        assert_eq!(fairness.workspaces.flow_seats, 3);
     }
 
     #[test]

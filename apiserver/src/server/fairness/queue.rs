@@ -169,7 +169,7 @@ impl FairQueue {
     /// Gives a seat of `flow` back, waking whom the dispatcher hands it to.
     fn release(&self, level: PriorityLevel, flow: &str) {
         let mut l = self.lock(level);
-        if let Some((ticket, _)) = l.dispatcher.release(flow) {
+        for (ticket, _) in l.dispatcher.release(flow) {
             // A waiter whose wait just ended learns of the grant from the dispatcher instead.
             if let Some(woken) = l.waiters.remove(&ticket) {
                 let _ = woken.send(());
@@ -243,7 +243,7 @@ mod tests {
     use crate::server::fairness::dispatch::Limits;
 
     fn queue(seats: usize, queue_length: usize, wait_ms: u64) -> Arc<FairQueue> {
-        let limits = Limits { seats, queue_length, max_queued: 100 };
+        let limits = Limits { seats, queue_length, max_queued: 100, flow_seats: usize::MAX };
         FairQueue::new(&FairnessConfig { system: limits, workspaces: limits, queue_wait: Duration::from_millis(wait_ms) })
     }
 
