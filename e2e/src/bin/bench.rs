@@ -92,6 +92,13 @@ async fn work_counters(target: &Target) -> std::collections::BTreeMap<String, f6
     out
 }
 
+/// Every series of a `/metrics` scrape, as `name{labels}`.
+async fn series(target: &Target) -> std::collections::BTreeSet<String> {
+    let (_, body) = bench::call(&mut target.connect().await, "GET", "/metrics", None).await;
+    let text = String::from_utf8_lossy(&body);
+    text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.rsplit_once(' ').map(|(series, _)| series.to_string())).collect()
+}
+
 /// The largest tree the workspace benchmark builds.
 const MAX_TREE: usize = 10_000;
 
@@ -104,6 +111,7 @@ async fn workspaces(mut args: impl Iterator<Item = String>) {
     // One wildcard watch (system:masters) counts every workspace that reaches Ready.
     let masters = Target::from_kubeconfig(&install.kubeconfig, "shard-admin");
     let mut ready = ready_count(&masters, "/clusters/*/apis/tenancy.kcp.io/v1alpha1/workspaces");
+    let series_before = series(&masters).await;
     let flat_ws = "apiVersion: tenancy.kcp.io/v1alpha1\nkind: Workspace\nmetadata:\n  name: flat\nspec:\n  type:\n    name: universal\n";
     install.kubectl_stdin(&["create", "-f", "-"], Some(flat_ws)).ok();
     reach(&mut ready, 1).await;
@@ -131,6 +139,7 @@ async fn workspaces(mut args: impl Iterator<Item = String>) {
         }
     }
     let rss_rest = bench::rss_bytes(install.pid());
+    let series_flat = series(&masters).await;
 
     install.kubectl_stdin(&["create", "-f", "-"], Some(&flat_ws.replace("name: flat", "name: tree"))).ok();
     reach(&mut ready, 2 + flat).await;
@@ -157,6 +166,23 @@ async fn workspaces(mut args: impl Iterator<Item = String>) {
     println!("\n| memory and deletion | value |\n|---|---|");
     println!("| RSS per empty workspace (flat run) | {:.1} KiB |", rss_after.saturating_sub(rss_before) as f64 / flat as f64 / 1024.0);
     println!("| the same, at rest | {:.1} KiB |", rss_rest.saturating_sub(rss_before) as f64 / flat as f64 / 1024.0);
+    // Series must not grow with workspaces; those that appear with the first workspaces are the
+    // first of their kind (a verb, a status code, a controller's outcome), constants of a
+    // process that has worked.
+    let series_after = series(&masters).await;
+    let mut new: Vec<&str> = series_after.difference(&series_before).map(|s| s.split('{').next().unwrap_or(s)).collect();
+    new.dedup();
+    println!(
+        "| `/metrics` series at 0, {} and {} workspaces | {}, {} and {} (new after 0: {}; after {}: {:?}) |",
+        2 + flat,
+        2 + flat + total,
+        series_before.len(),
+        series_flat.len(),
+        series_after.len(),
+        new.join(", "),
+        2 + flat,
+        series_after.difference(&series_flat).collect::<Vec<_>>()
+    );
     let started = Instant::now();
     install.kubectl(&["delete", "workspace", "tree", "--timeout=600s"]).ok();
     println!("| delete the {total}-workspace tree | {:.1} s |", started.elapsed().as_secs_f64());
