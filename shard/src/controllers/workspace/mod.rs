@@ -67,7 +67,8 @@ pub fn controller(reconciler: Workspaces, informers: &Informers) -> Controller<W
             census.observe(change);
             // A child that is gone may be what its parent's deletion waits for.
             let parent = match change {
-                Change::Gone(key) => ObjectRef::from_key(key).and_then(|child| owner_of.lock().unwrap_or_else(|e| e.into_inner()).get(&child.cluster).cloned()),
+                Change::Gone(key) => ObjectRef::from_key(key)
+                    .and_then(|child| owner_of.lock().unwrap_or_else(|e| e.into_inner()).get(child.cluster.as_str()).map(Owner::workspace)),
                 Change::Present(_) => None,
             };
             own_key(change).into_iter().chain(parent)
@@ -76,16 +77,30 @@ pub fn controller(reconciler: Workspaces, informers: &Informers) -> Controller<W
             let owner = owning_workspace(change);
             let mut owners = owners.lock().unwrap_or_else(|e| e.into_inner());
             match (ObjectRef::from_key(change.key()), &owner) {
-                (Some(lc), Some(ws)) => owners.insert(lc.cluster, ws.clone()),
-                (Some(lc), None) => owners.remove(&lc.cluster),
+                (Some(lc), Some(ws)) => owners.insert(lc.cluster.into(), Owner { cluster: ws.cluster.as_str().into(), name: ws.name.as_str().into() }),
+                (Some(lc), None) => owners.remove(lc.cluster.as_str()),
                 (None, _) => None,
             };
             owner
         })
 }
 
-/// The Workspace owning each local logical cluster, by cluster name.
-type Owners = Arc<Mutex<HashMap<String, ObjectRef>>>;
+/// The Workspace owning each local logical cluster, by cluster name: an entry per logical
+/// cluster of the shard, so it keeps only the names that differ between entries.
+type Owners = Arc<Mutex<HashMap<Box<str>, Owner>>>;
+
+/// The Workspace owning a logical cluster: its own logical cluster and name.
+struct Owner {
+    cluster: Box<str>,
+    name: Box<str>,
+}
+
+impl Owner {
+    /// The owning Workspace as a controller key.
+    fn workspace(&self) -> ObjectRef {
+        ObjectRef::new("tenancy.kcp.io", "workspaces", &self.cluster, "", &self.name)
+    }
+}
 
 /// The Workspace a LogicalCluster belongs to, from its `spec.owner`.
 fn owning_workspace(change: &Change) -> Option<ObjectRef> {
