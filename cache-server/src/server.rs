@@ -97,7 +97,7 @@ fn labels(req: &Req) -> (LatencyLabels, bool) {
     // `/services/cache/shards/<s>/clusters/...` reads as `/clusters/...` does on a shard.
     let view = path.strip_prefix(crate::rest::PREFIX).and_then(|p| p.strip_prefix("/shards/")).and_then(|p| p.find('/').map(|i| &p[i..]));
     match RequestInfo::parse(req.method(), view.unwrap_or(path), req.uri().query()) {
-        Ok(info) => (LatencyLabels::of(&info), long_running(&info)),
+        Ok(info) => (LatencyLabels::of(&info), long_running(req.method(), req.uri(), &info)),
         Err(_) => (LatencyLabels::of_method(req.method()), false),
     }
 }

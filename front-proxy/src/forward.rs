@@ -73,7 +73,7 @@ impl Serves for Proxy {
         // path itself.
         let info = RequestInfo::parse(req.method(), req.uri().path(), req.uri().query()).ok();
         let observed = match &info {
-            Some(info) => self.metrics.requests.begin(LatencyLabels::of(info), long_running(info)),
+            Some(info) => self.metrics.requests.begin(LatencyLabels::of(info), long_running(req.method(), req.uri(), info)),
             None => self.metrics.requests.begin(LatencyLabels::of_method(&method), false),
         };
         let audited = match (&self.audit, &info) {

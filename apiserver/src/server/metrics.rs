@@ -17,7 +17,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use crate::rest::body::Response;
-use apimachinery::request::{RequestInfo, Verb};
+use apimachinery::request::{RequestInfo, Verb, SERVICES_PREFIX};
 
 /// Labels of request metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -150,9 +150,15 @@ impl Drop for Open {
     }
 }
 
-/// Whether a parsed request is long-running (a watch).
-pub fn long_running(info: &RequestInfo) -> bool {
-    info.verb == Verb::Watch
+/// Whether a request is long-running (a watch). A view's request under `/services/` is
+/// judged by the ordinary API path below the view's own segments (from `/clusters/` on).
+pub fn long_running(method: &http::Method, uri: &http::Uri, info: &RequestInfo) -> bool {
+    match uri.path().split_once("/clusters/") {
+        Some((_, below)) if uri.path().starts_with(SERVICES_PREFIX) => {
+            RequestInfo::parse(method, &format!("/clusters/{below}"), uri.query()).is_ok_and(|i| i.verb == Verb::Watch)
+        }
+        _ => info.verb == Verb::Watch,
+    }
 }
 
 /// Labels of certificate metrics.

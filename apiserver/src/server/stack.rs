@@ -89,7 +89,7 @@ impl Handler {
                 if let Some(c) = info.cluster_name() {
                     span.record("cluster", c);
                 }
-                let observed = self.metrics.requests.begin(LatencyLabels::of(&info), long_running(&info));
+                let observed = self.metrics.requests.begin(LatencyLabels::of(&info), long_running(req.method(), req.uri(), &info));
                 let audit = self.audit.as_ref().map(|a| (a, Received::of(&req, &request_id, &info), Trail::default()));
                 if let Some((_, _, trail)) = &audit {
                     req.extensions_mut().insert(trail.clone());

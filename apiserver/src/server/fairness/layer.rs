@@ -98,19 +98,18 @@ where
 /// The flow a request queues in, and whether it is long-running (then it holds no seat).
 ///
 /// A view's request belongs to the view it names (the segments before `/clusters/`, such as
-/// one APIExport's view), so a provider flooding its view queues behind itself; below that
-/// comes an ordinary API path, whose watches are long-running as anywhere else. Any other
+/// one APIExport's view), so a provider flooding its view queues behind itself. Any other
 /// request to a cluster is that cluster's; the rest (discovery of the shard, `/version`) share
 /// one flow.
 fn flow_of(req: &Req) -> (String, bool) {
     let Some(info) = req.extensions().get::<RequestInfo>() else { return (String::new(), false) };
     let path = req.uri().path();
-    if path.starts_with(SERVICES_PREFIX) {
-        let (view, below) = path.split_once("/clusters/").map_or((path, None), |(view, below)| (view, Some(below)));
-        let below = below.and_then(|b| RequestInfo::parse(req.method(), &format!("/clusters/{b}"), req.uri().query()).ok());
-        return (view.to_string(), below.is_some_and(|i| long_running(&i)));
-    }
-    (info.cluster_name().unwrap_or_default().to_string(), long_running(info))
+    let flow = match path.split_once("/clusters/") {
+        _ if !path.starts_with(SERVICES_PREFIX) => info.cluster_name().unwrap_or_default(),
+        Some((view, _)) => view,
+        None => path,
+    };
+    (flow.to_string(), long_running(req.method(), req.uri(), info))
 }
 
 /// The 429 of a rejection, as kube-apiserver's APF words it.
