@@ -1,5 +1,5 @@
-//! The informer: lists a storage prefix, then follows its watch, and tells a handler about
-//! every change in revision order.
+//! The informer: lists the store, then follows its watch, and tells each handler about every
+//! change under the prefix it follows, in revision order.
 //!
 //! When the watch breaks (the event window moved past us: `Expired`, or any other error) it
 //! lists again and continues; keys that vanished meanwhile are reported as gone, so handlers
@@ -61,34 +61,20 @@ impl<K: Known + ?Sized> Known for Box<K> {
     }
 }
 
-/// The informer's own record: each key without the informer's common prefix.
-struct KnownKeys {
-    prefix: String,
-    keys: HashSet<Box<str>>,
-}
-
-impl KnownKeys {
-    /// An empty record for keys under `prefix`.
-    fn new(prefix: &str) -> KnownKeys {
-        KnownKeys { prefix: prefix.to_string(), keys: HashSet::new() }
-    }
-
-    /// `key` without the prefix (watches and lists only return keys under it).
-    fn short<'k>(&self, key: &'k str) -> &'k str {
-        key.strip_prefix(self.prefix.as_str()).unwrap_or(key)
-    }
-}
+/// The feed's own record of every key it reported, for when no subscriber keeps one.
+#[derive(Default)]
+struct KnownKeys(HashSet<Box<str>>);
 
 impl Known for KnownKeys {
     fn saw(&mut self, change: &Change) {
         match change {
-            Change::Present(s) => self.keys.insert(self.short(&s.key).into()),
-            Change::Gone(k) => self.keys.remove(self.short(k)),
+            Change::Present(s) => self.0.insert(s.key.as_str().into()),
+            Change::Gone(k) => self.0.remove(k.as_str()),
         };
     }
 
     fn vanished(&self, listed: &HashSet<&str>) -> Vec<String> {
-        self.keys.iter().map(|k| format!("{}{k}", self.prefix)).filter(|k| !listed.contains(k.as_str())).collect()
+        self.0.iter().filter(|k| !listed.contains(&***k)).map(|k| k.to_string()).collect()
     }
 }
 
@@ -142,7 +128,7 @@ impl Informers {
     /// Runs the feed until the future is dropped.
     pub async fn run(self) {
         let Subscribers { mut handlers, synced, record } = self.subscribers.into_inner().unwrap_or_else(|e| e.into_inner());
-        let record = record.unwrap_or_else(|| Box::new(KnownKeys::new("")));
+        let record = record.unwrap_or_else(|| Box::<KnownKeys>::default());
         let on_change = move |change: Change| {
             for (prefix, handler) in &mut handlers {
                 if change.key().starts_with(prefix.as_str()) {
@@ -155,26 +141,27 @@ impl Informers {
                 let _ = tx.send(());
             }
         };
-        run_with(self.store, String::new(), record, on_change, on_synced).await
+        feed(self.store, record, on_change, on_synced).await
     }
 }
 
-/// Lists `prefix` and follows it forever, calling `on_change` for every change and `on_synced`
-/// once after the first complete list; `known` remembers the keys reported, for relists.
-async fn run_with(store: SharedStorage, prefix: String, mut known: impl Known, mut on_change: impl FnMut(Change), on_synced: impl FnOnce()) {
+/// Lists the whole store and follows it forever, calling `on_change` for every change and
+/// `on_synced` once after the first complete list; `known` remembers the keys reported, for
+/// relists.
+async fn feed(store: SharedStorage, mut known: impl Known, mut on_change: impl FnMut(Change), on_synced: impl FnOnce()) {
     let mut on_synced = Some(on_synced);
     loop {
-        let Some(revision) = relist(&store, &prefix, &mut known, &mut on_change).await else {
+        let Some(revision) = relist(&store, &mut known, &mut on_change).await else {
             tokio::time::sleep(RELIST_DELAY).await;
             continue;
         };
         if let Some(f) = on_synced.take() {
             f();
         }
-        let mut events = match store.watch(&prefix, WatchFrom::After(revision)) {
+        let mut events = match store.watch("", WatchFrom::After(revision)) {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(%prefix, error = %e, "informer watch failed");
+                tracing::warn!(error = %e, "informer watch failed");
                 tokio::time::sleep(RELIST_DELAY).await;
                 continue;
             }
@@ -183,7 +170,7 @@ async fn run_with(store: SharedStorage, prefix: String, mut known: impl Known, m
             match ev {
                 Ok(ev) => report(Change::from_event(ev), &mut known, &mut on_change),
                 Err(e) => {
-                    tracing::info!(%prefix, error = %e, "informer watch ended; re-listing");
+                    tracing::info!(error = %e, "informer watch ended; re-listing");
                     break;
                 }
             }
@@ -196,17 +183,17 @@ fn report(change: Change, known: &mut impl Known, on_change: &mut impl FnMut(Cha
     on_change(change);
 }
 
-/// Lists every page of `prefix`, reports each item and each known key no longer there; returns
+/// Lists every page of the store, reports each item and each known key no longer there; returns
 /// the revision to watch from, or None when the store failed.
-async fn relist(store: &SharedStorage, prefix: &str, known: &mut impl Known, on_change: &mut impl FnMut(Change)) -> Option<u64> {
+async fn relist(store: &SharedStorage, known: &mut impl Known, on_change: &mut impl FnMut(Change)) -> Option<u64> {
     let mut items = Vec::new();
     let mut after: Option<String> = None;
     let mut revision = None;
     loop {
-        let page = match store.list(prefix, after.as_deref(), 0, revision).await {
+        let page = match store.list("", after.as_deref(), 0, revision).await {
             Ok(p) => p,
             Err(e) => {
-                tracing::warn!(%prefix, error = %e, "informer list failed");
+                tracing::warn!(error = %e, "informer list failed");
                 return None;
             }
         };
@@ -237,10 +224,19 @@ mod tests {
     use super::*;
     use crate::controller::testing::Fixture;
 
+    /// A handler writing each change into `seen` as `+key` (present) or `-key` (gone).
+    fn recording(seen: &Arc<Mutex<Vec<String>>>) -> Handler {
+        let seen = seen.clone();
+        Box::new(move |c: &Change| {
+            let tag = if matches!(c, Change::Present(_)) { "+" } else { "-" };
+            seen.lock().unwrap().push(format!("{tag}{}", c.key()));
+        })
+    }
+
     #[test]
     fn known_keys_name_what_a_relist_no_longer_finds() {
         let stored = |key: &str| Change::Present(Stored { key: key.into(), value: bytes::Bytes::new(), revision: 1 });
-        let mut known = KnownKeys::new("core/configmaps/");
+        let mut known = KnownKeys::default();
         for key in ["core/configmaps/c1/ns/a", "core/configmaps/c1/ns/b", "core/configmaps/c1/ns/c"] {
             known.saw(&stored(key));
         }
@@ -296,14 +292,7 @@ mod tests {
         let informers = Informers::new(f.store.clone());
         informers.remember_with(Remembers(vec!["core/configmaps/c1/default/a".into(), "core/configmaps/c1/default/gone".into()]));
         let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-        let record = seen.clone();
-        let synced = informers.follow(
-            "core/configmaps/",
-            Box::new(move |c: &Change| {
-                let tag = if matches!(c, Change::Present(_)) { "+" } else { "-" };
-                record.lock().unwrap().push(format!("{tag}{}", c.key()))
-            }),
-        );
+        let synced = informers.follow("core/configmaps/", recording(&seen));
         let task = tokio::spawn(informers.run());
         synced.await.unwrap();
         task.abort();
@@ -316,14 +305,7 @@ mod tests {
         f.put("core/configmaps/c1/default/a", serde_json::json!({"metadata": {"name": "a"}})).await;
         let informers = Informers::new(f.store.clone());
         let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-        let record = seen.clone();
-        let synced = informers.follow(
-            "core/configmaps/",
-            Box::new(move |c: &Change| {
-                let tag = if matches!(c, Change::Present(_)) { "+" } else { "-" };
-                record.lock().unwrap().push(format!("{tag}{}", c.key()));
-            }),
-        );
+        let synced = informers.follow("core/configmaps/", recording(&seen));
         let task = tokio::spawn(informers.run());
         synced.await.unwrap();
         f.put("core/configmaps/c1/default/b", serde_json::json!({"metadata": {"name": "b"}})).await;
