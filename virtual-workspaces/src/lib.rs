@@ -15,10 +15,10 @@ use apimachinery::status::ApiError;
 use apiserver::rest::body::Response;
 use apiserver::rest::{Api, ApiRequest, Guard, Visible};
 use apiserver::server::endpoint::{describe, read_body};
-use apiserver::server::phase::Req;
+use apiserver::server::phase::{empty_body, Req};
 use bytes::Bytes;
 use http::Method;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::BodyExt;
 
 /// Parses what follows a view's own segments: `clusters/<logical cluster | *>/<API path>`, an
 /// ordinary Kubernetes path. Views know the logical clusters of their shard, not workspace
@@ -37,7 +37,7 @@ fn parse_below(method: &Method, below: &str, query: Option<&str>) -> Result<Requ
 /// Runs a view's request through the shard's REST handlers as `user`, so validation,
 /// defaulting and admission apply, with the view's own limits on what is seen and changed.
 async fn handle(api: &Api, req: &mut Req, user: UserInfo, info: RequestInfo, visible: Option<Visible>, guard: Option<Guard>) -> Result<Response, ApiError> {
-    let body = std::mem::replace(req.body_mut(), Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync());
+    let body = std::mem::replace(req.body_mut(), empty_body());
     let body = read_body(req.headers(), body, api.limits.max_body_bytes).await?;
     api.handle(ApiRequest { info, user, method: req.method().clone(), headers: req.headers().clone(), body, visible, guard }).await
 }

@@ -188,17 +188,13 @@ mod tests {
 
     #[test]
     fn an_in_cluster_client_addresses_its_cluster_but_not_through_a_view() {
-        use http_body_util::BodyExt;
         let robot = UserInfo {
             name: "system:serviceaccount:default:robot".into(),
             extra: [(apimachinery::auth::service_account::CLUSTER_NAME_EXTRA.to_string(), vec!["c1".to_string()])].into(),
             ..Default::default()
         };
         let routed = |path: &str| {
-            let body = http_body_util::Empty::<bytes::Bytes>::new().map_err(|never| match never {}).boxed_unsync();
-            let mut req = http::Request::builder().uri(path).body(body).expect("request");
-            let info = RequestInfo::parse(req.method(), path, None).expect("parsed");
-            req.extensions_mut().insert(info);
+            let mut req = crate::server::phase::parsed(http::Method::GET, path);
             route_in_cluster_client(&mut req, &robot);
             req.extensions().get::<RequestInfo>().and_then(|i| i.cluster_name().map(String::from))
         };

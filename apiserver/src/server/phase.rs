@@ -22,6 +22,21 @@ pub type ReqBody = UnsyncBoxBody<Bytes, hyper::Error>;
 /// A request inside the stack.
 pub type Req = http::Request<ReqBody>;
 
+/// A request body with nothing in it.
+pub fn empty_body() -> ReqBody {
+    use http_body_util::BodyExt;
+    http_body_util::Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+/// A bodiless request to `uri`, parsed as `Handler::call` parses it, for phases' unit tests.
+#[cfg(test)]
+pub(crate) fn parsed(method: http::Method, uri: &str) -> Req {
+    let mut req = http::Request::builder().method(method).uri(uri).body(empty_body()).expect("request");
+    let info = apimachinery::request::RequestInfo::parse(req.method(), req.uri().path(), req.uri().query()).expect("parsed");
+    req.extensions_mut().insert(info);
+    req
+}
+
 /// What a phase decided.
 pub enum Outcome {
     /// Pass the request on.

@@ -104,11 +104,8 @@ where
 fn flow_of(req: &Req) -> (String, bool) {
     let Some(info) = req.extensions().get::<RequestInfo>() else { return (String::new(), false) };
     let path = req.uri().path();
-    let flow = match path.split_once("/clusters/") {
-        _ if !path.starts_with(SERVICES_PREFIX) => info.cluster_name().unwrap_or_default(),
-        Some((view, _)) => view,
-        None => path,
-    };
+    let flow =
+        if path.starts_with(SERVICES_PREFIX) { path.split_once("/clusters/").map_or(path, |(view, _)| view) } else { info.cluster_name().unwrap_or_default() };
     (flow.to_string(), long_running(req.method(), req.uri(), info))
 }
 
@@ -139,12 +136,7 @@ mod tests {
     }
 
     fn flow(method: http::Method, uri: &str) -> (String, bool) {
-        use http_body_util::BodyExt;
-        let body = http_body_util::Empty::<bytes::Bytes>::new().map_err(|never| match never {}).boxed_unsync();
-        let mut req = http::Request::builder().method(method).uri(uri).body(body).expect("request");
-        let info = RequestInfo::parse(req.method(), req.uri().path(), req.uri().query()).expect("parsed");
-        req.extensions_mut().insert(info);
-        flow_of(&req)
+        flow_of(&crate::server::phase::parsed(method, uri))
     }
 
     #[test]
