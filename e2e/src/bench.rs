@@ -262,6 +262,17 @@ pub fn rss_bytes(pid: u32) -> u64 {
     proc_status(pid, "VmRSS:") * 1024
 }
 
+/// CPU time (user and system) a process has used so far, in seconds, from /proc; 0 when unknown.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name may hold spaces; the fields after it are plain numbers, utime and stime
+    // being the 12th and 13th after the closing parenthesis.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    // USER_HZ is 100 on every Linux the project supports.
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
 /// The number of threads of a process, from /proc.
 pub fn threads(pid: u32) -> u64 {
     proc_status(pid, "Threads:")
@@ -291,20 +302,19 @@ pub fn dir_bytes(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
-/// Runs `per_worker` creates of small objects on each of `workers` tasks straight against a
-/// store, without the server: what the backend alone sustains at that concurrency.
-pub async fn store_creates(store: Arc<dyn apiserver::storage::Storage>, workers: usize, per_worker: usize) -> Samples {
+/// Runs `per_worker` creates of `value` on each of `workers` tasks straight against a store,
+/// without the server: what the backend alone sustains at that concurrency.
+pub async fn store_creates(store: Arc<dyn apiserver::storage::Storage>, workers: usize, per_worker: usize, value: Bytes) -> Samples {
     let started = Instant::now();
     let tasks: Vec<_> = (0..workers)
         .map(|w| {
-            let store = Arc::clone(&store);
+            let (store, value) = (Arc::clone(&store), value.clone());
             tokio::spawn(async move {
                 let mut lat = Vec::with_capacity(per_worker);
                 let mut errors = 0;
                 for i in 0..per_worker {
                     let sent = Instant::now();
-                    let value = Bytes::from(format!("{{\"payload\":\"{}\"}}", "x".repeat(256)));
-                    if store.create(&format!("core/configmaps/bench/w{workers}/{w}-{i}"), value).await.is_err() {
+                    if store.create(&format!("core/configmaps/bench/w{workers}/{w}-{i}"), value.clone()).await.is_err() {
                         errors += 1;
                     }
                     lat.push(sent.elapsed());

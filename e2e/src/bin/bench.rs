@@ -392,10 +392,29 @@ async fn cache(mut args: impl Iterator<Item = String>) {
     println!("| shard write → reader p50 / p99 | {:.2} / {:.2} ms |", propagation.quantile_ms(0.5), propagation.quantile_ms(0.99));
 }
 
+/// What the shard stored for one object: the object as served, less what serving adds to it (the
+/// resourceVersion and the `kcp.io/cluster` annotation), so the store alone writes values of the
+/// same size.
+async fn stored_form(target: &Target, path: &str) -> bytes::Bytes {
+    let (status, body) = bench::call(&mut target.connect().await, "GET", path, None).await;
+    assert_eq!(status, 200, "reading back {path}");
+    let mut object: serde_json::Value = serde_json::from_slice(&body).expect("JSON object");
+    let metadata = object["metadata"].as_object_mut().expect("metadata");
+    metadata.remove("resourceVersion");
+    if let Some(annotations) = metadata.get_mut("annotations").and_then(|a| a.as_object_mut()) {
+        annotations.remove("kcp.io/cluster");
+        if annotations.is_empty() {
+            metadata.remove("annotations");
+        }
+    }
+    serde_json::to_vec(&object).expect("JSON").into()
+}
+
 /// Durable ConfigMap creates through a shard on sled, on a one-member and on a three-member
 /// etcd, at 1, 8 and 64 connections, next to what the store alone sustains at the same
-/// concurrency (the same backend and settings, written directly): the ratio is what the
-/// request path costs.
+/// concurrency (the same backend and settings, written directly, values as large as the objects
+/// the shard stored): the ratio is what the request path costs. CPU time per create of each
+/// process shows where the two cores went.
 async fn storage(mut args: impl Iterator<Item = String>) {
     use apiserver::storage::etcd::local::LocalEtcd;
     use apiserver::storage::etcd::{EtcdConfig, EtcdStorage};
@@ -404,8 +423,9 @@ async fn storage(mut args: impl Iterator<Item = String>) {
 
     let creates: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3000);
     println!("## kcp-bench storage: {creates} durable ConfigMap creates (~300 B) per row, client and server on the same 2 cores\n");
-    println!("| backend | connections | shard creates/s | p50 ms | p99 ms | errors | store alone creates/s | store p50 ms | shard / store |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| backend | connections | shard creates/s | p50 ms | p99 ms | errors | store alone creates/s | store p50 ms | shard / store | CPU µs per create: shard + etcd + client | store alone: etcd + client |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut value_sizes = std::collections::BTreeSet::new();
     for members in [0, 1, 3] {
         let dir = tempfile::tempdir().expect("temp dir");
         let etcd = if members == 0 { Vec::new() } else { LocalEtcd::cluster(dir.path(), members).expect("etcd (Debian package etcd-server)") };
@@ -432,25 +452,44 @@ async fn storage(mut args: impl Iterator<Item = String>) {
             1 => "etcd, 1 member".to_string(),
             n => format!("etcd, {n} members"),
         };
+        // CPU seconds so far of the shard, of the etcd members together and of this process
+        // (the HTTP client in the shard's run, the store itself in the store's run).
+        let cpu = || {
+            let etcd: f64 = etcd.iter().map(|m| bench::cpu_seconds(m.pid())).sum();
+            [bench::cpu_seconds(install.pid()), etcd, bench::cpu_seconds(std::process::id())]
+        };
+        let per_create = |before: [f64; 3], after: [f64; 3], n: usize| -> [f64; 3] { std::array::from_fn(|i| (after[i] - before[i]) * 1e6 / n as f64) };
         for clients in [1, 8, 64] {
             let ns = format!("bench-{clients}");
             install.kubectl(&["create", "namespace", &ns]).ok();
             let base = format!("/clusters/root/api/v1/namespaces/{ns}/configmaps");
             let per = creates / clients;
+            let at_start = cpu();
             let mut shard = bench::run(&target, clients, per, move |w, i| ("POST".into(), base.clone(), Some(configmap(&ns, &format!("cm-{w}-{i}"), i)))).await;
-            let mut alone = bench::store_creates(store.clone(), clients, per).await;
+            let at_shard_end = cpu();
+            let value = stored_form(&target, &format!("/clusters/root/api/v1/namespaces/bench-{clients}/configmaps/cm-0-0")).await;
+            value_sizes.insert(value.len());
+            let mut alone = bench::store_creates(store.clone(), clients, per, value).await;
+            let at_end = cpu();
+            let (s, a) = (per_create(at_start, at_shard_end, per * clients), per_create(at_shard_end, at_end, per * clients));
             println!(
-                "| {backend} | {clients} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.2} | {:.2} |",
+                "| {backend} | {clients} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.2} | {:.2} | {:.0} + {:.0} + {:.0} | {:.0} + {:.0} |",
                 shard.rate(),
                 shard.quantile_ms(0.5),
                 shard.quantile_ms(0.99),
                 shard.errors + alone.errors,
                 alone.rate(),
                 alone.quantile_ms(0.5),
-                shard.rate() / alone.rate().max(1e-9)
+                shard.rate() / alone.rate().max(1e-9),
+                s[0],
+                s[1],
+                s[2],
+                a[1],
+                a[2],
             );
         }
     }
+    println!("\nThe store alone wrote values of {value_sizes:?} bytes, the size of what the shard stored.");
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -134,6 +134,11 @@ impl LocalEtcd {
         Ok(members)
     }
 
+    /// The member's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the member (SIGKILL, as a crash would) and starts it again on the same data and
     /// ports; returns once it serves again.
     pub fn restart(&mut self) -> Result<(), LocalEtcdError> {
