@@ -1,9 +1,6 @@
 //! `kcp-cache-server`: one in-memory replica of kcp-rs's replicated cache.
 
-/// jemalloc instead of glibc's allocator: a third less CPU for the same work (see
-/// docs/benchmarks.md); its settings are in .cargo/config.toml.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+apiserver::jemalloc!();
 
 use cache_server::{CacheConfig, CacheFile, CacheFlags};
 use clap::Parser;

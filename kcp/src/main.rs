@@ -1,9 +1,6 @@
 //! `kcp`: the kcp-rs command line.
 
-/// jemalloc instead of glibc's allocator: a third less CPU for the same work (see
-/// docs/benchmarks.md); its settings are in .cargo/config.toml.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+apiserver::jemalloc!();
 
 use clap::{Parser, Subcommand};
 
