@@ -463,11 +463,12 @@ async fn storage(mut args: impl Iterator<Item = String>) {
             let ns = format!("bench-{clients}");
             install.kubectl(&["create", "namespace", &ns]).ok();
             let base = format!("/clusters/root/api/v1/namespaces/{ns}/configmaps");
+            let first = format!("{base}/cm-0-0");
             let per = creates / clients;
             let at_start = cpu();
             let mut shard = bench::run(&target, clients, per, move |w, i| ("POST".into(), base.clone(), Some(configmap(&ns, &format!("cm-{w}-{i}"), i)))).await;
             let at_shard_end = cpu();
-            let value = stored_form(&target, &format!("/clusters/root/api/v1/namespaces/bench-{clients}/configmaps/cm-0-0")).await;
+            let value = stored_form(&target, &first).await;
             value_sizes.insert(value.len());
             let mut alone = bench::store_creates(store.clone(), clients, per, value).await;
             let at_end = cpu();
