@@ -1,18 +1,17 @@
-//! The connection to an etcd cluster: one HTTP/2 channel that fails over between members.
+//! The connection to an etcd cluster: one HTTP/2 connection that fails over between members.
 //!
-//! tonic's channel reconnects through our connector whenever its connection breaks; the
-//! connector tries the members in turn, starting after the one it reached last, so a dead
-//! member costs one failed connect and the next call goes to a live one. Every unary call runs
-//! under a deadline so that a cluster without quorum answers "unavailable" instead of hanging.
+//! When the connection breaks, the next call connects again, trying the members in turn from
+//! the one after the member it reached last, so a dead member costs one failed connect and the
+//! next call goes to a live one. Every unary call runs under a deadline so that a cluster
+//! without quorum answers "unavailable" instead of hanging.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::TokioIo;
+use bytes::{Bytes, BytesMut};
 use proto::etcd as pb;
-use tonic::transport::{Channel, Endpoint};
 
 use crate::pki::{client_config, CertPair, PkiError};
 use crate::storage::StorageError;
@@ -63,9 +62,6 @@ pub enum ConnectError {
     /// The TLS material is unusable.
     #[error("etcd TLS configuration")]
     Pki(#[from] PkiError),
-    /// tonic rejected the endpoint.
-    #[error("etcd endpoint")]
-    Transport(#[from] tonic::transport::Error),
 }
 
 /// One etcd member's client address.
@@ -104,6 +100,63 @@ fn tls_config(tls: &EtcdTls) -> Result<Arc<rustls::ClientConfig>, ConnectError> 
     Ok(Arc::new(config))
 }
 
+/// The shared connection to the cluster, usable by tonic's generated clients.
+///
+/// A call goes straight onto the current HTTP/2 connection: its frames are queued by the
+/// calling task and written by the connection's task, and the answer is read by the caller.
+/// (tonic's own channel puts a dispatcher task and a task per call between the two, which
+/// costs several thread wake-ups per etcd round trip; a shard makes one or more per request.)
+/// A broken connection is replaced by the next call, through the members in turn.
+#[derive(Clone)]
+pub(super) struct Channel {
+    inner: Arc<Members>,
+}
+
+/// The members and the connection to one of them.
+struct Members {
+    members: Vec<Member>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    /// The member to try first on the next connect: the one after the last reached, so a
+    /// member that accepts connections but serves nothing is not retried forever.
+    next: AtomicUsize,
+    current: std::sync::Mutex<Option<Connection>>,
+    /// Held while connecting, so that callers waiting for a connection share one.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+/// One open HTTP/2 connection to a member.
+#[derive(Clone)]
+struct Connection {
+    send: h2::client::SendRequest<Bytes>,
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    /// Cleared by the connection's task when the connection has ended.
+    open: Arc<AtomicBool>,
+    /// Calls whose answer is still being read.
+    streams: Arc<AtomicUsize>,
+}
+
+/// Counts one call as open on its connection for as long as it lives.
+struct OpenStream(Arc<AtomicUsize>);
+
+impl OpenStream {
+    fn new(streams: &Arc<AtomicUsize>) -> OpenStream {
+        streams.fetch_add(1, Ordering::Relaxed);
+        OpenStream(Arc::clone(streams))
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Per-stream receive window: a list chunk of hundreds of objects arrives without waiting for
+/// window updates (hyper's client uses the same sizes).
+const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
+
 /// Opens a lazily connecting channel to the members at `servers`.
 pub(super) fn channel(servers: &[String], tls: Option<&EtcdTls>) -> Result<Channel, ConnectError> {
     let members = servers.iter().map(|s| parse_member(s)).collect::<Result<Vec<_>, _>>()?;
@@ -115,42 +168,242 @@ pub(super) fn channel(servers: &[String], tls: Option<&EtcdTls>) -> Result<Chann
         (_, Some(tls)) => Some(tls_config(tls)?),
         (None, None) => None,
     };
-    let members: Arc<[Member]> = members.into();
-    let next = Arc::new(AtomicUsize::new(0));
-    let connector = tower::service_fn(move |_: http::Uri| {
-        let (members, next, tls) = (Arc::clone(&members), Arc::clone(&next), tls.clone());
-        async move {
-            let start = next.load(Ordering::Relaxed);
-            let mut last_error = None;
-            for offset in 0..members.len() {
-                let i = (start + offset) % members.len();
-                match tokio::time::timeout(CONNECT_TIMEOUT, connect(&members[i], tls.as_ref())).await {
-                    Ok(Ok(io)) => {
-                        // The next reconnect starts after this member, so a member that accepts
-                        // connections but serves nothing is not retried forever.
-                        next.store(i + 1, Ordering::Relaxed);
-                        return Ok(io);
-                    }
-                    Ok(Err(e)) => last_error = Some(e),
-                    Err(_) => {
-                        last_error = Some(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("connecting to {}:{}", members[i].host, members[i].port)))
-                    }
-                }
-            }
-            next.store(start + 1, Ordering::Relaxed);
-            Err(last_error.unwrap_or_else(|| std::io::Error::other("no etcd member")))
-        }
-    });
-    // The URI only names the HTTP/2 authority; the connector above picks the member.
-    let endpoint = Endpoint::from_shared(servers[0].clone())?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
-        .keep_alive_timeout(KEEPALIVE_TIMEOUT);
-    Ok(endpoint.connect_with_connector_lazy(connector))
+    let inner = Members { members, tls, next: AtomicUsize::new(0), current: Default::default(), connecting: Default::default() };
+    Ok(Channel { inner: Arc::new(inner) })
 }
 
-/// Either side of a member connection, boxed so both schemes share one connector type.
-type MemberIo = TokioIo<Box<dyn IoStream>>;
+/// A transport failure, as the retryable status the storage layer turns into 503.
+fn unavailable(context: &str, error: impl std::fmt::Display) -> tonic::Status {
+    tonic::Status::unavailable(format!("{context}: {error}"))
+}
+
+impl Members {
+    fn current(&self) -> Option<Connection> {
+        let current = self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        current.as_ref().filter(|c| c.open.load(Ordering::Acquire)).cloned()
+    }
+
+    /// The open connection, or a new one to the first member that answers.
+    async fn connection(&self) -> Result<Connection, tonic::Status> {
+        if let Some(open) = self.current() {
+            return Ok(open);
+        }
+        let _turn = self.connecting.lock().await;
+        if let Some(open) = self.current() {
+            return Ok(open);
+        }
+        let start = self.next.load(Ordering::Relaxed);
+        let mut last_error = String::from("no etcd member");
+        for offset in 0..self.members.len() {
+            let i = (start + offset) % self.members.len();
+            let member = &self.members[i];
+            match tokio::time::timeout(CONNECT_TIMEOUT, open(member, self.tls.as_ref())).await {
+                Ok(Ok(connection)) => {
+                    self.next.store(i + 1, Ordering::Relaxed);
+                    *self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(connection.clone());
+                    return Ok(connection);
+                }
+                Ok(Err(error)) => last_error = format!("connecting to {}:{}: {error}", member.host, member.port),
+                Err(_) => last_error = format!("connecting to {}:{}: timed out", member.host, member.port),
+            }
+        }
+        self.next.store(start + 1, Ordering::Relaxed);
+        Err(tonic::Status::unavailable(last_error))
+    }
+}
+
+/// Connects to `member` and starts the task that drives the connection.
+async fn open(member: &Member, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<Connection, Box<dyn std::error::Error + Send + Sync>> {
+    let io = connect(member, tls).await?;
+    let (send, mut connection) =
+        h2::client::Builder::new().initial_window_size(STREAM_WINDOW).initial_connection_window_size(CONNECTION_WINDOW).handshake::<_, Bytes>(io).await?;
+    let (open, streams) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicUsize::new(0)));
+    let ping = connection.ping_pong().ok_or("the HTTP/2 connection has no ping handle")?;
+    tokio::spawn(drive(connection, ping, Arc::clone(&streams), Arc::clone(&open)));
+    let scheme = if member.tls { http::uri::Scheme::HTTPS } else { http::uri::Scheme::HTTP };
+    let host = if member.host.contains(':') { format!("[{}]", member.host) } else { member.host.clone() };
+    let authority = format!("{host}:{}", member.port).parse()?;
+    Ok(Connection { send, scheme, authority, open, streams })
+}
+
+/// Runs a connection until it ends, pinging the member while calls are open on it: a member
+/// that vanished without closing the connection is noticed within the keepalive timeout.
+async fn drive(connection: h2::client::Connection<MemberIo, Bytes>, mut ping: h2::PingPong, streams: Arc<AtomicUsize>, open: Arc<AtomicBool>) {
+    let mut connection = std::pin::pin!(connection);
+    let mut ticks = tokio::time::interval(KEEPALIVE_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    let mut pong_due: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            ended = &mut connection => {
+                if let Err(error) = ended {
+                    tracing::debug!(%error, "etcd connection ended");
+                }
+                break;
+            }
+            // etcd counts pings without an open stream as abuse and closes the connection.
+            _ = ticks.tick(), if pong_due.is_none() => {
+                if streams.load(Ordering::Relaxed) > 0 && ping.send_ping(h2::Ping::opaque()).is_ok() {
+                    pong_due = Some(tokio::time::Instant::now() + KEEPALIVE_TIMEOUT);
+                }
+            }
+            _ = std::future::poll_fn(|cx| ping.poll_pong(cx)), if pong_due.is_some() => pong_due = None,
+            _ = tokio::time::sleep_until(pong_due.unwrap_or_else(tokio::time::Instant::now)), if pong_due.is_some() => {
+                tracing::warn!("etcd member did not answer a ping within {KEEPALIVE_TIMEOUT:?}; reconnecting");
+                break;
+            }
+        }
+    }
+    open.store(false, Ordering::Release);
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for Channel {
+    type Response = http::Response<Answer>;
+    type Error = tonic::Status;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let members = Arc::clone(&self.inner);
+        Box::pin(async move { members.send(request).await })
+    }
+}
+
+impl Members {
+    async fn send(&self, request: http::Request<tonic::body::Body>) -> Result<http::Response<Answer>, tonic::Status> {
+        let (head, mut body) = request.into_parts();
+        let path = head.uri.path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+        // A unary call's message is ready at once: it goes out with the headers, in one write.
+        let (ready, finished) = std::future::poll_fn(|cx| std::task::Poll::Ready(take_ready(&mut body, cx))).await?;
+        // A connection that closed since its last use fails before anything is sent, so the
+        // request can go to a new one.
+        let mut retried = false;
+        let (response, mut stream, open_stream) = loop {
+            let connection = self.connection().await?;
+            let uri = http::Uri::builder()
+                .scheme(connection.scheme.clone())
+                .authority(connection.authority.clone())
+                .path_and_query(path.clone())
+                .build()
+                .map_err(|e| tonic::Status::internal(format!("etcd request URI: {e}")))?;
+            let mut request = http::Request::new(());
+            *request.method_mut() = head.method.clone();
+            *request.uri_mut() = uri;
+            *request.headers_mut() = head.headers.clone();
+            let sent = match connection.send.clone().ready().await {
+                Ok(mut send) => send.send_request(request, false),
+                Err(error) => Err(error),
+            };
+            match sent {
+                Ok((response, stream)) => break (response, stream, OpenStream::new(&connection.streams)),
+                Err(error) => {
+                    connection.open.store(false, Ordering::Release);
+                    if retried {
+                        return Err(unavailable("etcd connection", error));
+                    }
+                    retried = true;
+                }
+            }
+        };
+        if !ready.is_empty() || finished {
+            stream.send_data(ready, finished).map_err(|e| unavailable("etcd request", e))?;
+        }
+        // Dropped with the answer (or with this future): a streaming request stops with it.
+        let (answered, dropped) = tokio::sync::oneshot::channel::<()>();
+        if !finished {
+            tokio::spawn(pipe(body, stream, dropped));
+        }
+        let response = response.await.map_err(|e| unavailable("etcd answer", e))?;
+        Ok(response.map(|recv| Answer { recv, data_done: false, _answered: answered, _open: open_stream }))
+    }
+}
+
+/// What a request body has ready now, and whether that is all of it.
+fn take_ready(body: &mut tonic::body::Body, cx: &mut std::task::Context<'_>) -> Result<(Bytes, bool), tonic::Status> {
+    use http_body::Body as _;
+    let mut ready = BytesMut::new();
+    loop {
+        match std::pin::Pin::new(&mut *body).poll_frame(cx) {
+            std::task::Poll::Ready(Some(frame)) => {
+                if let Ok(data) = frame?.into_data() {
+                    ready.extend_from_slice(&data);
+                }
+            }
+            std::task::Poll::Ready(None) => return Ok((ready.freeze(), true)),
+            std::task::Poll::Pending => return Ok((ready.freeze(), false)),
+        }
+    }
+}
+
+/// Forwards the rest of a streaming request (the watch feed's) until it ends, the answer is
+/// dropped or the stream is reset.
+async fn pipe(mut body: tonic::body::Body, mut stream: h2::SendStream<Bytes>, mut dropped: tokio::sync::oneshot::Receiver<()>) {
+    use http_body_util::BodyExt as _;
+    loop {
+        tokio::select! {
+            _ = &mut dropped => break stream.send_reset(h2::Reason::CANCEL),
+            _ = std::future::poll_fn(|cx| stream.poll_reset(cx)) => break,
+            frame = body.frame() => match frame {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        if stream.send_data(data, false).is_err() {
+                            break;
+                        }
+                    }
+                }
+                Some(Err(_)) => break stream.send_reset(h2::Reason::CANCEL),
+                None => break drop(stream.send_data(Bytes::new(), true)),
+            },
+        }
+    }
+}
+
+/// An answer's body: etcd's messages, then the trailers carrying the gRPC status.
+pub(super) struct Answer {
+    recv: h2::RecvStream,
+    data_done: bool,
+    _answered: tokio::sync::oneshot::Sender<()>,
+    _open: OpenStream,
+}
+
+impl http_body::Body for Answer {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, tonic::Status>>> {
+        use std::task::Poll;
+        if !self.data_done {
+            match std::task::ready!(self.recv.poll_data(cx)) {
+                Some(Ok(data)) => {
+                    // Reading it frees the window for more.
+                    let _ = self.recv.flow_control().release_capacity(data.len());
+                    return Poll::Ready(Some(Ok(http_body::Frame::data(data))));
+                }
+                Some(Err(error)) => return Poll::Ready(Some(Err(unavailable("etcd answer", error)))),
+                None => self.data_done = true,
+            }
+        }
+        match std::task::ready!(self.recv.poll_trailers(cx)) {
+            Ok(Some(trailers)) => Poll::Ready(Some(Ok(http_body::Frame::trailers(trailers)))),
+            Ok(None) => Poll::Ready(None),
+            Err(error) => Poll::Ready(Some(Err(unavailable("etcd answer", error)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.recv.is_end_stream()
+    }
+}
+
+/// Either side of a member connection, boxed so both schemes share one connection type.
+type MemberIo = Box<dyn IoStream>;
 
 /// A byte stream to a member, plain or TLS.
 trait IoStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
@@ -166,7 +419,7 @@ async fn connect(member: &Member, tls: Option<&Arc<rustls::ClientConfig>>) -> st
         }
         _ => Box::new(tcp),
     };
-    Ok(TokioIo::new(stream))
+    Ok(stream)
 }
 
 /// Maps a failed call to the storage error the REST layer understands.
