@@ -258,6 +258,14 @@ async fn drive(connection: h2::client::Connection<MemberIo, Bytes>, mut ping: h2
     open.store(false, Ordering::Release);
 }
 
+#[cfg(test)]
+impl Channel {
+    /// Calls open on the current connection (0 when there is none).
+    fn open_streams(&self) -> usize {
+        self.inner.current().map_or(0, |c| c.streams.load(Ordering::Relaxed))
+    }
+}
+
 impl tower::Service<http::Request<tonic::body::Body>> for Channel {
     type Response = http::Response<Answer>;
     type Error = tonic::Status;
@@ -484,6 +492,50 @@ mod tests {
     fn https_needs_a_ca_and_an_empty_list_is_refused() {
         assert!(matches!(channel(&[], None), Err(ConnectError::NoServers)));
         assert!(matches!(channel(&["https://a:2379".to_owned()], None), Err(ConnectError::TlsWithoutCa(_))));
+    }
+
+    /// A call counts as open (and so keeps the keepalive pings going) exactly as long as its
+    /// answer lives, a streaming request ends with its answer, and a connection lost with its
+    /// member is replaced by the next call once the member is back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_are_open_while_their_answer_lives_and_a_lost_connection_is_replaced() {
+        use futures::StreamExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut etcd = crate::storage::etcd::local::LocalEtcd::start(dir.path()).unwrap_or_else(|e| panic!("this test needs a real etcd: {e}"));
+        let channel = channel(std::slice::from_ref(&etcd.url), None).expect("channel");
+        let clients = Clients::new(channel.clone());
+        let put = || pb::TxnRequest { compare: Vec::new(), success: vec![super::super::put_op(&Bytes::from_static(b"/k"), "v".into())], failure: Vec::new() };
+        call(0, clients.kv.clone().txn(put())).await.expect("put");
+        assert_eq!(channel.open_streams(), 0, "a finished unary call");
+
+        let create = pb::WatchRequest {
+            request_union: Some(pb::watch_request::RequestUnion::CreateRequest(pb::WatchCreateRequest {
+                key: "/k".into(),
+                range_end: Bytes::new(),
+                start_revision: 1,
+                progress_notify: false,
+                prev_kv: false,
+            })),
+        };
+        let requests = futures::stream::once(async move { create }).chain(futures::stream::pending());
+        let mut watch = call(0, clients.watch.clone().watch(requests)).await.expect("watch");
+        let created = watch.message().await.expect("first answer").expect("created");
+        assert!(created.created);
+        let history = watch.message().await.expect("history").expect("events");
+        assert_eq!(history.events.len(), 1, "the put, replayed");
+        assert_eq!(channel.open_streams(), 1, "a watch being read");
+        drop(watch);
+        assert_eq!(channel.open_streams(), 0, "a dropped watch");
+
+        etcd.stop();
+        assert!(matches!(call(0, clients.kv.clone().txn(put())).await, Err(StorageError::Unreachable(_))));
+        etcd.restart().expect("restart");
+        let back = tokio::time::Instant::now() + Duration::from_secs(10);
+        while call(0, clients.kv.clone().txn(put())).await.is_err() {
+            assert!(tokio::time::Instant::now() < back, "no reconnect within 10 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(channel.open_streams(), 0);
     }
 
     #[test]
