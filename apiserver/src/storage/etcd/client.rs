@@ -210,6 +210,54 @@ impl Members {
         self.next.store(start + 1, Ordering::Relaxed);
         Err(tonic::Status::unavailable(last_error))
     }
+
+    /// Sends one call on the connection; its answer is read by the caller.
+    async fn send(&self, request: http::Request<tonic::body::Body>) -> Result<http::Response<Answer>, tonic::Status> {
+        let (head, mut body) = request.into_parts();
+        let path = head.uri.path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+        // A unary call's message is ready at once: it goes out with the headers, in one write.
+        let (ready, finished) = std::future::poll_fn(|cx| std::task::Poll::Ready(take_ready(&mut body, cx))).await?;
+        // A connection that closed since its last use fails before anything is sent, so the
+        // request can go to a new one.
+        let mut retried = false;
+        let (response, mut stream, open_stream) = loop {
+            let connection = self.connection().await?;
+            let uri = http::Uri::builder()
+                .scheme(connection.scheme.clone())
+                .authority(connection.authority.clone())
+                .path_and_query(path.clone())
+                .build()
+                .map_err(|e| tonic::Status::internal(format!("etcd request URI: {e}")))?;
+            let mut request = http::Request::new(());
+            *request.method_mut() = head.method.clone();
+            *request.uri_mut() = uri;
+            *request.headers_mut() = head.headers.clone();
+            let sent = match connection.send.clone().ready().await {
+                Ok(mut send) => send.send_request(request, false),
+                Err(error) => Err(error),
+            };
+            match sent {
+                Ok((response, stream)) => break (response, stream, OpenStream::new(&connection.streams)),
+                Err(error) => {
+                    connection.open.store(false, Ordering::Release);
+                    if retried {
+                        return Err(unavailable("etcd connection", error));
+                    }
+                    retried = true;
+                }
+            }
+        };
+        if !ready.is_empty() || finished {
+            stream.send_data(ready, finished).map_err(|e| unavailable("etcd request", e))?;
+        }
+        // Dropped with the answer (or with this future): a streaming request stops with it.
+        let (answered, dropped) = tokio::sync::oneshot::channel::<()>();
+        if !finished {
+            tokio::spawn(pipe(body, stream, dropped));
+        }
+        let response = response.await.map_err(|e| unavailable("etcd answer", e))?;
+        Ok(response.map(|recv| Answer { recv, data_done: false, _answered: answered, _open: open_stream }))
+    }
 }
 
 /// Connects to `member` and starts the task that drives the connection.
@@ -278,55 +326,6 @@ impl tower::Service<http::Request<tonic::body::Body>> for Channel {
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let members = Arc::clone(&self.inner);
         Box::pin(async move { members.send(request).await })
-    }
-}
-
-impl Members {
-    async fn send(&self, request: http::Request<tonic::body::Body>) -> Result<http::Response<Answer>, tonic::Status> {
-        let (head, mut body) = request.into_parts();
-        let path = head.uri.path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-        // A unary call's message is ready at once: it goes out with the headers, in one write.
-        let (ready, finished) = std::future::poll_fn(|cx| std::task::Poll::Ready(take_ready(&mut body, cx))).await?;
-        // A connection that closed since its last use fails before anything is sent, so the
-        // request can go to a new one.
-        let mut retried = false;
-        let (response, mut stream, open_stream) = loop {
-            let connection = self.connection().await?;
-            let uri = http::Uri::builder()
-                .scheme(connection.scheme.clone())
-                .authority(connection.authority.clone())
-                .path_and_query(path.clone())
-                .build()
-                .map_err(|e| tonic::Status::internal(format!("etcd request URI: {e}")))?;
-            let mut request = http::Request::new(());
-            *request.method_mut() = head.method.clone();
-            *request.uri_mut() = uri;
-            *request.headers_mut() = head.headers.clone();
-            let sent = match connection.send.clone().ready().await {
-                Ok(mut send) => send.send_request(request, false),
-                Err(error) => Err(error),
-            };
-            match sent {
-                Ok((response, stream)) => break (response, stream, OpenStream::new(&connection.streams)),
-                Err(error) => {
-                    connection.open.store(false, Ordering::Release);
-                    if retried {
-                        return Err(unavailable("etcd connection", error));
-                    }
-                    retried = true;
-                }
-            }
-        };
-        if !ready.is_empty() || finished {
-            stream.send_data(ready, finished).map_err(|e| unavailable("etcd request", e))?;
-        }
-        // Dropped with the answer (or with this future): a streaming request stops with it.
-        let (answered, dropped) = tokio::sync::oneshot::channel::<()>();
-        if !finished {
-            tokio::spawn(pipe(body, stream, dropped));
-        }
-        let response = response.await.map_err(|e| unavailable("etcd answer", e))?;
-        Ok(response.map(|recv| Answer { recv, data_done: false, _answered: answered, _open: open_stream }))
     }
 }
 
