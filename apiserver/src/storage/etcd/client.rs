@@ -274,10 +274,32 @@ async fn open(member: &Member, tls: Option<&Arc<rustls::ClientConfig>>) -> Resul
     Ok(Connection { send, scheme, authority, open, streams })
 }
 
+/// A connection polled one scheduling round after each wake: the calls made meanwhile by other
+/// tasks are queued by then, and one write carries them all.
+struct Batched<F> {
+    connection: F,
+    yielded: bool,
+}
+
+impl<F: std::future::Future + Unpin> std::future::Future for Batched<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        if !self.yielded {
+            // A task that wakes itself goes to the back of its worker's queue.
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        self.yielded = false;
+        std::pin::Pin::new(&mut self.connection).poll(cx)
+    }
+}
+
 /// Runs a connection until it ends, pinging the member while calls are open on it: a member
 /// that vanished without closing the connection is noticed within the keepalive timeout.
 async fn drive(connection: h2::client::Connection<MemberIo, Bytes>, mut ping: h2::PingPong, streams: Arc<AtomicUsize>, open: Arc<AtomicBool>) {
-    let mut connection = std::pin::pin!(connection);
+    let mut connection = std::pin::pin!(Batched { connection, yielded: false });
     let mut ticks = tokio::time::interval(KEEPALIVE_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
