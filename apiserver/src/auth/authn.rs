@@ -168,19 +168,9 @@ mod tests {
     #[cfg(feature = "etcd")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_token_whose_account_cannot_be_read_is_refused() {
-        use crate::storage::etcd::{local::LocalEtcd, EtcdConfig, EtcdStorage};
         use apimachinery::auth::service_account::{AccountId, ServiceAccountRef};
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut etcd = LocalEtcd::start(dir.path()).unwrap_or_else(|e| panic!("this test needs a real etcd: {e}"));
-        let config = EtcdConfig {
-            servers: vec![etcd.url.clone()],
-            tls: None,
-            prefix: "/kcp-rs/authn/".into(),
-            compaction_interval: None,
-            window_capacity: 10,
-            read_cache: Vec::new(),
-        };
-        let store: SharedStorage = std::sync::Arc::new(EtcdStorage::open(&config).await.expect("open"));
+        let (mut etcd, store) = crate::storage::etcd::local_store(dir.path(), "/kcp-rs/authn/").await;
         let uid = uuid::Uuid::new_v4().to_string();
         let account = Key { group: "", resource: "serviceaccounts", cluster: "c1", namespace: "default", name: "robot" }.encode();
         store.create(&account, format!(r#"{{"metadata":{{"name":"robot","uid":"{uid}"}}}}"#).into()).await.expect("account");

@@ -83,7 +83,8 @@ impl Authorizer {
     async fn objects(&self, cluster: &str) -> Result<RbacObjects, ApiError> {
         let mut lists = Vec::with_capacity(4);
         for resource in ["roles", "clusterroles", "rolebindings", "clusterrolebindings"] {
-            let page = self.store.list(&key::cluster_prefix(RBAC_GROUP, resource, cluster), None, 0, None).await.map_err(ApiError::internal)?;
+            // An unreachable store is a 503 the client retries, like every other storage error.
+            let page = self.store.list(&key::cluster_prefix(RBAC_GROUP, resource, cluster), None, 0, None).await?;
             lists.push(page.items.iter().filter_map(|s| serde_json::from_slice(&s.value).ok()).collect::<Vec<Value>>());
         }
         let mut it = lists.into_iter();
@@ -218,4 +219,35 @@ impl Authorizer {
 /// The rule that lets anyone create their own reviews in `group`.
 fn self_review_rule(group: &str, resources: &[&str]) -> Value {
     json!({"verbs": ["create"], "apiGroups": [group], "resources": resources})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A decision that needs RBAC objects the store cannot read is a 503 with Retry-After, the
+    /// answer a client retries, not a 500.
+    #[cfg(feature = "etcd")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rbac_that_cannot_be_read_is_a_retryable_503() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut etcd, store) = crate::storage::etcd::local_store(dir.path(), "/kcp-rs/authz/").await;
+        let authorizer = Authorizer::new(store).expect("authorizer");
+        let attrs = Attributes {
+            user: UserInfo { name: "system:serviceaccount:default:robot".into(), ..Default::default() },
+            verb: "create".into(),
+            resource_request: true,
+            api_version: "v1".into(),
+            resource: "configmaps".into(),
+            namespace: "default".into(),
+            ..Default::default()
+        };
+        let decision = authorizer.decide("c1", &attrs).await;
+        assert!(decision.is_ok(), "a readable store decides: {:?}", decision.err());
+
+        etcd.stop();
+        let refused = authorizer.decide("c2", &attrs).await.expect_err("nothing to decide with");
+        assert_eq!(refused.code(), 503, "{refused:?}");
+        assert!(refused.retry_after.is_some(), "{refused:?}");
+    }
 }

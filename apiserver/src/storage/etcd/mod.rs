@@ -412,5 +412,22 @@ impl Storage for EtcdStorage {
     }
 }
 
+/// A one-member etcd in `dir` and a store on it under `prefix` that reads everything from
+/// etcd: for tests elsewhere that need storage which can be taken away.
+#[cfg(test)]
+pub(crate) async fn local_store(dir: &std::path::Path, prefix: &str) -> (local::LocalEtcd, super::SharedStorage) {
+    let etcd = local::LocalEtcd::start(dir).unwrap_or_else(|e| panic!("this test needs a real etcd: {e}"));
+    let config = EtcdConfig {
+        servers: vec![etcd.url.clone()],
+        tls: None,
+        prefix: prefix.into(),
+        compaction_interval: None,
+        window_capacity: 10,
+        read_cache: Vec::new(),
+    };
+    let store = EtcdStorage::open(&config).await.expect("open etcd store");
+    (etcd, Arc::new(store))
+}
+
 #[cfg(test)]
 mod tests;
