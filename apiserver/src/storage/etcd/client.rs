@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use proto::etcd as pb;
 
 use crate::pki::{client_config, CertPair, PkiError};
@@ -253,10 +253,11 @@ impl Members {
             stream.send_data(ready, finished).map_err(|e| unavailable("etcd request", e))?;
         }
         // Dropped with the answer (or with this future): a streaming request stops with it.
-        let (answered, dropped) = tokio::sync::oneshot::channel::<()>();
-        if !finished {
+        let answered = (!finished).then(|| {
+            let (answered, dropped) = tokio::sync::oneshot::channel::<()>();
             tokio::spawn(pipe(body, stream, dropped));
-        }
+            answered
+        });
         let response = response.await.map_err(|e| unavailable("etcd answer", e))?;
         Ok(response.map(|recv| Answer { recv, data_done: false, _answered: answered, _open: open_stream }))
     }
@@ -356,16 +357,17 @@ impl tower::Service<http::Request<tonic::body::Body>> for Channel {
 /// What a request body has ready now, and whether that is all of it.
 fn take_ready(body: &mut tonic::body::Body, cx: &mut std::task::Context<'_>) -> Result<(Bytes, bool), tonic::Status> {
     use http_body::Body as _;
-    let mut ready = BytesMut::new();
+    let mut ready = Bytes::new();
     loop {
         match std::pin::Pin::new(&mut *body).poll_frame(cx) {
             std::task::Poll::Ready(Some(frame)) => {
                 if let Ok(data) = frame?.into_data() {
-                    ready.extend_from_slice(&data);
+                    // A unary call's message is one frame, sent as it is; only more are joined.
+                    ready = if ready.is_empty() { data } else { [ready.as_ref(), data.as_ref()].concat().into() };
                 }
             }
-            std::task::Poll::Ready(None) => return Ok((ready.freeze(), true)),
-            std::task::Poll::Pending => return Ok((ready.freeze(), false)),
+            std::task::Poll::Ready(None) => return Ok((ready, true)),
+            std::task::Poll::Pending => return Ok((ready, false)),
         }
     }
 }
@@ -397,7 +399,8 @@ async fn pipe(mut body: tonic::body::Body, mut stream: h2::SendStream<Bytes>, mu
 pub(super) struct Answer {
     recv: h2::RecvStream,
     data_done: bool,
-    _answered: tokio::sync::oneshot::Sender<()>,
+    /// For a streaming request: tells its pipe that the answer is gone.
+    _answered: Option<tokio::sync::oneshot::Sender<()>>,
     _open: OpenStream,
 }
 
