@@ -221,13 +221,12 @@ fn self_review_rule(group: &str, resources: &[&str]) -> Value {
     json!({"verbs": ["create"], "apiGroups": [group], "resources": resources})
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "etcd"))]
 mod tests {
     use super::*;
 
     /// A decision that needs RBAC objects the store cannot read is a 503 with Retry-After, the
     /// answer a client retries, not a 500.
-    #[cfg(feature = "etcd")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn rbac_that_cannot_be_read_is_a_retryable_503() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -11,35 +11,165 @@
 
 use std::fmt;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
-use serde_json::value::RawValue;
+/// The members of one JSON object in their stored order, values left as JSON text.
+struct Fields<'a>(Vec<(&'a str, &'a str)>);
 
-/// The fields of one JSON object in their stored order, values left as text.
-struct Fields<'a>(Vec<(&'a str, &'a RawValue)>);
-
-impl<'de> serde::Deserialize<'de> for Fields<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FieldsVisitor;
-        impl<'de> Visitor<'de> for FieldsVisitor {
-            type Value = Fields<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
-                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some(entry) = map.next_entry::<&'de str, &'de RawValue>()? {
-                    fields.push(entry);
-                }
-                Ok(Fields(fields))
-            }
-        }
-        deserializer.deserialize_map(FieldsVisitor)
-    }
+/// A cursor over JSON text; it stops only at ASCII bytes, so every position it reports lies
+/// on a character boundary.
+struct Scanner<'a> {
+    text: &'a str,
+    pos: usize,
 }
 
-impl<'a> Fields<'a> {
-    fn parse(text: &'a str) -> serde_json::Result<Fields<'a>> {
-        serde_json::from_str(text)
+/// How deep containers may nest, as in serde_json, whose limit the stored objects passed.
+const MAX_DEPTH: u32 = 128;
+
+impl<'a> Scanner<'a> {
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes().get(self.pos).copied()
+    }
+
+    fn whitespace(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            self.pos += 1;
+        }
+    }
+
+    /// The next byte that is not whitespace, consumed.
+    fn token(&mut self) -> serde_json::Result<u8> {
+        self.whitespace();
+        let byte = self.peek().ok_or_else(|| invalid("unexpected end of JSON text"))?;
+        self.pos += 1;
+        Ok(byte)
+    }
+
+    fn expect(&mut self, wanted: u8) -> serde_json::Result<()> {
+        match self.token()? {
+            found if found == wanted => Ok(()),
+            _ => Err(invalid(format_args!("expected '{}'", wanted as char))),
+        }
+    }
+
+    fn since(&self, start: usize) -> serde_json::Result<&'a str> {
+        self.text.get(start..self.pos).ok_or_else(|| invalid("value does not end on a character boundary"))
+    }
+
+    /// The object at the cursor, split into its members. Values are skipped, not decoded:
+    /// strings by searching for their closing quote, containers by matching brackets. That is
+    /// enough for text the server printed itself, and it is what makes serving a list cheap.
+    /// `descend` is offered each member name with the cursor at its value; it may read the
+    /// value itself and say so, so that a nested object is scanned once. A member name with
+    /// an escape sequence cannot be borrowed and is an error.
+    fn object(&mut self, mut descend: impl FnMut(&mut Self, &'a str) -> serde_json::Result<bool>) -> serde_json::Result<Fields<'a>> {
+        self.expect(b'{')?;
+        let mut fields = Vec::with_capacity(8);
+        self.whitespace();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(Fields(fields));
+        }
+        loop {
+            self.expect(b'"')?;
+            let key = self.name()?;
+            self.expect(b':')?;
+            self.whitespace();
+            let start = self.pos;
+            if !descend(self, key)? {
+                self.value()?;
+            }
+            fields.push((key, self.since(start)?));
+            match self.token()? {
+                b',' => continue,
+                b'}' => return Ok(Fields(fields)),
+                _ => return Err(invalid("expected ',' or '}' after an object member")),
+            }
+        }
+    }
+
+    /// A member name after its opening quote, consumed with the closing quote.
+    fn name(&mut self) -> serde_json::Result<&'a str> {
+        let start = self.pos;
+        match quote_or_escape(&self.bytes()[start..]) {
+            Some(len) if self.bytes()[start + len] == b'"' => {
+                self.pos = start + len;
+                let name = self.since(start)?;
+                self.pos += 1;
+                Ok(name)
+            }
+            Some(_) => Err(invalid("member name with an escape sequence")),
+            None => Err(invalid("unterminated string")),
+        }
+    }
+
+    /// The rest of a string after its opening quote.
+    fn string(&mut self) -> serde_json::Result<()> {
+        loop {
+            let rest = self.bytes().get(self.pos..).unwrap_or_default();
+            match quote_or_escape(rest) {
+                Some(len) if rest[len] == b'"' => {
+                    self.pos += len + 1;
+                    return Ok(());
+                }
+                // A backslash escapes the byte after it; `\uXXXX` goes on with hex digits.
+                Some(len) => self.pos += len + 2,
+                None => return Err(invalid("unterminated string")),
+            }
+        }
+    }
+
+    /// One value of any kind, starting at the cursor.
+    fn value(&mut self) -> serde_json::Result<()> {
+        match self.peek() {
+            Some(b'"') => {
+                self.pos += 1;
+                self.string()
+            }
+            Some(b'{' | b'[') => self.container(),
+            _ => {
+                let start = self.pos;
+                while self.peek().is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) {
+                    self.pos += 1;
+                }
+                if self.pos == start {
+                    return Err(invalid("expected a JSON value"));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// An object or array, through its matching closing bracket.
+    fn container(&mut self) -> serde_json::Result<()> {
+        // Bit d of `arrays` tells whether the container open at depth d is an array.
+        let (mut arrays, mut depth) = (0u128, 0u32);
+        loop {
+            let byte = self.peek().ok_or_else(|| invalid("unexpected end of JSON text"))?;
+            self.pos += 1;
+            match byte {
+                b'"' => self.string()?,
+                b'{' | b'[' => {
+                    if depth == MAX_DEPTH {
+                        return Err(invalid("JSON nested too deeply"));
+                    }
+                    arrays = arrays & !(1 << depth) | u128::from(byte == b'[') << depth;
+                    depth += 1;
+                }
+                b'}' | b']' => {
+                    if depth == 0 || (arrays >> (depth - 1) & 1 == 1) != (byte == b']') {
+                        return Err(invalid("mismatched bracket"));
+                    }
+                    depth -= 1;
+                    if depth == 0 {
+                        return Ok(());
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 }
 
@@ -57,16 +187,30 @@ pub struct Served<'a> {
 /// first byte is written, so on error `out` is unchanged.
 pub fn write_served(stored: &[u8], served: &Served, out: &mut Vec<u8>) -> serde_json::Result<()> {
     let text = std::str::from_utf8(stored).map_err(invalid)?;
-    let top = Fields::parse(text)?;
-    let Some(metadata) = top.0.iter().find(|(k, _)| *k == "metadata").map(|(_, v)| Fields::parse(v.get())).transpose()? else {
+    let mut scan = Scanner { text, pos: 0 };
+    let (mut metadata, mut annotations) = (None, None);
+    let top = scan.object(|scan, key| {
+        if key != "metadata" {
+            return Ok(false);
+        }
+        metadata = Some(scan.object(|scan, key| {
+            if key != "annotations" {
+                return Ok(false);
+            }
+            annotations = Some(scan.object(|_, _| Ok(false))?);
+            Ok(true)
+        })?);
+        Ok(true)
+    })?;
+    scan.whitespace();
+    if scan.pos != text.len() {
+        return Err(invalid("trailing characters after a JSON object"));
+    }
+    let Some(metadata) = metadata else {
         return Err(invalid("stored object has no metadata"));
     };
     let revision = serde_json::to_string(&served.revision.to_string())?;
     let cluster = served.cluster.map(serde_json::to_string).transpose()?;
-    let annotations = match (&cluster, metadata.0.iter().find(|(k, _)| *k == "annotations")) {
-        (Some(_), Some((_, v))) => Some(Fields::parse(v.get())?),
-        _ => None,
-    };
     let api_version = served.api_version.map(serde_json::to_string).transpose()?;
 
     let mut top_writer = ObjectWriter::new(out);
@@ -83,7 +227,7 @@ pub fn write_served(stored: &[u8], served: &Served, out: &mut Vec<u8>) -> serde_
                             let fields = annotations.as_ref().map_or(&[][..], |a| &a.0[..]);
                             write_with(ObjectWriter::new(meta.out), fields, super::CLUSTER_ANNOTATION, cluster.as_deref().unwrap_or_default());
                         }
-                        _ => meta.field(key, value.get()),
+                        _ => meta.field(key, value),
                     }
                 }
                 if !metadata.0.iter().any(|(k, _)| *k == "resourceVersion") {
@@ -96,7 +240,7 @@ pub fn write_served(stored: &[u8], served: &Served, out: &mut Vec<u8>) -> serde_
                 meta.end();
             }
             ("apiVersion", Some(version)) => top_writer.field(key, version),
-            _ => top_writer.field(key, value.get()),
+            _ => top_writer.field(key, value),
         }
     }
     if let (Some(version), false) = (&api_version, top.0.iter().any(|(k, _)| *k == "apiVersion")) {
@@ -106,14 +250,25 @@ pub fn write_served(stored: &[u8], served: &Served, out: &mut Vec<u8>) -> serde_
     Ok(())
 }
 
+/// Where the first quote or backslash of `text` is. Most strings in an object are short, and
+/// looking at their first bytes one by one is cheaper than setting up a vector search.
+fn quote_or_escape(text: &[u8]) -> Option<usize> {
+    const SHORT: usize = 16;
+    let head = &text[..text.len().min(SHORT)];
+    match head.iter().position(|&b| b == b'"' || b == b'\\') {
+        None if text.len() > SHORT => memchr::memchr2(b'"', b'\\', &text[SHORT..]).map(|i| i + SHORT),
+        found => found,
+    }
+}
+
 fn invalid(reason: impl fmt::Display) -> serde_json::Error {
     <serde_json::Error as serde::de::Error>::custom(reason)
 }
 
 /// Writes `fields` with `key` set to the JSON text `value`: in place if present, else last.
-fn write_with(mut writer: ObjectWriter, fields: &[(&str, &RawValue)], key: &str, value: &str) {
+fn write_with(mut writer: ObjectWriter, fields: &[(&str, &str)], key: &str, value: &str) {
     for (k, v) in fields {
-        writer.field(k, if *k == key { value } else { v.get() });
+        writer.field(k, if *k == key { value } else { v });
     }
     if !fields.iter().any(|(k, _)| *k == key) {
         writer.field(key, value);
@@ -199,5 +354,49 @@ mod tests {
         assert!(write_served(br#"{"metadata":{"na\u006de":"a"}}"#, &Served { revision: 1, cluster: None, api_version: None }, &mut out).is_err());
         assert!(write_served(br#"{"kind":"x"}"#, &Served { revision: 1, cluster: None, api_version: None }, &mut out).is_err());
         assert!(write_served(b"[1]", &Served { revision: 1, cluster: None, api_version: None }, &mut out).is_err());
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn values_holding_brackets_quotes_and_escapes_are_copied_whole() {
+        let tricky = json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "t", "labels": {"a}": "]b", "q": "say \"hi\" \\ {"}, "managedFields": [{"f": {"f:x": {}}, "l": [[], [{}], -1.5e-3, true, false, null]}]},
+            "data": {"brace": "}}}", "bracket": "]]", "escapes": "\\\"\u{1}\t\u{e9}\u{1F600}", "empty": "", "long": "more than sixteen bytes, then \"a quote\" and } ] \\"},
+        });
+        same_as_tree(tricky.clone(), Served { revision: 9, cluster: Some("root"), api_version: None });
+        same_as_tree(tricky.clone(), Served { revision: 9, cluster: None, api_version: Some("v2") });
+
+        // Text with whitespace keeps it inside values, so compare what it means.
+        let pretty = serde_json::to_vec_pretty(&tricky).expect("print");
+        let mut out = Vec::new();
+        write_served(&pretty, &Served { revision: 9, cluster: Some("root"), api_version: None }, &mut out).expect("splice");
+        let served: Value = serde_json::from_slice(&out).expect("served JSON");
+        let expected: Value = serde_json::from_slice(&via_tree(&tricky, &Served { revision: 9, cluster: Some("root"), api_version: None })).expect("tree JSON");
+        assert_eq!(served, expected);
+    }
+
+    #[test]
+    fn malformed_text_is_an_error_and_writes_nothing() {
+        let deep = format!(r#"{{"metadata":{{}},"x":{}{}}}"#, "[".repeat(129), "]".repeat(129));
+        for text in [
+            r#"{"metadata":{"name":"a"},"data":"unterminated}"#,
+            r#"{"metadata":{"name":"a"},"data":"ends in an escape\"#,
+            r#"{"metadata":{"name":"a"},"data":"a string longer than sixteen bytes"#,
+            r#"{"metadata":{"name":"a"},"data":[1,2}}"#,
+            r#"{"metadata":{"name":"a"}}trailing"#,
+            r#"{"metadata":{"name":"a"},"data" 1}"#,
+            r#"{"metadata":{"name":"a"},"data":}"#,
+            r#"{"metadata":{"name":"a"}"#,
+            r#"{"metadata":{"name":"a"},}"#,
+            r#"{"metadata":{"name":"a"},"data":{"k":"v"]}"#,
+            "",
+            &deep,
+        ] {
+            let mut out = Vec::new();
+            assert!(write_served(text.as_bytes(), &Served { revision: 1, cluster: Some("root"), api_version: None }, &mut out).is_err(), "{text}");
+            assert!(out.is_empty(), "{text}");
+        }
     }
 }
