@@ -10,9 +10,15 @@
 //! that slower path.
 
 use std::fmt;
+use std::ops::Range;
 
-/// The members of one JSON object in their stored order, values left as JSON text.
-struct Fields<'a>(Vec<(&'a str, &'a str)>);
+/// Where a scanned object closes, and whether it has members.
+#[derive(Clone, Copy)]
+struct Closed {
+    /// Position of the closing brace.
+    at: usize,
+    empty: bool,
+}
 
 /// A cursor over JSON text; it stops only at ASCII bytes, so every position it reports lies
 /// on a character boundary.
@@ -58,36 +64,40 @@ impl<'a> Scanner<'a> {
         self.text.get(start..self.pos).ok_or_else(|| invalid("value does not end on a character boundary"))
     }
 
-    /// The object at the cursor, split into its members. Values are skipped, not decoded:
+    /// The object at the cursor, through its closing brace. Values are skipped, not decoded:
     /// strings by searching for their closing quote, containers by matching brackets. That is
     /// enough for text the server printed itself, and it is what makes serving a list cheap.
-    /// `descend` is offered each member name with the cursor at its value; it may read the
+    /// `member` is offered each member name with the cursor at its value; it may read the
     /// value itself and say so, so that a nested object is scanned once. A member name with
     /// an escape sequence cannot be borrowed and is an error.
-    fn object(&mut self, mut descend: impl FnMut(&mut Self, &'a str) -> serde_json::Result<bool>) -> serde_json::Result<Fields<'a>> {
+    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> serde_json::Result<bool>) -> serde_json::Result<Closed> {
         self.expect(b'{')?;
-        let mut fields = Vec::with_capacity(8);
         self.whitespace();
         if self.peek() == Some(b'}') {
             self.pos += 1;
-            return Ok(Fields(fields));
+            return Ok(Closed { at: self.pos - 1, empty: true });
         }
         loop {
             self.expect(b'"')?;
             let key = self.name()?;
             self.expect(b':')?;
             self.whitespace();
-            let start = self.pos;
-            if !descend(self, key)? {
+            if !member(self, key)? {
                 self.value()?;
             }
-            fields.push((key, self.since(start)?));
             match self.token()? {
                 b',' => continue,
-                b'}' => return Ok(Fields(fields)),
+                b'}' => return Ok(Closed { at: self.pos - 1, empty: false }),
                 _ => return Err(invalid("expected ',' or '}' after an object member")),
             }
         }
+    }
+
+    /// The value at the cursor, and where it lies.
+    fn span(&mut self) -> serde_json::Result<Range<usize>> {
+        let start = self.pos;
+        self.value()?;
+        Ok(start..self.pos)
     }
 
     /// A member name after its opening quote, consumed with the closing quote.
@@ -183,23 +193,41 @@ pub struct Served<'a> {
     pub api_version: Option<&'a str>,
 }
 
-/// Appends the stored object `stored` to `out` as it is served. Every check happens before the
-/// first byte is written, so on error `out` is unchanged.
+/// Appends the stored object `stored` to `out` as it is served. The stored text is copied
+/// in spans, with the changed values put between them. Every check happens before the first
+/// byte is written, so on error `out` is unchanged.
 pub fn write_served(stored: &[u8], served: &Served, out: &mut Vec<u8>) -> serde_json::Result<()> {
     let text = std::str::from_utf8(stored).map_err(invalid)?;
+    let cluster = served.cluster.map(serde_json::to_string).transpose()?;
+    let api_version = served.api_version.map(serde_json::to_string).transpose()?;
+
     let mut scan = Scanner { text, pos: 0 };
-    let (mut metadata, mut annotations) = (None, None);
+    scan.whitespace();
+    let begin = scan.pos;
+    let (mut stored_version, mut metadata, mut revision, mut annotations, mut stored_cluster) = (None, None, None, None, None);
     let top = scan.object(|scan, key| {
-        if key != "metadata" {
-            return Ok(false);
-        }
-        metadata = Some(scan.object(|scan, key| {
-            if key != "annotations" {
-                return Ok(false);
+        match key {
+            "apiVersion" if api_version.is_some() => stored_version = Some(scan.span()?),
+            "metadata" => {
+                metadata = Some(scan.object(|scan, key| {
+                    match key {
+                        "resourceVersion" => revision = Some(scan.span()?),
+                        "annotations" if cluster.is_some() => {
+                            annotations = Some(scan.object(|scan, key| {
+                                if key == super::CLUSTER_ANNOTATION {
+                                    stored_cluster = Some(scan.span()?);
+                                    return Ok(true);
+                                }
+                                Ok(false)
+                            })?)
+                        }
+                        _ => return Ok(false),
+                    }
+                    Ok(true)
+                })?)
             }
-            annotations = Some(scan.object(|_, _| Ok(false))?);
-            Ok(true)
-        })?);
+            _ => return Ok(false),
+        }
         Ok(true)
     })?;
     scan.whitespace();
@@ -209,45 +237,63 @@ pub fn write_served(stored: &[u8], served: &Served, out: &mut Vec<u8>) -> serde_
     let Some(metadata) = metadata else {
         return Err(invalid("stored object has no metadata"));
     };
-    let revision = serde_json::to_string(&served.revision.to_string())?;
-    let cluster = served.cluster.map(serde_json::to_string).transpose()?;
-    let api_version = served.api_version.map(serde_json::to_string).transpose()?;
 
-    let mut top_writer = ObjectWriter::new(out);
-    for (key, value) in &top.0 {
-        match (*key, &api_version) {
-            ("metadata", _) => {
-                top_writer.key(key);
-                let mut meta = ObjectWriter::new(top_writer.out);
-                for (key, value) in &metadata.0 {
-                    match *key {
-                        "resourceVersion" => meta.field(key, &revision),
-                        "annotations" if cluster.is_some() => {
-                            meta.key(key);
-                            let fields = annotations.as_ref().map_or(&[][..], |a| &a.0[..]);
-                            write_with(ObjectWriter::new(meta.out), fields, super::CLUSTER_ANNOTATION, cluster.as_deref().unwrap_or_default());
-                        }
-                        _ => meta.field(key, value),
-                    }
-                }
-                if !metadata.0.iter().any(|(k, _)| *k == "resourceVersion") {
-                    meta.field("resourceVersion", &revision);
-                }
-                if let (Some(cluster), false) = (&cluster, metadata.0.iter().any(|(k, _)| *k == "annotations")) {
-                    meta.key("annotations");
-                    write_with(ObjectWriter::new(meta.out), &[], super::CLUSTER_ANNOTATION, cluster);
-                }
-                meta.end();
-            }
-            ("apiVersion", Some(version)) => top_writer.field(key, version),
-            _ => top_writer.field(key, value),
+    // What replaces each span of the stored text, as pieces to join; an empty span is an
+    // insertion. Members missing from an object go last, in the order a JSON tree would gain
+    // them. Joining borrowed pieces keeps the formatting machinery out of a per-item path.
+    let mut edits: Vec<(Range<usize>, [&str; 9])> = Vec::with_capacity(4);
+    let mut digits = [0; 20];
+    let revision_digits = decimal(served.revision, &mut digits);
+    edits.push(edit(revision, metadata, "resourceVersion", ["\"", revision_digits, "\"", "", ""]));
+    if let Some(cluster) = &cluster {
+        match annotations {
+            Some(annotations) => edits.push(edit(stored_cluster, annotations, super::CLUSTER_ANNOTATION, [cluster, "", "", "", ""])),
+            // The resourceVersion edit just before this one leaves metadata with a member.
+            None => edits.push(edit(None, Closed { empty: false, ..metadata }, "annotations", ["{\"", super::CLUSTER_ANNOTATION, "\":", cluster, "}"])),
         }
     }
-    if let (Some(version), false) = (&api_version, top.0.iter().any(|(k, _)| *k == "apiVersion")) {
-        top_writer.field("apiVersion", version);
+    if let Some(version) = &api_version {
+        edits.push(edit(stored_version, top, "apiVersion", [version, "", "", "", ""]));
     }
-    top_writer.end();
+    edits.sort_by_key(|(span, _)| span.start);
+
+    out.reserve(text.len() + 64);
+    let mut copied = begin;
+    for (span, pieces) in edits {
+        out.extend_from_slice(&text.as_bytes()[copied..span.start]);
+        for piece in pieces {
+            out.extend_from_slice(piece.as_bytes());
+        }
+        copied = span.end;
+    }
+    out.extend_from_slice(&text.as_bytes()[copied..=top.at]);
     Ok(())
+}
+
+/// Sets member `key` of the object closed at `within` to the JSON text joined from `value`:
+/// replacing the stored value `found`, or adding the member last.
+fn edit<'s>(found: Option<Range<usize>>, within: Closed, key: &'s str, value: [&'s str; 5]) -> (Range<usize>, [&'s str; 9]) {
+    match found {
+        Some(span) => (span, [value[0], value[1], value[2], value[3], value[4], "", "", "", ""]),
+        None => {
+            let comma = if within.empty { "" } else { "," };
+            (within.at..within.at, [comma, "\"", key, "\":", value[0], value[1], value[2], value[3], value[4]])
+        }
+    }
+}
+
+/// `n` in decimal, written into the end of `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[start..]).unwrap_or_default()
 }
 
 /// Where the first quote or backslash of `text` is. Most strings in an object are short, and
@@ -263,50 +309,6 @@ fn quote_or_escape(text: &[u8]) -> Option<usize> {
 
 fn invalid(reason: impl fmt::Display) -> serde_json::Error {
     <serde_json::Error as serde::de::Error>::custom(reason)
-}
-
-/// Writes `fields` with `key` set to the JSON text `value`: in place if present, else last.
-fn write_with(mut writer: ObjectWriter, fields: &[(&str, &str)], key: &str, value: &str) {
-    for (k, v) in fields {
-        writer.field(k, if *k == key { value } else { v });
-    }
-    if !fields.iter().any(|(k, _)| *k == key) {
-        writer.field(key, value);
-    }
-    writer.end();
-}
-
-/// Writes one JSON object, member by member, in compact form.
-struct ObjectWriter<'o> {
-    out: &'o mut Vec<u8>,
-    first: bool,
-}
-
-impl<'o> ObjectWriter<'o> {
-    fn new(out: &'o mut Vec<u8>) -> Self {
-        out.push(b'{');
-        ObjectWriter { out, first: true }
-    }
-
-    /// Writes a member name; the caller writes its value next. Names come from parsed input
-    /// that borrowed them, so they hold no escape sequences and are written as they are.
-    fn key(&mut self, key: &str) {
-        if !std::mem::take(&mut self.first) {
-            self.out.push(b',');
-        }
-        self.out.push(b'"');
-        self.out.extend_from_slice(key.as_bytes());
-        self.out.extend_from_slice(b"\":");
-    }
-
-    fn field(&mut self, key: &str, json: &str) {
-        self.key(key);
-        self.out.extend_from_slice(json.as_bytes());
-    }
-
-    fn end(self) {
-        self.out.push(b'}');
-    }
 }
 
 #[cfg(test)]
@@ -346,6 +348,11 @@ mod tests {
         same_as_tree(custom, Served { revision: 3, cluster: Some("root:org"), api_version: Some("example.io/v2") });
         let no_version = json!({"kind": "Thing", "metadata": {"name": "t"}});
         same_as_tree(no_version, Served { revision: 1, cluster: Some("c"), api_version: Some("example.io/v1") });
+        let empty = json!({"kind": "Thing", "metadata": {}, "spec": {}});
+        same_as_tree(empty.clone(), Served { revision: 2, cluster: Some("c"), api_version: Some("example.io/v1") });
+        same_as_tree(empty, Served { revision: 2, cluster: None, api_version: None });
+        let no_annotation_yet = json!({"metadata": {"annotations": {}, "resourceVersion": "1"}, "kind": "Thing"});
+        same_as_tree(no_annotation_yet, Served { revision: 5, cluster: Some("c"), api_version: None });
     }
 
     #[test]

@@ -127,19 +127,19 @@ impl Resolved {
         Ok(obj)
     }
 
-    /// [`Resolved::present`], printed, for a stored value: its bytes copied with only the
-    /// served fields changed where that is possible, else through the JSON tree.
-    pub fn present_encoded(&self, stored: &crate::storage::Stored) -> Result<Vec<u8>, ApiError> {
+    /// [`Resolved::present`], printed, for a stored value and appended to `out`: its bytes
+    /// copied with only the served fields changed where that is possible, else through the
+    /// JSON tree.
+    pub fn present_encoded(&self, stored: &crate::storage::Stored, out: &mut Vec<u8>) -> Result<(), ApiError> {
         if self.converted_from.is_none() {
             let api_version = self.info.custom.then(|| self.info.api_version());
             let served =
                 encoded::Served { revision: stored.revision, cluster: key::decode(&stored.key).map(|(c, _, _)| c), api_version: api_version.as_deref() };
-            let mut out = Vec::with_capacity(stored.value.len() + 96);
-            if encoded::write_served(&stored.value, &served, &mut out).is_ok() {
-                return Ok(out);
+            if encoded::write_served(&stored.value, &served, out).is_ok() {
+                return Ok(());
             }
         }
-        serde_json::to_vec(&self.present(&stored.key, &stored.value, stored.revision)?).map_err(ApiError::internal)
+        serde_json::to_writer(out, &self.present(&stored.key, &stored.value, stored.revision)?).map_err(ApiError::internal)
     }
 
     /// Serializes an object for storage in the stored version; a request whose object cannot

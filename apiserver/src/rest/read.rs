@@ -21,16 +21,20 @@ pub async fn list(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response,
     let table = body::wants_table(req.header("accept"));
     if !table && filter.keeps_everything() {
         // Nothing needs the objects as trees: copy them from storage as they are served.
-        let listed = collect_with(api, req, r, |stored| r.present_encoded(stored).map(Some)).await?;
+        // The items go into one buffer as they are read, comma-separated.
+        let mut items = Vec::new();
+        let listed = collect_with(api, req, r, |stored| {
+            if !items.is_empty() {
+                items.push(b',');
+            }
+            r.present_encoded(stored, &mut items).map(Some)
+        })
+        .await?;
         let mut out = serde_json::to_vec(&list_head(r, &listed)).map_err(ApiError::internal)?;
         out.pop();
+        out.reserve(items.len() + 12);
         out.extend_from_slice(b",\"items\":[");
-        for (i, item) in listed.items.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(item);
-        }
+        out.extend_from_slice(&items);
         out.extend_from_slice(b"]}");
         return Ok(body::json_bytes(200, out, "application/json"));
     }
