@@ -44,8 +44,10 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// A sync waits while writes keep arriving at least this often...
 const GATHER_GAP: std::time::Duration = std::time::Duration::from_micros(200);
 
-/// ...but never longer than this.
-const GATHER_MAX: std::time::Duration = std::time::Duration::from_millis(2);
+/// ...but never longer than this. Every writer waits out the gathering, so a long one
+/// leaves the CPU idle once all of them are waiting: at 2 ms, 32 connections creating
+/// ConfigMaps left 17 % of the CPU idle, at 500 µs 9 %, with more creates per second.
+const GATHER_MAX: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// Bytes of revision prefix in front of every stored value.
 const REVISION_LEN: usize = 8;
