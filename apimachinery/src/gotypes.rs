@@ -51,7 +51,11 @@ enum Shape<'a> {
     IntOrString,
     Array(&'a Value),
     Map(&'a Value),
-    Struct { go_name: String, props: &'a Map<String, Value> },
+    /// `def` names the definition; none for an inline object schema.
+    Struct {
+        def: Option<&'a str>,
+        props: &'a Map<String, Value>,
+    },
 }
 
 struct Walk<'a> {
@@ -92,7 +96,7 @@ fn json_kind(v: &Value) -> &'static str {
 }
 
 impl<'a> Walk<'a> {
-    fn named(&self, name: &str) -> Shape<'a> {
+    fn named(&self, name: &'a str) -> Shape<'a> {
         match short_name(name) {
             "Time" | "MicroTime" => return Shape::String,
             "Quantity" | "IntOrString" => return Shape::IntOrString,
@@ -100,7 +104,7 @@ impl<'a> Walk<'a> {
             _ => {}
         }
         match self.defs.get(name).map(|d| self.shape(d)) {
-            Some(Shape::Struct { props, .. }) => Shape::Struct { go_name: go_name(name), props },
+            Some(Shape::Struct { props, .. }) => Shape::Struct { def: Some(name), props },
             Some(other) => other,
             None => Shape::Any,
         }
@@ -123,7 +127,7 @@ impl<'a> Walk<'a> {
             "number" => Shape::Float,
             "array" => schema.get("items").map_or(Shape::Any, Shape::Array),
             "object" => match (schema.get("properties").and_then(Value::as_object), schema.get("additionalProperties")) {
-                (Some(props), _) => Shape::Struct { go_name: "struct".into(), props },
+                (Some(props), _) => Shape::Struct { def: None, props },
                 (None, Some(values)) if values.is_object() => Shape::Map(values),
                 _ => Shape::Any,
             },
@@ -143,22 +147,22 @@ impl<'a> Walk<'a> {
             Shape::Float => "float64".into(),
             Shape::Array(items) => format!("[]{}", self.go_type(&self.shape(items))),
             Shape::Map(values) => format!("map[string]{}", self.go_type(&self.shape(values))),
-            Shape::Struct { go_name, .. } => go_name.clone(),
+            Shape::Struct { def, .. } => def.map_or_else(|| "struct".into(), go_name),
         }
     }
 
     /// Checks the known fields of a struct; unknown ones are pruning's business.
-    fn fields(&self, props: &'a Map<String, Value>, obj: &Map<String, Value>, strukt: &str, path: &mut Vec<String>) -> Option<TypeMismatch> {
+    fn fields<'o>(&self, props: &'a Map<String, Value>, obj: &'o Map<String, Value>, strukt: &str, path: &mut Vec<&'o str>) -> Option<TypeMismatch> {
         obj.iter().find_map(|(key, v)| {
             let schema = props.get(key)?;
-            path.push(key.clone());
+            path.push(key);
             let found = self.value(schema, v, strukt, path);
             path.pop();
             found
         })
     }
 
-    fn value(&self, schema: &'a Value, v: &Value, strukt: &str, path: &mut Vec<String>) -> Option<TypeMismatch> {
+    fn value<'o>(&self, schema: &'a Value, v: &'o Value, strukt: &str, path: &mut Vec<&'o str>) -> Option<TypeMismatch> {
         let shape = self.shape(schema);
         let mismatch = |found: String| Some(TypeMismatch { value: found, go_type: self.go_type(&shape), strukt: strukt.to_string(), field: path.join(".") });
         let integral = |n: &serde_json::Number, fits: fn(i64) -> bool| n.as_i64().is_some_and(fits);
@@ -172,10 +176,9 @@ impl<'a> Walk<'a> {
             (Shape::Int32 | Shape::Int64, Value::Number(n)) => mismatch(format!("number {n}")),
             (Shape::Array(items), Value::Array(list)) => list.iter().find_map(|item| self.value(items, item, strukt, path)),
             (Shape::Map(values), Value::Object(map)) => map.values().find_map(|item| self.value(values, item, strukt, path)),
-            (Shape::Struct { go_name, props }, Value::Object(map)) => {
+            (Shape::Struct { def, props }, Value::Object(map)) => {
                 // Fields below are reported against this struct, under the full path.
-                let inner = go_name.rsplit('.').next().unwrap_or(go_name).to_string();
-                self.fields(props, map, &inner, path)
+                self.fields(props, map, def.map_or("struct", short_name), path)
             }
             (_, other) => mismatch(json_kind(other).to_string()),
         }

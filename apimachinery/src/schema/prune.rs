@@ -14,10 +14,10 @@ use serde_json::Value;
 /// (`spec.foo`, `spec.items[0].bar`), sorted, ready for `unknown field "<path>"` messages.
 pub fn prune(schema: &Value, obj: &mut Value) -> Vec<String> {
     let mut pruned = Vec::new();
-    walk(obj, Some(schema), "", true, &mut pruned);
+    walk(obj, Some(schema), &mut String::new(), true, &mut pruned);
     let meta_schema = properties(schema).and_then(|p| p.get("metadata")).filter(|m| describes_object_meta(m));
     if let (Some(meta_schema), Some(meta)) = (meta_schema, obj.get_mut("metadata")) {
-        walk(meta, Some(meta_schema), "metadata", false, &mut pruned);
+        walk(meta, Some(meta_schema), &mut "metadata".to_string(), false, &mut pruned);
     }
     pruned.sort();
     pruned
@@ -25,7 +25,7 @@ pub fn prune(schema: &Value, obj: &mut Value) -> Vec<String> {
 
 /// Prunes a value that is not a resource root (schema defaults), discarding the paths.
 pub(super) fn prune_value(schema: &Value, value: &mut Value) {
-    walk(value, Some(schema), "", false, &mut Vec::new());
+    walk(value, Some(schema), &mut String::new(), false, &mut Vec::new());
 }
 
 /// True when a `metadata` schema says more than the name/generateName a CRD may restrict.
@@ -41,6 +41,35 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
+/// Runs `f` with `path` extended by what `extend` appends, then restores it: one buffer serves
+/// the whole walk, and a path becomes a string of its own only when something is pruned there.
+fn below<R>(path: &mut String, extend: impl FnOnce(&mut String), f: impl FnOnce(&mut String) -> R) -> R {
+    let len = path.len();
+    extend(path);
+    let result = f(path);
+    path.truncate(len);
+    result
+}
+
+/// `.key` (or `key` at the root) for [`below`].
+fn key_segment(key: &str) -> impl FnOnce(&mut String) + '_ {
+    move |path| {
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(key);
+    }
+}
+
+/// `[i]` for [`below`].
+fn index_segment(i: usize) -> impl FnOnce(&mut String) {
+    move |path| {
+        use std::fmt::Write;
+        // Writing into a String cannot fail.
+        let _ = write!(path, "[{i}]");
+    }
+}
+
 /// Whether a map key survives under `schema`: a declared property or any key of a map type.
 fn known(schema: &Value, key: &str) -> bool {
     properties(schema).is_some_and(|p| p.contains_key(key)) || allows_additional(schema)
@@ -52,20 +81,21 @@ fn allows_additional(schema: &Value) -> bool {
 
 /// Prunes below one key of an object whose schema is `parent`; unknown keys are recorded here
 /// and removed by the caller.
-fn prune_field(parent: &Value, key: &str, value: &mut Value, path: &str, pruned: &mut Vec<String>) {
-    let child = join(path, key);
-    if let Some(prop) = properties(parent).and_then(|p| p.get(key)) {
-        walk(value, Some(prop), &child, false, pruned);
-    } else if allows_additional(parent) {
-        walk(value, additional_schema(parent), &child, false, pruned);
-    } else {
-        pruned.push(child);
-    }
+fn prune_field(parent: &Value, key: &str, value: &mut Value, path: &mut String, pruned: &mut Vec<String>) {
+    below(path, key_segment(key), |child| {
+        if let Some(prop) = properties(parent).and_then(|p| p.get(key)) {
+            walk(value, Some(prop), child, false, pruned);
+        } else if allows_additional(parent) {
+            walk(value, additional_schema(parent), child, false, pruned);
+        } else {
+            pruned.push(child.clone());
+        }
+    })
 }
 
 /// Prunes `x` against `schema`; `root` marks the resource root, whose type and object metadata
 /// fields are left alone like those of any embedded resource.
-fn walk(x: &mut Value, schema: Option<&Value>, path: &str, root: bool, pruned: &mut Vec<String>) {
+fn walk(x: &mut Value, schema: Option<&Value>, path: &mut String, root: bool, pruned: &mut Vec<String>) {
     if let Some(s) = schema.filter(|s| flag(s, "x-kubernetes-preserve-unknown-fields")) {
         return walk_preserving(x, s, path, root, pruned);
     }
@@ -87,7 +117,7 @@ fn walk(x: &mut Value, schema: Option<&Value>, path: &str, root: bool, pruned: &
         Value::Array(items) => {
             let item_schema = schema.and_then(|s| s.get("items")).filter(|i| i.is_object());
             for (i, item) in items.iter_mut().enumerate() {
-                walk(item, item_schema, &format!("{path}[{i}]"), false, pruned);
+                below(path, index_segment(i), |path| walk(item, item_schema, path, false, pruned));
             }
         }
         _ => {}
@@ -96,7 +126,7 @@ fn walk(x: &mut Value, schema: Option<&Value>, path: &str, root: bool, pruned: &
 
 /// Under `x-kubernetes-preserve-unknown-fields` unknown keys stay, but declared ones are still
 /// pruned below.
-fn walk_preserving(x: &mut Value, s: &Value, path: &str, root: bool, pruned: &mut Vec<String>) {
+fn walk_preserving(x: &mut Value, s: &Value, path: &mut String, root: bool, pruned: &mut Vec<String>) {
     match x {
         Value::Object(map) => {
             let embedded = root || flag(s, "x-kubernetes-embedded-resource");
@@ -112,7 +142,7 @@ fn walk_preserving(x: &mut Value, s: &Value, path: &str, root: bool, pruned: &mu
         Value::Array(items) => {
             if let Some(item_schema) = s.get("items").filter(|i| i.is_object()) {
                 for (i, item) in items.iter_mut().enumerate() {
-                    walk_preserving(item, item_schema, &format!("{path}[{i}]"), false, pruned);
+                    below(path, index_segment(i), |path| walk_preserving(item, item_schema, path, false, pruned));
                 }
             }
         }
