@@ -2,9 +2,9 @@
 //!
 //! A stored object differs from what a list serves by a few fields: `metadata.resourceVersion`
 //! (kept by the store as the revision), the `kcp.io/cluster` annotation and, for a CRD served in
-//! another version, `apiVersion`. [`write_served`] copies the stored bytes field by field and
-//! changes only those, which costs a scan of the input instead of parsing every value into
-//! maps and strings and printing them again. The result is byte for byte what
+//! another version, `apiVersion`. [`write_served`] copies the stored bytes in spans and changes
+//! only those, which costs a scan of the input instead of parsing every value into maps and
+//! strings and printing them again. The result is byte for byte what
 //! [`super::Resolved::present`] followed by `serde_json::to_vec` gives; any input it cannot
 //! borrow from (such as a key with an escape sequence) is an error, and callers fall back to
 //! that slower path.
@@ -207,24 +207,26 @@ pub fn write_served(stored: &[u8], served: &Served, out: &mut Vec<u8>) -> serde_
     let (mut stored_version, mut metadata, mut revision, mut annotations, mut stored_cluster) = (None, None, None, None, None);
     let top = scan.object(|scan, key| {
         match key {
-            "apiVersion" if api_version.is_some() => stored_version = Some(scan.span()?),
+            "apiVersion" if api_version.is_some() => once(&mut stored_version, scan.span()?)?,
             "metadata" => {
-                metadata = Some(scan.object(|scan, key| {
+                let closed = scan.object(|scan, key| {
                     match key {
-                        "resourceVersion" => revision = Some(scan.span()?),
+                        "resourceVersion" => once(&mut revision, scan.span()?)?,
                         "annotations" if cluster.is_some() => {
-                            annotations = Some(scan.object(|scan, key| {
+                            let closed = scan.object(|scan, key| {
                                 if key == super::CLUSTER_ANNOTATION {
-                                    stored_cluster = Some(scan.span()?);
+                                    once(&mut stored_cluster, scan.span()?)?;
                                     return Ok(true);
                                 }
                                 Ok(false)
-                            })?)
+                            })?;
+                            once(&mut annotations, closed)?
                         }
                         _ => return Ok(false),
                     }
                     Ok(true)
-                })?)
+                })?;
+                once(&mut metadata, closed)?
             }
             _ => return Ok(false),
         }
@@ -294,6 +296,15 @@ fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
         }
     }
     std::str::from_utf8(&buf[start..]).unwrap_or_default()
+}
+
+/// Records a member that matters for serving. A JSON tree keeps only the last of duplicate
+/// members, which spans cannot express, so a duplicate sends the caller to the tree path.
+fn once<T>(slot: &mut Option<T>, found: T) -> serde_json::Result<()> {
+    match slot.replace(found) {
+        None => Ok(()),
+        Some(_) => Err(invalid("duplicate member")),
+    }
 }
 
 /// Where the first quote or backslash of `text` is. Most strings in an object are short, and
@@ -385,7 +396,7 @@ mod tests {
     }
 
     #[test]
-    fn malformed_text_is_an_error_and_writes_nothing() {
+    fn malformed_or_duplicated_text_is_an_error_and_writes_nothing() {
         let deep = format!(r#"{{"metadata":{{}},"x":{}{}}}"#, "[".repeat(129), "]".repeat(129));
         for text in [
             r#"{"metadata":{"name":"a"},"data":"unterminated}"#,
@@ -398,6 +409,9 @@ mod tests {
             r#"{"metadata":{"name":"a"}"#,
             r#"{"metadata":{"name":"a"},}"#,
             r#"{"metadata":{"name":"a"},"data":{"k":"v"]}"#,
+            r#"{"metadata":{"name":"a"},"metadata":{"name":"b"}}"#,
+            r#"{"metadata":{"resourceVersion":"1","resourceVersion":"2"}}"#,
+            r#"{"metadata":{"annotations":{"kcp.io/cluster":"a","kcp.io/cluster":"b"}}}"#,
             "",
             &deep,
         ] {
