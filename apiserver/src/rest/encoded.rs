@@ -380,7 +380,7 @@ mod tests {
         let tricky = json!({
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": {"name": "t", "labels": {"a}": "]b", "q": "say \"hi\" \\ {"}, "managedFields": [{"f": {"f:x": {}}, "l": [[], [{}], -1.5e-3, true, false, null]}]},
+            "metadata": {"name": "t", "labels": {"a}": "]b", "q": "say \"hi\" \\ {"}, "managedFields": [{"f": {"f:x": {}, "k:{\"name\":\"c\"}": {".": {}}}, "l": [[], [{}], -1.5e-3, true, false, null]}]},
             "data": {"brace": "}}}", "bracket": "]]", "escapes": "\\\"\u{1}\t\u{e9}\u{1F600}", "empty": "", "long": "more than sixteen bytes, then \"a quote\" and } ] \\"},
         });
         same_as_tree(tricky.clone(), Served { revision: 9, cluster: Some("root"), api_version: None });
