@@ -33,14 +33,6 @@ fn describes_object_meta(meta: &Value) -> bool {
     properties(meta).is_some_and(|p| p.keys().any(|k| k != "name" && k != "generateName"))
 }
 
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
 /// Runs `f` with `path` extended by what `extend` appends, then restores it: one buffer serves
 /// the whole walk, and a path becomes a string of its own only when something is pruned there.
 fn below<R>(path: &mut String, extend: impl FnOnce(&mut String), f: impl FnOnce(&mut String) -> R) -> R {
@@ -102,7 +94,9 @@ fn walk(x: &mut Value, schema: Option<&Value>, path: &mut String, root: bool, pr
     match x {
         Value::Object(map) => {
             let Some(s) = schema else {
-                pruned.extend(map.keys().map(|k| join(path, k)));
+                for key in map.keys() {
+                    below(path, key_segment(key), |child| pruned.push(child.clone()));
+                }
                 map.clear();
                 return;
             };
