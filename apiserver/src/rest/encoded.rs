@@ -244,8 +244,8 @@ pub fn write_served(stored: &[u8], served: &Served, out: &mut Vec<u8>) -> serde_
     // insertion. Members missing from an object go last, in the order a JSON tree would gain
     // them. Joining borrowed pieces keeps the formatting machinery out of a per-item path.
     let mut edits: Vec<(Range<usize>, [&str; 9])> = Vec::with_capacity(4);
-    let mut digits = [0; 20];
-    let revision_digits = decimal(served.revision, &mut digits);
+    let mut digits = itoa::Buffer::new();
+    let revision_digits = digits.format(served.revision);
     edits.push(edit(revision, metadata, "resourceVersion", ["\"", revision_digits, "\"", "", ""]));
     if let Some(cluster) = &cluster {
         match annotations {
@@ -282,20 +282,6 @@ fn edit<'s>(found: Option<Range<usize>>, within: Closed, key: &'s str, value: [&
             (within.at..within.at, [comma, "\"", key, "\":", value[0], value[1], value[2], value[3], value[4]])
         }
     }
-}
-
-/// `n` in decimal, written into the end of `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
-    let mut start = buf.len();
-    loop {
-        start -= 1;
-        buf[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    std::str::from_utf8(&buf[start..]).unwrap_or_default()
 }
 
 /// Records a member that matters for serving. A JSON tree keeps only the last of duplicate
