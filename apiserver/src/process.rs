@@ -41,8 +41,12 @@ pub fn run_server(program: &str, main: impl std::future::Future<Output = std::pr
 
 /// Installs the tracing subscriber (RUST_LOG, default `info`).
 pub fn init_logging() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // Colours only for a person at a terminal: in a log file or a pipe they are escape codes
+    // to strip, and every request span's fields would still pay for them when it opens.
+    let ansi = std::io::stderr().is_terminal();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
 }
 
 /// A receiver that turns true on SIGTERM or Ctrl-C, when in-flight requests should drain.

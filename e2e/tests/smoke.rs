@@ -15,4 +15,8 @@ fn readme_walkthrough() {
     let lines: Vec<&str> = table.ok().lines().collect();
     assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["NAMESPACE", "NAME", "DATA", "AGE"]);
     assert!(lines.iter().any(|l| l.starts_with("team-a") && l.contains("settings") && l.contains(" 1 ")), "{lines:?}");
+    // The log goes to a file here: plain text a person can grep, with no terminal colour codes.
+    let log = kcp.log();
+    assert!(log.lines().any(|l| l.contains("INFO") && l.contains("bound=")), "{log}");
+    assert!(!log.contains('\x1b'), "escape codes in a log file: {log}");
 }
