@@ -336,6 +336,35 @@ fn label_and_annotate() {
     });
 }
 
+/// Lists are served from the stored text, and a repeated list of unchanged objects from what
+/// the last one served: each must show every write as soon as it is acknowledged.
+#[test]
+fn repeated_lists_show_every_write() {
+    in_each_cluster("relist", |n| {
+        let listed = |n: &Ns| {
+            let list = n.k(&["get", "configmaps", "-o", "json"]).json();
+            let items = list["items"].as_array().expect("items").clone();
+            items.into_iter().filter(|i| i["metadata"]["name"] == "c").collect::<Vec<_>>()
+        };
+        n.k(&["create", "configmap", "c", "--from-literal=v=1"]).ok();
+        let first = listed(n);
+        assert_eq!(first.len(), 1);
+        assert_eq!(listed(n), first, "the same list twice");
+        assert_eq!(first[0]["metadata"]["annotations"]["kcp.io/cluster"].as_str().map(|c| c.is_empty()), Some(false));
+        n.k(&["patch", "configmap", "c", "-p", r#"{"data":{"v":"2"}}"#]).ok();
+        let patched = listed(n);
+        assert_eq!(patched[0]["data"]["v"], "2", "{patched:?}");
+        assert_ne!(patched[0]["metadata"]["resourceVersion"], first[0]["metadata"]["resourceVersion"]);
+        assert_eq!(patched[0], n.k(&["get", "configmap", "c", "-o", "json"]).json());
+        n.k(&["delete", "configmap", "c"]).ok();
+        assert!(listed(n).is_empty());
+        n.k(&["create", "configmap", "c", "--from-literal=v=3"]).ok();
+        let again = listed(n);
+        assert_eq!(again[0]["data"]["v"], "3");
+        assert_ne!(again[0]["metadata"]["uid"], first[0]["metadata"]["uid"]);
+    });
+}
+
 #[test]
 fn replace_and_stale_resource_version() {
     in_each_cluster("replace", |n| {

@@ -176,6 +176,7 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
         plugins: admission_plugins(&global, &claims),
         shutdown: shutdown.clone(),
         inactive: inactive::follow(store.clone())?,
+        served: Default::default(),
     });
     let policies = max_permission::MaximalPermissionPolicy::start(api.crds.clone(), global.clone());
     api.authz.set_limit(policies.clone());

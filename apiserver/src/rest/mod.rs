@@ -16,6 +16,7 @@ pub mod object;
 pub mod read;
 pub mod render;
 pub mod review;
+pub mod served;
 pub mod token;
 pub mod watch;
 pub mod write;
@@ -130,12 +131,17 @@ impl Resolved {
     /// [`Resolved::present`], printed, for a stored value and appended to `out`: its bytes
     /// copied with only the served fields changed where that is possible, else through the
     /// JSON tree.
-    pub fn present_encoded(&self, stored: &crate::storage::Stored, out: &mut Vec<u8>) -> Result<(), ApiError> {
+    pub fn present_encoded(&self, cache: &served::ServedCache, stored: &crate::storage::Stored, out: &mut Vec<u8>) -> Result<(), ApiError> {
         if self.converted_from.is_none() {
             let api_version = self.info.custom.then(|| self.info.api_version());
+            if cache.append(stored, api_version.as_deref(), out) {
+                return Ok(());
+            }
             let served =
                 encoded::Served { revision: stored.revision, cluster: key::decode(&stored.key).map(|(c, _, _)| c), api_version: api_version.as_deref() };
+            let start = out.len();
             if encoded::write_served(&stored.value, &served, out).is_ok() {
+                cache.insert(stored, api_version.as_deref(), &out[start..]);
                 return Ok(());
             }
         }
@@ -235,6 +241,8 @@ pub struct Api {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Inactive logical clusters, whose open watches end.
     pub inactive: ClosedClusters,
+    /// Objects as LISTs last served them.
+    pub served: served::ServedCache,
 }
 
 impl Api {

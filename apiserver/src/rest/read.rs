@@ -27,7 +27,7 @@ pub async fn list(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response,
             if !items.is_empty() {
                 items.push(b',');
             }
-            r.present_encoded(stored, &mut items).map(Some)
+            r.present_encoded(&api.served, stored, &mut items).map(Some)
         })
         .await?;
         let mut out = serde_json::to_vec(&list_head(r, &listed)).map_err(ApiError::internal)?;

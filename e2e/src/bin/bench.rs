@@ -552,7 +552,7 @@ async fn main() {
     row("get", workers, &mut get);
     let mut get1 = bench::run(&target, 1, 2000, move |_, i| ("GET".into(), format!("{base}/cm-0-{}", i % per), None)).await;
     row("get (serial)", 1, &mut get1);
-    let mut list = bench::run(&target, workers, 20, move |_, _| ("GET".into(), format!("{base}?limit=100"), None)).await;
+    let mut list = bench::run(&target, workers, 100, move |_, _| ("GET".into(), format!("{base}?limit=100"), None)).await;
     row("list (limit=100)", workers, &mut list);
     let mut update =
         bench::run(&target, workers, per, move |w, i| ("PUT".into(), format!("{base}/cm-{w}-{i}"), Some(configmap("bench", &format!("cm-{w}-{i}"), i + 1))))

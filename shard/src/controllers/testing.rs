@@ -50,6 +50,7 @@ impl Fixture {
             plugins: crate::admission_plugins(&global, &claims),
             shutdown,
             inactive: crate::inactive::follow(store.clone()).expect("inactive"),
+            served: Default::default(),
         });
         Fixture { store, crds, claims, api, global, _shutdown: tx, _dir: dir }
     }
