@@ -6,6 +6,7 @@ use super::body::Response;
 use super::load::load;
 use super::render::respond_object;
 use super::{admission, body, cluster_of, decode, dry_run, encoded, object, Api, ApiRequest, Resolved};
+use crate::storage::StorageError;
 use apimachinery::patch::{self, PatchType};
 use apimachinery::status::{ApiError, Reason};
 
@@ -73,6 +74,7 @@ pub(crate) async fn create_object(api: &Api, req: &ApiRequest, r: &Resolved, mut
     let ns = req.info.namespace.as_str();
     decode::check_object(&obj, r, ns, "")?;
     let dry = dry_run(req)?;
+    let mut generated = None;
     {
         let meta = object::meta_mut(&mut obj);
         if r.info.namespaced {
@@ -84,6 +86,7 @@ pub(crate) async fn create_object(api: &Api, req: &ApiRequest, r: &Resolved, mut
         let generate = meta.get("generateName").and_then(Value::as_str).unwrap_or_default().to_string();
         if name.is_empty() && !generate.is_empty() {
             meta.insert("name".into(), json!(object::generate_name(&generate)));
+            generated = Some(generate);
         }
         meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
         meta.insert("creationTimestamp".into(), json!(object::now_rfc3339()));
@@ -122,12 +125,30 @@ pub(crate) async fn create_object(api: &Api, req: &ApiRequest, r: &Resolved, mut
     if dry {
         return Ok(Created { object: obj, warnings, stored: None });
     }
-    let key = r.key(cluster, ns, &name);
-    let stored = r.to_stored(&obj)?;
-    let rev = api.store.create(&key, stored.clone()).await?;
-    object::meta_mut(&mut obj).insert("resourceVersion".into(), json!(rev.to_string()));
-    Ok(Created { object: obj, warnings, stored: Some((stored, rev)) })
+    let mut attempts = 1;
+    loop {
+        let name = object::meta_str(&obj, "name");
+        let key = r.key(cluster, ns, name);
+        let stored = r.to_stored(&obj)?;
+        match api.store.create(&key, stored.clone()).await {
+            Ok(rev) => {
+                object::meta_mut(&mut obj).insert("resourceVersion".into(), json!(rev.to_string()));
+                return Ok(Created { object: obj, warnings, stored: Some((stored, rev)) });
+            }
+            // A generated name that is taken is the server's doing, not the caller's: like
+            // kube-apiserver, pick another a few times before answering 409.
+            Err(StorageError::AlreadyExists { .. }) if attempts < GENERATED_NAME_ATTEMPTS && generated.is_some() => {
+                attempts += 1;
+                let prefix = generated.as_deref().unwrap_or_default();
+                object::meta_mut(&mut obj).insert("name".into(), json!(object::generate_name(prefix)));
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
 }
+
+/// How many generated names a create tries, as kube-apiserver does.
+const GENERATED_NAME_ATTEMPTS: u32 = 8;
 
 /// The field manager of a write: the `fieldManager` parameter or one derived from the user agent.
 fn field_manager(req: &ApiRequest) -> &str {
