@@ -141,6 +141,28 @@ fn apply(db: &sled::Db, key: &str, revision: u64, value: Option<&[u8]>) -> Resul
     .map_err(unavailable)
 }
 
+/// Stores a new key: the revision counter, then the value if the key is absent, in one
+/// lookup. A refused create leaves the counter at a revision nothing kept, which only means
+/// that revision is written again by the next write.
+fn create(db: &sled::Db, key: &str, revision: u64, value: &[u8]) -> Result<(), StorageError> {
+    db.insert(REVISION_KEY, &revision.to_be_bytes()).map_err(unavailable)?;
+    match db.compare_and_swap(key, None::<&[u8]>, Some(encode_value(revision, value))).map_err(unavailable)? {
+        Ok(()) => Ok(()),
+        Err(_) => Err(StorageError::AlreadyExists { key: key.to_owned() }),
+    }
+}
+
+/// The stored value of `key`, which must exist, at revision `expect` when one is given.
+fn current_at(db: &sled::Db, key: &str, expect: Option<u64>) -> Result<Bytes, StorageError> {
+    let Some((revision, value)) = db.get(key).map_err(unavailable)?.map(split_value).transpose()? else {
+        return Err(StorageError::NotFound { key: key.to_owned() });
+    };
+    match expect {
+        Some(expect) if expect != revision => Err(StorageError::Conflict { key: key.to_owned(), current: revision }),
+        _ => Ok(value),
+    }
+}
+
 /// Makes everything applied to sled so far durable.
 fn checkpoint(db: &sled::Db, disk: &mut DirSync) -> Result<(), StorageError> {
     db.flush().map_err(unavailable)?;
@@ -214,20 +236,23 @@ impl SledStorage {
         if let Some(reason) = &shared.durable.borrow().failed {
             return Err(StorageError::Unavailable(reason.to_string()));
         }
-        let current = shared.db.get(key).map_err(unavailable)?.map(split_value).transpose()?;
         let revision = state.committed + 1;
-        let not_found = || StorageError::NotFound { key: key.to_owned() };
-        let conflict = |current| StorageError::Conflict { key: key.to_owned(), current };
-        let (kind, value, prev) = match (write, current) {
-            (Write::Create(value), None) => (EventKind::Added, value, None),
-            (Write::Create(_), Some(_)) => return Err(StorageError::AlreadyExists { key: key.to_owned() }),
-            (Write::Update { expect, value }, Some((rev, old))) if rev == expect => (EventKind::Modified, value, Some(old)),
-            (Write::Update { .. }, Some((rev, _))) => return Err(conflict(rev)),
-            (Write::Delete { expect: Some(expect) }, Some((rev, _))) if rev != expect => return Err(conflict(rev)),
-            (Write::Delete { .. }, Some((_, old))) => (EventKind::Deleted, old.clone(), Some(old)),
-            (Write::Update { .. } | Write::Delete { .. }, None) => return Err(not_found()),
+        let (kind, value, prev) = match write {
+            Write::Create(value) => {
+                create(&shared.db, key, revision, &value)?;
+                (EventKind::Added, value, None)
+            }
+            Write::Update { expect, value } => {
+                let old = current_at(&shared.db, key, Some(expect))?;
+                apply(&shared.db, key, revision, Some(&value))?;
+                (EventKind::Modified, value, Some(old))
+            }
+            Write::Delete { expect } => {
+                let old = current_at(&shared.db, key, expect)?;
+                apply(&shared.db, key, revision, None)?;
+                (EventKind::Deleted, old.clone(), Some(old))
+            }
         };
-        apply(&shared.db, key, revision, (kind != EventKind::Deleted).then_some(&value[..]))?;
         let event = Event { kind, key: key.to_owned(), value, revision, prev };
         state.committed = revision;
         state.pending.push(event.clone());
