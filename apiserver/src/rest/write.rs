@@ -6,7 +6,6 @@ use super::body::Response;
 use super::load::load;
 use super::render::respond_object;
 use super::{admission, body, cluster_of, decode, dry_run, encoded, object, Api, ApiRequest, Resolved};
-use crate::storage::StorageError;
 use apimachinery::patch::{self, PatchType};
 use apimachinery::status::{ApiError, Reason};
 
@@ -126,29 +125,35 @@ pub(crate) async fn create_object(api: &Api, req: &ApiRequest, r: &Resolved, mut
         return Ok(Created { object: obj, warnings, stored: None });
     }
     let mut attempts = 1;
-    loop {
-        let name = object::meta_str(&obj, "name");
-        let key = r.key(cluster, ns, name);
+    let (stored, rev) = loop {
+        let key = r.key(cluster, ns, object::meta_str(&obj, "name"));
         let stored = r.to_stored(&obj)?;
-        match api.store.create(&key, stored.clone()).await {
-            Ok(rev) => {
-                object::meta_mut(&mut obj).insert("resourceVersion".into(), json!(rev.to_string()));
-                return Ok(Created { object: obj, warnings, stored: Some((stored, rev)) });
-            }
-            // A generated name that is taken is the server's doing, not the caller's: like
-            // kube-apiserver, pick another a few times before answering 409.
-            Err(StorageError::AlreadyExists { .. }) if attempts < GENERATED_NAME_ATTEMPTS && generated.is_some() => {
-                attempts += 1;
-                let prefix = generated.as_deref().unwrap_or_default();
-                object::meta_mut(&mut obj).insert("name".into(), json!(object::generate_name(prefix)));
-            }
-            Err(other) => return Err(other.into()),
+        match api.store.create(&key, stored.clone()).await.map_err(ApiError::from) {
+            Ok(rev) => break (stored, rev),
+            Err(refused) => match another_name(&refused, generated.as_deref(), attempts) {
+                Some(name) => {
+                    attempts += 1;
+                    object::meta_mut(&mut obj).insert("name".into(), json!(name));
+                }
+                None => return Err(refused),
+            },
         }
-    }
+    };
+    object::meta_mut(&mut obj).insert("resourceVersion".into(), json!(rev.to_string()));
+    Ok(Created { object: obj, warnings, stored: Some((stored, rev)) })
 }
 
 /// How many generated names a create tries, as kube-apiserver does.
 const GENERATED_NAME_ATTEMPTS: u32 = 8;
+
+/// The name a create refused with `refused` after `attempts` tries goes on with, if any. A name
+/// generated from `generated` that is taken is the server's doing, not the caller's, so like
+/// kube-apiserver it picks another, up to [`GENERATED_NAME_ATTEMPTS`] names in all, before
+/// answering 409.
+fn another_name(refused: &ApiError, generated: Option<&str>, attempts: u32) -> Option<String> {
+    let prefix = generated.filter(|_| refused.reason == Reason::AlreadyExists && attempts < GENERATED_NAME_ATTEMPTS)?;
+    Some(object::generate_name(prefix))
+}
 
 /// The field manager of a write: the `fieldManager` parameter or one derived from the user agent.
 fn field_manager(req: &ApiRequest) -> &str {
@@ -358,4 +363,32 @@ pub fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
         }
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::StorageError;
+
+    fn already_exists() -> ApiError {
+        StorageError::AlreadyExists { key: "core/configmaps/c/ns/web-aaaaa".into() }.into()
+    }
+
+    #[test]
+    fn a_taken_generated_name_is_replaced_by_another_seven_times() {
+        let names: Vec<String> =
+            (1..GENERATED_NAME_ATTEMPTS).map(|attempts| another_name(&already_exists(), Some("web-"), attempts).expect("another name")).collect();
+        for name in &names {
+            assert!(name.starts_with("web-") && name.len() == "web-".len() + 5, "{name}");
+        }
+        assert!(names.windows(2).any(|w| w[0] != w[1]), "new names each time: {names:?}");
+        assert_eq!(another_name(&already_exists(), Some("web-"), GENERATED_NAME_ATTEMPTS), None, "then the 409 stands");
+    }
+
+    #[test]
+    fn a_chosen_name_or_another_refusal_is_final() {
+        assert_eq!(another_name(&already_exists(), None, 1), None, "a name the caller chose is the caller's conflict");
+        let down = ApiError::new(Reason::ServiceUnavailable, "storage is down");
+        assert_eq!(another_name(&down, Some("web-"), 1), None);
+    }
 }
