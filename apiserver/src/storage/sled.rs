@@ -133,7 +133,7 @@ fn spawn_thread(name: &str, shared: &Arc<Shared>, run: impl FnOnce(&Shared) + Se
 /// write sled kept is covered by the counter it kept, even one that never reached the [`Wal`]
 /// (sled writes full log buffers on its own): its revision is never handed out again.
 fn apply(db: &sled::Db, key: &str, revision: u64, value: Option<&[u8]>) -> Result<(), StorageError> {
-    db.insert(REVISION_KEY, &revision.to_be_bytes()).map_err(unavailable)?;
+    take_revision(db, revision)?;
     match value {
         Some(value) => db.insert(key, encode_value(revision, value)).map(drop),
         None => db.remove(key).map(drop),
@@ -145,7 +145,7 @@ fn apply(db: &sled::Db, key: &str, revision: u64, value: Option<&[u8]>) -> Resul
 /// lookup. A refused create leaves the counter at a revision nothing kept, which only means
 /// that revision is written again by the next write.
 fn create(db: &sled::Db, key: &str, revision: u64, value: &[u8]) -> Result<(), StorageError> {
-    db.insert(REVISION_KEY, &revision.to_be_bytes()).map_err(unavailable)?;
+    take_revision(db, revision)?;
     match db.compare_and_swap(key, None::<&[u8]>, Some(encode_value(revision, value))).map_err(unavailable)? {
         Ok(()) => Ok(()),
         Err(_) => Err(StorageError::AlreadyExists { key: key.to_owned() }),
@@ -161,6 +161,12 @@ fn current_at(db: &sled::Db, key: &str, expect: Option<u64>) -> Result<Bytes, St
         Some(expect) if expect != revision => Err(StorageError::Conflict { key: key.to_owned(), current: revision }),
         _ => Ok(value),
     }
+}
+
+/// Sets the revision counter to `revision`; a write does this before storing its value, so
+/// whatever sled keeps of it is covered by the counter (see [`apply`]).
+fn take_revision(db: &sled::Db, revision: u64) -> Result<(), StorageError> {
+    db.insert(REVISION_KEY, &revision.to_be_bytes()).map(drop).map_err(unavailable)
 }
 
 /// Makes everything applied to sled so far durable.
@@ -201,7 +207,7 @@ impl SledStorage {
             apply(&db, &record.key, record.revision, record.value.as_deref())?;
         }
         // The counter covers what sled kept beyond the log, and what the log redid.
-        db.insert(REVISION_KEY, &revision.to_be_bytes()).map_err(unavailable)?;
+        take_revision(&db, revision)?;
         // sled now holds everything the older segments recorded; make that durable so they can go.
         checkpoint(&db, &mut disk)?;
         wal.remove_older_segments().map_err(unavailable)?;
