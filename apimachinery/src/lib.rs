@@ -18,4 +18,5 @@ pub mod schema;
 pub mod selector;
 pub mod status;
 pub mod table;
+pub mod uid;
 pub mod validation;

@@ -68,7 +68,7 @@ impl Serves for Proxy {
         let path = req.uri().path().to_string();
         let method = req.method().clone();
         let started = std::time::Instant::now();
-        let audit_id = uuid::Uuid::new_v4().simple().to_string();
+        let audit_id = apimachinery::uid::new_v4().simple().to_string();
         // Parsed for the same labels as the shards' and for the audit event; routing reads the
         // path itself.
         let info = RequestInfo::parse(req.method(), req.uri().path(), req.uri().query()).ok();

@@ -26,7 +26,7 @@ pub const HOME_CREATOR_ROLE: &str = "system:kcp:home-workspace-create";
 /// A new object with the metadata the REST layer would have given it.
 pub(crate) fn new_object(api_version: &str, kind: &str, name: &str, namespace: &str, body: Value) -> Value {
     let mut obj = json!({"apiVersion": api_version, "kind": kind,
-        "metadata": {"name": name, "uid": uuid::Uuid::new_v4().to_string(), "creationTimestamp": object::now_rfc3339()}});
+        "metadata": {"name": name, "uid": apimachinery::uid::new_v4().to_string(), "creationTimestamp": object::now_rfc3339()}});
     if !namespace.is_empty() {
         obj["metadata"]["namespace"] = json!(namespace);
     }

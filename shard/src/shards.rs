@@ -150,7 +150,7 @@ pub async fn choose(global: &Global, selector: Option<&Value>) -> Result<Option<
     if candidates.is_empty() {
         return Ok(None);
     }
-    let pick = (uuid::Uuid::new_v4().as_u128() % candidates.len() as u128) as usize;
+    let pick = (apimachinery::uid::new_v4().as_u128() % candidates.len() as u128) as usize;
     Ok(Some(Shard::from_object(&candidates[pick])))
 }
 

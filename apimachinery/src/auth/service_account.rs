@@ -247,7 +247,7 @@ impl TokenSigner {
             exp: now + lifetime,
             iat: now,
             nbf: now,
-            jti: uuid::Uuid::new_v4().to_string(),
+            jti: crate::uid::new_v4().to_string(),
             kubernetes: account,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &self.encoding).map_err(|e| AuthError::SigningKey(e.to_string()))

@@ -171,7 +171,7 @@ mod tests {
         use apimachinery::auth::service_account::{AccountId, ServiceAccountRef};
         let dir = tempfile::tempdir().expect("tempdir");
         let (mut etcd, store) = crate::storage::etcd::local_store(dir.path(), "/kcp-rs/authn/").await;
-        let uid = uuid::Uuid::new_v4().to_string();
+        let uid = apimachinery::uid::new_v4().to_string();
         let account = Key { group: "", resource: "serviceaccounts", cluster: "c1", namespace: "default", name: "robot" }.encode();
         store.create(&account, format!(r#"{{"metadata":{{"name":"robot","uid":"{uid}"}}}}"#).into()).await.expect("account");
         store.create(&Key::logical_cluster("c1").encode(), bytes::Bytes::from_static(b"{}")).await.expect("cluster");

@@ -56,7 +56,7 @@ fn key_path(dir: &Path, stem: &str) -> PathBuf {
 /// Writes `contents` atomically (temporary file with its final mode, fsync, rename).
 pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", apimachinery::uid::new_v4().simple()));
     let written = (|| {
         let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
         // The umask may have narrowed a certificate's mode; certificates are meant to be public.

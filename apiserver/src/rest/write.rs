@@ -87,7 +87,7 @@ pub(crate) async fn create_object(api: &Api, req: &ApiRequest, r: &Resolved, mut
             meta.insert("name".into(), json!(object::generate_name(&generate)));
             generated = Some(generate);
         }
-        meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+        meta.insert("uid".into(), json!(apimachinery::uid::new_v4().to_string()));
         meta.insert("creationTimestamp".into(), json!(object::now_rfc3339()));
         if fields != Fields::Applied {
             meta.remove("managedFields");

@@ -124,7 +124,7 @@ fn request_id(req: &Req) -> String {
     let forwarded = req.extensions().get::<TrustedProxy>().and_then(|_| req.headers().get(AUDIT_ID_HEADER)).and_then(|v| v.to_str().ok());
     match forwarded.filter(|id| !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')) {
         Some(id) => id.to_string(),
-        None => uuid::Uuid::new_v4().simple().to_string(),
+        None => apimachinery::uid::new_v4().simple().to_string(),
     }
 }
 

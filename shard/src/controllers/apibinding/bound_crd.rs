@@ -59,7 +59,7 @@ pub fn from_schema(schema: &Value, cluster: &str) -> Value {
         "kind": "CustomResourceDefinition",
         "metadata": {
             "name": object::meta_str(schema, "uid"),
-            "uid": uuid::Uuid::new_v4().to_string(),
+            "uid": apimachinery::uid::new_v4().to_string(),
             "creationTimestamp": now,
             "generation": 1,
             "annotations": {SCHEMA_ANNOTATION: format!("{cluster}:{}", object::meta_str(schema, "name"))},
