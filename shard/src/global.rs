@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
+use apimachinery::auth::RbacObjects;
 use apimachinery::auth::{Attributes, UserInfo};
-use apimachinery::auth::{Decision, RbacObjects};
 use apimachinery::status::ApiError;
 use apiserver::rest::Api;
 use apiserver::storage::{key, Key, SharedStorage};
@@ -170,7 +170,7 @@ impl Global {
             return api.authz.allows(&found.cluster, &attrs).await;
         }
         let Some(rbac) = self.cached_rbac(&found.cluster) else { return Ok(false) };
-        Ok(matches!(api.authz.decide_elsewhere(rbac, &attrs).await?, Decision::Allow(_)))
+        api.authz.allows_elsewhere(rbac, &attrs).await
     }
 
     /// The RBAC of a workspace on another shard, as the cache last saw it: the ClusterRoles and

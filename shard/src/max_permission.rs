@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
-use apimachinery::auth::{Attributes, Decision};
+use apimachinery::auth::Attributes;
 use apimachinery::registry::crd::{CrdIndex, ExportRef};
 use apimachinery::status::ApiError;
 use apiserver::auth::authz::{Authorizer, Limit};
@@ -140,13 +140,11 @@ impl MaximalPermissionPolicy {
             return Ok(true);
         }
         let prefixed = Attributes { user: attrs.user.for_maximal_permission_policy(), namespace: String::new(), ..attrs.clone() };
-        let decision = if export.local {
-            authz.decide_rbac(&export.cluster, &prefixed).await?
-        } else {
-            let Some(rbac) = self.global.cached_rbac(&export.cluster) else { return Ok(false) };
-            authz.decide_elsewhere(rbac, &prefixed).await?
-        };
-        Ok(matches!(decision, Decision::Allow(_)))
+        if export.local {
+            return authz.allows_by_rbac(&export.cluster, &prefixed).await;
+        }
+        let Some(rbac) = self.global.cached_rbac(&export.cluster) else { return Ok(false) };
+        authz.allows_elsewhere(rbac, &prefixed).await
     }
 }
 

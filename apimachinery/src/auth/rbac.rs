@@ -319,12 +319,20 @@ impl CompiledRbac {
 
     /// kube's RBAC `Authorize`.
     pub fn authorize(&self, attrs: &Attributes) -> Decision {
-        for (binding, subject, rules) in self.grants(&attrs.user, &attrs.namespace) {
-            if rules.iter().any(|r| r.allows(attrs)) {
-                return Decision::Allow(format!("RBAC: allowed by {}", binding.describe(subject)));
-            }
+        match self.first_grant(attrs) {
+            Some((binding, subject)) => Decision::Allow(format!("RBAC: allowed by {}", binding.describe(subject))),
+            None => Decision::NoOpinion,
         }
-        Decision::NoOpinion
+    }
+
+    /// Whether [`CompiledRbac::authorize`] allows, without composing its reason.
+    pub fn allows(&self, attrs: &Attributes) -> bool {
+        self.first_grant(attrs).is_some()
+    }
+
+    /// The first binding, in kube's visiting order, whose rules allow the request.
+    fn first_grant<'a>(&'a self, attrs: &'a Attributes) -> Option<(&'a Binding, &'a Subject)> {
+        self.grants(&attrs.user, &attrs.namespace).find(|(_, _, rules)| rules.iter().any(|r| r.allows(attrs))).map(|(b, s, _)| (b, s))
     }
 
     /// All rules granted to `user` in `namespace` (cluster-wide ones included), unmerged and in
@@ -586,6 +594,7 @@ mod tests {
         ];
         let compiled = CompiledRbac::new(&fixture());
         for (what, attrs, want) in cases {
+            assert_eq!(compiled.allows(&attrs), want.is_some(), "{what}: the verdict without the reason");
             let want = want.map_or(Decision::NoOpinion, |r| Decision::Allow(format!("RBAC: allowed by {r}")));
             assert_eq!(compiled.authorize(&attrs), want, "{what}");
         }
