@@ -1,7 +1,7 @@
 //! Random UUIDs (object uids, request ids, generated names) without a system call each.
 //!
 //! `uuid::Uuid::new_v4` asks the kernel for 16 bytes every time: two `getrandom` calls per
-//! create, a fifth of a busy shard's system calls besides its network I/O. Each thread instead
+//! create, as many as the create's network reads and writes together. Each thread instead
 //! takes a block from the kernel's generator and hands it out in pieces, every byte once.
 
 use std::cell::RefCell;

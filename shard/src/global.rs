@@ -5,8 +5,7 @@
 
 use std::sync::Arc;
 
-use apimachinery::auth::RbacObjects;
-use apimachinery::auth::{Attributes, UserInfo};
+use apimachinery::auth::{Attributes, RbacObjects, UserInfo};
 use apimachinery::status::ApiError;
 use apiserver::rest::Api;
 use apiserver::storage::{key, Key, SharedStorage};

@@ -134,8 +134,9 @@ fn spawn_thread(name: &str, shared: &Arc<Shared>, run: impl FnOnce(&Shared) + Se
     std::thread::Builder::new().name(name.into()).spawn(move || run(&shared)).map_err(unavailable)
 }
 
-/// Applies one write to sled: the value with its revision, or the key's removal. The caller
-/// has reserved the revision (see [`reserve`]).
+/// Applies one write to sled: the value with its revision, or the key's removal. A commit has
+/// reserved the revision first (see [`reserve`]); a replay need not, since the log it replays
+/// stays until the next checkpoint.
 ///
 /// Single `insert`/`remove`s, never a `sled::Batch`: sled 0.34 writes out its log buffer
 /// before and after every batch, through its I/O thread pool, which cost more than the rest of
