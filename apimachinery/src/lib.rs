@@ -7,6 +7,7 @@
 //! it knows only how a path (`root:org:team`) is written.
 
 pub mod auth;
+pub mod field;
 pub mod gotypes;
 pub mod meta;
 pub mod openapi;

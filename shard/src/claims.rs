@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use apimachinery::field;
 use apimachinery::selector::LabelSelector;
 use apimachinery::status::ApiError;
 use apiserver::rest::{object, AdmissionPlugin, Write};
@@ -65,7 +66,7 @@ impl Claim {
         if self.selector["matchAll"] == json!(true) {
             return true;
         }
-        let labels = obj.pointer("/metadata/labels").and_then(Value::as_object).cloned().unwrap_or_default();
+        let labels = field::at(obj, &["metadata", "labels"]).and_then(Value::as_object).cloned().unwrap_or_default();
         LabelSelector::from_json(&self.selector).is_ok_and(|s| !s.is_empty() && s.matches(&labels))
     }
 
@@ -162,7 +163,7 @@ impl ClaimIndex {
 /// Sets the labels of the claims that select `obj` and removes every other claim label; true
 /// when the labels changed.
 pub fn relabel(obj: &mut Value, claims: &[Claim]) -> bool {
-    let before = obj.pointer("/metadata/labels").cloned();
+    let before = field::at(obj, &["metadata", "labels"]).cloned();
     let wanted: Vec<(&str, &str)> = claims.iter().filter(|c| c.selects(obj)).map(|c| (c.key.as_str(), c.value.as_str())).collect();
     let labels = object::meta_mut(obj).entry("labels").or_insert_with(|| json!({}));
     if let Some(labels) = labels.as_object_mut() {
@@ -174,7 +175,7 @@ pub fn relabel(obj: &mut Value, claims: &[Claim]) -> bool {
             object::meta_mut(obj).remove("labels");
         }
     }
-    obj.pointer("/metadata/labels").cloned() != before
+    field::at(obj, &["metadata", "labels"]).cloned() != before
 }
 
 /// Keeps claim labels true to the claims on every write.
@@ -188,7 +189,7 @@ impl AdmissionPlugin for ClaimLabelAdmission {
         Box::pin(async move {
             let info = &w.resource.info;
             let claims = self.index.on(w.cluster, &info.group, &info.plural, info.identity.as_deref());
-            let labelled = obj.pointer("/metadata/labels").and_then(Value::as_object).is_some_and(|l| l.keys().any(|k| k.starts_with(LABEL_PREFIX)));
+            let labelled = field::at(obj, &["metadata", "labels"]).and_then(Value::as_object).is_some_and(|l| l.keys().any(|k| k.starts_with(LABEL_PREFIX)));
             if !claims.is_empty() || labelled {
                 relabel(obj, &claims);
             }

@@ -16,6 +16,7 @@ use super::labels::selector_matches;
 use super::rule::Rule;
 use super::user::{service_account_username, UserInfo};
 use super::{go_quote, AuthError};
+use crate::field::str_at;
 
 /// The request being authorized, as kube's `authorizer.Attributes`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -179,10 +180,6 @@ pub struct CompiledRbac {
     role_ids: HashMap<(String, String), usize>,
     cluster_bindings: BindingSet,
     namespaced_bindings: HashMap<String, BindingSet>,
-}
-
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
-    path.iter().try_fold(v, |cur, key| cur.get(key)).and_then(Value::as_str).unwrap_or("")
 }
 
 /// A parsed ClusterRole before aggregation.

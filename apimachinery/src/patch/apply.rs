@@ -151,8 +151,13 @@ fn str_field<'v>(obj: &'v Value, key: &str) -> &'v str {
     obj.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
+/// `metadata.managedFields`, if present.
+fn managed_fields(obj: &Value) -> Option<&Value> {
+    crate::field::at(obj, &["metadata", "managedFields"])
+}
+
 fn decode_entries(obj: &Value) -> Vec<Entry> {
-    match obj.pointer("/metadata/managedFields") {
+    match managed_fields(obj) {
         Some(Value::Array(list)) => list.iter().map(Entry::decode).collect(),
         _ => Vec::new(),
     }
@@ -160,7 +165,7 @@ fn decode_entries(obj: &Value) -> Vec<Entry> {
 
 /// `obj` without `metadata.managedFields`, as the walks compare it.
 fn without_managed_fields(obj: &Value) -> std::borrow::Cow<'_, Value> {
-    if obj.pointer("/metadata/managedFields").is_none() {
+    if managed_fields(obj).is_none() {
         // A create from a client that sent none: nothing to drop, nothing to copy.
         return std::borrow::Cow::Borrowed(obj);
     }
@@ -256,7 +261,7 @@ pub fn apply(live: Option<&Value>, applied: &Value, manager: &str, force: bool, 
 /// resets tracking, as in kube); otherwise `old`'s are.
 pub fn track_update(old: Option<&Value>, new: &mut Value, manager: &str, now: &str, kind: KindLists<'_>) {
     let api_version = str_field(new, "apiVersion").to_string();
-    let mut entries = match new.pointer("/metadata/managedFields") {
+    let mut entries = match managed_fields(new) {
         Some(Value::Array(_)) => decode_entries(new),
         _ => old.map(decode_entries).unwrap_or_default(),
     };

@@ -84,11 +84,11 @@ pub fn check_object(obj: &Value, resolved: &Resolved, namespace: &str, url_name:
     if kind != info.kind {
         return Err(ApiError::bad_request(format!("the kind in the data ({kind}) does not match the expected kind ({})", info.kind)));
     }
-    let obj_ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
+    let obj_ns = super::object::meta_str(obj, "namespace");
     if info.namespaced && !obj_ns.is_empty() && obj_ns != namespace {
         return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
     }
-    let obj_name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    let obj_name = super::object::meta_str(obj, "name");
     if !url_name.is_empty() && !obj_name.is_empty() && obj_name != url_name {
         return Err(ApiError::bad_request(format!("the name of the object ({obj_name}) does not match the name on the URL ({url_name})")));
     }

@@ -321,8 +321,3 @@ pub(crate) fn dry_run(req: &ApiRequest) -> Result<bool, ApiError> {
         Some(other) => Err(ApiError::bad_request(format!("Invalid dry run value: {other:?}: supported values: \"All\""))),
     }
 }
-
-/// A JSON value's string field, or "".
-pub(crate) fn str_of<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
-}

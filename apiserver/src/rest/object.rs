@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
+use apimachinery::field;
 use apimachinery::status::ApiError;
 
 /// Current time in the RFC 3339 form Kubernetes uses (`2026-11-24T16:00:00Z`).
@@ -28,7 +29,7 @@ pub fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
 
 /// The logical cluster a served object names in its `kcp.io/cluster` annotation, or "".
 pub fn cluster_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/annotations").and_then(|a| a.get(super::CLUSTER_ANNOTATION)).and_then(Value::as_str).unwrap_or_default()
+    field::str_at(obj, &["metadata", "annotations", super::CLUSTER_ANNOTATION])
 }
 
 /// Mutable access to `metadata`, creating it when missing.
@@ -46,7 +47,10 @@ pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
 
 /// The object's finalizers.
 pub fn finalizers(obj: &Value) -> Vec<String> {
-    obj.pointer("/metadata/finalizers").and_then(Value::as_array).map(|a| a.iter().filter_map(|f| f.as_str().map(String::from)).collect()).unwrap_or_default()
+    field::at(obj, &["metadata", "finalizers"])
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|f| f.as_str().map(String::from)).collect())
+        .unwrap_or_default()
 }
 
 /// Replaces the object's finalizers (dropping the field when empty).
@@ -61,13 +65,13 @@ pub fn set_finalizers(obj: &mut Value, list: Vec<String>) {
 
 /// True when the object is being deleted and waits for finalizers.
 pub fn is_deleting(obj: &Value) -> bool {
-    obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null())
+    field::at(obj, &["metadata", "deletionTimestamp"]).is_some_and(|v| !v.is_null())
 }
 
 /// True when a deleted object has no finalizers left (for namespaces: neither list) and may go.
 pub fn finalized(obj: &Value) -> bool {
     let spec_fins = obj.get("kind").and_then(Value::as_str) == Some("Namespace")
-        && obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+        && field::at(obj, &["spec", "finalizers"]).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
     is_deleting(obj) && finalizers(obj).is_empty() && !spec_fins
 }
 
@@ -174,7 +178,7 @@ impl serde::Serialize for UnversionedMeta<'_> {
 
 /// The resourceVersion an object carries, if any; a malformed one is a 400.
 pub fn resource_version(obj: &Value) -> Result<Option<u64>, ApiError> {
-    match obj.pointer("/metadata/resourceVersion") {
+    match field::at(obj, &["metadata", "resourceVersion"]) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => s.parse().map(Some).map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {s:?}: must be a decimal number"))),

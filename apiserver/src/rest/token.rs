@@ -4,9 +4,10 @@
 use serde_json::{json, Value};
 
 use super::body::{self, Response};
-use super::{cluster_of, decode, str_of, Api, ApiRequest, Resolved};
+use super::{cluster_of, decode, Api, ApiRequest, Resolved};
 use apimachinery::auth::service_account::{AccountId, DEFAULT_EXPIRATION_SECONDS, MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS};
 use apimachinery::auth::ServiceAccountRef;
+use apimachinery::field::str_at;
 use apimachinery::request::Verb;
 use apimachinery::status::{ApiError, FieldError};
 
@@ -24,7 +25,7 @@ pub async fn request(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Respon
     let (namespace, name) = (&req.info.namespace, &req.info.name);
     let mut body = decode::body_value(req)?;
     decode::fill_type(&mut body, "authentication.k8s.io/v1", KIND);
-    let (api_version, kind) = (str_of(&body, "/apiVersion"), str_of(&body, "/kind"));
+    let (api_version, kind) = (str_at(&body, &["apiVersion"]), str_at(&body, &["kind"]));
     if (api_version, kind) != ("authentication.k8s.io/v1", KIND) {
         return Err(ApiError::bad_request(format!("the body must be an authentication.k8s.io/v1 TokenRequest, not {kind:?} of {api_version:?}")));
     }
@@ -34,7 +35,7 @@ pub async fn request(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Respon
     let account = ServiceAccountRef {
         cluster: cluster.to_string(),
         namespace: namespace.clone(),
-        account: AccountId { name: name.clone(), uid: str_of(&sa, "/metadata/uid").to_string() },
+        account: AccountId { name: name.clone(), uid: str_at(&sa, &["metadata", "uid"]).to_string() },
     };
     let now = jiff::Timestamp::now();
     let token = sa_tokens.signer.issue(account, audiences.clone(), now.as_second(), expiration).map_err(ApiError::internal)?;

@@ -6,6 +6,7 @@ use super::body::Response;
 use super::load::load;
 use super::render::respond_object;
 use super::{admission, body, cluster_of, decode, dry_run, encoded, object, Api, ApiRequest, Resolved};
+use apimachinery::field;
 use apimachinery::patch::{self, PatchType};
 use apimachinery::status::{ApiError, Reason};
 
@@ -61,7 +62,7 @@ impl Fields {
     fn tracks(self, old: Option<&Value>) -> bool {
         match self {
             Fields::Track => true,
-            Fields::System => old.and_then(|o| o.pointer("/metadata/managedFields")).and_then(Value::as_array).is_some_and(|m| !m.is_empty()),
+            Fields::System => old.and_then(|o| field::at(o, &["metadata", "managedFields"])).and_then(Value::as_array).is_some_and(|m| !m.is_empty()),
             Fields::Applied => false,
         }
     }
@@ -240,7 +241,7 @@ pub(crate) async fn commit_update(
         }
         if fields != Fields::Applied {
             meta.remove("managedFields");
-            if let Some(mf) = old.pointer("/metadata/managedFields") {
+            if let Some(mf) = field::at(&old, &["metadata", "managedFields"]) {
                 meta.insert("managedFields".into(), mf.clone());
             }
         }
@@ -257,7 +258,7 @@ pub(crate) async fn commit_update(
         }
     }
     if r.strategy.tracks_generation() && object::spec_part(&new) != object::spec_part(&old) {
-        let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+        let g = field::at(&old, &["metadata", "generation"]).and_then(Value::as_i64).unwrap_or(0);
         object::meta_mut(&mut new).insert("generation".into(), json!(g + 1));
     }
     let warnings = admission::normalize(req, r, &mut new, Some(&old))?;
@@ -335,7 +336,7 @@ pub async fn patch(api: &Api, req: &ApiRequest, r: &Resolved) -> Result<Response
         // A resourceVersion inside a merge-style patch is a precondition, as in kube.
         let expect = match kind {
             PatchType::Apply | PatchType::Json => None,
-            _ => body.pointer("/metadata/resourceVersion").and_then(Value::as_str).and_then(|s| s.parse().ok()),
+            _ => field::at(&body, &["metadata", "resourceVersion"]).and_then(Value::as_str).and_then(|s| s.parse().ok()),
         };
         let fields = if kind == PatchType::Apply { Fields::Applied } else { Fields::Track };
         keep_unwritable(&req.info.subresource, r, &old, &mut new);

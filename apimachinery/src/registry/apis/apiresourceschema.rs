@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::{age_column, items, CATEGORIES, GROUP, V1ALPHA1};
+use crate::field::str_at;
 use crate::registry::strategy::{Definition, Strategy};
 use crate::registry::ResourceInfo;
 use crate::status::FieldError;
@@ -42,10 +43,6 @@ impl Strategy for APIResourceSchema {
     }
 }
 
-fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
-}
-
 /// kcp's pattern for version names (`v1`, `v1alpha1`, `v2beta3`).
 fn is_version_name(v: &str) -> bool {
     let Some(rest) = v.strip_prefix('v') else { return false };
@@ -65,13 +62,13 @@ fn is_version_name(v: &str) -> bool {
 /// The name, names, scope and versions rules of a new schema, like a CRD's where they apply.
 fn validate(obj: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    let group = str_at(obj, "/spec/group");
-    let plural = str_at(obj, "/spec/names/plural");
-    let name = str_at(obj, "/metadata/name");
+    let group = str_at(obj, &["spec", "group"]);
+    let plural = str_at(obj, &["spec", "names", "plural"]);
+    let name = str_at(obj, &["metadata", "name"]);
     if !group.is_empty() {
         errs.extend(is_dns1123_subdomain(group).into_iter().map(|m| FieldError::invalid("spec.group", group, m)));
     }
-    for (field, value, required) in [("plural", plural, true), ("singular", str_at(obj, "/spec/names/singular"), false)] {
+    for (field, value, required) in [("plural", plural, true), ("singular", str_at(obj, &["spec", "names", "singular"]), false)] {
         if value.is_empty() && required {
             errs.push(FieldError::required(format!("spec.names.{field}"), ""));
         }
@@ -79,18 +76,18 @@ fn validate(obj: &Value) -> Vec<FieldError> {
             errs.extend(is_dns1123_label(value).into_iter().map(|m| FieldError::invalid(format!("spec.names.{field}"), value, m)));
         }
     }
-    if str_at(obj, "/spec/names/kind").is_empty() {
+    if str_at(obj, &["spec", "names", "kind"]).is_empty() {
         errs.push(FieldError::required("spec.names.kind", ""));
     }
     let suffix = format!(".{plural}.{}", if group.is_empty() { "core" } else { group });
     if !plural.is_empty() && (!name.ends_with(&suffix) || name.len() == suffix.len()) {
         errs.push(FieldError::invalid("metadata.name", name, format!("must be <prefix>{suffix}, matching spec.names.plural and spec.group")));
     }
-    match str_at(obj, "/spec/scope") {
+    match str_at(obj, &["spec", "scope"]) {
         "Namespaced" | "Cluster" => {}
         other => errs.push(FieldError::not_supported("spec.scope", other, &["Cluster", "Namespaced"])),
     }
-    match str_at(obj, "/spec/nameValidation") {
+    match str_at(obj, &["spec", "nameValidation"]) {
         "" | "DNS1123Subdomain" | "PathSegmentName" => {}
         other => errs.push(FieldError::not_supported("spec.nameValidation", other, &["DNS1123Subdomain", "PathSegmentName"])),
     }

@@ -4,8 +4,9 @@
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use super::super::{object, str_of, AdmissionPlugin, Api, ApiRequest, Write};
+use super::super::{object, AdmissionPlugin, Api, ApiRequest, Write};
 use apimachinery::auth::{self, Attributes};
+use apimachinery::field::str_at;
 use apimachinery::registry::rbac;
 use apimachinery::status::ApiError;
 
@@ -46,8 +47,8 @@ async fn check_escalation(api: &Api, req: &ApiRequest, cluster: &str, kind: &str
             obj.get("rules").and_then(Value::as_array).cloned().unwrap_or_default()
         }
         "RoleBinding" | "ClusterRoleBinding" => {
-            let ref_kind = str_of(obj, "/roleRef/kind");
-            let ref_name = str_of(obj, "/roleRef/name");
+            let ref_kind = str_at(obj, &["roleRef", "kind"]);
+            let ref_name = str_at(obj, &["roleRef", "name"]);
             let plural = if ref_kind == "Role" { "roles" } else { "clusterroles" };
             if api.authz.allows(cluster, &allowed("bind", plural, ref_name)).await? {
                 return Ok(());
