@@ -1,8 +1,11 @@
 //! First-start content of a shard: the `system:admin` logical cluster holding the bootstrap
 //! policy that applies in every logical cluster, and the `root` logical cluster.
 //!
-//! Objects are created only when missing, so restarts never overwrite what users changed.
+//! Objects are created only when missing, so restarts never overwrite what users changed. The
+//! bootstrap roles alone get back, at every start, any of their rules they lack (a newer
+//! release's among them), as kube-apiserver reconciles its default roles.
 
+use apimachinery::{auth, field};
 use apiserver::auth::authz::BOOTSTRAP_CLUSTER;
 use apiserver::rest::object;
 use apiserver::storage::{Key, SharedStorage, StorageError};
@@ -17,6 +20,9 @@ pub const TENANCY_READER_ROLE: &str = "system:kcp:tenancy:reader";
 
 /// Group of the kcp administrators (`kcp-admin` in the admin kubeconfig).
 pub const KCP_ADMIN_GROUP: &str = "system:kcp:admin";
+
+/// A bootstrap role carrying this annotation with `"false"` keeps its rules across upgrades.
+const AUTOUPDATE_ANNOTATION: &str = "rbac.authorization.kubernetes.io/autoupdate";
 
 /// The workspace type of home workspaces.
 pub const HOME_TYPE: &str = "home";
@@ -90,6 +96,30 @@ fn cluster_role_binding(name: &str, role: &str, group: &str) -> (String, Value) 
     (name.to_string(), new_object("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", name, "", body))
 }
 
+/// What `view` may read. `edit` reads it too, as kube's `edit` aggregates `view`: an editor can
+/// then grant `view` to others, which the escalation check refuses unless the editor holds it.
+fn view_rule() -> Value {
+    json!({"apiGroups": ["", "coordination.k8s.io", "events.k8s.io"],
+    "resources": ["configmaps", "serviceaccounts", "events", "leases", "namespaces", "resourcequotas", "limitranges"],
+    "verbs": ["get", "list", "watch"]})
+}
+
+/// Adds to a stored bootstrap role the rules of `wanted` it does not cover, as kube-apiserver
+/// reconciles its default roles at every start: rules added by hand stay, and a role annotated
+/// `rbac.authorization.kubernetes.io/autoupdate: "false"` is left as it is. True when it changed.
+fn add_lacking_rules(stored: &mut Value, wanted: &[Value]) -> bool {
+    if field::str_at(stored, &["metadata", "annotations", AUTOUPDATE_ANNOTATION]) == "false" {
+        return false;
+    }
+    let held = stored["rules"].as_array().cloned().unwrap_or_default();
+    let lacking: Vec<Value> = wanted.iter().filter(|rule| auth::covers(&held, std::slice::from_ref(rule)).is_err()).cloned().collect();
+    if lacking.is_empty() {
+        return false;
+    }
+    stored["rules"] = Value::Array(held.into_iter().chain(lacking).collect());
+    true
+}
+
 /// Objects to create, by name.
 type Named = Vec<(String, Value)>;
 
@@ -107,14 +137,10 @@ fn policy() -> (Named, Named) {
             "edit",
             json!([{"apiGroups": ["", "coordination.k8s.io", "events.k8s.io"],
             "resources": ["configmaps", "secrets", "serviceaccounts", "events", "leases"],
-            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]}]),
+            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]},
+            view_rule()]),
         ),
-        cluster_role(
-            "view",
-            json!([{"apiGroups": ["", "coordination.k8s.io", "events.k8s.io"],
-            "resources": ["configmaps", "serviceaccounts", "events", "leases", "namespaces", "resourcequotas", "limitranges"],
-            "verbs": ["get", "list", "watch"]}]),
-        ),
+        cluster_role("view", json!([view_rule()])),
         cluster_role(
             "system:basic-user",
             json!([
@@ -157,7 +183,10 @@ pub async fn run(store: &SharedStorage, scope: Scope) -> Result<(), StorageError
     let (roles, bindings) = policy();
     for (name, obj) in roles {
         let key = Key { group: "rbac.authorization.k8s.io", resource: "clusterroles", cluster: BOOTSTRAP_CLUSTER, namespace: "", name: &name };
+        let (encoded, wanted) = (key.encode(), obj["rules"].as_array().cloned().unwrap_or_default());
         ensure(store, key, obj).await?;
+        // A shard started on an older install's store gets the rules its roles lack now.
+        update(store, &encoded, |stored| add_lacking_rules(stored, &wanted)).await?;
     }
     for (name, obj) in bindings {
         let key = Key { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", cluster: BOOTSTRAP_CLUSTER, namespace: "", name: &name };
@@ -214,4 +243,36 @@ fn workspace_types() -> Named {
         // Home workspaces have no parent: they are created on first GET of `workspaces/~`.
         wt(HOME_TYPE, json!({"extend": universal, "limitAllowedParents": {"none": true}, "defaultChildWorkspaceType": t("universal")})),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules_of(roles: &Named, name: &str) -> Vec<Value> {
+        let role = roles.iter().find(|(n, _)| n == name).map(|(_, r)| r).expect("bootstrap role");
+        role["rules"].as_array().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_stored_role_gains_what_it_lacks_and_keeps_its_own_rules() {
+        let (roles, _) = policy();
+        let wanted = rules_of(&roles, "edit");
+        let own = json!({"apiGroups": ["example.com"], "resources": ["widgets"], "verbs": ["get"]});
+        let mut old_edit = json!({"metadata": {"name": "edit"}, "rules": [wanted[0].clone(), own.clone()]});
+        assert!(add_lacking_rules(&mut old_edit, &wanted));
+        assert_eq!(old_edit["rules"], json!([wanted[0], own, wanted[1]]));
+        assert!(!add_lacking_rules(&mut old_edit, &wanted), "a second start changes nothing");
+        let mut pinned = json!({"metadata": {"annotations": {AUTOUPDATE_ANNOTATION: "false"}}, "rules": []});
+        assert!(!add_lacking_rules(&mut pinned, &wanted));
+        assert_eq!(pinned["rules"], json!([]));
+    }
+
+    #[test]
+    fn each_role_holds_the_ones_below_it() {
+        let (roles, _) = policy();
+        for (above, below) in [("edit", "view"), ("admin", "edit"), ("cluster-admin", "admin")] {
+            assert_eq!(auth::covers(&rules_of(&roles, above), &rules_of(&roles, below)), Ok(()), "{above} lacks part of {below}");
+        }
+    }
 }
