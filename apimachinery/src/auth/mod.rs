@@ -25,7 +25,7 @@ pub use escalation::{check_binding_write, check_role_write, confirm_no_escalatio
 pub use rbac::{authorize, rules_for, Attributes, CompiledRbac, Decision, RbacObjects};
 pub use review::{attributes_from_review, user_from_review_spec};
 pub use rule::Rule;
-pub use service_account::{as_seen_in, service_account_cluster, Claims, ServiceAccountRef, TokenSigner, TokenVerifier};
+pub use service_account::{as_seen_in, is_local_service_account, service_account_cluster, Claims, ServiceAccountRef, TokenSigner, TokenVerifier};
 pub use token_file::TokenFile;
 pub use user::{
     bearer_token, is_lifecycle_group, service_account_username, user_from_certificate, UserInfo, AUTHENTICATED_GROUP, BINDING_PREFIX, CLUSTER_GROUP_PREFIX,

@@ -98,6 +98,19 @@ pub fn service_account_cluster(user: &UserInfo) -> Option<&str> {
     user.extra.get(CLUSTER_NAME_EXTRA).and_then(|v| v.first()).map(String::as_str)
 }
 
+/// Whether `user` is one of `cluster`'s own service accounts. One that names no cluster counts
+/// as local, as in kcp: a SubjectAccessReview or an impersonation naming a service account asks
+/// about the workspace's own (only tokens carry a cluster, and they always do). One that names
+/// several clusters is nobody's.
+pub fn is_local_service_account(user: &UserInfo, cluster: &str) -> bool {
+    user.name.starts_with(super::user::SERVICE_ACCOUNT_PREFIX)
+        && match user.extra.get(CLUSTER_NAME_EXTRA).map(Vec::as_slice) {
+            None | Some([]) => true,
+            Some([home]) => home == cluster,
+            Some(_) => false,
+        }
+}
+
 /// The identity a request carries into `cluster`: a service account of another logical
 /// cluster is only an authenticated stranger there, known by its cluster's group
 /// `system:cluster:<its cluster>`, so a workspace can grant to "anyone from workspace X" but
@@ -325,6 +338,22 @@ mod tests {
         assert!(away.extra.is_empty());
         let alice = UserInfo { name: "alice".into(), ..Default::default() };
         assert_eq!(as_seen_in(alice.clone(), "other"), alice);
+    }
+
+    #[test]
+    fn a_service_account_naming_no_cluster_is_local_everywhere() {
+        let robot = |clusters: &[&str]| {
+            let mut u = UserInfo { name: "system:serviceaccount:default:robot".into(), ..Default::default() };
+            if !clusters.is_empty() {
+                u.extra.insert(CLUSTER_NAME_EXTRA.into(), clusters.iter().map(|c| c.to_string()).collect());
+            }
+            u
+        };
+        assert!(is_local_service_account(&robot(&[]), "abc"), "a review's or an impersonated account");
+        assert!(is_local_service_account(&robot(&["abc"]), "abc"));
+        assert!(!is_local_service_account(&robot(&["other"]), "abc"));
+        assert!(!is_local_service_account(&robot(&["abc", "other"]), "abc"));
+        assert!(!is_local_service_account(&UserInfo { name: "alice".into(), ..Default::default() }, "abc"));
     }
 
     #[test]

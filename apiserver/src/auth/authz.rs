@@ -200,7 +200,7 @@ impl Authorizer {
     /// even discovery; access to a parent grants nothing in a child.
     async fn has_access(&self, cluster: &str, user: &UserInfo) -> Result<bool, ApiError> {
         // A workspace's own service accounts are governed by its RBAC alone.
-        if apimachinery::auth::service_account_cluster(user) == Some(cluster) {
+        if apimachinery::auth::is_local_service_account(user, cluster) {
             return Ok(true);
         }
         let attrs = Attributes { user: user.clone(), verb: "access".into(), path: "/".into(), ..Default::default() };
