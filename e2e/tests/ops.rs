@@ -68,6 +68,29 @@ fn sigterm_keeps_acknowledged_state() {
     assert!(kcp.kubectl_in("second", &["get", "configmap", "kept"]).fails().contains("NotFound"));
 }
 
+/// A start gives the bootstrap roles back the rules they lack (what an older release's store
+/// holds), as kube-apiserver reconciles its default roles; a role pinned with
+/// `rbac.authorization.kubernetes.io/autoupdate: "false"` stays as its owner left it.
+#[test]
+fn a_start_gives_bootstrap_roles_back_the_rules_they_lack() {
+    let kcp = Install::start();
+    let rules = |kcp: &Install, role: &str| kcp.kubectl_in("system:admin", &["get", "clusterrole", role, "-o", "json"]).json()["rules"].clone();
+    let edit = rules(&kcp, "edit");
+    assert_eq!(edit.as_array().map(Vec::len), Some(2), "edit writes, and reads what view reads: {edit}");
+    kcp.kubectl_in("system:admin", &["patch", "clusterrole", "edit", "--type=json", "-p", r#"[{"op":"remove","path":"/rules/1"}]"#]).ok();
+    let pinned = r#"[{"apiGroups":[""],"resources":["configmaps"],"verbs":["get"]}]"#;
+    kcp.kubectl_in(
+        "system:admin",
+        &["patch", "clusterrole", "view", "--type=json", "-p", &format!(r#"[{{"op":"replace","path":"/rules","value":{pinned}}}]"#)],
+    )
+    .ok();
+    kcp.kubectl_in("system:admin", &["annotate", "clusterrole", "view", "rbac.authorization.kubernetes.io/autoupdate=false"]).ok();
+    assert_eq!(rules(&kcp, "edit").as_array().map(Vec::len), Some(1));
+    let kcp = Install::start_in(kcp.stop_keep());
+    assert_eq!(rules(&kcp, "edit"), edit);
+    assert_eq!(rules(&kcp, "view"), serde_json::from_str::<serde_json::Value>(pinned).expect("json"));
+}
+
 #[test]
 fn a_bad_configuration_exits_64() {
     let dir = tempfile::tempdir().expect("tempdir");
