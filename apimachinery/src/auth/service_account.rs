@@ -98,17 +98,26 @@ pub fn service_account_cluster(user: &UserInfo) -> Option<&str> {
     user.extra.get(CLUSTER_NAME_EXTRA).and_then(|v| v.first()).map(String::as_str)
 }
 
-/// Whether `user` is one of `cluster`'s own service accounts. One that names no cluster counts
-/// as local, as in kcp: a SubjectAccessReview or an impersonation naming a service account asks
-/// about the workspace's own (only tokens carry a cluster, and they always do). One that names
-/// several clusters is nobody's.
+/// The clusters a service-account identity names; None for users that are not service accounts.
+fn named_clusters(user: &UserInfo) -> Option<&[String]> {
+    user.name.starts_with(super::user::SERVICE_ACCOUNT_PREFIX).then(|| user.extra.get(CLUSTER_NAME_EXTRA).map_or(&[][..], Vec::as_slice))
+}
+
+/// Whether a service account naming `named` belongs to `cluster`. One that names no cluster
+/// counts as local, as in kcp: a SubjectAccessReview or an impersonation naming a service
+/// account asks about the workspace's own (only tokens carry a cluster, and they always do).
+/// One that names several clusters is nobody's.
+fn belongs(named: &[String], cluster: &str) -> bool {
+    match named {
+        [] => true,
+        [home] => home == cluster,
+        _ => false,
+    }
+}
+
+/// Whether `user` is one of `cluster`'s own service accounts (see [`as_seen_in`] for the rest).
 pub fn is_local_service_account(user: &UserInfo, cluster: &str) -> bool {
-    user.name.starts_with(super::user::SERVICE_ACCOUNT_PREFIX)
-        && match user.extra.get(CLUSTER_NAME_EXTRA).map(Vec::as_slice) {
-            None | Some([]) => true,
-            Some([home]) => home == cluster,
-            Some(_) => false,
-        }
+    named_clusters(user).is_some_and(|named| belongs(named, cluster))
 }
 
 /// The identity a request carries into `cluster`: a service account of another logical
@@ -116,15 +125,13 @@ pub fn is_local_service_account(user: &UserInfo, cluster: &str) -> bool {
 /// `system:cluster:<its cluster>`, so a workspace can grant to "anyone from workspace X" but
 /// never mistakes another workspace's `default/robot` for its own.
 pub fn as_seen_in(user: UserInfo, cluster: &str) -> UserInfo {
-    match service_account_cluster(&user) {
-        Some(home) if home != cluster => UserInfo {
-            name: ANONYMOUS_USER.to_string(),
-            uid: String::new(),
-            groups: vec![super::AUTHENTICATED_GROUP.to_string(), format!("{}{home}", super::user::CLUSTER_GROUP_PREFIX)],
-            extra: BTreeMap::new(),
-        },
-        _ => user,
+    let Some(named) = named_clusters(&user).filter(|named| !belongs(named, cluster)) else { return user };
+    let mut groups = vec![super::AUTHENTICATED_GROUP.to_string()];
+    // A workspace's group only for an account that names exactly one.
+    if let [home] = named {
+        groups.push(format!("{}{home}", super::user::CLUSTER_GROUP_PREFIX));
     }
+    UserInfo { name: ANONYMOUS_USER.to_string(), uid: String::new(), groups, extra: BTreeMap::new() }
 }
 
 /// The name foreign service accounts get.
@@ -338,6 +345,11 @@ mod tests {
         assert!(away.extra.is_empty());
         let alice = UserInfo { name: "alice".into(), ..Default::default() };
         assert_eq!(as_seen_in(alice.clone(), "other"), alice);
+        // One naming several clusters is a stranger everywhere, of no workspace's group.
+        let mut split = UserInfo { name: "system:serviceaccount:default:robot".into(), ..Default::default() };
+        split.extra.insert(CLUSTER_NAME_EXTRA.into(), vec!["abc123".into(), "other".into()]);
+        let seen = as_seen_in(split, "abc123");
+        assert_eq!((seen.name.as_str(), seen.groups), ("system:anonymous", vec!["system:authenticated".to_string()]));
     }
 
     #[test]
