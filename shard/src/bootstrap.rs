@@ -2,8 +2,8 @@
 //! policy that applies in every logical cluster, and the `root` logical cluster.
 //!
 //! Objects are created only when missing, so restarts never overwrite what users changed. The
-//! bootstrap roles alone get back, at every start, any of their rules they lack (a newer
-//! release's among them), as kube-apiserver reconciles its default roles.
+//! ClusterRoles of the bootstrap policy alone get back, at every start, any of their rules they
+//! lack (a newer release's among them), as kube-apiserver reconciles its default roles.
 
 use apimachinery::{auth, field};
 use apiserver::auth::authz::BOOTSTRAP_CLUSTER;

@@ -152,7 +152,7 @@ fn str_field<'v>(obj: &'v Value, key: &str) -> &'v str {
 }
 
 /// `metadata.managedFields`, if present.
-fn managed_fields(obj: &Value) -> Option<&Value> {
+pub fn managed_fields(obj: &Value) -> Option<&Value> {
     crate::field::at(obj, &["metadata", "managedFields"])
 }
 

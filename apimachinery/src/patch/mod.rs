@@ -17,7 +17,7 @@ mod lists;
 mod merge;
 mod strategic;
 
-pub use apply::{apply, track_update, ApplyConflicts, Conflict};
+pub use apply::{apply, managed_fields, track_update, ApplyConflicts, Conflict};
 pub use json::json_patch;
 pub use lists::{KindLists, ListRule, ListType};
 pub use merge::merge_patch;

@@ -62,7 +62,7 @@ impl Fields {
     fn tracks(self, old: Option<&Value>) -> bool {
         match self {
             Fields::Track => true,
-            Fields::System => old.and_then(|o| field::at(o, &["metadata", "managedFields"])).and_then(Value::as_array).is_some_and(|m| !m.is_empty()),
+            Fields::System => old.and_then(patch::managed_fields).and_then(Value::as_array).is_some_and(|m| !m.is_empty()),
             Fields::Applied => false,
         }
     }
@@ -241,7 +241,7 @@ pub(crate) async fn commit_update(
         }
         if fields != Fields::Applied {
             meta.remove("managedFields");
-            if let Some(mf) = field::at(&old, &["metadata", "managedFields"]) {
+            if let Some(mf) = patch::managed_fields(&old) {
                 meta.insert("managedFields".into(), mf.clone());
             }
         }
