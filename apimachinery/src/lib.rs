@@ -13,6 +13,7 @@ pub mod meta;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;
+pub mod quota;
 pub mod registry;
 pub mod request;
 pub mod schema;

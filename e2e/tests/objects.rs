@@ -505,6 +505,34 @@ fn a_terminating_namespace_takes_no_new_content() {
 }
 
 #[test]
+fn a_resource_quota_counts_charges_and_refuses() {
+    in_each_cluster("quota", |n| {
+        n.k(&["create", "quota", "q", "--hard=secrets=2,count/configmaps=100"]).ok();
+        let used = || n.k(&["get", "quota", "q", "-o", "jsonpath={.status.used.secrets}"]).ok().to_string();
+        eventually("the quota's first count", Duration::from_secs(10), || (used() == "0").then_some(()));
+        for s in ["s1", "s2"] {
+            n.k(&["create", "secret", "generic", s]).ok();
+        }
+        assert_eq!(used(), "2", "each create is charged as it is admitted");
+        assert_eq!(
+            n.k(&["create", "secret", "generic", "s3"]).fails().trim(),
+            "error: failed to create secret secrets \"s3\" is forbidden: exceeded quota: q, requested: secrets=1, used: secrets=2, limited: secrets=2"
+        );
+        assert!(n.k(&["get", "secret", "s3"]).fails().contains("NotFound"), "nothing stored");
+
+        n.k(&["delete", "secret", "s1"]).ok();
+        eventually("the slot given back", Duration::from_secs(10), || (used() == "1").then_some(()));
+        assert!(n.k(&["create", "secret", "generic", "s2"]).fails().contains("already exists"));
+        n.k(&["create", "secret", "generic", "s4", "--dry-run=server"]).ok();
+        assert_eq!(used(), "1", "neither a duplicate nor a dry run is charged");
+        n.k(&["create", "secret", "generic", "s3"]).ok();
+        let described = n.k(&["describe", "quota", "q"]).ok().to_string();
+        let rows: String = described.lines().skip_while(|l| !l.starts_with("--------")).skip(1).map(|l| format!("{l}\n")).collect();
+        assert_table(&rows, &[&["count/configmaps", "*", "100"], &["secrets", "2", "2"]]);
+    });
+}
+
+#[test]
 fn auth_can_i_and_whoami() {
     in_each_cluster("auth", |n| {
         assert_eq!(n.k(&["auth", "can-i", "create", "configmaps"]).ok(), "yes\n");

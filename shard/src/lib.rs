@@ -13,6 +13,7 @@ pub mod global;
 pub mod home;
 pub mod inactive;
 pub mod max_permission;
+pub mod quota;
 pub mod replication;
 pub mod resource_locks;
 pub mod shards;
@@ -153,6 +154,7 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
 
     let crds = Arc::new(CrdIndex::default());
     let claims = Arc::new(claims::ClaimIndex::default());
+    let quotas = Arc::new(quota::QuotaIndex::default());
     let root_ca = match &config.root_ca_file {
         Some(path) => Some(Arc::from(read(path)?.as_str())),
         None => None,
@@ -173,7 +175,7 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
             }),
         }),
         limits: Limits::default(),
-        plugins: admission_plugins(&global, &claims),
+        plugins: admission_plugins(&global, &claims, &quotas),
         shutdown: shutdown.clone(),
         inactive: inactive::follow(store.clone())?,
         served: Default::default(),
@@ -186,7 +188,7 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
     let readiness = apiserver::server::probes::Readiness::default();
     tokio::spawn(follow_cache(cache.subscriber.clone(), readiness.gate("cache")));
     let launch = controllers::Launcher { informers: &informers, metrics: &controller_metrics, readiness: &readiness };
-    controllers::start(&api, &launch, placement, root_ca, &urls, claims.clone());
+    controllers::start(&api, &launch, placement, root_ca, &urls, claims.clone(), quotas);
     // Every follower has subscribed: the feed can list and watch.
     tokio::spawn(informers.run());
     let mut phases = BinaryPhases::default();
@@ -298,7 +300,11 @@ async fn follow_cache(subscriber: Arc<cache_server::client::Subscriber>, gate: a
 }
 
 /// Every admission plugin of the shard in order: the built-in ones, then the shard's own.
-pub(crate) fn admission_plugins(global: &Arc<global::Global>, claims: &Arc<claims::ClaimIndex>) -> Vec<Arc<dyn apiserver::rest::AdmissionPlugin>> {
+pub(crate) fn admission_plugins(
+    global: &Arc<global::Global>,
+    claims: &Arc<claims::ClaimIndex>,
+    quotas: &Arc<quota::QuotaIndex>,
+) -> Vec<Arc<dyn apiserver::rest::AdmissionPlugin>> {
     admission::plugins(vec![
         Arc::new(tenancy::WorkspaceAdmission { global: global.clone() }),
         Arc::new(tenancy::LogicalClusterAdmission),
@@ -306,5 +312,7 @@ pub(crate) fn admission_plugins(global: &Arc<global::Global>, claims: &Arc<claim
         Arc::new(crd_lock::CrdLockAdmission),
         Arc::new(claims::ClaimLabelAdmission { index: claims.clone() }),
         Arc::new(shards::ShardAdmission),
+        // Last: nothing refuses a create after its quotas were charged.
+        Arc::new(quota::QuotaAdmission::new(quotas.clone())),
     ])
 }

@@ -314,7 +314,7 @@ pub(crate) fn cluster_of(req: &ApiRequest) -> Result<&str, ApiError> {
 }
 
 /// `dryRun=All` was requested; anything else is rejected like kube does.
-pub(crate) fn dry_run(req: &ApiRequest) -> Result<bool, ApiError> {
+pub fn dry_run(req: &ApiRequest) -> Result<bool, ApiError> {
     match req.info.param("dryRun") {
         None | Some("") => Ok(false),
         Some("All") => Ok(true),

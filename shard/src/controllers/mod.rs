@@ -20,6 +20,7 @@ pub mod namespace;
 pub mod namespace_defaults;
 pub mod permissionclaims;
 pub mod replicate_rbac;
+pub mod resourcequota;
 #[cfg(test)]
 mod testing;
 pub mod workspace;
@@ -262,6 +263,7 @@ pub fn start(
     root_ca: Option<std::sync::Arc<str>>,
     urls: &crate::shards::Urls,
     claims: std::sync::Arc<crate::claims::ClaimIndex>,
+    quotas: std::sync::Arc<crate::quota::QuotaIndex>,
 ) {
     let crds = api.crds.clone();
     let bindings = apibinding::ApiBindings::new(client(api.clone(), apibinding::NAME), placement.global.clone(), crds.clone());
@@ -292,6 +294,7 @@ pub fn start(
     launch.run(workspacetype::controller(types, informers));
     let labeller = permissionclaims::ClaimLabeller::new(client(api.clone(), permissionclaims::NAME), claims);
     launch.run(permissionclaims::controller(labeller, informers));
+    launch.run(resourcequota::controller(resourcequota::QuotaStatus { client: client(api.clone(), resourcequota::NAME), index: quotas }, informers));
 }
 
 /// Where the shard's controllers run: the feed they follow, the metrics they report into, and

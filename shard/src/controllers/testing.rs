@@ -23,6 +23,7 @@ pub struct Fixture {
     pub store: SharedStorage,
     pub crds: Arc<CrdIndex>,
     pub claims: Arc<crate::claims::ClaimIndex>,
+    pub quotas: Arc<crate::quota::QuotaIndex>,
     pub api: Arc<Api>,
     pub global: Arc<Global>,
     _shutdown: tokio::sync::watch::Sender<bool>,
@@ -40,6 +41,7 @@ impl Fixture {
         let global = Arc::new(Global::local(store.clone()));
         let crds = Arc::new(CrdIndex::default());
         let claims = Arc::new(crate::claims::ClaimIndex::default());
+        let quotas = Arc::new(crate::quota::QuotaIndex::default());
         let (tx, shutdown) = tokio::sync::watch::channel(false);
         let api = Arc::new(Api {
             store: store.clone(),
@@ -47,12 +49,12 @@ impl Fixture {
             authz: Authorizer::new(store.clone()).expect("authorizer"),
             authn: Arc::new(Authenticator { tokens: None, service_accounts: None }),
             limits: Limits::default(),
-            plugins: crate::admission_plugins(&global, &claims),
+            plugins: crate::admission_plugins(&global, &claims, &quotas),
             shutdown,
             inactive: crate::inactive::follow(store.clone()).expect("inactive"),
             served: Default::default(),
         });
-        Fixture { store, crds, claims, api, global, _shutdown: tx, _dir: dir }
+        Fixture { store, crds, claims, quotas, api, global, _shutdown: tx, _dir: dir }
     }
 
     /// The client a controller named `name` writes with.
