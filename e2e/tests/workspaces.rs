@@ -382,3 +382,56 @@ fn an_inactive_workspace_is_closed_to_all_but_system_masters() {
     kcp.kubectl(&[&masters[..], &["annotate", "logicalcluster", "cluster", "core.kcp.io/inactive-"]].concat()).ok();
     kcp.kubectl_in("root:quiet", &["get", "configmaps"]).ok();
 }
+
+#[test]
+fn an_object_limit_caps_a_workspace_and_only_kcp_admins_move_it() {
+    let kcp = Install::start_with(tempfile::tempdir().expect("temp dir"), &["--logical-cluster-total-object-limit=9"]);
+    kcp.kubectl_stdin(&["create", "-f", "-"], Some(&workspace("capped", None))).ok();
+    let cluster = ready(&kcp, "root", "capped");
+    let limited =
+        format!(" is forbidden: logical cluster \"{cluster}\" has reached its total object count limit (9/9 objects); delete objects to free up capacity");
+    let create = |name: &str| kcp.kubectl_in("root:capped", &["create", "configmap", name]);
+    // The workspace's own objects (namespace, service account, CA, …) count too; they are all
+    // made before the limit is reached.
+    eventually("the default namespace's content", Duration::from_secs(10), || {
+        let defaults = kcp.kubectl_in("root:capped", &["get", "serviceaccount/default", "configmap/kube-root-ca.crt", "-o", "name"]);
+        (defaults.code == 0).then_some(())
+    });
+    let mut made = 0;
+    let refusal = loop {
+        let r = create(&format!("c{made}"));
+        if r.code == 0 {
+            made += 1;
+            assert!(made < 9, "never refused");
+        } else {
+            break r.stderr;
+        }
+    };
+    assert_eq!(refusal.trim(), format!("error: failed to create configmap: configmaps \"c{made}\"{limited}"));
+    // Updates and Events pass; a delete frees one slot, and one only.
+    kcp.kubectl_in("root:capped", &["label", "configmap", "c0", "full=yes"]).ok();
+    let event = "apiVersion: v1\nkind: Event\nmetadata:\n  name: full\ninvolvedObject:\n  kind: ConfigMap\n  name: c0\nreason: Full\nmessage: at the limit\n";
+    kcp.kubectl_in_stdin("root:capped", &["-n", "default", "create", "-f", "-"], event).ok();
+    kcp.kubectl_in("root:capped", &["delete", "configmap", "c0"]).ok();
+    eventually("the slot given back", Duration::from_secs(5), || (create("again").code == 0).then_some(()));
+    assert!(create("more").fails().contains(&limited));
+    // The shard-wide default spares root.
+    for i in 0..10 {
+        kcp.kubectl(&["create", "configmap", &format!("root-{i}")]).ok();
+    }
+
+    // A workspace's own cluster-admin may not lift the limit; a kcp administrator may.
+    kcp.kubectl_in("root:capped", &["delete", "configmap", "c1"]).ok();
+    eventually("a free slot", Duration::from_secs(5), || {
+        let bound = kcp.kubectl_in("root:capped", &["create", "clusterrolebinding", "owner", "--clusterrole=cluster-admin", "--user=owner"]);
+        (bound.code == 0).then_some(())
+    });
+    let lift = ["annotate", "--overwrite", "logicalcluster", "cluster", "core.kcp.io/max-total-objects=0"];
+    let by_owner: Vec<&str> = ["--as=owner"].into_iter().chain(lift).collect();
+    assert_eq!(
+        kcp.kubectl_in("root:capped", &by_owner).fails().trim(),
+        "Error from server (Forbidden): logicalclusters.core.kcp.io \"cluster\" is forbidden: modification of admin-reserved annotation: \"core.kcp.io/max-total-objects\""
+    );
+    kcp.kubectl_in("root:capped", &lift).ok();
+    eventually("the limit lifted", Duration::from_secs(5), || (create("lifted").code == 0).then_some(()));
+}

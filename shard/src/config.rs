@@ -44,6 +44,8 @@ pub struct ShardFile {
     pub fairness_flow_seats: Option<usize>,
     /// Recent events kept for watches to resume from; 10000 by default.
     pub watch_cache_size: Option<usize>,
+    /// As `--logical-cluster-total-object-limit`.
+    pub logical_cluster_total_object_limit: Option<i64>,
     /// URL clients use to reach this shard (workspace URLs start with it).
     pub shard_external_url: Option<String>,
     /// CA certificate published as ConfigMap `kube-root-ca.crt` in every namespace.
@@ -168,6 +170,11 @@ pub struct ShardFlags {
     /// Recent events kept for watches to resume from.
     #[arg(long)]
     pub watch_cache_size: Option<usize>,
+    /// Objects a logical cluster may hold (Events aside) unless its LogicalCluster's
+    /// `core.kcp.io/max-total-objects` annotation says otherwise; not applied to `root` and
+    /// `system:*`. 0 (the default): no limit.
+    #[arg(long)]
+    pub logical_cluster_total_object_limit: Option<i64>,
     /// URL clients use to reach this shard (workspace URLs start with it); default
     /// `https://<bound address>`.
     #[arg(long)]
@@ -350,6 +357,8 @@ pub struct ShardConfig {
     pub fairness: FairnessConfig,
     /// Recent events kept for watches to resume from.
     pub watch_cache_size: usize,
+    /// Objects a logical cluster may hold by default; ≤ 0: no limit.
+    pub logical_cluster_total_object_limit: i64,
     /// URL clients use to reach this shard (workspace URLs start with it); the base URL when unset.
     pub shard_external_url: Option<String>,
     /// CA certificate published as ConfigMap `kube-root-ca.crt`; none published when unset.
@@ -400,6 +409,7 @@ impl ShardConfig {
             storage,
             shard_name,
             watch_cache_size,
+            logical_cluster_total_object_limit: flags.logical_cluster_total_object_limit.or(file.logical_cluster_total_object_limit).unwrap_or(0),
             service_account_signing_key_file: flags
                 .service_account_signing_key_file
                 .or(file.service_account_signing_key_file)

@@ -13,6 +13,7 @@ pub mod global;
 pub mod home;
 pub mod inactive;
 pub mod max_permission;
+pub mod object_limit;
 pub mod quota;
 pub mod replication;
 pub mod resource_locks;
@@ -153,8 +154,7 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
     }
 
     let crds = Arc::new(CrdIndex::default());
-    let claims = Arc::new(claims::ClaimIndex::default());
-    let quotas = Arc::new(quota::QuotaIndex::default());
+    let indexes = Indexes { objects: Arc::new(object_limit::ObjectCounts::new(config.logical_cluster_total_object_limit)), ..Indexes::default() };
     let root_ca = match &config.root_ca_file {
         Some(path) => Some(Arc::from(read(path)?.as_str())),
         None => None,
@@ -175,7 +175,7 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
             }),
         }),
         limits: Limits::default(),
-        plugins: admission_plugins(&global, &claims, &quotas),
+        plugins: admission_plugins(&global, &indexes),
         shutdown: shutdown.clone(),
         inactive: inactive::follow(store.clone())?,
         served: Default::default(),
@@ -188,7 +188,7 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
     let readiness = apiserver::server::probes::Readiness::default();
     tokio::spawn(follow_cache(cache.subscriber.clone(), readiness.gate("cache")));
     let launch = controllers::Launcher { informers: &informers, metrics: &controller_metrics, readiness: &readiness };
-    controllers::start(&api, &launch, placement, root_ca, &urls, claims.clone(), quotas);
+    controllers::start(&api, &launch, placement, root_ca, &urls, &indexes);
     // Every follower has subscribed: the feed can list and watch.
     tokio::spawn(informers.run());
     let mut phases = BinaryPhases::default();
@@ -203,8 +203,13 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
     }
     // The virtual workspaces authorize their requests themselves.
     let view_access = Arc::new(view_access::ViewAccess { api: api.clone(), global: global.clone() });
-    let export_claims =
-        Arc::new(view_access::ExportClaims { global: global.clone(), index: claims.clone(), crds: api.crds.clone(), policies, authz: api.authz.clone() });
+    let export_claims = Arc::new(view_access::ExportClaims {
+        global: global.clone(),
+        index: indexes.claims.clone(),
+        crds: api.crds.clone(),
+        policies,
+        authz: api.authz.clone(),
+    });
     phases.views.0.push(Arc::new(virtual_workspaces::apiexport::ApiExportView { api: api.clone(), access: view_access.clone(), claims: export_claims }));
     phases.views.0.push(Arc::new(virtual_workspaces::lifecycle::LifecycleView { api: api.clone(), access: view_access }));
     let schemas = Arc::new(view_access::BindingSchemas { store: api.store.clone(), global: global.clone() });
@@ -299,20 +304,28 @@ async fn follow_cache(subscriber: Arc<cache_server::client::Subscriber>, gate: a
     }
 }
 
+/// What admission reads and the informers keep current, shared by plugins and controllers.
+#[derive(Default)]
+pub struct Indexes {
+    /// The accepted permission claims of every binding.
+    pub claims: Arc<claims::ClaimIndex>,
+    /// The namespaces that have ResourceQuotas.
+    pub quotas: Arc<quota::QuotaIndex>,
+    /// Object counts and limits of every logical cluster.
+    pub objects: Arc<object_limit::ObjectCounts>,
+}
+
 /// Every admission plugin of the shard in order: the built-in ones, then the shard's own.
-pub(crate) fn admission_plugins(
-    global: &Arc<global::Global>,
-    claims: &Arc<claims::ClaimIndex>,
-    quotas: &Arc<quota::QuotaIndex>,
-) -> Vec<Arc<dyn apiserver::rest::AdmissionPlugin>> {
+pub(crate) fn admission_plugins(global: &Arc<global::Global>, indexes: &Indexes) -> Vec<Arc<dyn apiserver::rest::AdmissionPlugin>> {
     admission::plugins(vec![
         Arc::new(tenancy::WorkspaceAdmission { global: global.clone() }),
         Arc::new(tenancy::LogicalClusterAdmission),
         Arc::new(binding::BindingAdmission { global: global.clone() }),
         Arc::new(crd_lock::CrdLockAdmission),
-        Arc::new(claims::ClaimLabelAdmission { index: claims.clone() }),
+        Arc::new(claims::ClaimLabelAdmission { index: indexes.claims.clone() }),
+        Arc::new(object_limit::ObjectLimitAdmission { counts: indexes.objects.clone() }),
         Arc::new(shards::ShardAdmission),
         // Last: nothing refuses a create after its quotas were charged.
-        Arc::new(quota::QuotaAdmission::new(quotas.clone())),
+        Arc::new(quota::QuotaAdmission::new(indexes.quotas.clone())),
     ])
 }

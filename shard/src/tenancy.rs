@@ -261,14 +261,26 @@ fn changed_annotations(obj: &Value, old: &Value, keys: &[&str]) -> Vec<FieldErro
 }
 
 /// Admission of LogicalClusters: what the system recorded on them (path, type, owner, spec)
-/// is changed by `system:masters` only; initializers remove themselves through `status`.
+/// is changed by `system:masters` only; initializers remove themselves through `status`. The
+/// object limit is set by kcp administrators only: a workspace's own admin may not raise it.
 pub struct LogicalClusterAdmission;
+
+/// LogicalCluster annotations only kcp administrators (and `system:masters`) may change.
+const ADMIN_RESERVED: &[&str] = &[crate::object_limit::ANNOTATION];
 
 impl AdmissionPlugin for LogicalClusterAdmission {
     fn admit<'a>(&'a self, w: Write<'a>, obj: &'a mut Value) -> BoxFuture<'a, Result<(), ApiError>> {
         Box::pin(async move {
             let Some(old) = w.old else { return Ok(()) };
-            if !w.is("core.kcp.io", "LogicalCluster") || w.req.info.subresource == "status" || w.by_masters() {
+            if !w.is("core.kcp.io", "LogicalCluster") {
+                return Ok(());
+            }
+            let admin = w.by_masters() || w.req.user.groups.iter().any(|g| g == crate::bootstrap::KCP_ADMIN_GROUP);
+            if let Some(key) = ADMIN_RESERVED.iter().find(|key| !admin && !changed_annotations(obj, old, &[key]).is_empty()) {
+                let why = format!("modification of admin-reserved annotation: {key:?}");
+                return Err(ApiError::forbidden_because("core.kcp.io", "logicalclusters", object::meta_str(obj, "name"), &why));
+            }
+            if w.req.info.subresource == "status" || w.by_masters() {
                 return Ok(());
             }
             let mut errs = Vec::new();
@@ -288,6 +300,34 @@ impl AdmissionPlugin for LogicalClusterAdmission {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn only_administrators_move_a_workspaces_object_limit() {
+        use apiserver::rest::client::{ObjectRef, Part};
+        let f = crate::controllers::testing::Fixture::new().await;
+        f.namespace("c1", "default").await;
+        let lc = ObjectRef::new("core.kcp.io", "logicalclusters", "c1", "", "cluster");
+        let limit = |value: &'static str| {
+            move |lc: &mut Value| {
+                lc["metadata"]["annotations"][crate::object_limit::ANNOTATION] = json!(value);
+                true
+            }
+        };
+        let refused = f.client("test").modify(&lc, Part::Main, None, limit("5")).await.unwrap_err();
+        assert_eq!(
+            refused.message,
+            r#"logicalclusters.core.kcp.io "cluster" is forbidden: modification of admin-reserved annotation: "core.kcp.io/max-total-objects""#
+        );
+        let kcp_admin = apiserver::rest::client::SystemClient::new(f.api.clone(), "admin", &[crate::bootstrap::KCP_ADMIN_GROUP]);
+        kcp_admin.modify(&lc, Part::Main, None, limit("5")).await.expect("a kcp administrator sets it");
+        f.admin().modify(&lc, Part::Main, None, limit("7")).await.expect("system:masters changes it");
+        let user = f.client("test");
+        let labelled = user.modify(&lc, Part::Main, None, |lc| {
+            lc["metadata"]["labels"] = json!({"team": "a"});
+            true
+        });
+        labelled.await.expect("other metadata stays open");
+    }
 
     #[test]
     fn type_limits() {

@@ -22,7 +22,7 @@ pub mod permissionclaims;
 pub mod replicate_rbac;
 pub mod resourcequota;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub mod workspace;
 pub mod workspacetype;
 
@@ -262,8 +262,7 @@ pub fn start(
     placement: workspace::Placement,
     root_ca: Option<std::sync::Arc<str>>,
     urls: &crate::shards::Urls,
-    claims: std::sync::Arc<crate::claims::ClaimIndex>,
-    quotas: std::sync::Arc<crate::quota::QuotaIndex>,
+    indexes: &crate::Indexes,
 ) {
     let crds = api.crds.clone();
     let bindings = apibinding::ApiBindings::new(client(api.clone(), apibinding::NAME), placement.global.clone(), crds.clone());
@@ -279,7 +278,9 @@ pub fn start(
     let informers = launch.informers;
     launch.run(crd::controller(crd::Crds { client: client(api.clone(), crd::NAME), index: crds.clone() }, informers));
     launch.run(namespace::controller(namespace::NamespaceDeletion { client: client(api.clone(), namespace::NAME), crds: crds.clone() }, informers));
-    launch.run(gc::controller(gc::GarbageCollector::new(client(api.clone(), gc::NAME)), informers));
+    launch.run(gc::controller(gc::GarbageCollector::new(client(api.clone(), gc::NAME), indexes.objects.clone()), informers));
+    let objects = indexes.objects.clone();
+    informers.follow(&apiserver::storage::key::resource_prefix("core.kcp.io", "logicalclusters"), Box::new(move |c| objects.saw_logical_cluster(c)));
     let clusters = logicalcluster::LogicalClusters { client: client(api.clone(), logicalcluster::NAME), crds: crds.clone() };
     launch.run(logicalcluster::controller(clusters, informers));
     let census = launch.metrics.workspaces.clone();
@@ -292,9 +293,12 @@ pub fn start(
     launch.run(apibinder::controller(binder, informers));
     launch.run(endpointslice::controller(slices, informers));
     launch.run(workspacetype::controller(types, informers));
-    let labeller = permissionclaims::ClaimLabeller::new(client(api.clone(), permissionclaims::NAME), claims);
+    let labeller = permissionclaims::ClaimLabeller::new(client(api.clone(), permissionclaims::NAME), indexes.claims.clone());
     launch.run(permissionclaims::controller(labeller, informers));
-    launch.run(resourcequota::controller(resourcequota::QuotaStatus { client: client(api.clone(), resourcequota::NAME), index: quotas }, informers));
+    launch.run(resourcequota::controller(
+        resourcequota::QuotaStatus { client: client(api.clone(), resourcequota::NAME), index: indexes.quotas.clone() },
+        informers,
+    ));
 }
 
 /// Where the shard's controllers run: the feed they follow, the metrics they report into, and

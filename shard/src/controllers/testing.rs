@@ -22,8 +22,7 @@ pub const SHARD: &str = "root";
 pub struct Fixture {
     pub store: SharedStorage,
     pub crds: Arc<CrdIndex>,
-    pub claims: Arc<crate::claims::ClaimIndex>,
-    pub quotas: Arc<crate::quota::QuotaIndex>,
+    pub indexes: crate::Indexes,
     pub api: Arc<Api>,
     pub global: Arc<Global>,
     _shutdown: tokio::sync::watch::Sender<bool>,
@@ -40,8 +39,7 @@ impl Fixture {
         shards::register(&store, SHARD, &shards::Urls { base: url.clone(), external: url.clone(), virtual_workspaces: url }).await.expect("register");
         let global = Arc::new(Global::local(store.clone()));
         let crds = Arc::new(CrdIndex::default());
-        let claims = Arc::new(crate::claims::ClaimIndex::default());
-        let quotas = Arc::new(crate::quota::QuotaIndex::default());
+        let indexes = crate::Indexes::default();
         let (tx, shutdown) = tokio::sync::watch::channel(false);
         let api = Arc::new(Api {
             store: store.clone(),
@@ -49,12 +47,12 @@ impl Fixture {
             authz: Authorizer::new(store.clone()).expect("authorizer"),
             authn: Arc::new(Authenticator { tokens: None, service_accounts: None }),
             limits: Limits::default(),
-            plugins: crate::admission_plugins(&global, &claims, &quotas),
+            plugins: crate::admission_plugins(&global, &indexes),
             shutdown,
             inactive: crate::inactive::follow(store.clone()).expect("inactive"),
             served: Default::default(),
         });
-        Fixture { store, crds, claims, quotas, api, global, _shutdown: tx, _dir: dir }
+        Fixture { store, crds, indexes, api, global, _shutdown: tx, _dir: dir }
     }
 
     /// The client a controller named `name` writes with.

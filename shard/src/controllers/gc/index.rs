@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use apimachinery::meta::StoredMeta;
 use apiserver::storage::key;
+
+use crate::object_limit::ObjectCounts;
 use serde_json::Value;
 
 /// An object's uid as 128 bits. The shard assigns uids (UUIDs) on create and never changes
@@ -53,6 +55,8 @@ pub struct Index {
     owners_of: HashMap<Key, Box<[Uid]>>,
     /// The newest revision recorded: every write up to it is reflected.
     revision: u64,
+    /// Told of every key the index learns of or forgets: the index sees every object anyway.
+    counts: Arc<ObjectCounts>,
 }
 
 /// The uids an object's ownerReferences name.
@@ -64,6 +68,11 @@ pub fn owner_uids(obj: &Value) -> Vec<String> {
 }
 
 impl Index {
+    /// An empty index reporting keys to `counts`.
+    pub fn counting_into(counts: Arc<ObjectCounts>) -> Index {
+        Index { counts, ..Index::default() }
+    }
+
     /// Records an object as it is at `revision`.
     pub fn present(&mut self, key: &str, obj: &StoredMeta, revision: u64) {
         self.revision = self.revision.max(revision);
@@ -75,9 +84,13 @@ impl Index {
         let old = match uid {
             Some(uid) => {
                 self.key_of.insert(uid, shared.clone());
-                self.uid_of.insert(shared.clone(), uid).filter(|old| *old != uid)
+                let previous = self.uid_of.insert(shared.clone(), uid);
+                if previous.is_none() {
+                    self.counts.count(key, 1);
+                }
+                previous.filter(|old| *old != uid)
             }
-            None => self.uid_of.remove(key),
+            None => self.uid_of.remove(key).inspect(|_| self.counts.count(key, -1)),
         };
         if let Some(old) = old {
             self.forget_uid(old, key);
@@ -92,6 +105,7 @@ impl Index {
         let owners: Vec<String> = self.owners_of.get(key).into_iter().flatten().filter_map(|o| self.key_in(cluster, *o)).map(String::from).collect();
         self.release(key);
         let Some(uid) = self.uid_of.remove(key) else { return (Vec::new(), owners) };
+        self.counts.count(key, -1);
         self.forget_uid(uid, key);
         (self.dependents_in(cluster, uid), owners)
     }
@@ -174,6 +188,20 @@ mod tests {
 
     const OWNER: &str = "0b5ee3c5-54f4-4c4a-9d1e-5c8a3a0e6f01";
     const DEP: &str = "7d3f2a9e-1111-4c4a-9d1e-5c8a3a0e6f02";
+
+    #[test]
+    fn each_key_is_counted_once_while_it_exists() {
+        let counts = Arc::new(ObjectCounts::default());
+        let mut idx = Index::counting_into(counts.clone());
+        idx.present("core/configmaps/c1/ns/a", &meta(OWNER, &[]), 1);
+        idx.present("core/configmaps/c1/ns/a", &meta(OWNER, &[]), 2);
+        idx.present("core/configmaps/c1/ns/b", &meta(DEP, &[]), 3);
+        idx.present("core/configmaps/c2/ns/a", &meta("other", &[]), 4);
+        assert_eq!((counts.objects("c1"), counts.objects("c2")), (2, 1), "an update is not a new object");
+        idx.gone("core/configmaps/c1/ns/a");
+        idx.gone("core/configmaps/c1/ns/a");
+        assert_eq!(counts.objects("c1"), 1, "a key goes once");
+    }
 
     #[test]
     fn owners_and_dependents_are_found_within_their_cluster_only() {

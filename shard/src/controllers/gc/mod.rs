@@ -18,6 +18,7 @@ use apiserver::rest::object;
 use serde_json::Value;
 
 use super::{remove_finalizer, update, Error, Part};
+use crate::object_limit::ObjectCounts;
 use apimachinery::meta::StoredMeta;
 use apiserver::controller::{Action, Change, Controller, Informers, Known, Reconcile};
 use index::{owner_uids, Index};
@@ -36,9 +37,10 @@ pub struct GarbageCollector {
 }
 
 impl GarbageCollector {
-    /// A collector with an empty index (the controller's informer fills it).
-    pub fn new(client: SystemClient) -> Self {
-        GarbageCollector { client, index: Arc::default() }
+    /// A collector with an empty index (the controller's informer fills it), which reports
+    /// every key it learns of or forgets to `counts`.
+    pub fn new(client: SystemClient, counts: Arc<ObjectCounts>) -> Self {
+        GarbageCollector { client, index: Arc::new(Mutex::new(Index::counting_into(counts))) }
     }
 
     fn index(&self) -> MutexGuard<'_, Index> {

@@ -29,7 +29,7 @@ async fn config_map(f: &Fixture, name: &str, owners: &[&Value]) -> ObjectRef {
 async fn setup() -> (Fixture, GarbageCollector) {
     let f = Fixture::new().await;
     f.namespace("c1", "team").await;
-    let gc = GarbageCollector::new(f.client(NAME));
+    let gc = GarbageCollector::new(f.client(NAME), f.indexes.objects.clone());
     (f, gc)
 }
 

@@ -10,7 +10,7 @@ use crate::controllers::testing::Fixture;
 async fn observe(f: &Fixture, c: &ClaimLabeller, r: &ObjectRef) {
     let b = f.get(&r.key()).await.expect("binding");
     let (claims, resources) = claims_of(&b);
-    f.claims.set(&r.cluster, &r.name, claims);
+    f.indexes.claims.set(&r.cluster, &r.name, claims);
     track(&mut c.scope.lock().unwrap(), &r.key(), resources);
 }
 
@@ -40,7 +40,7 @@ async fn claimed_objects_are_labelled_while_the_claim_is_accepted() {
     let bindings = ApiBindings::new(f.client(apibinding::NAME), f.global.clone(), Arc::new(CrdIndex::default()));
     bindings.reconcile(&binding).await.unwrap();
 
-    let c = ClaimLabeller::new(f.client(NAME), f.claims.clone());
+    let c = ClaimLabeller::new(f.client(NAME), f.indexes.claims.clone());
     observe(&f, &c, &binding).await;
     c.reconcile(&binding).await.unwrap();
     let key = label_key("p", "cowboys");

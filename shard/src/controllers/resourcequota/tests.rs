@@ -14,7 +14,7 @@ async fn quota(f: &Fixture, hard: Value) -> (QuotaStatus, ObjectRef) {
     let r = ObjectRef::new("", "resourcequotas", "c1", "team", "q");
     let obj = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"}, "spec": {"hard": hard}});
     f.client("test").create(&r, obj).await.expect("quota");
-    (QuotaStatus { client: f.client(NAME), index: f.quotas.clone() }, r)
+    (QuotaStatus { client: f.client(NAME), index: f.indexes.quotas.clone() }, r)
 }
 
 #[tokio::test]
