@@ -435,3 +435,45 @@ fn an_object_limit_caps_a_workspace_and_only_kcp_admins_move_it() {
     kcp.kubectl_in("root:capped", &lift).ok();
     eventually("the limit lifted", Duration::from_secs(5), || (create("lifted").code == 0).then_some(()));
 }
+
+#[test]
+fn a_token_secret_holds_a_long_lived_token_until_it_is_deleted() {
+    use base64::Engine;
+    let kcp = Install::start();
+    kcp.kubectl(&["create", "serviceaccount", "robot"]).ok();
+    kcp.kubectl(&["create", "rolebinding", "robot-view", "--clusterrole=view", "--serviceaccount=default:robot"]).ok();
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: robot-token\n  annotations:\n    kubernetes.io/service-account.name: robot\ntype: kubernetes.io/service-account-token\n";
+    kcp.kubectl_stdin(&["create", "-f", "-"], Some(secret)).ok();
+    let token = eventually("the token filled in", Duration::from_secs(10), || {
+        let data = kcp.kubectl(&["get", "secret", "robot-token", "-o", "jsonpath={.data.token}"]).ok().to_string();
+        (!data.is_empty()).then(|| String::from_utf8(base64::engine::general_purpose::STANDARD.decode(data).expect("base64")).expect("UTF-8"))
+    });
+    assert_eq!(
+        kcp.kubectl_token(&token, "root", &["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"]).ok(),
+        "system:serviceaccount:default:robot"
+    );
+    assert!(kcp.kubectl_token(&token, "root", &["get", "configmaps", "-o", "name"]).ok().contains("configmap/kube-root-ca.crt"));
+    let described = kcp.kubectl(&["describe", "secret", "robot-token"]).ok().to_string();
+    assert!(described.contains("kubernetes.io/service-account.uid: ") && described.contains("namespace:  7 bytes"), "{described}");
+
+    // A TokenRequest may bind its token to the Secret too; pods cannot be bound to here.
+    let bound = kcp.kubectl(&["create", "token", "robot", "--bound-object-kind", "Secret", "--bound-object-name", "robot-token"]).ok().trim().to_string();
+    assert!(kcp.kubectl_token(&bound, "root", &["get", "configmaps"]).code == 0);
+    let to_pod = kcp.kubectl(&["create", "token", "robot", "--bound-object-kind", "Pod", "--bound-object-name", "p", "--bound-object-uid", "u"]);
+    assert!(to_pod.fails().contains("spec.boundObjectRef.kind: Unsupported value: \"Pod\": supported values: \"Secret\""), "{}", to_pod.stderr);
+    assert!(kcp
+        .kubectl(&["create", "token", "robot", "--bound-object-kind", "Secret", "--bound-object-name", "nope"])
+        .fails()
+        .contains("secrets \"nope\" not found"));
+
+    kcp.kubectl(&["delete", "secret", "robot-token"]).ok();
+    for revoked in [&token, &bound] {
+        assert_eq!(kcp.kubectl_token(revoked, "root", &["get", "configmaps"]).fails().trim(), "error: You must be logged in to the server (Unauthorized)");
+    }
+    // A Secret naming an account that does not exist is deleted, as in kube.
+    kcp.kubectl_stdin(&["create", "-f", "-"], Some(&secret.replace("name: robot\n", "name: ghost\n"))).ok();
+    eventually("the orphan deleted", Duration::from_secs(10), || {
+        let found = kcp.kubectl(&["get", "secret", "robot-token"]);
+        (found.code != 0 && found.stderr.contains("NotFound")).then_some(())
+    });
+}

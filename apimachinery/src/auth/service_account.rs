@@ -41,9 +41,15 @@ pub struct ServiceAccountRef {
     /// `{name, uid}` of the service account.
     #[serde(rename = "serviceaccount")]
     pub account: AccountId,
+    /// `{name, uid}` of the Secret the token is bound to, if any: deleting the Secret revokes
+    /// the token (kube's secret-bound tokens, and the long-lived ones of
+    /// `kubernetes.io/service-account-token` Secrets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<AccountId>,
 }
 
-/// Name and uid of a service account; the uid makes a recreated account's old tokens invalid.
+/// Name and uid of a service account (or of the Secret a token is bound to); the uid makes a
+/// recreated object's old tokens invalid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountId {
     /// Service account name.
@@ -284,7 +290,12 @@ mod tests {
     use super::*;
 
     fn account() -> ServiceAccountRef {
-        ServiceAccountRef { cluster: "abc123".into(), namespace: "default".into(), account: AccountId { name: "robot".into(), uid: "u-1".into() } }
+        ServiceAccountRef {
+            cluster: "abc123".into(),
+            namespace: "default".into(),
+            account: AccountId { name: "robot".into(), uid: "u-1".into() },
+            secret: None,
+        }
     }
 
     fn now() -> i64 {

@@ -115,10 +115,24 @@ impl ServiceAccountTokens {
             // Unreadable is not absent: a token whose account cannot be checked may be revoked.
             Err(unreadable) => return Err(unreadable),
         };
-        let Ok(found) = apimachinery::meta::StoredMeta::parse(&stored.value) else { return Ok(None) };
-        let alive = found.uid() == Some(sa.account.uid.as_str()) && !found.deleting();
-        Ok(alive.then(|| claims.user()))
+        if !alive(&stored.value, &sa.account.uid) {
+            return Ok(None);
+        }
+        if let Some(secret) = &sa.secret {
+            let key = Key { group: "", resource: "secrets", cluster: &sa.cluster, namespace: &sa.namespace, name: &secret.name };
+            match self.store.get(&key.encode()).await {
+                Ok(stored) if alive(&stored.value, &secret.uid) => {}
+                Ok(_) | Err(StorageError::NotFound { .. }) => return Ok(None),
+                Err(unreadable) => return Err(unreadable),
+            }
+        }
+        Ok(Some(claims.user()))
     }
+}
+
+/// Whether stored bytes are the object a token names (same uid) and not being deleted.
+fn alive(stored: &[u8], uid: &str) -> bool {
+    apimachinery::meta::StoredMeta::parse(stored).is_ok_and(|found| found.uid() == Some(uid) && !found.deleting())
 }
 
 /// Reads and parses a static token file (`--token-auth-file`).
@@ -177,8 +191,12 @@ mod tests {
         store.create(&Key::logical_cluster("c1").encode(), bytes::Bytes::from_static(b"{}")).await.expect("cluster");
         let signer = TokenSigner::from_pem("https://kcp.test", &TokenSigner::generate_key_pem().expect("key")).expect("signer");
         let token = |cluster: &str| {
-            let account =
-                ServiceAccountRef { cluster: cluster.into(), namespace: "default".into(), account: AccountId { name: "robot".into(), uid: uid.clone() } };
+            let account = ServiceAccountRef {
+                cluster: cluster.into(),
+                namespace: "default".into(),
+                account: AccountId { name: "robot".into(), uid: uid.clone() },
+                secret: None,
+            };
             signer.issue(account, Vec::new(), jiff::Timestamp::now().as_second(), 600).expect("token")
         };
         let (here, elsewhere) = (token("c1"), token("c2"));

@@ -23,6 +23,7 @@ pub mod replicate_rbac;
 pub mod resourcequota;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod token_secrets;
 pub mod workspace;
 pub mod workspacetype;
 
@@ -286,7 +287,7 @@ pub fn start(
     let census = launch.metrics.workspaces.clone();
     launch.run(workspace::controller(workspace::Workspaces { client: client(api.clone(), workspace::NAME), crds, placement, census }, informers));
     launch.run(replicate_rbac::controller(replicate_rbac::ReplicateRbac { client: client(api.clone(), replicate_rbac::NAME) }, informers));
-    let defaults = namespace_defaults::NamespaceDefaults { client: client(api.clone(), namespace_defaults::NAME), ca_pem: root_ca };
+    let defaults = namespace_defaults::NamespaceDefaults { client: client(api.clone(), namespace_defaults::NAME), ca_pem: root_ca.clone() };
     launch.run(namespace_defaults::controller(defaults, informers));
     launch.run(apiexport::controller(apiexport::ApiExports { client: client(api.clone(), apiexport::NAME) }, informers));
     launch.run(apibinding::controller(bindings, informers));
@@ -299,6 +300,8 @@ pub fn start(
         resourcequota::QuotaStatus { client: client(api.clone(), resourcequota::NAME), index: indexes.quotas.clone() },
         informers,
     ));
+    let tokens = token_secrets::TokenSecrets { client: client(api.clone(), token_secrets::NAME), ca_pem: root_ca };
+    launch.run(token_secrets::controller(tokens, informers));
 }
 
 /// Where the shard's controllers run: the feed they follow, the metrics they report into, and

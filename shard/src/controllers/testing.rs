@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
+use apimachinery::auth::TokenSigner;
 use apimachinery::registry::crd::CrdIndex;
-use apiserver::auth::authn::Authenticator;
+use apiserver::auth::authn::{Authenticator, ServiceAccountTokens};
 use apiserver::auth::authz::Authorizer;
 use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::rest::{Api, Limits};
@@ -45,7 +46,13 @@ impl Fixture {
             store: store.clone(),
             crds: crds.clone(),
             authz: Authorizer::new(store.clone()).expect("authorizer"),
-            authn: Arc::new(Authenticator { tokens: None, service_accounts: None }),
+            authn: Arc::new(Authenticator {
+                tokens: None,
+                service_accounts: Some(ServiceAccountTokens {
+                    signer: TokenSigner::from_pem("https://kcp.test", &TokenSigner::generate_key_pem().expect("key")).expect("signer"),
+                    store: store.clone(),
+                }),
+            }),
             limits: Limits::default(),
             plugins: crate::admission_plugins(&global, &indexes),
             shutdown,
