@@ -472,8 +472,15 @@ fn a_token_secret_holds_a_long_lived_token_until_it_is_deleted() {
     }
     // A Secret naming an account that does not exist is deleted, as in kube.
     kcp.kubectl_stdin(&["create", "-f", "-"], Some(&secret.replace("name: robot\n", "name: ghost\n"))).ok();
-    eventually("the orphan deleted", Duration::from_secs(10), || {
-        let found = kcp.kubectl(&["get", "secret", "robot-token"]);
-        (found.code != 0 && found.stderr.contains("NotFound")).then_some(())
-    });
+    let gone = |what: &str| {
+        eventually(what, Duration::from_secs(10), || {
+            let found = kcp.kubectl(&["get", "secret", "robot-token"]);
+            (found.code != 0 && found.stderr.contains("NotFound")).then_some(())
+        })
+    };
+    gone("the orphan deleted");
+    // And an account's token Secrets go with it.
+    kcp.kubectl_stdin(&["create", "-f", "-"], Some(secret)).ok();
+    kcp.kubectl(&["delete", "serviceaccount", "robot"]).ok();
+    gone("the account's Secret deleted");
 }

@@ -3,7 +3,8 @@
 //! `kubernetes.io/service-account.name` gets `data.token`, a token bound to that Secret
 //! (deleting the Secret revokes it), `data.namespace`, `data["ca.crt"]` when the shard
 //! publishes a CA, and annotation `kubernetes.io/service-account.uid`. A Secret naming an
-//! account that does not exist (or another incarnation of it) is deleted, as kube does.
+//! account that does not exist (or another incarnation of it) is deleted, and so are an
+//! account's token Secrets when it goes, as kube does.
 
 #[cfg(test)]
 mod tests;
@@ -47,12 +48,37 @@ fn wants_token(secret: &Value) -> bool {
     str_at(secret, &["type"]) == TYPE && str_at(secret, &["data", "token"]).is_empty() && !object::is_deleting(secret)
 }
 
-/// The controller, fed by every Secret of the shard.
+/// The controller, fed by every Secret of the shard (keyed by Secret) and by deleted service
+/// accounts (keyed by account).
 pub fn controller(reconciler: TokenSecrets, informers: &Informers) -> Controller<TokenSecrets> {
-    Controller::new(NAME, reconciler).workers(2).watches(informers, key::resource_prefix("", "secrets"), |change: &Change| match change {
-        Change::Present(s) if serde_json::from_slice(&s.value).is_ok_and(|v| wants_token(&v)) => ObjectRef::from_key(&s.key),
-        _ => None,
-    })
+    Controller::new(NAME, reconciler)
+        .workers(2)
+        .watches(informers, key::resource_prefix("", "secrets"), |change: &Change| match change {
+            Change::Present(s) if serde_json::from_slice(&s.value).is_ok_and(|v| wants_token(&v)) => ObjectRef::from_key(&s.key),
+            _ => None,
+        })
+        .watches(informers, key::resource_prefix("", "serviceaccounts"), |change: &Change| match change {
+            Change::Gone(k) => ObjectRef::from_key(k),
+            Change::Present(_) => None,
+        })
+}
+
+impl TokenSecrets {
+    /// Deletes the token Secrets of a service account that is gone.
+    async fn forget(&self, account: &ObjectRef) -> Result<Action, Error> {
+        if self.client.get(account).await?.is_some() {
+            return Ok(Action::Done);
+        }
+        let prefix = key::namespace_prefix("", "secrets", &account.cluster, &account.namespace);
+        for item in self.client.api().store.list(&prefix, None, 0, None).await?.items {
+            let Ok(secret) = serde_json::from_slice::<Value>(&item.value) else { continue };
+            let names_it = str_at(&secret, &["type"]) == TYPE && str_at(&secret, &["metadata", "annotations", ACCOUNT_NAME]) == account.name;
+            if let Some(r) = ObjectRef::from_key(&item.key).filter(|_| names_it) {
+                self.client.delete(&r, None).await?;
+            }
+        }
+        Ok(Action::Done)
+    }
 }
 
 impl Reconcile for TokenSecrets {
@@ -60,6 +86,9 @@ impl Reconcile for TokenSecrets {
     type Error = Error;
 
     async fn reconcile(&self, r: &ObjectRef) -> Result<Action, Error> {
+        if r.resource == "serviceaccounts" {
+            return self.forget(r).await;
+        }
         let Some(secret) = self.client.get(r).await? else { return Ok(Action::Done) };
         let Some(signer) = self.client.api().authn.service_accounts.as_ref().map(|s| &s.signer) else { return Ok(Action::Done) };
         if !wants_token(&secret) {

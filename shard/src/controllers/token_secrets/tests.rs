@@ -37,6 +37,22 @@ async fn a_token_secret_gets_a_token_that_lives_as_long_as_the_secret() {
 }
 
 #[tokio::test]
+async fn an_accounts_token_secrets_go_with_it() {
+    let f = Fixture::new().await;
+    let (c, r) = setup(&f, "robot").await;
+    let client = f.client("test");
+    let other = ObjectRef::new("", "secrets", "c1", "team", "plain");
+    client.create(&other, json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "plain"}})).await.unwrap();
+    let account = ObjectRef::new("", "serviceaccounts", "c1", "team", "robot");
+    assert_eq!(c.reconcile(&account).await.unwrap(), Action::Done);
+    assert!(f.get(&r.key()).await.is_some(), "the account still exists");
+    client.delete(&account, None).await.unwrap();
+    assert_eq!(c.reconcile(&account).await.unwrap(), Action::Done);
+    assert!(f.get(&r.key()).await.is_none());
+    assert!(f.get(&other.key()).await.is_some(), "other Secrets stay");
+}
+
+#[tokio::test]
 async fn a_secret_for_an_account_that_does_not_exist_is_deleted() {
     let f = Fixture::new().await;
     let (c, r) = setup(&f, "nobody").await;
