@@ -61,7 +61,11 @@ impl ObjectCounts {
     pub fn count(&self, key: &str, by: i8) {
         let Some(k) = Key::parse(key).filter(|k| !is_event(k.group, k.resource)) else { return };
         let mut clusters = self.clusters();
-        let c = clusters.entry(k.cluster.to_string()).or_default();
+        // Keys of known clusters, nearly all of them, cost no allocation.
+        if !clusters.contains_key(k.cluster) {
+            clusters.insert(k.cluster.to_string(), Cluster::default());
+        }
+        let Some(c) = clusters.get_mut(k.cluster) else { return };
         c.objects = c.objects.saturating_add_signed(by.into());
         if c.objects == 0 && !c.ready && c.annotated.is_none() {
             clusters.remove(k.cluster);
