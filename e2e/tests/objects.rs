@@ -533,6 +533,36 @@ fn a_resource_quota_counts_charges_and_refuses() {
 }
 
 #[test]
+fn aggregated_cluster_roles_gather_labelled_roles() {
+    in_each_cluster("aggregate", |n| {
+        let (ops, part, label) = (n.unique("ops"), n.unique("part"), format!("example.com/aggregate-to-{}", n.unique("ops")));
+        n.k(&["create", "clusterrole", &ops, &format!("--aggregation-rule={label}=true")]).ok();
+        n.k(&["create", "clusterrole", &part, "--verb=get,list", "--resource=configmaps"]).ok();
+        n.k(&["label", "clusterrole", &part, &format!("{label}=true")]).ok();
+        let rules = || n.k(&["get", "clusterrole", &ops, "-o", "jsonpath={.rules[*].resources}"]).ok().to_string();
+        eventually("the labelled role's rules gathered", Duration::from_secs(10), || (rules() == r#"["configmaps"]"#).then_some(()));
+        n.k(&["create", "rolebinding", "ops", &format!("--clusterrole={ops}"), "--user=operator"]).ok();
+        let access = n.unique("access");
+        let grant = ["create", "clusterrolebinding", &access, "--clusterrole=system:kcp:workspace:access", "--user=operator", "--user=maker"];
+        n.k(&grant).ok();
+        assert_eq!(n.k(&["auth", "can-i", "list", "configmaps", "--as=operator"]).ok(), "yes\n");
+        n.k(&["label", "clusterrole", &part, &format!("{label}-")]).ok();
+        eventually("the rules given back", Duration::from_secs(10), || rules().is_empty().then_some(()));
+        assert_eq!(n.k(&["auth", "can-i", "list", "configmaps", "--as=operator"]).code, 1);
+
+        // An aggregation rule can gather anything: it takes what escalate gives, as in kube.
+        let maker = n.unique("maker");
+        n.k(&["create", "clusterrole", &maker, "--verb=create,update", "--resource=clusterroles"]).ok();
+        n.k(&["create", "clusterrolebinding", &maker, &format!("--clusterrole={maker}"), "--user=maker"]).ok();
+        let refused = n.k(&["create", "clusterrole", &n.unique("sneaky"), &format!("--aggregation-rule={label}=true"), "--as=maker"]);
+        assert_eq!(
+            refused.fails().trim(),
+            format!("Error from server (Forbidden): clusterroles.rbac.authorization.k8s.io \"{}\" is forbidden: must have cluster-admin privileges to use the aggregationRule", n.unique("sneaky"))
+        );
+    });
+}
+
+#[test]
 fn auth_can_i_and_whoami() {
     in_each_cluster("auth", |n| {
         assert_eq!(n.k(&["auth", "can-i", "create", "configmaps"]).ok(), "yes\n");

@@ -14,7 +14,7 @@ fn health_and_metrics() {
             "[+]ping ok\n[+]storage ok\n[+]shutdown ok\n[+]cache ok\n",
             "[+]controller/crd ok\n[+]controller/namespace ok\n[+]controller/garbage-collector ok\n",
             "[+]controller/logicalcluster ok\n[+]controller/workspace ok\n[+]controller/replicate-rbac ok\n",
-            "[+]controller/namespace-defaults ok\n[+]controller/apiexport ok\n[+]controller/apibinding ok\n[+]controller/apibinder ok\n[+]controller/apiexportendpointslice-urls ok\n[+]controller/workspacetype-urls ok\n[+]controller/permissionclaim-labels ok\n[+]controller/resourcequota ok\n[+]controller/serviceaccount-token-secrets ok\n",
+            "[+]controller/namespace-defaults ok\n[+]controller/apiexport ok\n[+]controller/apibinding ok\n[+]controller/apibinder ok\n[+]controller/apiexportendpointslice-urls ok\n[+]controller/workspacetype-urls ok\n[+]controller/permissionclaim-labels ok\n[+]controller/resourcequota ok\n[+]controller/serviceaccount-token-secrets ok\n[+]controller/clusterrole-aggregation ok\n",
             "readyz check passed\n"
         )
     );

@@ -12,6 +12,7 @@
 pub mod apibinder;
 pub mod apibinding;
 pub mod apiexport;
+pub mod clusterrole_aggregation;
 pub mod crd;
 pub mod endpointslice;
 pub mod gc;
@@ -228,14 +229,15 @@ fn marked_deleted(value: &[u8]) -> bool {
     serde_json::from_slice::<Head>(value).is_ok_and(|h| h.metadata.deletion.is_some())
 }
 
-/// The client controller `name` writes with. Three controllers are `system:masters`: the
+/// The client controller `name` writes with. Four controllers are `system:masters`: the
 /// workspace controller (admission reserves recording placement on a Workspace, and granting a
-/// new workspace's owner cluster-admin, to it), the RBAC labeller (annotating a role is an update
-/// of it, which RBAC refuses to anyone not holding every permission the role grants) and the
-/// default binder (the type's author proved `bind`; the binding is made for them). The rest
-/// write as themselves.
+/// new workspace's owner cluster-admin, to it), the RBAC labeller and the ClusterRole
+/// aggregator (writing a role is refused by RBAC to anyone not holding every permission the
+/// role grants) and the default binder (the type's author proved `bind`; the binding is made
+/// for them). The rest write as themselves.
 pub fn client(api: std::sync::Arc<apiserver::rest::Api>, name: &str) -> SystemClient {
-    let groups: &[&str] = if [workspace::NAME, replicate_rbac::NAME, apibinder::NAME].contains(&name) { &[apimachinery::auth::MASTERS_GROUP] } else { &[] };
+    let masters = [workspace::NAME, replicate_rbac::NAME, clusterrole_aggregation::NAME, apibinder::NAME];
+    let groups: &[&str] = if masters.contains(&name) { &[apimachinery::auth::MASTERS_GROUP] } else { &[] };
     SystemClient::new(api, name, groups)
 }
 
@@ -302,6 +304,7 @@ pub fn start(
     ));
     let tokens = token_secrets::TokenSecrets { client: client(api.clone(), token_secrets::NAME), ca_pem: root_ca };
     launch.run(token_secrets::controller(tokens, informers));
+    launch.run(clusterrole_aggregation::controller(clusterrole_aggregation::Aggregation::new(client(api.clone(), clusterrole_aggregation::NAME)), informers));
 }
 
 /// Where the shard's controllers run: the feed they follow, the metrics they report into, and

@@ -19,12 +19,12 @@ impl AdmissionPlugin for RbacEscalation {
             if w.resource.info.group != rbac::GROUP || w.by_masters() {
                 return Ok(());
             }
-            check_escalation(w.api, w.req, w.cluster, &w.resource.info.kind, obj).await
+            check_escalation(w.api, w.req, w.cluster, &w.resource.info.kind, obj, w.old).await
         })
     }
 }
 
-async fn check_escalation(api: &Api, req: &ApiRequest, cluster: &str, kind: &str, obj: &Value) -> Result<(), ApiError> {
+async fn check_escalation(api: &Api, req: &ApiRequest, cluster: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Result<(), ApiError> {
     let ns = req.info.namespace.as_str();
     let allowed = |verb: &str, resource: &str, name: &str| Attributes {
         user: req.user.clone(),
@@ -43,6 +43,13 @@ async fn check_escalation(api: &Api, req: &ApiRequest, cluster: &str, kind: &str
             let plural = if kind == "Role" { "roles" } else { "clusterroles" };
             if api.authz.allows(cluster, &allowed("escalate", plural, object::meta_str(obj, "name"))).await? {
                 return Ok(());
+            }
+            // An aggregation rule can gather any permission of the workspace, so setting or
+            // changing one takes what `escalate` gives, as in kube.
+            let rule = |o: &Value| o.get("aggregationRule").filter(|r| !r.is_null()).cloned();
+            if rule(obj).is_some_and(|set| old.and_then(rule) != Some(set)) {
+                let why = "must have cluster-admin privileges to use the aggregationRule";
+                return Err(ApiError::forbidden_because(rbac::GROUP, plural, object::meta_str(obj, "name"), why));
             }
             obj.get("rules").and_then(Value::as_array).cloned().unwrap_or_default()
         }
