@@ -552,13 +552,16 @@ fn aggregated_cluster_roles_gather_labelled_roles() {
 
         // An aggregation rule can gather anything: it takes what escalate gives, as in kube.
         let maker = n.unique("maker");
-        n.k(&["create", "clusterrole", &maker, "--verb=create,update", "--resource=clusterroles"]).ok();
+        n.k(&["create", "clusterrole", &maker, "--verb=get,create,update,patch", "--resource=clusterroles"]).ok();
         n.k(&["create", "clusterrolebinding", &maker, &format!("--clusterrole={maker}"), "--user=maker"]).ok();
         let refused = n.k(&["create", "clusterrole", &n.unique("sneaky"), &format!("--aggregation-rule={label}=true"), "--as=maker"]);
         assert_eq!(
             refused.fails().trim(),
             format!("Error from server (Forbidden): clusterroles.rbac.authorization.k8s.io \"{}\" is forbidden: must have cluster-admin privileges to use the aggregationRule", n.unique("sneaky"))
         );
+        // Nor may it touch a role that aggregates.
+        let relabel = n.k(&["label", "clusterrole", &ops, "team=x", "--as=maker"]);
+        assert!(relabel.fails().contains("must have cluster-admin privileges to use the aggregationRule"), "{}", relabel.stderr);
     });
 }
 

@@ -2,7 +2,7 @@
 //! (roles) or `bind` (bindings).
 
 use futures::future::BoxFuture;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::super::{object, AdmissionPlugin, Api, ApiRequest, Write};
 use apimachinery::auth::{self, Attributes};
@@ -38,19 +38,15 @@ async fn check_escalation(api: &Api, req: &ApiRequest, cluster: &str, kind: &str
         name: name.into(),
         path: String::new(),
     };
+    // Whether the write sets, keeps or drops an aggregation rule.
+    let mut aggregating = false;
     let requested: Vec<Value> = match kind {
         "Role" | "ClusterRole" => {
             let plural = if kind == "Role" { "roles" } else { "clusterroles" };
             if api.authz.allows(cluster, &allowed("escalate", plural, object::meta_str(obj, "name"))).await? {
                 return Ok(());
             }
-            // An aggregation rule can gather any permission of the workspace, so setting or
-            // changing one takes what `escalate` gives, as in kube.
-            let rule = |o: &Value| o.get("aggregationRule").filter(|r| !r.is_null()).cloned();
-            if rule(obj).is_some_and(|set| old.and_then(rule) != Some(set)) {
-                let why = "must have cluster-admin privileges to use the aggregationRule";
-                return Err(ApiError::forbidden_because(rbac::GROUP, plural, object::meta_str(obj, "name"), why));
-            }
+            aggregating = kind == "ClusterRole" && (aggregates(obj) || old.is_some_and(aggregates));
             obj.get("rules").and_then(Value::as_array).cloned().unwrap_or_default()
         }
         "RoleBinding" | "ClusterRoleBinding" => {
@@ -65,12 +61,21 @@ async fn check_escalation(api: &Api, req: &ApiRequest, cluster: &str, kind: &str
         _ => return Ok(()),
     };
     let held = api.authz.rules_for(cluster, &req.user, ns).await?;
-    match auth::covers(&held, &requested) {
-        Ok(()) => Ok(()),
-        Err(missing) => {
-            let name = object::meta_str(obj, "name");
-            let plural = format!("{}s", kind.to_ascii_lowercase());
-            Err(ApiError::forbidden_because("rbac.authorization.k8s.io", &plural, name, &auth::escalation_message(&req.user, &missing)))
-        }
+    let name = object::meta_str(obj, "name");
+    let plural = format!("{}s", kind.to_ascii_lowercase());
+    if let Err(missing) = auth::covers(&held, &requested) {
+        return Err(ApiError::forbidden_because(rbac::GROUP, &plural, name, &auth::escalation_message(&req.user, &missing)));
     }
+    // An aggregation rule can gather any permission of the workspace: writing a role that has
+    // (or had) one takes every permission, as in kube.
+    let everything = [json!({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}), json!({"nonResourceURLs": ["*"], "verbs": ["*"]})];
+    if aggregating && auth::covers(&held, &everything).is_err() {
+        return Err(ApiError::forbidden_because(rbac::GROUP, &plural, name, "must have cluster-admin privileges to use the aggregationRule"));
+    }
+    Ok(())
+}
+
+/// Whether a ClusterRole has an aggregation rule with at least one selector.
+fn aggregates(role: &Value) -> bool {
+    apimachinery::field::at(role, &["aggregationRule", "clusterRoleSelectors"]).and_then(Value::as_array).is_some_and(|s| !s.is_empty())
 }
