@@ -14,7 +14,7 @@ fn health_and_metrics() {
             "[+]ping ok\n[+]storage ok\n[+]shutdown ok\n[+]cache ok\n",
             "[+]controller/crd ok\n[+]controller/namespace ok\n[+]controller/garbage-collector ok\n",
             "[+]controller/logicalcluster ok\n[+]controller/workspace ok\n[+]controller/replicate-rbac ok\n",
-            "[+]controller/namespace-defaults ok\n[+]controller/apiexport ok\n[+]controller/apibinding ok\n[+]controller/apibinder ok\n[+]controller/apiexportendpointslice-urls ok\n[+]controller/workspacetype-urls ok\n[+]controller/permissionclaim-labels ok\n[+]controller/resourcequota ok\n[+]controller/serviceaccount-token-secrets ok\n[+]controller/clusterrole-aggregation ok\n",
+            "[+]controller/namespace-defaults ok\n[+]controller/apiexport ok\n[+]controller/apibinding ok\n[+]controller/apibinder ok\n[+]controller/apiexportendpointslice-urls ok\n[+]controller/workspacetype-urls ok\n[+]controller/permissionclaim-labels ok\n[+]controller/resourcequota ok\n[+]controller/serviceaccount-token-secrets ok\n[+]controller/clusterrole-aggregation ok\n[+]controller/event-ttl ok\n",
             "readyz check passed\n"
         )
     );
@@ -171,4 +171,22 @@ fn the_front_proxy_starts_from_a_config_file_alone() {
     assert!(!metrics.contains("apiserver_storage_size_bytes"), "the proxy stores nothing");
     // Anonymous callers are refused as through the proxy up.sh started with flags.
     assert_eq!(raw_get(&s, &url, "/clusters/root/api/v1/namespaces", None, &[]), raw_get(&s, &s.proxy_url(), "/clusters/root/api/v1/namespaces", None, &[]));
+}
+
+#[test]
+fn events_expire_after_the_event_ttl() {
+    let kcp = Install::start_with(tempfile::tempdir().expect("temp dir"), &["--event-ttl=2s"]);
+    let core = "apiVersion: v1\nkind: Event\nmetadata:\n  name: old-news\ninvolvedObject:\n  kind: ConfigMap\n  name: x\nreason: Test\n";
+    let events_v1 = "apiVersion: events.k8s.io/v1\nkind: Event\nmetadata:\n  name: newer-news\neventTime: 2026-12-05T00:00:00.000000Z\nreportingController: example.com/test\nreportingInstance: one\naction: Test\nreason: Test\nregarding:\n  kind: ConfigMap\n  name: x\ntype: Normal\n";
+    for manifest in [core, events_v1] {
+        kcp.kubectl_stdin(&["-n", "default", "create", "-f", "-"], Some(manifest)).ok();
+    }
+    kcp.kubectl(&["create", "configmap", "stays"]).ok();
+    let events = || {
+        let core = kcp.kubectl(&["-n", "default", "get", "events.v1.", "-o", "name"]).ok().to_string();
+        core + kcp.kubectl(&["-n", "default", "get", "events.v1.events.k8s.io", "-o", "name"]).ok()
+    };
+    assert_eq!(events().lines().count(), 2);
+    eventually("both events expired", Duration::from_secs(15), || events().is_empty().then_some(()));
+    assert_eq!(kcp.kubectl(&["get", "configmap", "stays", "-o", "name"]).ok(), "configmap/stays\n", "only events expire");
 }

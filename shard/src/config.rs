@@ -46,6 +46,9 @@ pub struct ShardFile {
     pub watch_cache_size: Option<usize>,
     /// As `--logical-cluster-total-object-limit`.
     pub logical_cluster_total_object_limit: Option<i64>,
+    /// As `--event-ttl` (`1h`).
+    #[serde(default, deserialize_with = "deserialize_duration")]
+    pub event_ttl: Option<Duration>,
     /// URL clients use to reach this shard (workspace URLs start with it).
     pub shard_external_url: Option<String>,
     /// CA certificate published as ConfigMap `kube-root-ca.crt` in every namespace.
@@ -175,6 +178,9 @@ pub struct ShardFlags {
     /// `system:*`. 0 (the default): no limit.
     #[arg(long)]
     pub logical_cluster_total_object_limit: Option<i64>,
+    /// How long an Event lives after its last write; default `1h`, as kube-apiserver's.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub event_ttl: Option<Duration>,
     /// URL clients use to reach this shard (workspace URLs start with it); default
     /// `https://<bound address>`.
     #[arg(long)]
@@ -359,6 +365,8 @@ pub struct ShardConfig {
     pub watch_cache_size: usize,
     /// Objects a logical cluster may hold by default; ≤ 0: no limit.
     pub logical_cluster_total_object_limit: i64,
+    /// How long an Event lives after its last write.
+    pub event_ttl: Duration,
     /// URL clients use to reach this shard (workspace URLs start with it); the base URL when unset.
     pub shard_external_url: Option<String>,
     /// CA certificate published as ConfigMap `kube-root-ca.crt`; none published when unset.
@@ -410,6 +418,7 @@ impl ShardConfig {
             shard_name,
             watch_cache_size,
             logical_cluster_total_object_limit: flags.logical_cluster_total_object_limit.or(file.logical_cluster_total_object_limit).unwrap_or(0),
+            event_ttl: flags.event_ttl.or(file.event_ttl).unwrap_or(crate::controllers::event_ttl::DEFAULT_TTL),
             service_account_signing_key_file: flags
                 .service_account_signing_key_file
                 .or(file.service_account_signing_key_file)

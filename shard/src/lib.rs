@@ -187,7 +187,7 @@ pub async fn run(config: ShardConfig, shutdown: tokio::sync::watch::Receiver<boo
         controllers::workspace::Placement { shard: config.shard_name.clone(), global: global.clone(), others: shards_client.as_ref().map(|(c, _)| c.clone()) };
     let readiness = apiserver::server::probes::Readiness::default();
     tokio::spawn(follow_cache(cache.subscriber.clone(), readiness.gate("cache")));
-    let launch = controllers::Launcher { informers: &informers, metrics: &controller_metrics, readiness: &readiness };
+    let launch = controllers::Launcher { informers: &informers, metrics: &controller_metrics, readiness: &readiness, event_ttl: config.event_ttl };
     controllers::start(&api, &launch, placement, root_ca, &urls, &indexes);
     // Every follower has subscribed: the feed can list and watch.
     tokio::spawn(informers.run());

@@ -15,6 +15,7 @@ pub mod apiexport;
 pub mod clusterrole_aggregation;
 pub mod crd;
 pub mod endpointslice;
+pub mod event_ttl;
 pub mod gc;
 pub mod logicalcluster;
 pub mod namespace;
@@ -305,6 +306,7 @@ pub fn start(
     let tokens = token_secrets::TokenSecrets { client: client(api.clone(), token_secrets::NAME), ca_pem: root_ca };
     launch.run(token_secrets::controller(tokens, informers));
     launch.run(clusterrole_aggregation::controller(clusterrole_aggregation::Aggregation::new(client(api.clone(), clusterrole_aggregation::NAME)), informers));
+    launch.run(event_ttl::controller(event_ttl::EventTtl::new(client(api.clone(), event_ttl::NAME), launch.event_ttl), informers));
 }
 
 /// Where the shard's controllers run: the feed they follow, the metrics they report into, and
@@ -316,6 +318,8 @@ pub struct Launcher<'a> {
     pub metrics: &'a ShardMetrics,
     /// The shard's readiness, where each controller opens its gate once synced.
     pub readiness: &'a Readiness,
+    /// How long an Event lives after its last write.
+    pub event_ttl: std::time::Duration,
 }
 
 impl Launcher<'_> {
