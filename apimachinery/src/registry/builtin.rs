@@ -62,6 +62,8 @@ pub struct Builtin {
     pub strategy: &'static dyn Strategy,
     /// The stored version, when this one is served by converting from it.
     pub converted_from: Option<String>,
+    /// The group objects are stored under, when not the served one ([`Strategy::stored_as`]).
+    pub stored_group: Option<&'static str>,
 }
 
 /// Every built-in resource, in discovery order.
@@ -75,9 +77,13 @@ pub fn builtins() -> &'static [Builtin] {
                 let stored = strategy.info();
                 let others = strategy.other_versions().iter().map(move |v| {
                     let info = ResourceInfo { version: v.to_string(), ..strategy.info() };
-                    Builtin { backing: info.backing, info, strategy, converted_from: Some(strategy.info().version) }
+                    Builtin { backing: info.backing, info, strategy, converted_from: Some(strategy.info().version), stored_group: None }
                 });
-                std::iter::once(Builtin { backing: stored.backing, info: stored, strategy, converted_from: None }).chain(others)
+                let (converted_from, stored_group) = match strategy.stored_as() {
+                    Some((group, version)) => (Some(version.to_string()), Some(group)),
+                    None => (None, None),
+                };
+                std::iter::once(Builtin { backing: stored.backing, info: stored, strategy, converted_from, stored_group }).chain(others)
             })
             .collect()
     })

@@ -118,8 +118,16 @@ pub trait Strategy: Send + Sync + 'static {
         &[]
     }
 
+    /// The group and version whose objects this kind is served from, when they are another
+    /// kind's (events.k8s.io Events are core Events, as in kube); objects cross through
+    /// [`Strategy::convert`].
+    fn stored_as(&self) -> Option<(&'static str, &'static str)> {
+        None
+    }
+
     /// Converts `obj` from the version its `apiVersion` names to `version`, one of the served
-    /// versions; only kinds with [`Strategy::other_versions`] are ever asked.
+    /// versions (or, for [`Strategy::stored_as`], to the other group's version and back);
+    /// only kinds with other versions or another kind's storage are ever asked.
     fn convert(&self, obj: Value, _version: &str) -> Result<Value, ConversionError> {
         Ok(obj)
     }

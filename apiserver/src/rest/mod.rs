@@ -86,22 +86,30 @@ pub struct Resolved {
     pub strategy: StrategyRef,
     /// The stored version, when a built-in serves this one by converting from it.
     pub converted_from: Option<String>,
+    /// The group objects are stored under, when a built-in is served from another's objects.
+    pub stored_group: Option<&'static str>,
 }
 
 impl Resolved {
     /// A built-in resource.
     pub fn builtin(b: &builtin::Builtin) -> Self {
-        Resolved { info: b.info.clone(), backing: b.backing, strategy: StrategyRef::Builtin(b.strategy), converted_from: b.converted_from.clone() }
+        Resolved {
+            info: b.info.clone(),
+            backing: b.backing,
+            strategy: StrategyRef::Builtin(b.strategy),
+            converted_from: b.converted_from.clone(),
+            stored_group: b.stored_group,
+        }
     }
 
     /// A resource served from a CRD.
     pub fn custom(info: ResourceInfo) -> Self {
-        Resolved { backing: info.backing, strategy: StrategyRef::custom(info.clone()), info, converted_from: None }
+        Resolved { backing: info.backing, strategy: StrategyRef::custom(info.clone()), info, converted_from: None, stored_group: None }
     }
 
     /// Storage key prefix for a list or watch in `cluster` (None = every cluster).
     pub fn prefix(&self, cluster: Option<&str>, namespace: &str) -> String {
-        let (g, r) = (&self.info.group, &self.info.storage_resource());
+        let (g, r) = (self.stored_group.unwrap_or(&self.info.group), &self.info.storage_resource());
         match (cluster, namespace) {
             (None, _) => key::resource_prefix(g, r),
             (Some(c), "") => key::cluster_prefix(g, r, c),
@@ -162,7 +170,7 @@ impl Resolved {
 
     /// Storage key of one object.
     pub fn key(&self, cluster: &str, namespace: &str, name: &str) -> String {
-        key::Key { group: &self.info.group, resource: &self.info.storage_resource(), cluster, namespace, name }.encode()
+        key::Key { group: self.stored_group.unwrap_or(&self.info.group), resource: &self.info.storage_resource(), cluster, namespace, name }.encode()
     }
 }
 
