@@ -513,8 +513,19 @@ mod tests {
 
     impl Harness for SledHarness {
         type Store = SledStorage;
+        /// Opens the store, waiting for a moment if the directory is still locked: sled's own
+        /// I/O threads may finish writes of a store just dropped, and hold its lock until then.
         fn open(&self, window_capacity: usize) -> SledStorage {
-            SledStorage::open(self.0.path(), window_capacity).expect("open sled")
+            let mut tries = 0;
+            loop {
+                match SledStorage::open(self.0.path(), window_capacity) {
+                    Err(StorageError::Unavailable(why)) if why.contains("could not acquire lock") && tries < 100 => {
+                        tries += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
+                    opened => return opened.expect("open sled"),
+                }
+            }
         }
     }
 
