@@ -118,6 +118,8 @@ impl AdmissionPlugin for QuotaAdmission {
             let _turn = self.lock(w.cluster, namespace).lock().await;
             // Quotas already charged for this create, so that a retry never charges one twice.
             let mut charged = BTreeSet::new();
+            // The quota whose charge last met a newer write, for the answer if none gets through.
+            let mut stale = String::new();
             for _ in 0..ATTEMPTS {
                 let mut charges = Vec::new();
                 for item in store.list(&prefix, None, 0, None).await?.items {
@@ -141,21 +143,21 @@ impl AdmissionPlugin for QuotaAdmission {
                 if charged.is_empty() && !name.is_empty() && store.get(&w.resource.key(w.cluster, namespace, name)).await.is_ok() {
                     return Ok(());
                 }
-                let mut stale = false;
+                stale.clear();
                 for (key, revision, q) in charges {
                     match store.update(&key, revision, object::to_stored(&q)).await {
                         Ok(_) => {
                             charged.insert(key);
                         }
-                        Err(StorageError::Conflict { .. } | StorageError::NotFound { .. }) => stale = true,
+                        Err(StorageError::Conflict { .. } | StorageError::NotFound { .. }) => stale = object::meta_str(&q, "name").to_string(),
                         Err(e) => return Err(e.into()),
                     }
                 }
-                if !stale {
+                if stale.is_empty() {
                     return Ok(());
                 }
             }
-            Err(ApiError::conflict_msg("", "resourcequotas", namespace, "the namespace's quotas kept changing while this create was charged; please try again"))
+            Err(ApiError::conflict_msg("", "resourcequotas", &stale, "the object has been modified while this create was charged on it; please try again"))
         })
     }
 }
