@@ -146,8 +146,17 @@ pub fn confirm_no_escalation(rbac: &CompiledRbac, user: &UserInfo, namespace: &s
     covers_rules(&owned, requested).map_err(|missing| AuthError::Escalation(message_for(user, &missing)))
 }
 
+/// Why a ClusterRole's `aggregationRule` was refused, in kube's words.
+pub const AGGREGATION_REFUSED: &str = "must have cluster-admin privileges to use the aggregationRule";
+
+/// Whether a ClusterRole has an `aggregationRule` as kube's escalation check counts one: with
+/// at least one selector.
+pub fn has_aggregation_rule(role: &Value) -> bool {
+    role.get("aggregationRule").and_then(|a| a.get("clusterRoleSelectors")).and_then(Value::as_array).is_some_and(|s| !s.is_empty())
+}
+
 /// The rules that let a ClusterRole carry an `aggregationRule`: everything, everywhere.
-fn full_authority() -> [Rule; 2] {
+pub fn full_authority() -> [Rule; 2] {
     let all = || vec![ALL.to_string()];
     [Rule { verbs: all(), api_groups: all(), resources: all(), ..Rule::default() }, Rule { verbs: all(), non_resource_urls: all(), ..Rule::default() }]
 }
@@ -185,12 +194,9 @@ pub fn check_role_write(
         return Ok(());
     }
     confirm_no_escalation(rbac, user, namespace, &Rule::list_from(role))?;
-    // kube counts an aggregationRule as present only when it has selectors.
-    let aggregation = role.get("aggregationRule").filter(|a| a.get("clusterRoleSelectors").and_then(Value::as_array).is_some_and(|s| !s.is_empty()));
-    let aggregation_changed = aggregation.is_some() && old.and_then(|o| o.get("aggregationRule")) != aggregation;
+    let aggregation_changed = has_aggregation_rule(role) && old.and_then(|o| o.get("aggregationRule")) != role.get("aggregationRule");
     if resource == "clusterroles" && aggregation_changed {
-        confirm_no_escalation(rbac, user, namespace, &full_authority())
-            .map_err(|_| AuthError::Escalation("must have cluster-admin privileges to use the aggregationRule".into()))?;
+        confirm_no_escalation(rbac, user, namespace, &full_authority()).map_err(|_| AuthError::Escalation(AGGREGATION_REFUSED.into()))?;
     }
     Ok(())
 }

@@ -21,7 +21,10 @@ pub mod service_account;
 pub mod token_file;
 pub mod user;
 
-pub use escalation::{check_binding_write, check_role_write, confirm_no_escalation, covers, covers_rules, escalation_message};
+pub use escalation::{
+    check_binding_write, check_role_write, confirm_no_escalation, covers, covers_rules, escalation_message, full_authority, has_aggregation_rule,
+    AGGREGATION_REFUSED,
+};
 pub use rbac::{authorize, rules_for, Attributes, CompiledRbac, Decision, RbacObjects};
 pub use review::{attributes_from_review, user_from_review_spec};
 pub use rule::Rule;

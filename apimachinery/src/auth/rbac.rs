@@ -243,23 +243,38 @@ fn aggregate_cluster_roles(sources: &[ClusterRoleSource<'_>]) -> Vec<Vec<Rule>> 
     effective
 }
 
+/// The selectors of a ClusterRole that aggregates. Any `aggregationRule` object, even one
+/// without selectors, replaces the role's own rules.
+pub fn aggregation_selectors(role: &Value) -> Option<&[Value]> {
+    let rule = role.get("aggregationRule").filter(|a| a.is_object())?;
+    Some(rule.get("clusterRoleSelectors").and_then(Value::as_array).map_or(&[], Vec::as_slice))
+}
+
+fn sources(cluster_roles: &[Value]) -> Vec<ClusterRoleSource<'_>> {
+    cluster_roles
+        .iter()
+        .map(|cr| ClusterRoleSource {
+            name: str_at(cr, &["metadata", "name"]),
+            labels: cr.pointer("/metadata/labels").and_then(Value::as_object),
+            rules: Rule::list_from(cr),
+            selectors: aggregation_selectors(cr),
+        })
+        .collect()
+}
+
+/// The rules ClusterRole `name` has once aggregated among `cluster_roles` (those of its logical
+/// cluster), as the authorizer evaluates them; None when it does not aggregate. The
+/// aggregation controller writes these into the role, so what it shows is what is enforced.
+pub fn aggregated_rules(cluster_roles: &[Value], name: &str) -> Option<Vec<Value>> {
+    let sources = sources(cluster_roles);
+    let me = sources.iter().position(|s| s.name == name && s.selectors.is_some())?;
+    Some(aggregate_cluster_roles(&sources).swap_remove(me).iter().map(Rule::to_value).collect())
+}
+
 impl CompiledRbac {
     /// Parses, resolves and indexes the RBAC objects of one logical cluster.
     pub fn new(rbac: &RbacObjects) -> Self {
-        let sources: Vec<ClusterRoleSource<'_>> = rbac
-            .cluster_roles
-            .iter()
-            .map(|cr| ClusterRoleSource {
-                name: str_at(cr, &["metadata", "name"]),
-                labels: cr.pointer("/metadata/labels").and_then(Value::as_object),
-                rules: Rule::list_from(cr),
-                // Any aggregationRule object, even one without selectors, replaces the own rules.
-                selectors: cr
-                    .get("aggregationRule")
-                    .filter(|a| a.is_object())
-                    .map(|a| a.get("clusterRoleSelectors").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])),
-            })
-            .collect();
+        let sources = sources(&rbac.cluster_roles);
         let mut rule_sets = aggregate_cluster_roles(&sources);
         let cluster_role_ids: HashMap<String, usize> = sources.iter().enumerate().map(|(i, s)| (s.name.to_string(), i)).collect();
         let mut role_ids: HashMap<(String, String), usize> = HashMap::new();

@@ -2,7 +2,7 @@
 //! (roles) or `bind` (bindings).
 
 use futures::future::BoxFuture;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::super::{object, AdmissionPlugin, Api, ApiRequest, Write};
 use apimachinery::auth::{self, Attributes};
@@ -46,7 +46,7 @@ async fn check_escalation(api: &Api, req: &ApiRequest, cluster: &str, kind: &str
             if api.authz.allows(cluster, &allowed("escalate", plural, object::meta_str(obj, "name"))).await? {
                 return Ok(());
             }
-            aggregating = kind == "ClusterRole" && (aggregates(obj) || old.is_some_and(aggregates));
+            aggregating = kind == "ClusterRole" && (auth::has_aggregation_rule(obj) || old.is_some_and(auth::has_aggregation_rule));
             obj.get("rules").and_then(Value::as_array).cloned().unwrap_or_default()
         }
         "RoleBinding" | "ClusterRoleBinding" => {
@@ -68,14 +68,9 @@ async fn check_escalation(api: &Api, req: &ApiRequest, cluster: &str, kind: &str
     }
     // An aggregation rule can gather any permission of the workspace: writing a role that has
     // (or had) one takes every permission, as in kube.
-    let everything = [json!({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}), json!({"nonResourceURLs": ["*"], "verbs": ["*"]})];
+    let everything: Vec<Value> = auth::full_authority().iter().map(auth::Rule::to_value).collect();
     if aggregating && auth::covers(&held, &everything).is_err() {
-        return Err(ApiError::forbidden_because(rbac::GROUP, &plural, name, "must have cluster-admin privileges to use the aggregationRule"));
+        return Err(ApiError::forbidden_because(rbac::GROUP, &plural, name, auth::AGGREGATION_REFUSED));
     }
     Ok(())
-}
-
-/// Whether a ClusterRole has an aggregation rule with at least one selector.
-fn aggregates(role: &Value) -> bool {
-    apimachinery::field::at(role, &["aggregationRule", "clusterRoleSelectors"]).and_then(Value::as_array).is_some_and(|s| !s.is_empty())
 }

@@ -1,7 +1,9 @@
 //! ClusterRole aggregation, as kube's controller does it, within each logical cluster: a
-//! ClusterRole with an `aggregationRule` gets as its rules those of every other ClusterRole of
-//! its logical cluster that one of its selectors matches, gathered in name order, each rule
-//! once. Operators extend a workspace's roles this way by labelling a ClusterRole.
+//! ClusterRole with an `aggregationRule` gets as its rules those of the other ClusterRoles of
+//! its logical cluster its selectors match (per selector, in name order, each rule once).
+//! The authorizer already evaluates aggregation itself ([`rbac::aggregated_rules`] is its
+//! algorithm); this writes the result into the role, so that what kubectl shows of it is what
+//! is enforced. Operators extend a workspace's roles this way by labelling a ClusterRole.
 
 #[cfg(test)]
 mod tests;
@@ -9,13 +11,12 @@ mod tests;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use apimachinery::field;
+use apimachinery::auth::rbac::{aggregated_rules, aggregation_selectors};
 use apimachinery::registry::rbac;
-use apimachinery::selector::LabelSelector;
 use apiserver::controller::{Action, Change, Controller, Informers, Reconcile};
 use apiserver::rest::client::{ObjectRef, SystemClient};
 use apiserver::storage::{key, Key};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{update, Error, Part};
 
@@ -39,12 +40,6 @@ impl Aggregation {
     }
 }
 
-/// A ClusterRole's aggregation selectors, None when it aggregates nothing.
-fn selectors(role: &Value) -> Option<Vec<LabelSelector>> {
-    let list = field::at(role, &["aggregationRule", "clusterRoleSelectors"])?.as_array()?;
-    Some(list.iter().filter_map(|s| LabelSelector::from_json(s).ok()).collect())
-}
-
 /// The controller, fed by every ClusterRole of the shard: any change of one queues the
 /// aggregating roles of its logical cluster.
 pub fn controller(reconciler: Aggregation, informers: &Informers) -> Controller<Aggregation> {
@@ -52,7 +47,7 @@ pub fn controller(reconciler: Aggregation, informers: &Informers) -> Controller<
     Controller::new(NAME, reconciler).watches(informers, key::resource_prefix(rbac::GROUP, "clusterroles"), move |change: &Change| {
         let Some(k) = Key::parse(change.key()) else { return Vec::new() };
         let aggregates = match change {
-            Change::Present(s) => serde_json::from_slice::<Value>(&s.value).is_ok_and(|role| selectors(&role).is_some()),
+            Change::Present(s) => serde_json::from_slice::<Value>(&s.value).is_ok_and(|role| aggregation_selectors(&role).is_some()),
             Change::Gone(_) => false,
         };
         let mut all = aggregating.lock().unwrap_or_else(|e| e.into_inner());
@@ -75,24 +70,10 @@ impl Reconcile for Aggregation {
     type Error = Error;
 
     async fn reconcile(&self, r: &ObjectRef) -> Result<Action, Error> {
-        let Some(role) = self.client.get(r).await? else { return Ok(Action::Done) };
-        let Some(selectors) = selectors(&role) else { return Ok(Action::Done) };
         let prefix = key::cluster_prefix(rbac::GROUP, "clusterroles", &r.cluster);
-        let mut rules: Vec<Value> = Vec::new();
-        // Listed in key order, which is name order within one logical cluster.
-        for item in self.client.api().store.list(&prefix, None, 0, None).await?.items {
-            let Ok(other) = serde_json::from_slice::<Value>(&item.value) else { continue };
-            let empty = Map::new();
-            let labels = field::at(&other, &["metadata", "labels"]).and_then(Value::as_object).unwrap_or(&empty);
-            if field::str_at(&other, &["metadata", "name"]) == r.name || !selectors.iter().any(|s| s.matches(labels)) {
-                continue;
-            }
-            for rule in other["rules"].as_array().into_iter().flatten() {
-                if !rules.contains(rule) {
-                    rules.push(rule.clone());
-                }
-            }
-        }
+        let roles: Vec<Value> =
+            self.client.api().store.list(&prefix, None, 0, None).await?.items.iter().filter_map(|item| serde_json::from_slice(&item.value).ok()).collect();
+        let Some(rules) = aggregated_rules(&roles, &r.name) else { return Ok(Action::Done) };
         update(&self.client, r, Part::Main, |role| {
             let current = role["rules"].as_array().map_or(&[][..], Vec::as_slice);
             if current == rules.as_slice() {

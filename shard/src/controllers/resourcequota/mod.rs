@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apimachinery::quota;
+use apimachinery::request::ClusterTarget;
 use apimachinery::status::Reason;
 use apiserver::controller::{Action, Change, Controller, Informers, Reconcile};
 use apiserver::rest::client::{ObjectRef, SystemClient};
@@ -82,16 +83,16 @@ impl QuotaStatus {
     /// its namespace stores (names that are not object counts use nothing: no pods run here).
     async fn status(&self, r: &ObjectRef, q: &Value) -> Result<Value, Error> {
         let hard = q["spec"]["hard"].as_object().cloned().unwrap_or_default();
-        let served = self.client.api().served(&r.cluster);
+        let api = self.client.api();
+        let served = api.served(&r.cluster);
+        let target = ClusterTarget::Name(r.cluster.clone());
         let mut used = Map::new();
         for name in hard.keys() {
             let resource = quota::counted(name).filter(|_| quota::counts_objects(q));
             let info = resource.and_then(|(group, plural)| served.iter().find(|i| i.namespaced && i.group == group && i.plural == plural));
-            let count = match info {
-                Some(i) => {
-                    let prefix = key::namespace_prefix(&i.group, &i.storage_resource(), &r.cluster, &r.namespace);
-                    self.client.api().store.list(&prefix, None, 0, None).await?.items.len() as u64
-                }
+            // Resolved as requests are, so that the count reads where the objects are stored.
+            let count = match info.and_then(|i| api.resolve(&target, &i.group, &i.version, &i.plural)) {
+                Some(resolved) => api.store.list(&resolved.prefix(Some(&r.cluster), &r.namespace), None, 0, None).await?.items.len() as u64,
                 None => 0,
             };
             used.insert(name.clone(), quota::count_quantity(count));

@@ -111,3 +111,14 @@ async fn racing_creates_never_share_the_last_slots() {
     assert_eq!(stored, 3);
     assert_eq!(f.get(&r.key()).await.unwrap()["status"]["used"], json!({"configmaps": "3"}));
 }
+
+#[tokio::test]
+async fn a_resource_served_from_another_groups_objects_is_counted_where_they_are_stored() {
+    let f = Fixture::new().await;
+    f.namespace("c1", "team").await;
+    let event = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"}, "involvedObject": {"kind": "ConfigMap", "name": "a", "namespace": "team"}, "reason": "R"});
+    f.client("test").create(&ObjectRef::new("", "events", "c1", "team", "e"), event).await.unwrap();
+    let (c, r) = quota(&f, json!({"count/events.events.k8s.io": "5"})).await;
+    c.reconcile(&r).await.unwrap();
+    assert_eq!(f.get(&r.key()).await.unwrap()["status"]["used"], json!({"count/events.events.k8s.io": "1"}), "events.k8s.io Events are core Events");
+}
